@@ -1,0 +1,41 @@
+# The two commands that matter: `make run` and `make test`. Both install what they need first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install lint stop migrations-check superuser clean-data
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+migrations-check: $(STAMP)
+	$(PY) manage.py makemigrations --check --dry-run
+
+superuser: $(STAMP)
+	$(PY) manage.py createsuperuser
+
+# After a crash or `kill -9`, the embedded database may outlive its processes.
+stop:
+	-pkill -f "daphne .*config.asgi:application"
+	-pkill -f "celery -A config"
+	-$(PY) scripts/stop_embedded_db.py .data/pg
+
+clean-data: stop
+	rm -rf .data staticfiles

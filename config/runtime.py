@@ -1,0 +1,49 @@
+"""What the process runs on: version, git commit, and the embedded PostgreSQL.
+
+Kept free of Django imports because settings import it.
+"""
+
+import functools
+import os
+import subprocess
+from pathlib import Path
+
+VERSION = "0.1.0"
+_REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    """Start (or attach to) the pgserver PostgreSQL + pgvector in ``data_dir``; return its URL.
+
+    Every process that calls this (web server, worker, tests) shares one server per data dir;
+    the server stops when the last attached process exits normally (`make stop` cleans up after
+    a process that was killed).
+    """
+    runtime_dir = data_dir.parent / "run"
+    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # pgserver keeps its lock file under XDG_RUNTIME_DIR, read when the module is imported: all
+    # processes must agree on it, so pin it next to the data before the import.
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    import pgserver
+
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    return server.get_uri()
+
+
+@functools.cache
+def git_commit() -> str:
+    """The deployed commit: GIT_COMMIT from the build, else asked of git, else 'unknown'."""
+    if commit := os.environ.get("GIT_COMMIT"):
+        return commit
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=_REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"

@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.views import LivenessView, ReadinessView, VersionView
+
+admin.site.site_header = "Engram operations"
+admin.site.site_title = "Engram operations"
+admin.site.index_title = "Operator console"
+
+api_v1 = [
+    path("version", VersionView.as_view(), name="version"),
+    path("auth/", include("accounts.api.urls")),
+    path("", include("memories.api.urls")),
+    path("", include("chat.api.urls")),
+    path("billing/", include("billing.api.urls")),
+    path("marketplace/", include("marketplace.api.urls")),
+    path("backups/", include("backups.api.urls")),
+]
+
+urlpatterns = [
+    path("health", LivenessView.as_view(), name="health"),
+    path("health/ready", ReadinessView.as_view(), name="health-ready"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "core.views.bad_request"
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

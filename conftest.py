@@ -1,0 +1,28 @@
+"""Fixtures every app's tests share."""
+
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+TEST_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis that tests may use; the test is skipped, saying why, when none answers."""
+    import redis
+
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis at {TEST_REDIS_URL} does not answer ({exc}); set REDIS_URL to run this")
+    finally:
+        client.close()
+    return TEST_REDIS_URL

@@ -1,0 +1,190 @@
+"""One error shape for every failed request, and the exceptions our code raises to produce it.
+
+Every 4xx/5xx body is ``{"error": {"code", "message", "details", "request_id"}}``. Services raise
+``EngramError`` subclasses (never HTTP responses); DRF's exceptions and Django's own failures are
+mapped onto the same codes here.
+"""
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+from core.request_context import current_request_id
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+    CONFLICT = "CONFLICT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
+class EngramError(Exception):
+    """Base of every error our code raises on purpose; carries its HTTP status and stable code."""
+
+    status_code = 400
+    code: str = ErrorCode.VALIDATION_ERROR
+    default_message = "The request is not valid."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details or {}
+        if code:
+            self.code = code
+        super().__init__(self.message)
+
+
+class ValidationFailed(EngramError):
+    pass
+
+
+class NotFound(EngramError):
+    status_code = 404
+    code = ErrorCode.NOT_FOUND
+    default_message = "Not found."
+
+
+class PermissionDenied(EngramError):
+    status_code = 403
+    code = ErrorCode.PERMISSION_DENIED
+    default_message = "You do not have permission to do this."
+
+
+class Conflict(EngramError):
+    status_code = 409
+    code = ErrorCode.CONFLICT
+    default_message = "The request conflicts with the current state."
+
+
+class PayloadTooLarge(EngramError):
+    status_code = 413
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+    default_message = "The request body is too large."
+
+
+class RateLimited(EngramError):
+    status_code = 429
+    code = ErrorCode.RATE_LIMITED
+    default_message = "Too many requests."
+
+
+class ServiceUnavailable(EngramError):
+    status_code = 503
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    default_message = "The service is temporarily unavailable."
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": str(code),
+            "message": message,
+            "details": details or {},
+            "request_id": current_request_id(),
+        }
+    }
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)
+
+
+def too_large_body(limit: int) -> dict[str, Any]:
+    return error_body(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"The request body exceeds the limit of {limit} bytes.",
+        {"limit_bytes": limit},
+    )
+
+
+def too_large_response(limit: int) -> JsonResponse:
+    return JsonResponse(too_large_body(limit), status=413)
+
+
+_DRF_CODES: list[tuple[type[Exception], str]] = [
+    (drf_exceptions.ParseError, ErrorCode.VALIDATION_ERROR),
+    (drf_exceptions.ValidationError, ErrorCode.VALIDATION_ERROR),
+    (drf_exceptions.NotAuthenticated, ErrorCode.AUTHENTICATION_FAILED),
+    (drf_exceptions.AuthenticationFailed, ErrorCode.AUTHENTICATION_FAILED),
+    (drf_exceptions.PermissionDenied, ErrorCode.PERMISSION_DENIED),
+    (drf_exceptions.NotFound, ErrorCode.NOT_FOUND),
+    (drf_exceptions.MethodNotAllowed, ErrorCode.METHOD_NOT_ALLOWED),
+    (drf_exceptions.NotAcceptable, ErrorCode.NOT_ACCEPTABLE),
+    (drf_exceptions.UnsupportedMediaType, ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+    (drf_exceptions.Throttled, ErrorCode.RATE_LIMITED),
+]
+
+
+def _drf_code(exc: drf_exceptions.APIException) -> str:
+    for exc_type, code in _DRF_CODES:
+        if isinstance(exc, exc_type):
+            return code
+    return ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.VALIDATION_ERROR
+
+
+def _validation_details(detail: Any) -> dict[str, Any]:
+    if isinstance(detail, dict):
+        return detail
+    if isinstance(detail, list):
+        return {"non_field_errors": detail}
+    return {"non_field_errors": [detail]}
+
+
+def _message_of(detail: Any, fallback: str) -> str:
+    return str(detail) if isinstance(detail, str) else fallback
+
+
+def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every API error leaves in the project's shape."""
+    if isinstance(exc, EngramError):
+        response = Response(error_body(exc.code, exc.message, exc.details), exc.status_code)
+        if isinstance(exc, RateLimited) and "retry_after" in exc.details:
+            response["Retry-After"] = str(exc.details["retry_after"])
+        return response
+    if isinstance(exc, RequestDataTooBig):
+        return Response(too_large_body(settings.MAX_REQUEST_BYTES), 413)
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    if not isinstance(exc, drf_exceptions.APIException):
+        return None  # unexpected: ExceptionShapeMiddleware logs it and answers 500
+
+    code = _drf_code(exc)
+    if isinstance(exc, drf_exceptions.ValidationError):
+        message, details = "The request is not valid.", _validation_details(exc.detail)
+    elif isinstance(exc, drf_exceptions.ParseError):
+        message, details = "The request body is not valid JSON.", {"body": [str(exc.detail)]}
+    else:
+        message, details = _message_of(exc.detail, str(exc.default_detail)), {}
+    response = Response(error_body(code, message, details), exc.status_code)
+    if getattr(exc, "auth_header", None):
+        response["WWW-Authenticate"] = exc.auth_header
+    if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
+        response["Retry-After"] = str(int(exc.wait))
+    return response

@@ -1,0 +1,92 @@
+"""Readiness checks: each dependency the service needs, with its status and latency."""
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+
+CHECK_TIMEOUT_SECONDS = 1.0
+
+
+class CheckFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    latency_ms: float
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        body = {"status": "ok" if self.ok else "fail", "latency_ms": round(self.latency_ms, 2)}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        row = cursor.fetchone()
+    if row is None:
+        raise CheckFailed("the 'vector' extension is not installed in the database")
+
+
+def _check_redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
+        socket_timeout=CHECK_TIMEOUT_SECONDS,
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _check_celery() -> None:
+    from config.celery import app
+
+    replies = app.control.ping(timeout=CHECK_TIMEOUT_SECONDS)
+    if not replies:
+        raise CheckFailed("no Celery worker answered a ping")
+
+
+def _check_storage() -> None:
+    name = default_storage.save(f"health/{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
+    default_storage.delete(name)
+
+
+def _run(name: str, check: Callable[[], None]) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:  # a readiness probe reports every failure, whatever its type
+        detail = str(exc) if isinstance(exc, CheckFailed) else f"{type(exc).__name__}: {exc}"
+        return CheckResult(name, False, (time.perf_counter() - started) * 1000, detail)
+    return CheckResult(name, True, (time.perf_counter() - started) * 1000)
+
+
+def readiness() -> list[CheckResult]:
+    """Run every check that applies to this configuration; Redis and Celery only when set."""
+    results = [_run("database", _check_database)]
+    if settings.REDIS_URL:
+        results.append(_run("redis", _check_redis))
+    if settings.CELERY_BROKER_URL:
+        broker_ok = all(r.ok for r in results if r.name == "redis")
+        results.append(
+            _run("celery", _check_celery)
+            if broker_ok
+            else CheckResult("celery", False, 0.0, "skipped: the broker is unreachable")
+        )
+    results.append(_run("storage", _check_storage))
+    return results

@@ -1,0 +1,58 @@
+"""Log records carry the request id; secrets are scrubbed from every line before it is written."""
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+from core.request_context import current_request_id
+
+# Anything shaped like a credential: our API keys, provider keys, bearer tokens, JWTs,
+# and key=value pairs whose key names a secret.
+_SECRET_PATTERNS = [
+    re.compile(r"egm_[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"\b(?:sk|pk|rk|xai|gsk)-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
+    re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
+    re.compile(r"(?i)(bearer\s+)[^\s\"',]+"),
+    re.compile(r"(?i)((?:password|secret|api[_-]?key|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"),
+]
+REDACTED = "[REDACTED]"
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(
+            lambda m: (m.group(1) if m.groups() else "") + REDACTED,
+            text,
+        )
+    return text
+
+
+class RequestIDFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """Readable text for development, with secrets scrubbed from message and traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line for production log pipelines, secrets scrubbed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+            "request_id": getattr(record, "request_id", current_request_id()),
+        }
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)

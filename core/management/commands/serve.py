@@ -1,0 +1,104 @@
+"""`manage.py serve`: what `make run` runs — migrate, collect static files, then serve.
+
+Starts daphne (ASGI: HTTP and WebSockets) and, when a broker is configured, a Celery worker and
+Celery beat, as child processes. This process holds the embedded database open for all of them
+and stops everything together on Ctrl+C or SIGTERM.
+"""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from core.apps import describe_stack
+
+STARTUP_TIMEOUT_SECONDS = 30
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+class Command(BaseCommand):
+    help = "Migrate, collect static files and serve Engram (daphne, plus Celery with a broker)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host: str, port: int, **options) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+        children = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    host,
+                    "-p",
+                    str(port),
+                    "config.asgi:application",
+                ]
+            )
+        ]
+        if settings.CELERY_BROKER_URL:
+            celery = [sys.executable, "-m", "celery", "-A", "config"]
+            children.append(subprocess.Popen([*celery, "worker", "--loglevel", "INFO"]))
+            children.append(
+                subprocess.Popen(
+                    [
+                        *celery,
+                        "beat",
+                        "--loglevel",
+                        "INFO",
+                        "--schedule",
+                        str(settings.DATA_DIR / "celerybeat-schedule"),
+                    ]
+                )
+            )
+
+        def stop(signum, frame) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            if not _wait_for_port(host, port, children[0]):
+                self.stderr.write("The web server did not start; see its output above.")
+                return
+            base = f"http://{host}:{port}"
+            self.stdout.write(
+                self.style.SUCCESS(f"\n{describe_stack()}\n")
+                + f"  API docs:  {base}/api/docs/\n"
+                + f"  Admin:     {base}/admin/\n"
+                + f"  Ready:     {base}/health/ready\n"
+                + "  First admin user:  .venv/bin/python manage.py createsuperuser\n"
+                + "  Stop with Ctrl+C (or `make stop` after a crash).\n"
+            )
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()

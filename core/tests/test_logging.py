@@ -1,0 +1,60 @@
+"""Log lines carry the request id and never a secret."""
+
+import io
+import json
+import logging
+
+import pytest
+
+from core.logging import JSONFormatter, RedactingFormatter, RequestIDFilter
+from core.request_context import bind_request_id
+
+SECRETS = [
+    "egm_9f8e7d6c5b4a3f2e1d0c",
+    "sk-proj-abcdefghijklmnop1234",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+    "AIzaSyA1234567890abcdefghijklmnopqrs",
+]
+
+
+def _log_through(formatter: logging.Formatter, message: str, *args) -> str:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.addFilter(RequestIDFilter())
+    logger = logging.getLogger("engram.test.logging")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning(message, *args)
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_text_lines_redact_secrets(secret):
+    line = _log_through(RedactingFormatter("%(request_id)s %(message)s"), "calling with %s", secret)
+
+    assert secret not in line
+    assert "[REDACTED]" in line
+
+
+def test_bearer_tokens_and_passwords_are_redacted():
+    line = _log_through(
+        RedactingFormatter("%(message)s"),
+        "headers Authorization: Bearer opaque-token-value password=hunter2",
+    )
+
+    assert "opaque-token-value" not in line and "hunter2" not in line
+
+
+def test_json_lines_carry_the_request_id_and_redact():
+    bind_request_id("req-42")
+
+    line = _log_through(JSONFormatter(), "key %s", SECRETS[0])
+
+    entry = json.loads(line)
+    assert entry["request_id"] == "req-42"
+    assert entry["level"] == "WARNING"
+    assert SECRETS[0] not in entry["message"]

@@ -1,0 +1,45 @@
+"""The real URLconf plus a few views that exist only to exercise the error plumbing."""
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.urls import urlpatterns as real_urlpatterns
+
+
+class EchoView(APIView):
+    def post(self, request: Request) -> Response:
+        return Response({"received": request.data})
+
+
+class PrivateView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        return Response({})
+
+
+class ExplodingApiView(APIView):
+    def get(self, request: Request) -> Response:
+        raise RuntimeError("provider key sk-live1234567890abcdef leaked into an exception")
+
+
+def exploding_django_view(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("plain Django view failure with password=hunter2")
+
+
+urlpatterns = [
+    path("test/echo", EchoView.as_view()),
+    path("test/private", PrivateView.as_view()),
+    path("test/explode", ExplodingApiView.as_view()),
+    path("test/explode-django", exploding_django_view),
+    *real_urlpatterns,
+]
+
+handler400 = "core.views.bad_request"
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

@@ -1,0 +1,86 @@
+"""Service-level endpoints (health, version) and the JSON answers for Django's own errors."""
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.runtime import git_commit
+from core import health
+from core.errors import ErrorCode, error_response
+
+
+class LivenessSerializer(serializers.Serializer):
+    status = serializers.CharField()
+
+
+class CheckSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "fail"])
+    latency_ms = serializers.FloatField()
+    detail = serializers.CharField(required=False)
+
+
+class ReadinessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    checks = serializers.DictField(child=CheckSerializer())
+
+
+class VersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    commit = serializers.CharField()
+    environment = serializers.CharField()
+
+
+class LivenessView(APIView):
+    """The process is up; touches no dependency."""
+
+    @extend_schema(tags=["service"], responses={200: LivenessSerializer})
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class ReadinessView(APIView):
+    """Every dependency this configuration uses answers: 200, else 503 naming the failing check."""
+
+    @extend_schema(tags=["service"], responses={200: ReadinessSerializer, 503: ReadinessSerializer})
+    def get(self, request: Request) -> Response:
+        results = health.readiness()
+        ready = all(result.ok for result in results)
+        body = {
+            "status": "ok" if ready else "unavailable",
+            "checks": {result.name: result.as_dict() for result in results},
+        }
+        return Response(body, status=200 if ready else 503)
+
+
+class VersionView(APIView):
+    @extend_schema(tags=["service"], responses={200: VersionSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "version": settings.ENGRAM_VERSION,
+                "commit": git_commit(),
+                "environment": settings.ENVIRONMENT,
+            }
+        )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(400, ErrorCode.VALIDATION_ERROR, "The request is not valid.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(
+        403, ErrorCode.PERMISSION_DENIED, "You do not have permission to do this."
+    )
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(404, ErrorCode.NOT_FOUND, "Not found.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return error_response(500, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.")
