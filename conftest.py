@@ -26,3 +26,36 @@ def redis_url() -> str:
     finally:
         client.close()
     return TEST_REDIS_URL
+
+
+@pytest.fixture
+def user(db):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+def bearer_client(user) -> APIClient:
+    """An API client that sends a real access token for ``user``, as a browser client would."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def auth_client(user) -> APIClient:
+    return bearer_client(user)
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    return bearer_client(other_user)

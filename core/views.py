@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,7 +35,12 @@ class VersionSerializer(serializers.Serializer):
     environment = serializers.CharField()
 
 
-class LivenessView(APIView):
+class PublicView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class LivenessView(PublicView):
     """The process is up; touches no dependency."""
 
     @extend_schema(tags=["service"], responses={200: LivenessSerializer})
@@ -42,7 +48,7 @@ class LivenessView(APIView):
         return Response({"status": "ok"})
 
 
-class ReadinessView(APIView):
+class ReadinessView(PublicView):
     """Every dependency this configuration uses answers: 200, else 503 naming the failing check."""
 
     @extend_schema(tags=["service"], responses={200: ReadinessSerializer, 503: ReadinessSerializer})
@@ -56,7 +62,7 @@ class ReadinessView(APIView):
         return Response(body, status=200 if ready else 503)
 
 
-class VersionView(APIView):
+class VersionView(PublicView):
     @extend_schema(tags=["service"], responses={200: VersionSerializer})
     def get(self, request: Request) -> Response:
         return Response(

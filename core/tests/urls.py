@@ -8,9 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as real_urlpatterns
+from core.views import PublicView
 
 
-class EchoView(APIView):
+class EchoView(PublicView):
     def post(self, request: Request) -> Response:
         return Response({"received": request.data})
 
@@ -22,7 +23,7 @@ class PrivateView(APIView):
         return Response({})
 
 
-class ExplodingApiView(APIView):
+class ExplodingApiView(PublicView):
     def get(self, request: Request) -> Response:
         raise RuntimeError("provider key sk-live1234567890abcdef leaked into an exception")
 

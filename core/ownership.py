@@ -1,0 +1,26 @@
+"""Every object a user owns is fetched through its owner.
+
+Another user's object, a missing one and a malformed id all look the same from outside: 404.
+Never a 403 that would confirm the object exists.
+"""
+
+import uuid
+from typing import Any, TypeVar
+
+from django.db.models import Model, QuerySet
+
+from core.errors import NotFound
+
+M = TypeVar("M", bound=Model)
+
+
+def get_owned_object(queryset: QuerySet[M], *, owner: Any, pk: Any, owner_field: str = "user") -> M:
+    """Return the object ``pk`` of ``owner`` from ``queryset``, or raise NotFound."""
+    try:
+        key = uuid.UUID(str(pk))
+    except ValueError:
+        raise NotFound(f"No {queryset.model._meta.verbose_name} with this id.") from None
+    obj = queryset.filter(**{owner_field: owner, "pk": key}).first()
+    if obj is None:
+        raise NotFound(f"No {queryset.model._meta.verbose_name} with this id.")
+    return obj
