@@ -5,7 +5,23 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-TEST_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The suite runs on the in-process fallbacks (`make test` clears REDIS_URL); tests that need
+# Redis ask for it through the `redis_url` fixture.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached values never leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher costs ~0.3 s per hash on purpose; tests hash hundreds of times.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -22,7 +38,7 @@ def redis_url() -> str:
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.skip(f"Redis at {TEST_REDIS_URL} does not answer ({exc}); set REDIS_URL to run this")
+        pytest.skip(f"Redis at {TEST_REDIS_URL} does not answer ({exc}); set TEST_REDIS_URL")
     finally:
         client.close()
     return TEST_REDIS_URL
@@ -44,10 +60,10 @@ def other_user(db):
 
 def bearer_client(user) -> APIClient:
     """An API client that sends a real access token for ``user``, as a browser client would."""
-    from rest_framework_simplejwt.tokens import RefreshToken
+    from accounts.services import tokens_issue
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=user).access}")
     return client
 
 

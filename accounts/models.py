@@ -2,11 +2,24 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from billing.tiers import Tier
+
+SYSTEM_PROMPT_MAX_CHARS = 8_000
+# The chat and memory preferences a user edits on their profile.
+PREFERENCE_FIELDS = (
+    "default_model",
+    "default_temperature",
+    "system_prompt",
+    "memory_enabled",
+    "auto_extract",
+    "save_chat_memories",
+)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -39,6 +52,22 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
 
+    # Chat and memory preferences (GET/PATCH /api/v1/auth/me).
+    default_model = models.CharField(max_length=200, blank=True)
+    default_temperature = models.FloatField(
+        default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
+    )
+    system_prompt = models.TextField(blank=True, max_length=SYSTEM_PROMPT_MAX_CHARS)
+    memory_enabled = models.BooleanField(
+        default=True, help_text="Put relevant memories into chat prompts."
+    )
+    auto_extract = models.BooleanField(
+        default=True, help_text="Extract facts from conversations into memories."
+    )
+    save_chat_memories = models.BooleanField(
+        default=True, help_text="Save each finished chat exchange as a memory."
+    )
+
     objects = UserManager()
 
     USERNAME_FIELD = "email"
@@ -56,3 +85,64 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+
+class ApiScope(models.TextChoices):
+    MEMORIES_READ = "memories:read", "Read memories"
+    MEMORIES_WRITE = "memories:write", "Write memories"
+    CHAT = "chat", "Chat"
+
+
+class ApiKey(models.Model):
+    """A personal API key: only its SHA-256 is stored; the key itself is shown once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = ArrayField(models.CharField(max_length=32, choices=ApiScope.choices))
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Provider(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GOOGLE = "google", "Google Gemini"
+    XAI = "xai", "xAI"
+    OPENROUTER = "openrouter", "OpenRouter"
+    CUSTOM = "custom", "Custom OpenAI-compatible"
+
+
+class ProviderKey(models.Model):
+    """A user's own key for an LLM provider, encrypted at rest (see accounts.crypto)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="provider_keys")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    ciphertext = models.TextField(help_text="key id : base64(nonce + AES-256-GCM ciphertext)")
+    last_four = models.CharField(max_length=4)
+    base_url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "provider"], name="one_key_per_provider"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} …{self.last_four}"

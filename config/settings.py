@@ -5,6 +5,7 @@ pgvector in ./.data/pg, an in-memory channel layer, a local-memory cache and Cel
 in-process. Each integration switches on through its own variable (DATABASE_URL, REDIS_URL, ...).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "corsheaders",
     "channels",
+    "rest_framework_simplejwt.token_blacklist",
     "core",
     "accounts",
     "memories",
@@ -78,6 +80,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
+    "accounts.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -189,14 +192,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.JWTAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.ScopePermission",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.TierRateLimit"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engram API",
@@ -246,3 +255,30 @@ LOGGING = {
 }
 
 ENGRAM_VERSION = runtime.VERSION
+
+# --- Accounts: tokens, secrets, rate limits ------------------------------------------------------
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", SECRET_KEY),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+# Provider keys and other secrets at rest: comma-separated "<id>:<base64 32 bytes>", newest first.
+ENCRYPTION_KEYS = env.str("ENCRYPTION_KEYS", "")
+if PRODUCTION and not ENCRYPTION_KEYS:
+    raise environ.ImproperlyConfigured("Set ENCRYPTION_KEYS in production (see .env.example).")
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", True)
+AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", "5/m")
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", "") or None
+# django-ratelimit only knows memcached as "supported"; Django's Redis cache is atomic enough
+# (W001). Without Redis the local-memory cache counts per process, which is right for the one
+# process that runs then (E003).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+if not REDIS_URL:
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")

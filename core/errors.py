@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
@@ -61,6 +62,12 @@ class ValidationFailed(EngramError):
     pass
 
 
+class AuthenticationFailed(EngramError):
+    status_code = 401
+    code = ErrorCode.AUTHENTICATION_FAILED
+    default_message = "Authentication failed."
+
+
 class NotFound(EngramError):
     status_code = 404
     code = ErrorCode.NOT_FOUND
@@ -71,6 +78,13 @@ class PermissionDenied(EngramError):
     status_code = 403
     code = ErrorCode.PERMISSION_DENIED
     default_message = "You do not have permission to do this."
+
+
+class QuotaExceeded(PermissionDenied):
+    """The user's tier does not allow more of something; details say the limit."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
+    default_message = "Your plan's limit is reached."
 
 
 class Conflict(EngramError):

@@ -22,7 +22,7 @@ from core.request_context import bind_request_id
 logger = logging.getLogger("engram.request")
 
 
-class _DualModeMiddleware:
+class DualModeMiddleware:
     """Runs ``before`` (which may answer early) and ``after`` around the rest of the stack."""
 
     sync_capable = True
@@ -55,7 +55,7 @@ class _DualModeMiddleware:
         return self.after(request, await self.get_response(request))
 
 
-class RequestIDMiddleware(_DualModeMiddleware):
+class RequestIDMiddleware(DualModeMiddleware):
     def before(self, request: HttpRequest) -> None:
         request.request_id = bind_request_id(request.headers.get("X-Request-ID"))
 
@@ -64,7 +64,7 @@ class RequestIDMiddleware(_DualModeMiddleware):
         return response
 
 
-class BodySizeLimitMiddleware(_DualModeMiddleware):
+class BodySizeLimitMiddleware(DualModeMiddleware):
     """Refuse an oversized body from its Content-Length, before anything reads it."""
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
@@ -80,7 +80,7 @@ class BodySizeLimitMiddleware(_DualModeMiddleware):
         return None
 
 
-class ExceptionShapeMiddleware(_DualModeMiddleware):
+class ExceptionShapeMiddleware(DualModeMiddleware):
     """Answers any exception a view lets escape in the error shape, never with a traceback.
 
     Django's own 400/403/404 handling (config.urls handler views) already speaks the error shape,

@@ -1,2 +1,19 @@
+from django.urls import path
+
+from accounts.api import views
+
 app_name = "accounts"
-urlpatterns: list = []
+urlpatterns = [
+    path("register", views.RegisterView.as_view(), name="register"),
+    path("login", views.LoginView.as_view(), name="login"),
+    path("refresh", views.RefreshView.as_view(), name="refresh"),
+    path("logout", views.LogoutView.as_view(), name="logout"),
+    path("me", views.MeView.as_view(), name="me"),
+    path("password", views.PasswordView.as_view(), name="password"),
+    path("api-keys", views.ApiKeyListView.as_view(), name="api-keys"),
+    path("api-keys/<str:key_id>", views.ApiKeyDetailView.as_view(), name="api-key"),
+    path("provider-keys", views.ProviderKeyListView.as_view(), name="provider-keys"),
+    path(
+        "provider-keys/<str:provider>", views.ProviderKeyDetailView.as_view(), name="provider-key"
+    ),
+]

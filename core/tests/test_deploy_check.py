@@ -1,5 +1,6 @@
 """Production settings pass Django's deployment checklist."""
 
+import base64
 import os
 import secrets
 import subprocess
@@ -16,6 +17,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "engram.example.com",
         "CSRF_TRUSTED_ORIGINS": "https://engram.example.com",
+        "ENCRYPTION_KEYS": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     }
 
     result = subprocess.run(

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from config.urls import urlpatterns as real_urlpatterns
 from core.views import PublicView
 
@@ -39,8 +40,3 @@ urlpatterns = [
     path("test/explode-django", exploding_django_view),
     *real_urlpatterns,
 ]
-
-handler400 = "core.views.bad_request"
-handler403 = "core.views.permission_denied"
-handler404 = "core.views.not_found"
-handler500 = "core.views.server_error"

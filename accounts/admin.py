@@ -1,0 +1,103 @@
+"""The operators' view of accounts: users with their tier and keys as metadata only."""
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+
+from accounts.models import PREFERENCE_FIELDS, ApiKey, ProviderKey, User
+from billing.tiers import Tier
+
+
+def _set_tier_action(tier: Tier):
+    def action(modeladmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        changed = queryset.update(tier=tier)
+        modeladmin.message_user(request, f"{changed} user(s) moved to {tier.label}.")
+
+    action.__name__ = f"set_tier_{tier.value}"
+    return admin.action(description=f"Change tier to {tier.label}")(action)
+
+
+@admin.action(description="Deactivate selected users")
+def deactivate(modeladmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    changed = queryset.filter(is_active=True).exclude(pk=request.user.pk).update(is_active=False)
+    modeladmin.message_user(request, f"{changed} user(s) deactivated.", messages.SUCCESS)
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fields = ("name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+class ProviderKeyInline(admin.TabularInline):
+    model = ProviderKey
+    fields = ("provider", "last_four", "base_url", "updated_at", "last_used_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ("-date_joined",)
+    list_display = (
+        "email",
+        "display_name",
+        "tier",
+        "is_active",
+        "date_joined",
+        "last_login",
+        "api_key_count",
+    )
+    list_filter = ("tier", "is_active", "is_staff")
+    search_fields = ("email", "display_name")
+    actions = [deactivate, *(_set_tier_action(tier) for tier in Tier)]
+    inlines = [ApiKeyInline, ProviderKeyInline]
+    fieldsets = (
+        (None, {"fields": ("email", "password", "display_name", "tier")}),
+        ("Preferences", {"fields": PREFERENCE_FIELDS}),
+        ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"fields": ("email", "password1", "password2", "tier")}),)
+    readonly_fields = ("last_login", "date_joined")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        active_keys = Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True))
+        return super().get_queryset(request).annotate(active_api_keys=active_keys)
+
+    @admin.display(description="API keys", ordering="active_api_keys")
+    def api_key_count(self, user: User) -> int:
+        return user.active_api_keys
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "user", "scopes", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "user__email")
+    list_select_related = ("user",)
+    exclude = ("key_hash",)
+    readonly_fields = ("user", "name", "prefix", "scopes", "created_at", "last_used_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ProviderKey)
+class ProviderKeyAdmin(admin.ModelAdmin):
+    list_display = ("user", "provider", "last_four", "base_url", "updated_at", "last_used_at")
+    list_filter = ("provider",)
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    exclude = ("ciphertext",)
+    readonly_fields = ("user", "provider", "last_four", "base_url", "last_used_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

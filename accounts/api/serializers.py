@@ -1,0 +1,102 @@
+from rest_framework import serializers
+
+from accounts.models import SYSTEM_PROMPT_MAX_CHARS, ApiScope, Provider
+
+# --- Input ---------------------------------------------------------------------------------------
+
+
+class RegisterInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    display_name = serializers.CharField(max_length=150, required=False, default="")
+
+
+class LoginInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class RefreshInput(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class PasswordChangeInput(serializers.Serializer):
+    old_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class ProfileUpdateInput(serializers.Serializer):
+    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    default_model = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    default_temperature = serializers.FloatField(min_value=0.0, max_value=2.0, required=False)
+    system_prompt = serializers.CharField(
+        max_length=SYSTEM_PROMPT_MAX_CHARS, required=False, allow_blank=True, trim_whitespace=False
+    )
+    memory_enabled = serializers.BooleanField(required=False)
+    auto_extract = serializers.BooleanField(required=False)
+    save_chat_memories = serializers.BooleanField(required=False)
+
+
+class ApiKeyCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiScope.choices), min_length=1, max_length=3
+    )
+
+
+class ProviderKeyInput(serializers.Serializer):
+    api_key = serializers.CharField(min_length=8, max_length=500)
+    base_url = serializers.URLField(max_length=500, required=False, default="")
+
+    def validate_api_key(self, value: str) -> str:
+        if any(char.isspace() for char in value):
+            raise serializers.ValidationError("An API key has no spaces.")
+        return value
+
+
+# --- Output --------------------------------------------------------------------------------------
+
+
+class UserOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    tier = serializers.CharField()
+    date_joined = serializers.DateTimeField()
+    default_model = serializers.CharField()
+    default_temperature = serializers.FloatField()
+    system_prompt = serializers.CharField()
+    memory_enabled = serializers.BooleanField()
+    auto_extract = serializers.BooleanField()
+    save_chat_memories = serializers.BooleanField()
+
+
+class TokenPairOutput(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class SessionOutput(TokenPairOutput):
+    user = UserOutput()
+
+
+class ApiKeyOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiKeyCreatedOutput(ApiKeyOutput):
+    key = serializers.CharField(help_text="The key itself. Shown once: store it now.")
+
+
+class ProviderKeyOutput(serializers.Serializer):
+    provider = serializers.ChoiceField(choices=Provider.choices)
+    last_four = serializers.CharField()
+    base_url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)

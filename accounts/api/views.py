@@ -1,0 +1,144 @@
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.api import serializers as s
+from accounts.models import Provider
+from core.api import validated
+from core.errors import NotFound
+
+TAG = "auth"
+
+
+def _session(user, tokens: services.TokenPair) -> dict:
+    return {
+        "user": s.UserOutput(user).data,
+        "access": tokens.access,
+        "refresh": tokens.refresh,
+    }
+
+
+class PublicAuthView(APIView):
+    """Reached without credentials; a stale token in the request must not get in the way."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class RegisterView(PublicAuthView):
+    rate_limit_by_ip = True
+
+    @extend_schema(tags=[TAG], request=s.RegisterInput, responses={201: s.SessionOutput})
+    def post(self, request: Request) -> Response:
+        data = validated(s.RegisterInput, request.data)
+        with transaction.atomic():
+            user = services.user_register(**data)
+            tokens = services.tokens_issue(user=user)
+        return Response(_session(user, tokens), status=201)
+
+
+class LoginView(PublicAuthView):
+    rate_limit_by_ip = True
+
+    @extend_schema(tags=[TAG], request=s.LoginInput, responses={200: s.SessionOutput})
+    def post(self, request: Request) -> Response:
+        user = services.user_login(**validated(s.LoginInput, request.data))
+        return Response(_session(user, services.tokens_issue(user=user)))
+
+
+class RefreshView(PublicAuthView):
+    @extend_schema(tags=[TAG], request=s.RefreshInput, responses={200: s.TokenPairOutput})
+    def post(self, request: Request) -> Response:
+        _, tokens = services.tokens_refresh(**validated(s.RefreshInput, request.data))
+        return Response(s.TokenPairOutput(tokens).data)
+
+
+class LogoutView(PublicAuthView):
+    @extend_schema(tags=[TAG], request=s.RefreshInput, responses={204: None})
+    def post(self, request: Request) -> Response:
+        services.tokens_revoke(**validated(s.RefreshInput, request.data))
+        return Response(status=204)
+
+
+class MeView(APIView):
+    @extend_schema(tags=[TAG], responses={200: s.UserOutput})
+    def get(self, request: Request) -> Response:
+        return Response(s.UserOutput(request.user).data)
+
+    @extend_schema(tags=[TAG], request=s.ProfileUpdateInput, responses={200: s.UserOutput})
+    def patch(self, request: Request) -> Response:
+        changes = validated(s.ProfileUpdateInput, request.data)
+        user = services.user_profile_update(user=request.user, changes=changes)
+        return Response(s.UserOutput(user).data)
+
+
+class PasswordView(APIView):
+    @extend_schema(tags=[TAG], request=s.PasswordChangeInput, responses={200: s.TokenPairOutput})
+    def post(self, request: Request) -> Response:
+        data = validated(s.PasswordChangeInput, request.data)
+        tokens = services.user_password_change(user=request.user, **data)
+        return Response(s.TokenPairOutput(tokens).data)
+
+
+class ApiKeyListView(APIView):
+    @extend_schema(tags=[TAG], responses={200: s.ApiKeyOutput(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(s.ApiKeyOutput(selectors.api_keys_of(request.user), many=True).data)
+
+    @extend_schema(tags=[TAG], request=s.ApiKeyCreateInput, responses={201: s.ApiKeyCreatedOutput})
+    def post(self, request: Request) -> Response:
+        data = validated(s.ApiKeyCreateInput, request.data)
+        key, secret = services.api_key_create(user=request.user, **data)
+        body = s.ApiKeyOutput(key).data | {"key": secret}
+        return Response(body, status=201)
+
+
+class ApiKeyDetailView(APIView):
+    @extend_schema(tags=[TAG], responses={204: None})
+    def delete(self, request: Request, key_id: str) -> Response:
+        services.api_key_revoke(user=request.user, key_id=key_id)
+        return Response(status=204)
+
+
+class ProviderKeyListView(APIView):
+    @extend_schema(tags=[TAG], responses={200: s.ProviderKeyOutput(many=True)})
+    def get(self, request: Request) -> Response:
+        keys = selectors.provider_keys_of(request.user)
+        return Response(s.ProviderKeyOutput(keys, many=True).data)
+
+
+def _known_provider(provider: str) -> str:
+    if provider not in Provider.values:
+        raise NotFound(
+            f"Unknown provider '{provider}'.", details={"providers": list(Provider.values)}
+        )
+    return provider
+
+
+PROVIDER_PARAMETER = OpenApiParameter(
+    "provider", str, OpenApiParameter.PATH, enum=list(Provider.values)
+)
+
+
+class ProviderKeyDetailView(APIView):
+    @extend_schema(
+        tags=[TAG],
+        parameters=[PROVIDER_PARAMETER],
+        request=s.ProviderKeyInput,
+        responses={200: s.ProviderKeyOutput},
+    )
+    def put(self, request: Request, provider: str) -> Response:
+        data = validated(s.ProviderKeyInput, request.data)
+        key = services.provider_key_set(
+            user=request.user, provider=_known_provider(provider), **data
+        )
+        return Response(s.ProviderKeyOutput(key).data)
+
+    @extend_schema(tags=[TAG], parameters=[PROVIDER_PARAMETER], responses={204: None})
+    def delete(self, request: Request, provider: str) -> Response:
+        services.provider_key_delete(user=request.user, provider=_known_provider(provider))
+        return Response(status=204)

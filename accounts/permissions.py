@@ -1,0 +1,40 @@
+"""API keys may do only what their scopes allow; a signed-in session (JWT) may do everything.
+
+A view opts in to API keys with ``scope_family``: ``"memories"`` needs ``memories:read`` for
+safe methods and ``memories:write`` otherwise; a family that is itself a scope (``"chat"``)
+needs that scope. A view without ``scope_family`` (account management) refuses API keys.
+"""
+
+from typing import TYPE_CHECKING
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from accounts.models import ApiKey, ApiScope
+from core.errors import PermissionDenied
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+
+def required_scope(family: str | None, method: str) -> str | None:
+    if family is None:
+        return None
+    if family in ApiScope.values:
+        return family
+    return f"{family}:{'read' if method in SAFE_METHODS else 'write'}"
+
+
+class ScopePermission(BasePermission):
+    def has_permission(self, request: Request, view: "APIView") -> bool:
+        if not isinstance(request.auth, ApiKey):
+            return True
+        needed = required_scope(getattr(view, "scope_family", None), request.method)
+        if needed is None:
+            raise PermissionDenied("API keys cannot be used here; sign in with your password.")
+        if needed not in request.auth.scopes:
+            raise PermissionDenied(
+                f"This API key lacks the '{needed}' scope.",
+                details={"required_scope": needed, "key_scopes": request.auth.scopes},
+            )
+        return True

@@ -1,0 +1,127 @@
+"""Per-user request limits from the user's tier, per-IP limits on login and registration.
+
+Counters live in the cache (Redis in production) through django-ratelimit. Every limited
+response carries ``X-RateLimit-Limit``/``-Remaining``/``-Reset`` for the window closest to its
+limit; going over answers 429 ``RATE_LIMITED`` with ``Retry-After``. If the cache is down the
+API keeps serving (fail open) and says so in the log at most once a minute.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django_ratelimit.core import get_usage
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from billing.tiers import limits_for
+from core.errors import RateLimited
+from core.middleware import DualModeMiddleware
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+logger = logging.getLogger(__name__)
+FAIL_OPEN_WARNING_INTERVAL_SECONDS = 60
+_last_fail_open_warning = 0.0
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str  # "minute", "day"
+    group: str
+    rate: str  # django-ratelimit rate, e.g. "20/m"
+    key: str
+
+
+@dataclass(frozen=True)
+class WindowState:
+    window: Window
+    limit: int
+    remaining: int
+    reset_in: int  # seconds
+    exceeded: bool
+
+
+def _warn_fail_open(exc: Exception) -> None:
+    global _last_fail_open_warning
+    now = time.monotonic()
+    if now - _last_fail_open_warning >= FAIL_OPEN_WARNING_INTERVAL_SECONDS:
+        _last_fail_open_warning = now
+        logger.warning("Rate limiting is off: the cache is unreachable (%s)", exc)
+
+
+def _windows_for(request: Request, view: "APIView") -> list[Window]:
+    ip_limited = getattr(view, "rate_limit_by_ip", False)
+    if ip_limited:
+        group = f"auth:{type(view).__name__}"
+        return [Window("minute", group, settings.AUTH_RATE_LIMIT, "ip")]
+    user = request.user
+    if user is None or not user.is_authenticated:
+        return []
+    limits = limits_for(user)
+    key = f"user:{user.pk}"
+    windows = [Window("minute", "api:minute", f"{limits.requests_per_minute}/m", key)]
+    if limits.requests_per_day is not None:
+        windows.append(Window("day", "api:day", f"{limits.requests_per_day}/d", key))
+    return windows
+
+
+def _count(request: HttpRequest, window: Window) -> WindowState | None:
+    key = window.key if window.key == "ip" else (lambda group, req, value=window.key: value)
+    usage = get_usage(request, group=window.group, key=key, rate=window.rate, increment=True)
+    if usage is None:
+        return None
+    return WindowState(
+        window=window,
+        limit=usage["limit"],
+        remaining=max(usage["limit"] - usage["count"], 0),
+        reset_in=max(usage["time_left"], 0),
+        exceeded=usage["should_limit"],
+    )
+
+
+class TierRateLimit(BaseThrottle):
+    """DRF throttle hook: counts the request in each window and refuses it over any limit."""
+
+    def allow_request(self, request: Request, view: "APIView") -> bool:
+        if not settings.RATELIMIT_ENABLE:
+            return True
+        windows = _windows_for(request, view)
+        try:
+            states = [_count(request._request, window) for window in windows]
+        except Exception as exc:  # any cache failure: keep serving
+            _warn_fail_open(exc)
+            return True
+        states = [state for state in states if state is not None]
+        if not states:
+            return True
+        binding = min(states, key=lambda state: (not state.exceeded, state.remaining))
+        request._request.rate_limit = binding
+        if binding.exceeded:
+            reset_at = datetime.fromtimestamp(time.time() + binding.reset_in, UTC)
+            raise RateLimited(
+                f"Rate limit of {binding.limit} requests per {binding.window.name} reached.",
+                details={
+                    "limit": binding.limit,
+                    "window": binding.window.name,
+                    "remaining": 0,
+                    "reset_at": reset_at.isoformat(),
+                    "retry_after": max(binding.reset_in, 1),
+                },
+            )
+        return True
+
+
+class RateLimitHeadersMiddleware(DualModeMiddleware):
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        state: WindowState | None = getattr(request, "rate_limit", None)
+        if state is not None:
+            response["X-RateLimit-Limit"] = str(state.limit)
+            response["X-RateLimit-Remaining"] = str(state.remaining)
+            response["X-RateLimit-Reset"] = str(int(time.time()) + state.reset_in)
+        return response

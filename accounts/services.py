@@ -1,0 +1,286 @@
+"""Account writes: registration, tokens, passwords, profile, API keys and provider keys."""
+
+import hashlib
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import update_last_login
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.state import token_backend
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts import crypto
+from accounts.models import PREFERENCE_FIELDS, ApiKey, Provider, ProviderKey, User
+from billing.tiers import allowance
+from core.errors import AuthenticationFailed, NotFound, QuotaExceeded, ValidationFailed
+from core.ownership import get_owned_object
+
+API_KEY_PREFIX = "egm_"
+API_KEY_DISPLAY_CHARS = 12
+API_KEYS_PER_USER = 50
+# last_used_at is a hint, not an audit log: write it at most this often per key.
+LAST_USED_RESOLUTION_SECONDS = 60
+
+PROFILE_FIELDS = frozenset({"display_name", *PREFERENCE_FIELDS})
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+# --- Users and tokens ----------------------------------------------------------------------------
+
+
+def _check_password(password: str, user: User, field: str = "password") -> None:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(details={field: list(exc.messages)}) from None
+
+
+def user_register(*, email: str, password: str, display_name: str = "") -> User:
+    """Create an account. The email is unique without regard to case."""
+    email = email.strip().lower()
+    candidate = User(email=email, display_name=display_name)
+    _check_password(password, candidate)
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationFailed(details={"email": ["An account with this email already exists."]})
+    try:
+        return User.objects.create_user(email, password, display_name=display_name)
+    except IntegrityError:  # a concurrent registration of the same email won the race
+        raise ValidationFailed(
+            details={"email": ["An account with this email already exists."]}
+        ) from None
+
+
+def user_login(*, email: str, password: str) -> User:
+    user = authenticate(email=email.strip(), password=password)
+    if user is None:
+        raise AuthenticationFailed("Invalid email or password.")
+    update_last_login(None, user)
+    return user
+
+
+def tokens_issue(*, user: User) -> TokenPair:
+    """A new access/refresh pair whose claims carry the user's id and tier."""
+    refresh = RefreshToken.for_user(user)
+    refresh["tier"] = user.tier
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+
+
+def _valid_refresh(raw: str) -> RefreshToken:
+    try:
+        return RefreshToken(raw)
+    except TokenError:
+        raise AuthenticationFailed("The refresh token is invalid, expired or revoked.") from None
+
+
+def tokens_refresh(*, refresh: str) -> tuple[User, TokenPair]:
+    """Rotate: the old refresh token is revoked, and presenting it again is a 401."""
+    token = _valid_refresh(refresh)
+    with transaction.atomic():
+        # Lock the token's row so two concurrent refreshes with one token cannot both succeed.
+        outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
+        if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+            raise AuthenticationFailed("The refresh token is invalid, expired or revoked.")
+        user = User.objects.filter(pk=token["user_id"], is_active=True).first()
+        if user is None:
+            raise AuthenticationFailed("The refresh token is invalid, expired or revoked.")
+        BlacklistedToken.objects.create(token=outstanding)
+        return user, tokens_issue(user=user)
+
+
+def tokens_revoke(*, refresh: str) -> None:
+    """Log out: revoke the refresh token. Revoking it twice is harmless."""
+    try:
+        payload = token_backend.decode(refresh, verify=True)
+    except TokenBackendError:
+        raise AuthenticationFailed("The refresh token is invalid or expired.") from None
+    if payload.get("token_type") != "refresh":
+        raise AuthenticationFailed("This is not a refresh token.")
+    outstanding = OutstandingToken.objects.filter(jti=payload.get("jti")).first()
+    if outstanding is not None:
+        BlacklistedToken.objects.get_or_create(token=outstanding)
+
+
+def _revoke_all_refresh_tokens(user: User) -> None:
+    open_tokens = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in open_tokens], ignore_conflicts=True
+    )
+
+
+def user_password_change(*, user: User, old_password: str, new_password: str) -> TokenPair:
+    """Change the password, revoke every refresh token of the user, and start a new session."""
+    if not user.check_password(old_password):
+        raise ValidationFailed(details={"old_password": ["The current password is wrong."]})
+    _check_password(new_password, user, field="new_password")
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        _revoke_all_refresh_tokens(user)
+        return tokens_issue(user=user)
+
+
+def user_profile_update(*, user: User, changes: dict[str, Any]) -> User:
+    unknown = set(changes) - PROFILE_FIELDS
+    if unknown:
+        raise ValidationFailed(
+            details={field: ["This field cannot be changed."] for field in unknown}
+        )
+    for field, value in changes.items():
+        setattr(user, field, value)
+    user.save(update_fields=[*changes])
+    return user
+
+
+# --- API keys ------------------------------------------------------------------------------------
+
+
+def hash_api_key(secret: str) -> str:
+    # The key has 256 bits of entropy, so a fast hash is safe and keeps each request cheap.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(*, user: User, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
+    """Create a key; return it with its secret, which is never stored and never shown again."""
+    if user.api_keys.filter(revoked_at__isnull=True).count() >= API_KEYS_PER_USER:
+        raise QuotaExceeded(
+            f"At most {API_KEYS_PER_USER} active API keys per account.",
+            details={"limit": API_KEYS_PER_USER},
+        )
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        user=user,
+        name=name,
+        prefix=secret[:API_KEY_DISPLAY_CHARS],
+        key_hash=hash_api_key(secret),
+        scopes=sorted(set(scopes)),
+    )
+    return key, secret
+
+
+def api_key_revoke(*, user: User, key_id: Any) -> None:
+    key = get_owned_object(ApiKey.objects.filter(revoked_at__isnull=True), owner=user, pk=key_id)
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_key_authenticate(secret: str) -> ApiKey | None:
+    """The active key with this secret (its user loaded), or None."""
+    key = (
+        ApiKey.objects.select_related("user")
+        .filter(key_hash=hash_api_key(secret), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if key is None:
+        return None
+    now = timezone.now()
+    stale = key.last_used_at is None or (
+        (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS
+    )
+    if stale:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key
+
+
+# --- Provider keys -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderCredentials:
+    """A decrypted provider key: lives in memory only for the request that uses it."""
+
+    provider: str
+    api_key: str
+    base_url: str
+
+    def __repr__(self) -> str:  # never let a traceback or log print the key
+        return f"ProviderCredentials(provider={self.provider!r}, base_url={self.base_url!r})"
+
+
+def _provider_key_context(user_id: Any, provider: str) -> str:
+    return f"provider-key:{user_id}:{provider}"
+
+
+def provider_key_set(*, user: User, provider: str, api_key: str, base_url: str = "") -> ProviderKey:
+    """Store (or replace) the user's key for ``provider``, encrypted under the newest key."""
+    if provider == Provider.CUSTOM and not base_url:
+        raise ValidationFailed(details={"base_url": ["A custom provider needs its base URL."]})
+    ciphertext = crypto.encrypt(api_key, context=_provider_key_context(user.pk, provider))
+    with transaction.atomic():
+        existing = ProviderKey.objects.select_for_update().filter(user=user, provider=provider)
+        key = existing.first()
+        if key is None:
+            used = ProviderKey.objects.filter(user=user).count()
+            quota = allowance(user, "provider_keys", used=used)
+            if not quota.allowed:
+                raise QuotaExceeded(
+                    f"Your plan allows {quota.limit} provider key(s).",
+                    details={"limit": quota.limit, "used": used},
+                )
+            key = ProviderKey(user=user, provider=provider)
+        key.ciphertext = ciphertext
+        key.last_four = api_key[-4:]
+        key.base_url = base_url
+        key.save()
+        return key
+
+
+def provider_key_delete(*, user: User, provider: str) -> None:
+    deleted, _ = ProviderKey.objects.filter(user=user, provider=provider).delete()
+    if not deleted:
+        raise NotFound("No key is stored for this provider.")
+
+
+def provider_credentials(*, user: User, provider: str) -> ProviderCredentials | None:
+    """Decrypt the user's own key for ``provider`` for one upstream request, or None."""
+    key = ProviderKey.objects.filter(user=user, provider=provider).first()
+    if key is None:
+        return None
+    plaintext = crypto.decrypt(key.ciphertext, context=_provider_key_context(user.pk, provider))
+    ProviderKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    return ProviderCredentials(provider=provider, api_key=plaintext, base_url=key.base_url)
+
+
+def provider_keys_rotate(
+    *, batch_size: int = 200, progress: Callable[[int], None] | None = None
+) -> int:
+    """Re-encrypt every provider key not yet under the newest key; return how many moved.
+
+    Safe to re-run and to interrupt: each batch commits on its own, and rows already on the
+    newest key are never touched again.
+    """
+    primary = crypto.key_ring().primary_id
+    moved = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                ProviderKey.objects.select_for_update(skip_locked=True)
+                .exclude(ciphertext__startswith=f"{primary}:")
+                .order_by("pk")[:batch_size]
+            )
+            for key in batch:
+                context = _provider_key_context(key.user_id, key.provider)
+                plaintext = crypto.decrypt(key.ciphertext, context=context)
+                key.ciphertext = crypto.encrypt(plaintext, context=context)
+            ProviderKey.objects.bulk_update(batch, ["ciphertext"])
+        if not batch:
+            return moved
+        moved += len(batch)
+        if progress:
+            progress(len(batch))
+
+
+def provider_keys_pending_rotation() -> int:
+    primary = crypto.key_ring().primary_id
+    return ProviderKey.objects.exclude(ciphertext__startswith=f"{primary}:").count()

@@ -1,0 +1,136 @@
+"""Provider keys: encrypted at rest, never shown back, never logged, rotatable."""
+
+import base64
+import logging
+import os
+
+import pytest
+from django.core.management import call_command
+
+from accounts import crypto
+from accounts.models import ProviderKey
+from accounts.services import provider_credentials
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/auth/provider-keys"
+# Shaped like nothing the log redactor knows, so only our code's discipline keeps it out of logs.
+PLAIN_KEY = "zq7Wv9Kp2Lm4Nx8Rb3Tc6Yd1Hf5Gj0Qs"
+
+
+def new_ring(*ids: str) -> str:
+    return ",".join(f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}" for key_id in ids)
+
+
+@pytest.fixture
+def key_ring(settings):
+    """Point the key ring at ``spec``; the ring is cached per process, so reset it each time."""
+
+    def use(spec: str) -> None:
+        settings.ENCRYPTION_KEYS = spec
+        crypto.key_ring.cache_clear()
+
+    yield use
+    crypto.key_ring.cache_clear()
+
+
+def test_a_stored_key_is_encrypted_and_never_shown(auth_client, user, caplog):
+    with caplog.at_level(logging.DEBUG):
+        put = auth_client.put(f"{URL}/openai", {"api_key": PLAIN_KEY}, format="json")
+        listed = auth_client.get(URL)
+        me = auth_client.get("/api/v1/auth/me")
+
+    assert put.status_code == 200
+    assert listed.json() == [put.json()]
+    assert listed.json()[0]["last_four"] == PLAIN_KEY[-4:]
+    for response in (put, listed, me):
+        assert PLAIN_KEY not in response.content.decode()
+    assert all(PLAIN_KEY not in record.getMessage() for record in caplog.records)
+    assert PLAIN_KEY not in caplog.text
+    stored = ProviderKey.objects.get(user=user)
+    assert PLAIN_KEY not in stored.ciphertext
+    assert provider_credentials(user=user, provider="openai").api_key == PLAIN_KEY
+
+
+def test_credentials_never_print_the_key(user):
+    from accounts.services import provider_key_set
+
+    provider_key_set(user=user, provider="openai", api_key=PLAIN_KEY)
+
+    credentials = provider_credentials(user=user, provider="openai")
+
+    assert PLAIN_KEY not in repr(credentials) and PLAIN_KEY not in str(credentials)
+
+
+def test_a_ciphertext_moved_to_another_user_does_not_decrypt(user, other_user):
+    from accounts.services import provider_key_set
+
+    provider_key_set(user=user, provider="openai", api_key=PLAIN_KEY)
+    stolen = ProviderKey.objects.get(user=user).ciphertext
+    ProviderKey.objects.create(
+        user=other_user, provider="openai", ciphertext=stolen, last_four="xxxx"
+    )
+
+    with pytest.raises(crypto.DecryptionFailed):
+        provider_credentials(user=other_user, provider="openai")
+
+
+def test_replacing_and_deleting_a_key(auth_client, user):
+    auth_client.put(f"{URL}/anthropic", {"api_key": PLAIN_KEY}, format="json")
+    auth_client.put(f"{URL}/anthropic", {"api_key": "sk-ant-second-key-9999"}, format="json")
+
+    assert ProviderKey.objects.filter(user=user).count() == 1
+    assert provider_credentials(user=user, provider="anthropic").api_key.endswith("9999")
+    assert auth_client.delete(f"{URL}/anthropic").status_code == 204
+    assert auth_client.delete(f"{URL}/anthropic").status_code == 404
+    assert auth_client.get(URL).json() == []
+
+
+def test_a_free_user_may_store_one_provider_key(auth_client):
+    auth_client.put(f"{URL}/openai", {"api_key": PLAIN_KEY}, format="json")
+
+    second = auth_client.put(f"{URL}/xai", {"api_key": PLAIN_KEY}, format="json")
+
+    assert second.status_code == 403
+    assert second.json()["error"]["code"] == "QUOTA_EXCEEDED"
+    assert second.json()["error"]["details"]["limit"] == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "status", "field"),
+    [
+        (f"{URL}/openai", {}, 400, "api_key"),
+        (f"{URL}/openai", {"api_key": "has space in it"}, 400, "api_key"),
+        (f"{URL}/custom", {"api_key": PLAIN_KEY}, 400, "base_url"),
+        (f"{URL}/custom", {"api_key": PLAIN_KEY, "base_url": "not a url"}, 400, "base_url"),
+        (f"{URL}/nosuchprovider", {"api_key": PLAIN_KEY}, 404, None),
+    ],
+)
+def test_bad_provider_key_requests(auth_client, url, body, status, field):
+    response = auth_client.put(url, body, format="json")
+
+    assert response.status_code == status
+    if field:
+        assert field in response.json()["error"]["details"]
+
+
+def test_rotation_moves_every_key_to_the_newest_and_old_ones_decrypt_before(
+    user, other_user, key_ring
+):
+    from accounts.services import provider_key_set
+
+    old, newest = new_ring("k1"), new_ring("k2")
+    key_ring(old)
+    provider_key_set(user=user, provider="openai", api_key=PLAIN_KEY)
+    provider_key_set(user=other_user, provider="openai", api_key="other-users-key-1234")
+
+    key_ring(f"{newest},{old}")
+    assert provider_credentials(user=user, provider="openai").api_key == PLAIN_KEY
+    assert ProviderKey.objects.filter(ciphertext__startswith="k1:").count() == 2
+
+    call_command("rotate_encryption_key", verbosity=0)
+    call_command("rotate_encryption_key", verbosity=0)
+
+    assert ProviderKey.objects.filter(ciphertext__startswith="k2:").count() == 2
+    key_ring(newest)
+    assert provider_credentials(user=user, provider="openai").api_key == PLAIN_KEY
+    assert provider_credentials(user=other_user, provider="openai").api_key.endswith("1234")

@@ -1,0 +1,107 @@
+"""Tier limits per user (CP-2), login limits per IP, headers, and failing open."""
+
+import logging
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from billing.tiers import Tier
+from conftest import bearer_client
+
+pytestmark = pytest.mark.django_db
+ME = "/api/v1/auth/me"
+
+
+def test_every_api_response_carries_rate_limit_headers(auth_client):
+    first = auth_client.get(ME)
+    second = auth_client.get(ME)
+
+    assert first["X-RateLimit-Limit"] == "20"
+    assert int(first["X-RateLimit-Remaining"]) == 19
+    assert int(second["X-RateLimit-Remaining"]) == 18
+    assert int(first["X-RateLimit-Reset"]) > 0
+
+
+def test_the_21st_request_of_a_free_user_in_a_minute_is_429(auth_client):
+    for _ in range(20):
+        assert auth_client.get(ME).status_code == 200
+
+    response = auth_client.get(ME)
+
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert error["code"] == "RATE_LIMITED"
+    assert error["details"]["limit"] == 20
+    assert error["details"]["window"] == "minute"
+    assert "reset_at" in error["details"]
+    assert int(response["Retry-After"]) >= 1
+    assert response["X-RateLimit-Remaining"] == "0"
+
+
+def test_a_pro_user_passes_where_a_free_user_stops(db):
+    client = bearer_client(UserFactory(tier=Tier.PRO))
+
+    statuses = [client.get(ME).status_code for _ in range(21)]
+
+    assert statuses == [200] * 21
+    assert client.get(ME)["X-RateLimit-Limit"] == "60"
+
+
+def test_limits_are_per_user(auth_client, other_client):
+    for _ in range(21):
+        auth_client.get(ME)
+
+    assert other_client.get(ME).status_code == 200
+
+
+def test_login_is_limited_per_ip(api_client, user):
+    attempts = [
+        api_client.post("/api/v1/auth/login", {"email": user.email, "password": "wrong-one"})
+        for _ in range(6)
+    ]
+
+    assert [a.status_code for a in attempts] == [401] * 5 + [429]
+    other_ip = api_client.post(
+        "/api/v1/auth/login",
+        {"email": user.email, "password": "wrong-one"},
+        REMOTE_ADDR="10.9.8.7",
+    )
+    assert other_ip.status_code == 401
+
+
+def test_limits_can_be_switched_off(auth_client, settings):
+    settings.RATELIMIT_ENABLE = False
+
+    assert all(auth_client.get(ME).status_code == 200 for _ in range(25))
+
+
+def test_the_api_fails_open_when_the_cache_is_down(auth_client, settings, caplog):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+
+    with caplog.at_level(logging.WARNING, logger="accounts.ratelimit"):
+        statuses = [auth_client.get(ME).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    warnings = [r for r in caplog.records if "Rate limiting is off" in r.getMessage()]
+    assert len(warnings) <= 1
+
+
+@pytest.mark.redis
+def test_limits_count_in_redis(auth_client, settings, redis_url):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+
+    statuses = [auth_client.get(ME).status_code for _ in range(21)]
+
+    assert statuses == [200] * 20 + [429]
+    cache.clear()
