@@ -1,2 +1,14 @@
+from django.urls import path
+
+from chat.api import threads
+
 app_name = "chat"
-urlpatterns: list = []
+urlpatterns = [
+    path("threads", threads.ThreadListView.as_view(), name="threads"),
+    path("threads/<str:thread_id>", threads.ThreadDetailView.as_view(), name="thread"),
+    path(
+        "threads/<str:thread_id>/models/<path:model_id>/messages",
+        threads.MessageListView.as_view(),
+        name="messages",
+    ),
+]

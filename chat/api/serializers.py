@@ -1,0 +1,68 @@
+from rest_framework import serializers
+
+from core.pagination import PageQuerySerializer
+
+
+class ThreadListQuery(PageQuerySerializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    order_by = serializers.ChoiceField(choices=["updated_at", "created_at"], default="updated_at")
+    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+
+
+class MessageListQuery(PageQuerySerializer):
+    order = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
+
+
+class ThreadCreateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ThreadUpdateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+
+
+class ThreadOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    title_generated = serializers.BooleanField()
+    message_count = serializers.IntegerField(default=0)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ThreadPageOutput(serializers.Serializer):
+    results = ThreadOutput(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
+
+
+class ThreadDeletedOutput(serializers.Serializer):
+    deleted_thread = serializers.UUIDField()
+    deleted_messages = serializers.IntegerField()
+
+
+class MemoryUsedOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    score = serializers.FloatField()
+
+
+class MessageOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    thread_id = serializers.UUIDField()
+    model_id = serializers.CharField()
+    role = serializers.CharField()
+    content = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.CharField()
+    temperature = serializers.FloatField(allow_null=True)
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
+    memories_used = MemoryUsedOutput(many=True)
+    created_at = serializers.DateTimeField()
+
+
+class MessagePageOutput(serializers.Serializer):
+    results = MessageOutput(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
