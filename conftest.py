@@ -5,6 +5,8 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
+pytest_plugins = ["testing.fixtures"]
+
 TEST_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
