@@ -310,3 +310,7 @@ LLM_RETRY_MAX_DELAY = env.float("LLM_RETRY_MAX_DELAY", 8.0)
 LLM_PULL_STALL_SECONDS = env.int("LLM_PULL_STALL_SECONDS", 120)
 # The HTTP client under the openai SDK logs every request at INFO.
 LOGGING["loggers"]["httpx2"] = {"level": "WARNING"}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "ModelStatusEnum": "chat.selectors.MODEL_STATES",
+}
