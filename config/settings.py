@@ -258,29 +258,29 @@ LLM_PROVIDERS = {
     "openai": {
         "base_url": env.str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
         "api_key": env.str("OPENAI_API_KEY", ""),
-        "models": env.list("OPENAI_MODELS", default=["gpt-4o-mini"]),
+        "models": env.list("OPENAI_MODELS", default=["gpt-4o-mini"]) or ["gpt-4o-mini"],
     },
     "anthropic": {
         "base_url": env.str("ANTHROPIC_BASE_URL", "https://api.anthropic.com/v1/"),
         "api_key": env.str("ANTHROPIC_API_KEY", ""),
-        "models": env.list("ANTHROPIC_MODELS", default=["*"]),
+        "models": env.list("ANTHROPIC_MODELS", default=["*"]) or ["*"],
     },
     "google": {
         "base_url": env.str(
             "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta/openai/"
         ),
         "api_key": env.str("GEMINI_API_KEY", ""),
-        "models": env.list("GEMINI_MODELS", default=["*"]),
+        "models": env.list("GEMINI_MODELS", default=["*"]) or ["*"],
     },
     "xai": {
         "base_url": env.str("XAI_BASE_URL", "https://api.x.ai/v1"),
         "api_key": env.str("XAI_API_KEY", ""),
-        "models": env.list("XAI_MODELS", default=["*"]),
+        "models": env.list("XAI_MODELS", default=["*"]) or ["*"],
     },
     "openrouter": {
         "base_url": env.str("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1"),
         "api_key": env.str("OPENROUTER_API_KEY", ""),
-        "models": env.list("OPENROUTER_MODELS", default=["*"]),
+        "models": env.list("OPENROUTER_MODELS", default=["*"]) or ["*"],
     },
     # Ollama's own API (pulls) is at this URL, its OpenAI-compatible one at <url>/v1. Unset: local
     # models are listed as unavailable.
@@ -294,7 +294,7 @@ LLM_PROVIDERS = {
     "custom": {
         "base_url": env.str("CUSTOM_LLM_BASE_URL", ""),
         "api_key": env.str("CUSTOM_LLM_API_KEY", ""),
-        "models": env.list("CUSTOM_LLM_MODELS", default=["*"]),
+        "models": env.list("CUSTOM_LLM_MODELS", default=["*"]) or ["*"],
     },
 }
 # A TOML file merged over the built-in catalog (chat/model_catalog.toml), model by model.
