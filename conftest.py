@@ -5,6 +5,8 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
+pytest_plugins = ["testing.fixtures"]
+
 # The suite runs on the in-process fallbacks (`make test` clears REDIS_URL); tests that need
 # Redis ask for it through the `redis_url` fixture.
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -282,3 +282,71 @@ RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", "") or None
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 if not REDIS_URL:
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
+# --- LLM providers and model catalog -------------------------------------------------------------
+# Every provider is spoken to with the OpenAI chat-completions protocol at its own base URL. The
+# server's key for a provider is used for users who have none of their own, and only for the
+# models listed in <PROVIDER>_MODELS ("*": all of that provider's models in the catalog). The
+# default OpenAI provider reads the standard OPENAI_API_KEY / OPENAI_BASE_URL, so pointing Engram
+# at any OpenAI-compatible server takes only those two and OPENAI_MODELS; a listed model the
+# catalog does not know is served with LLM_DEFAULT_CONTEXT_LENGTH and no prices.
+LLM_PROVIDERS = {
+    "openai": {
+        "base_url": env.str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        "api_key": env.str("OPENAI_API_KEY", ""),
+        "models": env.list("OPENAI_MODELS", default=["gpt-4o-mini"]) or ["gpt-4o-mini"],
+    },
+    "anthropic": {
+        "base_url": env.str("ANTHROPIC_BASE_URL", "https://api.anthropic.com/v1/"),
+        "api_key": env.str("ANTHROPIC_API_KEY", ""),
+        "models": env.list("ANTHROPIC_MODELS", default=["*"]) or ["*"],
+    },
+    "google": {
+        "base_url": env.str(
+            "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta/openai/"
+        ),
+        "api_key": env.str("GEMINI_API_KEY", ""),
+        "models": env.list("GEMINI_MODELS", default=["*"]) or ["*"],
+    },
+    "xai": {
+        "base_url": env.str("XAI_BASE_URL", "https://api.x.ai/v1"),
+        "api_key": env.str("XAI_API_KEY", ""),
+        "models": env.list("XAI_MODELS", default=["*"]) or ["*"],
+    },
+    "openrouter": {
+        "base_url": env.str("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1"),
+        "api_key": env.str("OPENROUTER_API_KEY", ""),
+        "models": env.list("OPENROUTER_MODELS", default=["*"]) or ["*"],
+    },
+    # Ollama's own API (pulls) is at this URL, its OpenAI-compatible one at <url>/v1. Unset: local
+    # models are listed as unavailable.
+    "ollama": {
+        "base_url": env.str("OLLAMA_BASE_URL", ""),
+        "api_key": "",
+        "models": ["*"],
+    },
+    # Any other OpenAI-compatible server (vLLM, LM Studio, a proxy); its models come from the
+    # catalog file. A user's own "custom" key carries its own base URL.
+    "custom": {
+        "base_url": env.str("CUSTOM_LLM_BASE_URL", ""),
+        "api_key": env.str("CUSTOM_LLM_API_KEY", ""),
+        "models": env.list("CUSTOM_LLM_MODELS", default=["*"]) or ["*"],
+    },
+}
+# A TOML file merged over the built-in catalog (chat/model_catalog.toml), model by model.
+LLM_CATALOG_FILE = env.str("LLM_CATALOG_FILE", "")
+LLM_DEFAULT_CONTEXT_LENGTH = env.int("LLM_DEFAULT_CONTEXT_LENGTH", 8192)
+LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", 10.0)
+# Longest silence accepted while waiting for an answer or between two chunks of a stream.
+LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", 120.0)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", 2)
+LLM_RETRY_BASE_DELAY = env.float("LLM_RETRY_BASE_DELAY", 0.5)
+LLM_RETRY_MAX_DELAY = env.float("LLM_RETRY_MAX_DELAY", 8.0)
+# A local model pull that reports no progress for this long is considered failed.
+LLM_PULL_STALL_SECONDS = env.int("LLM_PULL_STALL_SECONDS", 120)
+# The HTTP client under the openai SDK logs every request at INFO.
+LOGGING["loggers"]["httpx2"] = {"level": "WARNING"}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "ModelStatusEnum": "chat.selectors.MODEL_STATES",
+}

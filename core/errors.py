@@ -35,6 +35,13 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    # LLM providers (providers/llm/errors.py) and the model catalog (chat/catalog.py)
+    PROVIDER_ERROR = "PROVIDER_ERROR"
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
+    PROVIDER_AUTH_FAILED = "PROVIDER_AUTH_FAILED"
+    CONTEXT_TOO_LONG = "CONTEXT_TOO_LONG"
+    RATE_LIMITED_UPSTREAM = "RATE_LIMITED_UPSTREAM"
+    MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
 
 
 class EngramError(Exception):
@@ -177,7 +184,8 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF's EXCEPTION_HANDLER: every API error leaves in the project's shape."""
     if isinstance(exc, EngramError):
         response = Response(error_body(exc.code, exc.message, exc.details), exc.status_code)
-        if isinstance(exc, RateLimited) and "retry_after" in exc.details:
+        # Our own rate limit and an upstream one (429) or outage (503) may say when to come back.
+        if exc.status_code in (429, 503) and "retry_after" in exc.details:
             response["Retry-After"] = str(exc.details["retry_after"])
         return response
     if isinstance(exc, RequestDataTooBig):

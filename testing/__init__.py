@@ -1,0 +1,1 @@
+"""Test doubles at the process boundary (the fake OpenAI-compatible server) and their fixtures."""

@@ -1,0 +1,484 @@
+"""The LLM gateway: every chat completion Engram asks of any provider goes through here.
+
+Every provider is spoken to with the OpenAI chat-completions protocol at its own base URL
+(OpenAI, Anthropic's and Gemini's OpenAI-compatible endpoints, xAI, OpenRouter, Ollama, vLLM,
+LM Studio), with the credentials the caller hands in. What the gateway adds:
+
+- timeouts: ``LLM_CONNECT_TIMEOUT`` to connect, ``LLM_READ_TIMEOUT`` of silence at most while
+  waiting for the answer or between two chunks of a stream;
+- retries with exponential backoff and jitter (``LLM_MAX_RETRIES``, ``LLM_RETRY_BASE_DELAY``,
+  ``LLM_RETRY_MAX_DELAY``) on 429, 5xx, timeouts and connection errors, honouring the
+  provider's Retry-After; a stream is retried only before its first token, never after;
+- cancellation: closing a stream, or cancelling the task that reads it, closes the upstream
+  HTTP response at once (the provider stops generating and billing);
+- errors translated to ``providers.llm.errors``; no SDK exception leaves this module;
+- usage on every answer: the provider's numbers, else our own count (``Usage.estimated``).
+
+One HTTP connection pool is shared by all requests made on one event loop.
+"""
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx2
+import openai
+from django.conf import settings
+
+from core.logging import redact
+from providers.llm import tokens
+from providers.llm.errors import (
+    ContextTooLong,
+    ProviderAuthFailed,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimitedUpstream,
+)
+from providers.llm.types import Completion, LLMCredentials, Message, StreamChunk, Usage
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The SDK builds and sends the request (base URL, auth, headers, timeouts, status errors); the
+# body goes as it is and the answer is read as JSON here. The SDK's typed path would validate
+# the request and build a typed object per stream chunk: about 10x the CPU per token, and
+# milliseconds per request for a long conversation, which decides how many concurrent streams
+# and how quick a first token one process can give.
+_CHAT_PATH = "/chat/completions"
+
+# Sent as the bearer token to servers that need none: the SDK insists on some key, and an empty
+# one would make it read OPENAI_API_KEY from the environment and send the server's key.
+NO_KEY = "no-key"
+
+_CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
+_CONTEXT_MESSAGE = re.compile(
+    r"context length|context window|context_length|maximum context|prompt is too long"
+    r"|too many (?:input )?tokens|input token count|reduce the length of the messages",
+    re.IGNORECASE,
+)
+_UPSTREAM_MESSAGE_LIMIT = 500
+
+
+class ChatStream:
+    """An async iterator of ``StreamChunk`` that can be closed, and is an async context manager.
+
+    ``async with gateway.stream(...) as chunks: async for chunk in chunks: ...`` closes the
+    upstream response however the block is left; so does ``await chunks.aclose()``.
+    """
+
+    def __init__(self, chunks: AsyncIterator[StreamChunk]) -> None:
+        self._chunks = chunks
+
+    def __aiter__(self) -> "ChatStream":
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> "ChatStream":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class LLMGateway:
+    """Chat completions against any OpenAI-compatible provider.
+
+    Timeouts and retry settings default to the ``LLM_*`` settings, read at each call; the
+    constructor arguments override them (tests, one-off tasks). Use one gateway per process
+    (``get_gateway()``) in the web server; a short-lived event loop (a Celery task running
+    ``asyncio.run``) should use ``async with LLMGateway() as gateway:`` so its connections
+    are closed with it.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_base_delay: float | None = None,
+        retry_max_delay: float | None = None,
+    ) -> None:
+        self._overrides = {
+            "LLM_CONNECT_TIMEOUT": connect_timeout,
+            "LLM_READ_TIMEOUT": read_timeout,
+            "LLM_MAX_RETRIES": max_retries,
+            "LLM_RETRY_BASE_DELAY": retry_base_delay,
+            "LLM_RETRY_MAX_DELAY": retry_max_delay,
+        }
+        self._http: Any = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+
+    # --- public API ------------------------------------------------------------------------
+
+    async def complete(
+        self,
+        *,
+        credentials: LLMCredentials,
+        model: str,
+        messages: list[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        """One whole answer. Raises a ``ProviderError`` subclass when there is none.
+
+        ``model`` is the id the provider knows; ``options`` are further request fields passed
+        through as they are (``top_p``, ``stop``, ``response_format``, ...).
+        """
+        client = self._client(credentials)
+        body = _request(model, messages, temperature, max_tokens, options)
+
+        async def call() -> Any:
+            response = await client.post(_CHAT_PATH, cast_to=httpx2.Response, body=body)
+            return json.loads(response.content)
+
+        answer = await self._with_retries(call, credentials, model)
+        choices = answer.get("choices") or [{}]
+        message = choices[0].get("message") or {}
+        text = message.get("content") or ""
+        return Completion(
+            text=text,
+            finish_reason=choices[0].get("finish_reason"),
+            usage=_usage(answer.get("usage"), messages, text, model),
+            model=answer.get("model") or model,
+        )
+
+    def stream(
+        self,
+        *,
+        credentials: LLMCredentials,
+        model: str,
+        messages: list[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> ChatStream:
+        """The answer as it is generated: ``StreamChunk(delta=...)`` per token delta, then one
+        ``StreamChunk(final=True, finish_reason=..., usage=...)``.
+
+        Failures before the first delta are retried like ``complete``; after it, the stream
+        raises ``ProviderUnavailable`` (or another ``ProviderError``) and the caller keeps what
+        it has received.
+        """
+        body = _request(model, messages, temperature, max_tokens, options)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        return ChatStream(self._stream(credentials, model, messages, body))
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only needed for gateways made for one short event loop)."""
+        if self._http is not None and self._http_loop is asyncio.get_running_loop():
+            await self._http.aclose()
+        self._http = self._http_loop = None
+
+    async def __aenter__(self) -> "LLMGateway":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _setting(self, name: str) -> Any:
+        value = self._overrides[name]
+        return getattr(settings, name) if value is None else value
+
+    def _http_client(self) -> Any:
+        # An HTTP pool belongs to the event loop it was first used on; a new loop gets its own.
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            # The SDK's defaults: up to 1,000 connections (one per concurrent stream), 100 kept.
+            self._http = openai.DefaultAsyncHttpxClient()
+            self._http_loop = loop
+        return self._http
+
+    def _client(self, credentials: LLMCredentials) -> openai.AsyncOpenAI:
+        timeout = openai.Timeout(
+            self._setting("LLM_READ_TIMEOUT"), connect=self._setting("LLM_CONNECT_TIMEOUT")
+        )
+        client = openai.AsyncOpenAI(
+            api_key=credentials.api_key or NO_KEY,
+            base_url=credentials.base_url,
+            http_client=self._http_client(),
+            max_retries=0,  # ours, below: the SDK's would also retry after the first token
+            timeout=timeout,
+        )
+        # The SDK would add OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment to requests to
+        # every provider; Engram sends nothing the caller did not hand in.
+        client.organization = None
+        client.project = None
+        return client
+
+    async def _with_retries(
+        self, call: Callable[[], Awaitable[T]], credentials: LLMCredentials, model: str
+    ) -> T:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                error = translate_error(exc, provider=credentials.provider, model=model)
+                delay = self._retry_delay(error, attempt)
+                if delay is None:
+                    raise error from exc
+            self._log_retry(error, attempt, delay, credentials, model)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _stream(
+        self,
+        credentials: LLMCredentials,
+        model: str,
+        messages: list[Message],
+        body: dict[str, Any],
+    ) -> AsyncIterator[StreamChunk]:
+        client = self._client(credentials)
+        attempt = 0
+        parts: list[str] = []
+        finish_reason: str | None = None
+        reported_usage: dict[str, Any] | None = None
+        while True:
+            response = None
+            try:
+                response = await client.post(
+                    _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
+                )
+                async for data in _sse_data(response.aiter_bytes()):
+                    if data == "[DONE]":
+                        break
+                    payload = json.loads(data)
+                    if not isinstance(payload, dict):
+                        continue
+                    if payload.get("error"):
+                        raise _MidStreamError(payload["error"])
+                    if isinstance(payload.get("usage"), dict):
+                        reported_usage = payload["usage"]
+                    for choice in payload.get("choices") or ():
+                        finish_reason = choice.get("finish_reason") or finish_reason
+                        delta = (choice.get("delta") or {}).get("content")
+                        if delta:
+                            parts.append(delta)
+                            yield StreamChunk(delta=delta)
+                break
+            except Exception as exc:
+                error = translate_error(exc, provider=credentials.provider, model=model)
+                delay = None if parts else self._retry_delay(error, attempt)
+                if delay is None:
+                    if parts:
+                        error.details["partial"] = True
+                    raise error from exc
+            finally:
+                # Runs on success, on error, and when the consumer closes us or is cancelled at
+                # the yield (GeneratorExit / CancelledError): the upstream response is closed,
+                # so the provider sees the connection go away and stops generating.
+                if response is not None:
+                    await response.aclose()
+            self._log_retry(error, attempt, delay, credentials, model)
+            await asyncio.sleep(delay)
+            attempt += 1
+        text = "".join(parts)
+        yield StreamChunk(
+            final=True,
+            finish_reason=finish_reason,
+            usage=_usage(reported_usage, messages, text, model),
+        )
+
+    def _retry_delay(self, error: ProviderError, attempt: int) -> float | None:
+        """Seconds to wait before trying again, or None when this error is final."""
+        retryable = isinstance(error, ProviderUnavailable) or (
+            isinstance(error, RateLimitedUpstream) and not error.details.get("quota_exhausted")
+        )
+        if not retryable or attempt >= self._setting("LLM_MAX_RETRIES"):
+            return None
+        max_delay = self._setting("LLM_RETRY_MAX_DELAY")
+        retry_after = error.details.get("retry_after")
+        if retry_after is not None:
+            # Waiting longer than we would back off is the caller's decision, not ours.
+            return float(retry_after) if retry_after <= max_delay else None
+        backoff = min(max_delay, self._setting("LLM_RETRY_BASE_DELAY") * 2**attempt)
+        return backoff * random.uniform(0.5, 1.0)
+
+    @staticmethod
+    def _log_retry(
+        error: ProviderError,
+        attempt: int,
+        delay: float | None,
+        credentials: LLMCredentials,
+        model: str,
+    ) -> None:
+        logger.warning(
+            "LLM %s/%s: %s (%s); retry %d in %.2fs",
+            credentials.provider,
+            model,
+            error.code,
+            error.details.get("upstream_status", "no status"),
+            attempt + 1,
+            delay,
+        )
+
+
+def _request(
+    model: str,
+    messages: list[Message],
+    temperature: float | None,
+    max_tokens: int | None,
+    options: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {**(options or {}), "model": model, "messages": list(messages)}
+    if temperature is not None:
+        body["temperature"] = temperature
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    return body
+
+
+def _usage(reported: Any, messages: list[Message], text: str, model: str) -> Usage:
+    """The provider's usage, else our own count."""
+    reported = reported if isinstance(reported, dict) else {}
+    prompt, completion = reported.get("prompt_tokens"), reported.get("completion_tokens")
+    if isinstance(prompt, int):
+        return Usage(prompt_tokens=prompt, completion_tokens=completion or 0)
+    return Usage(
+        prompt_tokens=tokens.count_message_tokens(messages, model),
+        completion_tokens=tokens.count_tokens(text, model),
+        estimated=True,
+    )
+
+
+async def _sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The ``data`` of each server-sent event in a byte stream (multi-line data joined).
+
+    Lines end at LF or CRLF only: JSON may hold U+2028 and friends, which a text line splitter
+    would cut at.
+    """
+    buffer = b""
+    data: list[bytes] = []
+    async for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            line = raw.removesuffix(b"\r")
+            if not line:
+                if data:
+                    yield b"\n".join(data).decode()
+                    data = []
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+    line = buffer.removesuffix(b"\r")
+    if line.startswith(b"data:"):
+        data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+    if data:
+        yield b"\n".join(data).decode()
+
+
+class _MidStreamError(Exception):
+    """An ``{"error": {...}}`` event inside a stream: the provider failed while answering."""
+
+    def __init__(self, error: Any) -> None:
+        self.body = error if isinstance(error, dict) else {"message": str(error)}
+        super().__init__(str(self.body.get("message") or "The provider failed mid-stream."))
+
+
+# --- error translation ---------------------------------------------------------------------
+
+
+def translate_error(exc: BaseException, *, provider: str, model: str) -> ProviderError:
+    """Our error for anything the SDK (or the provider, through it) raised."""
+    if isinstance(exc, ProviderError):
+        return exc
+    details: dict[str, Any] = {"provider": provider, "model": model}
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(exc, details)
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderUnavailable(f"Could not reach {provider}.", details=details)
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
+    if isinstance(exc, httpx2.HTTPError | httpx2.StreamError):
+        return ProviderUnavailable(f"Could not reach {provider}.", details=details)
+    if isinstance(exc, _MidStreamError | openai.APIError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = str(body.get("message") or exc)
+        _add_upstream_message(details, message)
+        if _is_context_error(body.get("code"), message):
+            return ContextTooLong(details=details)
+        return ProviderUnavailable(f"{provider} failed while answering.", details=details)
+    _add_upstream_message(details, str(exc))
+    return ProviderError(f"{provider} sent an answer we could not read.", details=details)
+
+
+def _status_error(exc: openai.APIStatusError, details: dict[str, Any]) -> ProviderError:
+    status = exc.status_code
+    body = exc.body if isinstance(exc.body, dict) else {}
+    # The SDK hands over the "error" object of OpenAI-style bodies; others may nest it.
+    if isinstance(body.get("error"), dict):
+        body = body["error"]
+    message = body.get("message") if isinstance(body.get("message"), str) else exc.message
+    upstream_code = body.get("code") if isinstance(body.get("code"), str) else None
+    details["upstream_status"] = status
+    _add_upstream_message(details, message)
+    provider = details["provider"]
+    if status in (401, 403):
+        return ProviderAuthFailed(f"{provider} rejected the API key.", details=details)
+    if status == 429:
+        retry_after = _retry_after(exc.response.headers)
+        if retry_after is not None:
+            details["retry_after"] = retry_after
+        if upstream_code == "insufficient_quota":
+            details["quota_exhausted"] = True
+        return RateLimitedUpstream(f"{provider}'s rate limit was reached.", details=details)
+    if status in (400, 413, 422) and _is_context_error(upstream_code, message):
+        return ContextTooLong(details=details)
+    if status >= 500 or status == 408:
+        return ProviderUnavailable(f"{provider} is unavailable ({status}).", details=details)
+    return ProviderError(f"{provider} refused the request ({status}).", details=details)
+
+
+def _is_context_error(code: Any, message: str | None) -> bool:
+    return code in _CONTEXT_CODES or bool(message and _CONTEXT_MESSAGE.search(message))
+
+
+def _add_upstream_message(details: dict[str, Any], message: str | None) -> None:
+    if message:
+        details["upstream_message"] = redact(message)[:_UPSTREAM_MESSAGE_LIMIT]
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``retry-after-ms`` (OpenAI) or ``retry-after`` (seconds or an HTTP date)."""
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+_default_gateway: LLMGateway | None = None
+
+
+def get_gateway() -> LLMGateway:
+    """The process's gateway; its connection pool is reused by every request on the loop."""
+    global _default_gateway
+    if _default_gateway is None:
+        _default_gateway = LLMGateway()
+    return _default_gateway
