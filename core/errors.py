@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     RATE_LIMITED = "RATE_LIMITED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
@@ -83,6 +84,14 @@ class PayloadTooLarge(EngramError):
     status_code = 413
     code = ErrorCode.PAYLOAD_TOO_LARGE
     default_message = "The request body is too large."
+
+
+class QuotaExceeded(EngramError):
+    """The user's tier does not allow more of something (details name the limit)."""
+
+    status_code = 403
+    code = ErrorCode.QUOTA_EXCEEDED
+    default_message = "Your plan's limit is reached."
 
 
 class RateLimited(EngramError):
