@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from django.db.models import Model, Q, QuerySet
+from rest_framework import serializers
 
 from core.errors import ValidationFailed
 
@@ -69,3 +70,10 @@ def paginate(
         _encode(getattr(items[-1], order_field), items[-1].pk) if len(rows) > limit else None
     )
     return Page(items=items, next_cursor=next_cursor)
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """The query parameters of every cursor-paginated list: ``limit`` (1..100) and ``cursor``."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    cursor = serializers.CharField(required=False, allow_blank=True, max_length=512)

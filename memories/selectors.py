@@ -163,6 +163,29 @@ def memory_stats(*, user: User) -> dict[str, Any]:
     }
 
 
+def memories_overview() -> dict[str, Any]:
+    """Operator view of every user's memories (``manage.py memories_stats``)."""
+    memories = Memory.objects.all()
+    totals = memories.aggregate(
+        count=Count("pk"), users=Count("user", distinct=True), size=Coalesce(Sum("size_bytes"), 0)
+    )
+    stale = len(
+        memories_pending_stale(older_than_seconds=settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS)
+    )
+    return {
+        "memories": totals["count"],
+        "users": totals["users"],
+        "storage_bytes": totals["size"],
+        "pending_past_sweep_age": stale,
+        "by_status": _counts_by(memories, "embedding_status"),
+        "by_provider": _counts_by(memories, "provider"),
+        "by_source": _counts_by(memories, "source"),
+        "by_model": _counts_by(memories, "embedding_model"),
+        "vectors_by_model": _counts_by(MemoryChunk.objects.all(), "model"),
+        "user_vector_indexes": _counts_by(UserVectorIndex.objects.all(), "status"),
+    }
+
+
 def memory_summary_facts(*, user: User) -> dict[str, Any]:
     """What the summary is built from: counts, date range, providers, top tags, and the most
     important and most recent memories (plain JSON data)."""
