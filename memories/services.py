@@ -10,13 +10,14 @@ import logging
 import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -643,14 +644,22 @@ def vector_index_build(*, index_id: int) -> bool:
         return index is not None
     concurrently = not connection.in_atomic_block
     try:
-        with connection.cursor() as cursor:
+        # Inside a caller's transaction: a savepoint, so a failure leaves it usable.
+        savepoint = transaction.atomic() if not concurrently else nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            if not concurrently:
+                # Deferred foreign-key checks of the same transaction would block the DDL.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("SET maintenance_work_mem = '256MB'")
-            cursor.execute(_index_ddl(index, concurrently=concurrently).as_string(cursor.cursor))
-            cursor.execute("RESET maintenance_work_mem")
-    except Exception as exc:
+            try:
+                ddl = _index_ddl(index, concurrently=concurrently)
+                cursor.execute(ddl.as_string(cursor.cursor))
+            finally:
+                cursor.execute("RESET maintenance_work_mem")
+    except DatabaseError as exc:
         logger.exception("Building vector index %s failed", index.name)
-        if not connection.in_atomic_block:
-            _drop_index_ddl(index.name)
+        if concurrently:
+            _drop_index_ddl(index.name)  # CONCURRENTLY leaves an invalid index behind
         UserVectorIndex.objects.filter(pk=index.pk).update(
             status=IndexStatus.FAILED, error=str(exc)[:2000]
         )
