@@ -47,7 +47,7 @@ def embed_memories(self, memory_ids: list[str]) -> int:
         raise self.retry(exc=exc, countdown=_backoff_seconds(self.request.retries)) from exc
 
 
-@shared_task(name="memories.embed_sweep", acks_late=True, time_limit=120)
+@shared_task(name="memories.embed_sweep", acks_late=True, time_limit=120, soft_time_limit=110)
 def embed_sweep() -> int:
     """Re-enqueue memories whose embedding task was lost (pending for too long)."""
     ids = memories_pending_stale(older_than_seconds=settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS)
@@ -57,18 +57,22 @@ def embed_sweep() -> int:
     return len(ids)
 
 
-@shared_task(name="memories.build_vector_index", acks_late=True, time_limit=3600)
+@shared_task(
+    name="memories.build_vector_index", acks_late=True, time_limit=3600, soft_time_limit=3500
+)
 def build_vector_index(index_id: int) -> bool:
     """Build one user's partial HNSW index (about 35 s per 100k vectors on 2 cores)."""
     return services.vector_index_build(index_id=index_id)
 
 
-@shared_task(name="memories.drop_vector_indexes", acks_late=True, time_limit=300)
+@shared_task(
+    name="memories.drop_vector_indexes", acks_late=True, time_limit=300, soft_time_limit=270
+)
 def drop_vector_indexes(user_id: str) -> int:
     return services.vector_indexes_drop_for_user(user_id=user_id)
 
 
-@shared_task(name="memories.refresh_summary", acks_late=True, time_limit=120)
+@shared_task(name="memories.refresh_summary", acks_late=True, time_limit=120, soft_time_limit=110)
 def refresh_summary(user_id: str) -> None:
     user = User.objects.filter(pk=user_id).first()
     if user is None:
