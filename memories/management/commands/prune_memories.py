@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -15,7 +15,7 @@ def _moment(value: str) -> datetime:
         moment = datetime(day.year, day.month, day.day)
     if moment is None:
         raise CommandError(f"--before {value!r} is not a date (YYYY-MM-DD) or ISO datetime.")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
 def _is_uuid(value: str) -> bool:
