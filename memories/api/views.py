@@ -8,8 +8,8 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,13 +47,15 @@ class JSONLinesParser(BaseParser):
         return items
 
 
-class JSONLinesRenderer(BaseRenderer):
-    media_type = JSONL
-    format = "jsonl"
-    charset = "utf-8"
+class StreamNegotiation(BaseContentNegotiation):
+    """For views that stream their own body: errors are always rendered as JSON, whatever the
+    client accepts, and the stream sets its own Content-Type."""
 
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return (json.dumps(data) + "\n").encode() if data is not None else b""
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class MemoryView(APIView):
@@ -230,7 +232,7 @@ class MemorySearchView(MemoryView):
 
 
 class MemoryExportView(MemoryView):
-    renderer_classes = [JSONRenderer, JSONLinesRenderer]
+    content_negotiation_class = StreamNegotiation
 
     @extend_schema(
         tags=TAG,
