@@ -15,6 +15,35 @@ MAX_TAGS = 50
 SCALAR_TYPES = (str, int, float, bool, type(None))
 
 
+def _unstorable(value: Any) -> str | None:
+    """Why PostgreSQL could not store ``value`` (a NUL character, a lone surrogate), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "Text may not contain NUL characters."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "Text must be valid Unicode (no lone surrogates)."
+        return None
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    return next((reason for item in items if (reason := _unstorable(item))), None)
+
+
+class InputSerializer(serializers.Serializer):
+    """Base of every input: refuses text PostgreSQL cannot store, anywhere in the body."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors = {name: [reason] for name, value in attrs.items() if (reason := _unstorable(value))}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
 def _text(**kwargs: Any) -> serializers.CharField:
     # Stored exactly as sent: whitespace inside a memory can matter (code, poems).
     return serializers.CharField(trim_whitespace=False, **kwargs)
@@ -26,7 +55,7 @@ def _tags(**kwargs: Any) -> serializers.ListField:
     )
 
 
-class ScopeFieldsMixin(serializers.Serializer):
+class ScopeFieldsMixin(InputSerializer):
     agent_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
     session_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
@@ -59,7 +88,7 @@ class MemoryItemsField(serializers.ListField):
     """A list of memories, each validated on its own so errors can be reported by index."""
 
 
-class MemoryBulkSerializer(serializers.Serializer):
+class MemoryBulkSerializer(InputSerializer):
     memories = MemoryItemsField(
         child=serializers.JSONField(), min_length=1, max_length=BULK_MAX_ITEMS
     )
@@ -75,7 +104,7 @@ class PromptCaptureSerializer(ScopeFieldsMixin):
     metadata = serializers.DictField(required=False)
 
 
-class ResponseSaveSerializer(serializers.Serializer):
+class ResponseSaveSerializer(InputSerializer):
     response = _text()
 
 
@@ -88,7 +117,7 @@ class MemoryUpdateSerializer(ScopeFieldsMixin):
     source_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)
 
 
-class MemoryListQuerySerializer(PageQuerySerializer):
+class MemoryListQuerySerializer(PageQuerySerializer, InputSerializer):
     provider = serializers.ChoiceField(choices=Provider.choices, required=False)
     source = serializers.ChoiceField(choices=Source.choices, required=False)
     tag = serializers.CharField(max_length=64, required=False)
@@ -109,7 +138,7 @@ class HistoryQuerySerializer(PageQuerySerializer):
     pass
 
 
-class DeleteAllQuerySerializer(serializers.Serializer):
+class DeleteAllQuerySerializer(InputSerializer):
     confirm = serializers.BooleanField(required=False, default=False)
 
 
@@ -135,7 +164,7 @@ class SearchFiltersSerializer(ScopeFieldsMixin):
         return value
 
 
-class SearchSerializer(serializers.Serializer):
+class SearchSerializer(InputSerializer):
     query = serializers.CharField(max_length=2000)
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
     mode = serializers.ChoiceField(choices=["semantic", "keyword", "hybrid"], default="hybrid")
@@ -149,6 +178,7 @@ class SearchSerializer(serializers.Serializer):
 
 
 class MemorySerializer(serializers.ModelSerializer):
+    source_url = serializers.CharField(help_text="A URL, or empty.")
     provider = serializers.ChoiceField(choices=Provider.choices)
     source = serializers.ChoiceField(choices=Source.choices)
     embedding_status = serializers.ChoiceField(choices=EmbeddingStatus.choices)

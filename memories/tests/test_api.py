@@ -251,6 +251,10 @@ def test_search_endpoint(auth_client, user, embed_now):
             400,
             "VALIDATION_ERROR",
         ),
+        ("post", "", {"content": "x", "metadata": {"k\u0000": 1}}, 400, "VALIDATION_ERROR"),
+        # Raw JSON: a lone surrogate escape, which PostgreSQL could not store.
+        ("post", "", '{"content": "x", "metadata": {"k": ["\\ud800"]}}', 400, "VALIDATION_ERROR"),
+        ("post", "/search", '{"query": "\\ud800"}', 400, "VALIDATION_ERROR"),
         ("get", "?cursor=not-a-cursor", None, 400, "VALIDATION_ERROR"),
         ("get", "?limit=0", None, 400, "VALIDATION_ERROR"),
         ("get", "?limit=101", None, 400, "VALIDATION_ERROR"),
@@ -265,7 +269,12 @@ def test_search_endpoint(auth_client, user, embed_now):
 def test_bad_input_is_answered_in_the_error_shape(
     auth_client, user, method, path, body, status, code
 ):
-    response = getattr(auth_client, method)(f"{BASE}{path}", body, format="json")
+    if isinstance(body, str):
+        response = auth_client.generic(
+            method.upper(), f"{BASE}{path}", body, content_type="application/json"
+        )
+    else:
+        response = getattr(auth_client, method)(f"{BASE}{path}", body, format="json")
 
     error_of(response, status, code)
     assert not Memory.objects.filter(user=user).exists()
