@@ -384,6 +384,21 @@ def _boosted(
     return boosted
 
 
+def fuse(
+    *ranked_lists: list[tuple[uuid.UUID, float]],
+    top_k: int,
+    importance_boost: float = 0.0,
+    recency_boost: float = 0.0,
+) -> list[tuple[uuid.UUID, float]]:
+    """Reciprocal rank fusion: each list adds 1 / (RRF_K + rank) to a memory's score."""
+    fused: dict[uuid.UUID, float] = defaultdict(float)
+    for ranked in ranked_lists:
+        for position, (pk, _) in enumerate(ranked, start=1):
+            fused[pk] += 1.0 / (RRF_K + position)
+    fused = _boosted(fused, importance_boost=importance_boost, recency_boost=recency_boost)
+    return sorted(fused.items(), key=lambda item: (-item[1], str(item[0])))[:top_k]
+
+
 def memories_search(
     *,
     user: User,
@@ -437,12 +452,13 @@ def memories_search(
         )
 
     if mode == "hybrid":
-        fused: dict[uuid.UUID, float] = defaultdict(float)
-        for ranked in (semantic, keyword):
-            for position, (pk, _) in enumerate(ranked, start=1):
-                fused[pk] += 1.0 / (RRF_K + position)
-        fused = _boosted(fused, importance_boost=importance_boost, recency_boost=recency_boost)
-        ranking = sorted(fused.items(), key=lambda item: (-item[1], str(item[0])))[:top_k]
+        ranking = fuse(
+            semantic,
+            keyword,
+            top_k=top_k,
+            importance_boost=importance_boost,
+            recency_boost=recency_boost,
+        )
     else:
         ranking = (semantic or keyword)[:top_k]
 
