@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint stop migrations-check superuser clean-data
+.PHONY: run test install lint stop migrations-check superuser clean-data bench-memories
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 migrations-check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
+
+# Search latency and recall at 100k and 1M rows, and ingest throughput (long: see bench/README.md).
+bench-memories: $(STAMP)
+	$(PY) -m bench.memories_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

@@ -349,4 +349,44 @@ LOGGING["loggers"]["httpx2"] = {"level": "WARNING"}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     "ModelStatusEnum": "chat.selectors.MODEL_STATES",
+    "LLMProviderEnum": "accounts.models.Provider.choices",
+    "MemoryProviderEnum": "memories.models.Provider.choices",
+}
+
+# --- Memories and embeddings ---------------------------------------------------------------------
+# Which embedder turns text into vectors: local (all-MiniLM-L6-v2 on onnxruntime, no network),
+# openai (any OpenAI-compatible /v1/embeddings endpoint) or hashing (deterministic, tests only).
+EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", "local")
+# Vector dimension: every stored vector, index and query cast uses it (384 for all-MiniLM-L6-v2).
+EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", 384)
+# Model name sent to the openai backend; for local/hashing the name is fixed by the backend.
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", "text-embedding-3-small")
+EMBEDDING_API_BASE = env.str("EMBEDDING_API_BASE", "https://api.openai.com/v1")
+EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", "")
+EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", 30.0)
+# Threads onnxruntime uses per process (0: one per core). One per worker process scales best.
+EMBEDDING_LOCAL_THREADS = env.int("EMBEDDING_LOCAL_THREADS", 1)
+# Texts per embedder call in the background task.
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", 64)
+# Provider failures are retried with exponential backoff this many times, then marked failed.
+EMBEDDING_MAX_RETRIES = env.int("EMBEDDING_MAX_RETRIES", 5)
+
+# Longest memory content, in characters (413 above it).
+MEMORY_MAX_CONTENT_CHARS = env.int("MEMORY_MAX_CONTENT_CHARS", 100_000)
+# Chunking of long content: tokens per chunk and tokens shared by neighbouring chunks.
+MEMORY_CHUNK_TOKENS = env.int("MEMORY_CHUNK_TOKENS", 250)
+MEMORY_CHUNK_OVERLAP_TOKENS = env.int("MEMORY_CHUNK_OVERLAP_TOKENS", 32)
+# A user whose vectors pass this count gets an HNSW index of their own, built in the background;
+# below it search is exact (brute force over the user's rows).
+MEMORY_HNSW_USER_THRESHOLD = env.int("MEMORY_HNSW_USER_THRESHOLD", 10_000)
+# hnsw.ef_search for searches on a per-user index (raised to the rows asked for when larger).
+MEMORY_HNSW_EF_SEARCH = env.int("MEMORY_HNSW_EF_SEARCH", 100)
+# Seconds to wait after a change before the summary is recomputed (changes in between coalesce).
+MEMORY_SUMMARY_DELAY_SECONDS = env.int("MEMORY_SUMMARY_DELAY_SECONDS", 60)
+# Memories left pending longer than this many seconds are re-enqueued by the periodic sweep.
+MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS", 300)
+
+# The one place periodic tasks are declared (Celery beat reads it).
+CELERY_BEAT_SCHEDULE = {
+    "memories.embed_sweep": {"task": "memories.embed_sweep", "schedule": 300.0},
 }

@@ -1,2 +1,18 @@
+from django.urls import path
+
+from memories.api import views
+
 app_name = "memories"
-urlpatterns: list = []
+urlpatterns = [
+    path("memories", views.MemoryCollectionView.as_view(), name="collection"),
+    path("memories/prompts", views.MemoryPromptView.as_view(), name="prompts"),
+    path("memories/bulk", views.MemoryBulkView.as_view(), name="bulk"),
+    path("memories/search", views.MemorySearchView.as_view(), name="search"),
+    path("memories/export", views.MemoryExportView.as_view(), name="export"),
+    path("memories/import", views.MemoryImportView.as_view(), name="import"),
+    path("memories/stats", views.MemoryStatsView.as_view(), name="stats"),
+    path("memories/summary", views.MemorySummaryView.as_view(), name="summary"),
+    path("memories/<str:memory_id>", views.MemoryDetailView.as_view(), name="detail"),
+    path("memories/<str:memory_id>/response", views.MemoryResponseView.as_view(), name="response"),
+    path("memories/<str:memory_id>/history", views.MemoryHistoryView.as_view(), name="history"),
+]

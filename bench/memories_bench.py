@@ -1,0 +1,529 @@
+"""Memories benchmark: search latency and recall at 100k and 1M rows, and ingest throughput.
+
+    make bench-memories                      # 100k and 1M rows, 10k ingest (a long run)
+    python -m bench.memories_bench --rows 100000 --ingest 0 --queries 100
+
+It runs against its own database (``engram_bench`` on the configured server, created and
+migrated on first use), never the development one. Results: a JSON file in bench/results/ and a
+markdown table on stdout (copied into bench/README.md by hand).
+
+The search corpus is written directly (binary COPY): synthetic sentences of realistic lengths
+and synthetic clustered 384-d vectors, 1,000 users: one heavy user with min(100k, rows/10)
+memories and 999 sharing the rest. Embedding 1M texts on 2 cores would take hours; the vectors
+only need to be distributed like real ones (clusters of topics per user).
+
+Each search goes through the API view in process (DRF request, auth bypassed with
+force_authenticate, selector, serialization). The query text is embedded by the real local
+model (its cost is in every timing), but the vector searched with is a synthetic one drawn from
+the corpus's own distribution, derived from the text: a real query vector would be foreign to
+synthetic data and say nothing about recall. Recall@10 compares the endpoint's results with an
+exact (brute force) search for the same user and vector.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+MODEL = "local:all-MiniLM-L6-v2-int8"
+DIMS = 384
+CLUSTERS = 256
+TOPICS_PER_USER = 12
+NOISE = 0.05  # per dimension: a vector's cosine to its cluster centre is about 0.7
+
+_VOCABULARY = """
+time person year way day thing man world life hand part child eye woman place work week
+case point government company number group problem fact python django database memory
+travel flight hotel recipe garden music guitar piano book novel chapter health doctor
+exercise running coffee tea breakfast dinner lunch budget invoice salary tax meeting
+project deadline release bug test deploy server cloud kubernetes docker api search vector
+index query latency model prompt answer question idea plan trip city river beach mountain
+weather winter summer spring autumn birthday gift family friend school class lesson exam
+teacher student language spanish french german grammar word sentence story movie film
+actor series episode game football tennis score team coach player league car train bus
+bike ticket price market shop order delivery package address phone email
+"""
+WORDS = _VOCABULARY.split()
+
+
+# --- Set-up ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    def run(*command: str) -> str:
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=5).stdout
+        except OSError:
+            return ""
+
+    lscpu = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition(":") for line in run("lscpu").splitlines())
+    }
+    meminfo = (
+        Path("/proc/meminfo").read_text().split("\n")[0] if Path("/proc/meminfo").exists() else ""
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (pg,) = cursor.fetchone()
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        (pgvector,) = cursor.fetchone()
+    return {
+        "nproc": run("nproc").strip(),
+        "cpu": lscpu.get("Model name", ""),
+        "threads_per_core": lscpu.get("Thread(s) per core", ""),
+        "memory": " ".join(meminfo.split()[1:]),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "pgvector": pgvector,
+        "note": "2 cores shared with other engineers' test runs; numbers are of a busy machine",
+    }
+
+
+def use_bench_database(name: str) -> None:
+    """Point Django at database ``name`` on the configured server (created and migrated)."""
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+    connections["default"].settings_dict["NAME"] = name
+    call_command("migrate", verbosity=0)
+
+
+def reset() -> None:
+    from django.db import connection
+
+    from memories import services
+    from memories.models import UserVectorIndex
+
+    for index in UserVectorIndex.objects.all():
+        services.vector_index_drop(index=index)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE memories_memorychunk, memories_memoryhistory, memories_memorysummary, "
+            "memories_uservectorindex, memories_memory, accounts_user CASCADE"
+        )
+
+
+# --- Synthetic data --------------------------------------------------------------------------
+
+
+def sentence(rng: random.Random) -> str:
+    # Realistic lengths: median ~18 words, from a handful to ~90.
+    length = max(3, min(90, int(rng.lognormvariate(2.9, 0.5))))
+    return " ".join(rng.choice(WORDS) for _ in range(length)).capitalize() + "."
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
+
+
+class Corpus:
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.centres = unit(self.rng.standard_normal((CLUSTERS, DIMS)))
+
+    def vectors(self, topics: np.ndarray) -> np.ndarray:
+        noise = self.rng.standard_normal((len(topics), DIMS)) * NOISE
+        return unit(self.centres[topics] + noise)
+
+    def query_vector(self, text: str, topics: np.ndarray) -> np.ndarray:
+        """A vector from the corpus's distribution, fixed by the text (same text, same vector)."""
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        rng = np.random.default_rng(seed)
+        centre = self.centres[topics[rng.integers(len(topics))]]
+        return unit(centre + rng.standard_normal(DIMS) * NOISE)
+
+
+def load(total: int, *, users: int, heavy: int, seed: int = 7) -> dict[str, Any]:
+    """Write ``total`` memories with vectors: one heavy user with ``heavy``, the rest shared by
+    ``users - 1`` users. Returns the users, their topics and timings."""
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+
+    from accounts.models import User
+
+    corpus = Corpus(seed)
+    rng = random.Random(seed)
+    people = User.objects.bulk_create(
+        User(email=f"bench{i}@example.com", password="!") for i in range(users)
+    )
+    heavy_user, small_users = people[0], people[1:]
+    per_small, extra = divmod(total - heavy, len(small_users))
+    plan = [(heavy_user, heavy)] + [
+        (user, per_small + (1 if i < extra else 0)) for i, user in enumerate(small_users)
+    ]
+    topics = {
+        user.pk: corpus.rng.choice(CLUSTERS, size=TOPICS_PER_USER, replace=False) for user in people
+    }
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    connection.ensure_connection()
+    raw = connection.connection
+    register_vector(raw)
+    written = 0
+    with raw.cursor() as cursor:
+        for user, count in plan:
+            for start in range(0, count, 20_000):
+                n = min(20_000, count - start)
+                ids = [uuid.uuid4() for _ in range(n)]
+                texts = [sentence(rng) for _ in range(n)]
+                vectors = corpus.vectors(corpus.rng.choice(topics[user.pk], size=n))
+                with cursor.copy(
+                    "COPY memories_memory (id, user_id, agent_id, session_id, conversation_id, "
+                    "title, prompt, response, content, provider, source, source_url, tags, "
+                    "importance, metadata, content_hash, size_bytes, embedding_status, "
+                    "embedding_model, embedding_error, embedded_at, created_at, updated_at) "
+                    "FROM STDIN"
+                ) as copy:
+                    for i, (pk, text) in enumerate(zip(ids, texts, strict=True)):
+                        created = now - timedelta(minutes=n - i)
+                        copy.write_row(
+                            (pk, user.pk, "", "", "", "", "", "", text, "chatgpt", "api", "",
+                             "{}", rng.random(), "{}", hashlib.sha256(text.encode()).hexdigest(),
+                             len(text), "ready", MODEL, "", created, created, created)
+                        )  # fmt: skip
+                with cursor.copy(
+                    'COPY memories_memorychunk (memory_id, user_id, model, position, start, "end", '
+                    "embedding) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(["uuid", "uuid", "varchar", "int2", "int4", "int4", "vector"])
+                    for pk, text, vector in zip(ids, texts, vectors, strict=True):
+                        copy.write_row((pk, user.pk, MODEL, 0, 0, len(text), vector))
+                written += n
+    raw.commit()
+    load_seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memory")
+        cursor.execute("ANALYZE memories_memorychunk")
+    return {
+        "corpus": corpus,
+        "heavy": heavy_user,
+        "small": small_users,
+        "topics": topics,
+        "rows": written,
+        "per_small_user": per_small,
+        "load_seconds": round(load_seconds, 1),
+    }
+
+
+def build_heavy_index(heavy_user) -> float:
+    from memories import services
+
+    started = time.perf_counter()
+    for index_id in services.vector_indexes_ensure(user_ids=[heavy_user.pk], model=MODEL):
+        if not services.vector_index_build(index_id=index_id):
+            raise RuntimeError("building the heavy user's index failed")
+    return round(time.perf_counter() - started, 1)
+
+
+# --- Search ----------------------------------------------------------------------------------
+
+
+class BenchEmbedder:
+    """Runs the real local model on the query (its time is measured), then answers with a
+    vector from the synthetic corpus's distribution (see the module docstring)."""
+
+    name = MODEL
+    dimensions = DIMS
+    max_tokens = 256
+
+    def __init__(self, corpus: Corpus, topics: dict) -> None:
+        from providers.embeddings import build_embedder
+
+        self.model = build_embedder("local", dimensions=DIMS)
+        self.corpus = corpus
+        self.topics = topics
+        self.user_id = None
+
+    def embed(self, texts):
+        self.model.embed(texts)
+        return np.stack([self.corpus.query_vector(t, self.topics[self.user_id]) for t in texts])
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def at(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
+
+    return {
+        "p50": at(0.50),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "mean": round(statistics.mean(ordered), 2),
+    }
+
+
+def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> list[dict]:
+    from unittest import mock
+
+    from rest_framework.test import APIClient
+
+    from memories import selectors
+
+    embedder = BenchEmbedder(data["corpus"], data["topics"])
+    rng = random.Random(11)
+    client = APIClient()
+    rows = []
+    with mock.patch.object(selectors, "get_embedder", return_value=embedder):
+        for label, users in (("small", data["small"]), ("heavy", [data["heavy"]])):
+            for mode in ("semantic", "hybrid"):
+                latencies, recalls, paths = [], [], {}
+                for i in range(queries + 5):
+                    user = users[rng.randrange(len(users))]
+                    embedder.user_id = user.pk
+                    text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6)))
+                    client.force_authenticate(user)
+                    started = time.perf_counter()
+                    response = client.post(
+                        "/api/v1/memories/search",
+                        {"query": text, "top_k": top_k, "mode": mode},
+                        format="json",
+                    )
+                    elapsed = (time.perf_counter() - started) * 1000
+                    assert response.status_code == 200, response.content
+                    if i < 5:
+                        continue  # warm-up: the model, the connection, the caches
+                    latencies.append(elapsed)
+                    got = [row["id"] for row in response.json()["results"]]
+                    expected = exact_ids(user, text, embedder, mode=mode, top_k=top_k)
+                    recalls.append(len(set(got) & set(expected)) / max(1, len(expected)))
+                    path = last_path(user, text, embedder, mode)
+                    paths[path] = paths.get(path, 0) + 1
+                rows.append(
+                    {
+                        "users": label,
+                        "mode": mode,
+                        "queries": queries,
+                        "latency_ms": percentiles(latencies),
+                        "recall_at_10": round(statistics.mean(recalls), 4),
+                        "min_recall": round(min(recalls), 2),
+                        "vector_paths": paths,
+                    }
+                )
+    return rows
+
+
+def exact_ids(user, text: str, embedder: BenchEmbedder, *, mode: str, top_k: int) -> list[str]:
+    """The same search done exactly (brute force over the user's vectors)."""
+    from memories import selectors
+
+    vector = embedder.corpus.query_vector(text, embedder.topics[user.pk])
+    pool = top_k if mode == "semantic" else min(max(2 * top_k, 20), 200)
+    semantic = selectors._exact_nearest(
+        user=user,
+        model=MODEL,
+        vector=selectors._vector_literal(vector),
+        limit=pool,
+        max_distance=None,
+        filters=selectors.MemoryFilters(),
+    )
+    semantic = [(pk, 1 - distance) for pk, distance in semantic]
+    if mode == "semantic":
+        return [str(pk) for pk, _ in semantic[:top_k]]
+    keyword = selectors._keyword_ranked(
+        user=user, query=text, limit=pool, threshold=None, filters=selectors.MemoryFilters()
+    )
+    return [str(pk) for pk, _ in selectors.fuse(semantic, keyword, top_k=top_k)]
+
+
+def last_path(user, text: str, embedder: BenchEmbedder, mode: str) -> str:
+    from memories import selectors
+
+    vector = embedder.corpus.query_vector(text, embedder.topics[user.pk])
+    pool = 10 if mode == "semantic" else 20
+    _, path = selectors._semantic_ranked(
+        user=user, vector=vector, model=MODEL, limit=pool, threshold=None,
+        filters=selectors.MemoryFilters(),
+    )  # fmt: skip
+    return path
+
+
+# --- Ingest ----------------------------------------------------------------------------------
+
+
+def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500) -> dict:
+    """POST ``count`` memories through the bulk endpoint; time until every one is ``ready``,
+    embedded by a real Celery worker with the local model."""
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from accounts.models import User
+    from config.celery import app as celery_app
+    from memories.models import EmbeddingStatus, Memory
+
+    queue = f"engram-bench-{uuid.uuid4().hex[:8]}"
+    url = connection.settings_dict
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    database_url = urlsplit(settings.DATABASE_URL)._replace(path="/" + url["NAME"]).geturl()
+    log = open(RESULTS / "ingest-worker.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
+         "--concurrency", str(workers), "--without-gossip", "--without-mingle",
+         "--loglevel", "WARNING"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+             "EMBEDDING_BACKEND": "local", "EMBEDDING_LOCAL_THREADS": "1"},
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    celery_app.conf.update(task_always_eager=False, broker_url=redis_url, task_default_queue=queue)
+    try:
+        time.sleep(8)  # the worker imports Django and loads the model before it takes work
+        rng = random.Random(5)
+        user = User.objects.create(email=f"ingest-{uuid.uuid4().hex[:6]}@example.com")
+        client = APIClient()
+        client.force_authenticate(user)
+        texts = [f"{sentence(rng)} {i}" for i in range(count)]
+        started = time.perf_counter()
+        for start in range(0, count, batch):
+            body = {"memories": [{"content": text} for text in texts[start : start + batch]]}
+            response = client.post("/api/v1/memories/bulk", body, format="json")
+            assert response.status_code == 201, response.content
+        posted = time.perf_counter() - started
+        while True:
+            left = (
+                Memory.objects.filter(user=user)
+                .exclude(embedding_status=EmbeddingStatus.READY)
+                .count()
+            )
+            if not left:
+                break
+            if worker.poll() is not None:
+                raise RuntimeError("the worker exited; see bench/results/ingest-worker.log")
+            time.sleep(0.25)
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        log.close()
+    return {
+        "memories": count,
+        "bulk_request_size": batch,
+        "worker_processes": workers,
+        "post_seconds": round(posted, 1),
+        "seconds_to_all_ready": round(elapsed, 1),
+        "memories_per_second": round(count / elapsed, 1),
+        "mean_words": round(statistics.mean(len(t.split()) for t in texts), 1),
+    }
+
+
+# --- Report ----------------------------------------------------------------------------------
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "| rows | users | mode | p50 ms | p95 ms | p99 ms | recall@10 | min recall | path |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in result["search"]:
+        for row in run["results"]:
+            latency = row["latency_ms"]
+            paths = ", ".join(f"{path} {count}" for path, count in row["vector_paths"].items())
+            lines.append(
+                f"| {run['rows']:,} | {row['users']} | {row['mode']} | {latency['p50']} | "
+                f"{latency['p95']} | {latency['p99']} | {row['recall_at_10']} | "
+                f"{row['min_recall']} | {paths} |"
+            )
+    if ingest := result.get("ingest"):
+        lines += [
+            "",
+            f"Ingest: {ingest['memories']:,} memories (mean {ingest['mean_words']} words) through "
+            f"POST /memories/bulk ({ingest['bulk_request_size']} a request) to `ready` with "
+            f"{ingest['worker_processes']} worker processes: {ingest['seconds_to_all_ready']} s, "
+            f"**{ingest['memories_per_second']} memories/s**.",
+        ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from django.conf import settings
+
+    settings.MEMORY_HNSW_USER_THRESHOLD = args.threshold
+    result: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+        "search": [],
+    }
+    for rows in args.rows:
+        reset()
+        heavy = min(100_000, rows // 10)
+        print(f"loading {rows:,} rows (heavy user {heavy:,}) ...", flush=True)
+        data = load(rows, users=args.users, heavy=heavy)
+        index_seconds = build_heavy_index(data["heavy"])
+        print(f"loaded in {data['load_seconds']} s, heavy index in {index_seconds} s", flush=True)
+        results = measure_search(data, queries=args.queries)
+        result["search"].append(
+            {
+                "rows": data["rows"],
+                "users": args.users,
+                "heavy_user_rows": heavy,
+                "small_user_rows": data["per_small_user"],
+                "load_seconds": data["load_seconds"],
+                "heavy_index_build_seconds": index_seconds,
+                "results": results,
+            }
+        )
+        print(markdown({"search": result["search"][-1:]}), flush=True)
+    if args.ingest:
+        reset()
+        result["ingest"] = measure_ingest(
+            args.ingest, redis_url=args.redis_url, workers=args.workers
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--threshold", type=int, default=10_000)
+    parser.add_argument("--ingest", type=int, default=10_000, help="0 to skip")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database", default="engram_bench")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    use_bench_database(args.database)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = run(args)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"memories-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    print(markdown(result))
+    print(f"\nwritten to {path.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

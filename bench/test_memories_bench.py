@@ -1,0 +1,31 @@
+"""A seconds-long smoke run of the memories benchmark: it loads, indexes, searches and reports.
+It asserts that the benchmark works and that search is exact enough, never how fast it is."""
+
+import argparse
+
+import pytest
+
+from bench import memories_bench
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_benchmark_runs_at_a_tiny_scale():
+    args = argparse.Namespace(rows=[2_000], users=8, queries=3, threshold=150, ingest=0)
+
+    result = memories_bench.run(args)
+
+    (run,) = result["search"]
+    assert run["rows"] == 2_000 and run["heavy_user_rows"] == 200
+    assert {(row["users"], row["mode"]) for row in run["results"]} == {
+        ("small", "semantic"),
+        ("small", "hybrid"),
+        ("heavy", "semantic"),
+        ("heavy", "hybrid"),
+    }
+    heavy_semantic = next(
+        row for row in run["results"] if row == {**row, "users": "heavy", "mode": "semantic"}
+    )
+    assert "hnsw" in heavy_semantic["vector_paths"]
+    assert all(row["recall_at_10"] >= 0.9 for row in run["results"])
+    assert "| 2,000 |" in memories_bench.markdown(result)

@@ -1,0 +1,292 @@
+"""Input and output shapes of the memories API. Input serializers only validate; the services
+write. The content length limit is the service's (a 413, not a field error)."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from core.pagination import PageQuerySerializer
+from memories.models import EmbeddingStatus, HistoryEvent, Memory, Provider, Source
+from memories.selectors import MemoryFilters
+from memories.services import BULK_MAX_ITEMS, MemoryDraft
+
+MAX_TAGS = 50
+SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why PostgreSQL could not store ``value`` (a NUL character, a lone surrogate), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "Text may not contain NUL characters."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "Text must be valid Unicode (no lone surrogates)."
+        return None
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    return next((reason for item in items if (reason := _unstorable(item))), None)
+
+
+class InputSerializer(serializers.Serializer):
+    """Base of every input: refuses text PostgreSQL cannot store, anywhere in the body."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors = {name: [reason] for name, value in attrs.items() if (reason := _unstorable(value))}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+def _text(**kwargs: Any) -> serializers.CharField:
+    # Stored exactly as sent: whitespace inside a memory can matter (code, poems).
+    return serializers.CharField(trim_whitespace=False, **kwargs)
+
+
+def _tags(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=64), max_length=MAX_TAGS, **kwargs
+    )
+
+
+class ScopeFieldsMixin(InputSerializer):
+    agent_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    session_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class MemoryCreateSerializer(ScopeFieldsMixin):
+    content = _text(required=False, allow_blank=True)
+    prompt = _text(required=False, allow_blank=True)
+    response = _text(required=False, allow_blank=True)
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    provider = serializers.ChoiceField(choices=Provider.choices, default=Provider.API)
+    source = serializers.ChoiceField(choices=Source.choices, default=Source.API)
+    source_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)
+    tags = _tags(required=False)
+    importance = serializers.FloatField(min_value=0, max_value=1, default=0.5)
+    metadata = serializers.DictField(required=False)
+    conversation_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+    def to_draft(self) -> MemoryDraft:
+        return MemoryDraft(**self.validated_data)
+
+
+class MemoryImportLineSerializer(MemoryCreateSerializer):
+    """One line of an export file; ``created_at`` is kept, other output-only fields ignored."""
+
+    created_at = serializers.DateTimeField(required=False)
+
+
+@extend_schema_field(MemoryCreateSerializer(many=True))
+class MemoryItemsField(serializers.ListField):
+    """A list of memories, each validated on its own so errors can be reported by index."""
+
+
+class MemoryBulkSerializer(InputSerializer):
+    memories = MemoryItemsField(
+        child=serializers.JSONField(), min_length=1, max_length=BULK_MAX_ITEMS
+    )
+
+
+class PromptCaptureSerializer(ScopeFieldsMixin):
+    prompt = _text()
+    provider = serializers.ChoiceField(choices=Provider.choices)
+    source_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)
+    conversation_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    tags = _tags(required=False)
+    metadata = serializers.DictField(required=False)
+
+
+class ResponseSaveSerializer(InputSerializer):
+    response = _text()
+
+
+class MemoryUpdateSerializer(ScopeFieldsMixin):
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    content = _text(required=False)
+    tags = _tags(required=False)
+    importance = serializers.FloatField(min_value=0, max_value=1, required=False)
+    metadata = serializers.DictField(required=False)
+    source_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)
+
+
+class MemoryListQuerySerializer(PageQuerySerializer, InputSerializer):
+    provider = serializers.ChoiceField(choices=Provider.choices, required=False)
+    source = serializers.ChoiceField(choices=Source.choices, required=False)
+    tag = serializers.CharField(max_length=64, required=False)
+    agent_id = serializers.CharField(max_length=255, required=False)
+    session_id = serializers.CharField(max_length=255, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+    def to_filters(self) -> MemoryFilters:
+        data = dict(self.validated_data)
+        data.pop("limit", None)
+        data.pop("cursor", None)
+        tag = data.pop("tag", None)
+        return MemoryFilters(**data, tags=[tag] if tag else [])
+
+
+class HistoryQuerySerializer(PageQuerySerializer):
+    pass
+
+
+class DeleteAllQuerySerializer(InputSerializer):
+    confirm = serializers.BooleanField(required=False, default=False)
+
+
+class SearchFiltersSerializer(ScopeFieldsMixin):
+    provider = serializers.ChoiceField(choices=Provider.choices, required=False)
+    source = serializers.ChoiceField(choices=Source.choices, required=False)
+    tags = _tags(required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    metadata = serializers.DictField(
+        required=False,
+        help_text="Metadata keys that must equal these scalar values (string, number, boolean).",
+    )
+
+    def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
+        wrong = {
+            key: ["Only scalar values can be matched."]
+            for key, item in value.items()
+            if not isinstance(item, SCALAR_TYPES)
+        }
+        if wrong:
+            raise serializers.ValidationError(wrong)
+        return value
+
+
+class SearchSerializer(InputSerializer):
+    query = serializers.CharField(max_length=2000)
+    top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    mode = serializers.ChoiceField(choices=["semantic", "keyword", "hybrid"], default="hybrid")
+    threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    filters = SearchFiltersSerializer(required=False)
+    importance_boost = serializers.FloatField(min_value=0, max_value=1, default=0)
+    recency_boost = serializers.FloatField(min_value=0, max_value=1, default=0)
+
+    def to_filters(self) -> MemoryFilters:
+        return MemoryFilters(**self.validated_data.get("filters", {}))
+
+
+class MemorySerializer(serializers.ModelSerializer):
+    source_url = serializers.CharField(help_text="A URL, or empty.")
+    provider = serializers.ChoiceField(choices=Provider.choices)
+    source = serializers.ChoiceField(choices=Source.choices)
+    embedding_status = serializers.ChoiceField(choices=EmbeddingStatus.choices)
+    tags = serializers.ListField(child=serializers.CharField())
+    metadata = serializers.DictField()
+
+    class Meta:
+        model = Memory
+        fields = [
+            "id",
+            "title",
+            "content",
+            "prompt",
+            "response",
+            "provider",
+            "source",
+            "source_url",
+            "tags",
+            "importance",
+            "metadata",
+            "agent_id",
+            "session_id",
+            "conversation_id",
+            "embedding_status",
+            "embedding_model",
+            "embedding_error",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class MemoryPageSerializer(serializers.Serializer):
+    results = MemorySerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
+
+
+class BulkItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    id = serializers.UUIDField()
+    created = serializers.BooleanField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    results = BulkItemSerializer(many=True)
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+
+
+class DeleteAllResultSerializer(serializers.Serializer):
+    deleted = serializers.IntegerField()
+
+
+class HistorySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    memory_id = serializers.UUIDField()
+    event = serializers.ChoiceField(choices=HistoryEvent.choices)
+    old_content = serializers.CharField()
+    new_content = serializers.CharField()
+    changed_fields = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    results = HistorySerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
+
+
+class SearchHitSerializer(MemorySerializer):
+    score = serializers.FloatField()
+    highlights = serializers.ListField(child=serializers.CharField())
+
+    class Meta(MemorySerializer.Meta):
+        fields = [*MemorySerializer.Meta.fields, "score", "highlights"]
+        read_only_fields = fields
+
+
+class SearchResultSerializer(serializers.Serializer):
+    results = SearchHitSerializer(many=True)
+    took_ms = serializers.FloatField()
+    mode = serializers.ChoiceField(choices=["semantic", "keyword", "hybrid"])
+
+
+class LimitsSerializer(serializers.Serializer):
+    memories = serializers.IntegerField(allow_null=True)
+    memory_storage_bytes = serializers.IntegerField(allow_null=True)
+
+
+class StatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_provider = serializers.DictField(child=serializers.IntegerField())
+    by_source = serializers.DictField(child=serializers.IntegerField())
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    storage_bytes = serializers.IntegerField()
+    limits = LimitsSerializer()
+
+
+class SummarySerializer(serializers.Serializer):
+    text = serializers.CharField()
+    facts = serializers.DictField()
+    generator = serializers.CharField()
+    memory_count = serializers.IntegerField()
+    stale = serializers.BooleanField()
+    computed_at = serializers.DateTimeField()

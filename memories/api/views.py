@@ -1,0 +1,349 @@
+"""The memories API: each view validates with a serializer, calls one service or selector, and
+serializes the result. Every view is owner-scoped through ``request.user``."""
+
+import json
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ValidationFailed
+from core.pagination import page_body
+from memories import selectors, services
+from memories.api import serializers as s
+from memories.models import Memory
+
+TAG = ["memories"]
+JSONL = "application/x-ndjson"
+MEMORY_ID = OpenApiParameter(
+    "memory_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The memory's id."
+)
+
+
+class JSONLinesParser(BaseParser):
+    """A JSON Lines body: one JSON object per line, blank lines ignored."""
+
+    media_type = JSONL
+
+    def parse(self, stream, media_type=None, parser_context=None) -> list[Any]:
+        try:
+            text = stream.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError("The body is not UTF-8 text.") from None
+        items = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except ValueError as exc:
+                raise ParseError(f"Line {number} is not valid JSON: {exc}") from None
+        return items
+
+
+class StreamNegotiation(BaseContentNegotiation):
+    """For views that stream their own body: errors are always rendered as JSON, whatever the
+    client accepts, and the stream sets its own Content-Type."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class MemoryView(APIView):
+    """Base of every memories view: the API-key scope family, and owner-scoped fetching."""
+
+    scope_family = "memories"
+
+    def get_memory(self, request: Request, memory_id: Any) -> Memory:
+        return selectors.memory_get(user=request.user, memory_id=memory_id)
+
+    @staticmethod
+    def validated(serializer_class, data: Any, **kwargs: Any):
+        serializer = serializer_class(data=data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+
+def _drafts(items: list[Any], serializer_class) -> list[services.MemoryDraft]:
+    """Validate every item; errors are reported together, by item index."""
+    drafts, errors = [], {}
+    for index, item in enumerate(items):
+        serializer = serializer_class(data=item)
+        if isinstance(item, dict) and serializer.is_valid():
+            drafts.append(serializer.to_draft())
+        else:
+            errors[str(index)] = (
+                serializer.errors if isinstance(item, dict) else ["Expected a JSON object."]
+            )
+    if errors:
+        raise ValidationFailed("Some items are not valid.", details={"items": errors})
+    return drafts
+
+
+def _memory_response(memory: Memory, created: bool) -> Response:
+    return Response(s.MemorySerializer(memory).data, status=201 if created else 200)
+
+
+class MemoryCollectionView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_list",
+        summary="List memories, newest first",
+        parameters=[s.MemoryListQuerySerializer],
+        responses={200: s.MemoryPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.validated(s.MemoryListQuerySerializer, request.query_params)
+        page = selectors.memory_page(
+            user=request.user,
+            filters=query.to_filters(),
+            cursor=query.validated_data.get("cursor") or None,
+            limit=query.validated_data["limit"],
+        )
+        return Response(page_body(page, s.MemorySerializer))
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_create",
+        summary="Save a memory (identical content in the same scope: the existing one, 200)",
+        request=s.MemoryCreateSerializer,
+        responses={201: s.MemorySerializer, 200: s.MemorySerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validated(s.MemoryCreateSerializer, request.data)
+        return _memory_response(*services.memory_create(user=request.user, draft=data.to_draft()))
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_delete_all",
+        summary="Delete all of your memories (needs ?confirm=true)",
+        parameters=[s.DeleteAllQuerySerializer],
+        responses={200: s.DeleteAllResultSerializer},
+    )
+    def delete(self, request: Request) -> Response:
+        query = self.validated(s.DeleteAllQuerySerializer, request.query_params)
+        if not query.validated_data["confirm"]:
+            raise ValidationFailed(
+                "This deletes every memory you have. Repeat the request with ?confirm=true.",
+                details={"confirm": ["Must be true to delete all memories."]},
+            )
+        return Response({"deleted": services.memories_delete_all(user=request.user)})
+
+
+class MemoryPromptView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_capture_prompt",
+        summary="Capture a prompt before the AI answers",
+        request=s.PromptCaptureSerializer,
+        responses={201: s.MemorySerializer, 200: s.MemorySerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validated(s.PromptCaptureSerializer, request.data).validated_data
+        draft = services.MemoryDraft(**data, source="extension")
+        return _memory_response(*services.memory_create(user=request.user, draft=draft))
+
+
+class MemoryResponseView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_save_response",
+        summary="Complete a captured prompt with the AI's response",
+        parameters=[MEMORY_ID],
+        request=s.ResponseSaveSerializer,
+        responses={200: s.MemorySerializer},
+    )
+    def post(self, request: Request, memory_id: str) -> Response:
+        memory = self.get_memory(request, memory_id)
+        data = self.validated(s.ResponseSaveSerializer, request.data).validated_data
+        memory = services.memory_response_save(memory=memory, response=data["response"])
+        return Response(s.MemorySerializer(memory).data)
+
+
+class MemoryBulkView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_bulk_create",
+        summary=f"Save up to {services.BULK_MAX_ITEMS} memories in one transaction",
+        request=s.MemoryBulkSerializer,
+        responses={201: s.BulkResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validated(s.MemoryBulkSerializer, request.data).validated_data
+        drafts = _drafts(data["memories"], s.MemoryCreateSerializer)
+        results = services.memories_bulk_create(user=request.user, drafts=drafts)
+        created = sum(1 for result in results if result.created)
+        body = {
+            "results": [
+                {"index": r.index, "id": r.memory.pk, "created": r.created} for r in results
+            ],
+            "created": created,
+            "duplicates": len(results) - created,
+        }
+        return Response(s.BulkResultSerializer(body).data, status=201)
+
+
+class MemorySearchView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_search",
+        summary="Search your memories (semantic, keyword or hybrid)",
+        request=s.SearchSerializer,
+        responses={200: s.SearchResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        search = self.validated(s.SearchSerializer, request.data)
+        data = search.validated_data
+        outcome = selectors.memories_search(
+            user=request.user,
+            query=data["query"],
+            mode=data["mode"],
+            top_k=data["top_k"],
+            threshold=data.get("threshold"),
+            filters=search.to_filters(),
+            importance_boost=data["importance_boost"],
+            recency_boost=data["recency_boost"],
+        )
+        for hit in outcome.hits:
+            hit.memory.score, hit.memory.highlights = hit.score, hit.highlights
+        body = {
+            "results": s.SearchHitSerializer([hit.memory for hit in outcome.hits], many=True).data,
+            "took_ms": outcome.took_ms,
+            "mode": outcome.mode,
+        }
+        return Response(body)
+
+
+class MemoryExportView(MemoryView):
+    content_negotiation_class = StreamNegotiation
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_export",
+        summary="Export your memories as JSON Lines (one memory per line, oldest first)",
+        responses={
+            (200, JSONL): OpenApiResponse(
+                OpenApiTypes.STR, description="One JSON object per line, as in GET /memories."
+            )
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        lines = (
+            json.dumps(s.MemorySerializer(memory).data, default=str) + "\n"
+            for memory in selectors.memories_export(user=request.user)
+        )
+        response = StreamingHttpResponse(lines, content_type=JSONL)
+        response["Content-Disposition"] = 'attachment; filename="memories.jsonl"'
+        return response
+
+
+class MemoryImportView(MemoryView):
+    parser_classes = [JSONLinesParser]
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_import",
+        summary="Import a JSON Lines export (duplicates are skipped)",
+        request={JSONL: OpenApiTypes.STR},
+        responses={200: s.ImportResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, list) or not request.data:
+            raise ValidationFailed(
+                "Send a JSON Lines file (Content-Type: application/x-ndjson), one memory a line.",
+                details={"body": ["No memories in the body."]},
+            )
+        drafts = _drafts(request.data, s.MemoryImportLineSerializer)
+        result = services.memories_import(user=request.user, drafts=drafts)
+        return Response({"created": result.created, "duplicates": result.duplicates})
+
+
+class MemoryStatsView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_stats",
+        summary="Counts and storage of your memories",
+        responses={200: s.StatsSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.StatsSerializer(selectors.memory_stats(user=request.user)).data)
+
+
+class MemorySummaryView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_summary",
+        summary="A short profile of what your memories are about",
+        responses={200: s.SummarySerializer},
+    )
+    def get(self, request: Request) -> Response:
+        summary = selectors.memory_summary_get(user=request.user)
+        if summary is None:
+            summary = services.summary_refresh(user=request.user)
+        return Response(s.SummarySerializer(summary).data)
+
+
+class MemoryDetailView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_retrieve",
+        summary="One memory",
+        parameters=[MEMORY_ID],
+        responses=s.MemorySerializer,
+    )
+    def get(self, request: Request, memory_id: str) -> Response:
+        return Response(s.MemorySerializer(self.get_memory(request, memory_id)).data)
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_update",
+        summary="Change a memory (a content change re-embeds it)",
+        parameters=[MEMORY_ID],
+        request=s.MemoryUpdateSerializer,
+        responses={200: s.MemorySerializer},
+    )
+    def patch(self, request: Request, memory_id: str) -> Response:
+        memory = self.get_memory(request, memory_id)
+        changes = self.validated(s.MemoryUpdateSerializer, request.data).validated_data
+        memory = services.memory_update(memory=memory, changes=dict(changes))
+        return Response(s.MemorySerializer(memory).data)
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_destroy",
+        summary="Delete a memory",
+        parameters=[MEMORY_ID],
+        responses={204: None},
+    )
+    def delete(self, request: Request, memory_id: str) -> Response:
+        services.memory_delete(memory=self.get_memory(request, memory_id))
+        return Response(status=204)
+
+
+class MemoryHistoryView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_history",
+        summary="Every create, update and delete of a memory, oldest first",
+        parameters=[MEMORY_ID, s.HistoryQuerySerializer],
+        responses={200: s.HistoryPageSerializer},
+    )
+    def get(self, request: Request, memory_id: str) -> Response:
+        query = self.validated(s.HistoryQuerySerializer, request.query_params).validated_data
+        page = selectors.memory_history_page(
+            user=request.user,
+            memory_id=memory_id,
+            cursor=query.get("cursor") or None,
+            limit=query["limit"],
+        )
+        return Response(page_body(page, s.HistorySerializer))

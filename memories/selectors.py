@@ -1,0 +1,501 @@
+"""Every read of memories, each scoped to its owner: lists, history, stats, export, search.
+
+Vector search follows what was measured on PostgreSQL 16 + pgvector 0.6 with 1M rows: a global
+HNSW index filters by user only after its scan (short or wrong lists for a user among many), so
+there is none. A user below MEMORY_HNSW_USER_THRESHOLD vectors is searched exactly (btree on the
+owner, distances computed for their rows; the MATERIALIZED CTE keeps any plan, cached or not,
+from doing otherwise). A user above it gets a partial HNSW index of their own, built in the
+background (services.vector_indexes_ensure); when that index answers with fewer than ``top_k``
+memories (filters applied after the scan, or a short scan) the exact search runs instead.
+"""
+
+import math
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import User
+from billing.tiers import allowance
+from core.errors import NotFound, ServiceUnavailable, ValidationFailed
+from core.ownership import get_owned_object
+from core.pagination import Page, paginate
+from memories.models import (
+    TEXT_SEARCH_CONFIG,
+    EmbeddingStatus,
+    IndexStatus,
+    Memory,
+    MemoryChunk,
+    MemoryHistory,
+    MemorySummary,
+    UserVectorIndex,
+)
+from providers.embeddings import EmbeddingError, get_embedder
+
+# Reciprocal rank fusion constant (Cormack et al.): 60 is the usual choice.
+RRF_K = 60
+HIGHLIGHT_DELIMITER = " … "
+
+
+@dataclass(frozen=True)
+class MemoryFilters:
+    provider: str | None = None
+    source: str | None = None
+    tags: Sequence[str] = ()
+    agent_id: str | None = None
+    session_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def memory_filter_q(filters: MemoryFilters) -> Q:
+    """The filters as one Q: every given filter must hold; ``tags`` must all be present;
+    ``metadata`` keys must equal the given scalars."""
+    q = Q()
+    for name in ("provider", "source", "agent_id", "session_id"):
+        if (value := getattr(filters, name)) is not None:
+            q &= Q(**{name: value})
+    if filters.tags:
+        q &= Q(tags__contains=list(filters.tags))
+    if filters.since is not None:
+        q &= Q(created_at__gte=filters.since)
+    if filters.until is not None:
+        q &= Q(created_at__lt=filters.until)
+    for key, value in filters.metadata.items():
+        if not (value is None or isinstance(value, str | int | float | bool)):
+            raise ValidationFailed(
+                details={"filters": {"metadata": {key: ["Only scalar values can be matched."]}}}
+            )
+        q &= Q(metadata__contains={key: value})
+    return q
+
+
+# --- Single memories and lists -------------------------------------------------------------------
+
+
+def memory_get(*, user: User, memory_id: Any) -> Memory:
+    """The memory ``memory_id`` of ``user``; NotFound for another's, a missing or a malformed id."""
+    return get_owned_object(Memory.objects.all(), owner=user, pk=memory_id)
+
+
+def memory_page(
+    *, user: User, filters: MemoryFilters, cursor: str | None, limit: int
+) -> Page[Memory]:
+    """``user``'s memories matching ``filters``, newest first, one keyset page at a time."""
+    queryset = Memory.objects.filter(user=user).filter(memory_filter_q(filters))
+    return paginate(queryset, cursor=cursor, limit=limit)
+
+
+def memory_history_page(
+    *, user: User, memory_id: Any, cursor: str | None, limit: int
+) -> Page[MemoryHistory]:
+    """The history of one of ``user``'s memories, oldest event first; deleted memories too."""
+    try:
+        key = uuid.UUID(str(memory_id))
+    except ValueError:
+        raise NotFound("No memory with this id.") from None
+    events = MemoryHistory.objects.filter(user=user, memory_id=key)
+    page = paginate(events, cursor=cursor, limit=limit, descending=False)
+    if not page.items and not cursor and not events.exists():
+        raise NotFound("No memory with this id.")
+    return page
+
+
+def memories_export(*, user: User, batch_size: int = 500) -> Iterator[Memory]:
+    """Every memory of ``user``, oldest first, read in keyset batches (constant memory)."""
+    cursor = None
+    while True:
+        page = paginate(
+            Memory.objects.filter(user=user), cursor=cursor, limit=batch_size, descending=False
+        )
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def memories_pending_stale(*, older_than_seconds: int, limit: int = 5000) -> list[uuid.UUID]:
+    """Ids of memories pending for longer than ``older_than_seconds`` (their task was lost)."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    return list(
+        Memory.objects.filter(embedding_status=EmbeddingStatus.PENDING, updated_at__lt=cutoff)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- Stats and summary ---------------------------------------------------------------------------
+
+
+def _counts_by(queryset: QuerySet[Memory], name: str) -> dict[str, int]:
+    rows = queryset.order_by().values_list(name).annotate(count=Count("pk"))
+    return dict(sorted(rows, key=lambda row: (-row[1], row[0])))
+
+
+def memory_stats(*, user: User) -> dict[str, Any]:
+    """Counts of ``user``'s memories by provider, source and embedding status, storage used,
+    and the plan's limits."""
+    memories = Memory.objects.filter(user=user)
+    totals = memories.aggregate(count=Count("pk"), size=Coalesce(Sum("size_bytes"), 0))
+    return {
+        "total": totals["count"],
+        "by_provider": _counts_by(memories, "provider"),
+        "by_source": _counts_by(memories, "source"),
+        "by_status": _counts_by(memories, "embedding_status"),
+        "storage_bytes": totals["size"],
+        "limits": {
+            "memories": allowance(user, "memories", used=totals["count"], adding=0).limit,
+            "memory_storage_bytes": allowance(
+                user, "memory_storage_bytes", used=totals["size"], adding=0
+            ).limit,
+        },
+    }
+
+
+def memories_overview() -> dict[str, Any]:
+    """Operator view of every user's memories (``manage.py memories_stats``)."""
+    memories = Memory.objects.all()
+    totals = memories.aggregate(
+        count=Count("pk"), users=Count("user", distinct=True), size=Coalesce(Sum("size_bytes"), 0)
+    )
+    stale = len(
+        memories_pending_stale(older_than_seconds=settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS)
+    )
+    return {
+        "memories": totals["count"],
+        "users": totals["users"],
+        "storage_bytes": totals["size"],
+        "pending_past_sweep_age": stale,
+        "by_status": _counts_by(memories, "embedding_status"),
+        "by_provider": _counts_by(memories, "provider"),
+        "by_source": _counts_by(memories, "source"),
+        "by_model": _counts_by(memories, "embedding_model"),
+        "vectors_by_model": _counts_by(MemoryChunk.objects.all(), "model"),
+        "user_vector_indexes": _counts_by(UserVectorIndex.objects.all(), "status"),
+    }
+
+
+def memory_summary_facts(*, user: User) -> dict[str, Any]:
+    """What the summary is built from: counts, date range, providers, top tags, and the most
+    important and most recent memories (plain JSON data)."""
+    memories = Memory.objects.filter(user=user)
+    totals = memories.aggregate(count=Count("pk"), first=Min("created_at"), last=Max("created_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT tag, count(*) FROM {Memory._meta.db_table}, unnest(tags) AS tag "
+            "WHERE user_id = %s GROUP BY tag ORDER BY 2 DESC, 1 LIMIT 10",
+            [user.pk],
+        )
+        top_tags = [row[0] for row in cursor.fetchall()]
+
+    def items(queryset: QuerySet[Memory]) -> list[dict[str, str]]:
+        rows = queryset.values_list("pk", "title", "content")[:3]
+        return [{"id": str(pk), "text": title or content[:500]} for pk, title, content in rows]
+
+    return {
+        "memory_count": totals["count"],
+        "first_at": totals["first"].isoformat() if totals["first"] else None,
+        "last_at": totals["last"].isoformat() if totals["last"] else None,
+        "providers": _counts_by(memories, "provider"),
+        "top_tags": top_tags,
+        "important": items(memories.order_by("-importance", "-created_at")),
+        "recent": items(memories.order_by("-created_at")),
+    }
+
+
+def memory_summary_get(*, user: User) -> MemorySummary | None:
+    return MemorySummary.objects.filter(user=user).first()
+
+
+# --- Search --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    memory: Memory
+    score: float
+    highlights: list[str]
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    hits: list[SearchHit]
+    took_ms: float
+    mode: str
+    # How the semantic leg ran: "exact", "hnsw", "hnsw+exact" (the guard re-ran it), or "".
+    vector_path: str
+
+
+def _vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
+def _filter_subquery(user: User, filters: MemoryFilters) -> tuple[str, list[Any]]:
+    q = memory_filter_q(filters)
+    if not q:
+        return "", []
+    sql, params = Memory.objects.filter(user=user).filter(q).values("pk").query.sql_with_params()
+    return sql, list(params)
+
+
+def _exact_nearest(
+    *,
+    user: User,
+    model: str,
+    vector: str,
+    limit: int,
+    max_distance: float | None,
+    filters: MemoryFilters,
+) -> list[tuple[uuid.UUID, float]]:
+    """Brute force over the user's vectors: always the true nearest memories."""
+    subquery, sub_params = _filter_subquery(user, filters)
+    restrict = f"AND c.memory_id IN ({subquery})" if subquery else ""
+    having = "HAVING MIN(embedding <=> %s::vector) <= %s" if max_distance is not None else ""
+    having_params = [vector, max_distance] if max_distance is not None else []
+    # MATERIALIZED: the distances are computed over exactly these rows, never through an index.
+    query = f"""
+        WITH owned AS MATERIALIZED (
+            SELECT c.memory_id, c.embedding FROM {MemoryChunk._meta.db_table} c
+            WHERE c.user_id = %s AND c.model = %s {restrict}
+        )
+        SELECT memory_id, MIN(embedding <=> %s::vector) AS distance
+        FROM owned GROUP BY memory_id {having}
+        ORDER BY distance, memory_id LIMIT %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(query, [user.pk, model, *sub_params, vector, *having_params, limit])
+        return cursor.fetchall()
+
+
+def _hnsw_nearest(
+    *, user: User, model: str, vector: str, limit: int, filters: MemoryFilters
+) -> list[tuple[uuid.UUID, float]]:
+    """Nearest memories through the user's own HNSW index (approximate); filters apply after."""
+    dims = int(settings.EMBEDDING_DIMENSIONS)
+    subquery, sub_params = _filter_subquery(user, filters)
+    restrict = f"WHERE nearest.memory_id IN ({subquery})" if subquery else ""
+    # Overfetch: several chunks of one memory, and filtered-out rows, use up the index's rows.
+    fetch = limit * (4 if subquery else 2)
+    # The ORDER BY must be the partial index's expression for the planner to use it.
+    query = f"""
+        SELECT nearest.memory_id, MIN(nearest.distance) AS distance FROM (
+            SELECT c.memory_id, c.embedding::vector({dims}) <=> %s::vector({dims}) AS distance
+            FROM {MemoryChunk._meta.db_table} c
+            WHERE c.user_id = %s AND c.model = %s
+            ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims})
+            LIMIT %s
+        ) nearest {restrict}
+        GROUP BY nearest.memory_id ORDER BY distance, nearest.memory_id
+    """
+    ef_search = max(settings.MEMORY_HNSW_EF_SEARCH, fetch)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        cursor.execute(query, [vector, user.pk, model, vector, fetch, *sub_params])
+        return cursor.fetchall()
+
+
+def _semantic_ranked(
+    *,
+    user: User,
+    vector: Sequence[float],
+    model: str,
+    limit: int,
+    threshold: float | None,
+    filters: MemoryFilters,
+) -> tuple[list[tuple[uuid.UUID, float]], str]:
+    """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken."""
+    literal = _vector_literal(vector)
+    max_distance = None if threshold is None else 1.0 - threshold
+    has_index = UserVectorIndex.objects.filter(
+        user=user, model=model, status=IndexStatus.READY
+    ).exists()
+    path = "exact"
+    if has_index:
+        nearest = _hnsw_nearest(
+            user=user, model=model, vector=literal, limit=limit, filters=filters
+        )
+        if len(nearest) >= limit:
+            if max_distance is not None:
+                nearest = [row for row in nearest if row[1] <= max_distance]
+            return [(pk, 1.0 - distance) for pk, distance in nearest[:limit]], "hnsw"
+        # Guard: the index answered short. Only an exact search can say how many there are.
+        path = "hnsw+exact"
+    nearest = _exact_nearest(
+        user=user,
+        model=model,
+        vector=literal,
+        limit=limit,
+        max_distance=max_distance,
+        filters=filters,
+    )
+    return [(pk, 1.0 - distance) for pk, distance in nearest], path
+
+
+def _text_query(query: str) -> SearchQuery:
+    return SearchQuery(query, search_type="websearch", config=TEXT_SEARCH_CONFIG)
+
+
+def _keyword_ranked(
+    *, user: User, query: str, limit: int, threshold: float | None, filters: MemoryFilters
+) -> list[tuple[uuid.UUID, float]]:
+    """Up to ``limit`` ``(memory id, rank in 0..1)`` by full-text rank, best first."""
+    text_query = _text_query(query)
+    matches = (
+        Memory.objects.filter(user=user)
+        .filter(memory_filter_q(filters))
+        .filter(search_vector=text_query)
+        # Cover density, normalised by rank/(rank+1) so it lies in 0..1 (flag 32).
+        .annotate(
+            rank=SearchRank(
+                F("search_vector"), text_query, cover_density=True, normalization=Value(32)
+            )
+        )
+    )
+    if threshold is not None:
+        matches = matches.filter(rank__gte=threshold)
+    return list(matches.order_by("-rank", "-created_at", "-pk").values_list("pk", "rank")[:limit])
+
+
+def _boosted(
+    scores: dict[uuid.UUID, float], *, importance_boost: float, recency_boost: float
+) -> dict[uuid.UUID, float]:
+    """Scale fused scores up by importance and recency (a 30-day half-life), when asked."""
+    if not (importance_boost or recency_boost):
+        return scores
+    now = timezone.now()
+    boosted = {}
+    for pk, importance, created_at in Memory.objects.filter(pk__in=scores).values_list(
+        "pk", "importance", "created_at"
+    ):
+        age_days = max((now - created_at).total_seconds(), 0) / 86400
+        recency = math.exp(-math.log(2) * age_days / 30)
+        boosted[pk] = scores[pk] * (1 + importance_boost * importance + recency_boost * recency)
+    return boosted
+
+
+def fuse(
+    *ranked_lists: list[tuple[uuid.UUID, float]],
+    top_k: int,
+    importance_boost: float = 0.0,
+    recency_boost: float = 0.0,
+) -> list[tuple[uuid.UUID, float]]:
+    """Reciprocal rank fusion: each list adds 1 / (RRF_K + rank) to a memory's score."""
+    fused: dict[uuid.UUID, float] = defaultdict(float)
+    for ranked in ranked_lists:
+        for position, (pk, _) in enumerate(ranked, start=1):
+            fused[pk] += 1.0 / (RRF_K + position)
+    fused = _boosted(fused, importance_boost=importance_boost, recency_boost=recency_boost)
+    return sorted(fused.items(), key=lambda item: (-item[1], str(item[0])))[:top_k]
+
+
+def memories_search(
+    *,
+    user: User,
+    query: str,
+    mode: str = "hybrid",
+    top_k: int = 10,
+    threshold: float | None = None,
+    filters: MemoryFilters | None = None,
+    importance_boost: float = 0.0,
+    recency_boost: float = 0.0,
+) -> SearchOutcome:
+    """``user``'s memories best matching ``query``; only theirs, at most ``top_k``.
+
+    ``semantic``: cosine similarity of the query's embedding to each memory's closest chunk
+    (score = similarity; ``threshold`` is a minimum similarity, and every memory above it is
+    returned, up to ``top_k``). ``keyword``: PostgreSQL full-text rank (score in 0..1;
+    ``threshold`` a minimum rank). ``hybrid``: reciprocal rank fusion of both lists, the
+    semantic list cut at ``threshold``; optional boosts for importance and recency. When the
+    embedder is down a hybrid search answers from keywords alone (``mode`` says so).
+    """
+    started = time.perf_counter()
+    filters = filters or MemoryFilters()
+    pool = top_k if mode != "hybrid" else min(max(2 * top_k, 20), 200)
+    semantic: list[tuple[uuid.UUID, float]] = []
+    keyword: list[tuple[uuid.UUID, float]] = []
+    path = ""
+    if mode in ("semantic", "hybrid"):
+        embedder = get_embedder()
+        try:
+            vector = embedder.embed([query])[0]
+        except EmbeddingError as exc:
+            if mode == "semantic":
+                raise ServiceUnavailable("The embedding model is unavailable.") from exc
+            mode = "keyword"
+        else:
+            semantic, path = _semantic_ranked(
+                user=user,
+                vector=vector,
+                model=embedder.name,
+                limit=pool,
+                threshold=threshold,
+                filters=filters,
+            )
+    if mode in ("keyword", "hybrid"):
+        keyword = _keyword_ranked(
+            user=user,
+            query=query,
+            limit=pool,
+            threshold=threshold if mode == "keyword" else None,
+            filters=filters,
+        )
+
+    if mode == "hybrid":
+        ranking = fuse(
+            semantic,
+            keyword,
+            top_k=top_k,
+            importance_boost=importance_boost,
+            recency_boost=recency_boost,
+        )
+    else:
+        ranking = (semantic or keyword)[:top_k]
+
+    keyword_ids = {pk for pk, _ in keyword}
+    hits = _hits(ranking, query=query, highlight_ids=keyword_ids)
+    took_ms = (time.perf_counter() - started) * 1000
+    return SearchOutcome(hits=hits, took_ms=round(took_ms, 2), mode=mode, vector_path=path)
+
+
+def _hits(
+    ranking: list[tuple[uuid.UUID, float]], *, query: str, highlight_ids: set[uuid.UUID]
+) -> list[SearchHit]:
+    if not ranking:
+        return []
+    memories = Memory.objects.filter(pk__in=[pk for pk, _ in ranking])
+    if highlight_ids:
+        memories = memories.annotate(
+            headline=SearchHeadline(
+                "content",
+                _text_query(query),
+                config=TEXT_SEARCH_CONFIG,
+                start_sel="<mark>",
+                stop_sel="</mark>",
+                max_fragments=2,
+                max_words=20,
+                min_words=5,
+                fragment_delimiter=HIGHLIGHT_DELIMITER,
+            )
+        )
+    by_pk = {memory.pk: memory for memory in memories}
+    hits = []
+    for pk, score in ranking:
+        memory = by_pk.get(pk)
+        if memory is None:  # deleted between the ranking and this read
+            continue
+        highlights = []
+        if pk in highlight_ids and getattr(memory, "headline", ""):
+            highlights = memory.headline.split(HIGHLIGHT_DELIMITER)
+        hits.append(SearchHit(memory=memory, score=round(float(score), 6), highlights=highlights))
+    return hits

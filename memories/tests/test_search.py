@@ -1,0 +1,216 @@
+"""Search against real PostgreSQL + pgvector: exact for small users, a per-user HNSW index past
+the threshold with the exact guard behind it, full-text, and their fusion."""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from memories import services
+from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
+from memories.selectors import MemoryFilters, memories_search
+from memories.tests.factories import MemoryFactory
+from providers.embeddings import get_embedder
+
+pytestmark = pytest.mark.django_db
+
+NOTES = [
+    "Python code review notes: use dataclasses and type hints",
+    "Lasagna recipe with spinach ricotta and fresh basil",
+    "Flight to Lisbon booked for May, hotel near the river",
+    "Django ORM tips: select_related avoids extra Python queries",
+]
+
+
+@pytest.fixture
+def notes(user, embed_now):
+    memories = [MemoryFactory(user=user, content=text) for text in NOTES]
+    embed_now(*memories)
+    return memories
+
+
+def ids(outcome):
+    return [hit.memory.pk for hit in outcome.hits]
+
+
+def test_semantic_search_ranks_by_similarity_and_uses_exact_search(user, notes):
+    outcome = memories_search(user=user, query="python code", mode="semantic", top_k=2)
+
+    assert ids(outcome)[0] == notes[0].pk
+    assert outcome.vector_path == "exact"
+    assert outcome.hits[0].score > outcome.hits[1].score
+
+
+def test_results_are_only_the_callers_own(user, other_user, notes, embed_now):
+    theirs = MemoryFactory(user=other_user, content=NOTES[0])
+    embed_now(theirs)
+
+    for mode in ("semantic", "keyword", "hybrid"):
+        outcome = memories_search(user=user, query="python code", mode=mode, top_k=100)
+        assert theirs.pk not in ids(outcome)
+        assert {hit.memory.user_id for hit in outcome.hits} == {user.pk}
+
+
+def test_keyword_search_uses_full_text_with_highlights(user, notes):
+    outcome = memories_search(user=user, query="lasagna recipes", mode="keyword")
+
+    assert ids(outcome) == [notes[1].pk]
+    assert "<mark>Lasagna</mark>" in outcome.hits[0].highlights[0]
+    assert 0 < outcome.hits[0].score <= 1
+
+
+def test_hybrid_fuses_both_lists(user, notes):
+    outcome = memories_search(user=user, query="python queries", mode="hybrid", top_k=4)
+
+    # "python" is in notes 0 and 3, "queries" only in note 3: both lists put note 3 high.
+    assert ids(outcome)[0] == notes[3].pk
+    assert outcome.mode == "hybrid"
+    assert len(outcome.hits) == 4
+
+
+def test_hybrid_boosts_are_off_unless_asked(user, embed_now):
+    old = MemoryFactory(user=user, content="tea notes one", importance=0.1)
+    new = MemoryFactory(user=user, content="tea notes two", importance=1.0)
+    old.created_at = timezone.now() - timedelta(days=365)
+    old.save()
+    embed_now(old, new)
+
+    plain = memories_search(user=user, query="tea notes one", mode="hybrid", top_k=2)
+    boosted = memories_search(
+        user=user,
+        query="tea notes one",
+        mode="hybrid",
+        top_k=2,
+        importance_boost=1,
+        recency_boost=1,
+    )
+
+    assert ids(plain)[0] == old.pk
+    assert ids(boosted)[0] == new.pk
+
+
+def test_threshold_returns_every_memory_above_it_and_none_below(user, embed_now):
+    close = [MemoryFactory(user=user, content=f"garden tomatoes variant {i}") for i in range(5)]
+    far = [MemoryFactory(user=user, content=f"quantum chromodynamics {i}") for i in range(5)]
+    embed_now(*close, *far)
+
+    outcome = memories_search(
+        user=user, query="garden tomatoes", mode="semantic", top_k=100, threshold=0.5
+    )
+
+    assert set(ids(outcome)) == {memory.pk for memory in close}
+    assert all(hit.score >= 0.5 for hit in outcome.hits)
+
+
+def test_filters_apply_to_every_mode(user, embed_now):
+    now = timezone.now()
+    match = MemoryFactory(
+        user=user,
+        content="python packaging notes",
+        provider="claude",
+        tags=["work", "python"],
+        agent_id="a1",
+        metadata={"project": "engram", "n": 3},
+    )
+    others = [
+        MemoryFactory(user=user, content="python packaging notes too", provider="chatgpt"),
+        MemoryFactory(user=user, content="python packaging more", provider="claude", tags=["x"]),
+    ]
+    embed_now(match, *others)
+    filters = MemoryFilters(
+        provider="claude",
+        tags=["python"],
+        agent_id="a1",
+        metadata={"project": "engram", "n": 3},
+        since=now - timedelta(hours=1),
+        until=now + timedelta(hours=1),
+    )
+
+    for mode in ("semantic", "keyword", "hybrid"):
+        outcome = memories_search(user=user, query="python packaging", mode=mode, filters=filters)
+        assert ids(outcome) == [match.pk], mode
+
+
+def test_search_returns_memories_not_chunks(user, embed_now, settings):
+    settings.MEMORY_CHUNK_TOKENS = 10
+    settings.MEMORY_CHUNK_OVERLAP_TOKENS = 2
+    long = MemoryFactory(user=user, content=" ".join(["orchid watering schedule"] * 20))
+    embed_now(long)
+    assert long.chunks.count() > 1
+
+    outcome = memories_search(user=user, query="orchid watering", mode="semantic", top_k=10)
+
+    assert ids(outcome) == [long.pk]
+
+
+def exact_top_scores(user, query, k):
+    """Brute force in numpy: the similarities of the true nearest memories of ``user``."""
+    embedder = get_embedder()
+    q = embedder.embed([query])[0]
+    best: dict = {}
+    for memory_id, vector in MemoryChunk.objects.filter(user=user).values_list(
+        "memory_id", "embedding"
+    ):
+        best[memory_id] = max(best.get(memory_id, -1.0), float(np.asarray(vector) @ q))
+    return sorted((round(score, 4) for score in best.values()), reverse=True)[:k]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_user_above_the_threshold_is_searched_through_their_own_index(
+    settings, django_capture_on_commit_callbacks
+):
+    from accounts.tests.factories import UserFactory
+
+    settings.MEMORY_HNSW_USER_THRESHOLD = 200
+    heavy, light = UserFactory(), UserFactory()
+    topics = ["python", "garden", "travel", "recipe", "music", "finance", "health", "books"]
+    drafts = [
+        services.MemoryDraft(
+            content=f"{topics[i % 8]} note {i} on {topics[i * 3 % 8]} and {topics[i * 5 % 8]}",
+            provider="claude" if i % 10 == 0 else "chatgpt",
+        )
+        for i in range(300)
+    ]
+    # Through the services, as the API saves them: commit, embed (eager task), index build task.
+    services.memories_bulk_create(user=heavy, drafts=drafts)
+    services.memories_bulk_create(user=light, drafts=drafts[:50])
+
+    index = UserVectorIndex.objects.get(user=heavy)
+    assert index.status == IndexStatus.READY
+    assert not UserVectorIndex.objects.filter(user=light).exists()
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = memories_search(user=heavy, query="python garden", mode="semantic", top_k=10)
+    assert outcome.vector_path == "hnsw"
+    # Recall 1.0: the same similarities as brute force (the lexical test embedder has ties).
+    assert [round(hit.score, 4) for hit in outcome.hits] == exact_top_scores(
+        heavy, "python garden", 10
+    )
+
+    # The query the search ran really goes through the heavy user's partial index.
+    hnsw_sql = next(
+        q["sql"]
+        for q in queries.captured_queries
+        if "LIMIT" in q["sql"] and "vector(384)" in q["sql"]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memorychunk")  # as autovacuum would have by now
+        cursor.execute("EXPLAIN " + hnsw_sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index.name in plan
+
+    # A filter the index cannot apply leaves fewer than top_k: the guard re-runs exact.
+    only_claude = MemoryFilters(provider="claude")
+    guarded = memories_search(
+        user=heavy, query="python garden", mode="semantic", top_k=30, filters=only_claude
+    )
+    assert guarded.vector_path == "hnsw+exact"
+    assert len(guarded.hits) == 30
+    assert {hit.memory.provider for hit in guarded.hits} == {"claude"}
+
+    light_outcome = memories_search(user=light, query="python garden", mode="semantic")
+    assert light_outcome.vector_path == "exact"
+    assert {hit.memory.user_id for hit in light_outcome.hits} == {light.pk}
