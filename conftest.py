@@ -26,6 +26,13 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def hashing_embedder(settings):
+    """Tests embed with the fast deterministic embedder unless they ask for another."""
+    settings.EMBEDDING_BACKEND = "hashing"
+    settings.EMBEDDING_DIMENSIONS = 384
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -1,10 +1,31 @@
 """Chat writes: threads, and the messages of one model's conversation in a thread."""
 
+import logging
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
-from chat.models import Thread
+from accounts.services import provider_credentials
+from billing.services import usage_record
+from chat.catalog import ModelSpec, get_catalog
+from chat.context import Recalled, Turn, memory_system_message, plan_context
+from chat.models import Message, ModelContext, Thread
+from core.errors import EngramError
+from memories.models import Provider as MemoryProvider
+from memories.models import Source as MemorySource
+from memories.selectors import memories_search
+from memories.services import MemoryDraft, memory_create
+from providers.llm import Completion, ContextTooLong, LLMCredentials, LLMGateway, Usage
+from providers.llm.tokens import count_message_tokens, count_tokens
 
+logger = logging.getLogger(__name__)
 TITLE_MAX_CHARS = 200
 
 
@@ -25,3 +46,410 @@ def thread_delete(*, thread: Thread) -> int:
         messages = thread.messages.count()
         thread.delete()
     return messages
+
+
+# --- One turn of a conversation --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedTurn:
+    """Everything needed to ask the model, decided before the first byte goes upstream.
+
+    A turn in a thread has saved messages (``thread_id`` and ``user_message_id`` set); a
+    turn of the OpenAI-compatible endpoint without a thread saves only usage and memories,
+    and ``assistant_message_id`` then just names the stream.
+    """
+
+    user_id: uuid.UUID
+    model: ModelSpec
+    credentials: LLMCredentials
+    messages: list[dict[str, Any]]
+    temperature: float
+    max_answer_tokens: int
+    question: str
+    assistant_message_id: uuid.UUID
+    memories_used: list[dict[str, Any]]
+    history_truncated: bool = False
+    thread_id: uuid.UUID | None = None
+    user_message_id: uuid.UUID | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_thread(self) -> bool:
+        return self.thread_id is not None
+
+
+def _recall(user: User, content: str) -> list[Recalled]:
+    if not user.memory_enabled:
+        return []
+    outcome = memories_search(
+        user=user, query=content, mode="hybrid", top_k=settings.CHAT_MEMORY_TOP_K
+    )
+    return [
+        Recalled(
+            id=str(hit.memory.pk),
+            text=hit.memory.content,
+            score=round(hit.score, 4),
+            created=hit.memory.created_at.date().isoformat(),
+        )
+        for hit in outcome.hits
+    ]
+
+
+def _history(thread: Thread, model_id: str, after) -> list[Turn]:
+    messages = Message.objects.filter(thread=thread, model_id=model_id).exclude(content="")
+    if after is not None:
+        messages = messages.filter(created_at__gt=after)
+    rows = messages.exclude(status=Message.Status.ERROR).order_by("created_at", "pk")
+    return [Turn(role, content) for role, content in rows.values_list("role", "content")]
+
+
+def turn_prepare(
+    *, user: User, thread: Thread, model_id: str, content: str, temperature: float | None
+) -> PreparedTurn:
+    """Check the request, recall memories, plan the context, and save the user's message
+    with an empty assistant message (status ``streaming``) that the answer will fill."""
+    catalog = get_catalog()
+    model = catalog.get(model_id)
+    temperature = model.resolve_temperature(temperature)
+    user_key = provider_credentials(user=user, provider=model.provider)
+    credentials = catalog.credentials_for(model, user_key=user_key)
+    context = ModelContext.objects.filter(thread=thread, model_id=model.id).first()
+    plan = plan_context(
+        model=model.upstream_id,
+        context_length=model.context_length,
+        max_output_tokens=model.max_output_tokens,
+        system_prompt=user.system_prompt,
+        summary=context.summary if context else "",
+        history=_history(thread, model.id, context.summarized_until if context else None),
+        memories=_recall(user, content),
+        new_message=content,
+    )
+    memories_used = [{"id": m.id, "score": m.score} for m in plan.memories_used]
+    with transaction.atomic():
+        question = Message.objects.create(
+            thread=thread, model_id=model.id, role=Message.Role.USER, content=content
+        )
+        answer = Message.objects.create(
+            thread=thread,
+            model_id=model.id,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            temperature=temperature,
+            memories_used=memories_used,
+        )
+        Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now())
+    return PreparedTurn(
+        user_id=user.pk,
+        model=model,
+        credentials=credentials,
+        messages=plan.messages,
+        temperature=temperature,
+        max_answer_tokens=plan.max_answer_tokens,
+        question=content,
+        assistant_message_id=answer.pk,
+        memories_used=memories_used,
+        history_truncated=plan.history_truncated,
+        thread_id=thread.pk,
+        user_message_id=question.pk,
+    )
+
+
+def turn_finish(
+    *, turn: PreparedTurn, text: str, usage: Usage | None, status: str, error: str = ""
+) -> Message:
+    """Save the answer as far as it got — complete, cancelled or failed — and its usage.
+
+    Safe to call twice: only a message still ``streaming`` is written.
+    """
+    if usage is None:
+        usage = Usage(
+            prompt_tokens=count_message_tokens(turn.messages, turn.model.upstream_id),
+            completion_tokens=count_tokens(text, turn.model.upstream_id) if text else 0,
+            estimated=True,
+        )
+    cost = turn.model.estimate_cost(usage) or Decimal(0)
+    answer = Message(
+        pk=turn.assistant_message_id,
+        thread_id=turn.thread_id,
+        model_id=turn.model.id,
+        role=Message.Role.ASSISTANT,
+        content=text,
+        status=status,
+        error=error,
+        temperature=turn.temperature,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=cost,
+        memories_used=turn.memories_used,
+    )
+    with transaction.atomic():
+        if turn.in_thread:
+            written = Message.objects.filter(
+                pk=turn.assistant_message_id, status=Message.Status.STREAMING
+            ).update(
+                content=text,
+                status=status,
+                error=error,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=cost,
+            )
+            if not written:
+                return Message.objects.get(pk=turn.assistant_message_id)
+            answer = Message.objects.get(pk=turn.assistant_message_id)
+        usage_record(
+            user_id=turn.user_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=cost,
+        )
+    return answer
+
+
+def turn_followups(*, turn: PreparedTurn, answer: Message) -> None:
+    """After an answer is saved: name a new thread, roll the summary, remember the exchange."""
+    from chat import tasks
+
+    if answer.status != Message.Status.COMPLETE:
+        return
+    if turn.in_thread:
+        tasks.thread_title_generate.delay(str(turn.thread_id))
+        if turn.history_truncated:
+            tasks.thread_summarize.delay(str(turn.thread_id), turn.model.id)
+    metadata = {"model": turn.model.id}
+    if turn.in_thread:
+        metadata |= {"thread_id": str(turn.thread_id), "message_id": str(answer.pk)}
+    tasks.exchange_remember.delay(str(turn.user_id), turn.question, answer.content, metadata)
+
+
+# --- Work that follows a turn (run by chat.tasks) --------------------------------------------
+
+TITLE_WORDS = 8
+SUMMARY_MAX_TOKENS = 900  # the prompt asks for 300 to 700; this leaves the model room to finish
+TITLE_PROMPT = (
+    "Write a title of 3 to 6 words for a conversation that starts with the message below. "
+    "Answer with the title only, without quotes."
+)
+SUMMARY_PROMPT = (
+    "Summarize the conversation below for the assistant that continues it. Keep names, "
+    "decisions, facts about the user, open questions and anything the assistant promised. "
+    "Write 300 to 700 tokens of plain prose. If an earlier summary is given, merge it in."
+)
+
+
+def complete_for_user(
+    *, user: User, model_id: str, messages: list[dict[str, str]], max_tokens: int
+) -> Completion:
+    """One non-streamed answer from ``model_id`` with the user's key or the server's, from sync
+    code (tasks). Raises ModelUnavailable or a ProviderError; records the usage."""
+    catalog = get_catalog()
+    model = catalog.get(model_id)
+    credentials = catalog.credentials_for(
+        model, user_key=provider_credentials(user=user, provider=model.provider)
+    )
+
+    async def ask() -> Completion:
+        async with LLMGateway() as gateway:
+            return await gateway.complete(
+                credentials=credentials,
+                model=model.upstream_id,
+                messages=messages,
+                max_tokens=max_tokens,
+            )
+
+    completion = async_to_sync(ask)()
+    usage_record(
+        user_id=user.pk,
+        prompt_tokens=completion.usage.prompt_tokens,
+        completion_tokens=completion.usage.completion_tokens,
+        cost_usd=model.estimate_cost(completion.usage) or Decimal(0),
+    )
+    return completion
+
+
+def _first_words(text: str) -> str:
+    words = text.split()
+    title = " ".join(words[:TITLE_WORDS])
+    return title + ("…" if len(words) > TITLE_WORDS else "")
+
+
+def thread_title_generate(*, thread: Thread) -> str:
+    """Name an untitled thread after its first exchange: by the model when it can, else by
+    the first words of the first message. A title the user set is never replaced."""
+    first = thread.messages.filter(role=Message.Role.USER).order_by("created_at").first()
+    if thread.title or first is None:
+        return thread.title
+    try:
+        completion = complete_for_user(
+            user=thread.user,
+            model_id=first.model_id,
+            messages=[
+                {"role": "system", "content": TITLE_PROMPT},
+                {"role": "user", "content": first.content[:4000]},
+            ],
+            max_tokens=24,
+        )
+        title = completion.text.strip().strip("\"'").splitlines()[0] if completion.text else ""
+    except (EngramError, IndexError) as exc:
+        logger.info("Titling thread %s from its first words: %s", thread.pk, exc)
+        title = ""
+    title = (title or _first_words(first.content))[:TITLE_MAX_CHARS]
+    Thread.objects.filter(pk=thread.pk, title="").update(title=title, title_generated=True)
+    return title
+
+
+def _transcript(messages: list[Message]) -> str:
+    return "\n\n".join(f"{m.role.upper()}: {m.content}" for m in messages)
+
+
+def thread_summarize(
+    *, thread: Thread, model_id: str, keep_recent: int | None = None
+) -> ModelContext:
+    """Fold the older part of one model's conversation into its rolling summary.
+
+    ``keep_recent`` messages stay out of the summary; by default, as many as fit half of the
+    model's history budget. Safe to run twice: a summary written meanwhile is not overwritten.
+    """
+    model = get_catalog().get(model_id)
+    context, _ = ModelContext.objects.get_or_create(thread=thread, model_id=model.id)
+    pending = Message.objects.filter(thread=thread, model_id=model.id).exclude(content="")
+    if context.summarized_until is not None:
+        pending = pending.filter(created_at__gt=context.summarized_until)
+    pending = list(pending.exclude(status=Message.Status.ERROR).order_by("created_at", "pk"))
+    if keep_recent is None:
+        budget = (model.context_length - model.max_output_tokens) // 2
+        keep_recent, used = 0, 0
+        for message in reversed(pending):
+            used += count_tokens(message.content, model.upstream_id)
+            if used > budget:
+                break
+            keep_recent += 1
+    older = pending[: max(len(pending) - keep_recent, 0)]
+    if not older:
+        return context
+    earlier = f"Earlier summary:\n{context.summary}\n\n" if context.summary else ""
+    completion = complete_for_user(
+        user=thread.user,
+        model_id=model.id,
+        messages=[
+            {"role": "system", "content": SUMMARY_PROMPT},
+            {"role": "user", "content": earlier + _transcript(older)},
+        ],
+        max_tokens=SUMMARY_MAX_TOKENS,
+    )
+    ModelContext.objects.filter(pk=context.pk, summarized_until=context.summarized_until).update(
+        summary=completion.text.strip(),
+        summary_tokens=completion.usage.completion_tokens,
+        summarized_until=older[-1].created_at,
+        updated_at=timezone.now(),
+    )
+    context.refresh_from_db()
+    return context
+
+
+def exchange_remember(*, user: User, question: str, answer: str, metadata: dict[str, Any]) -> None:
+    """Save a finished exchange as a memory (source ``chat``) unless the user turned that off.
+    Saving it twice stores it once (memories deduplicate identical content)."""
+    if not user.save_chat_memories:
+        return
+    memory_create(
+        user=user,
+        draft=MemoryDraft(
+            prompt=question,
+            response=answer,
+            provider=MemoryProvider.API,
+            source=MemorySource.CHAT,
+            metadata=metadata,
+        ),
+    )
+
+
+# --- The OpenAI-compatible endpoint ----------------------------------------------------------
+
+
+def _text_of(content: Any) -> str:
+    """The text of an OpenAI message content: a string, or the text parts of a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def completion_prepare(
+    *,
+    user: User,
+    model_id: str,
+    messages: list[dict[str, Any]],
+    temperature: float | None,
+    max_tokens: int | None,
+    options: dict[str, Any],
+    thread: Thread | None = None,
+) -> PreparedTurn:
+    """An OpenAI-style request with the caller's relevant memories put in front.
+
+    The client owns the history; Engram adds memories as a first system message (dropping
+    them if they would not fit) and, with a thread, records the exchange in it.
+    """
+    catalog = get_catalog()
+    model = catalog.get(model_id)
+    temperature = model.resolve_temperature(temperature)
+    credentials = catalog.credentials_for(
+        model, user_key=provider_credentials(user=user, provider=model.provider)
+    )
+    question = next(
+        (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    answer_tokens = min(max_tokens or model.max_output_tokens, model.max_output_tokens)
+    budget = model.context_length - answer_tokens
+    recalled = _recall(user, question) if question.strip() else []
+    while True:
+        memory_block = memory_system_message(recalled)
+        prompt = ([memory_block] if memory_block else []) + messages
+        tokens = count_message_tokens(prompt, model.upstream_id)
+        if tokens <= budget or not recalled:
+            break
+        recalled.pop()
+    if tokens > budget:
+        raise ContextTooLong(
+            f"The messages are too long for {model.name}.",
+            details={"messages": [f"They need {tokens} tokens; the limit here is {budget}."]},
+        )
+    memories_used = [{"id": m.id, "score": m.score} for m in recalled]
+    turn_ids: dict[str, Any] = {"assistant_message_id": uuid.uuid4()}
+    if thread is not None:
+        with transaction.atomic():
+            asked = Message.objects.create(
+                thread=thread, model_id=model.id, role=Message.Role.USER, content=question
+            )
+            answer = Message.objects.create(
+                thread=thread,
+                model_id=model.id,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.STREAMING,
+                temperature=temperature,
+                memories_used=memories_used,
+            )
+            Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now())
+        turn_ids = {
+            "thread_id": thread.pk,
+            "user_message_id": asked.pk,
+            "assistant_message_id": answer.pk,
+        }
+    return PreparedTurn(
+        user_id=user.pk,
+        model=model,
+        credentials=credentials,
+        messages=prompt,
+        temperature=temperature,
+        max_answer_tokens=answer_tokens,
+        question=question,
+        memories_used=memories_used,
+        options=options,
+        **turn_ids,
+    )

@@ -144,9 +144,12 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery --------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", REDIS_URL) or None
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", REDIS_URL)
 # Without a broker, tasks run in the calling process so the service still works end to end.
-CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    # Eager tasks still take a producer; kombu's in-memory transport keeps that in-process.
+    CELERY_BROKER_URL = "memory://"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -390,3 +393,7 @@ MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS
 CELERY_BEAT_SCHEDULE = {
     "memories.embed_sweep": {"task": "memories.embed_sweep", "schedule": 300.0},
 }
+
+# --- Chat ----------------------------------------------------------------------------------------
+# How many memories hybrid search puts into each chat prompt (fewer when the context is tight).
+CHAT_MEMORY_TOP_K = env.int("CHAT_MEMORY_TOP_K", 5)

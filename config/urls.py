@@ -22,6 +22,8 @@ urlpatterns = [
     path("health", LivenessView.as_view(), name="health"),
     path("health/ready", ReadinessView.as_view(), name="health-ready"),
     path("api/v1/", include(api_v1)),
+    # OpenAI-compatible, at the path OpenAI clients expect under their base URL.
+    path("v1/", include("chat.api.openai_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

@@ -81,7 +81,7 @@ def readiness() -> list[CheckResult]:
     results = [_run("database", _check_database)]
     if settings.REDIS_URL:
         results.append(_run("redis", _check_redis))
-    if settings.CELERY_BROKER_URL:
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
         broker_ok = all(r.ok for r in results if r.name == "redis")
         results.append(
             _run("celery", _check_celery)

@@ -54,10 +54,19 @@ def event_stream_response(
         content: Iterator[bytes] | AsyncIterator[bytes] = _async_events(step, interval, heartbeat)
     else:
         content = _sync_events(step, interval, heartbeat)
+    return event_stream(content)
+
+
+def event_stream(content: Iterator[bytes] | AsyncIterator[bytes]) -> StreamingHttpResponse:
+    """A response that sends SSE frames as they are produced, through any proxy."""
     response = StreamingHttpResponse(content, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
+
+
+def wants_event_stream(request: Any) -> bool:
+    return "text/event-stream" in request.headers.get("Accept", "")
 
 
 class _Heartbeat:

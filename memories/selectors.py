@@ -399,6 +399,11 @@ def fuse(
     return sorted(fused.items(), key=lambda item: (-item[1], str(item[0])))[:top_k]
 
 
+# Longer queries are cut to this: it bounds the embedding and the full-text parse (a query of
+# 100k words exhausts PostgreSQL's stack in websearch_to_tsquery).
+SEARCH_QUERY_MAX_CHARS = 2_000
+
+
 def memories_search(
     *,
     user: User,
@@ -420,6 +425,7 @@ def memories_search(
     embedder is down a hybrid search answers from keywords alone (``mode`` says so).
     """
     started = time.perf_counter()
+    query = query[:SEARCH_QUERY_MAX_CHARS]
     filters = filters or MemoryFilters()
     pool = top_k if mode != "hybrid" else min(max(2 * top_k, 20), 200)
     semantic: list[tuple[uuid.UUID, float]] = []

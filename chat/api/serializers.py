@@ -17,6 +17,26 @@ class MessageListQuery(PageQuerySerializer):
     order = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
 
 
+class MessageCreateInput(serializers.Serializer):
+    # The model's context is the real limit (CONTEXT_TOO_LONG); this only bounds the work.
+    content = serializers.CharField(max_length=1_000_000, trim_whitespace=False)
+    temperature = serializers.FloatField(required=False, allow_null=True, default=None)
+    stream = serializers.BooleanField(default=False)
+
+    def validate_content(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+
+class SummaryOutput(serializers.Serializer):
+    model_id = serializers.CharField()
+    summary = serializers.CharField()
+    summary_tokens = serializers.IntegerField()
+    summarized_until = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
 class ThreadCreateInput(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
@@ -64,6 +84,11 @@ class MessageOutput(serializers.Serializer):
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
     memories_used = MemoryUsedOutput(many=True)
     created_at = serializers.DateTimeField()
+
+
+class ExchangeOutput(serializers.Serializer):
+    user_message = MessageOutput()
+    assistant_message = MessageOutput()
 
 
 class MessagePageOutput(serializers.Serializer):

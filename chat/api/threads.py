@@ -1,14 +1,19 @@
 """Threads and the messages of each model's conversation in them."""
 
-from drf_spectacular.utils import extend_schema
+from asgiref.sync import async_to_sync
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import selectors, services
+from chat import selectors, services, streaming
 from chat.api import serializers as s
+from chat.models import Message
 from core.api import validated
 from core.pagination import page_body, paginate
+from core.sse import EventStreamRenderer, event_stream, wants_event_stream
 
 TAG = "threads"
 
@@ -61,6 +66,8 @@ class ThreadDetailView(ChatView):
 
 
 class MessageListView(ChatView):
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
     @extend_schema(
         tags=[TAG],
         operation_id="messages_list",
@@ -77,3 +84,54 @@ class MessageListView(ChatView):
             descending=query["order"] == "desc",
         )
         return Response(page_body(page, s.MessageOutput))
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="messages_create",
+        request=s.MessageCreateInput,
+        responses={
+            200: s.ExchangeOutput,
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="With `stream: true` or `Accept: text/event-stream`: SSE events "
+                "`message_start`, `token`, `message_complete` (with usage), `error`, `close`, "
+                "and a `: keep-alive` comment every 15 s. See README, Chat streaming.",
+            ),
+        },
+    )
+    def post(self, request: Request, thread_id: str, model_id: str) -> Response:
+        thread = selectors.thread_get(request.user, thread_id)
+        data = validated(s.MessageCreateInput, request.data)
+        turn = services.turn_prepare(
+            user=request.user,
+            thread=thread,
+            model_id=model_id,
+            content=data["content"],
+            temperature=data["temperature"],
+        )
+        if data["stream"] or wants_event_stream(request):
+            return event_stream(streaming.sse_stream(turn))
+        result = async_to_sync(streaming.collect)(turn)
+        if result.error is not None:
+            result.error.details["assistant_message_id"] = str(result.answer.pk)
+            raise result.error
+        question = Message.objects.get(pk=turn.user_message_id)
+        return Response(
+            {
+                "user_message": s.MessageOutput(question).data,
+                "assistant_message": s.MessageOutput(result.answer).data,
+            }
+        )
+
+
+class SummarizeView(ChatView):
+    # The newest exchange stays verbatim; everything before it goes into the summary.
+    KEEP_RECENT = 2
+
+    @extend_schema(tags=[TAG], request=None, responses={200: s.SummaryOutput})
+    def post(self, request: Request, thread_id: str, model_id: str) -> Response:
+        thread = selectors.thread_get(request.user, thread_id)
+        context = services.thread_summarize(
+            thread=thread, model_id=model_id, keep_recent=self.KEEP_RECENT
+        )
+        return Response(s.SummaryOutput(context).data)

@@ -22,4 +22,9 @@ urlpatterns = [
         threads.MessageListView.as_view(),
         name="messages",
     ),
+    path(
+        "threads/<str:thread_id>/models/<path:model_id>/summarize",
+        threads.SummarizeView.as_view(),
+        name="summarize",
+    ),
 ]

@@ -1,10 +1,16 @@
 import pytest
-from django.core.cache import cache
+
+from chat.models import Thread
+from chat.tests.factories import ThreadFactory
+
+MODEL = "gpt-4o-mini"
 
 
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    # Local-model load state lives in the cache.
-    cache.clear()
-    yield
-    cache.clear()
+@pytest.fixture
+def thread(user) -> Thread:
+    return ThreadFactory(user=user, title="")
+
+
+@pytest.fixture
+def messages_url(thread) -> str:
+    return f"/api/v1/threads/{thread.pk}/models/{MODEL}/messages"

@@ -27,6 +27,7 @@ def test_readiness_reports_each_check(client):
 def test_readiness_is_503_naming_redis_when_redis_is_down(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     settings.CELERY_BROKER_URL = settings.REDIS_URL
+    settings.CELERY_TASK_ALWAYS_EAGER = False
 
     response = client.get("/health/ready")
 

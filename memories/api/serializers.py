@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from core.pagination import PageQuerySerializer
 from memories.models import EmbeddingStatus, HistoryEvent, Memory, Provider, Source
-from memories.selectors import MemoryFilters
+from memories.selectors import SEARCH_QUERY_MAX_CHARS, MemoryFilters
 from memories.services import BULK_MAX_ITEMS, MemoryDraft
 
 MAX_TAGS = 50
@@ -165,7 +165,7 @@ class SearchFiltersSerializer(ScopeFieldsMixin):
 
 
 class SearchSerializer(InputSerializer):
-    query = serializers.CharField(max_length=2000)
+    query = serializers.CharField(max_length=SEARCH_QUERY_MAX_CHARS)
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
     mode = serializers.ChoiceField(choices=["semantic", "keyword", "hybrid"], default="hybrid")
     threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)

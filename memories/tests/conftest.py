@@ -4,10 +4,7 @@ from memories import services
 
 
 @pytest.fixture(autouse=True)
-def hashing_embedder(settings):
-    """Memories tests embed with the fast deterministic embedder unless they ask for another."""
-    settings.EMBEDDING_BACKEND = "hashing"
-    settings.EMBEDDING_DIMENSIONS = 384
+def summary_at_once(settings):
     settings.MEMORY_SUMMARY_DELAY_SECONDS = 0
 
 

@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 ]
             )
         ]
-        if settings.CELERY_BROKER_URL:
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
             celery = [sys.executable, "-m", "celery", "-A", "config"]
             children.append(subprocess.Popen([*celery, "worker", "--loglevel", "INFO"]))
             children.append(

@@ -1,0 +1,154 @@
+"""Chat over a WebSocket at /ws/chat/: several streams at once on one socket.
+
+Client frames: ``{"type": "chat.send", "thread_id", "model", "content", "temperature"?,
+"client_id"?}`` and ``{"type": "chat.cancel", "message_id"}``. Server frames carry the SSE
+event names as ``type`` (``message_start``, ``token``, ``message_complete``, ``error``,
+``close``), plus ``{"type": "ping"}`` every 30 s. Database work runs off the event loop.
+"""
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from rest_framework import serializers
+
+from accounts.websocket import PROTOCOL
+from chat import selectors, services
+from chat.streaming import ChatEvent, run_turn
+from core.errors import EngramError, ErrorCode
+
+PING_SECONDS = 30.0
+UNAUTHENTICATED = 4401
+
+
+class SendFrame(serializers.Serializer):
+    thread_id = serializers.CharField(max_length=64)
+    model = serializers.CharField(max_length=200)
+    # The model's context is the real limit (CONTEXT_TOO_LONG); this only bounds the work.
+    content = serializers.CharField(max_length=1_000_000, trim_whitespace=False)
+    temperature = serializers.FloatField(required=False, allow_null=True, default=None)
+    client_id = serializers.CharField(required=False, max_length=128, default="")
+
+    def validate_content(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+
+class CancelFrame(serializers.Serializer):
+    message_id = serializers.CharField(max_length=64)
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.runs: dict[str, asyncio.Task] = {}
+        self.pinger: asyncio.Task | None = None
+        offered = PROTOCOL if PROTOCOL in self.scope.get("subprotocols", []) else None
+        await self.accept(offered)
+        if self.user is None:
+            await self.close(code=UNAUTHENTICATED)
+            return
+        self.pinger = asyncio.create_task(self._ping())
+
+    async def disconnect(self, code: int) -> None:
+        tasks = [*self.runs.values(), *([self.pinger] if self.pinger else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            frame = json.loads(text_data or "")
+        except json.JSONDecodeError:
+            await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.")
+            return
+        if not isinstance(frame, dict):
+            await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.")
+            return
+        await self.receive_json(frame)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
+        kind = content.get("type")
+        if kind == "chat.send":
+            await self._send_chat(content)
+        elif kind == "chat.cancel":
+            await self._cancel(content)
+        else:
+            await self._error(
+                ErrorCode.VALIDATION_ERROR,
+                "Unknown frame type.",
+                {"type": ["Expected 'chat.send' or 'chat.cancel'."]},
+            )
+
+    async def _send_chat(self, content: dict[str, Any]) -> None:
+        frame = SendFrame(data=content)
+        client_id = str(content.get("client_id", ""))[:128]
+        if not frame.is_valid():
+            await self._error(
+                ErrorCode.VALIDATION_ERROR, "The frame is not valid.", frame.errors, client_id
+            )
+            return
+        try:
+            turn = await database_sync_to_async(self._prepare)(frame.validated_data)
+        except EngramError as exc:
+            await self._error(exc.code, exc.message, exc.details, client_id)
+            return
+
+        async def emit(event: ChatEvent) -> None:
+            await self.send_json({"type": event.type, **event.data, "client_id": client_id})
+
+        message_id = str(turn.assistant_message_id)
+        task = asyncio.create_task(run_turn(turn, emit))
+        self.runs[message_id] = task
+        task.add_done_callback(lambda _: self.runs.pop(message_id, None))
+
+    def _prepare(self, data: dict[str, Any]) -> services.PreparedTurn:
+        thread = selectors.thread_get(self.user, data["thread_id"])
+        return services.turn_prepare(
+            user=self.user,
+            thread=thread,
+            model_id=data["model"],
+            content=data["content"],
+            temperature=data["temperature"],
+        )
+
+    async def _cancel(self, content: dict[str, Any]) -> None:
+        frame = CancelFrame(data=content)
+        task = self.runs.get(str(content.get("message_id"))) if frame.is_valid() else None
+        if task is None:
+            await self._error(ErrorCode.NOT_FOUND, "No stream with this message id is running.")
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self.send_json(
+            {
+                "type": "close",
+                "message_id": frame.validated_data["message_id"],
+                "status": "cancelled",
+            }
+        )
+
+    async def _error(
+        self, code: str, message: str, details: Any = None, client_id: str = ""
+    ) -> None:
+        await self.send_json(
+            {
+                "type": "error",
+                "code": str(code),
+                "message": message,
+                "details": details or {},
+                "client_id": client_id,
+            }
+        )
+
+    async def _ping(self) -> None:
+        while True:
+            await asyncio.sleep(PING_SECONDS)
+            await self.send_json({"type": "ping"})

@@ -1,0 +1,178 @@
+"""The one producer of a chat turn's events, and its two framings (SSE here, WebSocket in
+chat.consumers). Events: ``message_start``, ``token``…, then ``message_complete`` or ``error``,
+then ``close``.
+
+Whatever happens upstream or to the client, the assistant message is saved: ``complete``,
+``error`` with the reason, or ``cancelled`` with the part that had arrived.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from chat import services
+from chat.models import Message
+from core.sse import HEARTBEAT, sse_event
+from providers.llm import LLMGateway, ProviderError, Usage, get_gateway
+
+SSE_HEARTBEAT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Emit = Callable[[ChatEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    answer: Message
+    error: ProviderError | None = None
+
+
+def _usage_body(answer: Message) -> dict[str, Any]:
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+        "cost_usd": str(answer.cost_usd),
+    }
+
+
+# Plain sync_to_async: the caller's context owns the connection (Django's request cycle for SSE,
+# the consumer's database_sync_to_async calls for WebSockets), and a test's transaction stays.
+_finish = sync_to_async(services.turn_finish)
+_followups = sync_to_async(services.turn_followups)
+
+
+async def run_turn(
+    turn: services.PreparedTurn, emit: Emit, *, gateway: LLMGateway | None = None
+) -> TurnResult:
+    """Stream ``turn`` from its model, emitting events; return the saved assistant message
+    and the provider's error when it failed.
+
+    Cancelling the task running this closes the upstream request and saves the partial answer
+    as ``cancelled`` before the cancellation goes on.
+    """
+    gateway = gateway or get_gateway()
+    message_id = str(turn.assistant_message_id)
+    await emit(
+        ChatEvent(
+            "message_start",
+            {
+                "message_id": message_id,
+                "user_message_id": turn.user_message_id and str(turn.user_message_id),
+                "thread_id": turn.thread_id and str(turn.thread_id),
+                "model": turn.model.id,
+                "memories_used": turn.memories_used,
+            },
+        )
+    )
+    parts: list[str] = []
+    usage: Usage | None = None
+    error: ProviderError | None = None
+    try:
+        async with gateway.stream(
+            credentials=turn.credentials,
+            model=turn.model.upstream_id,
+            messages=turn.messages,
+            temperature=turn.temperature,
+            max_tokens=turn.max_answer_tokens,
+            options=turn.options,
+        ) as chunks:
+            async for chunk in chunks:
+                if chunk.final:
+                    usage = chunk.usage
+                    continue
+                if chunk.delta:
+                    parts.append(chunk.delta)
+                    await emit(ChatEvent("token", {"message_id": message_id, "token": chunk.delta}))
+    except asyncio.CancelledError:
+        await asyncio.shield(
+            _finish(turn=turn, text="".join(parts), usage=usage, status=Message.Status.CANCELLED)
+        )
+        raise
+    except ProviderError as exc:
+        error = exc
+        answer = await _finish(
+            turn=turn,
+            text="".join(parts),
+            usage=usage,
+            status=Message.Status.ERROR,
+            error=exc.message,
+        )
+        await emit(
+            ChatEvent(
+                "error",
+                {
+                    "message_id": message_id,
+                    "code": str(exc.code),
+                    "message": exc.message,
+                    "details": exc.details,
+                },
+            )
+        )
+    else:
+        answer = await _finish(
+            turn=turn, text="".join(parts), usage=usage, status=Message.Status.COMPLETE
+        )
+        await emit(
+            ChatEvent(
+                "message_complete",
+                {"message_id": message_id, "content": answer.content, "usage": _usage_body(answer)},
+            )
+        )
+    await emit(ChatEvent("close", {"message_id": message_id}))
+    await _followups(turn=turn, answer=answer)
+    return TurnResult(answer, error)
+
+
+async def events(
+    turn: services.PreparedTurn, *, idle: float = SSE_HEARTBEAT_SECONDS
+) -> AsyncIterator[ChatEvent | None]:
+    """``run_turn``'s events as an iterator, with ``None`` after each ``idle`` quiet seconds
+    (framings send a heartbeat then).
+
+    The turn runs in its own task so a quiet spell never interrupts it; when the consumer goes
+    away, this generator is closed and cancels the turn (which saves what it has).
+    """
+    queue: asyncio.Queue[ChatEvent | None] = asyncio.Queue()
+    task = asyncio.create_task(run_turn(turn, queue.put))
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), idle)
+            except TimeoutError:
+                yield None
+                continue
+            if event is None:
+                break
+            yield event
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def sse_stream(turn: services.PreparedTurn) -> AsyncIterator[bytes]:
+    """The SSE framing: one ``event:``/``data:`` frame per event, a comment when quiet."""
+    async for event in events(turn):
+        yield HEARTBEAT if event is None else sse_event(event.type, event.data)
+
+
+async def collect(turn: services.PreparedTurn) -> TurnResult:
+    """Run ``turn`` to its end without streaming."""
+
+    async def discard(event: ChatEvent) -> None:
+        return None
+
+    return await run_turn(turn, discard)

@@ -1,0 +1,183 @@
+"""Sending a message (not streamed): the model answers with the user's memories in context."""
+
+from decimal import Decimal
+
+import pytest
+
+from billing.models import DailyUsage
+from chat.models import Message, Thread
+from chat.tests.conftest import MODEL
+from memories.models import Memory, Source
+from memories.services import MemoryDraft, memories_embed, memory_create
+from testing.fake_openai import Reply
+from testing.isolation import assert_invisible_to
+
+pytestmark = pytest.mark.django_db
+
+
+def remember(user, text: str) -> Memory:
+    memory, _ = memory_create(user=user, draft=MemoryDraft(content=text))
+    memories_embed(memory_ids=[memory.pk])
+    return memory
+
+
+def test_an_answer_with_memories_usage_title_and_a_new_memory(
+    auth_client, user, thread, messages_url, llm_upstream
+):
+    python = remember(user, "I write my data pipelines in Python with pandas.")
+    remember(user, "My cat is called Miso.")
+    llm_upstream.script(Reply(text="Use pandas read_csv with chunksize."))
+    llm_upstream.script(Reply(text="Chunked CSV loading"))  # the generated title
+
+    response = auth_client.post(messages_url, {"content": "How do I load a huge CSV in Python?"})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["user_message"]["content"] == "How do I load a huge CSV in Python?"
+    answer = body["assistant_message"]
+    assert answer["content"] == "Use pandas read_csv with chunksize."
+    assert answer["status"] == "complete"
+    assert answer["prompt_tokens"] > 0 and answer["completion_tokens"] > 0
+    assert str(python.pk) in [m["id"] for m in answer["memories_used"]]
+
+    sent = llm_upstream.chat_requests[0]
+    system = sent.json["messages"][0]
+    assert system["role"] == "system" and "<memories>" in system["content"]
+    assert "pandas" in system["content"]
+    assert sent.authorization == "Bearer sk-test-server-key-0000"
+
+    usage = DailyUsage.objects.get(user=user)
+    assert usage.requests >= 1 and usage.completion_tokens >= answer["completion_tokens"]
+    assert Thread.objects.get(pk=thread.pk).title == "Chunked CSV loading"
+    saved = Memory.objects.get(user=user, source=Source.CHAT)
+    assert "read_csv" in saved.content
+    assert saved.metadata["thread_id"] == str(thread.pk)
+
+
+def test_memory_can_be_switched_off(auth_client, user, thread, messages_url, llm_upstream):
+    remember(user, "I write my data pipelines in Python with pandas.")
+    user.memory_enabled = False
+    user.save_chat_memories = False
+    user.save()
+
+    response = auth_client.post(messages_url, {"content": "Python question"})
+
+    assert response.json()["assistant_message"]["memories_used"] == []
+    assert "<memories>" not in llm_upstream.chat_requests[0].json["messages"][0]["content"]
+    assert not Memory.objects.filter(user=user, source=Source.CHAT).exists()
+
+
+def test_history_is_sent_per_model(auth_client, user, thread, messages_url, llm_upstream):
+    llm_upstream.script(Reply(text="First answer."), Reply(text="T"), Reply(text="Second answer."))
+
+    auth_client.post(messages_url, {"content": "First question"})
+    auth_client.post(messages_url, {"content": "Second question"})
+
+    sent = llm_upstream.chat_requests[-1].json["messages"]
+    assert [m["content"] for m in sent[1:]] == [
+        "First question",
+        "First answer.",
+        "Second question",
+    ]
+    other = auth_client.get(f"/api/v1/threads/{thread.pk}/models/other-model/messages")
+    assert other.json()["results"] == []
+
+
+def test_an_upstream_failure_keeps_both_messages(
+    auth_client, user, thread, messages_url, llm_upstream
+):
+    llm_upstream.script(*[Reply.server_error()] * 5)
+
+    response = auth_client.post(messages_url, {"content": "Hello?"})
+
+    assert response.status_code in (502, 503)
+    error = response.json()["error"]
+    assert error["code"] in ("PROVIDER_UNAVAILABLE", "PROVIDER_ERROR")
+    answer = Message.objects.get(pk=error["details"]["assistant_message_id"])
+    assert answer.status == Message.Status.ERROR and answer.error
+    assert Message.objects.filter(thread=thread, role="user", content="Hello?").exists()
+
+
+@pytest.mark.parametrize(
+    ("url_model", "body", "status", "code", "field"),
+    [
+        ("no-such-model", {"content": "hi"}, 404, "NOT_FOUND", None),
+        (MODEL, {"content": "hi", "temperature": 3.5}, 400, "VALIDATION_ERROR", "temperature"),
+        (MODEL, {"content": "   "}, 400, "VALIDATION_ERROR", "content"),
+        (MODEL, {}, 400, "VALIDATION_ERROR", "content"),
+        (MODEL, {"content": "word " * 140_000}, 400, "CONTEXT_TOO_LONG", "content"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_saved(
+    auth_client, thread, llm_upstream, url_model, body, status, code, field
+):
+    url = f"/api/v1/threads/{thread.pk}/models/{url_model}/messages"
+
+    response = auth_client.post(url, body)
+
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert error["code"] == code
+    if field:
+        assert field in error["details"]
+    assert not Message.objects.exists()
+    assert llm_upstream.chat_requests == []
+
+
+def test_a_model_without_a_key_is_unavailable(auth_client, thread, settings):
+    providers = {**settings.LLM_PROVIDERS}
+    providers["openai"] = {**providers["openai"], "api_key": ""}
+    settings.LLM_PROVIDERS = providers
+
+    response = auth_client.post(
+        f"/api/v1/threads/{thread.pk}/models/{MODEL}/messages", {"content": "hi"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "MODEL_UNAVAILABLE"
+
+
+def test_the_users_own_key_is_used_when_present(
+    auth_client, user, thread, messages_url, llm_upstream
+):
+    auth_client.put("/api/v1/auth/provider-keys/openai", {"api_key": "sk-users-own-key-1234"})
+
+    auth_client.post(messages_url, {"content": "hi"})
+
+    assert (
+        llm_upstream.chat_requests[0].authorization == "Bearer sk-users-own-key-1234"
+    )
+
+
+def test_manual_summary_folds_all_but_the_last_exchange(
+    auth_client, user, thread, messages_url, llm_upstream
+):
+    llm_upstream.script(Reply(text="answer 0"), Reply(text="title"))
+    llm_upstream.script(Reply(text="answer 1"), Reply(text="answer 2"))
+    for i in range(3):
+        auth_client.post(messages_url, {"content": f"question {i}"})
+    llm_upstream.script(
+        Reply(
+            text="They asked three questions.",
+            usage={"prompt_tokens": 50, "completion_tokens": 7, "total_tokens": 57},
+        )
+    )
+
+    response = auth_client.post(f"/api/v1/threads/{thread.pk}/models/{MODEL}/summarize")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["summary"] == "They asked three questions."
+    transcript = llm_upstream.chat_requests[-1].json["messages"][1]["content"]
+    assert "question 0" in transcript and "question 2" not in transcript
+    llm_upstream.script(Reply(text="ok"))
+    auth_client.post(messages_url, {"content": "question 3"})
+    sent = llm_upstream.chat_requests[-1].json["messages"]
+    assert "They asked three questions." in sent[0]["content"]
+    assert [m["content"] for m in sent[1:]] == ["question 2", "answer 2", "question 3"]
+
+
+def test_another_users_thread_cannot_be_chatted_in(other_client, thread, llm_upstream):
+    url = f"/api/v1/threads/{thread.pk}/models/{MODEL}"
+    assert_invisible_to(other_client, [("POST", f"{url}/messages"), ("POST", f"{url}/summarize")])
+    assert llm_upstream.chat_requests == []
+    assert Decimal(0) == sum((u.cost_usd for u in DailyUsage.objects.all()), Decimal(0))
