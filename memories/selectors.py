@@ -33,7 +33,9 @@ from core.pagination import Page, paginate
 from memories.models import (
     TEXT_SEARCH_CONFIG,
     EmbeddingStatus,
+    ExtractionJob,
     IndexStatus,
+    JobStatus,
     Memory,
     MemoryChunk,
     MemoryHistory,
@@ -57,6 +59,8 @@ class MemoryFilters:
     since: datetime | None = None
     until: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # True: only captured exchanges (a prompt, and its response); False: none of them.
+    captured: bool | None = None
 
 
 def memory_filter_q(filters: MemoryFilters) -> Q:
@@ -66,6 +70,8 @@ def memory_filter_q(filters: MemoryFilters) -> Q:
     for name in ("provider", "source", "agent_id", "session_id"):
         if (value := getattr(filters, name)) is not None:
             q &= Q(**{name: value})
+    if filters.captured is not None:
+        q &= ~Q(prompt="") if filters.captured else Q(prompt="")
     if filters.tags:
         q &= Q(tags__contains=list(filters.tags))
     if filters.since is not None:
@@ -505,3 +511,85 @@ def _hits(
             highlights = memory.headline.split(HIGHLIGHT_DELIMITER)
         hits.append(SearchHit(memory=memory, score=round(float(score), 6), highlights=highlights))
     return hits
+
+
+def memories_similar(
+    *, user: User, texts: Sequence[str], top_k: int, filters: MemoryFilters
+) -> list[list[SearchHit]]:
+    """For each of ``texts``, up to ``top_k`` of ``user``'s memories matching ``filters``,
+    nearest in meaning first (the semantic leg of ``memories_search``, score = cosine
+    similarity). The texts are embedded in one call; EmbeddingError propagates."""
+    if not texts:
+        return []
+    embedder = get_embedder()
+    vectors = embedder.embed([text[:SEARCH_QUERY_MAX_CHARS] for text in texts])
+    rankings = [
+        _semantic_ranked(
+            user=user,
+            vector=vector,
+            model=embedder.name,
+            limit=top_k,
+            threshold=None,
+            filters=filters,
+        )[0]
+        for vector in vectors
+    ]
+    ids = {pk for ranking in rankings for pk, _ in ranking}
+    by_pk = {memory.pk: memory for memory in Memory.objects.filter(pk__in=ids)}
+    return [
+        [
+            SearchHit(memory=by_pk[pk], score=round(float(score), 6), highlights=[])
+            for pk, score in ranking
+            if pk in by_pk  # deleted between the ranking and this read
+        ]
+        for ranking in rankings
+    ]
+
+
+def memory_near_duplicate(
+    *, memory: Memory, vector: Sequence[float], model: str, threshold: float
+) -> uuid.UUID | None:
+    """The id of the memory of ``memory``'s user and scope, other than ``memory``, whose single
+    vector of ``model`` is at least ``threshold`` cosine-similar to ``vector``; the most similar
+    one, or None. Captured prompts still waiting for their response are left out."""
+    nearest, _ = _semantic_ranked(
+        user=memory.user,
+        vector=vector,
+        model=model,
+        limit=5,
+        threshold=threshold,
+        filters=MemoryFilters(agent_id=memory.agent_id, session_id=memory.session_id),
+    )
+    others = [pk for pk, _ in nearest if pk != memory.pk]
+    if not others:
+        return None
+    eligible = set(
+        Memory.objects.filter(pk__in=others)
+        .exclude(~Q(prompt="") & Q(response=""))
+        .annotate(vectors=Count("chunks", filter=Q(chunks__model=model)))
+        .filter(vectors=1)
+        .values_list("pk", flat=True)
+    )
+    return next((pk for pk in others if pk in eligible), None)
+
+
+# --- Extraction jobs -----------------------------------------------------------------------------
+
+
+def extraction_job_get(*, user: User, job_id: Any) -> ExtractionJob:
+    """The extraction job ``job_id`` of ``user``; NotFound for another's, a missing or a
+    malformed id."""
+    return get_owned_object(ExtractionJob.objects.all(), owner=user, pk=job_id)
+
+
+def extraction_jobs_stale(*, queued_before: datetime, running_before: datetime) -> list[uuid.UUID]:
+    """Jobs whose task was lost: queued since before ``queued_before``, or claimed by a worker
+    before ``running_before`` and never finished."""
+    return list(
+        ExtractionJob.objects.filter(
+            Q(status=JobStatus.QUEUED, created_at__lt=queued_before)
+            | Q(status=JobStatus.RUNNING, started_at__lt=running_before)
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:1000]
+    )
