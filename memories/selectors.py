@@ -118,6 +118,18 @@ def memory_history_page(
     return page
 
 
+def memory_known(*, user: User, memory_id: Any) -> uuid.UUID:
+    """The id of a memory of ``user``'s that has a history, existing or removed since;
+    NotFound for another's, a missing or a malformed id."""
+    try:
+        key = uuid.UUID(str(memory_id))
+    except ValueError:
+        raise NotFound("No memory with this id.") from None
+    if not MemoryHistory.objects.filter(user=user, memory_id=key).exists():
+        raise NotFound("No memory with this id.")
+    return key
+
+
 def memories_export(*, user: User, batch_size: int = 500) -> Iterator[Memory]:
     """Every memory of ``user``, oldest first, read in keyset batches (constant memory)."""
     cursor = None
