@@ -88,6 +88,15 @@ def other_user(db):
     return UserFactory()
 
 
+@pytest.fixture
+def operator_client(client):
+    """A signed-in superuser on the operator console (the Django admin)."""
+    from accounts.tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
 def bearer_client(user) -> APIClient:
     """An API client that sends a real access token for ``user``, as a browser client would."""
     from accounts.services import tokens_issue
