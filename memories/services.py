@@ -699,7 +699,8 @@ def memory_merge_near_duplicate(
     tags, and its ``updated_at`` is refreshed. The duplicate is deleted. Both get a ``merge``
     history entry naming the other (the duplicate's with a snapshot, so a revert can bring it
     back): whoever created the duplicate finds in its history where it went.
-    A captured prompt still waiting for its response is never merged, nor merged into.
+    A captured prompt still waiting for its response is never merged, nor merged into; a
+    memory a revert brought back is not merged again.
     """
     threshold = settings.MEMORY_DEDUP_THRESHOLD
     if threshold > 1:
@@ -710,7 +711,8 @@ def memory_merge_near_duplicate(
     survivor_id = memory_near_duplicate(
         memory=memory, vector=vector, model=model, threshold=threshold
     )
-    if survivor_id is None:
+    reverted = MemoryHistory.objects.filter(memory_id=memory.pk, event=HistoryEvent.REVERT)
+    if survivor_id is None or reverted.exists():
         return None
     with transaction.atomic():
         # Both rows locked in one order: two merges of the same pair cannot deadlock.
