@@ -526,8 +526,12 @@ def _apply(run: _Run, plan: _Plan) -> ExtractionJob | None:
         for operation in operations:
             if operation["applied"]:
                 operation["history_id"] = str(entries[uuid.UUID(operation["memory_id"])])
-        held.update(status=JobStatus.SUCCEEDED, error="", operations=operations, **run.totals())
-    return ExtractionJob.objects.get(pk=run.job.pk)
+        outcome = {"status": JobStatus.SUCCEEDED, "error": "", "operations": operations}
+        outcome |= run.totals()
+        held.update(**outcome)
+    for name, value in outcome.items():
+        setattr(run.job, name, value)
+    return run.job
 
 
 def _apply_one(

@@ -331,13 +331,14 @@ def _semantic_ranked(
     limit: int,
     threshold: float | None,
     filters: MemoryFilters,
+    has_index: bool | None = None,
 ) -> tuple[list[tuple[uuid.UUID, float]], str]:
-    """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken."""
+    """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken.
+    ``has_index``: whether the user's HNSW index is ready, when the caller already knows."""
     literal = _vector_literal(vector)
     max_distance = None if threshold is None else 1.0 - threshold
-    has_index = UserVectorIndex.objects.filter(
-        user=user, model=model, status=IndexStatus.READY
-    ).exists()
+    if has_index is None:
+        has_index = _index_ready(user, model)
     path = "exact"
     if has_index:
         nearest = _hnsw_nearest(
@@ -358,6 +359,10 @@ def _semantic_ranked(
         filters=filters,
     )
     return [(pk, 1.0 - distance) for pk, distance in nearest], path
+
+
+def _index_ready(user: User, model: str) -> bool:
+    return UserVectorIndex.objects.filter(user=user, model=model, status=IndexStatus.READY).exists()
 
 
 def _text_query(query: str) -> SearchQuery:
@@ -535,6 +540,7 @@ def memories_similar(
         return []
     embedder = get_embedder()
     vectors = embedder.embed([text[:SEARCH_QUERY_MAX_CHARS] for text in texts])
+    has_index = _index_ready(user, embedder.name)
     rankings = [
         _semantic_ranked(
             user=user,
@@ -543,6 +549,7 @@ def memories_similar(
             limit=top_k,
             threshold=None,
             filters=filters,
+            has_index=has_index,
         )[0]
         for vector in vectors
     ]

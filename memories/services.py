@@ -339,7 +339,10 @@ def _apply_changes(
     if "tags" in changes:
         changes = {**changes, "tags": _clean_tags(changes["tags"])}
     with transaction.atomic():
-        current = Memory.objects.select_for_update().get(pk=memory.pk)
+        # The owner comes along (duplicate and quota checks need them); only the memory is locked.
+        current = (
+            Memory.objects.select_for_update(of=("self",)).select_related("user").get(pk=memory.pk)
+        )
         changed = [name for name, value in changes.items() if getattr(current, name) != value]
         if not changed:
             return current
