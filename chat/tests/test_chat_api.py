@@ -144,9 +144,7 @@ def test_the_users_own_key_is_used_when_present(
 
     auth_client.post(messages_url, {"content": "hi"})
 
-    assert (
-        llm_upstream.chat_requests[0].authorization == "Bearer sk-users-own-key-1234"
-    )
+    assert llm_upstream.chat_requests[0].authorization == "Bearer sk-users-own-key-1234"
 
 
 def test_manual_summary_folds_all_but_the_last_exchange(

@@ -8,26 +8,18 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from kombu import pools as kombu_pools
 
 from config.celery import app as celery_app
 from memories.models import EmbeddingStatus, Memory
+from testing.live import shared_database_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 BASE = "/api/v1/memories"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _test_database_url() -> str:
-    """The URL of the database this test runs in, for another process."""
-    url = urlsplit(settings.DATABASE_URL)
-    return url._replace(path="/" + connection.settings_dict["NAME"]).geturl()
 
 
 def _forget_broker_connections() -> None:
@@ -44,7 +36,7 @@ def worker(redis_url, settings, tmp_path):
     queue = f"engram-test-{uuid.uuid4().hex[:12]}"
     env = {
         **os.environ,
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": shared_database_url(),
         "REDIS_URL": redis_url,
         "EMBEDDING_BACKEND": "local",
         "LOG_LEVEL": "WARNING",
