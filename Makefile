@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint stop migrations-check superuser clean-data bench-memories
+.PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
+	bench-extraction
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,10 @@ migrations-check: $(STAMP)
 # Search latency and recall at 100k and 1M rows, and ingest throughput (long: see bench/README.md).
 bench-memories: $(STAMP)
 	$(PY) -m bench.memories_bench $(BENCH_ARGS)
+
+# Time an extraction job spends outside the LLM, p50/p95 over 1,000 scripted conversations.
+bench-extraction: $(STAMP)
+	$(PY) -m bench.extraction_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

@@ -33,6 +33,27 @@ def hashing_embedder(settings):
     settings.EMBEDDING_DIMENSIONS = 384
 
 
+@pytest.fixture(autouse=True)
+def _no_real_llm_keys(settings):
+    """No test reaches a real LLM provider with a key from the environment; tests that talk to
+    one use the fake server (``llm_upstream``)."""
+    settings.LLM_PROVIDERS = {
+        name: {**config, "api_key": ""} for name, config in settings.LLM_PROVIDERS.items()
+    }
+
+
+@pytest.fixture
+def committing(django_capture_on_commit_callbacks):
+    """Run on-commit work (eager tasks: embedding, extraction, the summary) as a real commit
+    would, for what ``call`` does."""
+
+    def run(call):
+        with django_capture_on_commit_callbacks(execute=True):
+            return call()
+
+    return run
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
@@ -65,6 +86,15 @@ def other_user(db):
     from accounts.tests.factories import UserFactory
 
     return UserFactory()
+
+
+@pytest.fixture
+def operator_client(client):
+    """A signed-in superuser on the operator console (the Django admin)."""
+    from accounts.tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
 
 
 def bearer_client(user) -> APIClient:

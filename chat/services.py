@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from chat.catalog import ModelSpec, get_catalog
 from chat.context import Recalled, Turn, memory_system_message, plan_context
 from chat.models import Message, ModelContext, Thread
 from core.errors import EngramError
+from memories.models import JobTrigger
 from memories.models import Provider as MemoryProvider
 from memories.models import Source as MemorySource
 from memories.selectors import memories_search
@@ -208,8 +210,10 @@ def turn_finish(
 
 
 def turn_followups(*, turn: PreparedTurn, answer: Message) -> None:
-    """After an answer is saved: name a new thread, roll the summary, remember the exchange."""
+    """After an answer is saved: name a new thread, roll the summary, remember the exchange,
+    and extract facts from it into the memories (after commit, when the user wants that)."""
     from chat import tasks
+    from memories.extraction import extraction_schedule
 
     if answer.status != Message.Status.COMPLETE:
         return
@@ -221,6 +225,15 @@ def turn_followups(*, turn: PreparedTurn, answer: Message) -> None:
     if turn.in_thread:
         metadata |= {"thread_id": str(turn.thread_id), "message_id": str(answer.pk)}
     tasks.exchange_remember.delay(str(turn.user_id), turn.question, answer.content, metadata)
+    extraction_schedule(
+        user_id=turn.user_id,
+        messages=[
+            {"role": "user", "content": turn.question},
+            {"role": "assistant", "content": answer.content},
+        ],
+        trigger=JobTrigger.CHAT,
+        metadata=metadata,
+    )
 
 
 # --- Work that follows a turn (run by chat.tasks) --------------------------------------------
@@ -239,10 +252,18 @@ SUMMARY_PROMPT = (
 
 
 def complete_for_user(
-    *, user: User, model_id: str, messages: list[dict[str, str]], max_tokens: int
+    *,
+    user: User,
+    model_id: str,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    options: Mapping[str, Any] | None = None,
 ) -> Completion:
     """One non-streamed answer from ``model_id`` with the user's key or the server's, from sync
-    code (tasks). Raises ModelUnavailable or a ProviderError; records the usage."""
+    code (tasks). Raises ModelUnavailable or a ProviderError; records the usage.
+
+    ``options``: further request fields sent as they are (``response_format``, ``temperature``).
+    """
     catalog = get_catalog()
     model = catalog.get(model_id)
     credentials = catalog.credentials_for(
@@ -256,6 +277,7 @@ def complete_for_user(
                 model=model.upstream_id,
                 messages=messages,
                 max_tokens=max_tokens,
+                options=options,
             )
 
     completion = async_to_sync(ask)()

@@ -397,3 +397,25 @@ CELERY_BEAT_SCHEDULE = {
 # --- Chat ----------------------------------------------------------------------------------------
 # How many memories hybrid search puts into each chat prompt (fewer when the context is tight).
 CHAT_MEMORY_TOP_K = env.int("CHAT_MEMORY_TOP_K", 5)
+
+# --- Memory intelligence: fact extraction and deduplication --------------------------------------
+# The catalog model that extracts facts from conversations and decides how they change the
+# memories (the user's own key for its provider, else the server's). A user who can use no such
+# model gets 503 PROVIDER_UNAVAILABLE from POST /memories/extract, and no automatic extraction.
+MEMORY_EXTRACTION_MODEL = env.str("MEMORY_EXTRACTION_MODEL", "gpt-4o-mini")
+# Most similar existing memories (same user and scope) shown to the model for each new fact.
+MEMORY_EXTRACTION_CANDIDATES = env.int("MEMORY_EXTRACTION_CANDIDATES", 5)
+# Facts kept from one conversation, and the longest conversation accepted (characters, 413 above).
+MEMORY_EXTRACTION_MAX_FACTS = env.int("MEMORY_EXTRACTION_MAX_FACTS", 20)
+MEMORY_EXTRACTION_MAX_CHARS = env.int("MEMORY_EXTRACTION_MAX_CHARS", 32_000)
+# Longest answer asked of the model per call, in tokens.
+MEMORY_EXTRACTION_MAX_TOKENS = env.int("MEMORY_EXTRACTION_MAX_TOKENS", 1024)
+# A job claimed by a worker that has not finished after this many seconds is taken over.
+MEMORY_EXTRACTION_STALE_SECONDS = env.int("MEMORY_EXTRACTION_STALE_SECONDS", 900)
+# A newly embedded memory at least this cosine-similar to another memory of the same user and
+# scope is merged into it (the embedding task does it; no LLM). Above 1: never.
+MEMORY_DEDUP_THRESHOLD = env.float("MEMORY_DEDUP_THRESHOLD", 0.97)
+CELERY_BEAT_SCHEDULE["memories.extraction_sweep"] = {
+    "task": "memories.extraction_sweep",
+    "schedule": 300.0,
+}

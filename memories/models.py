@@ -141,12 +141,19 @@ class HistoryEvent(models.TextChoices):
     CREATE = "create", "Created"
     UPDATE = "update", "Updated"
     DELETE = "delete", "Deleted"
+    # A near-duplicate was folded into another memory (services.memory_merge_near_duplicate):
+    # on the survivor old and new content are its text; on the duplicate new content is empty.
+    MERGE = "merge", "Merged"
+    # Restored to the content of an earlier entry (``reverted_to``), recreated if it was removed.
+    REVERT = "revert", "Reverted"
 
 
 class MemoryHistory(models.Model):
-    """One create, update or delete of a memory, with the text before and after.
+    """One change of a memory, with the text before and after, and what caused it.
 
-    ``memory_id`` is not a foreign key: a deleted memory's history stays readable.
+    ``memory_id`` is not a foreign key: a deleted memory's history stays readable, and an entry
+    that removed a memory (a delete, or the duplicate's side of a merge) keeps a ``snapshot``
+    of its other fields so that a revert can recreate it.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -156,6 +163,15 @@ class MemoryHistory(models.Model):
     old_content = models.TextField(blank=True, default="")
     new_content = models.TextField(blank=True, default="")
     changed_fields = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # The extraction job that made this change, if one did.
+    job = models.ForeignKey(
+        "ExtractionJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="history"
+    )
+    # Merge entries: the other memory (the survivor, seen from the duplicate, and vice versa).
+    related_memory_id = models.UUIDField(null=True, blank=True)
+    # Revert entries: the entry whose content was restored.
+    reverted_to = models.UUIDField(null=True, blank=True)
+    snapshot = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -222,3 +238,72 @@ class MemorySummary(models.Model):
 
     def __str__(self) -> str:
         return f"Summary of {self.user_id}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class JobTrigger(models.TextChoices):
+    API = "api", "API request"
+    CHAT = "chat", "Chat exchange"
+    CAPTURE = "capture", "Captured prompt and response"
+    RERUN = "rerun", "Re-run by an operator"
+
+
+class ExtractionJob(models.Model):
+    """One run of fact extraction over a conversation, and what it did to the user's memories.
+
+    ``operations`` lists one decision per extracted fact (``memories/extraction.py`` says what
+    each holds); the memories it changed name the job in their history. ``run_token`` is set
+    by the worker that claimed the job: only that worker may apply its decisions.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="extraction_jobs"
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    trigger = models.CharField(max_length=16, choices=JobTrigger.choices, default=JobTrigger.API)
+    rerun_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns"
+    )
+    # The scope the facts are compared within and stored in.
+    agent_id = models.CharField(max_length=255, blank=True, default="")
+    session_id = models.CharField(max_length=255, blank=True, default="")
+    # Copied onto every memory the job adds.
+    metadata = models.JSONField(default=dict, blank=True)
+    messages = models.JSONField(default=list)
+    model = models.CharField(max_length=200)
+    prompt_version = models.CharField(max_length=32)
+    facts = models.JSONField(default=list, blank=True)
+    operations = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    # How many times a worker claimed it (more than one: a stale run was taken over).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    run_token = models.UUIDField(null=True, blank=True, editable=False)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    # Milliseconds spent in LLM calls; the rest of the run is search, decisions and writes.
+    llm_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="memories_job_user_created"),
+            models.Index(fields=["status", "created_at"], name="memories_job_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Extraction {self.pk} ({self.status})"
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000, 2)

@@ -33,7 +33,9 @@ from core.pagination import Page, paginate
 from memories.models import (
     TEXT_SEARCH_CONFIG,
     EmbeddingStatus,
+    ExtractionJob,
     IndexStatus,
+    JobStatus,
     Memory,
     MemoryChunk,
     MemoryHistory,
@@ -57,6 +59,8 @@ class MemoryFilters:
     since: datetime | None = None
     until: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # True: only captured exchanges (a prompt, and its response); False: none of them.
+    captured: bool | None = None
 
 
 def memory_filter_q(filters: MemoryFilters) -> Q:
@@ -66,6 +70,8 @@ def memory_filter_q(filters: MemoryFilters) -> Q:
     for name in ("provider", "source", "agent_id", "session_id"):
         if (value := getattr(filters, name)) is not None:
             q &= Q(**{name: value})
+    if filters.captured is not None:
+        q &= ~Q(prompt="") if filters.captured else Q(prompt="")
     if filters.tags:
         q &= Q(tags__contains=list(filters.tags))
     if filters.since is not None:
@@ -110,6 +116,18 @@ def memory_history_page(
     if not page.items and not cursor and not events.exists():
         raise NotFound("No memory with this id.")
     return page
+
+
+def memory_known(*, user: User, memory_id: Any) -> uuid.UUID:
+    """The id of a memory of ``user``'s that has a history, existing or removed since;
+    NotFound for another's, a missing or a malformed id."""
+    try:
+        key = uuid.UUID(str(memory_id))
+    except ValueError:
+        raise NotFound("No memory with this id.") from None
+    if not MemoryHistory.objects.filter(user=user, memory_id=key).exists():
+        raise NotFound("No memory with this id.")
+    return key
 
 
 def memories_export(*, user: User, batch_size: int = 500) -> Iterator[Memory]:
@@ -313,13 +331,14 @@ def _semantic_ranked(
     limit: int,
     threshold: float | None,
     filters: MemoryFilters,
+    has_index: bool | None = None,
 ) -> tuple[list[tuple[uuid.UUID, float]], str]:
-    """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken."""
+    """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken.
+    ``has_index``: whether the user's HNSW index is ready, when the caller already knows."""
     literal = _vector_literal(vector)
     max_distance = None if threshold is None else 1.0 - threshold
-    has_index = UserVectorIndex.objects.filter(
-        user=user, model=model, status=IndexStatus.READY
-    ).exists()
+    if has_index is None:
+        has_index = _index_ready(user, model)
     path = "exact"
     if has_index:
         nearest = _hnsw_nearest(
@@ -340,6 +359,10 @@ def _semantic_ranked(
         filters=filters,
     )
     return [(pk, 1.0 - distance) for pk, distance in nearest], path
+
+
+def _index_ready(user: User, model: str) -> bool:
+    return UserVectorIndex.objects.filter(user=user, model=model, status=IndexStatus.READY).exists()
 
 
 def _text_query(query: str) -> SearchQuery:
@@ -505,3 +528,87 @@ def _hits(
             highlights = memory.headline.split(HIGHLIGHT_DELIMITER)
         hits.append(SearchHit(memory=memory, score=round(float(score), 6), highlights=highlights))
     return hits
+
+
+def memories_similar(
+    *, user: User, texts: Sequence[str], top_k: int, filters: MemoryFilters
+) -> list[list[SearchHit]]:
+    """For each of ``texts``, up to ``top_k`` of ``user``'s memories matching ``filters``,
+    nearest in meaning first (the semantic leg of ``memories_search``, score = cosine
+    similarity). The texts are embedded in one call; EmbeddingError propagates."""
+    if not texts:
+        return []
+    embedder = get_embedder()
+    vectors = embedder.embed([text[:SEARCH_QUERY_MAX_CHARS] for text in texts])
+    has_index = _index_ready(user, embedder.name)
+    rankings = [
+        _semantic_ranked(
+            user=user,
+            vector=vector,
+            model=embedder.name,
+            limit=top_k,
+            threshold=None,
+            filters=filters,
+            has_index=has_index,
+        )[0]
+        for vector in vectors
+    ]
+    ids = {pk for ranking in rankings for pk, _ in ranking}
+    by_pk = {memory.pk: memory for memory in Memory.objects.filter(pk__in=ids)}
+    return [
+        [
+            SearchHit(memory=by_pk[pk], score=round(float(score), 6), highlights=[])
+            for pk, score in ranking
+            if pk in by_pk  # deleted between the ranking and this read
+        ]
+        for ranking in rankings
+    ]
+
+
+def memory_near_duplicate(
+    *, memory: Memory, vector: Sequence[float], model: str, threshold: float
+) -> uuid.UUID | None:
+    """The id of the memory of ``memory``'s user and scope, other than ``memory``, whose single
+    vector of ``model`` is at least ``threshold`` cosine-similar to ``vector``; the most similar
+    one, or None. Captured prompts still waiting for their response are left out."""
+    nearest, _ = _semantic_ranked(
+        user=memory.user,
+        vector=vector,
+        model=model,
+        limit=5,
+        threshold=threshold,
+        filters=MemoryFilters(agent_id=memory.agent_id, session_id=memory.session_id),
+    )
+    others = [pk for pk, _ in nearest if pk != memory.pk]
+    if not others:
+        return None
+    eligible = set(
+        Memory.objects.filter(pk__in=others)
+        .exclude(~Q(prompt="") & Q(response=""))
+        .annotate(vectors=Count("chunks", filter=Q(chunks__model=model)))
+        .filter(vectors=1)
+        .values_list("pk", flat=True)
+    )
+    return next((pk for pk in others if pk in eligible), None)
+
+
+# --- Extraction jobs -----------------------------------------------------------------------------
+
+
+def extraction_job_get(*, user: User, job_id: Any) -> ExtractionJob:
+    """The extraction job ``job_id`` of ``user``; NotFound for another's, a missing or a
+    malformed id."""
+    return get_owned_object(ExtractionJob.objects.all(), owner=user, pk=job_id)
+
+
+def extraction_jobs_stale(*, queued_before: datetime, running_before: datetime) -> list[uuid.UUID]:
+    """Jobs whose task was lost: queued since before ``queued_before``, or claimed by a worker
+    before ``running_before`` and never finished."""
+    return list(
+        ExtractionJob.objects.filter(
+            Q(status=JobStatus.QUEUED, created_at__lt=queued_before)
+            | Q(status=JobStatus.RUNNING, started_at__lt=running_before)
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:1000]
+    )

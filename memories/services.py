@@ -25,13 +25,15 @@ from psycopg import sql
 
 from accounts.models import User
 from billing.tiers import allowance
-from core.errors import Conflict, PayloadTooLarge, QuotaExceeded, ValidationFailed
+from core.errors import Conflict, NotFound, PayloadTooLarge, QuotaExceeded, ValidationFailed
+from core.ownership import get_owned_object
 from memories import summary
 from memories.chunking import chunk_spans
 from memories.models import (
     EmbeddingStatus,
     HistoryEvent,
     IndexStatus,
+    JobTrigger,
     Memory,
     MemoryChunk,
     MemoryHistory,
@@ -40,7 +42,7 @@ from memories.models import (
     Source,
     UserVectorIndex,
 )
-from memories.selectors import memory_summary_facts
+from memories.selectors import memory_near_duplicate, memory_summary_facts
 from providers.embeddings import Embedder, get_embedder
 
 logger = logging.getLogger(__name__)
@@ -190,7 +192,10 @@ def _ensure_allowance(user: User, *, adding: int, adding_bytes: int) -> None:
             )
 
 
-def _history(memory: Memory, event: str, *, old: str, new: str, fields: Sequence[str] = ()):
+def _history(
+    memory: Memory, event: str, *, old: str, new: str, fields: Sequence[str] = (), **cause: Any
+) -> MemoryHistory:
+    """An unsaved history entry; ``cause`` sets its other fields (``job_id``, ``snapshot``...)."""
     return MemoryHistory(
         memory_id=memory.pk,
         user_id=memory.user_id,
@@ -198,7 +203,30 @@ def _history(memory: Memory, event: str, *, old: str, new: str, fields: Sequence
         old_content=old,
         new_content=new,
         changed_fields=list(fields),
+        **cause,
     )
+
+
+# What a removed memory needs, besides its content, to be recreated by a revert.
+SNAPSHOT_FIELDS = (
+    "title",
+    "prompt",
+    "response",
+    "provider",
+    "source",
+    "source_url",
+    "tags",
+    "importance",
+    "metadata",
+    "agent_id",
+    "session_id",
+    "conversation_id",
+)
+
+
+def _snapshot(memory: Memory) -> dict[str, Any]:
+    values = {name: getattr(memory, name) for name in SNAPSHOT_FIELDS}
+    return {**values, "created_at": memory.created_at.isoformat()}
 
 
 def _after_commit(user_id: uuid.UUID, *, embed: Sequence[uuid.UUID] = ()) -> None:
@@ -231,11 +259,14 @@ def _duplicate_of(user: User, values: dict[str, Any], *, exclude: Any = None) ->
 # --- Create, update, delete ----------------------------------------------------------------------
 
 
-def memory_create(*, user: User, draft: MemoryDraft) -> tuple[Memory, bool]:
+def memory_create(
+    *, user: User, draft: MemoryDraft, job_id: uuid.UUID | None = None
+) -> tuple[Memory, bool]:
     """Store ``draft`` for ``user``; returns ``(memory, created)``.
 
     Identical content in the same scope (agent_id, session_id) is not stored twice: the existing
     memory comes back with ``created=False``. Embedding happens in the background after commit.
+    ``job_id``: the extraction job that creates it, named in its history.
     """
     values = _prepared(draft)
     if existing := _duplicate_of(user, values):
@@ -244,7 +275,7 @@ def memory_create(*, user: User, draft: MemoryDraft) -> tuple[Memory, bool]:
     try:
         with transaction.atomic():
             memory = Memory.objects.create(user=user, **values)
-            _history(memory, HistoryEvent.CREATE, old="", new=memory.content).save()
+            _history(memory, HistoryEvent.CREATE, old="", new=memory.content, job_id=job_id).save()
     except IntegrityError:
         # A concurrent save of the same content won the race: answer as for a duplicate.
         if existing := _duplicate_of(user, values):
@@ -254,18 +285,20 @@ def memory_create(*, user: User, draft: MemoryDraft) -> tuple[Memory, bool]:
     return memory, True
 
 
-def memory_update(*, memory: Memory, changes: dict[str, Any]) -> Memory:
+def memory_update(
+    *, memory: Memory, changes: dict[str, Any], job_id: uuid.UUID | None = None
+) -> Memory:
     """Apply ``changes`` (a subset of UPDATABLE_FIELDS) and record them in the history.
 
     A content change re-embeds the memory; content identical to another memory in the same
-    scope is a Conflict naming it.
+    scope is a Conflict naming it. ``job_id``: the extraction job that makes the change.
     """
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValidationFailed(
             details={name: ["This field cannot be changed."] for name in unknown}
         )
-    return _apply_changes(memory, changes)
+    return _apply_changes(memory, changes, job_id=job_id)
 
 
 def memory_response_save(*, memory: Memory, response: str) -> Memory:
@@ -278,14 +311,38 @@ def memory_response_save(*, memory: Memory, response: str) -> Memory:
     if response == memory.response:
         return memory
     content = compose_content(memory.prompt, response)
-    return _apply_changes(memory, {"response": response, "content": content})
+    saved = _apply_changes(memory, {"response": response, "content": content})
+    _schedule_extraction(saved)
+    return saved
 
 
-def _apply_changes(memory: Memory, changes: dict[str, Any]) -> Memory:
+def _schedule_extraction(memory: Memory) -> None:
+    """A completed capture is a conversation to extract facts from (when the user wants that)."""
+    from memories.extraction import extraction_schedule
+
+    extraction_schedule(
+        user_id=memory.user_id,
+        messages=[
+            {"role": "user", "content": memory.prompt},
+            {"role": "assistant", "content": memory.response},
+        ],
+        agent_id=memory.agent_id,
+        session_id=memory.session_id,
+        metadata={"memory_id": str(memory.pk)},
+        trigger=JobTrigger.CAPTURE,
+    )
+
+
+def _apply_changes(
+    memory: Memory, changes: dict[str, Any], *, event: str = HistoryEvent.UPDATE, **cause: Any
+) -> Memory:
     if "tags" in changes:
         changes = {**changes, "tags": _clean_tags(changes["tags"])}
     with transaction.atomic():
-        current = Memory.objects.select_for_update().get(pk=memory.pk)
+        # The owner comes along (duplicate and quota checks need them); only the memory is locked.
+        current = (
+            Memory.objects.select_for_update(of=("self",)).select_related("user").get(pk=memory.pk)
+        )
         changed = [name for name, value in changes.items() if getattr(current, name) != value]
         if not changed:
             return current
@@ -317,18 +374,96 @@ def _apply_changes(memory: Memory, changes: dict[str, Any]) -> Memory:
             MemoryChunk.objects.filter(memory=current).delete()
         current.save()
         _history(
-            current, HistoryEvent.UPDATE, old=old_content, new=current.content, fields=changed
+            current, event, old=old_content, new=current.content, fields=changed, **cause
         ).save()
     _after_commit(current.user_id, embed=[current.pk] if content_changed else [])
     return current
 
 
-def memory_delete(*, memory: Memory) -> None:
-    """Delete ``memory`` and its vectors; the history keeps the event and the old text."""
+def memory_delete(*, memory: Memory, job_id: uuid.UUID | None = None) -> None:
+    """Delete ``memory`` and its vectors; the history keeps the event, the old text and a
+    snapshot of the rest (a revert can recreate it). ``job_id``: the extraction job deleting it.
+    """
     with transaction.atomic():
-        _history(memory, HistoryEvent.DELETE, old=memory.content, new="").save()
+        _history(
+            memory,
+            HistoryEvent.DELETE,
+            old=memory.content,
+            new="",
+            job_id=job_id,
+            snapshot=_snapshot(memory),
+        ).save()
         memory.delete()
     _after_commit(memory.user_id)
+
+
+def memory_revert(*, user: User, memory_id: Any, history_id: Any) -> Memory:
+    """Restore ``user``'s memory ``memory_id`` to the content its history entry ``history_id``
+    recorded (the text right after that change), as a new ``revert`` entry.
+
+    A memory that was removed since (deleted, or merged into another) is recreated with its
+    id and the fields its removal recorded. Only the content is restored on a memory that
+    still exists. NotFound for an entry that is not of this memory or not ``user``'s;
+    ValidationFailed for an entry that removed the memory (it has no content to restore);
+    Conflict when another memory of the scope holds that content.
+    """
+    entry = get_owned_object(
+        MemoryHistory.objects.filter(memory_id=_uuid_or_404(memory_id, "memory")),
+        owner=user,
+        pk=history_id,
+    )
+    if not entry.new_content:
+        raise ValidationFailed(
+            "This entry removed the memory; revert to an entry that has content.",
+            details={"history_id": ["This entry has no content to restore."]},
+        )
+    current = Memory.objects.filter(user=user, pk=entry.memory_id).first()
+    if current is not None:
+        if current.content == entry.new_content:
+            return current
+        return _apply_changes(
+            current, {"content": entry.new_content}, event=HistoryEvent.REVERT, reverted_to=entry.pk
+        )
+    return _recreate(user, entry)
+
+
+def _uuid_or_404(value: Any, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"No {name} with this id.") from None
+
+
+def _recreate(user: User, entry: MemoryHistory) -> Memory:
+    removal = (
+        MemoryHistory.objects.filter(user=user, memory_id=entry.memory_id)
+        .exclude(snapshot={})
+        .order_by("-created_at")
+        .first()
+    )
+    if removal is None:
+        raise Conflict(
+            "This memory was removed without a record of its fields; it cannot be restored."
+        )
+    snapshot = dict(removal.snapshot)
+    created_at = datetime.fromisoformat(snapshot.pop("created_at"))
+    values = _prepared(MemoryDraft(content=entry.new_content, created_at=created_at, **snapshot))
+    if duplicate := _duplicate_of(user, values):
+        raise Conflict(
+            "Another memory in this scope has the same content.",
+            details={"existing_id": str(duplicate.pk)},
+        )
+    _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
+    try:
+        with transaction.atomic():
+            memory = Memory.objects.create(pk=entry.memory_id, user=user, **values)
+            _history(
+                memory, HistoryEvent.REVERT, old="", new=memory.content, reverted_to=entry.pk
+            ).save()
+    except IntegrityError:
+        raise Conflict("The memory was restored or changed concurrently; retry.") from None
+    _after_commit(user.pk, embed=[memory.pk])
+    return memory
 
 
 def _delete_memories(user: User, *, created_before: datetime | None = None) -> int:
@@ -484,12 +619,15 @@ def memories_embed(
     Safe to run twice and against concurrent edits: rows are re-checked under a lock before the
     write, and a memory whose content changed since it was read keeps its newer state (the edit
     enqueued its own embedding). Embedder errors propagate (the task retries them).
+
+    A memory embedded for the first time whose vector is nearly identical to one already there
+    (same user and scope) is then merged into it (``memory_merge_near_duplicate``).
     """
     embedder = embedder or get_embedder()
     wanted = _needs_embedding(embedder.name, retry_failed=retry_failed)
     rows = list(
         Memory.objects.filter(wanted, pk__in=memory_ids).values(
-            "pk", "user_id", "content", "content_hash"
+            "pk", "user_id", "content", "content_hash", "embedded_at", "created_at"
         )
     )
     if not rows:
@@ -538,7 +676,94 @@ def memories_embed(
         )
         user_ids = {row["user_id"] for row, _, _ in fresh}
         transaction.on_commit(lambda: vector_indexes_ensure(user_ids=user_ids, model=embedder.name))
+    # Newest first, so that of two near-duplicates embedded together the newer one merges into
+    # the older. Only single-chunk memories: one vector stands for the whole text.
+    newcomers = sorted(
+        (row for row, spans, _ in fresh if row["embedded_at"] is None and len(spans) == 1),
+        key=lambda row: (row["created_at"], str(row["pk"])),
+        reverse=True,
+    )
+    offsets = {row["pk"]: offset for row, _, offset in fresh}
+    for row in newcomers:
+        memory_merge_near_duplicate(
+            memory_id=row["pk"], vector=vectors[offsets[row["pk"]]], model=embedder.name
+        )
     return len(fresh)
+
+
+def memory_merge_near_duplicate(
+    *, memory_id: Any, vector: Sequence[float], model: str
+) -> Memory | None:
+    """Merge the memory ``memory_id``, just embedded as ``vector``, into the memory of the same
+    user and scope whose vector is at least MEMORY_DEDUP_THRESHOLD cosine-similar to it, if
+    there is one; returns the memory it was merged into, or None.
+
+    The survivor keeps its text and id; it takes the higher importance and the union of the
+    tags, and its ``updated_at`` is refreshed. The duplicate is deleted. Both get a ``merge``
+    history entry naming the other (the duplicate's with a snapshot, so a revert can bring it
+    back): whoever created the duplicate finds in its history where it went.
+    A captured prompt still waiting for its response is never merged, nor merged into; a
+    memory a revert brought back is not merged again.
+    """
+    threshold = settings.MEMORY_DEDUP_THRESHOLD
+    if threshold > 1:
+        return None
+    memory = Memory.objects.select_related("user").filter(pk=memory_id).first()
+    if memory is None or _awaits_response(memory):
+        return None
+    survivor_id = memory_near_duplicate(
+        memory=memory, vector=vector, model=model, threshold=threshold
+    )
+    reverted = MemoryHistory.objects.filter(memory_id=memory.pk, event=HistoryEvent.REVERT)
+    if survivor_id is None or reverted.exists():
+        return None
+    with transaction.atomic():
+        # Both rows locked in one order: two merges of the same pair cannot deadlock.
+        locked = {
+            row.pk: row
+            for row in Memory.objects.select_for_update()
+            .filter(pk__in=[memory.pk, survivor_id])
+            .order_by("pk")
+        }
+        duplicate, survivor = locked.get(memory.pk), locked.get(survivor_id)
+        if duplicate is None or survivor is None or duplicate.content_hash != memory.content_hash:
+            return None  # deleted or edited meanwhile: the vector no longer says anything
+        changed = []
+        if duplicate.importance > survivor.importance:
+            survivor.importance = duplicate.importance
+            changed.append("importance")
+        tags = _clean_tags([*survivor.tags, *duplicate.tags])
+        if tags != survivor.tags:
+            survivor.tags = tags
+            changed.append("tags")
+        survivor.save()  # updated_at moves even when nothing else changed
+        MemoryHistory.objects.bulk_create(
+            [
+                _history(
+                    survivor,
+                    HistoryEvent.MERGE,
+                    old=survivor.content,
+                    new=survivor.content,
+                    fields=changed,
+                    related_memory_id=duplicate.pk,
+                ),
+                _history(
+                    duplicate,
+                    HistoryEvent.MERGE,
+                    old=duplicate.content,
+                    new="",
+                    related_memory_id=survivor.pk,
+                    snapshot=_snapshot(duplicate),
+                ),
+            ]
+        )
+        duplicate.delete()
+    _after_commit(survivor.user_id)
+    return survivor
+
+
+def _awaits_response(memory: Memory) -> bool:
+    return bool(memory.prompt) and not memory.response
 
 
 def memories_mark_failed(*, memory_ids: Sequence[Any], reason: str) -> int:

@@ -3,13 +3,15 @@ twice (the services re-check state under a lock or compare-and-set before writin
 
 import logging
 import random
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import User
-from memories import services
-from memories.selectors import memories_pending_stale
+from memories import extraction, services
+from memories.selectors import extraction_jobs_stale, memories_pending_stale
 from providers.embeddings import EmbeddingRejected, EmbeddingUnavailable
 
 logger = logging.getLogger(__name__)
@@ -79,3 +81,39 @@ def refresh_summary(user_id: str) -> None:
         logger.info("Summary for missing user %s skipped", user_id)
         return
     services.summary_refresh(user=user)
+
+
+@shared_task(
+    name="memories.extract", ignore_result=True, acks_late=True, time_limit=300, soft_time_limit=270
+)
+def extract_memories(job_id: str) -> None:
+    """Run the extraction job ``job_id`` (a job already run, or running elsewhere, is left
+    alone; ``extraction.extraction_job_run`` claims it with a compare-and-set)."""
+    extraction.extraction_job_run(job_id=job_id)
+
+
+@shared_task(
+    name="memories.extract_conversation",
+    ignore_result=True,
+    acks_late=True,
+    time_limit=300,
+    soft_time_limit=270,
+)
+def extract_conversation(job_id: str, user_id: str, conversation: dict) -> None:
+    """Automatic extraction after a chat exchange or a completed capture (skipped, and logged,
+    when the user turned it off or has no LLM for it)."""
+    extraction.extraction_auto_run(job_id=job_id, user_id=user_id, **conversation)
+
+
+@shared_task(
+    name="memories.extraction_sweep", ignore_result=True, time_limit=120, soft_time_limit=110
+)
+def extraction_sweep() -> int:
+    """Re-enqueue extraction jobs whose task was lost: queued for too long, or claimed by a
+    worker that never finished."""
+    now = timezone.now()
+    ids = extraction_jobs_stale(
+        queued_before=now - timedelta(seconds=settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS),
+        running_before=now - timedelta(seconds=settings.MEMORY_EXTRACTION_STALE_SECONDS),
+    )
+    return extraction.extraction_jobs_recover(job_ids=ids) if ids else 0

@@ -4,16 +4,9 @@ import pytest
 
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create, provider_key_set
-from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/accounts/user/"
-
-
-@pytest.fixture
-def operator_client(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 def test_users_list_shows_tier_and_active_key_count(operator_client, user):

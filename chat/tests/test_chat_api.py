@@ -7,8 +7,9 @@ import pytest
 from billing.models import DailyUsage
 from chat.models import Message, Thread
 from chat.tests.conftest import MODEL
-from memories.models import Memory, Source
+from memories.models import ExtractionJob, JobStatus, JobTrigger, Memory, Source
 from memories.services import MemoryDraft, memories_embed, memory_create
+from memories.tests.conftest import facts_reply
 from testing.fake_openai import Reply
 from testing.isolation import assert_invisible_to
 
@@ -213,3 +214,40 @@ def test_a_conversation_that_outgrows_the_window_gets_a_rolling_summary(
     assert "<conversation_summary>" in last_turn[0]["content"]
     assert all("question 0:" not in m["content"] for m in last_turn[1:])
     assert "question 11" in last_turn[-1]["content"]
+
+
+def test_facts_are_extracted_from_a_finished_exchange_after_commit(
+    auth_client, user, thread, messages_url, llm_upstream, committing
+):
+    llm_upstream.script(
+        Reply(text="Rust's clap crate is a good start."),
+        Reply(text="CLI tools in Rust"),  # the title
+        facts_reply("The user writes command-line tools in Rust."),
+    )
+
+    response = committing(
+        lambda: auth_client.post(messages_url, {"content": "I write my CLI tools in Rust now."})
+    )
+
+    assert response.status_code == 200
+    job = ExtractionJob.objects.get(user=user)
+    assert (job.trigger, job.status) == (JobTrigger.CHAT, JobStatus.SUCCEEDED)
+    assert job.messages == [
+        {"role": "user", "content": "I write my CLI tools in Rust now."},
+        {"role": "assistant", "content": "Rust's clap crate is a good start."},
+    ]
+    assert job.metadata["thread_id"] == str(thread.pk)
+    assert Memory.objects.filter(
+        user=user, source=Source.EXTRACTION, content="The user writes command-line tools in Rust."
+    ).exists()
+
+
+def test_no_extraction_when_the_user_turned_it_off(
+    auth_client, user, thread, messages_url, llm_upstream, committing
+):
+    user.auto_extract = False
+    user.save()
+
+    committing(lambda: auth_client.post(messages_url, {"content": "I write CLIs in Rust."}))
+
+    assert not ExtractionJob.objects.exists()

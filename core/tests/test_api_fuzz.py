@@ -18,7 +18,9 @@ from accounts.services import tokens_issue
 
 
 @pytest.fixture
-def api_schema(db, settings):
+def api_schema(db, settings, llm_upstream):
+    """The live schema. Providers point at the fake OpenAI-compatible server: endpoints that
+    need a language model (chat, memory extraction) get past their availability check."""
     settings.RATELIMIT_ENABLE = False
     # As Django's test client does: keep the test's transaction open across in-process requests.
     for signal in (request_started, request_finished):

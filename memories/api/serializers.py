@@ -7,7 +7,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.pagination import PageQuerySerializer
-from memories.models import EmbeddingStatus, HistoryEvent, Memory, Provider, Source
+from memories.extraction import ROLES
+from memories.models import (
+    EmbeddingStatus,
+    HistoryEvent,
+    JobStatus,
+    JobTrigger,
+    Memory,
+    Provider,
+    Source,
+)
+from memories.prompts import EVENTS
 from memories.selectors import SEARCH_QUERY_MAX_CHARS, MemoryFilters
 from memories.services import BULK_MAX_ITEMS, MemoryDraft
 
@@ -245,7 +255,73 @@ class HistorySerializer(serializers.Serializer):
     old_content = serializers.CharField()
     new_content = serializers.CharField()
     changed_fields = serializers.ListField(child=serializers.CharField())
+    job_id = serializers.UUIDField(
+        allow_null=True, help_text="The extraction job that made this change, if one did."
+    )
+    related_memory_id = serializers.UUIDField(
+        allow_null=True,
+        help_text="Merge entries: the memory this one was merged into, or the one merged in.",
+    )
+    reverted_to = serializers.UUIDField(
+        allow_null=True, help_text="Revert entries: the entry whose content was restored."
+    )
     created_at = serializers.DateTimeField()
+
+
+class RevertSerializer(InputSerializer):
+    history_id = serializers.UUIDField(
+        help_text="An entry of this memory's history; its content (the text right after that "
+        "change) is restored."
+    )
+
+
+class ConversationMessageSerializer(InputSerializer):
+    role = serializers.ChoiceField(choices=ROLES)
+    content = _text(allow_blank=True)
+
+
+class ExtractSerializer(ScopeFieldsMixin):
+    messages = ConversationMessageSerializer(many=True, min_length=1, max_length=500)
+    metadata = serializers.DictField(
+        required=False, help_text="Stored on every memory the extraction adds."
+    )
+
+
+class ExtractionOperationSerializer(serializers.Serializer):
+    fact = serializers.CharField()
+    event = serializers.ChoiceField(choices=EVENTS)
+    memory_id = serializers.UUIDField(
+        allow_null=True, help_text="The memory added, updated, deleted, or found to say it."
+    )
+    text = serializers.CharField(allow_null=True, help_text="The text stored (ADD, UPDATE).")
+    previous_text = serializers.CharField(
+        allow_null=True, help_text="The memory's text the decision was made on (UPDATE, DELETE)."
+    )
+    applied = serializers.BooleanField(help_text="Whether a memory was written.")
+    reason = serializers.CharField(help_text="Why a decision was not applied.")
+    history_id = serializers.UUIDField(
+        allow_null=True, help_text="The history entry of the change (for a revert)."
+    )
+
+
+class ExtractionJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    trigger = serializers.ChoiceField(choices=JobTrigger.choices)
+    agent_id = serializers.CharField()
+    session_id = serializers.CharField()
+    model = serializers.CharField()
+    prompt_version = serializers.CharField()
+    facts = serializers.ListField(child=serializers.CharField())
+    operations = ExtractionOperationSerializer(many=True)
+    error = serializers.CharField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.FloatField(allow_null=True, help_text="From start to finish.")
+    llm_ms = serializers.FloatField(allow_null=True, help_text="Of which in LLM calls.")
 
 
 class HistoryPageSerializer(serializers.Serializer):

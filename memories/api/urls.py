@@ -12,7 +12,10 @@ urlpatterns = [
     path("memories/import", views.MemoryImportView.as_view(), name="import"),
     path("memories/stats", views.MemoryStatsView.as_view(), name="stats"),
     path("memories/summary", views.MemorySummaryView.as_view(), name="summary"),
+    path("memories/extract", views.MemoryExtractView.as_view(), name="extract"),
     path("memories/<str:memory_id>", views.MemoryDetailView.as_view(), name="detail"),
     path("memories/<str:memory_id>/response", views.MemoryResponseView.as_view(), name="response"),
     path("memories/<str:memory_id>/history", views.MemoryHistoryView.as_view(), name="history"),
+    path("memories/<str:memory_id>/revert", views.MemoryRevertView.as_view(), name="revert"),
+    path("jobs/<str:job_id>", views.ExtractionJobView.as_view(), name="job"),
 ]

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
 from core.pagination import page_body
-from memories import selectors, services
+from memories import extraction, selectors, services
 from memories.api import serializers as s
 from memories.models import Memory
 
@@ -24,6 +24,9 @@ TAG = ["memories"]
 JSONL = "application/x-ndjson"
 MEMORY_ID = OpenApiParameter(
     "memory_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The memory's id."
+)
+JOB_ID = OpenApiParameter(
+    "job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id."
 )
 
 
@@ -347,3 +350,61 @@ class MemoryHistoryView(MemoryView):
             limit=query["limit"],
         )
         return Response(page_body(page, s.HistorySerializer))
+
+
+class MemoryRevertView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_revert",
+        summary="Restore a memory to the content of one of its history entries",
+        description="The memory gets the text the entry recorded (the text right after that "
+        "change), as a new `revert` entry of its history. A memory deleted or merged away since "
+        "is recreated with its id. 409 CONFLICT when another memory of its scope has that text.",
+        parameters=[MEMORY_ID],
+        request=s.RevertSerializer,
+        responses={200: s.MemorySerializer},
+    )
+    def post(self, request: Request, memory_id: str) -> Response:
+        # Deleted memories can be reverted too: ownership is checked on the history.
+        known = selectors.memory_known(user=request.user, memory_id=memory_id)
+        data = self.validated(s.RevertSerializer, request.data).validated_data
+        memory = services.memory_revert(
+            user=request.user, memory_id=known, history_id=data["history_id"]
+        )
+        return Response(s.MemorySerializer(memory).data)
+
+
+class MemoryExtractView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_extract",
+        summary="Extract facts from a conversation into your memories (a background job)",
+        description="Answers 202 with the queued job; `GET /api/v1/jobs/{id}` reports its "
+        "status and, when done, the operations applied (ADD, UPDATE, DELETE, NONE per fact). "
+        "503 PROVIDER_UNAVAILABLE when no language model is available to you for extraction.",
+        request=s.ExtractSerializer,
+        responses={202: s.ExtractionJobSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validated(s.ExtractSerializer, request.data).validated_data
+        job = extraction.extraction_job_create(
+            user=request.user,
+            messages=data["messages"],
+            agent_id=data.get("agent_id", ""),
+            session_id=data.get("session_id", ""),
+            metadata=data.get("metadata"),
+        )
+        return Response(s.ExtractionJobSerializer(job).data, status=202)
+
+
+class ExtractionJobView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="jobs_retrieve",
+        summary="An extraction job: status, timing, operations applied, error",
+        parameters=[JOB_ID],
+        responses={200: s.ExtractionJobSerializer},
+    )
+    def get(self, request: Request, job_id: str) -> Response:
+        job = selectors.extraction_job_get(user=request.user, job_id=job_id)
+        return Response(s.ExtractionJobSerializer(job).data)

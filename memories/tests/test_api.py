@@ -23,17 +23,6 @@ def error_of(response, status: int, code: str) -> dict:
     return error
 
 
-@pytest.fixture
-def committing(django_capture_on_commit_callbacks):
-    """Run on-commit work (the eager embedding task, the summary) as a real commit would."""
-
-    def run(call):
-        with django_capture_on_commit_callbacks(execute=True):
-            return call()
-
-    return run
-
-
 def test_create_answers_201_then_200_for_the_same_content(auth_client, committing):
     body = {"content": "Remember the milk", "tags": ["errands"], "provider": "claude"}
 

@@ -277,3 +277,130 @@ def test_user_past_the_threshold_gets_a_partial_hnsw_index(user, other_user, set
         (definition,) = cursor.fetchone()
     assert "USING hnsw" in definition and str(user.pk) in definition
     assert not services.vector_indexes_ensure(user_ids=[other_user.pk], model=index.model)
+
+
+# --- Near-duplicate merge (no LLM) -----------------------------------------------------------
+
+
+def test_a_near_duplicate_is_merged_into_the_existing_memory(user, embed_now):
+    kept, _ = services.memory_create(
+        user=user, draft=MemoryDraft(content="The user prefers Python for scripting.")
+    )
+    embed_now(kept)
+    before = kept.updated_at
+    # Other text (another hash), the same words: a nearly identical vector.
+    duplicate, created = services.memory_create(
+        user=user,
+        draft=MemoryDraft(
+            content="the user prefers python for scripting!", importance=0.9, tags=["lang"]
+        ),
+    )
+    assert created
+
+    services.memories_embed(memory_ids=[duplicate.pk])
+
+    assert not Memory.objects.filter(pk=duplicate.pk).exists()
+    kept.refresh_from_db()
+    assert (kept.content, kept.importance, kept.tags) == (
+        "The user prefers Python for scripting.",
+        0.9,
+        ["lang"],
+    )
+    assert kept.updated_at > before
+    merged_in = MemoryHistory.objects.get(memory_id=kept.pk, event=HistoryEvent.MERGE)
+    assert merged_in.related_memory_id == duplicate.pk
+    assert merged_in.changed_fields == ["importance", "tags"]
+    gone = MemoryHistory.objects.get(memory_id=duplicate.pk, event=HistoryEvent.MERGE)
+    assert (gone.related_memory_id, gone.old_content, gone.new_content) == (
+        kept.pk,
+        "the user prefers python for scripting!",
+        "",
+    )
+    assert gone.snapshot["tags"] == ["lang"] and gone.snapshot["importance"] == 0.9
+
+
+def test_the_creator_of_a_merged_duplicate_finds_where_it_went(auth_client, user, embed_now):
+    kept, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like green tea"))
+    embed_now(kept)
+    created = auth_client.post("/api/v1/memories", {"content": "I like green tea."}).json()
+
+    services.memories_embed(memory_ids=[created["id"]])
+
+    assert auth_client.get(f"/api/v1/memories/{created['id']}").status_code == 404
+    history = auth_client.get(f"/api/v1/memories/{created['id']}/history").json()["results"]
+    assert [(e["event"], e["related_memory_id"]) for e in history] == [
+        ("create", None),
+        ("merge", str(kept.pk)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param({}, {"agent_id": "other-agent"}, id="another scope"),
+        pytest.param({}, {"content": "The user prefers Rust for systems work."}, id="different"),
+        pytest.param({"prompt": "I like green tea"}, {"prompt": "i like green tea!"}, id="pending"),
+    ],
+)
+def test_what_is_not_a_near_duplicate_stays(user, embed_now, first, second):
+    a, _ = services.memory_create(
+        user=user, draft=MemoryDraft(**({"content": "I like green tea"} | first))
+    )
+    embed_now(a)
+    b, _ = services.memory_create(
+        user=user, draft=MemoryDraft(**({"content": "i like green tea!"} | second))
+    )
+
+    embed_now(b)
+
+    assert Memory.objects.filter(pk__in=[a.pk, b.pk]).count() == 2
+    assert not MemoryHistory.objects.filter(event=HistoryEvent.MERGE).exists()
+
+
+def test_another_users_memory_is_never_merged_into(user, other_user, embed_now):
+    theirs, _ = services.memory_create(user=other_user, draft=MemoryDraft(content="I like tea"))
+    embed_now(theirs)
+    mine, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like tea!"))
+
+    embed_now(mine)
+
+    assert Memory.objects.filter(pk__in=[theirs.pk, mine.pk]).count() == 2
+
+
+def test_dedup_can_be_turned_off_and_only_first_embeddings_merge(user, embed_now, settings):
+    settings.MEMORY_DEDUP_THRESHOLD = 1.01
+    a, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like green tea"))
+    b, _ = services.memory_create(user=user, draft=MemoryDraft(content="i like green tea!"))
+    embed_now(a, b)
+    assert Memory.objects.filter(pk__in=[a.pk, b.pk]).count() == 2
+    settings.MEMORY_DEDUP_THRESHOLD = 0.97
+
+    services.memories_requeue(memory_ids=[b.pk])  # a re-embedding is not a new memory
+    services.memories_embed(memory_ids=[b.pk])
+
+    assert Memory.objects.filter(pk__in=[a.pk, b.pk]).count() == 2
+
+
+def test_of_two_duplicates_embedded_together_the_newer_merges_into_the_older(user):
+    older, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like green tea"))
+    newer, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like green tea!"))
+
+    services.memories_embed(memory_ids=[older.pk, newer.pk])
+
+    assert list(Memory.objects.filter(user=user).values_list("pk", flat=True)) == [older.pk]
+
+
+def test_a_merge_can_be_reverted_and_is_not_merged_again(user, embed_now):
+    kept, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like green tea"))
+    embed_now(kept)
+    duplicate, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like green tea!"))
+    duplicate_id = duplicate.pk
+    services.memories_embed(memory_ids=[duplicate_id])
+    assert not Memory.objects.filter(pk=duplicate_id).exists()
+    created = MemoryHistory.objects.get(memory_id=duplicate_id, event=HistoryEvent.CREATE)
+
+    restored = services.memory_revert(user=user, memory_id=duplicate_id, history_id=created.pk)
+    services.memories_embed(memory_ids=[duplicate_id])
+
+    assert restored.pk == duplicate_id
+    assert Memory.objects.filter(pk__in=[kept.pk, duplicate_id]).count() == 2
