@@ -463,6 +463,7 @@ def run(args: argparse.Namespace) -> dict:
     from django.conf import settings
 
     settings.MEMORY_HNSW_USER_THRESHOLD = args.threshold
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process client
     result: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
         "machine": machine(),
