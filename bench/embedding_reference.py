@@ -27,11 +27,11 @@ TEXTS = [
     "My grandmother's lasagna recipe uses fresh spinach and ricotta.",
     "We booked a hotel in Lisbon for the first week of May, close to the river.",
     "Remember: the quarterly tax filing is due on the 15th, and the accountant needs receipts.",
-    " ".join(
+    (
         "Long memories are cut into chunks, but a single chunk can still hold a few hundred "
-        "tokens of a conversation about databases, indexes, vectors and latency budgets.".split()
-        * 8
-    ),
+        "tokens of a conversation about databases, indexes, vectors and latency budgets. "
+    )
+    * 8,
     " ".join(f"Paragraph {i}: notes from the meeting about the release plan." for i in range(40)),
 ]
 
