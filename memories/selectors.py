@@ -305,6 +305,27 @@ def _hnsw_nearest(
         return cursor.fetchall()
 
 
+# Per process: (user id, model) -> (has a ready index, when it was read). An index appears
+# within a minute of being built; a stale "yes" after a drop is harmless (the planner then
+# finds no index, and the search is exact).
+_INDEX_CACHE: dict[tuple[Any, str], tuple[bool, float]] = {}
+INDEX_CACHE_SECONDS = 60.0
+
+
+def _has_vector_index(user_id: Any, model: str) -> bool:
+    key, now = (user_id, model), time.monotonic()
+    cached = _INDEX_CACHE.get(key)
+    if cached is not None and now - cached[1] < INDEX_CACHE_SECONDS:
+        return cached[0]
+    exists = UserVectorIndex.objects.filter(
+        user_id=user_id, model=model, status=IndexStatus.READY
+    ).exists()
+    if len(_INDEX_CACHE) > 100_000:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[key] = (exists, now)
+    return exists
+
+
 def _semantic_ranked(
     *,
     user: User,
@@ -317,9 +338,7 @@ def _semantic_ranked(
     """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken."""
     literal = _vector_literal(vector)
     max_distance = None if threshold is None else 1.0 - threshold
-    has_index = UserVectorIndex.objects.filter(
-        user=user, model=model, status=IndexStatus.READY
-    ).exists()
+    has_index = _has_vector_index(user.pk, model)
     path = "exact"
     if has_index:
         nearest = _hnsw_nearest(

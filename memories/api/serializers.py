@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.pagination import PageQuerySerializer
-from memories.models import EmbeddingStatus, HistoryEvent, Memory, Provider, Source
+from memories.models import EmbeddingStatus, HistoryEvent, Provider, Source
 from memories.selectors import MemoryFilters
 from memories.services import BULK_MAX_ITEMS, MemoryDraft
 
@@ -177,38 +177,28 @@ class SearchSerializer(InputSerializer):
         return MemoryFilters(**self.validated_data.get("filters", {}))
 
 
-class MemorySerializer(serializers.ModelSerializer):
-    source_url = serializers.CharField(help_text="A URL, or empty.")
+class MemorySerializer(serializers.Serializer):
+    """A memory as the API shows it (explicit fields: building them is cheap on hot paths)."""
+
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    content = serializers.CharField()
+    prompt = serializers.CharField()
+    response = serializers.CharField()
     provider = serializers.ChoiceField(choices=Provider.choices)
     source = serializers.ChoiceField(choices=Source.choices)
-    embedding_status = serializers.ChoiceField(choices=EmbeddingStatus.choices)
+    source_url = serializers.CharField(help_text="A URL, or empty.")
     tags = serializers.ListField(child=serializers.CharField())
+    importance = serializers.FloatField()
     metadata = serializers.DictField()
-
-    class Meta:
-        model = Memory
-        fields = [
-            "id",
-            "title",
-            "content",
-            "prompt",
-            "response",
-            "provider",
-            "source",
-            "source_url",
-            "tags",
-            "importance",
-            "metadata",
-            "agent_id",
-            "session_id",
-            "conversation_id",
-            "embedding_status",
-            "embedding_model",
-            "embedding_error",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
+    agent_id = serializers.CharField()
+    session_id = serializers.CharField()
+    conversation_id = serializers.CharField()
+    embedding_status = serializers.ChoiceField(choices=EmbeddingStatus.choices)
+    embedding_model = serializers.CharField()
+    embedding_error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
 
 class MemoryPageSerializer(serializers.Serializer):
@@ -257,10 +247,6 @@ class HistoryPageSerializer(serializers.Serializer):
 class SearchHitSerializer(MemorySerializer):
     score = serializers.FloatField()
     highlights = serializers.ListField(child=serializers.CharField())
-
-    class Meta(MemorySerializer.Meta):
-        fields = [*MemorySerializer.Meta.fields, "score", "highlights"]
-        read_only_fields = fields
 
 
 class SearchResultSerializer(serializers.Serializer):
