@@ -43,7 +43,10 @@ MODEL = "local:all-MiniLM-L6-v2-int8"
 DIMS = 384
 CLUSTERS = 256
 TOPICS_PER_USER = 12
-NOISE = 0.05  # per dimension: a vector's cosine to its cluster centre is about 0.7
+NOISE = 0.05  # isotropic: per dimension, a vector's cosine to its topic centre is about 0.7
+MANIFOLD_DIMS = 8  # manifold: directions a topic spreads along
+MANIFOLD_SPREAD = 0.3  # manifold: spread along them (cosine to the centre ~0.6 to 0.9)
+MANIFOLD_NOISE = 0.01  # manifold: isotropic noise per dimension on top
 
 _VOCABULARY = """
 time person year way day thing man world life hand part child eye woman place work week
@@ -139,23 +142,43 @@ def unit(vectors: np.ndarray) -> np.ndarray:
 
 
 class Corpus:
-    def __init__(self, seed: int = 7) -> None:
+    """Clustered synthetic vectors: CLUSTERS topics, each user drawing from a few of them.
+
+    ``manifold`` (the default): each topic spreads along its own MANIFOLD_DIMS directions, like
+    sub-topics, with little isotropic noise; neighbours are meaningfully nearer than the rest of
+    their topic, as with real sentence embeddings. ``isotropic``: each vector is its topic's
+    centre plus noise in all 384 dimensions; in 384-d such noise makes all members of a topic
+    nearly equidistant, so "the true top 10" is a near-tie among thousands (kept to show it).
+    """
+
+    def __init__(self, seed: int = 7, kind: str = "manifold") -> None:
+        self.kind = kind
         self.rng = np.random.default_rng(seed)
         self.centres = unit(self.rng.standard_normal((CLUSTERS, DIMS)))
+        self.bases = self.rng.standard_normal((CLUSTERS, MANIFOLD_DIMS, DIMS)) / np.sqrt(DIMS)
+
+    def _sample(self, rng: np.random.Generator, topics: np.ndarray) -> np.ndarray:
+        if self.kind == "isotropic":
+            noise = rng.standard_normal((len(topics), DIMS)) * NOISE
+            return unit(self.centres[topics] + noise)
+        spread = rng.standard_normal((len(topics), 1, MANIFOLD_DIMS)) * MANIFOLD_SPREAD
+        along = (spread @ self.bases[topics])[:, 0, :]
+        noise = rng.standard_normal((len(topics), DIMS)) * MANIFOLD_NOISE
+        return unit(self.centres[topics] + along + noise)
 
     def vectors(self, topics: np.ndarray) -> np.ndarray:
-        noise = self.rng.standard_normal((len(topics), DIMS)) * NOISE
-        return unit(self.centres[topics] + noise)
+        return self._sample(self.rng, topics)
 
     def query_vector(self, text: str, topics: np.ndarray) -> np.ndarray:
         """A vector from the corpus's distribution, fixed by the text (same text, same vector)."""
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
         rng = np.random.default_rng(seed)
-        centre = self.centres[topics[rng.integers(len(topics))]]
-        return unit(centre + rng.standard_normal(DIMS) * NOISE)
+        return self._sample(rng, topics[rng.integers(len(topics), size=1)])[0]
 
 
-def load(total: int, *, users: int, heavy: int, seed: int = 7) -> dict[str, Any]:
+def load(
+    total: int, *, users: int, heavy: int, seed: int = 7, corpus_kind: str = "manifold"
+) -> dict[str, Any]:
     """Write ``total`` memories with vectors: one heavy user with ``heavy``, the rest shared by
     ``users - 1`` users. Returns the users, their topics and timings."""
     from django.db import connection
@@ -163,7 +186,7 @@ def load(total: int, *, users: int, heavy: int, seed: int = 7) -> dict[str, Any]
 
     from accounts.models import User
 
-    corpus = Corpus(seed)
+    corpus = Corpus(seed, corpus_kind)
     rng = random.Random(seed)
     people = User.objects.bulk_create(
         User(email=f"bench{i}@example.com", password="!") for i in range(users)
@@ -343,7 +366,12 @@ def exact_ids(user, text: str, embedder: BenchEmbedder, *, mode: str, top_k: int
     if mode == "semantic":
         return [str(pk) for pk, _ in semantic[:top_k]]
     keyword = selectors._keyword_ranked(
-        user=user, query=text, limit=pool, threshold=None, filters=selectors.MemoryFilters()
+        user=user,
+        query=text,
+        limit=pool,
+        threshold=None,
+        filters=selectors.MemoryFilters(),
+        heavy=False,
     )
     return [str(pk) for pk, _ in selectors.fuse(semantic, keyword, top_k=top_k)]
 
@@ -356,6 +384,7 @@ def last_path(user, text: str, embedder: BenchEmbedder, mode: str) -> str:
     _, path = selectors._semantic_ranked(
         user=user, vector=vector, model=MODEL, limit=pool, threshold=None,
         filters=selectors.MemoryFilters(),
+        has_index=selectors._has_vector_index(user.pk, MODEL),
     )  # fmt: skip
     return path
 
@@ -370,6 +399,7 @@ def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500
     from rest_framework.test import APIClient
 
     from accounts.models import User
+    from billing.tiers import Tier
     from config.celery import app as celery_app
     from memories.models import EmbeddingStatus, Memory
 
@@ -394,7 +424,10 @@ def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500
     try:
         time.sleep(8)  # the worker imports Django and loads the model before it takes work
         rng = random.Random(5)
-        user = User.objects.create(email=f"ingest-{uuid.uuid4().hex[:6]}@example.com")
+        # The team tier: no memory count limit to stop 10k memories.
+        user = User.objects.create(
+            email=f"ingest-{uuid.uuid4().hex[:6]}@example.com", tier=Tier.TEAM
+        )
         client = APIClient()
         client.force_authenticate(user)
         texts = [f"{sentence(rng)} {i}" for i in range(count)]
@@ -466,6 +499,7 @@ def run(args: argparse.Namespace) -> dict:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process client
     result: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
+        "corpus": args.corpus,
         "machine": machine(),
         "search": [],
     }
@@ -473,7 +507,7 @@ def run(args: argparse.Namespace) -> dict:
         reset()
         heavy = min(100_000, rows // 10)
         print(f"loading {rows:,} rows (heavy user {heavy:,}) ...", flush=True)
-        data = load(rows, users=args.users, heavy=heavy)
+        data = load(rows, users=args.users, heavy=heavy, corpus_kind=args.corpus)
         index_seconds = build_heavy_index(data["heavy"])
         print(f"loaded in {data['load_seconds']} s, heavy index in {index_seconds} s", flush=True)
         results = measure_search(data, queries=args.queries)
@@ -505,6 +539,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=int, default=10_000)
     parser.add_argument("--ingest", type=int, default=10_000, help="0 to skip")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--corpus", choices=["manifold", "isotropic"], default="manifold")
     parser.add_argument("--database", default="engram_bench")
     parser.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
