@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -400,7 +401,7 @@ def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500
 
     from accounts.models import User
     from billing.tiers import Tier
-    from config.celery import app as celery_app
+    from config.celery import use_broker
     from memories.models import EmbeddingStatus, Memory
 
     queue = f"engram-bench-{uuid.uuid4().hex[:8]}"
@@ -410,7 +411,7 @@ def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500
     from django.conf import settings
 
     database_url = urlsplit(settings.DATABASE_URL)._replace(path="/" + url["NAME"]).geturl()
-    log = open(RESULTS / "ingest-worker.log", "w")  # noqa: SIM115
+    log = open(RESULTS / "ingest-worker.log", "w")  # noqa: SIM115 (closed in finally)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
          "--concurrency", str(workers), "--without-gossip", "--without-mingle",
@@ -420,7 +421,7 @@ def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500
              "EMBEDDING_BACKEND": "local", "EMBEDDING_LOCAL_THREADS": "1"},
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    celery_app.conf.update(task_always_eager=False, broker_url=redis_url, task_default_queue=queue)
+    use_broker(redis_url, default_queue=queue)
     try:
         time.sleep(8)  # the worker imports Django and loads the model before it takes work
         rng = random.Random(5)
@@ -450,9 +451,13 @@ def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500
             time.sleep(0.25)
         elapsed = time.perf_counter() - started
     finally:
+        use_broker(None)
         worker.terminate()
         worker.wait(timeout=60)
         log.close()
+        client = redis.Redis.from_url(redis_url)
+        client.delete(queue, *client.keys(f"_kombu.binding*{queue}"))
+        client.close()
     return {
         "memories": count,
         "bulk_request_size": batch,
@@ -497,8 +502,11 @@ def run(args: argparse.Namespace) -> dict:
 
     settings.MEMORY_HNSW_USER_THRESHOLD = args.threshold
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process client
+    started = datetime.now(UTC)
     result: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(),
+        "save_to": getattr(args, "save_to", None),
+        "started_at": started.isoformat(),
+        "load_average_at_start": os.getloadavg(),
         "corpus": args.corpus,
         "machine": machine(),
         "search": [],
@@ -522,18 +530,33 @@ def run(args: argparse.Namespace) -> dict:
                 "results": results,
             }
         )
+        result["search"][-1]["load_average_after"] = os.getloadavg()
         print(markdown({"search": result["search"][-1:]}), flush=True)
+        save(result)
     if args.ingest:
-        reset()
         result["ingest"] = measure_ingest(
             args.ingest, redis_url=args.redis_url, workers=args.workers
         )
+        result["ingest"]["load_average_after"] = os.getloadavg()
+        save(result)
     return result
+
+
+def save(result: dict) -> Path | None:
+    """Write ``result`` to bench/results/memories-<start time>.json (after every stage, so an
+    interrupted run keeps what it measured). Not from tests (they pass ``save_to=None``)."""
+    if not result.get("save_to"):
+        return None
+    path = Path(result["save_to"])
+    path.write_text(json.dumps({k: v for k, v in result.items() if k != "save_to"}, indent=2))
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--rows", type=int, nargs="*", default=[100_000, 1_000_000], help="none: only ingest"
+    )
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--threshold", type=int, default=10_000)
@@ -553,12 +576,11 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     use_bench_database(args.database)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result = run(args)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"memories-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, default=str))
+    args.save_to = str(RESULTS / f"memories-{stamp}.json")
+    result = run(args)
     print(markdown(result))
-    print(f"\nwritten to {path.relative_to(REPO)}")
+    print(f"\nwritten to bench/results/memories-{stamp}.json")
 
 
 if __name__ == "__main__":

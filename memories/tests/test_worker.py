@@ -11,10 +11,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from config.celery import use_broker
 from memories.models import EmbeddingStatus, Memory
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -27,14 +29,6 @@ def _test_database_url() -> str:
     """The URL of the database this test runs in, for another process."""
     url = urlsplit(settings.DATABASE_URL)
     return url._replace(path="/" + connection.settings_dict["NAME"]).geturl()
-
-
-def _forget_broker_connections() -> None:
-    """Close the app's broker pools so the next send connects with the current configuration
-    (what Celery itself does after a fork)."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-    celery_app._after_fork()
 
 
 @pytest.fixture
@@ -61,18 +55,13 @@ def worker(redis_url, settings, tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    saved = {
-        key: celery_app.conf[key]
-        for key in ("task_always_eager", "broker_url", "task_default_queue")
-    }
-    celery_app.conf.update(task_always_eager=False, broker_url=redis_url, task_default_queue=queue)
-    _forget_broker_connections()
+    saved = celery_app.conf.broker_url, celery_app.conf.task_default_queue
+    use_broker(redis_url, default_queue=queue)
     settings.MEMORY_SUMMARY_DELAY_SECONDS = 3600  # keep the worker on the embedding task
     try:
         yield process, tmp_path / "worker.log"
     finally:
-        celery_app.conf.update(saved)
-        _forget_broker_connections()
+        use_broker(saved[0], default_queue=saved[1])
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=20)
@@ -80,6 +69,10 @@ def worker(redis_url, settings, tmp_path):
             process.kill()
             process.wait()
         log.close()
+        # Leave nothing behind in a Redis other runs share (a countdown task may still wait).
+        client = redis.Redis.from_url(redis_url)
+        client.delete(queue, *client.keys(f"_kombu.binding*{queue}"))
+        client.close()
 
 
 def _wait_until_ready(ids, process, log_path, timeout=90.0) -> None:
