@@ -401,7 +401,7 @@ def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500
 
     from accounts.models import User
     from billing.tiers import Tier
-    from config.celery import use_broker
+    from config.celery import sending_to
     from memories.models import EmbeddingStatus, Memory
 
     queue = f"engram-bench-{uuid.uuid4().hex[:8]}"
@@ -421,43 +421,42 @@ def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500
              "EMBEDDING_BACKEND": "local", "EMBEDDING_LOCAL_THREADS": "1"},
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    use_broker(redis_url, default_queue=queue)
     try:
-        time.sleep(8)  # the worker imports Django and loads the model before it takes work
-        rng = random.Random(5)
-        # The team tier: no memory count limit to stop 10k memories.
-        user = User.objects.create(
-            email=f"ingest-{uuid.uuid4().hex[:6]}@example.com", tier=Tier.TEAM
-        )
-        client = APIClient()
-        client.force_authenticate(user)
-        texts = [f"{sentence(rng)} {i}" for i in range(count)]
-        started = time.perf_counter()
-        for start in range(0, count, batch):
-            body = {"memories": [{"content": text} for text in texts[start : start + batch]]}
-            response = client.post("/api/v1/memories/bulk", body, format="json")
-            assert response.status_code == 201, response.content
-        posted = time.perf_counter() - started
-        while True:
-            left = (
-                Memory.objects.filter(user=user)
-                .exclude(embedding_status=EmbeddingStatus.READY)
-                .count()
+        with sending_to(redis_url, queue=queue):
+            time.sleep(8)  # the worker imports Django and loads the model before it takes work
+            rng = random.Random(5)
+            # The team tier: no memory count limit to stop 10k memories.
+            user = User.objects.create(
+                email=f"ingest-{uuid.uuid4().hex[:6]}@example.com", tier=Tier.TEAM
             )
-            if not left:
-                break
-            if worker.poll() is not None:
-                raise RuntimeError("the worker exited; see bench/results/ingest-worker.log")
-            time.sleep(0.25)
-        elapsed = time.perf_counter() - started
+            client = APIClient()
+            client.force_authenticate(user)
+            texts = [f"{sentence(rng)} {i}" for i in range(count)]
+            started = time.perf_counter()
+            for start in range(0, count, batch):
+                body = {"memories": [{"content": text} for text in texts[start : start + batch]]}
+                response = client.post("/api/v1/memories/bulk", body, format="json")
+                assert response.status_code == 201, response.content
+            posted = time.perf_counter() - started
+            while True:
+                left = (
+                    Memory.objects.filter(user=user)
+                    .exclude(embedding_status=EmbeddingStatus.READY)
+                    .count()
+                )
+                if not left:
+                    break
+                if worker.poll() is not None:
+                    raise RuntimeError("the worker exited; see bench/results/ingest-worker.log")
+                time.sleep(0.25)
+            elapsed = time.perf_counter() - started
     finally:
-        use_broker(None)
         worker.terminate()
         worker.wait(timeout=60)
         log.close()
-        client = redis.Redis.from_url(redis_url)
-        client.delete(queue, *client.keys(f"_kombu.binding*{queue}"))
-        client.close()
+        leftovers = redis.Redis.from_url(redis_url)
+        leftovers.delete(queue, *leftovers.keys(f"_kombu.binding*{queue}"))
+        leftovers.close()
     return {
         "memories": count,
         "bulk_request_size": batch,

@@ -15,8 +15,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from config.celery import app as celery_app
-from config.celery import use_broker
+from config.celery import sending_to
 from memories.models import EmbeddingStatus, Memory
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -55,13 +54,11 @@ def worker(redis_url, settings, tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    saved = celery_app.conf.broker_url, celery_app.conf.task_default_queue
-    use_broker(redis_url, default_queue=queue)
     settings.MEMORY_SUMMARY_DELAY_SECONDS = 3600  # keep the worker on the embedding task
     try:
-        yield process, tmp_path / "worker.log"
+        with sending_to(redis_url, queue=queue):
+            yield process, tmp_path / "worker.log"
     finally:
-        use_broker(saved[0], default_queue=saved[1])
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=20)
