@@ -275,6 +275,11 @@ def memory_response_save(*, memory: Memory, response: str) -> Memory:
     """
     if not response.strip():
         raise ValidationFailed(details={"response": ["This field may not be blank."]})
+    if not memory.prompt:
+        raise ValidationFailed(
+            "Only a captured prompt takes a response; change a note with PATCH.",
+            details={"response": ["This memory has no prompt."]},
+        )
     if response == memory.response:
         return memory
     content = compose_content(memory.prompt, response)
