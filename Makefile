@@ -21,7 +21,7 @@ run: $(STAMP)
 
 # The suite runs on the in-process fallbacks; Redis-backed tests use TEST_REDIS_URL (from
 # REDIS_URL when given) and are skipped, saying why, when it does not answer.
-test: $(STAMP)
+test: lint
 	TEST_REDIS_URL="$${TEST_REDIS_URL:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" REDIS_URL= \
 		$(PY) -m pytest
 

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_benchmark_runs_at_a_tiny_scale():
-    args = argparse.Namespace(rows=[2_000], users=8, queries=3, threshold=150, ingest=0)
+    args = argparse.Namespace(
+        rows=[2_000], users=8, queries=3, threshold=150, ingest=0, corpus="manifold"
+    )
 
     result = memories_bench.run(args)
 

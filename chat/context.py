@@ -86,13 +86,13 @@ def plan_context(
 
     Priority, highest first: the new message, the system prompt, the summary, the most recent
     history, then memories (dropped from the least relevant). ``history`` is oldest first.
-    Raises ContextTooLong when the new message cannot fit even alone.
+    Raises ContextTooLong when the new message cannot fit with the system prompt alone.
     """
     answer = answer_budget(context_length, max_output_tokens)
     budget = context_length - answer
     user_turn = {"role": "user", "content": new_message}
 
-    alone = count_message_tokens([_system_message(system_prompt, summary, []), user_turn], model)
+    alone = count_message_tokens([_system_message(system_prompt, "", []), user_turn], model)
     if alone > budget:
         raise ContextTooLong(
             f"The message is too long for {model}.",
@@ -103,6 +103,11 @@ def plan_context(
             },
         )
 
+    if (
+        count_message_tokens([_system_message(system_prompt, summary, []), user_turn], model)
+        > budget
+    ):
+        summary = ""  # a summary that cannot fit beside the message gives way to it
     recalled = list(memories)
     while True:
         system = _system_message(system_prompt, summary, recalled)

@@ -129,16 +129,16 @@ async def run_turn(
                 {"message_id": message_id, "content": answer.content, "usage": _usage_body(answer)},
             )
         )
-    await emit(ChatEvent("close", {"message_id": message_id}))
+    # Before ``close``: with a broker this only enqueues; without one (embedded mode) the
+    # follow-up work runs here, and the stream stays open (heartbeats) until it is done.
     await _followups(turn=turn, answer=answer)
+    await emit(ChatEvent("close", {"message_id": message_id}))
     return TurnResult(answer, error)
 
 
-async def events(
-    turn: services.PreparedTurn, *, idle: float = SSE_HEARTBEAT_SECONDS
-) -> AsyncIterator[ChatEvent | None]:
-    """``run_turn``'s events as an iterator, with ``None`` after each ``idle`` quiet seconds
-    (framings send a heartbeat then).
+async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]:
+    """``run_turn``'s events as an iterator, with ``None`` after each quiet spell of
+    ``SSE_HEARTBEAT_SECONDS`` (framings send a heartbeat then).
 
     The turn runs in its own task so a quiet spell never interrupts it; when the consumer goes
     away, this generator is closed and cancels the turn (which saves what it has).
@@ -149,7 +149,7 @@ async def events(
     try:
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), idle)
+                event = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT_SECONDS)
             except TimeoutError:
                 yield None
                 continue

@@ -4,6 +4,7 @@ Kept free of Django imports because settings import it.
 """
 
 import functools
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -24,6 +25,8 @@ def embedded_database_url(data_dir: Path) -> str:
     # pgserver keeps its lock file under XDG_RUNTIME_DIR, read when the module is imported: all
     # processes must agree on it, so pin it next to the data before the import.
     os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    # Its INFO lines (every pg_ctl call) come before Django configures logging.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     import pgserver
 
     server = pgserver.get_server(data_dir, cleanup_mode="stop")

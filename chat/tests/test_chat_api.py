@@ -182,6 +182,40 @@ def test_another_users_thread_cannot_be_chatted_in(other_client, thread, llm_ups
     assert Decimal(0) == sum((u.cost_usd for u in DailyUsage.objects.all()), Decimal(0))
 
 
+def test_a_conversation_that_outgrows_the_window_gets_a_rolling_summary(
+    auth_client, user, settings, tmp_path, llm_upstream
+):
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        '[[models]]\nid = "tiny"\nname = "Tiny"\nprovider = "openai"\n'
+        "context_length = 600\nmax_output_tokens = 100\n"
+    )
+    settings.LLM_CATALOG_FILE = str(catalog)
+    settings.LLM_PROVIDERS = {
+        **settings.LLM_PROVIDERS,
+        "openai": {**settings.LLM_PROVIDERS["openai"], "models": ["tiny"]},
+    }
+    thread = Thread.objects.create(user=user, title="Long talk")
+    url = f"/api/v1/threads/{thread.pk}/models/tiny/messages"
+    llm_upstream.default_reply = Reply(text="Noted, carry on.")
+
+    for i in range(12):  # ~55 tokens an exchange against a 500-token prompt budget
+        response = auth_client.post(url, {"content": f"question {i}: " + "context " * 40})
+        assert response.status_code == 200, response.content
+
+    context = thread.contexts.get(model_id="tiny")
+    assert context.summary == "Noted, carry on."
+    assert context.summarized_until is not None
+    summarized = [r for r in llm_upstream.chat_requests if "Summarize" in str(r.json["messages"])]
+    assert "question 0" in summarized[0].json["messages"][1]["content"]
+    last_turn = llm_upstream.chat_requests[-1].json["messages"]
+    if "Summarize" in last_turn[0]["content"]:
+        last_turn = llm_upstream.chat_requests[-2].json["messages"]
+    assert "<conversation_summary>" in last_turn[0]["content"]
+    assert all("question 0:" not in m["content"] for m in last_turn[1:])
+    assert "question 11" in last_turn[-1]["content"]
+
+
 def test_facts_are_extracted_from_a_finished_exchange_after_commit(
     auth_client, user, thread, messages_url, llm_upstream, committing
 ):

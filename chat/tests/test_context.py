@@ -77,3 +77,10 @@ def test_a_message_that_cannot_fit_is_context_too_long():
 
     assert raised.value.code == "CONTEXT_TOO_LONG"
     assert raised.value.details["limit"] == 3_000
+
+
+def test_a_summary_too_big_to_fit_gives_way_to_the_message():
+    result = plan(summary="old news " * 2_000, new_message="short question")
+
+    assert "<conversation_summary>" not in result.messages[0]["content"]
+    assert result.messages[-1]["content"] == "short question"

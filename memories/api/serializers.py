@@ -13,7 +13,6 @@ from memories.models import (
     HistoryEvent,
     JobStatus,
     JobTrigger,
-    Memory,
     Provider,
     Source,
 )
@@ -187,38 +186,28 @@ class SearchSerializer(InputSerializer):
         return MemoryFilters(**self.validated_data.get("filters", {}))
 
 
-class MemorySerializer(serializers.ModelSerializer):
-    source_url = serializers.CharField(help_text="A URL, or empty.")
+class MemorySerializer(serializers.Serializer):
+    """A memory as the API shows it (explicit fields: building them is cheap on hot paths)."""
+
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    content = serializers.CharField()
+    prompt = serializers.CharField()
+    response = serializers.CharField()
     provider = serializers.ChoiceField(choices=Provider.choices)
     source = serializers.ChoiceField(choices=Source.choices)
-    embedding_status = serializers.ChoiceField(choices=EmbeddingStatus.choices)
+    source_url = serializers.CharField(help_text="A URL, or empty.")
     tags = serializers.ListField(child=serializers.CharField())
+    importance = serializers.FloatField()
     metadata = serializers.DictField()
-
-    class Meta:
-        model = Memory
-        fields = [
-            "id",
-            "title",
-            "content",
-            "prompt",
-            "response",
-            "provider",
-            "source",
-            "source_url",
-            "tags",
-            "importance",
-            "metadata",
-            "agent_id",
-            "session_id",
-            "conversation_id",
-            "embedding_status",
-            "embedding_model",
-            "embedding_error",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
+    agent_id = serializers.CharField()
+    session_id = serializers.CharField()
+    conversation_id = serializers.CharField()
+    embedding_status = serializers.ChoiceField(choices=EmbeddingStatus.choices)
+    embedding_model = serializers.CharField()
+    embedding_error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
 
 class MemoryPageSerializer(serializers.Serializer):
@@ -333,10 +322,6 @@ class HistoryPageSerializer(serializers.Serializer):
 class SearchHitSerializer(MemorySerializer):
     score = serializers.FloatField()
     highlights = serializers.ListField(child=serializers.CharField())
-
-    class Meta(MemorySerializer.Meta):
-        fields = [*MemorySerializer.Meta.fields, "score", "highlights"]
-        read_only_fields = fields
 
 
 class SearchResultSerializer(serializers.Serializer):

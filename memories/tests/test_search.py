@@ -201,6 +201,15 @@ def test_user_above_the_threshold_is_searched_through_their_own_index(
         cursor.execute("EXPLAIN " + hnsw_sql)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index.name in plan
+    # The heavy user's keyword search has its own partial GIN index too.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+            [services.text_index_name(heavy.pk)],
+        )
+        assert "USING gin" in cursor.fetchone()[0]
+    keyword = memories_search(user=heavy, query="python", mode="keyword", top_k=5)
+    assert len(keyword.hits) == 5
 
     # A filter the index cannot apply leaves fewer than top_k: the guard re-runs exact.
     only_claude = MemoryFilters(provider="claude")

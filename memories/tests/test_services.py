@@ -72,6 +72,16 @@ def test_prompt_then_response_composes_the_content_and_repeats_harmlessly(user):
     assert set(events[1].changed_fields) == {"response", "content"}
 
 
+def test_a_note_without_a_prompt_takes_no_response(user):
+    memory, _ = services.memory_create(user=user, draft=MemoryDraft(content="a note"))
+
+    with pytest.raises(ValidationFailed):
+        services.memory_response_save(memory=memory, response="an answer")
+
+    memory.refresh_from_db()
+    assert memory.content == "a note"
+
+
 def test_update_of_content_drops_old_vectors_and_reembeds(user, embed_now):
     memory, _ = services.memory_create(user=user, draft=MemoryDraft(content="old text"))
     embed_now(memory)

@@ -8,33 +8,18 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.db import connection
-from kombu import pools as kombu_pools
+import redis
 
-from config.celery import app as celery_app
+from config.celery import sending_to
 from memories.models import EmbeddingStatus, Memory
+from testing.live import shared_database_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 BASE = "/api/v1/memories"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _test_database_url() -> str:
-    """The URL of the database this test runs in, for another process."""
-    url = urlsplit(settings.DATABASE_URL)
-    return url._replace(path="/" + connection.settings_dict["NAME"]).geturl()
-
-
-def _forget_broker_connections() -> None:
-    """Drop every broker pool (kombu keeps producer pools globally, bound to the app's
-    connection pool) so the next send connects with the current configuration."""
-    kombu_pools.reset()
-    celery_app._after_fork()
 
 
 @pytest.fixture
@@ -44,7 +29,7 @@ def worker(redis_url, settings, tmp_path):
     queue = f"engram-test-{uuid.uuid4().hex[:12]}"
     env = {
         **os.environ,
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": shared_database_url(),
         "REDIS_URL": redis_url,
         "EMBEDDING_BACKEND": "local",
         "LOG_LEVEL": "WARNING",
@@ -61,18 +46,11 @@ def worker(redis_url, settings, tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    saved = {
-        key: celery_app.conf[key]
-        for key in ("task_always_eager", "broker_url", "task_default_queue")
-    }
-    celery_app.conf.update(task_always_eager=False, broker_url=redis_url, task_default_queue=queue)
-    _forget_broker_connections()
     settings.MEMORY_SUMMARY_DELAY_SECONDS = 3600  # keep the worker on the embedding task
     try:
-        yield process, tmp_path / "worker.log"
+        with sending_to(redis_url, queue=queue):
+            yield process, tmp_path / "worker.log"
     finally:
-        celery_app.conf.update(saved)
-        _forget_broker_connections()
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=20)
@@ -80,6 +58,10 @@ def worker(redis_url, settings, tmp_path):
             process.kill()
             process.wait()
         log.close()
+        # Leave nothing behind in a Redis other runs share (a countdown task may still wait).
+        client = redis.Redis.from_url(redis_url)
+        client.delete(queue, *client.keys(f"_kombu.binding*{queue}"))
+        client.close()
 
 
 def _wait_until_ready(ids, process, log_path, timeout=90.0) -> None:

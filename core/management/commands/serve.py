@@ -1,4 +1,4 @@
-"""`manage.py serve`: what `make run` runs — migrate, collect static files, then serve.
+"""`manage.py serve`: what `make run` runs — migrate, then serve.
 
 Starts daphne (ASGI: HTTP and WebSockets) and, when a broker is configured, a Celery worker and
 Celery beat, as child processes. This process holds the embedded database open for all of them
@@ -32,7 +32,7 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Migrate, collect static files and serve Engram (daphne, plus Celery with a broker)."
+    help = "Migrate and serve Engram (daphne, plus Celery worker and beat with a broker)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -40,7 +40,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
+        # Static files are served from the installed packages (WHITENOISE_USE_FINDERS), so a
+        # start needs no collectstatic; the folder only has to exist for WhiteNoise.
+        settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
         children = [
             subprocess.Popen(

@@ -1,0 +1,114 @@
+"""The official openai package, pointed at a live Engram server, works unchanged — and the
+user's memories reach the model."""
+
+import openai
+import pytest
+
+from accounts.services import api_key_create
+from chat.models import Message
+from chat.tests.factories import ThreadFactory
+from memories.services import MemoryDraft, memories_embed, memory_create
+from testing.fake_openai import Reply
+from testing.fixtures import SERVER_KEY
+from testing.live import live_daphne
+
+pytestmark = pytest.mark.django_db(transaction=True)
+MODEL = "gpt-4o-mini"
+
+
+@pytest.fixture(scope="module")
+def engram(django_db_setup, django_db_blocker, fake_openai_server, tmp_path_factory):
+    """One live server for the module; each test commits its own data."""
+    env = {
+        "OPENAI_BASE_URL": fake_openai_server.base_url,
+        "OPENAI_API_KEY": SERVER_KEY,
+        "EMBEDDING_BACKEND": "hashing",
+        "LOG_LEVEL": "WARNING",
+    }
+    log = tmp_path_factory.mktemp("engram") / "daphne.log"
+    with django_db_blocker.unblock(), live_daphne(env, log) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def client(engram, user) -> openai.OpenAI:
+    memory, _ = memory_create(
+        user=user, draft=MemoryDraft(content="My favourite database is PostgreSQL.")
+    )
+    memories_embed(memory_ids=[memory.pk])
+    _, secret = api_key_create(user=user, name="sdk", scopes=["chat"])
+    return openai.OpenAI(base_url=f"{engram}/v1", api_key=secret, max_retries=0)
+
+
+def test_a_completion_carries_the_users_memories(client, fake_openai):
+    fake_openai.script(Reply(text="PostgreSQL, as you told me."))
+
+    completion = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Which database do I like?"}]
+    )
+
+    assert completion.choices[0].message.content == "PostgreSQL, as you told me."
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.total_tokens > 0
+    sent = fake_openai.chat_requests[0].json["messages"]
+    assert sent[0]["role"] == "system" and "PostgreSQL" in sent[0]["content"]
+    assert sent[-1] == {"role": "user", "content": "Which database do I like?"}
+
+
+def test_streaming_with_usage(client, fake_openai):
+    fake_openai.script(Reply(tokens=["Post", "gre", "SQL"]))
+
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Which database?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "PostgreSQL"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert len({c.id for c in chunks}) == 1
+
+
+def test_models_lists_what_the_user_can_use(client):
+    ids = [model.id for model in client.models.list()]
+
+    assert MODEL in ids
+
+
+def test_errors_surface_as_openai_errors(client, fake_openai):
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        )
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=MODEL, messages=[])
+    fake_openai.script(*[Reply.server_error()] * 5)
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+
+
+def test_a_thread_header_keeps_the_exchange(client, user, fake_openai):
+    thread = ThreadFactory(user=user)
+    fake_openai.script(Reply(text="Noted."))
+
+    client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Remember this thread."}],
+        extra_headers={"X-Engram-Thread": str(thread.pk)},
+    )
+
+    saved = list(Message.objects.filter(thread=thread).order_by("created_at"))
+    assert [(m.role, m.content) for m in saved] == [
+        ("user", "Remember this thread."),
+        ("assistant", "Noted."),
+    ]
+
+
+def test_a_wrong_key_is_refused(engram):
+    stranger = openai.OpenAI(base_url=f"{engram}/v1", api_key="egm_wrong", max_retries=0)
+
+    with pytest.raises(openai.AuthenticationError):
+        stranger.models.list()

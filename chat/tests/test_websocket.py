@@ -1,0 +1,208 @@
+"""Chat over the WebSocket: auth, send, cancel, parallel streams, isolation."""
+
+import asyncio
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from accounts.services import api_key_create, tokens_issue
+from chat.models import Message
+from chat.tests.conftest import MODEL
+from chat.tests.factories import ThreadFactory
+from config.asgi import application
+from testing.fake_openai import Reply
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+async def connect(path: str, **kwargs) -> tuple[WebsocketCommunicator, bool, int | None]:
+    socket = WebsocketCommunicator(application, path, **kwargs)
+    connected, subprotocol = await socket.connect(timeout=5)
+    return socket, connected, subprotocol
+
+
+async def frames_until(socket, predicate, timeout: float = 10) -> list[dict]:
+    seen = []
+    while True:
+        frame = await socket.receive_json_from(timeout=timeout)
+        seen.append(frame)
+        if predicate(frame, seen):
+            return seen
+
+
+async def chat_send(socket, thread, content: str, **extra) -> None:
+    frame = {"type": "chat.send", "thread_id": str(thread.pk), "model": MODEL, "content": content}
+    await socket.send_json_to(frame | extra)
+
+
+def tokens_seen(at_least: int):
+    return lambda frame, seen: sum(f["type"] == "token" for f in seen) >= at_least
+
+
+@pytest.fixture
+def token(user) -> str:
+    return tokens_issue(user=user).access
+
+
+@pytest.fixture
+def thread(user):
+    return ThreadFactory(user=user, title="Socket")
+
+
+@pytest.mark.parametrize("path", ["/ws/chat/", "/ws/chat/?token=not-a-token"])
+async def test_without_valid_credentials_the_socket_closes_with_4401(path):
+    socket, connected, _ = await connect(path)
+
+    assert connected
+    closed = await socket.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+
+
+async def test_send_streams_the_answer_in_frames(token, thread, llm_upstream):
+    llm_upstream.script(Reply(tokens=["Bonjour", " !"]))
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+
+    await chat_send(socket, thread, "Salut", client_id="c-1")
+    frames = await frames_until(socket, lambda f, _: f["type"] == "close")
+
+    kinds = [f["type"] for f in frames]
+    assert kinds == ["message_start", "token", "token", "message_complete", "close"]
+    assert {f["client_id"] for f in frames} == {"c-1"}
+    assert frames[3]["content"] == "Bonjour !"
+    answer = await Message.objects.aget(pk=frames[0]["message_id"])
+    assert answer.status == Message.Status.COMPLETE
+    await socket.disconnect()
+
+
+async def test_the_token_can_come_as_a_subprotocol(token, user, thread, llm_upstream):
+    socket, connected, subprotocol = await connect("/ws/chat/", subprotocols=["engram.v1", token])
+
+    assert connected and subprotocol == "engram.v1"
+    await chat_send(socket, thread, "hi")
+    frames = await frames_until(socket, lambda f, _: f["type"] == "close")
+    assert frames[-2]["type"] == "message_complete"
+    await socket.disconnect()
+
+
+async def test_an_api_key_needs_the_chat_scope(user, thread):
+    _, readonly = await api_key_create_async(user, ["memories:read"])
+    socket, _, _ = await connect(f"/ws/chat/?token={readonly}")
+
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+async def api_key_create_async(user, scopes):
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(api_key_create)(user=user, name="ws", scopes=scopes)
+
+
+async def test_cancel_stops_one_stream_and_keeps_its_partial(token, thread, llm_upstream):
+    llm_upstream.script(Reply(tokens=[f"w{i} " for i in range(300)], delay=0.02))
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+    await chat_send(socket, thread, "long please")
+    frames = await frames_until(socket, tokens_seen(3))
+    message_id = frames[0]["message_id"]
+
+    await socket.send_json_to({"type": "chat.cancel", "message_id": message_id})
+    closing = await frames_until(socket, lambda f, _: f["type"] == "close")
+
+    assert closing[-1] == {"type": "close", "message_id": message_id, "status": "cancelled"}
+    answer = await Message.objects.aget(pk=message_id)
+    assert answer.status == Message.Status.CANCELLED and answer.content.startswith("w0 w1 w2")
+    assert await llm_upstream.async_wait_until(lambda: llm_upstream.last_request.disconnected)
+    await socket.disconnect()
+
+
+async def test_two_streams_at_once_on_one_socket(token, thread, llm_upstream):
+    llm_upstream.script(
+        Reply(tokens=["a1", "a2", "a3"], delay=0.03), Reply(tokens=["b1", "b2", "b3"], delay=0.03)
+    )
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+    for client_id in ("A", "B"):
+        await chat_send(socket, thread, client_id, client_id=client_id)
+
+    frames = await frames_until(
+        socket, lambda f, seen: sum(x["type"] == "close" for x in seen) == 2
+    )
+
+    by_client = {
+        client: "".join(
+            f["token"] for f in frames if f["type"] == "token" and f["client_id"] == client
+        )
+        for client in ("A", "B")
+    }
+    assert sorted(by_client.values()) == ["a1a2a3", "b1b2b3"]
+    first_close = next(i for i, f in enumerate(frames) if f["type"] == "close")
+    assert any(
+        f["type"] == "token"
+        for f in frames[:first_close]
+        if f["client_id"] != frames[first_close]["client_id"]
+    )
+    await socket.disconnect()
+
+
+async def test_disconnecting_saves_running_streams_as_cancelled(token, thread, llm_upstream):
+    llm_upstream.script(Reply(tokens=[f"x{i} " for i in range(300)], delay=0.02))
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+    await socket.send_json_to({"type": "chat.send", "thread_id": str(thread.pk), "model": MODEL,
+                               "content": "go"})  # fmt: skip
+    frames = await frames_until(
+        socket, lambda f, seen: sum(x["type"] == "token" for x in seen) >= 2
+    )
+
+    await socket.disconnect()
+
+    answer = await Message.objects.aget(pk=frames[0]["message_id"])
+    assert answer.status == Message.Status.CANCELLED
+
+
+async def test_another_users_thread_is_not_found(other_user, thread, llm_upstream):
+    from asgiref.sync import sync_to_async
+
+    token = (await sync_to_async(tokens_issue)(user=other_user)).access
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+
+    await chat_send(socket, thread, "peek", client_id="x")
+    frame = await socket.receive_json_from(timeout=5)
+
+    assert frame["type"] == "error" and frame["code"] == "NOT_FOUND" and frame["client_id"] == "x"
+    assert llm_upstream.chat_requests == []
+    assert not await Message.objects.filter(thread=thread).aexists()
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "VALIDATION_ERROR"),
+        ({"type": "chat.dance"}, "VALIDATION_ERROR"),
+        ({"type": "chat.send", "model": MODEL, "content": "x"}, "VALIDATION_ERROR"),
+        ({"type": "chat.cancel", "message_id": "nope"}, "NOT_FOUND"),
+    ],
+)
+async def test_bad_frames_get_error_frames_and_the_socket_stays_open(token, frame, code):
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+
+    if isinstance(frame, str):
+        await socket.send_to(text_data=frame)
+    else:
+        await socket.send_json_to(frame)
+    reply = await socket.receive_json_from(timeout=5)
+
+    assert reply["type"] == "error" and reply["code"] == code
+    await socket.send_json_to({"type": "chat.cancel", "message_id": "still-here"})
+    assert (await socket.receive_json_from(timeout=5))["code"] == "NOT_FOUND"
+    await socket.disconnect()
+
+
+async def test_bad_token_frames_never_reach_upstream(token, thread, llm_upstream):
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+    await chat_send(socket, thread, "x", temperature=9)
+
+    reply = await socket.receive_json_from(timeout=5)
+
+    assert reply["code"] == "VALIDATION_ERROR" and "temperature" in reply["details"]
+    await asyncio.sleep(0.05)
+    assert llm_upstream.chat_requests == []
+    await socket.disconnect()

@@ -1,0 +1,64 @@
+"""Real server processes for tests that need a real network peer (an official client, a
+worker): they share the test's database, which the test must commit (transactional_db)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import connection
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_database_url() -> str:
+    """The URL of the database this test runs in, for another process."""
+    url = urlsplit(settings.DATABASE_URL)
+    return url._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def live_daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Serve ``config.asgi`` with daphne on a free port; yield its base URL."""
+    port = free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "config.asgi:application"],
+            cwd=REPO,
+            env={**os.environ, "DATABASE_URL": shared_database_url(), "REDIS_URL": "", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/health", timeout=1)
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log = log_path.read_text()
+                        raise RuntimeError(f"daphne did not start:\n{log}") from None
+                    time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
