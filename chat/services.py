@@ -383,6 +383,7 @@ def exchange_remember(*, user: User, question: str, answer: str, metadata: dict[
             provider=MemoryProvider.API,
             source=MemorySource.CHAT,
             metadata=metadata,
+            thread_id=metadata.get("thread_id"),
         ),
     )
 

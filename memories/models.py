@@ -54,6 +54,10 @@ class Memory(models.Model):
     session_id = models.CharField(max_length=255, blank=True, default="")
     # The AI provider's own conversation id, as the browser extension reports it.
     conversation_id = models.CharField(max_length=255, blank=True, default="")
+    # The chat thread this memory came from, when it came from one.
+    thread = models.ForeignKey(
+        "chat.Thread", null=True, blank=True, on_delete=models.SET_NULL, related_name="memories"
+    )
     title = models.CharField(max_length=500, blank=True, default="")
     prompt = models.TextField(blank=True, default="")
     response = models.TextField(blank=True, default="")

@@ -79,6 +79,7 @@ class MemoryDraft:
     session_id: str = ""
     conversation_id: str = ""
     created_at: datetime | None = None
+    thread_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ def _prepared(draft: MemoryDraft) -> dict[str, Any]:
         "agent_id": draft.agent_id,
         "session_id": draft.session_id,
         "conversation_id": draft.conversation_id,
+        "thread_id": draft.thread_id,
         "content_hash": content_hash(content),
     }
     values["size_bytes"] = _size_bytes(values)

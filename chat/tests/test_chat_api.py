@@ -53,6 +53,7 @@ def test_an_answer_with_memories_usage_title_and_a_new_memory(
     saved = Memory.objects.get(user=user, source=Source.CHAT)
     assert "read_csv" in saved.content
     assert saved.metadata["thread_id"] == str(thread.pk)
+    assert saved.thread_id == thread.pk
 
 
 def test_memory_can_be_switched_off(auth_client, user, thread, messages_url, llm_upstream):

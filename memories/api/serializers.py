@@ -203,6 +203,7 @@ class MemorySerializer(serializers.Serializer):
     agent_id = serializers.CharField()
     session_id = serializers.CharField()
     conversation_id = serializers.CharField()
+    thread_id = serializers.UUIDField(allow_null=True, help_text="The chat thread it came from.")
     embedding_status = serializers.ChoiceField(choices=EmbeddingStatus.choices)
     embedding_model = serializers.CharField()
     embedding_error = serializers.CharField()
