@@ -94,8 +94,10 @@ def test_the_api_fails_open_when_the_cache_is_down(auth_client, settings, caplog
 
 @pytest.mark.redis
 def test_limits_count_in_redis(auth_client, settings, redis_url):
+    # A database of its own: clearing it must not touch what other tests keep in Redis.
+    location = redis_url.rsplit("/", 1)[0] + "/15"
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location}
     }
     from django.core.cache import cache
 
