@@ -17,7 +17,7 @@ from rest_framework import serializers
 
 from accounts.websocket import PROTOCOL
 from chat import selectors, services
-from chat.streaming import ChatEvent, run_turn
+from chat.streaming import ChatEvent, failure_events, run_turn
 from core.errors import EngramError, ErrorCode
 
 PING_SECONDS = 30.0
@@ -103,8 +103,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         async def emit(event: ChatEvent) -> None:
             await self.send_json({"type": event.type, **event.data, "client_id": client_id})
 
+        async def run() -> None:
+            try:
+                await run_turn(turn, emit)
+            except Exception as exc:
+                for event in failure_events(turn, exc):
+                    await emit(event)
+
         message_id = str(turn.assistant_message_id)
-        task = asyncio.create_task(run_turn(turn, emit))
+        task = asyncio.create_task(run())
         self.runs[message_id] = task
         task.add_done_callback(lambda _: self.runs.pop(message_id, None))
 

@@ -8,6 +8,7 @@ Whatever happens upstream or to the client, the assistant message is saved: ``co
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,11 @@ from asgiref.sync import sync_to_async
 
 from chat import services
 from chat.models import Message
+from core.errors import ErrorCode
 from core.sse import HEARTBEAT, sse_event
 from providers.llm import LLMGateway, ProviderError, Usage, get_gateway
 
+logger = logging.getLogger(__name__)
 SSE_HEARTBEAT_SECONDS = 15.0
 
 
@@ -136,6 +139,20 @@ async def run_turn(
     return TurnResult(answer, error)
 
 
+def failure_events(turn: services.PreparedTurn, exc: BaseException) -> list[ChatEvent]:
+    """A turn broke on our side after its stream started, when no error response can follow:
+    the events that end the stream for the client instead of leaving it waiting."""
+    logger.error("A chat turn failed mid-stream", exc_info=exc)
+    message_id = str(turn.assistant_message_id)
+    error = {
+        "message_id": message_id,
+        "code": str(ErrorCode.INTERNAL_ERROR),
+        "message": "Something went wrong on our side.",
+        "details": {},
+    }
+    return [ChatEvent("error", error), ChatEvent("close", {"message_id": message_id})]
+
+
 async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]:
     """``run_turn``'s events as an iterator, with ``None`` after each quiet spell of
     ``SSE_HEARTBEAT_SECONDS`` (framings send a heartbeat then).
@@ -156,10 +173,13 @@ async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]
             if event is None:
                 break
             yield event
+        if not task.cancelled() and task.exception() is not None:
+            for event in failure_events(turn, task.exception()):
+                yield event
     finally:
         if not task.done():
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
 
 

@@ -153,3 +153,25 @@ async def test_errors_before_the_stream_are_json(chat_setup, llm_upstream):
     assert b'"NOT_FOUND"' in await exchange.body()
     assert not await sync_to_async(Message.objects.filter(thread=thread).exists)()
     await asyncio.sleep(0)
+
+
+async def test_a_failure_after_the_stream_started_still_ends_it(
+    chat_setup, llm_upstream, monkeypatch
+):
+    from chat import streaming
+
+    async def broken_finish(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(streaming, "_finish", broken_finish)
+    url, headers, _ = chat_setup
+    llm_upstream.script(Reply(tokens=["half"]))
+
+    exchange = await AsgiHttpClient(application).open(
+        "POST", url, body={"content": "Hi", "stream": True}, headers=headers
+    )
+    events = parse_sse(await exchange.body(timeout=5))
+
+    assert [name for name, _ in events][-2:] == ["error", "close"]
+    assert events[-2][1]["code"] == "INTERNAL_ERROR"
+    assert "database went away" not in str(events)

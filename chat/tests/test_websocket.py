@@ -206,3 +206,22 @@ async def test_bad_token_frames_never_reach_upstream(token, thread, llm_upstream
     await asyncio.sleep(0.05)
     assert llm_upstream.chat_requests == []
     await socket.disconnect()
+
+
+async def test_a_failure_on_our_side_ends_the_stream_with_error_and_close(
+    token, thread, llm_upstream, monkeypatch
+):
+    from chat import streaming
+
+    async def broken_finish(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(streaming, "_finish", broken_finish)
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+    await chat_send(socket, thread, "hi", client_id="z")
+
+    frames = await frames_until(socket, lambda f, _: f["type"] == "close", timeout=5)
+
+    assert [f["type"] for f in frames][-2:] == ["error", "close"]
+    assert frames[-2]["code"] == "INTERNAL_ERROR" and frames[-2]["client_id"] == "z"
+    await socket.disconnect()
