@@ -106,6 +106,31 @@ def _history(thread: Thread, model_id: str, after) -> list[Turn]:
     return [Turn(role, content) for role, content in rows.values_list("role", "content")]
 
 
+def _exchange_start(
+    *,
+    thread: Thread,
+    model_id: str,
+    content: str,
+    temperature: float,
+    memories_used: list[dict[str, Any]],
+) -> tuple[Message, Message]:
+    """Save the user's message and the empty assistant message (``streaming``) it awaits."""
+    with transaction.atomic():
+        question = Message.objects.create(
+            thread=thread, model_id=model_id, role=Message.Role.USER, content=content
+        )
+        answer = Message.objects.create(
+            thread=thread,
+            model_id=model_id,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            temperature=temperature,
+            memories_used=memories_used,
+        )
+        Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now())
+    return question, answer
+
+
 def turn_prepare(
     *, user: User, thread: Thread, model_id: str, content: str, temperature: float | None
 ) -> PreparedTurn:
@@ -128,19 +153,13 @@ def turn_prepare(
         new_message=content,
     )
     memories_used = [{"id": m.id, "score": m.score} for m in plan.memories_used]
-    with transaction.atomic():
-        question = Message.objects.create(
-            thread=thread, model_id=model.id, role=Message.Role.USER, content=content
-        )
-        answer = Message.objects.create(
-            thread=thread,
-            model_id=model.id,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
-            temperature=temperature,
-            memories_used=memories_used,
-        )
-        Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now())
+    question, answer = _exchange_start(
+        thread=thread,
+        model_id=model.id,
+        content=content,
+        temperature=temperature,
+        memories_used=memories_used,
+    )
     return PreparedTurn(
         user_id=user.pk,
         model=model,
@@ -446,19 +465,13 @@ def completion_prepare(
     memories_used = [{"id": m.id, "score": m.score} for m in recalled]
     turn_ids: dict[str, Any] = {"assistant_message_id": uuid.uuid4()}
     if thread is not None:
-        with transaction.atomic():
-            asked = Message.objects.create(
-                thread=thread, model_id=model.id, role=Message.Role.USER, content=question
-            )
-            answer = Message.objects.create(
-                thread=thread,
-                model_id=model.id,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.STREAMING,
-                temperature=temperature,
-                memories_used=memories_used,
-            )
-            Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now())
+        asked, answer = _exchange_start(
+            thread=thread,
+            model_id=model.id,
+            content=question,
+            temperature=temperature,
+            memories_used=memories_used,
+        )
         turn_ids = {
             "thread_id": thread.pk,
             "user_message_id": asked.pk,

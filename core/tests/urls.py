@@ -26,7 +26,7 @@ class PrivateView(APIView):
 
 class ExplodingApiView(PublicView):
     def get(self, request: Request) -> Response:
-        raise RuntimeError("provider key sk-live1234567890abcdef leaked into an exception")
+        raise RuntimeError("provider key sk-live-1234-5678-abcd leaked into an exception")
 
 
 def exploding_django_view(request: HttpRequest) -> HttpResponse:
