@@ -50,3 +50,16 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return result.stdout.strip() or "unknown"
+
+
+def redis_channel_layer(redis_url: str) -> dict:
+    """The Channels layer on Redis at ``redis_url``.
+
+    redis-py 8 times socket reads out after 5 s by default, which is just how long channels_redis
+    blocks waiting for a message (BZPOPMIN): the consumer of every socket idle that long would
+    die with a TimeoutError. A read may wait longer than that block.
+    """
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 30}]},
+    }

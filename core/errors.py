@@ -118,6 +118,11 @@ class ServiceUnavailable(EngramError):
     default_message = "The service is temporarily unavailable."
 
 
+# The messages of the two errors that are never the client's fault.
+INTERNAL_ERROR_MESSAGE = "Something went wrong on our side."
+DATABASE_BUSY_MESSAGE = "The database is busy or unreachable; try again shortly."
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "error": {

@@ -14,9 +14,16 @@ from django.core.exceptions import (
     RequestDataTooBig,
     SuspiciousOperation,
 )
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 
-from core.errors import ErrorCode, error_response, too_large_response
+from core.errors import (
+    DATABASE_BUSY_MESSAGE,
+    INTERNAL_ERROR_MESSAGE,
+    ErrorCode,
+    error_response,
+    too_large_response,
+)
 from core.request_context import bind_request_id
 
 logger = logging.getLogger("engram.request")
@@ -92,5 +99,13 @@ class ExceptionShapeMiddleware(DualModeMiddleware):
             return too_large_response(settings.MAX_REQUEST_BYTES)
         if isinstance(exception, Http404 | PermissionDenied | BadRequest | SuspiciousOperation):
             return None
+        if isinstance(exception, OperationalError):
+            # No pooled connection came free in time, or PostgreSQL is away: worth a retry,
+            # where a 500 would say our code is wrong.
+            logger.warning("Database unavailable on %s %s: %s", request.method, request.path,
+                           exception)  # fmt: skip
+            response = error_response(503, ErrorCode.SERVICE_UNAVAILABLE, DATABASE_BUSY_MESSAGE)
+            response["Retry-After"] = "1"
+            return response
         logger.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(500, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.")
+        return error_response(500, ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)

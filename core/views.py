@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from config.runtime import git_commit
 from core import health
-from core.errors import ErrorCode, error_response
+from core.errors import INTERNAL_ERROR_MESSAGE, ErrorCode, error_response
 
 
 class LivenessSerializer(serializers.Serializer):
@@ -89,4 +89,4 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    return error_response(500, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.")
+    return error_response(500, ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)

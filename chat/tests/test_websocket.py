@@ -225,3 +225,24 @@ async def test_a_failure_on_our_side_ends_the_stream_with_error_and_close(
     assert [f["type"] for f in frames][-2:] == ["error", "close"]
     assert frames[-2]["code"] == "INTERNAL_ERROR" and frames[-2]["client_id"] == "z"
     await socket.disconnect()
+
+
+@pytest.mark.redis
+async def test_an_idle_consumer_outlives_the_redis_layers_blocking_wait(redis_url):
+    """Every socket's consumer waits on the channel layer; on Redis a wait that outlasts
+    channels_redis's 5 s block must not break the connection (redis-py 8's read timeout)."""
+    from channels_redis.core import RedisChannelLayer
+
+    from config.runtime import redis_channel_layer
+
+    layer = RedisChannelLayer(**redis_channel_layer(redis_url)["CONFIG"])
+    channel = await layer.new_channel()
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    try:
+        done, _ = await asyncio.wait({waiting}, timeout=layer.brpop_timeout + 1.5)
+        assert not done, f"the wait ended: {waiting.exception()!r}"
+        await layer.send(channel, {"type": "chat.ping"})
+        assert await asyncio.wait_for(waiting, 5) == {"type": "chat.ping"}
+    finally:
+        waiting.cancel()
+        await layer.flush()
