@@ -7,6 +7,7 @@ decides what to do with an anonymous connection (chat closes it with code 4401).
 
 from urllib.parse import parse_qs
 
+from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from rest_framework_simplejwt.exceptions import TokenError
@@ -47,5 +48,8 @@ class TokenAuthMiddleware(BaseMiddleware):
         token = _token_from(scope)
         user = None
         if token:
-            user = await database_sync_to_async(authenticate_token)(token, scope=ApiScope.CHAT)
+            # On a thread of its own: a burst of connections does not queue on the one thread
+            # that thread-sensitive calls share outside a context.
+            async with ThreadSensitiveContext():
+                user = await database_sync_to_async(authenticate_token)(token, scope=ApiScope.CHAT)
         return await super().__call__({**scope, "user": user}, receive, send)

@@ -9,17 +9,20 @@ event names as ``type`` (``message_start``, ``token``, ``message_complete``, ``e
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import OperationalError, connections
 from rest_framework import serializers
 
 from accounts.websocket import PROTOCOL
 from chat import selectors, services
 from chat.streaming import ChatEvent, failure_events, run_turn
-from core.errors import EngramError, ErrorCode
+from core.errors import DATABASE_BUSY_MESSAGE, INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
 
+logger = logging.getLogger(__name__)
 PING_SECONDS = 30.0
 UNAUTHENTICATED = 4401
 
@@ -45,7 +48,8 @@ class CancelFrame(serializers.Serializer):
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
-        self.runs: dict[str, asyncio.Task] = {}
+        self.runs: dict[str, asyncio.Task] = {}  # streaming, by assistant message id
+        self.pending: set[asyncio.Task] = set()  # every turn task, preparing or streaming
         self.pinger: asyncio.Task | None = None
         offered = PROTOCOL if PROTOCOL in self.scope.get("subprotocols", []) else None
         await self.accept(offered)
@@ -55,7 +59,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.pinger = asyncio.create_task(self._ping())
 
     async def disconnect(self, code: int) -> None:
-        tasks = [*self.runs.values(), *([self.pinger] if self.pinger else [])]
+        tasks = [*self.pending, *([self.pinger] if self.pinger else [])]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -94,26 +98,51 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 ErrorCode.VALIDATION_ERROR, "The frame is not valid.", frame.errors, client_id
             )
             return
-        try:
-            turn = await database_sync_to_async(self._prepare)(frame.validated_data)
-        except EngramError as exc:
-            await self._error(exc.code, exc.message, exc.details, client_id)
-            return
+        task = asyncio.create_task(self._turn(frame.validated_data, client_id))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _turn(self, data: dict[str, Any], client_id: str) -> None:
+        """Prepare and stream one turn. Its database work runs on a thread of its own, not on
+        the one thread every socket of the process would otherwise share, and gives the
+        connection back when the turn is over."""
 
         async def emit(event: ChatEvent) -> None:
             await self.send_json({"type": event.type, **event.data, "client_id": client_id})
 
-        async def run() -> None:
+        async with ThreadSensitiveContext():
             try:
-                await run_turn(turn, emit)
-            except Exception as exc:
-                for event in failure_events(turn, exc):
-                    await emit(event)
+                turn = await self._prepare_or_report(data, client_id)
+                if turn is None:
+                    return
+                message_id = str(turn.assistant_message_id)
+                self.runs[message_id] = asyncio.current_task()
+                try:
+                    await run_turn(turn, emit)
+                except Exception as exc:
+                    for event in failure_events(turn, exc):
+                        await emit(event)
+                finally:
+                    self.runs.pop(message_id, None)
+            finally:
+                await sync_to_async(connections.close_all)()
 
-        message_id = str(turn.assistant_message_id)
-        task = asyncio.create_task(run())
-        self.runs[message_id] = task
-        task.add_done_callback(lambda _: self.runs.pop(message_id, None))
+    async def _prepare_or_report(
+        self, data: dict[str, Any], client_id: str
+    ) -> services.PreparedTurn | None:
+        """The prepared turn, or None after telling the client why there is none."""
+        try:
+            return await sync_to_async(self._prepare)(data)
+        except EngramError as exc:
+            await self._error(exc.code, exc.message, exc.details, client_id)
+        except OperationalError:
+            await self._error(
+                ErrorCode.SERVICE_UNAVAILABLE, DATABASE_BUSY_MESSAGE, client_id=client_id
+            )
+        except Exception:
+            logger.exception("Preparing a chat turn failed")
+            await self._error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE, client_id=client_id)
+        return None
 
     def _prepare(self, data: dict[str, Any]) -> services.PreparedTurn:
         thread = selectors.thread_get(self.user, data["thread_id"])

@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 
 from chat import services
 from chat.models import Message
-from core.errors import ErrorCode
+from core.errors import INTERNAL_ERROR_MESSAGE, ErrorCode
 from core.sse import HEARTBEAT, sse_event
 from providers.llm import LLMGateway, ProviderError, Usage, get_gateway
 
@@ -147,7 +147,7 @@ def failure_events(turn: services.PreparedTurn, exc: BaseException) -> list[Chat
     error = {
         "message_id": message_id,
         "code": str(ErrorCode.INTERNAL_ERROR),
-        "message": "Something went wrong on our side.",
+        "message": INTERNAL_ERROR_MESSAGE,
         "details": {},
     }
     return [ChatEvent("error", error), ChatEvent("close", {"message_id": message_id})]
@@ -158,25 +158,34 @@ async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]
     ``SSE_HEARTBEAT_SECONDS`` (framings send a heartbeat then).
 
     The turn runs in its own task so a quiet spell never interrupts it; when the consumer goes
-    away, this generator is closed and cancels the turn (which saves what it has).
+    away, this generator is closed and cancels the turn (which saves what it has). A second
+    task watches for quiet spells: a timer per event would cost more than the event.
     """
+    loop = asyncio.get_running_loop()
     queue: asyncio.Queue[ChatEvent | None] = asyncio.Queue()
-    task = asyncio.create_task(run_turn(turn, queue.put))
-    task.add_done_callback(lambda _: queue.put_nowait(None))
-    try:
+    last_sent = [loop.time()]
+    done = object()
+
+    async def heartbeat() -> None:
         while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT_SECONDS)
-            except TimeoutError:
-                yield None
-                continue
-            if event is None:
-                break
+            await asyncio.sleep(last_sent[0] + SSE_HEARTBEAT_SECONDS - loop.time())
+            if loop.time() - last_sent[0] >= SSE_HEARTBEAT_SECONDS:
+                last_sent[0] = loop.time()
+                queue.put_nowait(None)
+
+    task = asyncio.create_task(run_turn(turn, queue.put))
+    task.add_done_callback(lambda _: queue.put_nowait(done))
+    beat = asyncio.create_task(heartbeat())
+    try:
+        while (event := await queue.get()) is not done:
+            if event is not None:
+                last_sent[0] = loop.time()
             yield event
         if not task.cancelled() and task.exception() is not None:
             for event in failure_events(turn, task.exception()):
                 yield event
     finally:
+        beat.cancel()
         if not task.done():
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

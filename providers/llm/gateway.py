@@ -165,7 +165,8 @@ class LLMGateway:
         max_tokens: int | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> ChatStream:
-        """The answer as it is generated: ``StreamChunk(delta=...)`` per token delta, then one
+        """The answer as it is generated: ``StreamChunk(delta=...)`` with the text that arrived
+        (a token, or several when they came together), then one
         ``StreamChunk(final=True, finish_reason=..., usage=...)``.
 
         Failures before the first delta are retried like ``complete``; after it, the stream
@@ -255,22 +256,36 @@ class LLMGateway:
                 response = await client.post(
                     _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
                 )
-                async for data in _sse_data(response.aiter_bytes()):
-                    if data == "[DONE]":
+                # Every delta that arrived in one read goes on as one chunk: one token per
+                # chunk while we keep up, fewer and larger chunks when the process is behind
+                # (hundreds of streams), instead of falling further behind per token.
+                async for batch in _sse_batches(response.aiter_bytes()):
+                    deltas: list[str] = []
+                    done = False
+                    for data in batch:
+                        if data == "[DONE]":
+                            done = True
+                            break
+                        payload = json.loads(data)
+                        if not isinstance(payload, dict):
+                            continue
+                        if payload.get("error"):
+                            if deltas:
+                                parts.append("".join(deltas))
+                                yield StreamChunk(delta=parts[-1])
+                            raise _MidStreamError(payload["error"])
+                        if isinstance(payload.get("usage"), dict):
+                            reported_usage = payload["usage"]
+                        for choice in payload.get("choices") or ():
+                            finish_reason = choice.get("finish_reason") or finish_reason
+                            delta = (choice.get("delta") or {}).get("content")
+                            if delta:
+                                deltas.append(delta)
+                    if deltas:
+                        parts.append("".join(deltas))
+                        yield StreamChunk(delta=parts[-1])
+                    if done:
                         break
-                    payload = json.loads(data)
-                    if not isinstance(payload, dict):
-                        continue
-                    if payload.get("error"):
-                        raise _MidStreamError(payload["error"])
-                    if isinstance(payload.get("usage"), dict):
-                        reported_usage = payload["usage"]
-                    for choice in payload.get("choices") or ():
-                        finish_reason = choice.get("finish_reason") or finish_reason
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            parts.append(delta)
-                            yield StreamChunk(delta=delta)
                 break
             except Exception as exc:
                 error = translate_error(exc, provider=credentials.provider, model=model)
@@ -357,8 +372,9 @@ def _usage(reported: Any, messages: list[Message], text: str, model: str) -> Usa
     )
 
 
-async def _sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event in a byte stream (multi-line data joined).
+async def _sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
+    """The ``data`` of the server-sent events in a byte stream (multi-line data joined), a list
+    per read: the events each read completed.
 
     Lines end at LF or CRLF only: JSON may hold U+2028 and friends, which a text line splitter
     would cut at.
@@ -368,19 +384,22 @@ async def _sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
     async for chunk in chunks:
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
+        batch: list[str] = []
         for raw in lines:
             line = raw.removesuffix(b"\r")
             if not line:
                 if data:
-                    yield b"\n".join(data).decode()
+                    batch.append(b"\n".join(data).decode())
                     data = []
             elif line.startswith(b"data:"):
                 data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+        if batch:
+            yield batch
     line = buffer.removesuffix(b"\r")
     if line.startswith(b"data:"):
         data.append(line[6:] if line.startswith(b"data: ") else line[5:])
     if data:
-        yield b"\n".join(data).decode()
+        yield [b"\n".join(data).decode()]
 
 
 class _MidStreamError(Exception):

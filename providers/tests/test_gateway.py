@@ -14,7 +14,7 @@ from providers.llm.errors import (
     ProviderUnavailable,
     RateLimitedUpstream,
 )
-from providers.llm.gateway import LLMGateway
+from providers.llm.gateway import LLMGateway, _sse_batches
 from providers.llm.types import LLMCredentials, StreamChunk
 from testing.fake_openai import Reply
 from testing.fixtures import SERVER_KEY
@@ -73,12 +73,13 @@ async def test_options_are_passed_through(llm_gateway, credentials, fake_openai)
 async def test_stream_yields_deltas_in_order_then_a_final_chunk_with_usage(
     llm_gateway, credentials, fake_openai
 ):
-    fake_openai.script(Reply(tokens=["Hel", "lo", " world"], delay=0.001))
+    fake_openai.script(Reply(tokens=["Hel", "lo", " world"], delay=0.1))
 
     chunks = await collect(
         llm_gateway.stream(credentials=credentials, model="gpt-4o-mini", messages=MESSAGES)
     )
 
+    # Tokens that come apart go on apart: nothing waits to batch them.
     assert [c.delta for c in chunks[:-1]] == ["Hel", "lo", " world"]
     assert not any(c.final for c in chunks[:-1])
     final = chunks[-1]
@@ -129,7 +130,7 @@ async def test_a_stream_is_retried_on_429_and_5xx_before_its_first_token(
         llm_gateway.stream(credentials=credentials, model="gpt-4o-mini", messages=MESSAGES)
     )
 
-    assert [c.delta for c in chunks if not c.final] == ["a", "b"]
+    assert "".join(c.delta for c in chunks if not c.final) == "ab"
     assert len(fake_openai.chat_requests) == 3
 
 
@@ -397,3 +398,17 @@ async def test_concurrent_streams_share_one_gateway(llm_gateway, credentials, fa
     )
 
     assert all("".join(c.delta for c in chunks) == "abc" for chunks in results)
+
+
+async def test_events_that_arrive_in_one_read_come_out_together():
+    """A process behind on hundreds of streams reads several tokens at once; they go on as one
+    chunk rather than one by one (see LLMGateway._stream)."""
+
+    async def reads():
+        yield b'data: {"a": 1}\n\ndata: {"a": 2}\r\n\r\ndata: {"a"'
+        yield b": 3}\n\n"
+        yield b"data: [DONE]"
+
+    batches = [batch async for batch in _sse_batches(reads())]
+
+    assert batches == [['{"a": 1}', '{"a": 2}'], ['{"a": 3}'], ["[DONE]"]]
