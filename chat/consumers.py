@@ -14,12 +14,13 @@ from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.db import OperationalError, connections
+from django.db import OperationalError
 from rest_framework import serializers
 
 from accounts.websocket import PROTOCOL
 from chat import selectors, services
 from chat.streaming import ChatEvent, failure_events, run_turn
+from core.db import release_connections
 from core.errors import DATABASE_BUSY_MESSAGE, INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
 
 logger = logging.getLogger(__name__)
@@ -104,8 +105,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _turn(self, data: dict[str, Any], client_id: str) -> None:
         """Prepare and stream one turn. Its database work runs on a thread of its own, not on
-        the one thread every socket of the process would otherwise share, and gives the
-        connection back when the turn is over."""
+        the one thread every socket of the process would otherwise share, and holds a
+        connection only while it works: not while the answer streams."""
 
         async def emit(event: ChatEvent) -> None:
             await self.send_json({"type": event.type, **event.data, "client_id": client_id})
@@ -125,7 +126,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 finally:
                     self.runs.pop(message_id, None)
             finally:
-                await sync_to_async(connections.close_all)()
+                await sync_to_async(release_connections)()
 
     async def _prepare_or_report(
         self, data: dict[str, Any], client_id: str
@@ -145,14 +146,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return None
 
     def _prepare(self, data: dict[str, Any]) -> services.PreparedTurn:
-        thread = selectors.thread_get(self.user, data["thread_id"])
-        return services.turn_prepare(
-            user=self.user,
-            thread=thread,
-            model_id=data["model"],
-            content=data["content"],
-            temperature=data["temperature"],
-        )
+        try:
+            thread = selectors.thread_get(self.user, data["thread_id"])
+            return services.turn_prepare(
+                user=self.user,
+                thread=thread,
+                model_id=data["model"],
+                content=data["content"],
+                temperature=data["temperature"],
+            )
+        finally:
+            release_connections()  # not held while the answer streams
 
     async def _cancel(self, content: dict[str, Any]) -> None:
         frame = CancelFrame(data=content)

@@ -10,9 +10,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connections
 from django.http import StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer
+
+from core.db import release_connections
 
 HEARTBEAT = b": keep-alive\n\n"
 
@@ -61,16 +62,10 @@ def event_stream_response(
 def event_stream(content: Iterator[bytes] | AsyncIterator[bytes]) -> StreamingHttpResponse:
     """A response that sends SSE frames as they are produced, through any proxy.
 
-    Call it from the view: it gives the request's database connection back first. Django would
-    keep it until the response ends, which for a stream is seconds or minutes of holding an
-    idle PostgreSQL connection: one per open stream, and past ``max_connections`` open streams
-    every new request fails ("too many clients"). What the stream does in the database later
-    opens a connection for as long as it needs one. A connection inside a transaction (a test
-    wrapped in one) is left alone.
+    Call it from the view: it gives the request's database connection back first, where Django
+    would keep it until the response ends (see ``core.db.release_connections``).
     """
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
+    release_connections()
     response = StreamingHttpResponse(content, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once

@@ -4,7 +4,6 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
 
 from accounts.services import tokens_issue
 from chat.models import Message
@@ -12,6 +11,7 @@ from chat.tests.conftest import MODEL
 from chat.tests.factories import ThreadFactory
 from config.asgi import application
 from testing.asgi import AsgiHttpClient, parse_sse
+from testing.db import async_connections_in_use
 from testing.fake_openai import Reply
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -50,25 +50,18 @@ async def test_events_arrive_in_order_with_the_whole_answer(chat_setup, llm_upst
 async def test_an_open_stream_holds_no_database_connection(chat_setup, llm_upstream):
     url, headers, _ = chat_setup
     llm_upstream.script(Reply(tokens=["Slow", " answer"], first_token_delay=0.5))
-    before = await _database_connections()
+    before = await async_connections_in_use()
 
     exchange = await AsgiHttpClient(application).open(
         "POST", url, body={"content": "Hi", "stream": True}, headers=headers
     )
-    during = await _database_connections()
+    during = await async_connections_in_use()
     events = parse_sse(await exchange.body())
 
     assert during == before  # the request's own connection was given back when streaming began
     assert [name for name, _ in events][-2:] == ["message_complete", "close"]
     answer = await Message.objects.aget(pk=events[0][1]["message_id"])
     assert answer.status == Message.Status.COMPLETE and answer.content == "Slow answer"
-
-
-@sync_to_async
-def _database_connections() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-        return cursor.fetchone()[0]
 
 
 async def test_accept_header_alone_asks_for_a_stream(chat_setup, llm_upstream):

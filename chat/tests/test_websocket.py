@@ -10,6 +10,7 @@ from chat.models import Message
 from chat.tests.conftest import MODEL
 from chat.tests.factories import ThreadFactory
 from config.asgi import application
+from testing.db import async_connections_in_use
 from testing.fake_openai import Reply
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -111,6 +112,22 @@ async def test_cancel_stops_one_stream_and_keeps_its_partial(token, thread, llm_
     answer = await Message.objects.aget(pk=message_id)
     assert answer.status == Message.Status.CANCELLED and answer.content.startswith("w0 w1 w2")
     assert await llm_upstream.async_wait_until(lambda: llm_upstream.last_request.disconnected)
+    await socket.disconnect()
+
+
+async def test_an_open_stream_holds_no_database_connection(token, thread, llm_upstream):
+    llm_upstream.script(Reply(tokens=[f"w{i} " for i in range(100)], delay=0.02))
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+    before = await async_connections_in_use()
+
+    await chat_send(socket, thread, "long please")
+    await frames_until(socket, tokens_seen(3))
+    during = await async_connections_in_use()
+    await frames_until(socket, lambda f, _: f["type"] == "close", timeout=15)
+    after = await async_connections_in_use()
+
+    assert during == before  # hundreds of open streams must not need hundreds of connections
+    assert after == before  # and the turn gave back what it took to save the answer
     await socket.disconnect()
 
 
