@@ -73,6 +73,7 @@ class PreparedTurn:
     memories_used: list[dict[str, Any]]
     history_truncated: bool = False
     thread_id: uuid.UUID | None = None
+    thread_untitled: bool = False  # the thread gets a title after this exchange
     user_message_id: uuid.UUID | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -172,6 +173,7 @@ def turn_prepare(
         memories_used=memories_used,
         history_truncated=plan.history_truncated,
         thread_id=thread.pk,
+        thread_untitled=not thread.title,
         user_message_id=question.pk,
     )
 
@@ -236,10 +238,10 @@ def turn_followups(*, turn: PreparedTurn, answer: Message) -> None:
 
     if answer.status != Message.Status.COMPLETE:
         return
-    if turn.in_thread:
+    if turn.thread_untitled:
         tasks.thread_title_generate.delay(str(turn.thread_id))
-        if turn.history_truncated:
-            tasks.thread_summarize.delay(str(turn.thread_id), turn.model.id)
+    if turn.in_thread and turn.history_truncated:
+        tasks.thread_summarize.delay(str(turn.thread_id), turn.model.id)
     metadata = {"model": turn.model.id}
     if turn.in_thread:
         metadata |= {"thread_id": str(turn.thread_id), "message_id": str(answer.pk)}
@@ -474,6 +476,7 @@ def completion_prepare(
         )
         turn_ids = {
             "thread_id": thread.pk,
+            "thread_untitled": not thread.title,
             "user_message_id": asked.pk,
             "assistant_message_id": answer.pk,
         }
