@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction
+	bench-extraction bench-chat
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,12 +40,17 @@ bench-memories: $(STAMP)
 bench-extraction: $(STAMP)
 	$(PY) -m bench.extraction_bench $(BENCH_ARGS)
 
+# Time to first token and total time Engram adds to a streamed answer, SSE and WebSocket, at 1,
+# 100 and 500 concurrent streams on one server process (needs Redis; see bench/README.md).
+bench-chat: $(STAMP)
+	$(PY) -m bench.chat_bench $(BENCH_ARGS)
+
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser
 
 # After a crash or `kill -9`, the embedded database may outlive its processes.
 stop:
-	-pkill -f "daphne .*config.asgi:application"
+	-pkill -f "uvicorn config.asgi:application"
 	-pkill -f "celery -A config"
 	-$(PY) scripts/stop_embedded_db.py .data/pg
 

@@ -110,6 +110,8 @@ def use_bench_database(name: str) -> None:
         if cursor.fetchone() is None:
             cursor.execute(f'CREATE DATABASE "{name}"')
     connection.close()
+    # The pool holds connections to the database it was made for; the next one is made anew.
+    connection.close_pool()
     connections["default"].settings_dict["NAME"] = name
     call_command("migrate", verbosity=0)
 

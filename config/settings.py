@@ -54,7 +54,6 @@ if PRODUCTION:
 
 # --- Applications ----------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

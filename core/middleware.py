@@ -1,6 +1,6 @@
 """Cross-cutting request plumbing: request ids, body-size limit, and the last-resort error shape.
 
-Each middleware works natively in both sync (WSGI, tests) and async (daphne) stacks, so no
+Each middleware works natively in both sync (WSGI, tests) and async (ASGI server) stacks, so no
 request pays for a thread hop it does not need.
 """
 

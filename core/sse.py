@@ -1,6 +1,6 @@
 """Server-sent events: the framing, the renderer DRF negotiates for them, and a streaming
-response that works under both daphne (ASGI: an async iterator, cancelled when the client goes
-away) and WSGI or the test client (a sync iterator)."""
+response that works under both ASGI (an async iterator, cancelled when the client goes away)
+and WSGI or the test client (a sync iterator)."""
 
 import asyncio
 import json

@@ -1,4 +1,4 @@
-"""Drive the real ASGI application in-process, event by event, as daphne would: streamed
+"""Drive the real ASGI application in-process, event by event, as the ASGI server would: streamed
 response bodies arrive as they are sent, and the client can hang up mid-stream."""
 
 import json

@@ -493,9 +493,13 @@ class FakeOpenAI:
             if reply.first_token_delay and await _closed_within(closed, reply.first_token_delay):
                 request.disconnected = True
                 return False
+            # A fixed rate: token N is due N x delay after the first, however late the loop woke
+            # for the one before, so a benchmark's upstream keeps its pace under load.
+            loop = asyncio.get_running_loop()
+            first_due = loop.time()
             for index, token in enumerate(tokens):
                 if index and reply.delay:
-                    await asyncio.sleep(reply.delay)
+                    await asyncio.sleep(max(0.0, first_due + index * reply.delay - loop.time()))
                 if closed.done():
                     request.disconnected = True
                     return False
@@ -766,3 +770,31 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             return body
         body += await reader.readexactly(size)
         await reader.readline()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in the foreground, every chat answer ``--tokens`` tokens at a fixed rate: the
+    upstream of ``make bench-chat``, in a process of its own so it never shares a core's GIL
+    with what it measures."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("--tokens", type=int, default=500)
+    parser.add_argument("--delay", type=float, default=0.02, help="seconds between tokens")
+    parser.add_argument("--first-token-delay", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    server = FakeOpenAI().start()
+    server.default_reply = Reply(
+        tokens=[" tok"] * args.tokens, delay=args.delay, first_token_delay=args.first_token_delay
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    print(server.base_url, flush=True)
+    stopped.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -4,16 +4,18 @@ worker): they share the test's database, which the test must commit (transaction
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection
+
+from config.runtime import asgi_server_command
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,14 +32,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    url: str  # http://127.0.0.1:PORT
+    pid: int
+
+
 @contextmanager
-def live_daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Serve ``config.asgi`` with daphne on a free port; yield its base URL."""
+def live_server(env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
+    """Serve ``config.asgi`` as ``make run`` does (one process) on a free port."""
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "config.asgi:application"],
+            asgi_server_command("127.0.0.1", port),
             cwd=REPO,
             env={**os.environ, "DATABASE_URL": shared_database_url(), "REDIS_URL": "", **env},
             stdout=log,
@@ -53,9 +60,9 @@ def live_daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
                 except OSError:
                     if process.poll() is not None or time.monotonic() > deadline:
                         log = log_path.read_text()
-                        raise RuntimeError(f"daphne did not start:\n{log}") from None
+                        raise RuntimeError(f"The server did not start:\n{log}") from None
                     time.sleep(0.1)
-            yield base
+            yield LiveServer(base, process.pid)
         finally:
             process.terminate()
             try:

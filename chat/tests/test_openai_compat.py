@@ -10,7 +10,7 @@ from chat.tests.factories import ThreadFactory
 from memories.services import MemoryDraft, memories_embed, memory_create
 from testing.fake_openai import Reply
 from testing.fixtures import SERVER_KEY
-from testing.live import live_daphne
+from testing.live import live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODEL = "gpt-4o-mini"
@@ -25,9 +25,9 @@ def engram(django_db_setup, django_db_blocker, fake_openai_server, tmp_path_fact
         "EMBEDDING_BACKEND": "hashing",
         "LOG_LEVEL": "WARNING",
     }
-    log = tmp_path_factory.mktemp("engram") / "daphne.log"
-    with django_db_blocker.unblock(), live_daphne(env, log) as base_url:
-        yield base_url
+    log = tmp_path_factory.mktemp("engram") / "server.log"
+    with django_db_blocker.unblock(), live_server(env, log) as server:
+        yield server.url
 
 
 @pytest.fixture

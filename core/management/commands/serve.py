@@ -1,8 +1,8 @@
 """`manage.py serve`: what `make run` runs — migrate, then serve.
 
-Starts daphne (ASGI: HTTP and WebSockets) and, when a broker is configured, a Celery worker and
-Celery beat, as child processes. This process holds the embedded database open for all of them
-and stops everything together on Ctrl+C or SIGTERM.
+Starts the ASGI server (uvicorn: HTTP, SSE and WebSockets) and, when a broker is configured, a
+Celery worker and Celery beat, as child processes. This process holds the embedded database open
+for all of them and stops everything together on Ctrl+C or SIGTERM.
 """
 
 import signal
@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from config.runtime import asgi_server_command
 from core.apps import describe_stack
 
 STARTUP_TIMEOUT_SECONDS = 30
@@ -32,7 +33,7 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Migrate and serve Engram (daphne, plus Celery worker and beat with a broker)."
+    help = "Migrate and serve Engram (uvicorn, plus Celery worker and beat with a broker)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -44,20 +45,7 @@ class Command(BaseCommand):
         # start needs no collectstatic; the folder only has to exist for WhiteNoise.
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
-        children = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    host,
-                    "-p",
-                    str(port),
-                    "config.asgi:application",
-                ]
-            )
-        ]
+        children = [subprocess.Popen(asgi_server_command(host, port))]
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             celery = [sys.executable, "-m", "celery", "-A", "config"]
             children.append(subprocess.Popen([*celery, "worker", "--loglevel", "INFO"]))
