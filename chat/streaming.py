@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 
 from chat import services
 from chat.models import Message
@@ -50,9 +51,28 @@ def _usage_body(answer: Message) -> dict[str, Any]:
 
 
 # Plain sync_to_async: the caller's context owns the connection (Django's request cycle for SSE,
-# the consumer's database_sync_to_async calls for WebSockets), and a test's transaction stays.
-_finish = sync_to_async(services.turn_finish)
+# the consumer's turn for WebSockets), and a test's transaction stays.
+_finish_once = sync_to_async(services.turn_finish)
 _followups = sync_to_async(services.turn_followups)
+FINISH_ATTEMPTS = 3
+FINISH_RETRY_SECONDS = 1.0
+
+
+async def _finish(**fields: Any) -> Message:
+    """``services.turn_finish``, tried again when the database cannot take it (an overloaded
+    process waits past ``DATABASE_POOL_TIMEOUT`` for a connection): until it is saved, the
+    answer exists only here."""
+    attempt = 1
+    while True:
+        try:
+            return await _finish_once(**fields)
+        except OperationalError:
+            if attempt == FINISH_ATTEMPTS:
+                raise
+            logger.warning("Saving answer %s failed (try %d); trying again",
+                           fields["turn"].assistant_message_id, attempt)  # fmt: skip
+            await asyncio.sleep(FINISH_RETRY_SECONDS * attempt)
+            attempt += 1
 
 
 async def run_turn(

@@ -127,7 +127,7 @@ if DATABASE_POOL:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", 2),
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", 20),
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", 10.0),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", 30.0),
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 0)

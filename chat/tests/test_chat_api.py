@@ -3,8 +3,10 @@
 from decimal import Decimal
 
 import pytest
+from django.db import OperationalError, connection
 
 from billing.models import DailyUsage
+from chat import streaming
 from chat.models import Message, Thread
 from chat.tests.conftest import MODEL
 from memories.models import ExtractionJob, JobStatus, JobTrigger, Memory, Source
@@ -98,6 +100,30 @@ def test_an_upstream_failure_keeps_both_messages(
     answer = Message.objects.get(pk=error["details"]["assistant_message_id"])
     assert answer.status == Message.Status.ERROR and answer.error
     assert Message.objects.filter(thread=thread, role="user", content="Hello?").exists()
+
+
+def test_an_answer_is_saved_even_when_the_database_refuses_it_at_first(
+    auth_client, thread, messages_url, llm_upstream, monkeypatch
+):
+    """An overloaded process may wait past DATABASE_POOL_TIMEOUT for a connection just as the
+    answer ends; the answer is then only in memory, so saving it is tried again."""
+    monkeypatch.setattr(streaming, "FINISH_RETRY_SECONDS", 0)
+    llm_upstream.script(Reply(text="Kept after all."))
+    refused = []
+
+    def refuse_first_save(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "chat_message"') and not refused:
+            refused.append(sql)
+            raise OperationalError("couldn't get a connection after 10.00 sec")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_first_save):
+        response = auth_client.post(messages_url, {"content": "Hello?"})
+
+    assert response.status_code == 200, response.content
+    assert refused
+    answer = Message.objects.get(pk=response.json()["assistant_message"]["id"])
+    assert answer.status == Message.Status.COMPLETE and answer.content == "Kept after all."
 
 
 @pytest.mark.parametrize(
