@@ -96,7 +96,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "postgresql": pg,
         "pgvector": pgvector,
-        "note": "2 cores shared with other engineers' test runs; numbers are of a busy machine",
+        # Anything else running moves every figure: the load when the run began.
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
     }
 
 
