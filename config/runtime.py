@@ -69,10 +69,10 @@ def redis_channel_layer(redis_url: str) -> dict:
 def asgi_server_command(host: str, port: int) -> list[str]:
     """The command that serves ``config.asgi`` (HTTP, SSE and WebSockets) in one process.
 
-    uvicorn on uvloop with the httptools parser: measured with ``make bench-chat``, it relays
-    streams with about a third less CPU per token than daphne, whose Twisted reactor re-registers
-    the socket with epoll for every write; at 60 concurrent streams the added time to first
-    token fell from ~550 ms to ~100 ms (bench/README.md).
+    uvicorn on uvloop with the httptools parser: measured with ``make bench-chat``, a streamed
+    turn costs about a quarter less CPU than under daphne, whose Twisted reactor re-registers the
+    socket with epoll for every write; at 60 concurrent streams the added time to first token
+    fell from ~550 ms to ~100 ms (bench/README.md).
     """
     return [
         sys.executable, "-m", "uvicorn", "config.asgi:application",
