@@ -77,7 +77,7 @@ def asgi_server_command(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "config.asgi:application",
         "--host", host, "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
+        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
         # Open streams must not hold a stop (Ctrl+C, a deploy) for longer than this.
         "--timeout-graceful-shutdown", "5",
     ]  # fmt: skip
