@@ -60,7 +60,11 @@ def _windows_for(request: Request, view: "APIView") -> list[Window]:
     if ip_limited:
         group = f"auth:{type(view).__name__}"
         return [Window("minute", group, settings.AUTH_RATE_LIMIT, "ip")]
-    user = request.user
+    return user_windows(request.user)
+
+
+def user_windows(user) -> list[Window]:
+    """The windows of ``user``'s tier (none for an anonymous caller)."""
     if user is None or not user.is_authenticated:
         return []
     limits = limits_for(user)
@@ -85,35 +89,55 @@ def _count(request: HttpRequest, window: Window) -> WindowState | None:
     )
 
 
+def _binding(request: HttpRequest | None, windows: list[Window]) -> WindowState | None:
+    """Count one request in each window; the window closest to its limit (over it, if any is).
+
+    None when nothing was counted: limits switched off, no windows, or the cache unreachable
+    (fail open). ``request`` may be None for per-user windows, which do not look at it.
+    """
+    if not settings.RATELIMIT_ENABLE or not windows:
+        return None
+    try:
+        states = [_count(request, window) for window in windows]
+    except Exception as exc:  # any cache failure: keep serving
+        _warn_fail_open(exc)
+        return None
+    states = [state for state in states if state is not None]
+    if not states:
+        return None
+    return min(states, key=lambda state: (not state.exceeded, state.remaining))
+
+
+def _refuse_if_exceeded(binding: WindowState | None) -> None:
+    if binding is None or not binding.exceeded:
+        return
+    reset_at = datetime.fromtimestamp(time.time() + binding.reset_in, UTC)
+    raise RateLimited(
+        f"Rate limit of {binding.limit} requests per {binding.window.name} reached.",
+        details={
+            "limit": binding.limit,
+            "window": binding.window.name,
+            "remaining": 0,
+            "reset_at": reset_at.isoformat(),
+            "retry_after": max(binding.reset_in, 1),
+        },
+    )
+
+
+def user_rate_limit(user) -> None:
+    """Count one request of ``user`` made outside HTTP (a WebSocket frame that starts a turn)
+    in the same windows as their API requests; raise ``RateLimited`` when over a limit."""
+    _refuse_if_exceeded(_binding(None, user_windows(user)))
+
+
 class TierRateLimit(BaseThrottle):
     """DRF throttle hook: counts the request in each window and refuses it over any limit."""
 
     def allow_request(self, request: Request, view: "APIView") -> bool:
-        if not settings.RATELIMIT_ENABLE:
-            return True
-        windows = _windows_for(request, view)
-        try:
-            states = [_count(request._request, window) for window in windows]
-        except Exception as exc:  # any cache failure: keep serving
-            _warn_fail_open(exc)
-            return True
-        states = [state for state in states if state is not None]
-        if not states:
-            return True
-        binding = min(states, key=lambda state: (not state.exceeded, state.remaining))
-        request._request.rate_limit = binding
-        if binding.exceeded:
-            reset_at = datetime.fromtimestamp(time.time() + binding.reset_in, UTC)
-            raise RateLimited(
-                f"Rate limit of {binding.limit} requests per {binding.window.name} reached.",
-                details={
-                    "limit": binding.limit,
-                    "window": binding.window.name,
-                    "remaining": 0,
-                    "reset_at": reset_at.isoformat(),
-                    "retry_after": max(binding.reset_in, 1),
-                },
-            )
+        binding = _binding(request._request, _windows_for(request, view))
+        if binding is not None:
+            request._request.rate_limit = binding
+        _refuse_if_exceeded(binding)
         return True
 
 

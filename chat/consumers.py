@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import OperationalError
 from rest_framework import serializers
 
+from accounts.ratelimit import user_rate_limit
 from accounts.websocket import PROTOCOL
 from chat import selectors, services
 from chat.streaming import ChatEvent, failure_events, run_turn
@@ -147,6 +148,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     def _prepare(self, data: dict[str, Any]) -> services.PreparedTurn:
         try:
+            # A turn over the socket counts against the same limits as an API request.
+            user_rate_limit(self.user)
             thread = selectors.thread_get(self.user, data["thread_id"])
             return services.turn_prepare(
                 user=self.user,

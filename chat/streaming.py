@@ -188,10 +188,14 @@ async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]
 
     async def heartbeat() -> None:
         while True:
-            await asyncio.sleep(last_sent[0] + SSE_HEARTBEAT_SECONDS - loop.time())
-            if loop.time() - last_sent[0] >= SSE_HEARTBEAT_SECONDS:
-                last_sent[0] = loop.time()
+            await asyncio.sleep(max(0.0, last_sent[0] + SSE_HEARTBEAT_SECONDS - loop.time()))
+            if loop.time() - last_sent[0] < SSE_HEARTBEAT_SECONDS:
+                continue  # an event went out meanwhile
+            # Only into an empty queue: an event waiting to go out is not a quiet spell, and
+            # nothing may follow ``close``.
+            if queue.empty():
                 queue.put_nowait(None)
+            last_sent[0] = loop.time()
 
     task = asyncio.create_task(run_turn(turn, queue.put))
     task.add_done_callback(lambda _: queue.put_nowait(done))

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts.services import api_key_create, tokens_issue
@@ -10,6 +11,7 @@ from chat.models import Message
 from chat.tests.conftest import MODEL
 from chat.tests.factories import ThreadFactory
 from config.asgi import application
+from conftest import bearer_client
 from testing.db import async_connections_in_use
 from testing.fake_openai import Reply
 
@@ -124,7 +126,12 @@ async def test_an_open_stream_holds_no_database_connection(token, thread, llm_up
     await frames_until(socket, tokens_seen(3))
     during = await async_connections_in_use()
     await frames_until(socket, lambda f, _: f["type"] == "close", timeout=15)
-    after = await async_connections_in_use()
+    # The turn gives its connection back just after its last event.
+    deadline = asyncio.get_running_loop().time() + 2
+    while (after := await async_connections_in_use()) != before:
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.01)
 
     assert during == before  # hundreds of open streams must not need hundreds of connections
     assert after == before  # and the turn gave back what it took to save the answer
@@ -263,3 +270,23 @@ async def test_an_idle_consumer_outlives_the_redis_layers_blocking_wait(redis_ur
     finally:
         waiting.cancel()
         await layer.flush()
+
+
+async def test_turns_over_the_socket_count_against_the_users_api_rate_limit(
+    user, token, thread, llm_upstream
+):
+    """A socket is no way around the tier's limits: a free user's 20 requests a minute, spent
+    on the API, leave no turn for the socket, and nothing of it is saved."""
+    api = await sync_to_async(bearer_client)(user)
+    for _ in range(20):
+        assert (await sync_to_async(api.get)("/api/v1/auth/me")).status_code == 200
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+
+    await chat_send(socket, thread, "one more", client_id="late")
+    frame = await socket.receive_json_from(timeout=5)
+
+    assert frame["type"] == "error" and frame["code"] == "RATE_LIMITED"
+    assert frame["details"]["window"] == "minute" and frame["client_id"] == "late"
+    assert not llm_upstream.chat_requests
+    assert not await Message.objects.filter(thread=thread).aexists()
+    await socket.disconnect()
