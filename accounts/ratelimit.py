@@ -75,7 +75,7 @@ def user_windows(user) -> list[Window]:
     return windows
 
 
-def _count(request: HttpRequest, window: Window) -> WindowState | None:
+def _count(request: HttpRequest | None, window: Window) -> WindowState | None:
     key = window.key if window.key == "ip" else (lambda group, req, value=window.key: value)
     usage = get_usage(request, group=window.group, key=key, rate=window.rate, increment=True)
     if usage is None:

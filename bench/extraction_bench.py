@@ -27,14 +27,13 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.memories_bench import RESULTS, WORDS, machine, percentiles, reset, use_bench_database
+from bench.memories_bench import RESULTS, WORDS, bench_setup, machine, percentiles, reset
 
 REPO = Path(__file__).resolve().parent.parent
 WARM_UP = 20  # jobs run first and not counted
@@ -289,14 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedder", choices=["local", "hashing"], default="local")
     parser.add_argument("--database", default="engram_bench")
     args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    use_bench_database(args.database)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    bench_setup(args.database)
     result = run(args)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"extraction-{stamp}.json"

@@ -101,6 +101,19 @@ def machine() -> dict[str, Any]:
     }
 
 
+def bench_setup(database: str) -> None:
+    """Django for a benchmark script: quiet logs, its own database ``database`` (created and
+    migrated), and the results folder."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    use_bench_database(database)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+
 def use_bench_database(name: str) -> None:
     """Point Django at database ``name`` on the configured server (created and migrated)."""
     from django.core.management import call_command
@@ -570,14 +583,7 @@ def main(argv: list[str] | None = None) -> None:
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    use_bench_database(args.database)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    bench_setup(args.database)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.save_to = str(RESULTS / f"memories-{stamp}.json")
     result = run(args)
