@@ -261,19 +261,17 @@ class LLMGateway:
                 # (hundreds of streams), instead of falling further behind per token.
                 async for batch in _sse_batches(response.aiter_bytes()):
                     deltas: list[str] = []
-                    done = False
+                    ended, failure = False, None
                     for data in batch:
                         if data == "[DONE]":
-                            done = True
+                            ended = True
                             break
                         payload = json.loads(data)
                         if not isinstance(payload, dict):
                             continue
                         if payload.get("error"):
-                            if deltas:
-                                parts.append("".join(deltas))
-                                yield StreamChunk(delta=parts[-1])
-                            raise _MidStreamError(payload["error"])
+                            failure = payload["error"]
+                            break
                         if isinstance(payload.get("usage"), dict):
                             reported_usage = payload["usage"]
                         for choice in payload.get("choices") or ():
@@ -281,10 +279,12 @@ class LLMGateway:
                             delta = (choice.get("delta") or {}).get("content")
                             if delta:
                                 deltas.append(delta)
-                    if deltas:
+                    if deltas:  # kept even when the provider fails right after them
                         parts.append("".join(deltas))
                         yield StreamChunk(delta=parts[-1])
-                    if done:
+                    if failure:
+                        raise _MidStreamError(failure)
+                    if ended:
                         break
                 break
             except Exception as exc:
