@@ -1,6 +1,7 @@
 """Fixtures every app's tests share."""
 
 import os
+import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -114,3 +115,15 @@ def auth_client(user) -> APIClient:
 @pytest.fixture
 def other_client(other_user) -> APIClient:
     return bearer_client(other_user)
+
+
+@pytest.fixture
+def still_rate_limit_window(monkeypatch):
+    """Rate-limit windows are fixed per key (django-ratelimit); a test whose requests straddled
+    a window's edge would see its count start over. Stop the clock those windows read."""
+    import types
+
+    import django_ratelimit.core
+
+    now = time.time()
+    monkeypatch.setattr(django_ratelimit.core, "time", types.SimpleNamespace(time=lambda: now))

@@ -8,7 +8,7 @@ from accounts.tests.factories import UserFactory
 from billing.tiers import Tier
 from conftest import bearer_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("still_rate_limit_window")]
 ME = "/api/v1/auth/me"
 
 

@@ -273,7 +273,7 @@ async def test_an_idle_consumer_outlives_the_redis_layers_blocking_wait(redis_ur
 
 
 async def test_turns_over_the_socket_count_against_the_users_api_rate_limit(
-    user, token, thread, llm_upstream
+    user, token, thread, llm_upstream, still_rate_limit_window
 ):
     """A socket is no way around the tier's limits: a free user's 20 requests a minute, spent
     on the API, leave no turn for the socket, and nothing of it is saved."""
