@@ -12,7 +12,7 @@ three facts, and the model decides UPDATE for the first (on the nearest stored m
 the second and NONE for the third: each job claims, searches, asks twice and writes.
 
 Time outside the LLM = wall time of ``extraction_job_run`` minus the time inside its LLM calls,
-``chat.services.complete_for_user`` (the user's key, the request, recording the usage), which is
+``llm.services.complete_for_user`` (the user's key, the request, recording the usage), which is
 also what a job records as ``llm_ms``. A stricter figure subtracts only the HTTP exchange
 (``LLMGateway.complete``), counting the call's own bookkeeping as outside. The memories a job
 writes are embedded by the embedding task, not by the job: during the run tasks go to an

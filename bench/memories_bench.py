@@ -367,7 +367,7 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
 
 def exact_ids(user, text: str, embedder: BenchEmbedder, *, mode: str, top_k: int) -> list[str]:
     """The same search done exactly (brute force over the user's vectors)."""
-    from memories import selectors
+    from memories.selectors import search as selectors
 
     vector = embedder.corpus.query_vector(text, embedder.topics[user.pk])
     pool = top_k if mode == "semantic" else min(max(2 * top_k, 20), 200)
@@ -394,7 +394,7 @@ def exact_ids(user, text: str, embedder: BenchEmbedder, *, mode: str, top_k: int
 
 
 def last_path(user, text: str, embedder: BenchEmbedder, mode: str) -> str:
-    from memories import selectors
+    from memories.selectors import search as selectors
 
     vector = embedder.corpus.query_vector(text, embedder.topics[user.pk])
     pool = 10 if mode == "semantic" else 20

@@ -5,8 +5,5 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self) -> None:
-        from django.core import checks
-
-        from chat.catalog import check_catalog
-
-        checks.register(check_catalog)
+        # Registers the tasks, which services enqueue by name (core.tasks.enqueue_after_commit).
+        from chat import tasks  # noqa: F401

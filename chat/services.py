@@ -2,29 +2,27 @@
 
 import logging
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import provider_credentials
-from billing.services import usage_record
-from chat.catalog import ModelSpec, get_catalog
 from chat.context import Recalled, Turn, memory_system_message, plan_context
 from chat.models import Message, ModelContext, Thread
 from core.errors import EngramError
+from core.tasks import enqueue
+from llm.catalog import ModelSpec, get_catalog
+from llm.credentials import ResolvedModel, model_resolve
+from llm.services import complete_for_user, usage_cost, usage_for_user
 from memories.models import JobTrigger
 from memories.models import Provider as MemoryProvider
 from memories.models import Source as MemorySource
 from memories.selectors import memories_search
-from memories.services import MemoryDraft, memory_create
-from providers.llm import Completion, ContextTooLong, LLMCredentials, LLMGateway, Usage
+from memories.services import MemoryDraft, extraction_schedule, memory_create, thread_detach
+from providers.llm import ContextTooLong, Usage
 from providers.llm.tokens import count_message_tokens, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -46,6 +44,7 @@ def thread_delete(*, thread: Thread) -> int:
     """Delete the thread with everything in it; return how many messages went with it."""
     with transaction.atomic():
         messages = thread.messages.count()
+        thread_detach(user_id=thread.user_id, thread_id=thread.pk)
         thread.delete()
     return messages
 
@@ -63,8 +62,7 @@ class PreparedTurn:
     """
 
     user_id: uuid.UUID
-    model: ModelSpec
-    credentials: LLMCredentials
+    resolved: ResolvedModel
     messages: list[dict[str, Any]]
     temperature: float
     max_answer_tokens: int
@@ -76,6 +74,10 @@ class PreparedTurn:
     thread_untitled: bool = False  # the thread gets a title after this exchange
     user_message_id: uuid.UUID | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> ModelSpec:
+        return self.resolved.model
 
     @property
     def in_thread(self) -> bool:
@@ -137,11 +139,9 @@ def turn_prepare(
 ) -> PreparedTurn:
     """Check the request, recall memories, plan the context, and save the user's message
     with an empty assistant message (status ``streaming``) that the answer will fill."""
-    catalog = get_catalog()
-    model = catalog.get(model_id)
+    resolved = model_resolve(user=user, model_id=model_id)
+    model = resolved.model
     temperature = model.resolve_temperature(temperature)
-    user_key = provider_credentials(user=user, provider=model.provider)
-    credentials = catalog.credentials_for(model, user_key=user_key)
     context = ModelContext.objects.filter(thread=thread, model_id=model.id).first()
     plan = plan_context(
         model=model.upstream_id,
@@ -163,8 +163,7 @@ def turn_prepare(
     )
     return PreparedTurn(
         user_id=user.pk,
-        model=model,
-        credentials=credentials,
+        resolved=resolved,
         messages=plan.messages,
         temperature=temperature,
         max_answer_tokens=plan.max_answer_tokens,
@@ -191,7 +190,7 @@ def turn_finish(
             completion_tokens=count_tokens(text, turn.model.upstream_id) if text else 0,
             estimated=True,
         )
-    cost = turn.model.estimate_cost(usage) or Decimal(0)
+    cost = usage_cost(model=turn.model, usage=usage)
     answer = Message(
         pk=turn.assistant_message_id,
         thread_id=turn.thread_id,
@@ -221,31 +220,27 @@ def turn_finish(
             if not written:
                 return Message.objects.get(pk=turn.assistant_message_id)
             answer = Message.objects.get(pk=turn.assistant_message_id)
-        usage_record(
-            user_id=turn.user_id,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost_usd=cost,
-        )
+        usage_for_user(user_id=turn.user_id, usage=usage, cost=cost)
     return answer
 
 
 def turn_followups(*, turn: PreparedTurn, answer: Message) -> None:
     """After an answer is saved: name a new thread, roll the summary, remember the exchange,
-    and extract facts from it into the memories (after commit, when the user wants that)."""
-    from chat import tasks
-    from memories.extraction import extraction_schedule
+    and extract facts from it into the memories (after commit, when the user wants that).
 
+    Called once ``turn_finish`` has committed the answer, outside any transaction, so the
+    tasks that read it are sent at once.
+    """
     if answer.status != Message.Status.COMPLETE:
         return
     if turn.thread_untitled:
-        tasks.thread_title_generate.delay(str(turn.thread_id))
+        enqueue("chat.thread_title_generate", str(turn.thread_id))
     if turn.in_thread and turn.history_truncated:
-        tasks.thread_summarize.delay(str(turn.thread_id), turn.model.id)
+        enqueue("chat.thread_summarize", str(turn.thread_id), turn.model.id)
     metadata = {"model": turn.model.id}
     if turn.in_thread:
         metadata |= {"thread_id": str(turn.thread_id), "message_id": str(answer.pk)}
-    tasks.exchange_remember.delay(str(turn.user_id), turn.question, answer.content, metadata)
+    enqueue("chat.exchange_remember", str(turn.user_id), turn.question, answer.content, metadata)
     extraction_schedule(
         user_id=turn.user_id,
         messages=[
@@ -270,45 +265,6 @@ SUMMARY_PROMPT = (
     "decisions, facts about the user, open questions and anything the assistant promised. "
     "Write 300 to 700 tokens of plain prose. If an earlier summary is given, merge it in."
 )
-
-
-def complete_for_user(
-    *,
-    user: User,
-    model_id: str,
-    messages: list[dict[str, str]],
-    max_tokens: int,
-    options: Mapping[str, Any] | None = None,
-) -> Completion:
-    """One non-streamed answer from ``model_id`` with the user's key or the server's, from sync
-    code (tasks). Raises ModelUnavailable or a ProviderError; records the usage.
-
-    ``options``: further request fields sent as they are (``response_format``, ``temperature``).
-    """
-    catalog = get_catalog()
-    model = catalog.get(model_id)
-    credentials = catalog.credentials_for(
-        model, user_key=provider_credentials(user=user, provider=model.provider)
-    )
-
-    async def ask() -> Completion:
-        async with LLMGateway() as gateway:
-            return await gateway.complete(
-                credentials=credentials,
-                model=model.upstream_id,
-                messages=messages,
-                max_tokens=max_tokens,
-                options=options,
-            )
-
-    completion = async_to_sync(ask)()
-    usage_record(
-        user_id=user.pk,
-        prompt_tokens=completion.usage.prompt_tokens,
-        completion_tokens=completion.usage.completion_tokens,
-        cost_usd=model.estimate_cost(completion.usage) or Decimal(0),
-    )
-    return completion
 
 
 def _first_words(text: str) -> str:
@@ -440,12 +396,9 @@ def completion_prepare(
     The client owns the history; Engram adds memories as a first system message (dropping
     them if they would not fit) and, with a thread, records the exchange in it.
     """
-    catalog = get_catalog()
-    model = catalog.get(model_id)
+    resolved = model_resolve(user=user, model_id=model_id)
+    model = resolved.model
     temperature = model.resolve_temperature(temperature)
-    credentials = catalog.credentials_for(
-        model, user_key=provider_credentials(user=user, provider=model.provider)
-    )
     question = next(
         (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
     )
@@ -482,8 +435,7 @@ def completion_prepare(
         }
     return PreparedTurn(
         user_id=user.pk,
-        model=model,
-        credentials=credentials,
+        resolved=resolved,
         messages=prompt,
         temperature=temperature,
         max_answer_tokens=answer_tokens,

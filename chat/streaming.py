@@ -20,7 +20,8 @@ from chat import services
 from chat.models import Message
 from core.errors import INTERNAL_ERROR_MESSAGE, ErrorCode
 from core.sse import HEARTBEAT, sse_event
-from providers.llm import LLMGateway, ProviderError, Usage, get_gateway
+from llm.services import stream_for_user
+from providers.llm import LLMGateway, ProviderError, Usage
 
 logger = logging.getLogger(__name__)
 SSE_HEARTBEAT_SECONDS = 15.0
@@ -84,7 +85,6 @@ async def run_turn(
     Cancelling the task running this closes the upstream request and saves the partial answer
     as ``cancelled`` before the cancellation goes on.
     """
-    gateway = gateway or get_gateway()
     message_id = str(turn.assistant_message_id)
     await emit(
         ChatEvent(
@@ -102,13 +102,13 @@ async def run_turn(
     usage: Usage | None = None
     error: ProviderError | None = None
     try:
-        async with gateway.stream(
-            credentials=turn.credentials,
-            model=turn.model.upstream_id,
+        async with stream_for_user(
+            resolved=turn.resolved,
             messages=turn.messages,
             temperature=turn.temperature,
             max_tokens=turn.max_answer_tokens,
             options=turn.options,
+            gateway=gateway,
         ) as chunks:
             async for chunk in chunks:
                 if chunk.final:

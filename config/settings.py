@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "memories",
+    "llm",
     "chat",
     "billing",
     "marketplace",
@@ -343,7 +344,7 @@ LLM_PROVIDERS = {
         "models": env.list("CUSTOM_LLM_MODELS", default=["*"]) or ["*"],
     },
 }
-# A TOML file merged over the built-in catalog (chat/model_catalog.toml), model by model.
+# A TOML file merged over the built-in catalog (llm/model_catalog.toml), model by model.
 LLM_CATALOG_FILE = env.str("LLM_CATALOG_FILE", "")
 LLM_DEFAULT_CONTEXT_LENGTH = env.int("LLM_DEFAULT_CONTEXT_LENGTH", 8192)
 LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", 10.0)
@@ -358,7 +359,7 @@ LLM_PULL_STALL_SECONDS = env.int("LLM_PULL_STALL_SECONDS", 120)
 LOGGING["loggers"]["httpx2"] = {"level": "WARNING"}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
-    "ModelStatusEnum": "chat.selectors.MODEL_STATES",
+    "ModelStatusEnum": "llm.selectors.MODEL_STATES",
     "LLMProviderEnum": "accounts.models.Provider.choices",
     "MemoryProviderEnum": "memories.models.Provider.choices",
 }

@@ -12,6 +12,7 @@ api_v1 = [
     path("version", VersionView.as_view(), name="version"),
     path("auth/", include("accounts.api.urls")),
     path("", include("memories.api.urls")),
+    path("", include("llm.api.urls")),
     path("", include("chat.api.urls")),
     path("billing/", include("billing.api.urls")),
     path("marketplace/", include("marketplace.api.urls")),

@@ -23,7 +23,7 @@ One job (``extraction_job_run``, run by the ``memories.extract`` task):
 
 ``operations`` of a job: one per fact, ``{fact, event, memory_id, text, previous_text, applied,
 reason, history_id}``; ``applied`` false with a ``reason`` when nothing was written.
-Token usage is recorded by ``chat.services.complete_for_user`` (the user's daily usage).
+Token usage is recorded by ``llm.services.complete_for_user`` (the user's daily usage).
 """
 
 import json
@@ -44,14 +44,16 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from accounts.models import User
-from chat.catalog import UnknownModel
-from chat.selectors import model_listing
-from chat.services import complete_for_user
 from core.errors import EngramError, PayloadTooLarge, ValidationFailed
+from llm.catalog import UnknownModel
+from llm.selectors import model_listing
+from llm.services import complete_for_user
 from memories import prompts
 from memories.models import ExtractionJob, JobStatus, JobTrigger, Memory, MemoryHistory, Source
 from memories.selectors import MemoryFilters, memories_similar
-from memories.services import MemoryDraft, memory_create, memory_delete, memory_update
+from memories.services.drafts import MemoryDraft
+from memories.services.records import memory_create, memory_delete, memory_update
+from memories.services.scheduling import extraction_jobs_enqueue
 from providers.embeddings import EmbeddingError
 from providers.llm import Completion, ProviderUnavailable
 
@@ -142,13 +144,6 @@ def _new_job(
     )
 
 
-def _enqueue(job_ids: Sequence[uuid.UUID]) -> None:
-    from memories.tasks import extract_memories
-
-    for job_id in job_ids:
-        extract_memories.delay(str(job_id))
-
-
 def extraction_job_create(
     *,
     user: User,
@@ -174,35 +169,8 @@ def extraction_job_create(
         session_id=session_id,
         metadata=metadata or {},
     )
-    transaction.on_commit(lambda: _enqueue([job.pk]))
+    extraction_jobs_enqueue(job_ids=[job.pk])
     return job
-
-
-def extraction_schedule(
-    *,
-    user_id: Any,
-    messages: list[dict[str, str]],
-    trigger: str,
-    agent_id: str = "",
-    session_id: str = "",
-    metadata: dict[str, Any] | None = None,
-) -> None:
-    """After the caller's transaction commits, hand ``messages`` to a background task that
-    extracts facts from them if the user has ``auto_extract`` on and an LLM is available
-    (``extraction_auto_run``). Never raises: a failure to enqueue is logged."""
-    from memories.tasks import extract_conversation
-
-    job_id = str(uuid.uuid4())  # chosen now: a task delivered twice makes one job
-    conversation = {
-        "messages": messages,
-        "trigger": trigger,
-        "agent_id": agent_id,
-        "session_id": session_id,
-        "metadata": metadata or {},
-    }
-    transaction.on_commit(
-        lambda: extract_conversation.delay(job_id, str(user_id), conversation), robust=True
-    )
 
 
 def extraction_auto_run(
@@ -266,7 +234,7 @@ def extraction_jobs_rerun(*, job_ids: Sequence[Any]) -> list[ExtractionJob]:
             )
             for old in ExtractionJob.objects.filter(pk__in=job_ids).select_related("user")
         ]
-        transaction.on_commit(lambda: _enqueue([job.pk for job in jobs]))
+        extraction_jobs_enqueue(job_ids=[job.pk for job in jobs])
     return jobs
 
 
@@ -289,7 +257,7 @@ def extraction_jobs_recover(*, job_ids: Sequence[Any]) -> int:
             pk__in=job_ids, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
         ).values_list("pk", flat=True)
     )
-    _enqueue(alive)
+    extraction_jobs_enqueue(job_ids=alive, committed=True)
     return len(alive)
 
 

@@ -54,10 +54,9 @@ class Memory(models.Model):
     session_id = models.CharField(max_length=255, blank=True, default="")
     # The AI provider's own conversation id, as the browser extension reports it.
     conversation_id = models.CharField(max_length=255, blank=True, default="")
-    # The chat thread this memory came from, when it came from one.
-    thread = models.ForeignKey(
-        "chat.Thread", null=True, blank=True, on_delete=models.SET_NULL, related_name="memories"
-    )
+    # The chat thread this memory came from, when it came from one. A plain id, not a foreign
+    # key: memories sit below chat, and chat detaches them when it deletes a thread.
+    thread_id = models.UUIDField(null=True, blank=True, db_index=True)
     title = models.CharField(max_length=500, blank=True, default="")
     prompt = models.TextField(blank=True, default="")
     response = models.TextField(blank=True, default="")

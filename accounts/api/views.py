@@ -3,12 +3,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.models import Provider
-from core.api import validated
+from core.api import ApiView, validated
 from core.errors import NotFound
 
 TAG = "auth"
@@ -22,7 +21,7 @@ def _session(user, tokens: services.TokenPair) -> dict:
     }
 
 
-class PublicAuthView(APIView):
+class PublicAuthView(ApiView):
     """Reached without credentials; a stale token in the request must not get in the way."""
 
     authentication_classes: list = []
@@ -64,7 +63,7 @@ class LogoutView(PublicAuthView):
         return Response(status=204)
 
 
-class MeView(APIView):
+class MeView(ApiView):
     @extend_schema(tags=[TAG], responses={200: s.UserOutput})
     def get(self, request: Request) -> Response:
         return Response(s.UserOutput(request.user).data)
@@ -76,7 +75,7 @@ class MeView(APIView):
         return Response(s.UserOutput(user).data)
 
 
-class PasswordView(APIView):
+class PasswordView(ApiView):
     @extend_schema(tags=[TAG], request=s.PasswordChangeInput, responses={200: s.TokenPairOutput})
     def post(self, request: Request) -> Response:
         data = validated(s.PasswordChangeInput, request.data)
@@ -84,7 +83,7 @@ class PasswordView(APIView):
         return Response(s.TokenPairOutput(tokens).data)
 
 
-class ApiKeyListView(APIView):
+class ApiKeyListView(ApiView):
     @extend_schema(tags=[TAG], responses={200: s.ApiKeyOutput(many=True)})
     def get(self, request: Request) -> Response:
         return Response(s.ApiKeyOutput(selectors.api_keys_of(request.user), many=True).data)
@@ -97,14 +96,14 @@ class ApiKeyListView(APIView):
         return Response(body, status=201)
 
 
-class ApiKeyDetailView(APIView):
+class ApiKeyDetailView(ApiView):
     @extend_schema(tags=[TAG], responses={204: None})
     def delete(self, request: Request, key_id: str) -> Response:
         services.api_key_revoke(user=request.user, key_id=key_id)
         return Response(status=204)
 
 
-class ProviderKeyListView(APIView):
+class ProviderKeyListView(ApiView):
     @extend_schema(tags=[TAG], responses={200: s.ProviderKeyOutput(many=True)})
     def get(self, request: Request) -> Response:
         keys = selectors.provider_keys_of(request.user)
@@ -124,7 +123,7 @@ PROVIDER_PARAMETER = OpenApiParameter(
 )
 
 
-class ProviderKeyDetailView(APIView):
+class ProviderKeyDetailView(ApiView):
     @extend_schema(
         tags=[TAG],
         parameters=[PROVIDER_PARAMETER],

@@ -13,12 +13,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from chat import selectors, services, streaming
 from chat.streaming import ChatEvent
-from core.api import validated
+from core.api import ApiView, validated
 from core.sse import HEARTBEAT, event_stream
+from llm.selectors import model_listings
 
 TAG = "openai-compatible"
 PASSED_THROUGH = (
@@ -144,7 +144,7 @@ async def openai_chunks(turn: services.PreparedTurn, include_usage: bool) -> Asy
     yield b"data: [DONE]\n\n"
 
 
-class ChatCompletionsView(APIView):
+class ChatCompletionsView(ApiView):
     scope_family = "chat"
 
     @extend_schema(
@@ -213,7 +213,7 @@ class ChatCompletionsView(APIView):
         )
 
 
-class OpenAIModelsView(APIView):
+class OpenAIModelsView(ApiView):
     scope_family = "chat"
 
     @extend_schema(
@@ -227,7 +227,7 @@ class OpenAIModelsView(APIView):
                 "created": 0,
                 "owned_by": listing.model.provider,
             }
-            for listing in selectors.model_listings(request.user)
+            for listing in model_listings(request.user)
             if listing.availability.available
         ]
         return Response({"object": "list", "data": models})

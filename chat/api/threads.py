@@ -1,25 +1,35 @@
 """Threads and the messages of each model's conversation in them."""
 
 from asgiref.sync import async_to_sync
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from chat import selectors, services, streaming
 from chat.api import serializers as s
-from chat.models import Message
-from core.api import validated
+from chat.models import Message, Thread
+from core.api import ApiView, OwnedObjectView, validated
 from core.pagination import page_body, paginate
 from core.sse import EventStreamRenderer, event_stream, wants_event_stream
 
 TAG = "threads"
 
 
-class ChatView(APIView):
+class ChatView(ApiView):
     scope_family = "chat"
+
+
+class ThreadView(OwnedObjectView):
+    """A view of one of the user's threads, passed to the handlers as ``thread``."""
+
+    scope_family = "chat"
+    owned_kwarg, owned_arg = "thread_id", "thread"
+
+    def owned_queryset(self) -> QuerySet[Thread]:
+        return Thread.objects.all()
 
 
 class ThreadListView(ChatView):
@@ -47,25 +57,24 @@ class ThreadListView(ChatView):
         return Response(s.ThreadOutput(thread).data, status=201)
 
 
-class ThreadDetailView(ChatView):
+class ThreadDetailView(ThreadView):
     @extend_schema(tags=[TAG], responses={200: s.ThreadOutput})
-    def get(self, request: Request, thread_id: str) -> Response:
-        return Response(s.ThreadOutput(selectors.thread_get(request.user, thread_id)).data)
+    def get(self, request: Request, thread: Thread) -> Response:
+        return Response(s.ThreadOutput(thread).data)
 
     @extend_schema(tags=[TAG], request=s.ThreadUpdateInput, responses={200: s.ThreadOutput})
-    def patch(self, request: Request, thread_id: str) -> Response:
-        thread = selectors.thread_get(request.user, thread_id)
+    def patch(self, request: Request, thread: Thread) -> Response:
         data = validated(s.ThreadUpdateInput, request.data)
         return Response(s.ThreadOutput(services.thread_rename(thread=thread, **data)).data)
 
     @extend_schema(tags=[TAG], responses={200: s.ThreadDeletedOutput})
-    def delete(self, request: Request, thread_id: str) -> Response:
-        thread = selectors.thread_get(request.user, thread_id)
+    def delete(self, request: Request, thread: Thread) -> Response:
+        thread_id = str(thread.pk)
         deleted = services.thread_delete(thread=thread)
         return Response({"deleted_thread": thread_id, "deleted_messages": deleted})
 
 
-class MessageListView(ChatView):
+class MessageListView(ThreadView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     @extend_schema(
@@ -74,8 +83,7 @@ class MessageListView(ChatView):
         parameters=[s.MessageListQuery],
         responses={200: s.MessagePageOutput},
     )
-    def get(self, request: Request, thread_id: str, model_id: str) -> Response:
-        thread = selectors.thread_get(request.user, thread_id)
+    def get(self, request: Request, thread: Thread, model_id: str) -> Response:
         query = validated(s.MessageListQuery, request.query_params)
         page = paginate(
             selectors.messages_of(thread, model_id),
@@ -99,8 +107,7 @@ class MessageListView(ChatView):
             ),
         },
     )
-    def post(self, request: Request, thread_id: str, model_id: str) -> Response:
-        thread = selectors.thread_get(request.user, thread_id)
+    def post(self, request: Request, thread: Thread, model_id: str) -> Response:
         data = validated(s.MessageCreateInput, request.data)
         turn = services.turn_prepare(
             user=request.user,
@@ -124,13 +131,12 @@ class MessageListView(ChatView):
         )
 
 
-class SummarizeView(ChatView):
+class SummarizeView(ThreadView):
     # The newest exchange stays verbatim; everything before it goes into the summary.
     KEEP_RECENT = 2
 
     @extend_schema(tags=[TAG], request=None, responses={200: s.SummaryOutput})
-    def post(self, request: Request, thread_id: str, model_id: str) -> Response:
-        thread = selectors.thread_get(request.user, thread_id)
+    def post(self, request: Request, thread: Thread, model_id: str) -> Response:
         context = services.thread_summarize(
             thread=thread, model_id=model_id, keep_recent=self.KEEP_RECENT
         )

@@ -2,8 +2,10 @@
 serializes the result. Every view is owner-scoped through ``request.user``."""
 
 import json
+import uuid
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -12,13 +14,13 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from core.api import ApiView, OwnedObjectView, validated, validated_serializer
 from core.errors import ValidationFailed
 from core.pagination import page_body
 from memories import extraction, selectors, services
 from memories.api import serializers as s
-from memories.models import Memory
+from memories.models import ExtractionJob, Memory
 
 TAG = ["memories"]
 JSONL = "application/x-ndjson"
@@ -62,19 +64,18 @@ class StreamNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class MemoryView(APIView):
-    """Base of every memories view: the API-key scope family, and owner-scoped fetching."""
-
+class MemoryView(ApiView):
     scope_family = "memories"
 
-    def get_memory(self, request: Request, memory_id: Any) -> Memory:
-        return selectors.memory_get(user=request.user, memory_id=memory_id)
 
-    @staticmethod
-    def validated(serializer_class, data: Any, **kwargs: Any):
-        serializer = serializer_class(data=data, **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return serializer
+class OwnedMemoryView(OwnedObjectView):
+    """A view of one of the user's memories, passed to the handlers as ``memory``."""
+
+    scope_family = "memories"
+    owned_kwarg, owned_arg = "memory_id", "memory"
+
+    def owned_queryset(self) -> QuerySet[Memory]:
+        return Memory.objects.all()
 
 
 def _drafts(items: list[Any], serializer_class) -> list[services.MemoryDraft]:
@@ -106,7 +107,7 @@ class MemoryCollectionView(MemoryView):
         responses={200: s.MemoryPageSerializer},
     )
     def get(self, request: Request) -> Response:
-        query = self.validated(s.MemoryListQuerySerializer, request.query_params)
+        query = validated_serializer(s.MemoryListQuerySerializer, request.query_params)
         page = selectors.memory_page(
             user=request.user,
             filters=query.to_filters(),
@@ -123,7 +124,7 @@ class MemoryCollectionView(MemoryView):
         responses={201: s.MemorySerializer, 200: s.MemorySerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.MemoryCreateSerializer, request.data)
+        data = validated_serializer(s.MemoryCreateSerializer, request.data)
         return _memory_response(*services.memory_create(user=request.user, draft=data.to_draft()))
 
     @extend_schema(
@@ -134,8 +135,8 @@ class MemoryCollectionView(MemoryView):
         responses={200: s.DeleteAllResultSerializer},
     )
     def delete(self, request: Request) -> Response:
-        query = self.validated(s.DeleteAllQuerySerializer, request.query_params)
-        if not query.validated_data["confirm"]:
+        query = validated(s.DeleteAllQuerySerializer, request.query_params)
+        if not query["confirm"]:
             raise ValidationFailed(
                 "This deletes every memory you have. Repeat the request with ?confirm=true.",
                 details={"confirm": ["Must be true to delete all memories."]},
@@ -152,12 +153,12 @@ class MemoryPromptView(MemoryView):
         responses={201: s.MemorySerializer, 200: s.MemorySerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.PromptCaptureSerializer, request.data).validated_data
+        data = validated(s.PromptCaptureSerializer, request.data)
         draft = services.MemoryDraft(**data, source="extension")
         return _memory_response(*services.memory_create(user=request.user, draft=draft))
 
 
-class MemoryResponseView(MemoryView):
+class MemoryResponseView(OwnedMemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="memories_save_response",
@@ -166,9 +167,8 @@ class MemoryResponseView(MemoryView):
         request=s.ResponseSaveSerializer,
         responses={200: s.MemorySerializer},
     )
-    def post(self, request: Request, memory_id: str) -> Response:
-        memory = self.get_memory(request, memory_id)
-        data = self.validated(s.ResponseSaveSerializer, request.data).validated_data
+    def post(self, request: Request, memory: Memory) -> Response:
+        data = validated(s.ResponseSaveSerializer, request.data)
         memory = services.memory_response_save(memory=memory, response=data["response"])
         return Response(s.MemorySerializer(memory).data)
 
@@ -182,7 +182,7 @@ class MemoryBulkView(MemoryView):
         responses={201: s.BulkResultSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.MemoryBulkSerializer, request.data).validated_data
+        data = validated(s.MemoryBulkSerializer, request.data)
         drafts = _drafts(data["memories"], s.MemoryCreateSerializer)
         results = services.memories_bulk_create(user=request.user, drafts=drafts)
         created = sum(1 for result in results if result.created)
@@ -205,7 +205,7 @@ class MemorySearchView(MemoryView):
         responses={200: s.SearchResultSerializer},
     )
     def post(self, request: Request) -> Response:
-        search = self.validated(s.SearchSerializer, request.data)
+        search = validated_serializer(s.SearchSerializer, request.data)
         data = search.validated_data
         outcome = selectors.memories_search(
             user=request.user,
@@ -296,7 +296,7 @@ class MemorySummaryView(MemoryView):
         return Response(s.SummarySerializer(summary).data)
 
 
-class MemoryDetailView(MemoryView):
+class MemoryDetailView(OwnedMemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="memories_retrieve",
@@ -304,8 +304,8 @@ class MemoryDetailView(MemoryView):
         parameters=[MEMORY_ID],
         responses=s.MemorySerializer,
     )
-    def get(self, request: Request, memory_id: str) -> Response:
-        return Response(s.MemorySerializer(self.get_memory(request, memory_id)).data)
+    def get(self, request: Request, memory: Memory) -> Response:
+        return Response(s.MemorySerializer(memory).data)
 
     @extend_schema(
         tags=TAG,
@@ -315,9 +315,8 @@ class MemoryDetailView(MemoryView):
         request=s.MemoryUpdateSerializer,
         responses={200: s.MemorySerializer},
     )
-    def patch(self, request: Request, memory_id: str) -> Response:
-        memory = self.get_memory(request, memory_id)
-        changes = self.validated(s.MemoryUpdateSerializer, request.data).validated_data
+    def patch(self, request: Request, memory: Memory) -> Response:
+        changes = validated(s.MemoryUpdateSerializer, request.data)
         memory = services.memory_update(memory=memory, changes=dict(changes))
         return Response(s.MemorySerializer(memory).data)
 
@@ -328,8 +327,8 @@ class MemoryDetailView(MemoryView):
         parameters=[MEMORY_ID],
         responses={204: None},
     )
-    def delete(self, request: Request, memory_id: str) -> Response:
-        services.memory_delete(memory=self.get_memory(request, memory_id))
+    def delete(self, request: Request, memory: Memory) -> Response:
+        services.memory_delete(memory=memory)
         return Response(status=204)
 
 
@@ -342,7 +341,7 @@ class MemoryHistoryView(MemoryView):
         responses={200: s.HistoryPageSerializer},
     )
     def get(self, request: Request, memory_id: str) -> Response:
-        query = self.validated(s.HistoryQuerySerializer, request.query_params).validated_data
+        query = validated(s.HistoryQuerySerializer, request.query_params)
         page = selectors.memory_history_page(
             user=request.user,
             memory_id=memory_id,
@@ -352,7 +351,13 @@ class MemoryHistoryView(MemoryView):
         return Response(page_body(page, s.HistorySerializer))
 
 
-class MemoryRevertView(MemoryView):
+class MemoryRevertView(OwnedMemoryView):
+    owned_arg = "known_id"
+
+    def owned_resolve(self, request: Request, pk: Any) -> uuid.UUID:
+        # Deleted memories can be reverted too: ownership is checked on the history.
+        return selectors.memory_known(user=request.user, memory_id=pk)
+
     @extend_schema(
         tags=TAG,
         operation_id="memories_revert",
@@ -364,12 +369,10 @@ class MemoryRevertView(MemoryView):
         request=s.RevertSerializer,
         responses={200: s.MemorySerializer},
     )
-    def post(self, request: Request, memory_id: str) -> Response:
-        # Deleted memories can be reverted too: ownership is checked on the history.
-        known = selectors.memory_known(user=request.user, memory_id=memory_id)
-        data = self.validated(s.RevertSerializer, request.data).validated_data
+    def post(self, request: Request, known_id: uuid.UUID) -> Response:
+        data = validated(s.RevertSerializer, request.data)
         memory = services.memory_revert(
-            user=request.user, memory_id=known, history_id=data["history_id"]
+            user=request.user, memory_id=known_id, history_id=data["history_id"]
         )
         return Response(s.MemorySerializer(memory).data)
 
@@ -386,7 +389,7 @@ class MemoryExtractView(MemoryView):
         responses={202: s.ExtractionJobSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.ExtractSerializer, request.data).validated_data
+        data = validated(s.ExtractSerializer, request.data)
         job = extraction.extraction_job_create(
             user=request.user,
             messages=data["messages"],
@@ -397,7 +400,13 @@ class MemoryExtractView(MemoryView):
         return Response(s.ExtractionJobSerializer(job).data, status=202)
 
 
-class ExtractionJobView(MemoryView):
+class ExtractionJobView(OwnedObjectView):
+    scope_family = "memories"
+    owned_kwarg, owned_arg = "job_id", "job"
+
+    def owned_queryset(self) -> QuerySet[ExtractionJob]:
+        return ExtractionJob.objects.all()
+
     @extend_schema(
         tags=TAG,
         operation_id="jobs_retrieve",
@@ -405,6 +414,5 @@ class ExtractionJobView(MemoryView):
         parameters=[JOB_ID],
         responses={200: s.ExtractionJobSerializer},
     )
-    def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.extraction_job_get(user=request.user, job_id=job_id)
+    def get(self, request: Request, job: ExtractionJob) -> Response:
         return Response(s.ExtractionJobSerializer(job).data)

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from chat.api import views
-from chat.loading import LoadState, current_load
+from llm.api import views
+from llm.loading import LoadState, current_load
 from testing.fake_openai import PullScript
 
 pytestmark = pytest.mark.django_db

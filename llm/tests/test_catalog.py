@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from chat.catalog import (
+from core.errors import ValidationFailed
+from llm.catalog import (
     KeySource,
     ModelUnavailable,
     UnavailableReason,
@@ -14,7 +15,6 @@ from chat.catalog import (
     check_catalog,
     get_catalog,
 )
-from core.errors import ValidationFailed
 from providers.llm.types import Usage
 
 

@@ -6,17 +6,18 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from chat.api.serializers import (
+from core.api import ApiView
+from core.sse import EventStreamRenderer, Step, event_stream_response, sse_event
+from llm.api.serializers import (
     ModelListOutput,
     ModelLoadOutput,
     ModelOutput,
     ModelStatusOutput,
     status_body,
 )
-from chat.loading import LoadState, current_load, model_load_start
-from chat.selectors import (
+from llm.loading import LoadState, current_load, model_load_start
+from llm.selectors import (
     ModelListing,
     ModelState,
     ModelStatus,
@@ -25,7 +26,6 @@ from chat.selectors import (
     model_status,
     status_of,
 )
-from core.sse import EventStreamRenderer, Step, event_stream_response, sse_event
 
 MODEL_ID = OpenApiParameter(
     "model_id",
@@ -37,7 +37,7 @@ MODEL_ID = OpenApiParameter(
 LOAD_PROGRESS_INTERVAL = 0.25  # seconds between two looks at a running load
 
 
-class ModelView(APIView):
+class ModelView(ApiView):
     scope_family = "chat"
 
 
@@ -95,7 +95,7 @@ class ModelLoadView(ModelView):
             "model_id": job.model_id,
             "job_id": job.job_id,
             "status": job.state.value,
-            "stream_url": reverse("chat:model-load-stream", kwargs={"model_id": job.model_id}),
+            "stream_url": reverse("llm:model-load-stream", kwargs={"model_id": job.model_id}),
         }
         return Response(ModelLoadOutput(body).data, status=202)
 

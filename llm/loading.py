@@ -12,12 +12,9 @@ One pull per model at a time (``cache.add`` on a lock key); the lock expires aft
 can be started again (Ollama resumes the download).
 """
 
-import asyncio
 import logging
-import threading
 import time
 import uuid
-from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -25,8 +22,9 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from chat.catalog import ModelSpec, ModelUnavailable, UnavailableReason, get_catalog
 from core.errors import ValidationFailed
+from llm.catalog import ModelSpec, ModelUnavailable, UnavailableReason, get_catalog
+from llm.loop import background_loop
 from providers.llm import ollama
 from providers.llm.errors import ProviderError
 
@@ -67,11 +65,11 @@ class LoadJob:
 
 
 def _job_key(model_id: str) -> str:
-    return f"chat:model-load:{model_id}"
+    return f"llm:model-load:{model_id}"
 
 
 def _lock_key(model_id: str) -> str:
-    return f"chat:model-load:{model_id}:running"
+    return f"llm:model-load:{model_id}:running"
 
 
 def _save(job: LoadJob) -> None:
@@ -131,7 +129,7 @@ def model_load_start(*, model: ModelSpec) -> LoadJob:
             return running
         # The lock outlived its job's record: take it over.
     _save(job)
-    _pulls.submit(_pull(job, provider.base_url, model.upstream_id))
+    background_loop.submit(_pull(job, provider.base_url, model.upstream_id))
     return job
 
 
@@ -166,23 +164,3 @@ async def _pull(job: LoadJob, base_url: str, upstream_id: str) -> LoadJob:
         job = replace(job, state=LoadState.ERROR, error="The pull failed.", updated_at=time.time())
     _save(job)
     return job
-
-
-class _BackgroundLoop:
-    """One daemon thread running an event loop for this process's pulls."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def submit(self, coroutine: Any) -> Future:
-        with self._lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=self._loop.run_forever, name="engram-model-loads", daemon=True
-                ).start()
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-
-
-_pulls = _BackgroundLoop()

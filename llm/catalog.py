@@ -1,7 +1,7 @@
 """The model catalog: which models Engram offers, from which provider, at what price, and whether
 a given user can use one right now.
 
-The catalog is data: ``chat/model_catalog.toml``, with the operator's ``LLM_CATALOG_FILE`` merged
+The catalog is data: ``llm/model_catalog.toml``, with the operator's ``LLM_CATALOG_FILE`` merged
 over it (its header says how). Providers' base URLs and the server's keys come from
 ``settings.LLM_PROVIDERS``; a model listed in a provider's ``models`` setting that the catalog
 does not know is added with default values, so pointing ``OPENAI_BASE_URL`` at any

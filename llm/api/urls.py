@@ -1,0 +1,18 @@
+from django.urls import path
+
+from llm.api import views
+
+app_name = "llm"
+
+# Model ids may contain "/" and ":", hence the path converter; the longer routes come first.
+urlpatterns = [
+    path("models", views.ModelListView.as_view(), name="model-list"),
+    path(
+        "models/<path:model_id>/load/stream",
+        views.ModelLoadStreamView.as_view(),
+        name="model-load-stream",
+    ),
+    path("models/<path:model_id>/load", views.ModelLoadView.as_view(), name="model-load"),
+    path("models/<path:model_id>/status", views.ModelStatusView.as_view(), name="model-status"),
+    path("models/<path:model_id>", views.ModelDetailView.as_view(), name="model-detail"),
+]

@@ -1,0 +1,233 @@
+"""Reads of memories, each scoped to its owner: single memories, lists, history, stats,
+export, the summary, and extraction jobs."""
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import User
+from billing.tiers import allowance
+from core.errors import NotFound, ValidationFailed
+from core.ownership import get_owned_object, owned_id
+from core.pagination import Page, paginate
+from memories.models import (
+    EmbeddingStatus,
+    ExtractionJob,
+    JobStatus,
+    Memory,
+    MemoryChunk,
+    MemoryHistory,
+    MemorySummary,
+    UserVectorIndex,
+)
+
+
+@dataclass(frozen=True)
+class MemoryFilters:
+    provider: str | None = None
+    source: str | None = None
+    tags: Sequence[str] = ()
+    agent_id: str | None = None
+    session_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # True: only captured exchanges (a prompt, and its response); False: none of them.
+    captured: bool | None = None
+
+
+def memory_filter_q(filters: MemoryFilters) -> Q:
+    """The filters as one Q: every given filter must hold; ``tags`` must all be present;
+    ``metadata`` keys must equal the given scalars."""
+    q = Q()
+    for name in ("provider", "source", "agent_id", "session_id"):
+        if (value := getattr(filters, name)) is not None:
+            q &= Q(**{name: value})
+    if filters.captured is not None:
+        q &= ~Q(prompt="") if filters.captured else Q(prompt="")
+    if filters.tags:
+        q &= Q(tags__contains=list(filters.tags))
+    if filters.since is not None:
+        q &= Q(created_at__gte=filters.since)
+    if filters.until is not None:
+        q &= Q(created_at__lt=filters.until)
+    for key, value in filters.metadata.items():
+        if not (value is None or isinstance(value, str | int | float | bool)):
+            raise ValidationFailed(
+                details={"filters": {"metadata": {key: ["Only scalar values can be matched."]}}}
+            )
+        q &= Q(metadata__contains={key: value})
+    return q
+
+
+# --- Single memories and lists -------------------------------------------------------------------
+
+
+def memory_get(*, user: User, memory_id: Any) -> Memory:
+    """The memory ``memory_id`` of ``user``; NotFound for another's, a missing or a malformed id."""
+    return get_owned_object(Memory.objects.all(), owner=user, pk=memory_id)
+
+
+def memory_page(
+    *, user: User, filters: MemoryFilters, cursor: str | None, limit: int
+) -> Page[Memory]:
+    """``user``'s memories matching ``filters``, newest first, one keyset page at a time."""
+    queryset = Memory.objects.filter(user=user).filter(memory_filter_q(filters))
+    return paginate(queryset, cursor=cursor, limit=limit)
+
+
+def memory_history_page(
+    *, user: User, memory_id: Any, cursor: str | None, limit: int
+) -> Page[MemoryHistory]:
+    """The history of one of ``user``'s memories, oldest event first; deleted memories too."""
+    key = owned_id(memory_id, name="memory")
+    events = MemoryHistory.objects.filter(user=user, memory_id=key)
+    page = paginate(events, cursor=cursor, limit=limit, descending=False)
+    if not page.items and not cursor and not events.exists():
+        raise NotFound("No memory with this id.")
+    return page
+
+
+def memory_known(*, user: User, memory_id: Any) -> uuid.UUID:
+    """The id of a memory of ``user``'s that has a history, existing or removed since;
+    NotFound for another's, a missing or a malformed id."""
+    key = owned_id(memory_id, name="memory")
+    if not MemoryHistory.objects.filter(user=user, memory_id=key).exists():
+        raise NotFound("No memory with this id.")
+    return key
+
+
+def memories_export(*, user: User, batch_size: int = 500) -> Iterator[Memory]:
+    """Every memory of ``user``, oldest first, read in keyset batches (constant memory)."""
+    cursor = None
+    while True:
+        page = paginate(
+            Memory.objects.filter(user=user), cursor=cursor, limit=batch_size, descending=False
+        )
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def memories_pending_stale(*, older_than_seconds: int, limit: int = 5000) -> list[uuid.UUID]:
+    """Ids of memories pending for longer than ``older_than_seconds`` (their task was lost)."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    return list(
+        Memory.objects.filter(embedding_status=EmbeddingStatus.PENDING, updated_at__lt=cutoff)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- Stats and summary ---------------------------------------------------------------------------
+
+
+def _counts_by(queryset: QuerySet[Memory], name: str) -> dict[str, int]:
+    rows = queryset.order_by().values_list(name).annotate(count=Count("pk"))
+    return dict(sorted(rows, key=lambda row: (-row[1], row[0])))
+
+
+def memory_stats(*, user: User) -> dict[str, Any]:
+    """Counts of ``user``'s memories by provider, source and embedding status, storage used,
+    and the plan's limits."""
+    memories = Memory.objects.filter(user=user)
+    totals = memories.aggregate(count=Count("pk"), size=Coalesce(Sum("size_bytes"), 0))
+    return {
+        "total": totals["count"],
+        "by_provider": _counts_by(memories, "provider"),
+        "by_source": _counts_by(memories, "source"),
+        "by_status": _counts_by(memories, "embedding_status"),
+        "storage_bytes": totals["size"],
+        "limits": {
+            "memories": allowance(user, "memories", used=totals["count"], adding=0).limit,
+            "memory_storage_bytes": allowance(
+                user, "memory_storage_bytes", used=totals["size"], adding=0
+            ).limit,
+        },
+    }
+
+
+def memories_overview() -> dict[str, Any]:
+    """Operator view of every user's memories (``manage.py memories_stats``)."""
+    memories = Memory.objects.all()
+    totals = memories.aggregate(
+        count=Count("pk"), users=Count("user", distinct=True), size=Coalesce(Sum("size_bytes"), 0)
+    )
+    stale = len(
+        memories_pending_stale(older_than_seconds=settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS)
+    )
+    return {
+        "memories": totals["count"],
+        "users": totals["users"],
+        "storage_bytes": totals["size"],
+        "pending_past_sweep_age": stale,
+        "by_status": _counts_by(memories, "embedding_status"),
+        "by_provider": _counts_by(memories, "provider"),
+        "by_source": _counts_by(memories, "source"),
+        "by_model": _counts_by(memories, "embedding_model"),
+        "vectors_by_model": _counts_by(MemoryChunk.objects.all(), "model"),
+        "user_vector_indexes": _counts_by(UserVectorIndex.objects.all(), "status"),
+    }
+
+
+def memory_summary_facts(*, user: User) -> dict[str, Any]:
+    """What the summary is built from: counts, date range, providers, top tags, and the most
+    important and most recent memories (plain JSON data)."""
+    memories = Memory.objects.filter(user=user)
+    totals = memories.aggregate(count=Count("pk"), first=Min("created_at"), last=Max("created_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT tag, count(*) FROM {Memory._meta.db_table}, unnest(tags) AS tag "
+            "WHERE user_id = %s GROUP BY tag ORDER BY 2 DESC, 1 LIMIT 10",
+            [user.pk],
+        )
+        top_tags = [row[0] for row in cursor.fetchall()]
+
+    def items(queryset: QuerySet[Memory]) -> list[dict[str, str]]:
+        rows = queryset.values_list("pk", "title", "content")[:3]
+        return [{"id": str(pk), "text": title or content[:500]} for pk, title, content in rows]
+
+    return {
+        "memory_count": totals["count"],
+        "first_at": totals["first"].isoformat() if totals["first"] else None,
+        "last_at": totals["last"].isoformat() if totals["last"] else None,
+        "providers": _counts_by(memories, "provider"),
+        "top_tags": top_tags,
+        "important": items(memories.order_by("-importance", "-created_at")),
+        "recent": items(memories.order_by("-created_at")),
+    }
+
+
+def memory_summary_get(*, user: User) -> MemorySummary | None:
+    return MemorySummary.objects.filter(user=user).first()
+
+
+# --- Extraction jobs -----------------------------------------------------------------------------
+
+
+def extraction_job_get(*, user: User, job_id: Any) -> ExtractionJob:
+    """The extraction job ``job_id`` of ``user``; NotFound for another's, a missing or a
+    malformed id."""
+    return get_owned_object(ExtractionJob.objects.all(), owner=user, pk=job_id)
+
+
+def extraction_jobs_stale(*, queued_before: datetime, running_before: datetime) -> list[uuid.UUID]:
+    """Jobs whose task was lost: queued since before ``queued_before``, or claimed by a worker
+    before ``running_before`` and never finished."""
+    return list(
+        ExtractionJob.objects.filter(
+            Q(status=JobStatus.QUEUED, created_at__lt=queued_before)
+            | Q(status=JobStatus.RUNNING, started_at__lt=running_before)
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:1000]
+    )

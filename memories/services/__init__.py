@@ -1,0 +1,78 @@
+"""Every write to memories, by concern: single records, bulk and import, embedding, per-user
+indexes, the summary, and the one module that enqueues background work (scheduling).
+
+The public names are re-exported here: callers write ``from memories.services import ...``.
+"""
+
+from memories.services.bulk import ImportResult, memories_bulk_create, memories_import
+from memories.services.drafts import (
+    BULK_MAX_ITEMS,
+    UPDATABLE_FIELDS,
+    BulkItemResult,
+    MemoryDraft,
+    compose_content,
+    content_hash,
+)
+from memories.services.embedding import (
+    chunks_drop_other_models,
+    memories_embed,
+    memories_mark_failed,
+    memories_reembed_batch,
+    memories_requeue,
+    memory_merge_near_duplicate,
+)
+from memories.services.indexes import (
+    text_index_name,
+    vector_index_build,
+    vector_index_drop,
+    vector_index_name,
+    vector_indexes_drop_for_user,
+    vector_indexes_ensure,
+)
+from memories.services.records import (
+    memories_delete_all,
+    memories_prune,
+    memory_create,
+    memory_delete,
+    memory_response_save,
+    memory_revert,
+    memory_update,
+    thread_detach,
+)
+from memories.services.scheduling import extraction_schedule, summary_schedule
+from memories.services.summary import summary_refresh
+
+__all__ = [
+    "BULK_MAX_ITEMS",
+    "UPDATABLE_FIELDS",
+    "BulkItemResult",
+    "ImportResult",
+    "MemoryDraft",
+    "chunks_drop_other_models",
+    "compose_content",
+    "content_hash",
+    "extraction_schedule",
+    "memories_bulk_create",
+    "memories_delete_all",
+    "memories_embed",
+    "memories_import",
+    "memories_mark_failed",
+    "memories_prune",
+    "memories_reembed_batch",
+    "memories_requeue",
+    "memory_create",
+    "memory_delete",
+    "memory_merge_near_duplicate",
+    "memory_response_save",
+    "memory_revert",
+    "memory_update",
+    "summary_refresh",
+    "summary_schedule",
+    "text_index_name",
+    "thread_detach",
+    "vector_index_build",
+    "vector_index_drop",
+    "vector_index_name",
+    "vector_indexes_drop_for_user",
+    "vector_indexes_ensure",
+]

@@ -1,0 +1,223 @@
+"""A memory as a caller describes it, checked and prepared for a write; the quota, history
+and duplicate checks every write shares."""
+
+import hashlib
+import json
+import logging
+import unicodedata
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
+
+from accounts.models import User
+from billing.tiers import allowance
+from core.errors import PayloadTooLarge, QuotaExceeded, ValidationFailed
+from memories.models import (
+    Memory,
+    MemoryHistory,
+    Provider,
+    Source,
+)
+
+logger = logging.getLogger(__name__)
+
+BULK_MAX_ITEMS = 500
+# Fields of a memory a PATCH may change.
+UPDATABLE_FIELDS = (
+    "title",
+    "content",
+    "tags",
+    "importance",
+    "metadata",
+    "source_url",
+    "agent_id",
+    "session_id",
+)
+
+
+@dataclass
+class MemoryDraft:
+    """What a caller wants stored; ``content`` defaults to the prompt and response together."""
+
+    content: str = ""
+    prompt: str = ""
+    response: str = ""
+    title: str = ""
+    provider: str = Provider.API
+    source: str = Source.API
+    source_url: str = ""
+    tags: list[str] = field(default_factory=list)
+    importance: float = 0.5
+    metadata: dict[str, Any] = field(default_factory=dict)
+    agent_id: str = ""
+    session_id: str = ""
+    conversation_id: str = ""
+    created_at: datetime | None = None
+    thread_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class BulkItemResult:
+    index: int
+    memory: Memory
+    created: bool
+
+
+# --- Derived values --------------------------------------------------------------------------
+
+
+def compose_content(prompt: str, response: str) -> str:
+    """The searchable text of a captured exchange: the prompt, then the response."""
+    return f"{prompt}\n\n{response}" if response else prompt
+
+
+def content_hash(content: str) -> str:
+    """Identity of a memory's text for deduplication: NFC-normalised, outer whitespace ignored."""
+    return hashlib.sha256(unicodedata.normalize("NFC", content.strip()).encode()).hexdigest()
+
+
+def _size_bytes(values: dict[str, Any]) -> int:
+    text = (values[name] for name in ("content", "prompt", "response", "title"))
+    return sum(len(part.encode()) for part in text) + len(json.dumps(values["metadata"]).encode())
+
+
+def _too_large(limit: int, **details: Any) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The content exceeds the limit of {limit} characters.",
+        details={"limit_chars": limit, **details},
+    )
+
+
+def _clean_tags(tags: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for tag in tags:
+        if cleaned := tag.strip():
+            seen.setdefault(cleaned, None)
+    return list(seen)
+
+
+def _check_content(content: str) -> None:
+    if not content.strip():
+        raise ValidationFailed(
+            "A memory needs some text.", details={"content": ["This field may not be blank."]}
+        )
+    limit = settings.MEMORY_MAX_CONTENT_CHARS
+    if len(content) > limit:
+        raise _too_large(limit, length=len(content))
+
+
+def _check_importance(importance: float) -> None:
+    if not 0 <= importance <= 1:
+        raise ValidationFailed(details={"importance": ["Must be between 0 and 1."]})
+
+
+def _prepared(draft: MemoryDraft) -> dict[str, Any]:
+    """Model field values for ``draft``; raises ValidationFailed or PayloadTooLarge."""
+    content = draft.content or compose_content(draft.prompt, draft.response)
+    _check_content(content)
+    _check_importance(draft.importance)
+    values = {
+        "content": content,
+        "prompt": draft.prompt,
+        "response": draft.response,
+        "title": draft.title,
+        "provider": draft.provider,
+        "source": draft.source,
+        "source_url": draft.source_url,
+        "tags": _clean_tags(draft.tags),
+        "importance": draft.importance,
+        "metadata": draft.metadata,
+        "agent_id": draft.agent_id,
+        "session_id": draft.session_id,
+        "conversation_id": draft.conversation_id,
+        "thread_id": draft.thread_id,
+        "content_hash": content_hash(content),
+    }
+    values["size_bytes"] = _size_bytes(values)
+    if draft.created_at is not None:
+        values["created_at"] = draft.created_at
+    return values
+
+
+# --- Quota, history, side effects ----------------------------------------------------------------
+
+
+def _ensure_allowance(user: User, *, adding: int, adding_bytes: int) -> None:
+    limited = [
+        feature
+        for feature in ("memories", "memory_storage_bytes")
+        if allowance(user, feature, used=0, adding=0).limit is not None
+    ]
+    if not limited:
+        return
+    usage = Memory.objects.filter(user=user).aggregate(
+        memories=Count("id"), memory_storage_bytes=Coalesce(Sum("size_bytes"), 0)
+    )
+    requested = {"memories": adding, "memory_storage_bytes": adding_bytes}
+    for feature in limited:
+        answer = allowance(user, feature, used=usage[feature], adding=requested[feature])
+        if not answer.allowed:
+            raise QuotaExceeded(
+                f"Your plan allows {answer.limit} {feature.replace('_', ' ')}.",
+                details={
+                    "feature": feature,
+                    "limit": answer.limit,
+                    "used": usage[feature],
+                    "requested": requested[feature],
+                },
+            )
+
+
+def _history(
+    memory: Memory, event: str, *, old: str, new: str, fields: Sequence[str] = (), **cause: Any
+) -> MemoryHistory:
+    """An unsaved history entry; ``cause`` sets its other fields (``job_id``, ``snapshot``...)."""
+    return MemoryHistory(
+        memory_id=memory.pk,
+        user_id=memory.user_id,
+        event=event,
+        old_content=old,
+        new_content=new,
+        changed_fields=list(fields),
+        **cause,
+    )
+
+
+# What a removed memory needs, besides its content, to be recreated by a revert.
+SNAPSHOT_FIELDS = (
+    "title",
+    "prompt",
+    "response",
+    "provider",
+    "source",
+    "source_url",
+    "tags",
+    "importance",
+    "metadata",
+    "agent_id",
+    "session_id",
+    "conversation_id",
+)
+
+
+def _snapshot(memory: Memory) -> dict[str, Any]:
+    values = {name: getattr(memory, name) for name in SNAPSHOT_FIELDS}
+    return {**values, "created_at": memory.created_at.isoformat()}
+
+
+def _duplicate_of(user: User, values: dict[str, Any], *, exclude: Any = None) -> Memory | None:
+    queryset = Memory.objects.filter(
+        user=user,
+        agent_id=values["agent_id"],
+        session_id=values["session_id"],
+        content_hash=values["content_hash"],
+    )
+    if exclude is not None:
+        queryset = queryset.exclude(pk=exclude)
+    return queryset.first()

@@ -1,0 +1,234 @@
+"""Embedding memories into chunks, merging near duplicates, and the embedding bookkeeping."""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from memories.chunking import chunk_spans
+from memories.models import (
+    EmbeddingStatus,
+    HistoryEvent,
+    Memory,
+    MemoryChunk,
+    MemoryHistory,
+    UserVectorIndex,
+)
+from memories.selectors import memory_near_duplicate
+from memories.services.drafts import _clean_tags, _history, _snapshot
+from memories.services.indexes import vector_index_drop, vector_indexes_ensure
+from memories.services.scheduling import embedding_schedule, followups_schedule
+from providers.embeddings import Embedder, get_embedder
+
+# --- Embedding -----------------------------------------------------------------------------------
+
+
+def _needs_embedding(model: str, *, retry_failed: bool) -> Q:
+    statuses = [EmbeddingStatus.PENDING]
+    if retry_failed:
+        statuses.append(EmbeddingStatus.FAILED)
+    return Q(embedding_status__in=statuses) | ~Q(embedding_model=model)
+
+
+def memories_embed(
+    *,
+    memory_ids: Sequence[Any],
+    embedder: Embedder | None = None,
+    retry_failed: bool = False,
+) -> int:
+    """Embed those of ``memory_ids`` that still need it with ``embedder``; returns how many.
+
+    Safe to run twice and against concurrent edits: rows are re-checked under a lock before the
+    write, and a memory whose content changed since it was read keeps its newer state (the edit
+    enqueued its own embedding). Embedder errors propagate (the task retries them).
+
+    A memory embedded for the first time whose vector is nearly identical to one already there
+    (same user and scope) is then merged into it (``memory_merge_near_duplicate``).
+    """
+    embedder = embedder or get_embedder()
+    wanted = _needs_embedding(embedder.name, retry_failed=retry_failed)
+    rows = list(
+        Memory.objects.filter(wanted, pk__in=memory_ids).values(
+            "pk", "user_id", "content", "content_hash", "embedded_at", "created_at"
+        )
+    )
+    if not rows:
+        return 0
+    plans = []
+    texts: list[str] = []
+    for row in rows:
+        content = row["content"]
+        spans = chunk_spans(
+            embedder.token_spans(content),
+            len(content),
+            max_tokens=min(settings.MEMORY_CHUNK_TOKENS, embedder.max_tokens - 2),
+            overlap=settings.MEMORY_CHUNK_OVERLAP_TOKENS,
+        )
+        plans.append((row, spans, len(texts)))
+        texts.extend(content[start:end] for start, end in spans)
+    vectors = embedder.embed(texts)
+
+    with transaction.atomic():
+        current = dict(
+            Memory.objects.select_for_update()
+            .filter(wanted, pk__in=[row["pk"] for row in rows])
+            .values_list("pk", "content_hash")
+        )
+        fresh = [plan for plan in plans if current.get(plan[0]["pk"]) == plan[0]["content_hash"]]
+        fresh_ids = [row["pk"] for row, _, _ in fresh]
+        MemoryChunk.objects.filter(memory_id__in=fresh_ids, model=embedder.name).delete()
+        MemoryChunk.objects.bulk_create(
+            MemoryChunk(
+                memory_id=row["pk"],
+                user_id=row["user_id"],
+                model=embedder.name,
+                position=position,
+                start=start,
+                end=end,
+                embedding=vectors[offset + position],
+            )
+            for row, spans, offset in fresh
+            for position, (start, end) in enumerate(spans)
+        )
+        Memory.objects.filter(pk__in=fresh_ids).update(
+            embedding_status=EmbeddingStatus.READY,
+            embedding_model=embedder.name,
+            embedding_error="",
+            embedded_at=timezone.now(),
+        )
+        user_ids = {row["user_id"] for row, _, _ in fresh}
+        transaction.on_commit(lambda: vector_indexes_ensure(user_ids=user_ids, model=embedder.name))
+    # Newest first, so that of two near-duplicates embedded together the newer one merges into
+    # the older. Only single-chunk memories: one vector stands for the whole text.
+    newcomers = sorted(
+        (row for row, spans, _ in fresh if row["embedded_at"] is None and len(spans) == 1),
+        key=lambda row: (row["created_at"], str(row["pk"])),
+        reverse=True,
+    )
+    offsets = {row["pk"]: offset for row, _, offset in fresh}
+    for row in newcomers:
+        memory_merge_near_duplicate(
+            memory_id=row["pk"], vector=vectors[offsets[row["pk"]]], model=embedder.name
+        )
+    return len(fresh)
+
+
+def memory_merge_near_duplicate(
+    *, memory_id: Any, vector: Sequence[float], model: str
+) -> Memory | None:
+    """Merge the memory ``memory_id``, just embedded as ``vector``, into the memory of the same
+    user and scope whose vector is at least MEMORY_DEDUP_THRESHOLD cosine-similar to it, if
+    there is one; returns the memory it was merged into, or None.
+
+    The survivor keeps its text and id; it takes the higher importance and the union of the
+    tags, and its ``updated_at`` is refreshed. The duplicate is deleted. Both get a ``merge``
+    history entry naming the other (the duplicate's with a snapshot, so a revert can bring it
+    back): whoever created the duplicate finds in its history where it went.
+    A captured prompt still waiting for its response is never merged, nor merged into; a
+    memory a revert brought back is not merged again.
+    """
+    threshold = settings.MEMORY_DEDUP_THRESHOLD
+    if threshold > 1:
+        return None
+    memory = Memory.objects.select_related("user").filter(pk=memory_id).first()
+    if memory is None or _awaits_response(memory):
+        return None
+    survivor_id = memory_near_duplicate(
+        memory=memory, vector=vector, model=model, threshold=threshold
+    )
+    reverted = MemoryHistory.objects.filter(memory_id=memory.pk, event=HistoryEvent.REVERT)
+    if survivor_id is None or reverted.exists():
+        return None
+    with transaction.atomic():
+        # Both rows locked in one order: two merges of the same pair cannot deadlock.
+        locked = {
+            row.pk: row
+            for row in Memory.objects.select_for_update()
+            .filter(pk__in=[memory.pk, survivor_id])
+            .order_by("pk")
+        }
+        duplicate, survivor = locked.get(memory.pk), locked.get(survivor_id)
+        if duplicate is None or survivor is None or duplicate.content_hash != memory.content_hash:
+            return None  # deleted or edited meanwhile: the vector no longer says anything
+        changed = []
+        if duplicate.importance > survivor.importance:
+            survivor.importance = duplicate.importance
+            changed.append("importance")
+        tags = _clean_tags([*survivor.tags, *duplicate.tags])
+        if tags != survivor.tags:
+            survivor.tags = tags
+            changed.append("tags")
+        survivor.save()  # updated_at moves even when nothing else changed
+        MemoryHistory.objects.bulk_create(
+            [
+                _history(
+                    survivor,
+                    HistoryEvent.MERGE,
+                    old=survivor.content,
+                    new=survivor.content,
+                    fields=changed,
+                    related_memory_id=duplicate.pk,
+                ),
+                _history(
+                    duplicate,
+                    HistoryEvent.MERGE,
+                    old=duplicate.content,
+                    new="",
+                    related_memory_id=survivor.pk,
+                    snapshot=_snapshot(duplicate),
+                ),
+            ]
+        )
+        duplicate.delete()
+    followups_schedule(user_id=survivor.user_id)
+    return survivor
+
+
+def _awaits_response(memory: Memory) -> bool:
+    return bool(memory.prompt) and not memory.response
+
+
+def memories_mark_failed(*, memory_ids: Sequence[Any], reason: str) -> int:
+    """Mark the still-pending ``memory_ids`` as failed with ``reason``; returns how many."""
+    return Memory.objects.filter(
+        pk__in=memory_ids, embedding_status=EmbeddingStatus.PENDING
+    ).update(embedding_status=EmbeddingStatus.FAILED, embedding_error=reason[:2000])
+
+
+def memories_requeue(*, memory_ids: Sequence[Any]) -> int:
+    """Mark ``memory_ids`` pending and embed them again (the admin's re-embed action)."""
+    ids = list(Memory.objects.filter(pk__in=memory_ids).values_list("pk", flat=True))
+    with transaction.atomic():
+        count = Memory.objects.filter(pk__in=ids).update(
+            embedding_status=EmbeddingStatus.PENDING, embedding_error=""
+        )
+        embedding_schedule(memory_ids=ids)
+    return count
+
+
+def memories_reembed_batch(
+    *, embedder: Embedder, after: uuid.UUID | None, batch_size: int
+) -> tuple[int, uuid.UUID | None]:
+    """Embed the next ``batch_size`` memories (by id, after ``after``) lacking ``embedder``'s
+    vectors; returns ``(embedded, last id seen)``, the id ``None`` when none are left.
+
+    The work left is read from the database each time, so a crashed run resumes where it was.
+    """
+    queryset = Memory.objects.filter(_needs_embedding(embedder.name, retry_failed=True))
+    if after is not None:
+        queryset = queryset.filter(pk__gt=after)
+    ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+    if not ids:
+        return 0, None
+    return memories_embed(memory_ids=ids, embedder=embedder, retry_failed=True), ids[-1]
+
+
+def chunks_drop_other_models(*, keep_model: str) -> int:
+    """Delete vectors and per-user indexes of every model but ``keep_model`` (after a switch)."""
+    for index in UserVectorIndex.objects.exclude(model=keep_model):
+        vector_index_drop(index=index)
+    return MemoryChunk.objects.exclude(model=keep_model).delete()[0]

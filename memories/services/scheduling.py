@@ -1,0 +1,93 @@
+"""Every background task memories starts, enqueued after commit by task name.
+
+The only module that enqueues memories' tasks: services and extraction call it, and the tasks
+module calls them, so no service imports the tasks that call it.
+"""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from core.tasks import enqueue, enqueue_after_commit
+from memories.models import MemorySummary, UserVectorIndex
+
+
+def embedding_schedule(*, memory_ids: Sequence[Any]) -> None:
+    """Embed ``memory_ids`` in the background, in batches of EMBEDDING_BATCH_SIZE."""
+    ids = [str(pk) for pk in memory_ids]
+    size = settings.EMBEDDING_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        enqueue_after_commit("memories.embed", ids[start : start + size])
+
+
+def followups_schedule(*, user_id: uuid.UUID, embed: Sequence[uuid.UUID] = ()) -> None:
+    """Once the caller's transaction commits: embed ``embed`` and refresh the summary."""
+    embedding_schedule(memory_ids=embed)
+    transaction.on_commit(lambda: summary_schedule(user_id=user_id))
+
+
+def _summary_pending_key(user_id: Any) -> str:
+    return f"memories:summary-pending:{user_id}"
+
+
+def summary_schedule(*, user_id: Any) -> None:
+    """Mark the summary stale and recompute it after MEMORY_SUMMARY_DELAY_SECONDS; changes in
+    between share one recomputation."""
+    MemorySummary.objects.filter(user_id=user_id, stale=False).update(stale=True)
+    delay = settings.MEMORY_SUMMARY_DELAY_SECONDS
+    if cache.add(_summary_pending_key(user_id), 1, timeout=delay + 300):
+        enqueue_after_commit("memories.refresh_summary", str(user_id), countdown=delay)
+
+
+def summary_pending_clear(*, user_id: Any) -> None:
+    """The summary is being recomputed now: the next change schedules a new recomputation."""
+    cache.delete(_summary_pending_key(user_id))
+
+
+def vector_index_build_schedule(*, index_id: int) -> None:
+    enqueue_after_commit("memories.build_vector_index", index_id)
+
+
+def vector_indexes_drop_schedule(*, user_id: uuid.UUID) -> None:
+    """Drop the user's per-user indexes in the background, if they have any."""
+    if UserVectorIndex.objects.filter(user_id=user_id).exists():
+        enqueue_after_commit("memories.drop_vector_indexes", str(user_id))
+
+
+def extraction_jobs_enqueue(*, job_ids: Sequence[uuid.UUID], committed: bool = False) -> None:
+    """Run the extraction jobs ``job_ids`` in the background, once the caller's transaction
+    commits; ``committed``: the jobs were committed earlier (a recovery), enqueue them now."""
+    for job_id in job_ids:
+        if committed:
+            enqueue("memories.extract", str(job_id))
+        else:
+            enqueue_after_commit("memories.extract", str(job_id))
+
+
+def extraction_schedule(
+    *,
+    user_id: Any,
+    messages: list[dict[str, str]],
+    trigger: str,
+    agent_id: str = "",
+    session_id: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """After the caller's transaction commits, hand ``messages`` to a background task that
+    extracts facts from them if the user has ``auto_extract`` on and an LLM is available
+    (``extraction.extraction_auto_run``). Never raises: a failure to enqueue is logged."""
+    job_id = str(uuid.uuid4())  # chosen now: a task delivered twice makes one job
+    conversation = {
+        "messages": messages,
+        "trigger": trigger,
+        "agent_id": agent_id,
+        "session_id": session_id,
+        "metadata": metadata or {},
+    }
+    enqueue_after_commit(
+        "memories.extract_conversation", job_id, str(user_id), conversation, robust=True
+    )
