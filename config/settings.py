@@ -266,6 +266,9 @@ LOGGING = {
 }
 
 ENGRAM_VERSION = runtime.VERSION
+ENGRAM_COMMIT = runtime.git_commit()  # GET /version
+# What `manage.py serve` runs, with {host} and {port} filled in (core knows no config module).
+ASGI_SERVER_COMMAND = runtime.asgi_server_command("{host}", "{port}")
 
 # --- Accounts: tokens, secrets, rate limits ------------------------------------------------------
 SIMPLE_JWT = {

@@ -35,15 +35,16 @@ def validated(
     return validated_serializer(serializer_class, data, **kwargs).validated_data
 
 
+# No docstrings on these bases: the OpenAPI schema takes a view's docstring as its description.
 class ApiView(APIView):
-    """Every Engram API view. ``scope_family`` names the API-key scopes it needs (see
-    accounts.permissions); without one, API keys are refused."""
+    # Every Engram API view. ``scope_family`` names the API-key scopes it needs (see
+    # accounts.permissions); without one, API keys are refused.
 
     scope_family: str | None = None
 
 
 class OwnedObjectView(ApiView):
-    """A view of one object the requesting user owns, passed to the handler as ``owned_arg``."""
+    # A view of one object the requesting user owns, passed to the handler as ``owned_arg``.
 
     owned_kwarg: str = ""  # the URL argument holding the id, e.g. "thread_id"
     owned_arg: str = ""  # the handler argument the object is passed as, e.g. "thread"

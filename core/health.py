@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from celery import current_app
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -54,9 +55,7 @@ def _check_redis() -> None:
 
 
 def _check_celery() -> None:
-    from config.celery import app
-
-    replies = app.control.ping(timeout=CHECK_TIMEOUT_SECONDS)
+    replies = current_app.control.ping(timeout=CHECK_TIMEOUT_SECONDS)
     if not replies:
         raise CheckFailed("no Celery worker answered a ping")
 

@@ -9,7 +9,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.runtime import git_commit
 from core import health
 from core.errors import INTERNAL_ERROR_MESSAGE, ErrorCode, error_response
 
@@ -68,7 +67,7 @@ class VersionView(PublicView):
         return Response(
             {
                 "version": settings.ENGRAM_VERSION,
-                "commit": git_commit(),
+                "commit": settings.ENGRAM_COMMIT,
                 "environment": settings.ENVIRONMENT,
             }
         )

@@ -23,7 +23,7 @@ class ChatView(ApiView):
 
 
 class ThreadView(OwnedObjectView):
-    """A view of one of the user's threads, passed to the handlers as ``thread``."""
+    # One of the user's threads, passed to the handlers as ``thread``.
 
     scope_family = "chat"
     owned_kwarg, owned_arg = "thread_id", "thread"

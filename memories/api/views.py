@@ -65,13 +65,13 @@ class StreamNegotiation(BaseContentNegotiation):
 
 
 class MemoryView(ApiView):
-    scope_family = "memories"
-
-
-class OwnedMemoryView(OwnedObjectView):
-    """A view of one of the user's memories, passed to the handlers as ``memory``."""
+    """Base of every memories view: the API-key scope family, and owner-scoped fetching."""
 
     scope_family = "memories"
+
+
+class OwnedMemoryView(OwnedObjectView, MemoryView):
+    # One of the user's memories, passed to the handlers as ``memory``.
     owned_kwarg, owned_arg = "memory_id", "memory"
 
     def owned_queryset(self) -> QuerySet[Memory]:
@@ -400,8 +400,7 @@ class MemoryExtractView(MemoryView):
         return Response(s.ExtractionJobSerializer(job).data, status=202)
 
 
-class ExtractionJobView(OwnedObjectView):
-    scope_family = "memories"
+class ExtractionJobView(OwnedObjectView, MemoryView):
     owned_kwarg, owned_arg = "job_id", "job"
 
     def owned_queryset(self) -> QuerySet[ExtractionJob]:

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from config.runtime import asgi_server_command
 from core.apps import describe_stack
 
 STARTUP_TIMEOUT_SECONDS = 30
@@ -45,7 +44,8 @@ class Command(BaseCommand):
         # start needs no collectstatic; the folder only has to exist for WhiteNoise.
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
-        children = [subprocess.Popen(asgi_server_command(host, port))]
+        server = [part.format(host=host, port=port) for part in settings.ASGI_SERVER_COMMAND]
+        children = [subprocess.Popen(server)]
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             celery = [sys.executable, "-m", "celery", "-A", "config"]
             children.append(subprocess.Popen([*celery, "worker", "--loglevel", "INFO"]))
