@@ -23,6 +23,7 @@ from chat import selectors, services
 from chat.streaming import ChatEvent, failure_events, run_turn
 from core.db import release_connections
 from core.errors import DATABASE_BUSY_MESSAGE, INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
+from providers.llm import ProviderError
 
 logger = logging.getLogger(__name__)
 PING_SECONDS = 30.0
@@ -135,7 +136,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """The prepared turn, or None after telling the client why there is none."""
         try:
             return await sync_to_async(self._prepare)(data)
-        except EngramError as exc:
+        except (EngramError, ProviderError) as exc:
             await self._error(exc.code, exc.message, exc.details, client_id)
         except OperationalError:
             await self._error(

@@ -22,7 +22,7 @@ from memories.models import Provider as MemoryProvider
 from memories.models import Source as MemorySource
 from memories.selectors import memories_search
 from memories.services import MemoryDraft, extraction_schedule, memory_create, thread_detach
-from providers.llm import ContextTooLong, Usage
+from providers.llm import ContextTooLong, ProviderError, Usage
 from providers.llm.tokens import count_message_tokens, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -290,7 +290,7 @@ def thread_title_generate(*, thread: Thread) -> str:
             max_tokens=24,
         )
         title = completion.text.strip().strip("\"'").splitlines()[0] if completion.text else ""
-    except (EngramError, IndexError) as exc:
+    except (EngramError, ProviderError, IndexError) as exc:
         logger.info("Titling thread %s from its first words: %s", thread.pk, exc)
         title = ""
     title = (title or _first_words(first.content))[:TITLE_MAX_CHARS]

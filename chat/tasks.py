@@ -9,6 +9,7 @@ from accounts.models import User
 from chat import services
 from chat.models import Thread
 from core.errors import EngramError
+from providers.llm import ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def thread_summarize(thread_id: str, model_id: str) -> None:
         return
     try:
         services.thread_summarize(thread=thread, model_id=model_id)
-    except EngramError as exc:
+    except (EngramError, ProviderError) as exc:
         # The context keeps working without a summary (older turns fall out of the window).
         logger.warning("Could not summarize thread %s for %s: %s", thread_id, model_id, exc)
 

@@ -406,6 +406,7 @@ MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS
 # The one place periodic tasks are declared (Celery beat reads it).
 CELERY_BEAT_SCHEDULE = {
     "memories.embed_sweep": {"task": "memories.embed_sweep", "schedule": 300.0},
+    "memories.extraction_sweep": {"task": "memories.extraction_sweep", "schedule": 300.0},
 }
 
 # --- Chat ----------------------------------------------------------------------------------------
@@ -429,7 +430,3 @@ MEMORY_EXTRACTION_STALE_SECONDS = env.int("MEMORY_EXTRACTION_STALE_SECONDS", 900
 # A newly embedded memory at least this cosine-similar to another memory of the same user and
 # scope is merged into it (the embedding task does it; no LLM). Above 1: never.
 MEMORY_DEDUP_THRESHOLD = env.float("MEMORY_DEDUP_THRESHOLD", 0.97)
-CELERY_BEAT_SCHEDULE["memories.extraction_sweep"] = {
-    "task": "memories.extraction_sweep",
-    "schedule": 300.0,
-}

@@ -118,6 +118,31 @@ class ServiceUnavailable(EngramError):
     default_message = "The service is temporarily unavailable."
 
 
+# Errors of the layers core may not know (providers), mapped to an HTTP status by the app that
+# uses them (its AppConfig.ready). Such an error carries ``code``, ``message`` and ``details``
+# like an EngramError, and no status: the status is what it means to our API.
+_ERROR_STATUSES: dict[type[Exception], int] = {}
+
+
+def error_status_register(exc_type: type[Exception], status: int) -> None:
+    """Answer ``exc_type`` (and its subclasses without a status of their own) with ``status``."""
+    _ERROR_STATUSES[exc_type] = status
+
+
+def as_engram_error(exc: Exception) -> Exception:
+    """``exc`` as an EngramError with its status when its type is registered, else ``exc``."""
+    status = next((_ERROR_STATUSES[t] for t in type(exc).__mro__ if t in _ERROR_STATUSES), None)
+    if status is None or isinstance(exc, EngramError):
+        return exc
+    error = EngramError(
+        getattr(exc, "message", None) or str(exc),
+        details=getattr(exc, "details", None),
+        code=str(getattr(exc, "code", "") or ErrorCode.INTERNAL_ERROR),
+    )
+    error.status_code = status
+    return error
+
+
 # The messages of the two errors that are never the client's fault.
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side."
 DATABASE_BUSY_MESSAGE = "The database is busy or unreachable; try again shortly."
@@ -187,6 +212,7 @@ def _message_of(detail: Any, fallback: str) -> str:
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves in the project's shape."""
+    exc = as_engram_error(exc)
     if isinstance(exc, EngramError):
         response = Response(error_body(exc.code, exc.message, exc.details), exc.status_code)
         # Our own rate limit and an upstream one (429) or outage (503) may say when to come back.

@@ -44,7 +44,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from accounts.models import User
-from core.errors import EngramError, PayloadTooLarge, ValidationFailed
+from core.errors import (
+    EngramError,
+    ErrorCode,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from llm.catalog import UnknownModel
 from llm.selectors import model_listing
 from llm.services import complete_for_user
@@ -55,7 +61,7 @@ from memories.services.drafts import MemoryDraft
 from memories.services.records import memory_create, memory_delete, memory_update
 from memories.services.scheduling import extraction_jobs_enqueue
 from providers.embeddings import EmbeddingError
-from providers.llm import Completion, ProviderUnavailable
+from providers.llm import Completion, ProviderError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,7 +91,7 @@ class ExtractionFailed(Exception):
 def extraction_model_check(*, user: User) -> str:
     """The id of the model extraction uses for ``user`` (MEMORY_EXTRACTION_MODEL).
 
-    Raises ProviderUnavailable (503, PROVIDER_UNAVAILABLE) when ``user`` cannot use it: the
+    Raises ServiceUnavailable (503, PROVIDER_UNAVAILABLE) when ``user`` cannot use it: the
     server has no key for it and neither has the user, its provider is not configured, or the
     catalog does not offer it.
     """
@@ -93,18 +99,20 @@ def extraction_model_check(*, user: User) -> str:
     try:
         listing = model_listing(user, model_id)
     except UnknownModel:
-        raise ProviderUnavailable(
+        raise ServiceUnavailable(
             f"Memory extraction is set to use the model '{model_id}', which this server does "
             "not offer (MEMORY_EXTRACTION_MODEL).",
             details={"model": model_id, "reason": "unknown_model"},
+            code=ErrorCode.PROVIDER_UNAVAILABLE,
         ) from None
     availability = listing.availability
     if not availability.available:
         assert availability.reason is not None
-        raise ProviderUnavailable(
+        raise ServiceUnavailable(
             "No language model is available for memory extraction: "
             f"{availability.message} (model '{model_id}').",
             details={"model": model_id, "reason": availability.reason.value},
+            code=ErrorCode.PROVIDER_UNAVAILABLE,
         )
     return model_id
 
@@ -314,7 +322,8 @@ def extraction_job_run(*, job_id: Any) -> ExtractionJob | None:
         return _apply(run, plan)
     except ExtractionFailed as exc:
         return _fail(run, str(exc))
-    except EngramError as exc:  # no model for the user, the provider refused or is down
+    # No model for the user, the provider refused or is down.
+    except (EngramError, ProviderError) as exc:
         return _fail(run, f"{exc.code}: {exc.message}")
     except EmbeddingError as exc:
         return _fail(run, f"The embedding model is unavailable: {exc}")

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Each part and the parts it may import (besides itself).
 MAY_IMPORT: dict[str, set[str]] = {
     "core": set(),
-    "providers": {"core"},  # core's errors and log redaction only; no domain app
+    "providers": {"core"},  # core.logging.redact only (upstream messages are scrubbed); no app
     "accounts": {"billing", "core"},
     "billing": {"accounts", "core"},
     "llm": {"providers", "accounts", "billing", "core"},

@@ -32,6 +32,11 @@ def credentials(llm_upstream) -> LLMCredentials:
     return LLMCredentials(provider="openai", base_url=llm_upstream.base_url, api_key=SERVER_KEY)
 
 
+def http_status(error: ProviderError) -> int:
+    """What the API answers for ``error`` (the llm app maps provider errors to statuses)."""
+    return drf_exception_handler(error, {}).status_code
+
+
 async def collect(stream) -> list[StreamChunk]:
     async with stream as chunks:
         return [chunk async for chunk in chunks]
@@ -157,7 +162,7 @@ async def test_a_rate_limit_that_persists_is_rate_limited_upstream(
 
     assert len(fake_openai.chat_requests) == 3
     error = caught.value
-    assert (error.status_code, error.code) == (429, "RATE_LIMITED_UPSTREAM")
+    assert (http_status(error), error.code) == (429, "RATE_LIMITED_UPSTREAM")
     assert error.details["retry_after"] == 0.01
     assert error.details["upstream_status"] == 429
     response = drf_exception_handler(error, {})
@@ -196,7 +201,7 @@ async def test_server_errors_that_persist_are_provider_unavailable(
     with pytest.raises(ProviderUnavailable) as caught:
         await llm_gateway.complete(credentials=credentials, model="gpt-4o-mini", messages=MESSAGES)
 
-    assert (caught.value.status_code, caught.value.code) == (503, "PROVIDER_UNAVAILABLE")
+    assert (http_status(caught.value), caught.value.code) == (503, "PROVIDER_UNAVAILABLE")
     assert caught.value.details["upstream_status"] == 503
     assert len(fake_openai.chat_requests) == 2
 
@@ -212,7 +217,7 @@ async def test_a_rejected_key_is_auth_failed_at_once_and_the_key_is_not_echoed(
         await llm_gateway.complete(credentials=credentials, model="gpt-4o-mini", messages=MESSAGES)
 
     error = caught.value
-    assert (error.status_code, error.code) == (502, "PROVIDER_AUTH_FAILED")
+    assert (http_status(error), error.code) == (502, "PROVIDER_AUTH_FAILED")
     assert error.details["provider"] == "openai" and error.details["upstream_status"] == 401
     assert SERVER_KEY not in str(error.details) and SERVER_KEY not in error.message
     assert len(fake_openai.chat_requests) == 1
@@ -236,7 +241,7 @@ async def test_a_context_length_error_is_context_too_long(llm_gateway, credentia
         )
 
     error = caught.value
-    assert (error.status_code, error.code) == (400, "CONTEXT_TOO_LONG")
+    assert (http_status(error), error.code) == (400, "CONTEXT_TOO_LONG")
     assert "128000" in error.details["upstream_message"]
     assert len(fake_openai.chat_requests) == 1
 
@@ -264,7 +269,7 @@ async def test_another_refusal_is_a_provider_error(llm_gateway, credentials, fak
         await llm_gateway.complete(credentials=credentials, model="nope", messages=MESSAGES)
 
     assert type(caught.value) is ProviderError
-    assert (caught.value.status_code, caught.value.code) == (502, "PROVIDER_ERROR")
+    assert (http_status(caught.value), caught.value.code) == (502, "PROVIDER_ERROR")
 
 
 async def test_a_500_mid_stream_raises_after_the_partial_tokens_and_is_not_retried(
