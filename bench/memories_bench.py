@@ -320,7 +320,7 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
 
     from rest_framework.test import APIClient
 
-    from memories import selectors
+    from memories.selectors import search as selectors
 
     embedder = BenchEmbedder(data["corpus"], data["topics"])
     rng = random.Random(11)

@@ -35,7 +35,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-    # LLM providers (providers/llm/errors.py) and the model catalog (chat/catalog.py)
+    # LLM providers (providers/llm/errors.py) and the model catalog (llm/catalog.py)
     PROVIDER_ERROR = "PROVIDER_ERROR"
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
     PROVIDER_AUTH_FAILED = "PROVIDER_AUTH_FAILED"

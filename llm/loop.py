@@ -6,6 +6,7 @@ and tear both down for every completion.
 """
 
 import asyncio
+import os
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -17,6 +18,12 @@ class _BackgroundLoop:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # A forked child (a Celery worker process) has no copy of the thread: it starts its own.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._loop = None
 
     def submit(self, coroutine: Any) -> Future:
         with self._lock:
