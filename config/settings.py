@@ -184,6 +184,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # restarted under it) is delivered again after this many seconds. It must exceed the longest a
 # task may run (the time limit) and the longest countdown a task is sent with (the summary's
 # delay, retry backoffs), or a running or waiting task would be delivered twice.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    # kombu's Redis transport, fixed to survive a lost connection (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 60),
     "socket_keepalive": True,
