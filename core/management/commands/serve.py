@@ -26,7 +26,8 @@ from core.apps import SUPERVISED_ENV, describe_stack
 
 logger = logging.getLogger("engram.serve")
 
-STARTUP_TIMEOUT_SECONDS = 30
+# A first start on a busy machine imports Django and the apps slowly; giving up early is worse.
+STARTUP_TIMEOUT_SECONDS = 120
 # Longer than uvicorn's graceful shutdown (5 s) and a task's soft time limit is not waited for:
 # an acks_late task cut short is delivered again.
 STOP_TIMEOUT_SECONDS = 15
