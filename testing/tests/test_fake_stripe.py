@@ -16,6 +16,28 @@ def client(fake_stripe):
     return fake_stripe
 
 
+def pro_checkout() -> tuple:
+    """A customer and an open Checkout Session for a €15 monthly price."""
+    customer = stripe.Customer.create(api_key=FAKE_STRIPE_KEY, email="a@example.com")
+    product = stripe.Product.create(api_key=FAKE_STRIPE_KEY, name="Pro")
+    price = stripe.Price.create(
+        api_key=FAKE_STRIPE_KEY,
+        product=product.id,
+        unit_amount=1500,
+        currency="eur",
+        recurring={"interval": "month"},
+    )
+    session = stripe.checkout.Session.create(
+        api_key=FAKE_STRIPE_KEY,
+        mode="subscription",
+        customer=customer.id,
+        line_items=[{"price": price.id, "quantity": 1}],
+        success_url="http://127.0.0.1/ok",
+        cancel_url="http://127.0.0.1/no",
+    )
+    return customer, session
+
+
 def test_form_encoding_nests_like_stripe():
     decoded = decode_form(
         "items[0][price]=p1&items[0][quantity]=2&items[1][price]=p2&expand[]=a&expand[]=b"
@@ -54,23 +76,7 @@ def test_objects_lists_expand_and_errors_through_the_official_client(client):
 
 
 def test_webhooks_verify_with_stripes_own_check(client):
-    customer = stripe.Customer.create(api_key=FAKE_STRIPE_KEY, email="a@example.com")
-    product = stripe.Product.create(api_key=FAKE_STRIPE_KEY, name="Pro")
-    price = stripe.Price.create(
-        api_key=FAKE_STRIPE_KEY,
-        product=product.id,
-        unit_amount=1500,
-        currency="eur",
-        recurring={"interval": "month"},
-    )
-    session = stripe.checkout.Session.create(
-        api_key=FAKE_STRIPE_KEY,
-        mode="subscription",
-        customer=customer.id,
-        line_items=[{"price": price.id, "quantity": 1}],
-        success_url="http://127.0.0.1/ok",
-        cancel_url="http://127.0.0.1/no",
-    )
+    _, session = pro_checkout()
     client.take_deliveries()
 
     client.control(f"checkout/{session.id}/complete")
@@ -89,16 +95,7 @@ def test_webhooks_verify_with_stripes_own_check(client):
 
 
 def test_the_clock_renews_and_a_declined_card_makes_it_past_due(client):
-    customer = stripe.Customer.create(api_key=FAKE_STRIPE_KEY, email="a@example.com")
-    product = stripe.Product.create(api_key=FAKE_STRIPE_KEY, name="Pro")
-    price = stripe.Price.create(
-        api_key=FAKE_STRIPE_KEY, product=product.id, unit_amount=1500, currency="eur",
-        recurring={"interval": "month"},
-    )  # fmt: skip
-    session = stripe.checkout.Session.create(
-        api_key=FAKE_STRIPE_KEY, mode="subscription", customer=customer.id,
-        line_items=[{"price": price.id}], success_url="http://127.0.0.1/ok",
-    )  # fmt: skip
+    customer, session = pro_checkout()
     client.control(f"checkout/{session.id}/complete")
 
     client.control("clock/advance", days=31)
