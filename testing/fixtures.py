@@ -19,8 +19,8 @@ from testing.fake_openai import FakeOpenAI
 from testing.fake_stripe import FakeStripe
 
 SERVER_KEY = "sk-test-server-key-0000"
-# Shaped like Stripe's test-mode values, and plainly not real ones.
-FAKE_STRIPE_KEY = "sk_test_engram_local"
+# Shaped like Stripe's test-mode values (dj-stripe checks the shape), and plainly not real ones.
+FAKE_STRIPE_KEY = "sk_test_engramLocalStripeFakeKeyNotReal"
 FAKE_STRIPE_WEBHOOK_SECRET = "whsec_engram_local"
 
 

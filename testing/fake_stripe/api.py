@@ -65,6 +65,12 @@ def subscription_item_retrieve(store, params, match):
     return store.get(match["id"], "subscription_item")
 
 
+@route("GET", r"/v1/products/(?P<id>\w+)/features")
+def product_features(store, params, match):
+    store.get(match["id"], "product")
+    return []
+
+
 @route("POST", r"/v1/(?P<kind>customers|products|prices)/(?P<id>\w+)")
 def update(store, params, match):
     obj = store.get(match["id"], match["kind"][:-1])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from testing.fake_stripe.store import Store
-from testing.fake_stripe.wire import StripeError, as_bool, as_int
+from testing.fake_stripe.wire import StripeError, as_bool, as_int, new_id
 
 DAY = 86_400
 TRIAL_WILL_END_BEFORE = 3 * DAY
@@ -40,7 +40,7 @@ def _amount(item: dict[str, Any]) -> int:
 
 def _line(store: Store, amount: int, description: str, item: dict | None, period, proration):
     return {
-        "id": f"il_{len(store.objects)}{store.now()}",
+        "id": new_id("il"),
         "object": "line_item",
         "amount": amount,
         "currency": "eur",
