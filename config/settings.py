@@ -262,6 +262,8 @@ LOGGING = {
         "django.request": {"level": "CRITICAL"},
         "django.server": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
+        # The Stripe client logs every request at INFO; its errors reach us as exceptions.
+        "stripe": {"level": "WARNING"},
     },
 }
 
