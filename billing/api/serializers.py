@@ -18,11 +18,11 @@ class SubscriptionChangeInput(serializers.Serializer):
         return attrs
 
 
-class CancelInput(serializers.Serializer):
+class SubscriptionCancelInput(serializers.Serializer):
     now = serializers.BooleanField(required=False, default=False)
 
 
-class UrlOutput(serializers.Serializer):
+class BillingUrlOutput(serializers.Serializer):
     url = serializers.URLField()
 
 
@@ -60,23 +60,23 @@ class InvoiceListOutput(serializers.Serializer):
     results = InvoiceOutput(many=True)
 
 
-class MeterOutput(serializers.Serializer):
+class UsageMeterOutput(serializers.Serializer):
     used = serializers.IntegerField(allow_null=True)
     limit = serializers.IntegerField(allow_null=True, help_text="null: unlimited")
 
 
-class UsageOutput(serializers.Serializer):
+class BillingUsageOutput(serializers.Serializer):
     tier = serializers.CharField()
     period_start = serializers.DateField()
-    requests = MeterOutput()
-    requests_today = MeterOutput()
-    requests_per_minute = MeterOutput()
-    tokens = MeterOutput()
+    requests = UsageMeterOutput()
+    requests_today = UsageMeterOutput()
+    requests_per_minute = UsageMeterOutput()
+    tokens = UsageMeterOutput()
     cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6, coerce_to_string=True)
-    memories = MeterOutput()
-    memory_storage_bytes = MeterOutput()
-    backup_bytes = MeterOutput()
-    cloud_storage_bytes = MeterOutput()
+    memories = UsageMeterOutput()
+    memory_storage_bytes = UsageMeterOutput()
+    backup_bytes = UsageMeterOutput()
+    cloud_storage_bytes = UsageMeterOutput()
 
 
 class PlanOutput(serializers.Serializer):

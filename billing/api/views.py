@@ -20,7 +20,7 @@ class CheckoutView(APIView):
         tags=[TAG],
         request=s.CheckoutInput,
         responses={
-            200: s.UrlOutput,
+            200: s.BillingUrlOutput,
             409: OpenApiResponse(description="A subscription exists: change it (CONFLICT)."),
         },
     )
@@ -30,7 +30,7 @@ class CheckoutView(APIView):
 
 
 class PortalView(APIView):
-    @extend_schema(tags=[TAG], request=None, responses={200: s.UrlOutput})
+    @extend_schema(tags=[TAG], request=None, responses={200: s.BillingUrlOutput})
     def post(self, request: Request) -> Response:
         return Response({"url": services.portal_start(user=request.user)})
 
@@ -65,7 +65,7 @@ class SubscriptionView(APIView):
         responses={200: s.SubscriptionOutput},
     )
     def delete(self, request: Request) -> Response:
-        options = validated(s.CancelInput, request.query_params)
+        options = validated(s.SubscriptionCancelInput, request.query_params)
         services.subscription_cancel(user=request.user, now=options["now"])
         return self._summary(request)
 
@@ -80,9 +80,9 @@ class InvoiceListView(APIView):
 
 
 class UsageView(APIView):
-    @extend_schema(tags=[TAG], responses={200: s.UsageOutput})
+    @extend_schema(tags=[TAG], responses={200: s.BillingUsageOutput})
     def get(self, request: Request) -> Response:
-        return Response(s.UsageOutput(selectors.usage_of(user=request.user)).data)
+        return Response(s.BillingUsageOutput(selectors.usage_of(user=request.user)).data)
 
 
 class PlanListView(APIView):
