@@ -1,6 +1,7 @@
 """Fixtures every app's tests share."""
 
 import os
+import signal
 import time
 
 import pytest
@@ -11,6 +12,22 @@ pytest_plugins = ["testing.fixtures"]
 # The suite runs on the in-process fallbacks (`make test` clears REDIS_URL); tests that need
 # Redis ask for it through the `redis_url` fixture.
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """The test database is created once per fresh checkout (``--reuse-db``), and dj-stripe's
+    migrations make that take 2 CPU-minutes (13 min on a loaded 2-core machine): that time is
+    not the first test's, so pytest-timeout's alarm is paused while it runs."""
+    if fixturedef.argname != "django_db_setup":
+        yield
+        return
+    remaining, interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if remaining:
+            signal.setitimer(signal.ITIMER_REAL, remaining, interval)
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +65,16 @@ def _tasks_inline(settings):
     """Tasks enqueued without a broker run inline, where the test's transaction is visible;
     tests of the background thread turn it on and wait for it (config.celery.in_process_tasks)."""
     settings.TASKS_IN_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
+def _billing_off(settings):
+    """Tests run as a cloud server with billing off: nothing reaches Stripe, and new accounts
+    get the free tier (the self-hosted default and billing itself have their own tests, which
+    turn them on through ``fake_stripe``)."""
+    settings.STRIPE_SECRET_KEY = ""
+    settings.BILLING_ENABLED = False
+    settings.BILLING_DEFAULT_TIER = "free"
 
 
 @pytest.fixture

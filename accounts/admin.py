@@ -6,6 +6,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import PREFERENCE_FIELDS, ApiKey, ProviderKey, User
+from billing.admin import BillingInline
 from billing.tiers import Tier
 
 
@@ -55,9 +56,9 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("tier", "is_active", "is_staff")
     search_fields = ("email", "display_name")
     actions = [deactivate, *(_set_tier_action(tier) for tier in Tier)]
-    inlines = [ApiKeyInline, ProviderKeyInline]
+    inlines = [ApiKeyInline, ProviderKeyInline, BillingInline]
     fieldsets = (
-        (None, {"fields": ("email", "password", "display_name", "tier")}),
+        (None, {"fields": ("email", "password", "display_name", "tier", "seats")}),
         ("Preferences", {"fields": PREFERENCE_FIELDS}),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from billing.tiers import Tier
+from billing.tiers import Tier, default_tier
 
 SYSTEM_PROMPT_MAX_CHARS = 8_000
 # The chat and memory preferences a user edits on their profile.
@@ -47,7 +47,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(max_length=254, unique=True)
     display_name = models.CharField(max_length=150, blank=True)
-    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.FREE)
+    # Set by billing from the user's Stripe subscription (billing.services.user_tier_apply),
+    # or by staff; new accounts get BILLING_DEFAULT_TIER.
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=default_tier)
+    seats = models.PositiveSmallIntegerField(
+        default=1, help_text="Seats paid for: a team's limits are per seat."
+    )
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)

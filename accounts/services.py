@@ -226,7 +226,7 @@ def provider_key_set(*, user: User, provider: str, api_key: str, base_url: str =
             if not quota.allowed:
                 raise QuotaExceeded(
                     f"Your plan allows {quota.limit} provider key(s).",
-                    details={"limit": quota.limit, "used": used},
+                    details={"feature": "provider_keys", "limit": quota.limit, "used": used},
                 )
             key = ProviderKey(user=user, provider=provider)
         key.ciphertext = ciphertext

@@ -2,17 +2,24 @@
 
 Merged from the reference designs: request rates from the rate-limit design (per minute free 20,
 pro 60, power 120, team 200 per seat; per day free 1,000, pro 10,000, power 50,000, team
-unlimited) and the feature matrix of the cloud design (storage, backups, providers, marketplace).
-Memory counts and memory storage are Engram's own choices, sized so a free user can capture
-months of daily prompts. ``None`` means unlimited. A team account counts as one seat until
-billing adds seats.
+unlimited) and the feature matrix of the cloud design (agents, active batches, the batch
+builder, cloud storage, backups, providers, marketplace, SSO; prices free / pro €15 / power €29 /
+team €49 per seat). Memory counts and memory storage are Engram's own choices, sized so a free
+user can capture months of daily prompts. ``None`` means unlimited.
 
+``self_hosted`` is not sold: it is what an operator's own server gives new accounts while
+billing is off (``BILLING_DEFAULT_TIER``): every feature, no daily cap, and a per-minute rate
+that stops a runaway script without getting in a person's way.
+
+A team's counted limits are per seat: ``limits_for`` multiplies them by the user's seats.
 Callers never compare tier names: they ask ``allowance(user, feature, used=...)``.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from django.conf import settings
 from django.db import models
 
 GB = 1024**3
@@ -24,6 +31,11 @@ class Tier(models.TextChoices):
     PRO = "pro", "Pro"
     POWER = "power", "Power"
     TEAM = "team", "Team"
+    SELF_HOSTED = "self_hosted", "Self-hosted"
+
+
+# The tiers a customer can buy through Stripe, in the order a pricing page shows them.
+PAID_TIERS = (Tier.PRO, Tier.POWER, Tier.TEAM)
 
 
 @dataclass(frozen=True)
@@ -33,11 +45,29 @@ class TierLimits:
     memories: int | None
     memory_storage_bytes: int | None
     backup_bytes: int | None
+    cloud_storage_bytes: int | None
     provider_keys: int | None
+    agents: int | None
+    active_batches: int | None
+    batch_builder: bool
     plugin_marketplace: bool
     sso: bool
     monthly_price_eur: int
+    per_seat: bool = False
 
+
+# The counted limits a team multiplies by its seats (a price is per seat already).
+_SEAT_SCALED = (
+    "requests_per_minute",
+    "requests_per_day",
+    "memories",
+    "memory_storage_bytes",
+    "backup_bytes",
+    "cloud_storage_bytes",
+    "provider_keys",
+    "agents",
+    "active_batches",
+)
 
 TIERS: dict[str, TierLimits] = {
     Tier.FREE: TierLimits(
@@ -46,7 +76,11 @@ TIERS: dict[str, TierLimits] = {
         memories=5_000,
         memory_storage_bytes=100 * MB,
         backup_bytes=0,
+        cloud_storage_bytes=0,
         provider_keys=1,
+        agents=3,
+        active_batches=2,
+        batch_builder=False,
         plugin_marketplace=False,
         sso=False,
         monthly_price_eur=0,
@@ -57,7 +91,11 @@ TIERS: dict[str, TierLimits] = {
         memories=100_000,
         memory_storage_bytes=5 * GB,
         backup_bytes=5 * GB,
+        cloud_storage_bytes=5 * GB,
         provider_keys=None,
+        agents=None,
+        active_batches=10,
+        batch_builder=False,
         plugin_marketplace=False,
         sso=False,
         monthly_price_eur=15,
@@ -68,7 +106,11 @@ TIERS: dict[str, TierLimits] = {
         memories=1_000_000,
         memory_storage_bytes=25 * GB,
         backup_bytes=25 * GB,
+        cloud_storage_bytes=25 * GB,
         provider_keys=None,
+        agents=None,
+        active_batches=None,
+        batch_builder=True,
         plugin_marketplace=True,
         sso=False,
         monthly_price_eur=29,
@@ -79,10 +121,30 @@ TIERS: dict[str, TierLimits] = {
         memories=None,
         memory_storage_bytes=None,
         backup_bytes=None,
+        cloud_storage_bytes=None,
         provider_keys=None,
+        agents=None,
+        active_batches=None,
+        batch_builder=True,
         plugin_marketplace=True,
         sso=True,
         monthly_price_eur=49,
+        per_seat=True,
+    ),
+    Tier.SELF_HOSTED: TierLimits(
+        requests_per_minute=600,
+        requests_per_day=None,
+        memories=None,
+        memory_storage_bytes=None,
+        backup_bytes=None,
+        cloud_storage_bytes=None,
+        provider_keys=None,
+        agents=None,
+        active_batches=None,
+        batch_builder=True,
+        plugin_marketplace=True,
+        sso=True,
+        monthly_price_eur=0,
     ),
 }
 
@@ -92,7 +154,11 @@ Feature = Literal[
     "memories",
     "memory_storage_bytes",
     "backup_bytes",
+    "cloud_storage_bytes",
     "provider_keys",
+    "agents",
+    "active_batches",
+    "batch_builder",
     "plugin_marketplace",
     "sso",
 ]
@@ -111,14 +177,33 @@ class Allowance:
     remaining: int | None  # None: unlimited (or a yes/no feature)
 
 
+def default_tier() -> str:
+    """The tier of an account without a paid subscription: new accounts, and accounts whose
+    subscription ended (``BILLING_DEFAULT_TIER``)."""
+    return settings.BILLING_DEFAULT_TIER
+
+
+def tier_limits(tier: str, seats: int = 1) -> TierLimits:
+    """The limits of ``tier`` for ``seats`` seats (only a per-seat tier looks at seats)."""
+    limits = TIERS.get(tier, TIERS[Tier.FREE])
+    if not limits.per_seat or seats <= 1:
+        return limits
+    scaled = {
+        name: value * seats for name in _SEAT_SCALED if (value := getattr(limits, name)) is not None
+    }
+    return dataclasses.replace(limits, **scaled)
+
+
 def limits_for(user: HasTier) -> TierLimits:
-    return TIERS.get(user.tier, TIERS[Tier.FREE])
+    return tier_limits(user.tier, getattr(user, "seats", 1) or 1)
 
 
 def allowance(user: HasTier, feature: Feature, *, used: int = 0, adding: int = 1) -> Allowance:
     """May ``user`` add ``adding`` more of ``feature`` when ``used`` are already taken?
 
-    For yes/no features (``plugin_marketplace``, ``sso``) ``used`` and ``adding`` are ignored.
+    For yes/no features (``batch_builder``, ``plugin_marketplace``, ``sso``) ``used`` and
+    ``adding`` are ignored. Going down a tier never deletes anything: a user over a limit keeps
+    what they have and can read, export and delete it; only adding more is refused.
     """
     value = getattr(limits_for(user), feature)
     if isinstance(value, bool):

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "rest_framework_simplejwt.token_blacklist",
+    "djstripe",
     "core",
     "accounts",
     "memories",
@@ -292,6 +293,8 @@ LOGGING = {
         # redacting handler as ours, replacing uvicorn's plain ones.
         "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # The Stripe client logs every request at INFO; its errors reach us as exceptions.
+        "stripe": {"level": "WARNING"},
     },
 }
 
@@ -328,6 +331,42 @@ RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", "") or None
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 if not REDIS_URL:
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
+# --- Billing: Stripe through dj-stripe (off without STRIPE_SECRET_KEY) --------------------------
+# Without a secret key the server runs as a self-hosted install: billing endpoints answer
+# BILLING_DISABLED, nothing contacts Stripe, and every account has BILLING_DEFAULT_TIER.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", "")
+BILLING_ENABLED = bool(STRIPE_SECRET_KEY)
+# The signing secret of the webhook endpoint (/api/v1/billing/webhook) in Stripe's dashboard.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", "")
+# Deliveries signed longer ago than this are refused (replay protection).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+# Where the Stripe client sends requests: the local Stripe (python -m testing.fake_stripe) in
+# development and tests, Stripe itself by default.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# The tier of an account without a paid subscription (new accounts, ended subscriptions).
+# Self-hosted (billing off): "self_hosted", every feature and 600 requests/min; with billing on:
+# "free".
+BILLING_DEFAULT_TIER = env.str("BILLING_DEFAULT_TIER", "") or (
+    "free" if BILLING_ENABLED else "self_hosted"
+)
+if BILLING_DEFAULT_TIER not in ("free", "pro", "power", "team", "self_hosted"):
+    raise environ.ImproperlyConfigured(
+        f"BILLING_DEFAULT_TIER={BILLING_DEFAULT_TIER!r} is not a tier (billing/tiers.py)."
+    )
+# A subscription whose payment failed (past_due) keeps its tier this many days.
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", 7)
+# Free trial days for a first subscription bought through Checkout (0: none).
+BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", 0)
+# Where Stripe's Checkout and Billing Portal send the customer back to.
+BILLING_SUCCESS_URL = env.str("BILLING_SUCCESS_URL", "http://127.0.0.1:8000/?billing=success")
+BILLING_CANCEL_URL = env.str("BILLING_CANCEL_URL", "http://127.0.0.1:8000/?billing=cancel")
+BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", "http://127.0.0.1:8000/")
+# What GET /api/v1/billing/usage reads memory counts from: a function of the user answering
+# its "total" and "storage_bytes" (wired here, so billing never imports memories).
+BILLING_USAGE_METERS = "memories.selectors.memory_stats"
 
 # --- LLM providers and model catalog -------------------------------------------------------------
 # Every provider is spoken to with the OpenAI chat-completions protocol at its own base URL. The
@@ -439,6 +478,8 @@ MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS
 CELERY_BEAT_SCHEDULE = {
     "memories.embed_sweep": {"task": "memories.embed_sweep", "schedule": 300.0},
     "memories.extraction_sweep": {"task": "memories.extraction_sweep", "schedule": 300.0},
+    # Subscriptions past their grace period lose their tier even when no webhook arrives.
+    "billing.grace_sweep": {"task": "billing.grace_sweep", "schedule": 3600.0},
 }
 
 # --- Chat ----------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ class ErrorCode(StrEnum):
     CONTEXT_TOO_LONG = "CONTEXT_TOO_LONG"
     RATE_LIMITED_UPSTREAM = "RATE_LIMITED_UPSTREAM"
     MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
+    # Billing (billing/services.py): the server runs without Stripe
+    BILLING_DISABLED = "BILLING_DISABLED"
 
 
 class EngramError(Exception):

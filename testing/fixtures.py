@@ -5,6 +5,9 @@
 - ``llm_upstream``: the same, with every provider in ``settings.LLM_PROVIDERS`` pointed at it
   (server key ``SERVER_KEY``, Ollama at its root), and retries fast.
 - ``llm_gateway``: an ``LLMGateway`` whose connections are closed after the (async) test.
+- ``fake_stripe``: the local Stripe (``testing/fake_stripe``, a process of its own for the test
+  session, reset before each test) with billing switched on and pointed at it; its webhook
+  deliveries are signed with ``STRIPE_WEBHOOK_SECRET`` and kept for the test to deliver.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -13,8 +16,12 @@ import pytest
 import pytest_asyncio
 
 from testing.fake_openai import FakeOpenAI
+from testing.fake_stripe import FakeStripe
 
 SERVER_KEY = "sk-test-server-key-0000"
+# Shaped like Stripe's test-mode values (dj-stripe checks the shape), and plainly not real ones.
+FAKE_STRIPE_KEY = "sk_test_engramLocalStripeFakeKeyNotReal"
+FAKE_STRIPE_WEBHOOK_SECRET = "whsec_engram_local"
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +57,20 @@ async def llm_gateway() -> AsyncIterator["LLMGateway"]:  # noqa: F821
 
     async with LLMGateway() as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="session")
+def fake_stripe_server() -> Iterator[FakeStripe]:
+    with FakeStripe() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_stripe(fake_stripe_server: FakeStripe, settings) -> FakeStripe:
+    fake_stripe_server.reset()
+    fake_stripe_server.control("webhook_endpoints", secret=FAKE_STRIPE_WEBHOOK_SECRET)
+    settings.STRIPE_SECRET_KEY = FAKE_STRIPE_KEY
+    settings.BILLING_ENABLED = True
+    settings.STRIPE_API_BASE = fake_stripe_server.url
+    settings.STRIPE_WEBHOOK_SECRET = FAKE_STRIPE_WEBHOOK_SECRET
+    return fake_stripe_server

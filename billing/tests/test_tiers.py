@@ -40,3 +40,36 @@ def test_unlimited_and_yes_no_features():
 
 def test_an_unknown_tier_gets_free_limits():
     assert allowance(user_of("legacy"), "provider_keys", used=1).allowed is False
+
+
+def test_a_team_multiplies_its_counted_limits_by_its_seats():
+    team = SimpleNamespace(tier=Tier.TEAM, seats=3)
+
+    assert allowance(team, "requests_per_minute").limit == 600
+    assert allowance(team, "memories").limit is None
+    assert allowance(SimpleNamespace(tier=Tier.PRO, seats=3), "requests_per_minute").limit == 60
+
+
+def test_the_feature_matrix_of_the_cloud_design():
+    free, pro, power = (user_of(t) for t in (Tier.FREE, Tier.PRO, Tier.POWER))
+
+    assert allowance(free, "agents", used=3).allowed is False
+    assert allowance(pro, "agents", used=10**6).allowed
+    assert allowance(free, "active_batches", used=1).allowed
+    assert allowance(pro, "active_batches", used=10).allowed is False
+    assert allowance(power, "active_batches", used=10**6).allowed
+    assert not allowance(pro, "batch_builder").allowed
+    assert allowance(power, "batch_builder").allowed
+    assert allowance(free, "cloud_storage_bytes", adding=1).allowed is False
+    assert allowance(pro, "cloud_storage_bytes", used=5 * 1024**3 - 1).allowed
+
+
+def test_self_hosted_has_every_feature_without_a_daily_cap():
+    owner = user_of(Tier.SELF_HOSTED)
+
+    assert TIERS[Tier.SELF_HOSTED].requests_per_day is None
+    assert TIERS[Tier.SELF_HOSTED].requests_per_minute > TIERS[Tier.TEAM].requests_per_minute
+    assert all(
+        allowance(owner, feature, used=10**9).allowed
+        for feature in ("memories", "provider_keys", "agents", "plugin_marketplace", "sso")
+    )

@@ -16,7 +16,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "core": set(),
     "providers": {"core"},  # core.logging.redact only (upstream messages are scrubbed); no app
     "accounts": {"billing", "core"},
-    "billing": {"accounts", "core"},
+    "billing": {"providers", "accounts", "core"},  # providers.payments: Stripe
     "llm": {"providers", "accounts", "billing", "core"},
     "memories": {"llm", "providers", "accounts", "billing", "core"},
     "chat": {"llm", "memories", "providers", "accounts", "billing", "core"},

@@ -1,0 +1,169 @@
+"""A subscription's life through the API and Stripe's signed webhooks, against the local Stripe:
+the tier follows what is paid for, and the very next request carries its limits."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from billing.tests.conftest import BILLING
+
+ME = "/api/v1/auth/me"
+pytestmark = pytest.mark.django_db
+
+
+def rate_limit(client) -> int:
+    return int(client.get(ME)["X-RateLimit-Limit"])
+
+
+def subscription(client) -> dict:
+    answer = client.get(f"{BILLING}/subscription")
+    assert answer.status_code == 200, answer.content
+    return answer.json()
+
+
+def test_checkout_then_webhook_makes_the_user_pro(auth_client, fake_stripe, subscribe, user):
+    assert rate_limit(auth_client) == 20
+
+    session = subscribe("pro")
+
+    assert session["status"] == "complete"
+    assert rate_limit(auth_client) == 60
+    state = subscription(auth_client)
+    assert (state["tier"], state["status"], state["seats"]) == ("pro", "active", 1)
+    assert state["cancel_at_period_end"] is False
+    assert datetime.fromisoformat(state["current_period_end"]) > datetime.now(UTC) + timedelta(
+        days=27
+    )
+    invoices = auth_client.get(f"{BILLING}/invoices").json()["results"]
+    assert [(i["status"], i["total"], i["currency"]) for i in invoices] == [("paid", 1500, "eur")]
+    assert invoices[0]["hosted_invoice_url"].startswith(fake_stripe.url)
+
+
+def test_checkout_answers_a_stripe_checkout_url(auth_client, fake_stripe, prices, user):
+    answer = auth_client.post(f"{BILLING}/checkout", {"tier": "power"}, format="json")
+
+    assert answer.status_code == 200
+    assert answer.json()["url"].startswith(f"{fake_stripe.url}/_fake/checkout/cs_")
+    user.refresh_from_db()
+    assert user.tier == "free"  # nothing is granted before Stripe reports the payment
+
+
+def test_upgrade_to_power_prorates(auth_client, subscribe, deliver):
+    subscribe("pro")
+
+    answer = auth_client.patch(f"{BILLING}/subscription", {"tier": "power"}, format="json")
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["tier"] == "power"
+    deliver()
+    assert rate_limit(auth_client) == 120
+    newest = auth_client.get(f"{BILLING}/invoices").json()["results"][0]
+    assert newest["billing_reason"] == "subscription_update"
+    # Almost the whole month is left: about €29 - €15 is charged now, never the full €29.
+    assert 1300 <= newest["total"] <= 1400
+    assert newest["status"] == "paid"
+
+
+def test_team_with_three_seats_multiplies_the_per_seat_limits(auth_client, subscribe):
+    subscribe("team", seats=3)
+
+    state = subscription(auth_client)
+    assert (state["tier"], state["seats"]) == ("team", 3)
+    assert rate_limit(auth_client) == 600
+    assert auth_client.get(f"{BILLING}/invoices").json()["results"][0]["total"] == 3 * 4900
+
+
+def test_seats_belong_to_the_team_tier_only(auth_client, fake_stripe, prices):
+    answer = auth_client.post(f"{BILLING}/checkout", {"tier": "pro", "seats": 2}, format="json")
+
+    assert answer.status_code == 400
+    assert "seats" in answer.json()["error"]["details"]
+
+
+def test_failed_payment_keeps_the_tier_for_the_grace_period_then_free(
+    auth_client, fake_stripe, subscribe, deliver, user, settings
+):
+    settings.BILLING_GRACE_DAYS = 7
+    subscribe("pro")
+    customer = auth_client.get(f"{BILLING}/subscription").json()
+    fake_stripe.control(f"customers/{user_customer_id(user)}/card", fails=True)
+
+    fake_stripe.control("clock/advance", days=31)  # the renewal's charge is declined
+    deliver()
+
+    state = subscription(auth_client)
+    assert state["status"] == "past_due"
+    assert state["tier"] == "pro"
+    grace_ends = datetime.fromisoformat(state["grace_ends_at"])
+    assert customer["subscription_id"] == state["subscription_id"]
+
+    from billing.tasks import grace_sweep
+
+    with freeze_time(grace_ends - timedelta(hours=1)):
+        grace_sweep()
+    user.refresh_from_db()
+    assert user.tier == "pro"
+
+    with freeze_time(grace_ends + timedelta(hours=1)):
+        grace_sweep()
+    assert rate_limit(auth_client) == 20
+    assert subscription(auth_client)["tier"] == "free"
+
+
+def test_cancel_at_period_end_keeps_the_tier_until_the_period_ends(
+    auth_client, fake_stripe, subscribe, deliver
+):
+    subscribe("pro")
+
+    answer = auth_client.delete(f"{BILLING}/subscription")
+
+    assert answer.status_code == 200
+    assert (answer.json()["tier"], answer.json()["cancel_at_period_end"]) == ("pro", True)
+    deliver()
+    assert rate_limit(auth_client) == 60
+
+    fake_stripe.control("clock/advance", days=32)
+    delivered = deliver()
+
+    assert "customer.subscription.deleted" in [d["type"] for d in delivered]
+    assert rate_limit(auth_client) == 20
+    assert subscription(auth_client)["status"] is None
+
+
+def test_cancel_now_ends_it_at_once_with_the_unused_time_credited(auth_client, subscribe, deliver):
+    subscribe("pro")
+
+    answer = auth_client.delete(f"{BILLING}/subscription?now=true")
+
+    assert answer.status_code == 200
+    assert answer.json()["tier"] == "free"
+    deliver()
+    assert rate_limit(auth_client) == 20
+    credit = auth_client.get(f"{BILLING}/invoices").json()["results"][0]
+    assert credit["billing_reason"] == "subscription_cancel"
+    assert -1500 <= credit["total"] < -1400
+
+
+def test_a_trial_gives_the_tier_and_warns_before_it_ends(
+    auth_client, fake_stripe, subscribe, deliver, settings
+):
+    settings.BILLING_TRIAL_DAYS = 14
+    subscribe("pro")
+    state = subscription(auth_client)
+    assert (state["tier"], state["status"]) == ("pro", "trialing")
+    assert state["trial_end"] is not None
+
+    fake_stripe.control("clock/advance", days=12)
+    assert "customer.subscription.trial_will_end" in [d["type"] for d in deliver()]
+    fake_stripe.control("clock/advance", days=3)
+    deliver()
+
+    assert subscription(auth_client)["status"] == "active"
+    assert rate_limit(auth_client) == 60
+
+
+def user_customer_id(user) -> str:
+    from billing.selectors import customer_of
+
+    return customer_of(user=user).id
