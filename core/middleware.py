@@ -17,6 +17,7 @@ from django.core.exceptions import (
 from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 
+from core.asgi import is_streamed_upload
 from core.errors import (
     DATABASE_BUSY_MESSAGE,
     INTERNAL_ERROR_MESSAGE,
@@ -75,6 +76,8 @@ class BodySizeLimitMiddleware(DualModeMiddleware):
     """Refuse an oversized body from its Content-Length, before anything reads it."""
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
+        if is_streamed_upload(request.path, request.META.get("CONTENT_TYPE", "")):
+            return None  # its view streams it under its own limit (core.asgi)
         declared = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(declared)
