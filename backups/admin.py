@@ -15,12 +15,9 @@ KINDS = ("records", "vectors", "backups")
 WHAT = ("count", "bytes")
 
 
-class MetadataOnlyAdmin(admin.ModelAdmin):
-    """Rows are shown and may be deleted (with their bytes, by the services' rules elsewhere);
-    nothing is edited here, and no blob is ever shown."""
-
-    list_select_related = ["user"]
-    search_fields = ["user__email"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never added, edited or deleted here: the bytes behind a row go only through the
+    services (a row deleted here would leave its blob behind)."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -30,6 +27,13 @@ class MetadataOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class MetadataOnlyAdmin(ReadOnlyAdmin):
+    """Metadata of stored ciphertext; no blob is ever shown."""
+
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
 
 
 @admin.register(EncryptedRecord)
@@ -55,7 +59,7 @@ class BackupUploadAdmin(MetadataOnlyAdmin):
 
 
 @admin.register(StorageAccount)
-class StorageAccountAdmin(admin.ModelAdmin):
+class StorageAccountAdmin(ReadOnlyAdmin):
     list_display = ["email", "tier", *(f"{kind}_{what}" for kind in KINDS for what in WHAT)]
     search_fields = ["email"]
     fields = ["email", "tier"]
@@ -63,15 +67,6 @@ class StorageAccountAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.storage_accounts(super().get_queryset(request))
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _column(name: str):

@@ -17,16 +17,34 @@ from accounts.models import User
 CHECKSUM_LENGTH = 64  # hex SHA-256 of the ciphertext
 
 
-class EncryptedRecord(models.Model):
-    """One opaque record of a client-side table (a row the client encrypted)."""
+class StoredBlob(models.Model):
+    """What every kind of stored ciphertext has: its owner, size, checksum and storage key."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    table = models.CharField(max_length=64)
     size = models.BigIntegerField()
     checksum = models.CharField(max_length=CHECKSUM_LENGTH)
     blob_key = models.CharField(max_length=255, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class BackupFields(StoredBlob):
+    """What the client says about a backup."""
+
+    version = models.BigIntegerField(help_text="The client's X-Backup-Version.")
+    client_timestamp = models.BigIntegerField(help_text="The client's X-Backup-Timestamp.")
+
+    class Meta:
+        abstract = True
+
+
+class EncryptedRecord(StoredBlob):
+    """One opaque record of a client-side table (a row the client encrypted)."""
+
+    table = models.CharField(max_length=64)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -40,22 +58,16 @@ class EncryptedRecord(models.Model):
         return f"{self.table} record {self.pk}"
 
 
-class EncryptedVector(models.Model):
+class EncryptedVector(StoredBlob):
     """A vector the client computed (and rotated) with its encrypted payload.
 
     ``key`` is the client's own id. All of a user's vectors share one dimension.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=200)
     table = models.CharField(max_length=64, blank=True, default="")
     dimensions = models.PositiveSmallIntegerField()
     embedding = VectorField()
-    size = models.BigIntegerField()
-    checksum = models.CharField(max_length=CHECKSUM_LENGTH)
-    blob_key = models.CharField(max_length=255, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -69,17 +81,8 @@ class EncryptedVector(models.Model):
         return f"vector {self.key}"
 
 
-class Backup(models.Model):
+class Backup(BackupFields):
     """One complete, verified backup of a client's local data."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    version = models.BigIntegerField(help_text="The client's X-Backup-Version.")
-    client_timestamp = models.BigIntegerField(help_text="The client's X-Backup-Timestamp.")
-    size = models.BigIntegerField()
-    checksum = models.CharField(max_length=CHECKSUM_LENGTH)
-    blob_key = models.CharField(max_length=255, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [models.Index(fields=["user", "created_at"], name="backups_backup_user_created")]
@@ -88,20 +91,13 @@ class Backup(models.Model):
         return f"backup {self.pk} (version {self.version})"
 
 
-class BackupUpload(models.Model):
-    """A backup being uploaded in parts; it becomes a Backup when completed."""
+class BackupUpload(BackupFields):
+    """A backup being uploaded in parts; it becomes a Backup when completed. Its ``size`` is
+    declared at the start (and counts against the quota until then)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    version = models.BigIntegerField()
-    client_timestamp = models.BigIntegerField()
-    size = models.BigIntegerField()
-    checksum = models.CharField(max_length=CHECKSUM_LENGTH)
     part_size = models.BigIntegerField()
-    blob_key = models.CharField(max_length=255, unique=True)
     # The storage's own handle of the multipart upload (S3's UploadId; empty on the filesystem).
     storage_upload_id = models.CharField(max_length=1024, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [models.Index(fields=["user", "created_at"], name="backups_upload_user_created")]

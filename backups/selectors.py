@@ -9,7 +9,7 @@ from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from accounts.models import User
-from backups.blobstore import blob_bytes
+from backups.blobstore import blobs_bytes
 from backups.models import Backup, BackupUpload, EncryptedRecord, EncryptedVector
 from core.errors import NotFound
 from core.ownership import get_owned_object
@@ -102,7 +102,11 @@ def vectors_nearest(
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         rows = cursor.fetchall()
-    return [VectorHit(key=key, score=score, blob=blob_bytes(key=blob)) for key, score, blob in rows]
+    blobs = blobs_bytes(keys=[row[2] for row in rows])
+    return [
+        VectorHit(key=key, score=score, blob=blob)
+        for (key, score, _), blob in zip(rows, blobs, strict=True)
+    ]
 
 
 # --- Backups ---------------------------------------------------------------------------------

@@ -1,10 +1,7 @@
 """A local S3 for tests and benchmarks: moto's server mode, in a process of its own on
 127.0.0.1 (never the network), and the settings that point Engram's blob storage at it."""
 
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +10,7 @@ from typing import Any
 
 from storages.backends.s3 import S3Storage
 
-from testing.live import REPO, free_port
+from testing.live import free_port, running
 
 BUCKET = "engram-test"
 # moto accepts any credentials; these only have to be present.
@@ -67,29 +64,10 @@ def filesystem_storage_setting(root: Path) -> dict[str, Any]:
 def local_s3(log_path: Path, *, bucket: str = BUCKET) -> Iterator[LocalS3]:
     """Run moto's S3 server until the block ends, with ``bucket`` created."""
     port = free_port()
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"moto did not start:\n{log_path.read_text()}") from None
-                    time.sleep(0.1)
-            s3 = LocalS3(endpoint_url=url, bucket=bucket)
-            storage = S3Storage(**s3.storage_setting["OPTIONS"])
-            storage.connection.meta.client.create_bucket(Bucket=bucket)
-            yield s3
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with running(command, probe_url=f"{url}/moto-api/", log_path=log_path):
+        s3 = LocalS3(endpoint_url=url, bucket=bucket)
+        storage = S3Storage(**s3.storage_setting["OPTIONS"])
+        storage.connection.meta.client.create_bucket(Bucket=bucket)
+        yield s3

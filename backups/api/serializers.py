@@ -171,16 +171,10 @@ class BackupUploadIn(serializers.Serializer):
     checksum = serializers.CharField(max_length=64)
 
 
-class BackupUploadOut(serializers.Serializer):
-    id = serializers.UUIDField()
-    version = serializers.IntegerField()
-    timestamp = serializers.IntegerField(source="client_timestamp")
-    size = serializers.IntegerField()
-    checksum = serializers.CharField()
+class BackupUploadOut(BackupOut):
     part_size = serializers.IntegerField()
     part_count = serializers.IntegerField()
     parts_received = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
 
     def get_parts_received(self, upload) -> list[int]:
         return sorted(part.number for part in upload.parts.all())
