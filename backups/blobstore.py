@@ -2,23 +2,34 @@
 
 The one module that knows the storage backends apart: Django's FileSystemStorage (the default,
 under STORAGE_ROOT) and django-storages' S3Storage (any S3-compatible store), whose boto3 client
-is used for multipart uploads. Everything is streamed: writes take an iterable of chunks and
-keep at most one S3 part (S3_PART_BYTES) in memory; reads yield chunks of CHUNK_BYTES. A write
-that fails half-way (an exception from the chunks, a checksum that does not match) leaves
-nothing behind.
+is used for multipart uploads; the only place botocore's errors are caught (a failing storage
+is a 503). Everything is streamed: writes take an iterable of chunks and keep at most one S3
+part (S3_PART_BYTES) in memory; reads yield chunks of CHUNK_BYTES. A write that fails half-way
+(an exception from the chunks, a checksum that does not match) leaves nothing behind.
 """
 
 import contextlib
+import functools
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.http import UnreadablePostError
+
+from backups.errors import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 CHUNK_BYTES = 1024 * 1024
 # Parts of the multipart uploads a single streamed write makes on S3 (S3's minimum is 5 MiB).
@@ -28,6 +39,26 @@ S3_PARALLEL_READS = 8
 
 class BlobMissing(Exception):
     """The storage has no bytes under this key."""
+
+
+def _storage_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """The storage failing (S3 unreachable or refusing, a full or unwritable disk) is a 503
+    the client may retry, not a 500; what the request's own body raises passes through."""
+
+    @functools.wraps(function)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("Blob storage failed in %s: %s", function.__name__, exc)
+            raise StorageUnavailable() from exc
+        except OSError as exc:
+            if isinstance(exc, UnreadablePostError):
+                raise
+            logger.warning("Blob storage failed in %s: %s", function.__name__, exc)
+            raise StorageUnavailable() from exc
+
+    return guarded
 
 
 def blobs() -> Storage:
@@ -60,6 +91,7 @@ def _fs_write(path: Path, chunks: Iterable[bytes]) -> None:
         raise
 
 
+@_storage_errors
 def blob_write(*, key: str, chunks: Iterable[bytes]) -> None:
     """Store the bytes of ``chunks`` under ``key``; on any exception nothing is stored."""
     storage = blobs()
@@ -100,6 +132,7 @@ def blob_write(*, key: str, chunks: Iterable[bytes]) -> None:
         raise
 
 
+@_storage_errors
 def blob_read(*, key: str) -> Iterator[bytes]:
     """The bytes under ``key``, chunk by chunk; BlobMissing before the first if there are none."""
     storage = blobs()
@@ -133,6 +166,7 @@ def blob_bytes(*, key: str) -> bytes:
     return b"".join(blob_read(key=key))
 
 
+@_storage_errors
 def blobs_bytes(*, keys: list[str]) -> list[bytes]:
     """Several small blobs, in order; on S3 fetched side by side (one request each), through
     this thread's client (boto3 clients are thread-safe; a new one per thread costs more)."""
@@ -176,6 +210,7 @@ def blob_exists(*, key: str) -> bool:
     return blobs().exists(key)
 
 
+@_storage_errors
 def blob_delete(*, key: str) -> None:
     """Remove ``key``'s bytes; nothing there is fine."""
     storage = blobs()
@@ -186,6 +221,7 @@ def blob_delete(*, key: str) -> None:
     client.delete_object(Bucket=bucket, Key=key)
 
 
+@_storage_errors
 def blobs_delete_prefix(*, prefix: str) -> None:
     """Remove every blob (and unfinished multipart upload) whose key starts with ``prefix/``."""
     storage = blobs()
@@ -213,6 +249,7 @@ def _part_key(key: str, number: int) -> str:
     return f"{key}.parts/{number}"
 
 
+@_storage_errors
 def multipart_start(*, key: str) -> str:
     """Begin a multipart upload to ``key``; returns the storage's handle for it."""
     storage = blobs()
@@ -222,6 +259,7 @@ def multipart_start(*, key: str) -> str:
     return client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
 
 
+@_storage_errors
 def multipart_put(*, key: str, upload_id: str, number: int, chunks: Iterable[bytes]) -> str:
     """Store part ``number`` (replacing an earlier one); returns the storage's tag for it."""
     storage = blobs()
@@ -243,6 +281,7 @@ def multipart_put(*, key: str, upload_id: str, number: int, chunks: Iterable[byt
     return answer["ETag"]
 
 
+@_storage_errors
 def multipart_complete(*, key: str, upload_id: str, tags: list[tuple[int, str]]) -> str:
     """Join the parts (``(number, tag)``, in order) into ``key``; returns the SHA-256 (hex) of
     the joined bytes, read back from the storage (on the filesystem, while joining)."""
@@ -267,6 +306,7 @@ def multipart_complete(*, key: str, upload_id: str, tags: list[tuple[int, str]])
     return blob_sha256(key=key)
 
 
+@_storage_errors
 def multipart_abort(*, key: str, upload_id: str) -> None:
     """Drop an unfinished upload's parts; an upload already gone is fine."""
     storage = blobs()

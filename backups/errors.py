@@ -1,6 +1,6 @@
 """The errors of encrypted storage, beside core's shared ones."""
 
-from core.errors import EngramError
+from core.errors import EngramError, ServiceUnavailable
 
 
 class ChecksumMismatch(EngramError):
@@ -17,3 +17,9 @@ class PreconditionFailed(EngramError):
     status_code = 412
     code = "PRECONDITION_FAILED"
     default_message = "The object changed since you read it (If-Match did not match)."
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """The blob storage failed; nothing was stored. Worth a retry."""
+
+    default_message = "The storage is unavailable; nothing was stored. Try again shortly."

@@ -31,6 +31,7 @@ from bench.memories_bench import RESULTS, bench_setup, machine
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000
+BENCH_EMAIL = "storagebench@example.com"
 HEADER = (
     "| backend | size | upload MB/s | download MB/s | server RSS before (MB) | "
     "peak upload (MB) | peak download (MB) | load |\n"
@@ -126,21 +127,25 @@ def storage_server(backend: str, workdir: Path) -> Iterator[Any]:
 
     with contextlib.ExitStack() as stack:
         if backend == "s3":
-            env = stack.enter_context(local_s3(workdir / "moto.log")).env
+            env = stack.enter_context(local_s3(workdir.parent / "storage-moto.log")).env
         else:
             env = {"STORAGE_BACKEND": "filesystem", "STORAGE_ROOT": str(workdir / "blobs")}
         env = {**env, "LOG_LEVEL": "WARNING", "RATELIMIT_ENABLE": "false"}
-        yield stack.enter_context(live_server(env, workdir / "server.log"))
+        log = (RESULTS if RESULTS.exists() else workdir) / f"storage-server-{backend}.log"
+        yield stack.enter_context(live_server(env, log))
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from engram_client import EngramStorage, UserKey
 
+    from accounts.models import User
     from accounts.services import tokens_issue
     from accounts.tests.factories import UserFactory
     from billing.tiers import Tier
 
-    user = UserFactory(tier=Tier.TEAM)
+    # A run that died leaves its user behind: start from none.
+    User.objects.filter(email=BENCH_EMAIL).delete()
+    user = UserFactory(email=BENCH_EMAIL, tier=Tier.TEAM)
     rows = []
     for backend in args.backends:
         with (

@@ -43,11 +43,12 @@ def running(
     command: list[str], *, probe_url: str, log_path: Path, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen]:
     """Run ``command`` (output to ``log_path``) until the block ends, once ``probe_url``
-    answers; stopped with SIGTERM, then SIGKILL after 10 s."""
+    answers (within 60 s: starting is slow on a busy machine); stopped with SIGTERM, then
+    SIGKILL after 10 s."""
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while True:
                 try:
                     urllib.request.urlopen(probe_url, timeout=1)

@@ -12,6 +12,8 @@ from backups.models import Backup, EncryptedRecord, EncryptedVector
 from backups.tasks import storage_prune
 from backups.tests.conftest import make_user, token_for
 from billing.tiers import GB, Tier
+from testing.live import free_port
+from testing.s3 import LocalS3
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +212,27 @@ def test_verify_backups_reports_corrupt_and_missing_blobs(pro, local_blobs, caps
     assert f"CORRUPT record {records[len(b'to corrupt')].blob_key}" in out
     assert f"MISSING record {records[len(b'to lose')].blob_key}" in out
     assert "3 blobs checked: 1 intact, 1 corrupt, 1 missing." in out
+
+
+def test_the_admin_shows_counts_and_bytes_never_content(pro, admin_client):
+    secret = b"sealed bytes the operator must not see"
+    put_backup(pro, secret)
+
+    page = admin_client.get("/admin/backups/storageaccount/")
+    backups = admin_client.get("/admin/backups/backup/")
+
+    assert page.status_code == 200 and backups.status_code == 200
+    assert pro.user.email.encode() in page.content
+    assert b'<td class="field-backups_bytes">%d</td>' % len(secret) in page.content
+    assert secret not in page.content and secret not in backups.content
+
+
+def test_a_failing_storage_is_a_503_and_nothing_is_recorded(pro, settings):
+    nowhere = LocalS3(endpoint_url=f"http://127.0.0.1:{free_port()}", bucket="engram")
+    settings.STORAGES = {**settings.STORAGES, "blobs": nowhere.storage_setting}
+
+    answer = put_backup(pro, b"sealed")
+
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert Backup.objects.count() == 0

@@ -278,7 +278,7 @@ def test_another_users_objects_are_404_and_never_in_search(alice, same_storage, 
 
     for path in (
         f"/storage/records/{record['id']}",
-        "/storage/vectors/secret-doc",
+        "/storage/vectors/items/secret-doc",
         f"/backup/{backup['id']}",
     ):
         with pytest.raises(StorageError) as hidden:

@@ -1,5 +1,7 @@
 """Backups: whole streamed PUTs, resumable uploads in parts, conditional downloads."""
 
+import uuid
+
 from django.http import HttpResponse
 from django.utils.http import http_date, parse_http_date_safe
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -68,7 +70,7 @@ BACKUP_PUT_HEADERS = [
 
 class BackupView(RawStorageView):
     @extend_schema(
-        tags=BACKUP, summary="Download the latest backup",
+        tags=BACKUP, summary="Download the latest backup", operation_id="backup_latest",
         parameters=[IF_NONE_MATCH, IF_MODIFIED_SINCE],
         responses={(200, STREAMED_CONTENT_TYPE): DOWNLOAD, 304: NOT_MODIFIED},
     )  # fmt: skip
@@ -123,13 +125,13 @@ class BackupDetailView(StorageView):
         parameters=[IF_NONE_MATCH, IF_MODIFIED_SINCE],
         responses={(200, STREAMED_CONTENT_TYPE): DOWNLOAD, 304: NOT_MODIFIED},
     )  # fmt: skip
-    def get(self, request: Request, backup_id: str) -> HttpResponse:
+    def get(self, request: Request, backup_id: uuid.UUID) -> HttpResponse:
         return _backup_download(
             request, selectors.backup_get(user=request.user, backup_id=backup_id)
         )
 
     @extend_schema(tags=BACKUP, summary="Delete one backup", responses={204: None})
-    def delete(self, request: Request, backup_id: str) -> Response:
+    def delete(self, request: Request, backup_id: uuid.UUID) -> Response:
         services.backup_delete(user=request.user, backup_id=backup_id)
         return Response(status=204)
 
@@ -153,12 +155,12 @@ class BackupUploadDetailView(StorageView):
         tags=BACKUP, responses=s.BackupUploadOut,
         summary="An upload's state: which parts the server has (to resume)",
     )  # fmt: skip
-    def get(self, request: Request, upload_id: str) -> Response:
+    def get(self, request: Request, upload_id: uuid.UUID) -> Response:
         upload = selectors.backup_upload_get(user=request.user, upload_id=upload_id)
         return Response(s.BackupUploadOut(upload).data)
 
     @extend_schema(tags=BACKUP, summary="Abandon an upload", responses={204: None})
-    def delete(self, request: Request, upload_id: str) -> Response:
+    def delete(self, request: Request, upload_id: uuid.UUID) -> Response:
         services.backup_upload_abort(user=request.user, upload_id=upload_id)
         return Response(status=204)
 
@@ -170,7 +172,7 @@ class BackupUploadPartView(RawStorageView):
                                      required=True)],
         responses=s.BackupPartOut,
     )  # fmt: skip
-    def put(self, request: Request, upload_id: str, number: int) -> Response:
+    def put(self, request: Request, upload_id: uuid.UUID, number: int) -> Response:
         if not is_raw(request):
             raise ValidationFailed(f"Send the part as {STREAMED_CONTENT_TYPE}.")
         part = services.backup_part_put(
@@ -185,6 +187,6 @@ class BackupUploadCompleteView(StorageView):
         tags=BACKUP, request=None, responses={201: s.BackupOut},
         summary="Join the parts into a backup (its checksum verified over the whole)",
     )  # fmt: skip
-    def post(self, request: Request, upload_id: str) -> Response:
+    def post(self, request: Request, upload_id: uuid.UUID) -> Response:
         backup = services.backup_upload_complete(user=request.user, upload_id=upload_id)
         return Response(s.BackupOut(backup).data, status=201, headers=_backup_headers(backup))

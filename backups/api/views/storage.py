@@ -52,6 +52,7 @@ def _record_upload(request: Request) -> dict[str, Any]:
 class RecordCollectionView(RawStorageView):
     @extend_schema(
         tags=STORAGE, parameters=[s.RecordListQuery], responses=s.RecordPageOut,
+        operation_id="storage_records_list",
         summary="List records (metadata only, newest first)",
     )  # fmt: skip
     def get(self, request: Request) -> Response:
