@@ -7,11 +7,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction bench-chat
+	bench-extraction bench-chat bench-storage
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# The reference client of encrypted storage; the storage tests drive a live server with it.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps \
+		-e clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -44,6 +47,11 @@ bench-extraction: $(STAMP)
 # 100 and 500 concurrent streams on one server process (needs Redis; see bench/README.md).
 bench-chat: $(STAMP)
 	$(PY) -m bench.chat_bench $(BENCH_ARGS)
+
+# Upload and download MB/s and the server's RSS for 100 MB and 1 GB backups, on the filesystem
+# and on S3 (a local moto server); see bench/README.md.
+bench-storage: $(STAMP)
+	$(PY) -m bench.storage_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from django.core.asgi import get_asgi_application
+from core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Sync views and database calls run in threads beside the event loop, which relays every open

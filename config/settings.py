@@ -207,6 +207,31 @@ STORAGES = {
 }
 # Serve straight from the installed packages when collectstatic has not run (tests, first start).
 WHITENOISE_USE_FINDERS = True
+# Encrypted storage and backups (backups/): the bytes live in the "blobs" storage, never in
+# PostgreSQL. filesystem (default): STORAGE_ROOT; s3: any S3-compatible store via django-storages
+# (keys empty: boto3's own credential chain, e.g. an instance role).
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", "filesystem")
+if STORAGE_BACKEND == "s3":
+    STORAGES["blobs"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("STORAGE_S3_BUCKET", "engram"),
+            "region_name": env.str("STORAGE_S3_REGION", "us-east-1"),
+            "endpoint_url": env.str("STORAGE_S3_ENDPOINT_URL", "") or None,
+            "access_key": env.str("STORAGE_S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env.str("STORAGE_S3_SECRET_ACCESS_KEY", "") or None,
+            "default_acl": None,
+            "file_overwrite": True,
+            "querystring_auth": False,
+        },
+    }
+elif STORAGE_BACKEND == "filesystem":
+    STORAGES["blobs"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.str("STORAGE_ROOT", str(DATA_DIR / "blobs"))},
+    }
+else:
+    raise environ.ImproperlyConfigured("STORAGE_BACKEND must be filesystem or s3.")
 
 # --- Auth and i18n -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -225,6 +250,14 @@ USE_TZ = True
 # A body above this is refused with 413 before it is read.
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+# Routes whose raw (application/octet-stream) bodies their views stream to storage themselves:
+# the server hands them the body unread (core.asgi), MAX_REQUEST_BYTES does not apply to them,
+# STORAGE_MAX_UPLOAD_BYTES and the user's quota do (checked from Content-Length, then while
+# streaming). Regexes matched against the path.
+STREAMED_UPLOAD_PATHS = [
+    r"^/api/v1/storage/records(/[^/]+)?$",
+    r"^/api/v1/backup(/uploads/[^/]+/parts/\d+)?$",
+]
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -480,6 +513,8 @@ CELERY_BEAT_SCHEDULE = {
     "memories.extraction_sweep": {"task": "memories.extraction_sweep", "schedule": 300.0},
     # Subscriptions past their grace period lose their tier even when no webhook arrives.
     "billing.grace_sweep": {"task": "billing.grace_sweep", "schedule": 3600.0},
+    # Backups past BACKUP_KEEP and resumable uploads past BACKUP_UPLOAD_EXPIRE_HOURS.
+    "storage.prune": {"task": "storage.prune", "schedule": 3600.0},
 }
 
 # --- Chat ----------------------------------------------------------------------------------------
@@ -503,3 +538,13 @@ MEMORY_EXTRACTION_STALE_SECONDS = env.int("MEMORY_EXTRACTION_STALE_SECONDS", 900
 # A newly embedded memory at least this cosine-similar to another memory of the same user and
 # scope is merged into it (the embedding task does it; no LLM). Above 1: never.
 MEMORY_DEDUP_THRESHOLD = env.float("MEMORY_DEDUP_THRESHOLD", 0.97)
+# --- Encrypted storage and backups ---------------------------------------------------------------
+# Largest single streamed upload (a record, a backup, one part of a resumable backup), in bytes;
+# the user's quota (billing/tiers.py, backup_bytes) usually binds first.
+STORAGE_MAX_UPLOAD_BYTES = env.int("STORAGE_MAX_UPLOAD_BYTES", 64 * 1024**3)
+# Newest backups kept per user; older ones are pruned by the periodic storage.prune task.
+BACKUP_KEEP = env.int("BACKUP_KEEP", 10)
+# Size of each part of a resumable backup upload (the last one may be shorter); S3 needs >= 5 MiB.
+BACKUP_PART_BYTES = env.int("BACKUP_PART_BYTES", 8 * 1024**2)
+# A resumable upload not completed within this many hours is aborted by storage.prune.
+BACKUP_UPLOAD_EXPIRE_HOURS = env.int("BACKUP_UPLOAD_EXPIRE_HOURS", 24)

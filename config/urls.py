@@ -16,7 +16,7 @@ api_v1 = [
     path("", include("chat.api.urls")),
     path("billing/", include("billing.api.urls")),
     path("marketplace/", include("marketplace.api.urls")),
-    path("backups/", include("backups.api.urls")),
+    path("", include("backups.api.urls")),
 ]
 
 urlpatterns = [

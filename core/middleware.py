@@ -19,6 +19,7 @@ from django.core.exceptions import (
 from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 
+from core.asgi import is_streamed_upload
 from core.errors import (
     DATABASE_BUSY_MESSAGE,
     INTERNAL_ERROR_MESSAGE,
@@ -91,8 +92,13 @@ class RequestBodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = settings.MAX_REQUEST_BYTES
         headers = dict(scope["headers"])
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if is_streamed_upload(scope["path"], content_type):
+            # Its view streams the body under its own limit and the user's quota (core.asgi).
+            await self.app(scope, receive, send)
+            return
+        limit = settings.MAX_REQUEST_BYTES
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -153,6 +159,8 @@ class BodySizeLimitMiddleware(DualModeMiddleware):
     """Refuse an oversized body from its Content-Length, before anything reads it."""
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
+        if is_streamed_upload(request.path, request.META.get("CONTENT_TYPE", "")):
+            return None  # its view streams it under its own limit (core.asgi)
         declared = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(declared)

@@ -39,33 +39,43 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
-    """Serve ``config.asgi`` as ``make run`` does (one process) on a free port."""
-    port = free_port()
+def running(
+    command: list[str], *, probe_url: str, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """Run ``command`` (output to ``log_path``) until the block ends, once ``probe_url``
+    answers (within 60 s: starting is slow on a busy machine); stopped with SIGTERM, then
+    SIGKILL after 10 s."""
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            asgi_server_command("127.0.0.1", port),
-            cwd=REPO,
-            env={**os.environ, "DATABASE_URL": shared_database_url(), "REDIS_URL": "", **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while True:
                 try:
-                    urllib.request.urlopen(f"{base}/health", timeout=1)
+                    urllib.request.urlopen(probe_url, timeout=1)
                     break
                 except OSError:
                     if process.poll() is not None or time.monotonic() > deadline:
                         log = log_path.read_text()
-                        raise RuntimeError(f"The server did not start:\n{log}") from None
+                        raise RuntimeError(f"{command[0]} did not start:\n{log}") from None
                     time.sleep(0.1)
-            yield LiveServer(base, process.pid)
+            yield process
         finally:
             process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@contextmanager
+def live_server(env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
+    """Serve ``config.asgi`` as ``make run`` does (one process) on a free port."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(
+        asgi_server_command("127.0.0.1", port),
+        probe_url=f"{base}/health",
+        log_path=log_path,
+        env={**os.environ, "DATABASE_URL": shared_database_url(), "REDIS_URL": "", **env},
+    ) as process:
+        yield LiveServer(base, process.pid)

@@ -21,7 +21,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "memories": {"llm", "providers", "accounts", "billing", "core"},
     "chat": {"llm", "memories", "providers", "accounts", "billing", "core"},
     "agents": {"llm", "memories", "providers", "accounts", "billing", "core"},
-    "backups": {"providers", "accounts", "core"},
+    "backups": {"providers", "accounts", "billing", "core"},
     "marketplace": {"providers", "accounts", "billing", "backups", "core"},
 }
 FREE = {"config", "testing", "bench"}

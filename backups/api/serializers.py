@@ -1,0 +1,194 @@
+"""Input and output shapes of the storage and backup API (blobs travel as base64 in JSON)."""
+
+import base64
+import binascii
+import math
+
+from rest_framework import serializers
+
+from backups.services.records import TABLE_MAX_LENGTH
+from backups.services.vectors import MAX_DIMENSIONS
+from core.pagination import PageQuerySerializer
+
+MAX_VECTORS_PER_UPSERT = 500
+MAX_TOP_K = 100
+BIGINT_MAX = 2**63 - 1
+FLOAT32_MAX = 3.4e38
+
+
+class RecordCreateIn(serializers.Serializer):
+    table = serializers.CharField(max_length=TABLE_MAX_LENGTH)
+    blob = serializers.CharField(help_text="The ciphertext, base64.")
+    checksum = serializers.CharField(max_length=64, help_text="SHA-256 of the ciphertext, hex.")
+
+    def validate_blob(self, value: str) -> bytes:
+        return _base64(value)
+
+
+class RecordReplaceIn(serializers.Serializer):
+    blob = serializers.CharField(help_text="The ciphertext, base64.")
+    checksum = serializers.CharField(max_length=64)
+
+    def validate_blob(self, value: str) -> bytes:
+        return _base64(value)
+
+
+def _base64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise serializers.ValidationError("Not valid base64.") from None
+
+
+class RecordListQuery(PageQuerySerializer):
+    table = serializers.CharField(required=False, max_length=TABLE_MAX_LENGTH)
+
+
+class RawUploadQuery(serializers.Serializer):
+    table = serializers.CharField(required=False, max_length=TABLE_MAX_LENGTH)
+
+
+class RecordOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    table = serializers.CharField()
+    size = serializers.IntegerField()
+    checksum = serializers.CharField()
+    etag = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_etag(self, record) -> str:
+        return f'"{record.checksum}"'
+
+
+class RecordPageOut(serializers.Serializer):
+    results = RecordOut(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
+
+
+def _usable_vector(vector: list[float]) -> list[float]:
+    # Stored as 32-bit floats.
+    if not all(math.isfinite(x) and abs(x) <= FLOAT32_MAX for x in vector):
+        raise serializers.ValidationError("Every component must be a finite 32-bit float.")
+    if not any(vector):
+        raise serializers.ValidationError("A zero vector has no direction to compare.")
+    return vector
+
+
+class VectorIn(serializers.Serializer):
+    id = serializers.CharField(max_length=200)
+    vector = serializers.ListField(
+        child=serializers.FloatField(), min_length=1, max_length=MAX_DIMENSIONS
+    )
+    blob = serializers.CharField(help_text="The encrypted payload, base64.")
+    checksum = serializers.CharField(max_length=64)
+    table = serializers.CharField(required=False, allow_blank=True, max_length=TABLE_MAX_LENGTH)
+
+    def validate_blob(self, value: str) -> bytes:
+        return _base64(value)
+
+    def validate_vector(self, value: list[float]) -> list[float]:
+        return _usable_vector(value)
+
+
+class VectorUpsertIn(serializers.Serializer):
+    vectors = VectorIn(many=True, max_length=MAX_VECTORS_PER_UPSERT)
+
+
+class VectorOut(serializers.Serializer):
+    id = serializers.CharField(source="key")
+    table = serializers.CharField()
+    dimensions = serializers.IntegerField()
+    size = serializers.IntegerField()
+    checksum = serializers.CharField()
+
+
+class VectorUpsertOut(serializers.Serializer):
+    vectors = VectorOut(many=True)
+
+
+class VectorDetailOut(VectorOut):
+    blob = serializers.SerializerMethodField()
+
+    def get_blob(self, vector) -> str:
+        return base64.b64encode(self.context["blob"]).decode()
+
+
+class VectorSearchIn(serializers.Serializer):
+    vector = serializers.ListField(
+        child=serializers.FloatField(), min_length=1, max_length=MAX_DIMENSIONS
+    )
+    top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=10)
+    table = serializers.CharField(required=False, allow_blank=True, max_length=TABLE_MAX_LENGTH)
+
+    def validate_vector(self, value: list[float]) -> list[float]:
+        return _usable_vector(value)
+
+
+class VectorHitOut(serializers.Serializer):
+    id = serializers.CharField(source="key")
+    score = serializers.FloatField()
+    blob = serializers.SerializerMethodField()
+
+    def get_blob(self, hit) -> str:
+        return base64.b64encode(hit.blob).decode()
+
+
+class VectorSearchOut(serializers.Serializer):
+    results = VectorHitOut(many=True)
+
+
+class VectorDeleteIn(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=MAX_VECTORS_PER_UPSERT
+    )
+
+
+class VectorDeleteOut(serializers.Serializer):
+    deleted = serializers.IntegerField()
+
+
+class BackupOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+    timestamp = serializers.IntegerField(source="client_timestamp")
+    size = serializers.IntegerField()
+    checksum = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class BackupPageOut(serializers.Serializer):
+    results = BackupOut(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
+
+
+class BackupUploadIn(serializers.Serializer):
+    version = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
+    timestamp = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
+    size = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
+    checksum = serializers.CharField(max_length=64)
+
+
+class BackupUploadOut(BackupOut):
+    part_size = serializers.IntegerField()
+    part_count = serializers.IntegerField()
+    parts_received = serializers.SerializerMethodField()
+
+    def get_parts_received(self, upload) -> list[int]:
+        return sorted(part.number for part in upload.parts.all())
+
+
+class BackupPartOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    size = serializers.IntegerField()
+    checksum = serializers.CharField()
+
+
+class BackupHeaders(serializers.Serializer):
+    """The headers of a whole-backup PUT."""
+
+    version = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
+    timestamp = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
+    checksum = serializers.CharField(max_length=64)

@@ -1,0 +1,39 @@
+"""Every write of encrypted storage: records, vectors, backups (one module each)."""
+
+from backups.services.backups import (
+    backup_delete,
+    backup_part_put,
+    backup_put,
+    backup_upload_abort,
+    backup_upload_complete,
+    backup_upload_start,
+    backups_prune,
+    storage_user_purge,
+)
+from backups.services.records import (
+    etag_matches,
+    record_create,
+    record_delete,
+    record_etag,
+    record_replace,
+)
+from backups.services.vectors import VectorDraft, vectors_delete, vectors_upsert
+
+__all__ = [
+    "VectorDraft",
+    "backup_delete",
+    "backup_part_put",
+    "backup_put",
+    "backup_upload_abort",
+    "backup_upload_complete",
+    "backup_upload_start",
+    "backups_prune",
+    "etag_matches",
+    "record_create",
+    "record_delete",
+    "record_etag",
+    "record_replace",
+    "storage_user_purge",
+    "vectors_delete",
+    "vectors_upsert",
+]

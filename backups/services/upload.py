@@ -1,0 +1,130 @@
+"""What every upload shares: the quota check and the body, counted and hashed as it streams."""
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import connection
+
+from accounts.models import User
+from backups.blobstore import CHUNK_BYTES
+from backups.errors import ChecksumMismatch
+from backups.selectors import storage_used
+from billing.tiers import allowance
+from core.errors import PayloadTooLarge, QuotaExceeded, ValidationFailed
+
+CHECKSUM_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+# The quota every kind of encrypted data counts against (records, vectors and backups together).
+QUOTA_FEATURE = "backup_bytes"
+
+
+def checksum_valid(checksum: str, *, field: str) -> str:
+    """The client's checksum: hex SHA-256 of the ciphertext, lower-case."""
+    value = (checksum or "").strip().lower()
+    if not CHECKSUM_PATTERN.match(value):
+        raise ValidationFailed(
+            "The checksum must be the SHA-256 of the body, as 64 hex characters.",
+            details={field: ["Expected 64 hex characters (SHA-256)."]},
+        )
+    return value
+
+
+def quota_room(*, user: User, adding: int, freeing: int = 0) -> tuple[int, int | None]:
+    """Bytes ``user`` stores (less ``freeing``, bytes this write replaces) and may still store
+    (None: unlimited); QuotaExceeded if ``adding`` more do not fit."""
+    used = storage_used(user=user) - freeing
+    answer = allowance(user, QUOTA_FEATURE, used=used, adding=adding)
+    if not answer.allowed:
+        raise quota_exceeded(limit=answer.limit, used=used, requested=adding)
+    return used, answer.remaining
+
+
+def quota_exceeded(*, limit: int | None, used: int, requested: int) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"Your plan stores up to {limit} bytes of encrypted data; {used} are used and this "
+        f"upload needs {requested}.",
+        details={"limit_bytes": limit, "used_bytes": used, "requested_bytes": requested},
+    )
+
+
+def lock_user_storage(user: User) -> None:
+    """Serialise the final quota check and write of one user's concurrent uploads (held until
+    the transaction ends)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('backups.storage'), hashtext(%s))",
+                       [str(user.pk)])  # fmt: skip
+
+
+class VerifiedBody:
+    """A request body as chunks: counted against ``allowed`` bytes (quota and size limit) and
+    hashed as they pass; after the last chunk the SHA-256 is compared with ``checksum`` in
+    constant time, and a mismatch raises ChecksumMismatch before the consumer can finish."""
+
+    def __init__(
+        self,
+        source: BinaryIO,
+        *,
+        user: User,
+        checksum: str,
+        declared: int | None,
+        used: int,
+        quota: int | None,
+    ) -> None:
+        self.source = source
+        self.user = user
+        self.checksum = checksum
+        self.declared = declared
+        self.used = used
+        self.quota = quota
+        self.size = 0
+
+    def _refuse(self) -> Exception:
+        if self.size > settings.STORAGE_MAX_UPLOAD_BYTES:
+            limit = settings.STORAGE_MAX_UPLOAD_BYTES
+            return PayloadTooLarge(
+                f"An upload may have at most {limit} bytes.", details={"limit_bytes": limit}
+            )
+        return quota_exceeded(limit=self.used + self.quota, used=self.used, requested=self.size)
+
+    def __iter__(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        allowed = settings.STORAGE_MAX_UPLOAD_BYTES
+        if self.quota is not None:
+            allowed = min(allowed, self.quota)
+        while chunk := self.source.read(CHUNK_BYTES):
+            self.size += len(chunk)
+            if self.size > allowed:
+                raise self._refuse()
+            digest.update(chunk)
+            yield chunk
+        if self.declared is not None and self.size != self.declared:
+            raise ValidationFailed(
+                "The body ended before its Content-Length.",
+                details={"body": [f"Received {self.size} of {self.declared} bytes."]},
+            )
+        if not hmac.compare_digest(digest.hexdigest(), self.checksum):
+            raise ChecksumMismatch(details={"checksum": self.checksum, "size": self.size})
+
+
+def upload_body(
+    *, user: User, source: BinaryIO, checksum: str, declared: int | None, freeing: int = 0
+) -> VerifiedBody:
+    """Check what the client declared (size limit, quota) before a byte is read, and return the
+    body to stream to storage."""
+    if declared is not None and declared > settings.STORAGE_MAX_UPLOAD_BYTES:
+        limit = settings.STORAGE_MAX_UPLOAD_BYTES
+        raise PayloadTooLarge(
+            f"An upload may have at most {limit} bytes.", details={"limit_bytes": limit}
+        )
+    used, remaining = quota_room(user=user, adding=declared or 0, freeing=freeing)
+    return VerifiedBody(
+        source, user=user, checksum=checksum, declared=declared, used=used, quota=remaining
+    )
+
+
+def quota_recheck(*, user: User, size: int, freeing: int = 0) -> None:
+    """The last word, under the user's lock: concurrent uploads may have used the room."""
+    quota_room(user=user, adding=size, freeing=freeing)

@@ -1,0 +1,29 @@
+"""Periodic upkeep of encrypted storage (declared in settings.CELERY_BEAT_SCHEDULE)."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from backups import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="storage.prune", ignore_result=True)
+def storage_prune() -> None:
+    """Keep each user's BACKUP_KEEP newest backups; abort resumable uploads left unfinished for
+    BACKUP_UPLOAD_EXPIRE_HOURS. Safe to run twice."""
+    pruned, expired = services.backups_prune(
+        keep=settings.BACKUP_KEEP,
+        upload_expiry=timedelta(hours=settings.BACKUP_UPLOAD_EXPIRE_HOURS),
+    )
+    if pruned or expired:
+        logger.info("Pruned %d backups and %d unfinished uploads.", pruned, expired)
+
+
+@shared_task(name="storage.purge_user", ignore_result=True)
+def storage_purge_user(user_id: str) -> None:
+    """Delete the blobs of a deleted user. Safe to run twice: nothing left is nothing to do."""
+    services.storage_user_purge(user_id=user_id)

@@ -1,0 +1,100 @@
+"""Django's ASGI handler, except that raw bodies sent to the routes in STREAMED_UPLOAD_PATHS
+reach their views unread.
+
+Django's own handler reads every request body to its end (into a temporary file) before any
+middleware or view runs: a 5 GB backup would be received whole before its size or its sender's
+quota could be checked, then copied a second time. For those routes the body stays in the
+connection instead: the view reads it like a file (``request.read(n)``), each read taking the
+next messages from the server, so the view can refuse before the first byte (from
+Content-Length) or stop half-way, and memory holds one read at a time. Everything else (other
+routes, JSON bodies on these routes) goes through Django's handler unchanged.
+"""
+
+import asyncio
+import io
+import re
+
+import django
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.exceptions import BadRequest
+from django.core.handlers.asgi import ASGIHandler
+
+STREAMED_CONTENT_TYPE = "application/octet-stream"
+
+
+def is_streamed_upload(path: str, content_type: str) -> bool:
+    """Is this a raw body that its view streams itself (so no general body limit applies)?"""
+    if content_type.split(";")[0].strip().lower() != STREAMED_CONTENT_TYPE:
+        return False
+    return any(re.match(pattern, path) for pattern in settings.STREAMED_UPLOAD_PATHS)
+
+
+class BodyIncomplete(BadRequest):
+    """The client went away before its body ended (a torn upload)."""
+
+
+class StreamedBody(io.RawIOBase):
+    """The request body as a file, read from the ASGI ``receive`` channel as the view asks."""
+
+    def __init__(self, receive) -> None:
+        super().__init__()
+        self.receive = receive
+        self.finished = asyncio.Event()
+        self._buffer = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    async def _fill(self, size: int) -> None:
+        while not self.finished.is_set() and (size < 0 or len(self._buffer) < size):
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise BodyIncomplete("The client disconnected before the body ended.")
+            self._buffer += message.get("body", b"")
+            if not message.get("more_body", False):
+                self.finished.set()
+
+    def read(self, size: int | None = -1) -> bytes:
+        size = -1 if size is None else size
+        if not self.finished.is_set() and (size < 0 or len(self._buffer) < size):
+            # Views run in a worker thread; the channel belongs to the event loop.
+            async_to_sync(self._fill)(size)
+        if size < 0 or size > len(self._buffer):
+            size = len(self._buffer)
+        chunk = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return chunk
+
+
+def _header(scope: dict, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin1")
+    return ""
+
+
+class StreamedBodyASGIHandler(ASGIHandler):
+    async def handle(self, scope, receive, send):
+        if is_streamed_upload(scope["path"], _header(scope, b"content-type")):
+            receive = StreamedBody(receive)
+        await super().handle(scope, receive, send)
+
+    async def read_body(self, receive):
+        if isinstance(receive, StreamedBody):
+            return receive
+        return await super().read_body(receive)
+
+    async def listen_for_disconnect(self, receive):
+        if isinstance(receive, StreamedBody):
+            # Until the view has read the body, the channel's messages are the view's; a
+            # disconnect meanwhile reaches the view as BodyIncomplete.
+            await receive.finished.wait()
+            receive = receive.receive
+        return await super().listen_for_disconnect(receive)
+
+
+def get_asgi_application() -> StreamedBodyASGIHandler:
+    """``django.core.asgi.get_asgi_application`` with streamed upload bodies."""
+    django.setup(set_prefix=False)
+    return StreamedBodyASGIHandler()
