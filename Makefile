@@ -9,9 +9,10 @@ PORT ?= 8000
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
 	bench-extraction bench-chat
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-mem0.txt
 	touch $(STAMP)
 
 install: $(STAMP)

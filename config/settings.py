@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
 
 from config import runtime
 
@@ -40,6 +41,9 @@ CORS_EXPOSE_HEADERS = [
     "X-RateLimit-Reset",
     "Retry-After",
 ]
+# A browser extension sends its API key as X-API-Key (or Authorization), and may send its own
+# X-Request-ID; a preflight must allow both.
+CORS_ALLOW_HEADERS = (*default_headers, "x-api-key", "x-request-id")
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
@@ -74,6 +78,7 @@ INSTALLED_APPS = [
     "billing",
     "marketplace",
     "backups",
+    "interop",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,180 @@
+"""Input and output shapes of the mem0-compatible API (as mem0ai's MemoryClient sends and
+reads them). Inputs only validate; entity ids and filters are checked by ``mapping``."""
+
+from rest_framework import serializers
+
+from memories.api.serializers import InputSerializer
+from memories.extraction import ROLES
+from memories.selectors import SEARCH_QUERY_MAX_CHARS
+from memories.services import BULK_MAX_ITEMS
+
+
+class EntityFieldsMixin(InputSerializer):
+    user_id = serializers.CharField(required=False, help_text="Your end user (a namespace).")
+    agent_id = serializers.CharField(required=False)
+    run_id = serializers.CharField(required=False, help_text="A run or session.")
+    app_id = serializers.CharField(required=False)
+
+
+class MessageSerializer(InputSerializer):
+    role = serializers.ChoiceField(choices=ROLES)
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class AddSerializer(EntityFieldsMixin):
+    messages = MessageSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+    metadata = serializers.DictField(required=False, default=dict)
+    infer = serializers.BooleanField(default=True, help_text="Extract facts (true) or store "
+                                     "each message as it is (false).")  # fmt: skip
+    timestamp = serializers.IntegerField(
+        required=False, min_value=0, help_text="Unix time of the memories (infer=false)."
+    )
+    filters = serializers.DictField(required=False, help_text="Entity ids, as at the top level.")
+
+
+class SearchSerializer(EntityFieldsMixin):
+    query = serializers.CharField(max_length=SEARCH_QUERY_MAX_CHARS)
+    filters = serializers.DictField(required=False, default=dict)
+    top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    keyword_search = serializers.BooleanField(
+        default=False, help_text="Fuse keyword and semantic ranking (Engram's hybrid search)."
+    )
+
+
+class ListSerializer(EntityFieldsMixin):
+    filters = serializers.DictField(required=False, default=dict)
+
+
+class PageQuerySerializer(InputSerializer):
+    page = serializers.IntegerField(min_value=1, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=100)
+
+
+class EntityQuerySerializer(EntityFieldsMixin):
+    pass
+
+
+class UpdateSerializer(InputSerializer):
+    text = serializers.CharField(required=False, trim_whitespace=False)
+    metadata = serializers.DictField(required=False)
+
+
+class BatchUpdateItemSerializer(UpdateSerializer):
+    memory_id = serializers.CharField()
+
+
+class BatchUpdateSerializer(InputSerializer):
+    memories = BatchUpdateItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+
+
+class BatchDeleteItemSerializer(InputSerializer):
+    memory_id = serializers.CharField()
+
+
+class BatchDeleteSerializer(InputSerializer):
+    memories = BatchDeleteItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+
+
+# --- Outputs (for the OpenAPI document) -------------------------------------------------------
+
+
+class MemorySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    memory = serializers.CharField()
+    user_id = serializers.CharField(allow_null=True)
+    agent_id = serializers.CharField(allow_null=True)
+    run_id = serializers.CharField(allow_null=True)
+    app_id = serializers.CharField(allow_null=True)
+    hash = serializers.CharField()
+    metadata = serializers.DictField(allow_null=True)
+    categories = serializers.ListField(child=serializers.CharField())
+    immutable = serializers.BooleanField()
+    expiration_date = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class SearchHitSerializer(MemorySerializer):
+    score = serializers.FloatField()
+
+
+class SearchResultSerializer(serializers.Serializer):
+    results = SearchHitSerializer(many=True)
+
+
+class MemoryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = MemorySerializer(many=True)
+
+
+class EventResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    event = serializers.ChoiceField(choices=["ADD", "UPDATE", "DELETE"])
+    memory = serializers.CharField()
+
+
+class AddResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    status = serializers.ChoiceField(choices=["PENDING", "RUNNING", "SUCCEEDED", "FAILED"])
+    event_id = serializers.UUIDField(
+        allow_null=True, help_text="infer=true: poll GET /v1/event/{event_id}/."
+    )
+    results = EventResultSerializer(many=True)
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    event_type = serializers.CharField()
+    status = serializers.ChoiceField(choices=["PENDING", "RUNNING", "SUCCEEDED", "FAILED"])
+    results = EventResultSerializer(many=True)
+    error = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    latency = serializers.FloatField(allow_null=True)
+
+
+class HistorySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    memory_id = serializers.UUIDField()
+    event = serializers.ChoiceField(choices=["ADD", "UPDATE", "DELETE"])
+    old_memory = serializers.CharField(allow_null=True)
+    new_memory = serializers.CharField(allow_null=True)
+    user_id = serializers.CharField(allow_null=True)
+    input = serializers.ListField(child=serializers.DictField())
+    metadata = serializers.DictField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class MessageResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class EntitySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["user", "agent", "run", "app"])
+    total_memories = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    owner = serializers.CharField()
+    metadata = serializers.DictField(allow_null=True)
+
+
+class EntityPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = EntitySerializer(many=True)
+
+
+class PingSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    message = serializers.CharField()
+    org_id = serializers.CharField(help_text="The id of the key owner's account.")
+    project_id = serializers.CharField(help_text="The same.")
+    user_email = serializers.EmailField()
