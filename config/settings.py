@@ -224,7 +224,14 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engram API",
-    "DESCRIPTION": "A self-hosted memory layer for AI assistants.",
+    "DESCRIPTION": "A self-hosted memory layer for AI assistants.\n\n"
+    # /mcp is served beside Django (config/asgi.py), so it has no path of its own here.
+    "**MCP server:** `POST /mcp` (streamable HTTP, JSON-RPC) with `Authorization: Bearer egm_…`: "
+    "tools add_memory, search_memories, list_memories, get_memory, update_memory, "
+    "delete_memory, delete_all_memories, extract_memories, get_job; resources "
+    "`memory://summary` and `memory://memories/{id}`.\n\n"
+    "**mem0 compatibility:** mem0's platform API under `/mem0/` for mem0ai's `MemoryClient` "
+    "(`host=\"http://HOST:PORT/mem0\"`, `Authorization: Token egm_…`).",
     "VERSION": runtime.VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

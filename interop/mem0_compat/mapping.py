@@ -123,11 +123,15 @@ _Branch = dict[str, Any]
 
 def _moment(value: Any, *, end_of_day: bool) -> datetime:
     text = str(value)
-    moment = parse_datetime(text)
-    if moment is None and (day := parse_date(text)) is not None:
-        moment = datetime.combine(day, datetime.min.time())
-        if end_of_day:
-            moment += timedelta(days=1)
+    try:
+        day, moment = parse_date(text), None
+        if day is not None:  # a whole day: "lte" and "gt" a day mean up to or from its end
+            moment = datetime.combine(day, datetime.min.time())
+            moment += timedelta(days=1) if end_of_day else timedelta()
+        else:
+            moment = parse_datetime(text)
+    except ValueError:
+        moment = None
     if moment is None:
         raise ValidationFailed(details={"filters": {"created_at": [f"Not a date: {text!r}."]}})
     return make_aware(moment) if is_naive(moment) else moment

@@ -3,26 +3,20 @@ reads them). Inputs only validate; entity ids and filters are checked by ``mappi
 
 from rest_framework import serializers
 
-from memories.api.serializers import InputSerializer
-from memories.extraction import ROLES
+from memories.api.serializers import ConversationMessageSerializer, InputSerializer
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
 from memories.services import BULK_MAX_ITEMS
 
 
-class EntityFieldsMixin(InputSerializer):
+class Mem0EntityFieldsMixin(InputSerializer):
     user_id = serializers.CharField(required=False, help_text="Your end user (a namespace).")
     agent_id = serializers.CharField(required=False)
     run_id = serializers.CharField(required=False, help_text="A run or session.")
     app_id = serializers.CharField(required=False)
 
 
-class MessageSerializer(InputSerializer):
-    role = serializers.ChoiceField(choices=ROLES)
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
-
-
-class AddSerializer(EntityFieldsMixin):
-    messages = MessageSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+class Mem0AddSerializer(Mem0EntityFieldsMixin):
+    messages = ConversationMessageSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
     metadata = serializers.DictField(required=False, default=dict)
     infer = serializers.BooleanField(default=True, help_text="Extract facts (true) or store "
                                      "each message as it is (false).")  # fmt: skip
@@ -32,7 +26,7 @@ class AddSerializer(EntityFieldsMixin):
     filters = serializers.DictField(required=False, help_text="Entity ids, as at the top level.")
 
 
-class SearchSerializer(EntityFieldsMixin):
+class Mem0SearchSerializer(Mem0EntityFieldsMixin):
     query = serializers.CharField(max_length=SEARCH_QUERY_MAX_CHARS)
     filters = serializers.DictField(required=False, default=dict)
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
@@ -42,44 +36,44 @@ class SearchSerializer(EntityFieldsMixin):
     )
 
 
-class ListSerializer(EntityFieldsMixin):
+class Mem0ListSerializer(Mem0EntityFieldsMixin):
     filters = serializers.DictField(required=False, default=dict)
 
 
-class PageQuerySerializer(InputSerializer):
+class Mem0PageQuerySerializer(InputSerializer):
     page = serializers.IntegerField(min_value=1, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=100, default=100)
 
 
-class EntityQuerySerializer(EntityFieldsMixin):
+class Mem0EntityQuerySerializer(Mem0EntityFieldsMixin):
     pass
 
 
-class UpdateSerializer(InputSerializer):
+class Mem0UpdateSerializer(InputSerializer):
     text = serializers.CharField(required=False, trim_whitespace=False)
     metadata = serializers.DictField(required=False)
 
 
-class BatchUpdateItemSerializer(UpdateSerializer):
+class Mem0BatchUpdateItemSerializer(Mem0UpdateSerializer):
     memory_id = serializers.CharField()
 
 
-class BatchUpdateSerializer(InputSerializer):
-    memories = BatchUpdateItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+class Mem0BatchUpdateSerializer(InputSerializer):
+    memories = Mem0BatchUpdateItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
 
 
-class BatchDeleteItemSerializer(InputSerializer):
+class Mem0BatchDeleteItemSerializer(InputSerializer):
     memory_id = serializers.CharField()
 
 
-class BatchDeleteSerializer(InputSerializer):
-    memories = BatchDeleteItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+class Mem0BatchDeleteSerializer(InputSerializer):
+    memories = Mem0BatchDeleteItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
 
 
 # --- Outputs (for the OpenAPI document) -------------------------------------------------------
 
 
-class MemorySerializer(serializers.Serializer):
+class Mem0MemorySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     memory = serializers.CharField()
     user_id = serializers.CharField(allow_null=True)
@@ -95,41 +89,41 @@ class MemorySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class SearchHitSerializer(MemorySerializer):
+class Mem0SearchHitSerializer(Mem0MemorySerializer):
     score = serializers.FloatField()
 
 
-class SearchResultSerializer(serializers.Serializer):
-    results = SearchHitSerializer(many=True)
+class Mem0SearchResultSerializer(serializers.Serializer):
+    results = Mem0SearchHitSerializer(many=True)
 
 
-class MemoryPageSerializer(serializers.Serializer):
+class Mem0MemoryPageSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
-    results = MemorySerializer(many=True)
+    results = Mem0MemorySerializer(many=True)
 
 
-class EventResultSerializer(serializers.Serializer):
+class Mem0EventResultSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    event = serializers.ChoiceField(choices=["ADD", "UPDATE", "DELETE"])
+    event = serializers.CharField(help_text="ADD, UPDATE or DELETE.")
     memory = serializers.CharField()
 
 
-class AddResultSerializer(serializers.Serializer):
+class Mem0AddResultSerializer(serializers.Serializer):
     message = serializers.CharField()
-    status = serializers.ChoiceField(choices=["PENDING", "RUNNING", "SUCCEEDED", "FAILED"])
+    status = serializers.CharField(help_text="PENDING, RUNNING, SUCCEEDED or FAILED.")
     event_id = serializers.UUIDField(
         allow_null=True, help_text="infer=true: poll GET /v1/event/{event_id}/."
     )
-    results = EventResultSerializer(many=True)
+    results = Mem0EventResultSerializer(many=True)
 
 
-class EventSerializer(serializers.Serializer):
+class Mem0EventSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     event_type = serializers.CharField()
-    status = serializers.ChoiceField(choices=["PENDING", "RUNNING", "SUCCEEDED", "FAILED"])
-    results = EventResultSerializer(many=True)
+    status = serializers.CharField(help_text="PENDING, RUNNING, SUCCEEDED or FAILED.")
+    results = Mem0EventResultSerializer(many=True)
     error = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -137,10 +131,10 @@ class EventSerializer(serializers.Serializer):
     latency = serializers.FloatField(allow_null=True)
 
 
-class HistorySerializer(serializers.Serializer):
+class Mem0HistorySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     memory_id = serializers.UUIDField()
-    event = serializers.ChoiceField(choices=["ADD", "UPDATE", "DELETE"])
+    event = serializers.CharField(help_text="ADD, UPDATE or DELETE.")
     old_memory = serializers.CharField(allow_null=True)
     new_memory = serializers.CharField(allow_null=True)
     user_id = serializers.CharField(allow_null=True)
@@ -150,11 +144,11 @@ class HistorySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class MessageResultSerializer(serializers.Serializer):
+class Mem0MessageResultSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class EntitySerializer(serializers.Serializer):
+class Mem0EntitySerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     type = serializers.ChoiceField(choices=["user", "agent", "run", "app"])
@@ -165,14 +159,14 @@ class EntitySerializer(serializers.Serializer):
     metadata = serializers.DictField(allow_null=True)
 
 
-class EntityPageSerializer(serializers.Serializer):
+class Mem0EntityPageSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
-    results = EntitySerializer(many=True)
+    results = Mem0EntitySerializer(many=True)
 
 
-class PingSerializer(serializers.Serializer):
+class Mem0PingSerializer(serializers.Serializer):
     status = serializers.CharField()
     message = serializers.CharField()
     org_id = serializers.CharField(help_text="The id of the key owner's account.")

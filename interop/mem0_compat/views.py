@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import ApiKeyAuthentication
+from accounts.authentication import ApiKeyAuthentication, JWTAuthentication
 from accounts.models import ApiKey, ApiScope, User
 from accounts.services import api_key_authenticate
 from core.errors import ValidationFailed
@@ -55,7 +55,7 @@ class Mem0TokenAuthentication(ApiKeyAuthentication):
 
 
 class Mem0View(APIView):
-    authentication_classes = [Mem0TokenAuthentication]
+    authentication_classes = [Mem0TokenAuthentication, JWTAuthentication]
     scope_family = "memories"
 
     @staticmethod
@@ -94,7 +94,7 @@ def _event_status(job: ExtractionJob) -> str:
 
 
 class PingView(Mem0View):
-    @extend_schema(tags=TAG, operation_id="mem0_ping", responses={200: s.PingSerializer})
+    @extend_schema(tags=TAG, operation_id="mem0_ping", responses={200: s.Mem0PingSerializer})
     def get(self, request: Request) -> Response:
         # The client wants an organisation and a project: the key owner's account is both.
         account = str(request.user.pk)
@@ -107,11 +107,11 @@ class AddView(Mem0View):
         tags=TAG,
         operation_id="mem0_add",
         summary="Add memories (infer: extraction job; otherwise each message as it is)",
-        request=s.AddSerializer,
-        responses={200: s.AddResultSerializer},
+        request=s.Mem0AddSerializer,
+        responses={200: s.Mem0AddResultSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.AddSerializer, request.data)
+        data = self.validated(s.Mem0AddSerializer, request.data)
         stamp = data.get("timestamp")
         outcome = services.mem0_add(
             user=request.user,
@@ -146,7 +146,7 @@ class EventView(Mem0View):
         operation_id="mem0_event",
         summary="The state of an add with infer (an Engram extraction job)",
         parameters=[OpenApiParameter("event_id", str, OpenApiParameter.PATH)],
-        responses={200: s.EventSerializer},
+        responses={200: s.Mem0EventSerializer},
     )
     def get(self, request: Request, event_id: str) -> Response:
         job = extraction_job_get(user=request.user, job_id=event_id)
@@ -170,11 +170,11 @@ class SearchView(Mem0ReadView):
         tags=TAG,
         operation_id="mem0_search",
         summary="Search (score: cosine similarity; threshold: its minimum)",
-        request=s.SearchSerializer,
-        responses={200: s.SearchResultSerializer},
+        request=s.Mem0SearchSerializer,
+        responses={200: s.Mem0SearchResultSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.SearchSerializer, request.data)
+        data = self.validated(s.Mem0SearchSerializer, request.data)
         hits = mem0_search(
             user=request.user,
             query=data["query"],
@@ -197,13 +197,13 @@ class ListView(Mem0ReadView):
         tags=TAG,
         operation_id="mem0_get_all",
         summary="List memories matching filters, newest first, by page",
-        parameters=[s.PageQuerySerializer],
-        request=s.ListSerializer,
-        responses={200: s.MemoryPageSerializer},
+        parameters=[s.Mem0PageQuerySerializer],
+        request=s.Mem0ListSerializer,
+        responses={200: s.Mem0MemoryPageSerializer},
     )
     def post(self, request: Request) -> Response:
-        page = self.validated(s.PageQuerySerializer, request.query_params)
-        data = self.validated(s.ListSerializer, request.data)
+        page = self.validated(s.Mem0PageQuerySerializer, request.query_params)
+        data = self.validated(s.Mem0ListSerializer, request.data)
         memories = mem0_memories(
             user=request.user,
             alternatives=filters_from(data["filters"], entities=entities_from(request.data)),
@@ -226,11 +226,11 @@ class MemoryCollectionView(Mem0View):
         tags=TAG,
         operation_id="mem0_delete_all",
         summary="Delete the memories of one user_id, agent_id, run_id or app_id (never all)",
-        parameters=[s.EntityQuerySerializer],
-        responses={200: s.MessageResultSerializer},
+        parameters=[s.Mem0EntityQuerySerializer],
+        responses={200: s.Mem0MessageResultSerializer},
     )
     def delete(self, request: Request) -> Response:
-        self.validated(s.EntityQuerySerializer, request.query_params)
+        self.validated(s.Mem0EntityQuerySerializer, request.query_params)
         entities = entities_from(request.query_params.dict())
         if not entities.any():
             # mem0's own delete_all once wiped every user's memories when given no entity.
@@ -249,7 +249,7 @@ class MemoryDetailView(Mem0View):
         tags=TAG,
         operation_id="mem0_get",
         parameters=[MEMORY_ID],
-        responses={200: s.MemorySerializer},
+        responses={200: s.Mem0MemorySerializer},
     )
     def get(self, request: Request, memory_id: str) -> Response:
         return Response(memory_body(memory_get(user=request.user, memory_id=memory_id)))
@@ -259,12 +259,12 @@ class MemoryDetailView(Mem0View):
         operation_id="mem0_update",
         summary="Replace a memory's text and/or metadata",
         parameters=[MEMORY_ID],
-        request=s.UpdateSerializer,
-        responses={200: s.MemorySerializer},
+        request=s.Mem0UpdateSerializer,
+        responses={200: s.Mem0MemorySerializer},
     )
     def put(self, request: Request, memory_id: str) -> Response:
         memory = memory_get(user=request.user, memory_id=memory_id)
-        data = self.validated(s.UpdateSerializer, request.data)
+        data = self.validated(s.Mem0UpdateSerializer, request.data)
         memory = services.mem0_memory_update(
             memory=memory, text=data.get("text"), metadata=data.get("metadata")
         )
@@ -274,7 +274,7 @@ class MemoryDetailView(Mem0View):
         tags=TAG,
         operation_id="mem0_delete",
         parameters=[MEMORY_ID],
-        responses={200: s.MessageResultSerializer},
+        responses={200: s.Mem0MessageResultSerializer},
     )
     def delete(self, request: Request, memory_id: str) -> Response:
         services.mem0_batch_delete(user=request.user, memory_ids=[memory_id])
@@ -303,7 +303,7 @@ class MemoryHistoryView(Mem0View):
         operation_id="mem0_history",
         summary="Every change of a memory, oldest first (kept after a delete)",
         parameters=[MEMORY_ID],
-        responses={200: s.HistorySerializer(many=True)},
+        responses={200: s.Mem0HistorySerializer(many=True)},
     )
     def get(self, request: Request, memory_id: str) -> Response:
         entries, cursor = [], None
@@ -329,11 +329,11 @@ class BatchView(Mem0View):
         tags=TAG,
         operation_id="mem0_batch_update",
         summary="Update many memories in one transaction (all or nothing)",
-        request=s.BatchUpdateSerializer,
-        responses={200: s.MessageResultSerializer},
+        request=s.Mem0BatchUpdateSerializer,
+        responses={200: s.Mem0MessageResultSerializer},
     )
     def put(self, request: Request) -> Response:
-        data = self.validated(s.BatchUpdateSerializer, request.data)
+        data = self.validated(s.Mem0BatchUpdateSerializer, request.data)
         count = services.mem0_batch_update(user=request.user, items=data["memories"])
         return Response({"message": f"Successfully updated {count} memories"})
 
@@ -341,11 +341,11 @@ class BatchView(Mem0View):
         tags=TAG,
         operation_id="mem0_batch_delete",
         summary="Delete many memories in one transaction (all or nothing)",
-        request=s.BatchDeleteSerializer,
-        responses={200: s.MessageResultSerializer},
+        request=s.Mem0BatchDeleteSerializer,
+        responses={200: s.Mem0MessageResultSerializer},
     )
     def delete(self, request: Request) -> Response:
-        data = self.validated(s.BatchDeleteSerializer, request.data)
+        data = self.validated(s.Mem0BatchDeleteSerializer, request.data)
         ids = [item["memory_id"] for item in data["memories"]]
         count = services.mem0_batch_delete(user=request.user, memory_ids=ids)
         return Response({"message": f"Successfully deleted {count} memories"})
@@ -356,7 +356,7 @@ class EntitiesView(Mem0View):
         tags=TAG,
         operation_id="mem0_entities",
         summary="Every user, agent, run and app id your memories name",
-        responses={200: s.EntityPageSerializer},
+        responses={200: s.Mem0EntityPageSerializer},
     )
     def get(self, request: Request) -> Response:
         results = mem0_entities(user=request.user)
