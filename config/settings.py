@@ -231,7 +231,7 @@ SPECTACULAR_SETTINGS = {
     "delete_memory, delete_all_memories, extract_memories, get_job; resources "
     "`memory://summary` and `memory://memories/{id}`.\n\n"
     "**mem0 compatibility:** mem0's platform API under `/mem0/` for mem0ai's `MemoryClient` "
-    "(`host=\"http://HOST:PORT/mem0\"`, `Authorization: Token egm_…`).",
+    '(`host="http://HOST:PORT/mem0"`, `Authorization: Token egm_…`).',
     "VERSION": runtime.VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
