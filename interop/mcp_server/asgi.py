@@ -6,7 +6,7 @@ server can answer any request and the key of the request is the one the tools ac
 """
 
 import json
-import uuid
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,8 +17,10 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
 from accounts.services import API_KEY_PREFIX, api_key_authenticate
+from core.request_context import bind_request_id
 from interop.mcp_server.tools import current_key, server
 
+logger = logging.getLogger(__name__)
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 MCP_PATH = "/mcp"
 
@@ -47,9 +49,8 @@ def _secret(scope: dict[str, Any]) -> str | None:
     return None
 
 
-async def _refuse(send: Callable, status: int, code: str, message: str) -> None:
-    body = {"error": {"code": code, "message": message, "details": {}}}
-    body["error"]["request_id"] = uuid.uuid4().hex
+async def _refuse(send: Callable, status: int, code: str, message: str, request_id: str) -> None:
+    body = {"error": {"code": code, "message": message, "details": {}, "request_id": request_id}}
     headers = [(b"content-type", b"application/json")]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="mcp"'))
@@ -57,18 +58,37 @@ async def _refuse(send: Callable, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
+def _with_request_id(send: Callable, request_id: str) -> Callable:
+    """``send``, adding X-Request-ID to the response as Django's middleware does elsewhere."""
+
+    async def send_with_id(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_id
+
+
 async def mcp_endpoint(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+    request_id = bind_request_id(_header(scope, b"x-request-id"))
+    send = _with_request_id(send, request_id)
     host, _ = split_domain_port(_header(scope, b"host") or "")
     if not validate_host(host, settings.ALLOWED_HOSTS):
-        await _refuse(send, 400, "VALIDATION_ERROR", "The Host header is not allowed.")
+        await _refuse(send, 400, "VALIDATION_ERROR", "The Host header is not allowed.", request_id)
         return
     secret = _secret(scope)
-    key = await database_sync_to_async(api_key_authenticate)(secret) if secret else None
+    try:
+        key = await database_sync_to_async(api_key_authenticate)(secret) if secret else None
+    except Exception:  # outside Django's middleware: answer in the error shape ourselves
+        logger.exception("Authenticating an MCP request failed")
+        await _refuse(send, 503, "SERVICE_UNAVAILABLE", "Unavailable; retry.", request_id)
+        return
     if key is None:
         message = "Send an Engram API key: Authorization: Bearer egm_…"
         if secret:
             message = "The API key is invalid or revoked."
-        await _refuse(send, 401, "AUTHENTICATION_FAILED", message)
+        await _refuse(send, 401, "AUTHENTICATION_FAILED", message, request_id)
         return
     token = current_key.set(key)
     try:

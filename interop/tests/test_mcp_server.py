@@ -128,13 +128,20 @@ def test_every_tool_acts_on_the_keys_owner(engram, user, key_for, fake_openai):
 
 
 def test_no_key_or_a_wrong_key_is_refused(engram):
-    answer = httpx2.post(f"{engram}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    answer = httpx2.post(
+        f"{engram}/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        headers={"X-Request-ID": "trace-1"},
+    )
 
     assert answer.status_code == 401
+    assert answer.headers["x-request-id"] == answer.json()["error"]["request_id"] == "trace-1"
     assert answer.headers["www-authenticate"].startswith("Bearer")
     assert answer.json()["error"]["code"] == "AUTHENTICATION_FAILED"
+    foreign = httpx2.post(f"{engram}/mcp", json={}, headers={"Host": "evil.example"})
+    assert foreign.status_code == 400
     for secret in (None, "egm_not-a-key"):
-        with pytest.raises(Exception):  # noqa: B017 - the client reports a 401 its own way
+        with pytest.raises(ExceptionGroup):  # the client's task group reports the 401
             over_mcp(engram, secret, lambda session: session.list_tools())
 
 
