@@ -27,12 +27,17 @@ from interop.mem0_compat.mapping import (
     memory_body,
 )
 from interop.mem0_compat.selectors import mem0_entities, mem0_memories, mem0_search
-from memories.models import ExtractionJob, HistoryEvent, MemoryHistory
+from memories.models import ExtractionJob, HistoryEvent, JobStatus, MemoryHistory
 from memories.selectors import extraction_job_get, memory_get, memory_history_page
 
 TAG = ["mem0 compatibility"]
 MEMORY_ID = OpenApiParameter("memory_id", str, OpenApiParameter.PATH)
-EVENT_STATUS = {"queued": "PENDING", "running": "RUNNING", "succeeded": "SUCCEEDED"}
+EVENT_STATUS = {
+    JobStatus.QUEUED: "PENDING",
+    JobStatus.RUNNING: "RUNNING",
+    JobStatus.SUCCEEDED: "SUCCEEDED",
+    JobStatus.FAILED: "FAILED",
+}
 # Engram's history events as mem0 names them; a merge or revert changed or removed the memory.
 HISTORY_EVENTS = {HistoryEvent.CREATE: "ADD", HistoryEvent.DELETE: "DELETE"}
 
@@ -90,7 +95,7 @@ def _event_results(job: ExtractionJob) -> list[dict[str, Any]]:
 
 
 def _event_status(job: ExtractionJob) -> str:
-    return EVENT_STATUS.get(job.status, "FAILED")
+    return EVENT_STATUS[job.status]
 
 
 class PingView(Mem0View):
