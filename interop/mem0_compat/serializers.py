@@ -7,6 +7,9 @@ from memories.api.serializers import ConversationMessageSerializer, InputSeriali
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
 from memories.services import BULK_MAX_ITEMS
 
+# 9999-12-31T23:59:59Z, the last moment Python's datetime can hold.
+LAST_TIMESTAMP = 253_402_300_799
+
 
 class Mem0EntityFieldsMixin(InputSerializer):
     user_id = serializers.CharField(required=False, help_text="Your end user (a namespace).")
@@ -21,7 +24,10 @@ class Mem0AddSerializer(Mem0EntityFieldsMixin):
     infer = serializers.BooleanField(default=True, help_text="Extract facts (true) or store "
                                      "each message as it is (false).")  # fmt: skip
     timestamp = serializers.IntegerField(
-        required=False, min_value=0, help_text="Unix time of the memories (infer=false)."
+        required=False,
+        min_value=0,
+        max_value=LAST_TIMESTAMP,
+        help_text="Unix time of the memories (infer=false).",
     )
     filters = serializers.DictField(required=False, help_text="Entity ids, as at the top level.")
 
@@ -41,7 +47,7 @@ class Mem0ListSerializer(Mem0EntityFieldsMixin):
 
 
 class Mem0PageQuerySerializer(InputSerializer):
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=100, default=100)
 
 

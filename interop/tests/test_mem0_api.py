@@ -90,3 +90,18 @@ def test_the_openapi_document_tags_the_compat_api_and_names_the_mcp_endpoint(cli
     }
     assert tags == {("mem0 compatibility",)}
     assert "POST /mcp" in schema["info"]["description"]
+
+
+def test_timestamp_dates_the_memory_and_one_past_year_9999_is_refused(client, user, token):
+    def add(timestamp: int):
+        return client.post(
+            "/mem0/v3/memories/add/",
+            {"messages": [{"role": "user", "content": f"at {timestamp}"}], "user_id": "alice",
+             "infer": False, "timestamp": timestamp},
+            content_type="application/json",
+            **token,
+        )  # fmt: skip
+
+    assert add(1_700_000_000).status_code == 200
+    assert user.memories.get().created_at.timestamp() == 1_700_000_000
+    assert add(10**12).status_code == 400
