@@ -9,9 +9,10 @@ PORT ?= 8000
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
 	bench-extraction bench-chat bench-storage
 
-$(STAMP): requirements.txt requirements-dev.txt clients/python/pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-mem0.txt
 	# The reference client of encrypted storage; the storage tests drive a live server with it.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps \
 		-e clients/python

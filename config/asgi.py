@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to the Channels consumers of each app."""
+"""ASGI entry point: HTTP goes to Django (and /mcp to the MCP server), WebSockets to the Channels
+consumers of each app."""
 
 import os
 import sys
@@ -19,10 +20,15 @@ from accounts.websocket import TokenAuthMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from core.apps import announce_stack  # noqa: E402
 from core.middleware import RequestBodyLimit  # noqa: E402
+from interop.mcp_server.asgi import lifespan, with_mcp  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": RequestBodyLimit(django_asgi_app),
+        # /mcp is the MCP endpoint (interop/mcp_server), everything else Django; neither reads
+        # a body over the limit.
+        "http": RequestBodyLimit(with_mcp(django_asgi_app)),
+        # The MCP SDK's session manager runs for the server's lifetime.
+        "lifespan": lifespan,
         # No Origin check: sockets authenticate with an explicit token, never a cookie, so a
         # foreign page gains nothing; and scripts and browser extensions send no host origin.
         "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),

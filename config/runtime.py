@@ -134,8 +134,8 @@ def asgi_server_command(host: str, port: int) -> list[str]:
         sys.executable, "-m", "uvicorn", "config.asgi:application",
         "--host", host, "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
-        # Django speaks no ASGI lifespan; uvicorn would say so in a warning at every start.
-        "--lifespan", "off",
+        # config.asgi's lifespan runs the MCP session manager: a start where it fails must fail.
+        "--lifespan", "on",
         # Open streams must not hold a stop (Ctrl+C, a deploy) for longer than this.
         "--timeout-graceful-shutdown", "5",
     ]  # fmt: skip

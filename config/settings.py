@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
 
 from config import runtime
 
@@ -41,6 +42,9 @@ CORS_EXPOSE_HEADERS = [
     "X-RateLimit-Reset",
     "Retry-After",
 ]
+# A browser extension sends its API key as X-API-Key (or Authorization), and may send its own
+# X-Request-ID; a preflight must allow both.
+CORS_ALLOW_HEADERS = (*default_headers, "x-api-key", "x-request-id")
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
@@ -77,6 +81,7 @@ INSTALLED_APPS = [
     "billing",
     "marketplace",
     "backups",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -279,7 +284,14 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engram API",
-    "DESCRIPTION": "A self-hosted memory layer for AI assistants.",
+    "DESCRIPTION": "A self-hosted memory layer for AI assistants.\n\n"
+    # /mcp is served beside Django (config/asgi.py), so it has no path of its own here.
+    "**MCP server:** `POST /mcp` (streamable HTTP, JSON-RPC) with `Authorization: Bearer egm_…`: "
+    "tools add_memory, search_memories, list_memories, get_memory, update_memory, "
+    "delete_memory, delete_all_memories, extract_memories, get_job; resources "
+    "`memory://summary` and `memory://memories/{id}`.\n\n"
+    "**mem0 compatibility:** mem0's platform API under `/mem0/` for mem0ai's `MemoryClient` "
+    '(`host="http://HOST:PORT/mem0"`, `Authorization: Token egm_…`).',
     "VERSION": runtime.VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

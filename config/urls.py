@@ -25,6 +25,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     # OpenAI-compatible, at the path OpenAI clients expect under their base URL.
     path("v1/", include("chat.api.openai_urls")),
+    # mem0's platform API, for mem0ai's MemoryClient with host="http://HOST:PORT/mem0".
+    path("mem0/", include("interop.mem0_compat.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

@@ -44,8 +44,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-# One test fuzzes every operation (68 with encrypted storage): past the suite's 300 s default on
-# a busy 2-core machine.
+# One test fuzzes every operation, so its run time grows with the API (past pytest.ini's 300 s
+# hang guard on a busy 2-core machine); still a hang guard.
 @pytest.mark.timeout(1800)
 @settings(
     max_examples=25,

@@ -1,0 +1,180 @@
+"""Input and output shapes of the mem0-compatible API (as mem0ai's MemoryClient sends and
+reads them). Inputs only validate; entity ids and filters are checked by ``mapping``."""
+
+from rest_framework import serializers
+
+from memories.api.serializers import ConversationMessageSerializer, InputSerializer
+from memories.selectors import SEARCH_QUERY_MAX_CHARS
+from memories.services import BULK_MAX_ITEMS
+
+# 9999-12-31T23:59:59Z, the last moment Python's datetime can hold.
+LAST_TIMESTAMP = 253_402_300_799
+
+
+class Mem0EntityFieldsMixin(InputSerializer):
+    user_id = serializers.CharField(required=False, help_text="Your end user (a namespace).")
+    agent_id = serializers.CharField(required=False)
+    run_id = serializers.CharField(required=False, help_text="A run or session.")
+    app_id = serializers.CharField(required=False)
+
+
+class Mem0AddSerializer(Mem0EntityFieldsMixin):
+    messages = ConversationMessageSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+    metadata = serializers.DictField(required=False, default=dict)
+    infer = serializers.BooleanField(default=True, help_text="Extract facts (true) or store "
+                                     "each message as it is (false).")  # fmt: skip
+    timestamp = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=LAST_TIMESTAMP,
+        help_text="Unix time of the memories (infer=false).",
+    )
+    filters = serializers.DictField(required=False, help_text="Entity ids, as at the top level.")
+
+
+class Mem0SearchSerializer(Mem0EntityFieldsMixin):
+    query = serializers.CharField(max_length=SEARCH_QUERY_MAX_CHARS)
+    filters = serializers.DictField(required=False, default=dict)
+    top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    keyword_search = serializers.BooleanField(
+        default=False, help_text="Fuse keyword and semantic ranking (Engram's hybrid search)."
+    )
+
+
+class Mem0ListSerializer(Mem0EntityFieldsMixin):
+    filters = serializers.DictField(required=False, default=dict)
+
+
+class Mem0PageQuerySerializer(InputSerializer):
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=100)
+
+
+class Mem0EntityQuerySerializer(Mem0EntityFieldsMixin):
+    pass
+
+
+class Mem0UpdateSerializer(InputSerializer):
+    text = serializers.CharField(required=False, trim_whitespace=False)
+    metadata = serializers.DictField(required=False)
+
+
+class Mem0BatchUpdateItemSerializer(Mem0UpdateSerializer):
+    memory_id = serializers.CharField()
+
+
+class Mem0BatchUpdateSerializer(InputSerializer):
+    memories = Mem0BatchUpdateItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+
+
+class Mem0BatchDeleteItemSerializer(InputSerializer):
+    memory_id = serializers.CharField()
+
+
+class Mem0BatchDeleteSerializer(InputSerializer):
+    memories = Mem0BatchDeleteItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+
+
+# --- Outputs (for the OpenAPI document) -------------------------------------------------------
+
+
+class Mem0MemorySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    memory = serializers.CharField()
+    user_id = serializers.CharField(allow_null=True)
+    agent_id = serializers.CharField(allow_null=True)
+    run_id = serializers.CharField(allow_null=True)
+    app_id = serializers.CharField(allow_null=True)
+    hash = serializers.CharField()
+    metadata = serializers.DictField(allow_null=True)
+    categories = serializers.ListField(child=serializers.CharField())
+    immutable = serializers.BooleanField()
+    expiration_date = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class Mem0SearchHitSerializer(Mem0MemorySerializer):
+    score = serializers.FloatField()
+
+
+class Mem0SearchResultSerializer(serializers.Serializer):
+    results = Mem0SearchHitSerializer(many=True)
+
+
+class Mem0MemoryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = Mem0MemorySerializer(many=True)
+
+
+class Mem0EventResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    event = serializers.CharField(help_text="ADD, UPDATE or DELETE.")
+    memory = serializers.CharField()
+
+
+class Mem0AddResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    status = serializers.CharField(help_text="PENDING, RUNNING, SUCCEEDED or FAILED.")
+    event_id = serializers.UUIDField(
+        allow_null=True, help_text="infer=true: poll GET /v1/event/{event_id}/."
+    )
+    results = Mem0EventResultSerializer(many=True)
+
+
+class Mem0EventSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    event_type = serializers.CharField()
+    status = serializers.CharField(help_text="PENDING, RUNNING, SUCCEEDED or FAILED.")
+    results = Mem0EventResultSerializer(many=True)
+    error = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    latency = serializers.FloatField(allow_null=True)
+
+
+class Mem0HistorySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    memory_id = serializers.UUIDField()
+    event = serializers.CharField(help_text="ADD, UPDATE or DELETE.")
+    old_memory = serializers.CharField(allow_null=True)
+    new_memory = serializers.CharField(allow_null=True)
+    user_id = serializers.CharField(allow_null=True)
+    input = serializers.ListField(child=serializers.DictField())
+    metadata = serializers.DictField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class Mem0MessageResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class Mem0EntitySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["user", "agent", "run", "app"])
+    total_memories = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    owner = serializers.CharField()
+    metadata = serializers.DictField(allow_null=True)
+
+
+class Mem0EntityPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = Mem0EntitySerializer(many=True)
+
+
+class Mem0PingSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    message = serializers.CharField()
+    org_id = serializers.CharField(help_text="The id of the key owner's account.")
+    project_id = serializers.CharField(help_text="The same.")
+    user_email = serializers.EmailField()

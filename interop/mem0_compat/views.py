@@ -1,0 +1,368 @@
+"""mem0's platform API under /mem0/, for mem0ai's MemoryClient and AsyncMemoryClient as they are
+(``MemoryClient(api_key="egm_…", host="http://HOST:PORT/mem0")``). Paths, payloads and answers
+follow mem0ai 2.2's client; errors keep Engram's error shape (the client raises on the status).
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.authentication import get_authorization_header
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import ApiKeyAuthentication, JWTAuthentication
+from accounts.models import ApiKey, ApiScope, User
+from accounts.services import api_key_authenticate
+from core.errors import ValidationFailed
+from interop.mem0_compat import serializers as s
+from interop.mem0_compat import services
+from interop.mem0_compat.mapping import (
+    Entities,
+    entities_from,
+    entity_ids,
+    filters_from,
+    memory_body,
+)
+from interop.mem0_compat.selectors import mem0_entities, mem0_memories, mem0_search
+from memories.models import ExtractionJob, HistoryEvent, JobStatus, MemoryHistory
+from memories.selectors import extraction_job_get, memory_get, memory_history_page
+
+TAG = ["mem0 compatibility"]
+MEMORY_ID = OpenApiParameter("memory_id", str, OpenApiParameter.PATH)
+EVENT_STATUS = {
+    JobStatus.QUEUED: "PENDING",
+    JobStatus.RUNNING: "RUNNING",
+    JobStatus.SUCCEEDED: "SUCCEEDED",
+    JobStatus.FAILED: "FAILED",
+}
+# Engram's history events as mem0 names them; a merge or revert changed or removed the memory.
+HISTORY_EVENTS = {HistoryEvent.CREATE: "ADD", HistoryEvent.DELETE: "DELETE"}
+
+
+class Mem0TokenAuthentication(ApiKeyAuthentication):
+    """mem0's ``Authorization: Token <key>`` with an Engram API key; ``Bearer egm_…`` and
+    ``X-API-Key`` work too."""
+
+    def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
+        parts = get_authorization_header(request).split()
+        if len(parts) != 2 or parts[0].lower() != b"token":
+            return super().authenticate(request)
+        key = api_key_authenticate(parts[1].decode("latin-1"))
+        if key is None:
+            raise exceptions.AuthenticationFailed("The API key is invalid or revoked.")
+        return key.user, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Token realm="mem0"'
+
+
+class Mem0View(APIView):
+    authentication_classes = [Mem0TokenAuthentication, JWTAuthentication]
+    scope_family = "memories"
+
+    @staticmethod
+    def validated(serializer_class, data: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class Mem0ReadView(Mem0View):
+    """mem0 reads by POST (search, lists): they need ``memories:read``, not write."""
+
+    scope_family = ApiScope.MEMORIES_READ
+
+
+def _entities(data: dict[str, Any]) -> Entities:
+    """Entity ids at the top level, else in ``filters`` (mem0ai sends either)."""
+    top = entities_from(data)
+    return top if top.any() else entities_from(data.get("filters") or {})
+
+
+def _event_results(job: ExtractionJob) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": operation["memory_id"],
+            "event": operation["event"],
+            "memory": operation["text"] or operation["previous_text"] or "",
+        }
+        for operation in job.operations
+        if operation["applied"]
+    ]
+
+
+def _event_status(job: ExtractionJob) -> str:
+    return EVENT_STATUS[job.status]
+
+
+class PingView(Mem0View):
+    @extend_schema(tags=TAG, operation_id="mem0_ping", responses={200: s.Mem0PingSerializer})
+    def get(self, request: Request) -> Response:
+        # The client wants an organisation and a project: the key owner's account is both.
+        account = str(request.user.pk)
+        body = {"status": "ok", "message": "Engram", "org_id": account, "project_id": account}
+        return Response({**body, "user_email": request.user.email})
+
+
+class AddView(Mem0View):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_add",
+        summary="Add memories (infer: extraction job; otherwise each message as it is)",
+        request=s.Mem0AddSerializer,
+        responses={200: s.Mem0AddResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validated(s.Mem0AddSerializer, request.data)
+        stamp = data.get("timestamp")
+        outcome = services.mem0_add(
+            user=request.user,
+            messages=data["messages"],
+            entities=_entities(request.data),
+            metadata=data["metadata"],
+            infer=data["infer"],
+            created_at=datetime.fromtimestamp(stamp, UTC) if stamp is not None else None,
+        )
+        if outcome.job is not None:
+            job = extraction_job_get(user=request.user, job_id=outcome.job.pk)
+            body = {
+                "message": "Memory processing has been queued for background execution",
+                "status": _event_status(job),
+                "event_id": str(job.pk),
+                "results": _event_results(job),
+            }
+        else:
+            results = [
+                {"id": str(item.memory.pk), "event": "ADD", "memory": item.memory.content}
+                for item in outcome.stored
+                if item.created
+            ]
+            body = {"message": "Memories stored", "status": "SUCCEEDED", "event_id": None}
+            body["results"] = results
+        return Response(body)
+
+
+class EventView(Mem0View):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_event",
+        summary="The state of an add with infer (an Engram extraction job)",
+        parameters=[OpenApiParameter("event_id", str, OpenApiParameter.PATH)],
+        responses={200: s.Mem0EventSerializer},
+    )
+    def get(self, request: Request, event_id: str) -> Response:
+        job = extraction_job_get(user=request.user, job_id=event_id)
+        return Response(
+            {
+                "id": str(job.pk),
+                "event_type": "ADD",
+                "status": _event_status(job),
+                "results": _event_results(job),
+                "error": job.error or None,
+                "created_at": job.created_at,
+                "started_at": job.started_at,
+                "completed_at": job.finished_at,
+                "latency": job.duration_ms,
+            }
+        )
+
+
+class SearchView(Mem0ReadView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_search",
+        summary="Search (score: cosine similarity; threshold: its minimum)",
+        request=s.Mem0SearchSerializer,
+        responses={200: s.Mem0SearchResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validated(s.Mem0SearchSerializer, request.data)
+        hits = mem0_search(
+            user=request.user,
+            query=data["query"],
+            alternatives=filters_from(data["filters"], entities=entities_from(request.data)),
+            top_k=data["top_k"],
+            threshold=data.get("threshold"),
+            mode="hybrid" if data["keyword_search"] else "semantic",
+        )
+        return Response({"results": [memory_body(hit.memory, score=hit.score) for hit in hits]})
+
+
+def _page_url(request: Request, page: int) -> str:
+    query = request.query_params.copy()
+    query["page"] = str(page)
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+
+class ListView(Mem0ReadView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_get_all",
+        summary="List memories matching filters, newest first, by page",
+        parameters=[s.Mem0PageQuerySerializer],
+        request=s.Mem0ListSerializer,
+        responses={200: s.Mem0MemoryPageSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        page = self.validated(s.Mem0PageQuerySerializer, request.query_params)
+        data = self.validated(s.Mem0ListSerializer, request.data)
+        memories = mem0_memories(
+            user=request.user,
+            alternatives=filters_from(data["filters"], entities=entities_from(request.data)),
+        )
+        number, size = page["page"], page["page_size"]
+        count = memories.count()
+        start = (number - 1) * size
+        return Response(
+            {
+                "count": count,
+                "next": _page_url(request, number + 1) if start + size < count else None,
+                "previous": _page_url(request, number - 1) if number > 1 else None,
+                "results": [memory_body(memory) for memory in memories[start : start + size]],
+            }
+        )
+
+
+class MemoryCollectionView(Mem0View):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_delete_all",
+        summary="Delete the memories of one user_id, agent_id, run_id or app_id (never all)",
+        parameters=[s.Mem0EntityQuerySerializer],
+        responses={200: s.Mem0MessageResultSerializer},
+    )
+    def delete(self, request: Request) -> Response:
+        self.validated(s.Mem0EntityQuerySerializer, request.query_params)
+        entities = entities_from(request.query_params.dict())
+        if not entities.any():
+            # mem0's own delete_all once wiped every user's memories when given no entity.
+            raise ValidationFailed(
+                "Name the user_id, agent_id, run_id or app_id whose memories to delete.",
+                details={"user_id": ["At least one entity id is required."]},
+            )
+        deleted = services.mem0_memories_delete(
+            user=request.user, alternatives=filters_from({}, entities=entities)
+        )
+        return Response({"message": "Memories deleted successfully!", "deleted": deleted})
+
+
+class MemoryDetailView(Mem0View):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_get",
+        parameters=[MEMORY_ID],
+        responses={200: s.Mem0MemorySerializer},
+    )
+    def get(self, request: Request, memory_id: str) -> Response:
+        return Response(memory_body(memory_get(user=request.user, memory_id=memory_id)))
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_update",
+        summary="Replace a memory's text and/or metadata",
+        parameters=[MEMORY_ID],
+        request=s.Mem0UpdateSerializer,
+        responses={200: s.Mem0MemorySerializer},
+    )
+    def put(self, request: Request, memory_id: str) -> Response:
+        memory = memory_get(user=request.user, memory_id=memory_id)
+        data = self.validated(s.Mem0UpdateSerializer, request.data)
+        memory = services.mem0_memory_update(
+            memory=memory, text=data.get("text"), metadata=data.get("metadata")
+        )
+        return Response(memory_body(memory))
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_delete",
+        parameters=[MEMORY_ID],
+        responses={200: s.Mem0MessageResultSerializer},
+    )
+    def delete(self, request: Request, memory_id: str) -> Response:
+        services.mem0_batch_delete(user=request.user, memory_ids=[memory_id])
+        return Response({"message": "Memory deleted successfully!"})
+
+
+def _history_item(entry: MemoryHistory, entities: dict[str, Any]) -> dict[str, Any]:
+    event = HISTORY_EVENTS.get(entry.event, "UPDATE" if entry.new_content else "DELETE")
+    return {
+        "id": str(entry.pk),
+        "memory_id": str(entry.memory_id),
+        "event": event,
+        "old_memory": entry.old_content or None,
+        "new_memory": entry.new_content or None,
+        "user_id": entities.get("user_id"),
+        "input": [],
+        "metadata": None,
+        "created_at": entry.created_at.isoformat(),
+        "updated_at": entry.created_at.isoformat(),
+    }
+
+
+class MemoryHistoryView(Mem0View):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_history",
+        summary="Every change of a memory, oldest first (kept after a delete)",
+        parameters=[MEMORY_ID],
+        responses={200: s.Mem0HistorySerializer(many=True)},
+    )
+    def get(self, request: Request, memory_id: str) -> Response:
+        entries, cursor = [], None
+        while True:
+            page = memory_history_page(
+                user=request.user, memory_id=memory_id, cursor=cursor, limit=100
+            )
+            entries += page.items
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        # A removed memory's entity ids are in the snapshot its removal recorded.
+        removed = next((entry.snapshot for entry in entries if entry.snapshot), None)
+        if removed is not None:
+            ids = entity_ids(removed.get("metadata", {}))
+        else:
+            ids = entity_ids(memory_get(user=request.user, memory_id=memory_id).metadata)
+        return Response([_history_item(entry, ids) for entry in entries])
+
+
+class BatchView(Mem0View):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_batch_update",
+        summary="Update many memories in one transaction (all or nothing)",
+        request=s.Mem0BatchUpdateSerializer,
+        responses={200: s.Mem0MessageResultSerializer},
+    )
+    def put(self, request: Request) -> Response:
+        data = self.validated(s.Mem0BatchUpdateSerializer, request.data)
+        count = services.mem0_batch_update(user=request.user, items=data["memories"])
+        return Response({"message": f"Successfully updated {count} memories"})
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_batch_delete",
+        summary="Delete many memories in one transaction (all or nothing)",
+        request=s.Mem0BatchDeleteSerializer,
+        responses={200: s.Mem0MessageResultSerializer},
+    )
+    def delete(self, request: Request) -> Response:
+        data = self.validated(s.Mem0BatchDeleteSerializer, request.data)
+        ids = [item["memory_id"] for item in data["memories"]]
+        count = services.mem0_batch_delete(user=request.user, memory_ids=ids)
+        return Response({"message": f"Successfully deleted {count} memories"})
+
+
+class EntitiesView(Mem0View):
+    @extend_schema(
+        tags=TAG,
+        operation_id="mem0_entities",
+        summary="Every user, agent, run and app id your memories name",
+        responses={200: s.Mem0EntityPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        results = mem0_entities(user=request.user)
+        return Response({"count": len(results), "next": None, "previous": None, "results": results})

@@ -1,0 +1,107 @@
+"""The mem0-compatible API through Django's test client: the edges the SDK tests do not reach."""
+
+import pytest
+
+from accounts.services import api_key_create
+from interop.mem0_compat.mapping import Entities
+from interop.mem0_compat.services import mem0_add
+
+
+@pytest.fixture
+def token(user) -> dict[str, str]:
+    _, secret = api_key_create(user=user, name="mem0", scopes=["memories:read", "memories:write"])
+    return {"HTTP_AUTHORIZATION": f"Token {secret}"}
+
+
+def note(user, text: str, **entities: str) -> None:
+    messages = [{"role": "user", "content": text}]
+    mem0_add(user=user, messages=messages, entities=Entities(**entities), metadata={}, infer=False)
+
+
+def test_get_all_costs_the_same_queries_for_any_page_size(
+    client, user, token, django_assert_num_queries
+):
+    def listing() -> dict:
+        return client.post(
+            "/mem0/v3/memories/",
+            {"filters": {"user_id": "alice"}},
+            content_type="application/json",
+            **token,
+        ).json()
+
+    note(user, "one", user_id="alice")
+    listing()  # the key's first use records it; later uses within the hour do not
+    with django_assert_num_queries(3):  # the key, the count, the page
+        assert listing()["count"] == 1
+    for number in range(5):
+        note(user, f"more {number}", user_id="alice")
+    with django_assert_num_queries(3):
+        assert listing()["count"] == 6
+
+
+def test_metadata_may_not_claim_an_entity(client, token):
+    answer = client.post(
+        "/mem0/v3/memories/add/",
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "user_id": "alice",
+            "infer": False,
+            "metadata": {"mem0_user_id": "bob"},
+        },
+        content_type="application/json",
+        **token,
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_add_needs_an_entity(client, token):
+    answer = client.post(
+        "/mem0/v3/memories/add/",
+        {"messages": [{"role": "user", "content": "x"}], "infer": False},
+        content_type="application/json",
+        **token,
+    )
+
+    assert answer.status_code == 400
+
+
+def test_infer_without_a_language_model_is_a_503_and_stores_nothing(client, user, token):
+    answer = client.post(
+        "/mem0/v3/memories/add/",
+        {"messages": [{"role": "user", "content": "I like tea"}], "user_id": "alice"},
+        content_type="application/json",
+        **token,
+    )
+
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert not user.extraction_jobs.exists()
+
+
+def test_the_openapi_document_tags_the_compat_api_and_names_the_mcp_endpoint(client):
+    schema = client.get("/api/schema/?format=json").json()
+
+    compat = {path for path in schema["paths"] if path.startswith("/mem0/")}
+    assert "/mem0/v3/memories/add/" in compat and "/mem0/v1/batch/" in compat
+    tags = {
+        tuple(operation["tags"]) for path in compat for operation in schema["paths"][path].values()
+    }
+    assert tags == {("mem0 compatibility",)}
+    assert "POST /mcp" in schema["info"]["description"]
+
+
+def test_timestamp_dates_the_memory_and_one_past_year_9999_is_refused(client, user, token):
+    def add(timestamp: int):
+        return client.post(
+            "/mem0/v3/memories/add/",
+            {"messages": [{"role": "user", "content": f"at {timestamp}"}], "user_id": "alice",
+             "infer": False, "timestamp": timestamp},
+            content_type="application/json",
+            **token,
+        )  # fmt: skip
+
+    assert add(1_700_000_000).status_code == 200
+    assert user.memories.get().created_at.timestamp() == 1_700_000_000
+    assert add(10**12).status_code == 400
