@@ -3,6 +3,7 @@ at /mem0: every call lands in the API key owner's memories, through Engram's ser
 
 import asyncio
 import json
+import time
 
 import httpx
 import pytest
@@ -64,9 +65,21 @@ def test_add_without_inference_stores_each_message_in_the_users_namespace(client
     assert got["metadata"] == {"src": "app"}
 
 
+def settled(engram: str, client: MemoryClient, answer: dict) -> dict:
+    """An add with inference as mem0's platform answers it once its event is done (the job
+    runs off the request path, so the add's own answer may still say PENDING)."""
+    url = f"{engram}/mem0/v1/event/{answer['event_id']}/"
+    for _ in range(200):
+        if answer["status"] not in {"PENDING", "RUNNING"}:
+            return answer
+        time.sleep(0.05)
+        answer = httpx.get(url, headers={"Authorization": f"Token {client.api_key}"}).json()
+    raise AssertionError(f"the event never settled: {answer}")
+
+
 def test_add_with_inference_runs_extraction_in_the_users_scope_only(engram, client, fake_openai):
     fake_openai.script(facts("Alice lives in Lisbon"))
-    first = client.add("I live in Lisbon.", user_id="alice")
+    first = settled(engram, client, client.add("I live in Lisbon.", user_id="alice"))
 
     assert first["status"] == "SUCCEEDED"
     [(event, lisbon)] = [(item["event"], item["id"]) for item in first["results"]]
@@ -74,7 +87,7 @@ def test_add_with_inference_runs_extraction_in_the_users_scope_only(engram, clie
 
     # Bob's facts are compared with Bob's memories only: no decision call, Alice's untouched.
     fake_openai.script(facts("Bob lives in Lisbon"))
-    bob = client.add("I live in Lisbon too.", user_id="bob")
+    bob = settled(engram, client, client.add("I live in Lisbon too.", user_id="bob"))
     assert [item["event"] for item in bob["results"]] == ["ADD"]
     assert len(fake_openai.chat_requests) == 2
 
@@ -82,7 +95,8 @@ def test_add_with_inference_runs_extraction_in_the_users_scope_only(engram, clie
         facts("Alice moved to Porto"),
         decisions({"fact": 0, "event": "UPDATE", "memory_id": "0", "text": "Alice lives in Porto"}),
     )
-    moved = client.add("I moved to Porto.", user_id="alice")
+    added = client.add("I moved to Porto.", user_id="alice")
+    moved = settled(engram, client, added)
     shown = fake_openai.chat_requests[-1].json["messages"][-1]["content"]
     assert "Bob" not in shown
 
@@ -95,7 +109,7 @@ def test_add_with_inference_runs_extraction_in_the_users_scope_only(engram, clie
     ]
     assert history[0]["user_id"] == "alice"
     event = httpx.get(
-        f"{engram}/mem0/v1/event/{moved['event_id']}/",
+        f"{engram}/mem0/v1/event/{added['event_id']}/",
         headers={"Authorization": f"Token {client.api_key}"},
     ).json()
     assert event["status"] == "SUCCEEDED" and event["results"] == moved["results"]
