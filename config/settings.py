@@ -54,13 +54,15 @@ if PRODUCTION:
 
 # --- Applications ----------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin whose index page is the operator dashboard (operations/admin_site.py).
+    "operations.apps.OperationsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -74,10 +76,15 @@ INSTALLED_APPS = [
     "billing",
     "marketplace",
     "backups",
+    "operations",
 ]
 
 MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
+    # Outside everything that writes bodies, so it compresses what they wrote.
+    "core.compression.BufferedGZipMiddleware",
+    # Inside gzip: it reads error codes from uncompressed bodies.
+    "core.metrics.MetricsMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "accounts.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -429,3 +436,13 @@ CELERY_BEAT_SCHEDULE["memories.extraction_sweep"] = {
     "task": "memories.extraction_sweep",
     "schedule": 300.0,
 }
+
+# --- Operations: metrics and the dashboard -------------------------------------------------------
+# Who may read /metrics: a client presenting this bearer token, or one from these addresses or
+# networks (behind a proxy every client has the proxy's address: use the token there).
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+# Seconds the dashboard's numbers are reused before they are queried again.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", 30)
+# Seconds a provider's reachability (in /health/ready) is reused before it is probed again.
+HEALTH_PROVIDER_CACHE_SECONDS = env.int("HEALTH_PROVIDER_CACHE_SECONDS", 60)

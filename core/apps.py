@@ -24,4 +24,7 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self) -> None:
+        from core import metrics
+
+        metrics.connect_celery_signals()
         logger.info(describe_stack())

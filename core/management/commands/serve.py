@@ -5,6 +5,7 @@ Celery worker and Celery beat, as child processes. This process holds the embedd
 for all of them and stops everything together on Ctrl+C or SIGTERM.
 """
 
+import os
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand
 
 from config.runtime import asgi_server_command
 from core.apps import describe_stack
+from core.metrics import prepare_multiprocess_dir
 
 STARTUP_TIMEOUT_SECONDS = 30
 
@@ -45,6 +47,9 @@ class Command(BaseCommand):
         # start needs no collectstatic; the folder only has to exist for WhiteNoise.
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
+        # The web server and the Celery processes report their metrics as one (core/metrics.py).
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            prepare_multiprocess_dir(settings.DATA_DIR / "metrics")
         children = [subprocess.Popen(asgi_server_command(host, port))]
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             celery = [sys.executable, "-m", "celery", "-A", "config"]
@@ -76,6 +81,7 @@ class Command(BaseCommand):
                 + f"  API docs:  {base}/api/docs/\n"
                 + f"  Admin:     {base}/admin/\n"
                 + f"  Ready:     {base}/health/ready\n"
+                + f"  Metrics:   {base}/metrics (from this machine, or with METRICS_TOKEN)\n"
                 + "  First admin user:  .venv/bin/python manage.py createsuperuser\n"
                 + "  Stop with Ctrl+C (or `make stop` after a crash).\n"
             )
