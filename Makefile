@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction bench-chat browser
+	bench-extraction bench-chat bench-dashboard browser
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-extraction: $(STAMP)
 # 100 and 500 concurrent streams on one server process (needs Redis; see bench/README.md).
 bench-chat: $(STAMP)
 	$(PY) -m bench.chat_bench $(BENCH_ARGS)
+
+# Render time of the operators' dashboard at 100k and 1M memories (see bench/README.md).
+bench-dashboard: $(STAMP)
+	$(PY) -m bench.dashboard_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

@@ -442,7 +442,12 @@ CELERY_BEAT_SCHEDULE["memories.extraction_sweep"] = {
 # networks (behind a proxy every client has the proxy's address: use the token there).
 METRICS_TOKEN = env.str("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
-# Seconds the dashboard's numbers are reused before they are queried again.
+# Seconds the dashboard's numbers are reused before they are queried again; with a worker, beat
+# recomputes them this often in the background (operations.dashboard_refresh).
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", 30)
+CELERY_BEAT_SCHEDULE["operations.dashboard_refresh"] = {
+    "task": "operations.dashboard_refresh",
+    "schedule": float(DASHBOARD_CACHE_SECONDS),
+}
 # Seconds a provider's reachability (in /health/ready) is reused before it is probed again.
 HEALTH_PROVIDER_CACHE_SECONDS = env.int("HEALTH_PROVIDER_CACHE_SECONDS", 60)

@@ -13,7 +13,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -49,36 +49,51 @@ def _per_day(queryset, field: str, since, value=None) -> dict[date, float]:
     return {row["day"]: row["value"] or 0 for row in rows}
 
 
-def users_overview(days: list[date], since) -> dict:
-    active_sql = f"""
-        SELECT day, count(DISTINCT user_id) FROM (
-            SELECT (created_at AT TIME ZONE 'UTC')::date AS day, user_id
-              FROM {Memory._meta.db_table} WHERE created_at >= %s
-            UNION ALL
-            SELECT day, user_id FROM {DailyUsage._meta.db_table} WHERE day >= %s
-        ) AS activity GROUP BY day"""
+def memory_activity(since: datetime) -> dict[date, dict[int, int]]:
+    """Memories created per day and user since ``since``: one pass over the table serves both the
+    memories-per-day and the active-users-per-day charts."""
+    sql = f"""
+        SELECT (created_at AT TIME ZONE 'UTC')::date, user_id, count(*)
+          FROM {Memory._meta.db_table} WHERE created_at >= %s GROUP BY 1, 2"""
+    activity: dict[date, dict[int, int]] = defaultdict(dict)
     with connection.cursor() as cursor:
-        cursor.execute(active_sql, [since, since.date()])
-        active = dict(cursor.fetchall())
+        cursor.execute(sql, [since])
+        for day, user_id, count in cursor.fetchall():
+            activity[day][user_id] = count
+    return activity
+
+
+def users_overview(days: list[date], since: datetime, activity: dict) -> dict:
+    """Active: created a memory or used chat that day."""
+    active = {day: set(users) for day, users in activity.items()}
+    for day, user_id in DailyUsage.objects.filter(day__gte=since.date()).values_list(
+        "day", "user_id"
+    ):
+        active.setdefault(day, set()).add(user_id)
     tiers = dict(User.objects.values_list("tier").annotate(n=Count("pk")))
     return {
         "total": sum(tiers.values()),
         "by_tier": [(tier.label, tiers.get(tier.value, 0)) for tier in Tier],
         "new_per_day": _series(_per_day(User.objects.all(), "date_joined", since), days),
-        "active_per_day": _series(active, days),
+        "active_per_day": _series({day: len(users) for day, users in active.items()}, days),
     }
 
 
-def memories_overview(days: list[date], since) -> dict:
-    by_status = dict(Memory.objects.values_list("embedding_status").annotate(n=Count("pk")))
+def memories_overview(days: list[date], activity: dict) -> dict:
+    totals = Memory.objects.aggregate(
+        total=Count("pk"),
+        storage=Sum("size_bytes"),
+        pending=Count("pk", filter=Q(embedding_status=EmbeddingStatus.PENDING)),
+        failed=Count("pk", filter=Q(embedding_status=EmbeddingStatus.FAILED)),
+    )
     jobs = dict(ExtractionJob.objects.values_list("status").annotate(n=Count("pk")))
-    storage = Memory.objects.aggregate(bytes=Sum("size_bytes"))["bytes"] or 0
+    per_day = {day: sum(users.values()) for day, users in activity.items()}
     return {
-        "total": sum(by_status.values()),
-        "storage_bytes": storage,
-        "embedding_backlog": by_status.get(EmbeddingStatus.PENDING, 0),
-        "embedding_failed": by_status.get(EmbeddingStatus.FAILED, 0),
-        "per_day": _series(_per_day(Memory.objects.all(), "created_at", since), days),
+        "total": totals["total"],
+        "storage_bytes": totals["storage"] or 0,
+        "embedding_backlog": totals["pending"],
+        "embedding_failed": totals["failed"],
+        "per_day": _series(per_day, days),
         "jobs_by_status": sorted(jobs.items()),
     }
 
@@ -250,23 +265,29 @@ def subscriptions_by_tier() -> list[dict]:
     return [{"tier": name, **values} for name, values in sorted(tiers.items())]
 
 
-def dashboard_overview() -> dict:
-    """Every number the dashboard shows, computed at most once per ``DASHBOARD_CACHE_SECONDS``."""
-    cached = cache.get(CACHE_KEY)
+def dashboard_overview(*, refresh: bool = False) -> dict:
+    """Every number the dashboard shows, computed at most once per ``DASHBOARD_CACHE_SECONDS``.
+
+    ``refresh`` (the periodic task) computes anew and keeps the result for two periods, so the
+    page finds it cached between two runs; a page that finds nothing computes it itself.
+    """
+    cached = None if refresh else cache.get(CACHE_KEY)
     if cached is not None:
         return cached
     today = timezone.now().date()
     days = _days(today)
     since = datetime.combine(days[0], time.min, tzinfo=UTC)
+    activity = memory_activity(since)
     overview = {
         "generated_at": timezone.now(),
-        "users": users_overview(days, since),
-        "memories": memories_overview(days, since),
+        "users": users_overview(days, since, activity),
+        "memories": memories_overview(days, activity),
         "chat": chat_overview(days, since),
         "api": api_overview(),
         "workers": workers_overview(),
         "database": database_overview(),
         "billing": subscriptions_by_tier(),
     }
-    cache.set(CACHE_KEY, overview, settings.DASHBOARD_CACHE_SECONDS)
+    periods = 2 if refresh else 1
+    cache.set(CACHE_KEY, overview, settings.DASHBOARD_CACHE_SECONDS * periods)
     return overview

@@ -3,6 +3,7 @@
 import gzip
 import http.client
 import json
+import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,7 +38,8 @@ def test_a_small_answer_is_sent_as_it_is(client):
 @pytest.mark.django_db(transaction=True)
 def test_a_stream_arrives_token_by_token_through_a_live_server(user, fake_openai, tmp_path):
     """The first token reaches the client while the model is still writing the answer (its
-    second token is half a minute away): nothing between them buffers, gzip included."""
+    second token is half a minute away): nothing between them buffers, gzip included. The open
+    stream is counted meanwhile."""
     thread = ThreadFactory(user=user)
     env = {
         "OPENAI_BASE_URL": fake_openai.base_url,
@@ -69,7 +71,9 @@ def test_a_stream_arrives_token_by_token_through_a_live_server(user, fake_openai
             part = response.read1(65536)
             assert part, f"the stream ended before its first token: {received!r}"
             received += part
+        open_now = urllib.request.urlopen(f"{server.url}/metrics", timeout=5).read().decode()
         connection.close()
 
     assert b"event: token" in received
     assert b" world" not in received
+    assert 'engram_streams_open{kind="sse"} 1.0' in open_now

@@ -14,6 +14,7 @@ from chat.tests.factories import ThreadFactory
 from memories.models import EmbeddingStatus
 from memories.tests.factories import MemoryFactory
 from operations.selectors import dashboard_overview, endpoint_group, subscriptions_by_tier
+from operations.tasks import dashboard_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +83,20 @@ def test_a_reload_within_the_cache_period_costs_no_aggregate_query(
         html = operator_client.get("/admin/").content.decode()
 
     assert "<b>4</b><span>memories</span>" in html
+
+
+def test_the_periodic_refresh_leaves_numbers_for_the_page(
+    operator_client, activity, django_assert_max_num_queries
+):
+    dashboard_refresh.delay()  # runs in-process in tests, as beat's worker would run it
+    MemoryFactory(user=activity.user)
+
+    with django_assert_max_num_queries(6):
+        html = operator_client.get("/admin/").content.decode()
+
+    assert "<b>4</b><span>memories</span>" in html
+    dashboard_refresh.delay()
+    assert dashboard_overview()["memories"]["total"] == 5
 
 
 def test_staff_only(client, user):
