@@ -5,8 +5,13 @@ import urllib.request
 import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from accounts.services import tokens_issue
+from config.asgi import application
 from core.metrics import histogram_quantile
 from memories.services import MemoryDraft, memory_create
 from testing.fake_openai import Reply
@@ -166,3 +171,20 @@ def test_two_server_processes_report_as_one(tmp_path):
     labels = {"route": "api/v1/version", "method": "GET", "status": "200"}
     assert value(samples, "engram_http_requests_total", **labels) == 5
     assert re.search(r"^engram_uptime_seconds \d", text, re.MULTILINE)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_an_open_websocket_is_counted_until_it_closes(user):
+    def open_sockets() -> float:
+        return REGISTRY.get_sample_value("engram_streams_open", {"kind": "websocket"}) or 0
+
+    token = await sync_to_async(lambda: tokens_issue(user=user).access)()
+    before = open_sockets()
+    socket = WebsocketCommunicator(application, f"/ws/chat/?token={token}")
+    connected, _ = await socket.connect(timeout=5)
+
+    assert connected
+    assert open_sockets() == before + 1
+    await socket.disconnect()
+    assert open_sockets() == before
