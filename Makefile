@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction bench-chat bench-storage
+	bench-extraction bench-chat bench-storage bench-dashboard browser
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,17 @@ run: $(STAMP)
 
 # The suite runs on the in-process fallbacks; Redis-backed tests use TEST_REDIS_URL (from
 # REDIS_URL when given) and are skipped, saying why, when it does not answer.
-test: lint
+test: lint browser
 	TEST_REDIS_URL="$${TEST_REDIS_URL:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" REDIS_URL= \
 		$(PY) -m pytest
+
+# The operator-console browser test drives Debian's Chromium (Playwright's own browser builds are
+# downloads, which this project never makes). Installed when apt-get can (root, CI); elsewhere the
+# test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends chromium >/dev/null; } || echo "chromium not installed: the browser test will be skipped"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -53,6 +61,10 @@ bench-chat: $(STAMP)
 # and on S3 (a local moto server); see bench/README.md.
 bench-storage: $(STAMP)
 	$(PY) -m bench.storage_bench $(BENCH_ARGS)
+
+# Render time of the operators' dashboard at 100k and 1M memories (see bench/README.md).
+bench-dashboard: $(STAMP)
+	$(PY) -m bench.dashboard_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

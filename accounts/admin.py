@@ -78,6 +78,7 @@ class UserAdmin(DjangoUserAdmin):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "user", "scopes", "created_at", "last_used_at", "revoked_at")
+    ordering = ("-created_at",)
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "user__email")
     list_select_related = ("user",)
@@ -91,6 +92,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 @admin.register(ProviderKey)
 class ProviderKeyAdmin(admin.ModelAdmin):
     list_display = ("user", "provider", "last_four", "base_url", "updated_at", "last_used_at")
+    ordering = ("-created_at",)
     list_filter = ("provider",)
     search_fields = ("user__email",)
     list_select_related = ("user",)

@@ -20,6 +20,7 @@ from rest_framework.throttling import BaseThrottle
 
 from billing.tiers import limits_for
 from core.errors import RateLimited
+from core.metrics import RATE_LIMIT_REFUSALS
 from core.middleware import DualModeMiddleware
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def _binding(request: HttpRequest | None, windows: list[Window]) -> WindowState 
 def _refuse_if_exceeded(binding: WindowState | None) -> None:
     if binding is None or not binding.exceeded:
         return
+    RATE_LIMIT_REFUSALS.labels(window=binding.window.name).inc()
     reset_at = datetime.fromtimestamp(time.time() + binding.reset_in, UTC)
     raise RateLimited(
         f"Rate limit of {binding.limit} requests per {binding.window.name} reached.",

@@ -12,6 +12,7 @@ from djstripe.models import Customer, Subscription
 
 from billing import selectors, services
 from billing.entitlements import subscription_item, subscription_period_end, subscription_tier
+from billing.models import DailyUsage
 from core.errors import EngramError
 
 for model in (Customer, Subscription):
@@ -132,3 +133,16 @@ class BillingInline(admin.StackedInline):
                 ),
             ),
         )  # fmt: skip
+
+
+@admin.register(DailyUsage)
+class DailyUsageAdmin(_ReadOnly):
+    """LLM usage per user per day, as chat recorded it (read-only)."""
+
+    actions = []
+    list_display = ("day", "user", "requests", "prompt_tokens", "completion_tokens", "cost_usd")
+    search_fields = ("user__email",)
+    list_filter = ("day",)
+    list_select_related = ("user",)
+    date_hierarchy = "day"
+    ordering = ("-day", "-cost_usd")

@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from accounts.websocket import TokenAuthMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from core.apps import announce_stack  # noqa: E402
+from core.metrics import WebSocketMetrics  # noqa: E402
 from core.middleware import RequestBodyLimit  # noqa: E402
 from interop.mcp_server.asgi import lifespan, with_mcp  # noqa: E402
 
@@ -31,7 +32,7 @@ application = ProtocolTypeRouter(
         "lifespan": lifespan,
         # No Origin check: sockets authenticate with an explicit token, never a cookie, so a
         # foreign page gains nothing; and scripts and browser extensions send no host origin.
-        "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
+        "websocket": WebSocketMetrics(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 announce_stack()

@@ -59,13 +59,15 @@ if PRODUCTION:
 
 # --- Applications ----------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin whose index page is the operator dashboard (operations/admin_site.py).
+    "operations.apps.OperationsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -82,10 +84,15 @@ INSTALLED_APPS = [
     "marketplace",
     "backups",
     "interop",
+    "operations",
 ]
 
 MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
+    # Outside everything that writes bodies, so it compresses what they wrote.
+    "core.compression.BufferedGZipMiddleware",
+    # Inside gzip: it reads error codes from uncompressed bodies.
+    "core.metrics.MetricsMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "accounts.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -519,6 +526,9 @@ MEMORY_SUMMARY_DELAY_SECONDS = env.int("MEMORY_SUMMARY_DELAY_SECONDS", 60)
 # Memories left pending longer than this many seconds are re-enqueued by the periodic sweep.
 MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS", 300)
 
+# Seconds the dashboard's numbers are reused before they are queried again; with a worker, beat
+# recomputes them this often in the background (operations.dashboard_refresh).
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", 30)
 # The one place periodic tasks are declared (Celery beat reads it).
 CELERY_BEAT_SCHEDULE = {
     "memories.embed_sweep": {"task": "memories.embed_sweep", "schedule": 300.0},
@@ -527,6 +537,11 @@ CELERY_BEAT_SCHEDULE = {
     "billing.grace_sweep": {"task": "billing.grace_sweep", "schedule": 3600.0},
     # Backups past BACKUP_KEEP and resumable uploads past BACKUP_UPLOAD_EXPIRE_HOURS.
     "storage.prune": {"task": "storage.prune", "schedule": 3600.0},
+    # The dashboard's numbers, recomputed in the background (DASHBOARD_CACHE_SECONDS).
+    "operations.dashboard_refresh": {
+        "task": "operations.dashboard_refresh",
+        "schedule": float(DASHBOARD_CACHE_SECONDS),
+    },
 }
 
 # --- Chat ----------------------------------------------------------------------------------------
@@ -560,3 +575,11 @@ BACKUP_KEEP = env.int("BACKUP_KEEP", 10)
 BACKUP_PART_BYTES = env.int("BACKUP_PART_BYTES", 8 * 1024**2)
 # A resumable upload not completed within this many hours is aborted by storage.prune.
 BACKUP_UPLOAD_EXPIRE_HOURS = env.int("BACKUP_UPLOAD_EXPIRE_HOURS", 24)
+
+# --- Operations: metrics and the dashboard -------------------------------------------------------
+# Who may read /metrics: a client presenting this bearer token, or one from these addresses or
+# networks (behind a proxy every client has the proxy's address: use the token there).
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+# Seconds a provider's reachability (in /health/ready) is reused before it is probed again.
+HEALTH_PROVIDER_CACHE_SECONDS = env.int("HEALTH_PROVIDER_CACHE_SECONDS", 60)

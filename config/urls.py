@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.metrics import metrics_view
 from core.views import LivenessView, ReadinessView, VersionView
 
 admin.site.site_header = "Engram operations"
@@ -22,6 +23,7 @@ api_v1 = [
 urlpatterns = [
     path("health", LivenessView.as_view(), name="health"),
     path("health/ready", ReadinessView.as_view(), name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include(api_v1)),
     # OpenAI-compatible, at the path OpenAI clients expect under their base URL.
     path("v1/", include("chat.api.openai_urls")),

@@ -34,4 +34,9 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self) -> None:
-        from core import checks  # noqa: F401  registers the deployment checks
+        from core import (
+            checks,  # noqa: F401  registers the deployment checks
+            metrics,
+        )
+
+        metrics.connect_celery_signals()

@@ -1,12 +1,17 @@
-"""Readiness checks: each dependency the service needs, with its status and latency."""
+"""Readiness checks: each dependency the service needs, with its status and latency; and
+whether each configured LLM provider can be reached (cached: a probe is not a provider call)."""
 
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from celery import current_app
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -89,3 +94,44 @@ def readiness() -> list[CheckResult]:
         )
     results.append(_run("storage", _check_storage))
     return results
+
+
+def _configured_providers() -> dict[str, str]:
+    """Provider name → base URL, for the providers this server has a key or a URL for."""
+    return {
+        name: config["base_url"]
+        for name, config in settings.LLM_PROVIDERS.items()
+        if config["base_url"] and (config["api_key"] or name in ("ollama", "custom"))
+    }
+
+
+def _probe(base_url: str) -> dict:
+    """Any HTTP answer (a 401 for our missing key included) means the provider is reachable;
+    no key is sent, and nothing is generated."""
+    started = time.perf_counter()
+    try:
+        urllib.request.urlopen(base_url, timeout=CHECK_TIMEOUT_SECONDS).close()
+        status = "reachable"
+    except urllib.error.HTTPError:
+        status = "reachable"
+    except (OSError, ValueError):
+        status = "unreachable"
+    return {
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "checked_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def provider_reachability() -> dict[str, dict]:
+    """Each configured provider's last probe, probed again once it is older than
+    ``HEALTH_PROVIDER_CACHE_SECONDS``."""
+    answers = {}
+    for name, base_url in _configured_providers().items():
+        key = f"health:provider:{name}:{base_url}"
+        answer = cache.get(key)
+        if answer is None:
+            answer = _probe(base_url)
+            cache.set(key, answer, settings.HEALTH_PROVIDER_CACHE_SECONDS)
+        answers[name] = answer
+    return answers

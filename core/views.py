@@ -1,5 +1,7 @@
 """Service-level endpoints (health, version) and the JSON answers for Django's own errors."""
 
+import time
+
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema
@@ -11,6 +13,7 @@ from rest_framework.views import APIView
 
 from core import health
 from core.errors import INTERNAL_ERROR_MESSAGE, ErrorCode, error_response
+from core.metrics import PROCESS_STARTED
 
 
 class LivenessSerializer(serializers.Serializer):
@@ -23,9 +26,20 @@ class CheckSerializer(serializers.Serializer):
     detail = serializers.CharField(required=False)
 
 
+class ProviderReachabilitySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["reachable", "unreachable"])
+    latency_ms = serializers.FloatField()
+    checked_at = serializers.DateTimeField()
+
+
 class ReadinessSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    version = serializers.CharField()
+    commit = serializers.CharField()
+    environment = serializers.CharField()
+    uptime_seconds = serializers.FloatField()
     checks = serializers.DictField(child=CheckSerializer())
+    providers = serializers.DictField(child=ProviderReachabilitySerializer())
 
 
 class VersionSerializer(serializers.Serializer):
@@ -48,7 +62,11 @@ class LivenessView(PublicView):
 
 
 class ReadinessView(PublicView):
-    """Every dependency this configuration uses answers: 200, else 503 naming the failing check."""
+    """Every dependency this configuration uses answers: 200, else 503 naming the failing check.
+
+    Also says what runs (version, commit, uptime) and whether each configured LLM provider is
+    reachable (cached; an unreachable provider does not make the service unready).
+    """
 
     @extend_schema(tags=["service"], responses={200: ReadinessSerializer, 503: ReadinessSerializer})
     def get(self, request: Request) -> Response:
@@ -56,7 +74,12 @@ class ReadinessView(PublicView):
         ready = all(result.ok for result in results)
         body = {
             "status": "ok" if ready else "unavailable",
+            "version": settings.ENGRAM_VERSION,
+            "commit": settings.ENGRAM_COMMIT,
+            "environment": settings.ENVIRONMENT,
+            "uptime_seconds": round(time.time() - PROCESS_STARTED, 1),
             "checks": {result.name: result.as_dict() for result in results},
+            "providers": health.provider_reachability(),
         }
         return Response(body, status=200 if ready else 503)
 

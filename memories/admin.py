@@ -1,7 +1,10 @@
+import logging
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin_mixins import ListedByIdMixin
 from memories import extraction, services
 from memories.models import (
     ExtractionJob,
@@ -11,35 +14,60 @@ from memories.models import (
     UserVectorIndex,
 )
 
+audit = logging.getLogger("engram.audit")
+
 
 @admin.register(Memory)
-class MemoryAdmin(admin.ModelAdmin):
-    list_display = ("short_text", "user", "provider", "source", "embedding_status", "created_at")
+class MemoryAdmin(ListedByIdMixin, admin.ModelAdmin):
+    """Sizes and statuses in the list; a memory's text only on its own page, and each opening is
+    logged with the operator's id (users' memories are theirs, not the operators')."""
+
+    list_display = (
+        "id",
+        "user",
+        "provider",
+        "source",
+        "size_bytes",
+        "embedding_status",
+        "created_at",
+    )
     list_filter = (
         "provider",
         "source",
         "embedding_status",
         ("user", admin.RelatedOnlyFieldListFilter),
     )
-    search_fields = ("title", "content", "user__email", "=id")
+    search_fields = ("user__email", "=id")
     list_select_related = ("user",)
-    raw_id_fields = ("user",)
     date_hierarchy = "created_at"
-    readonly_fields = (
-        "content_hash",
-        "size_bytes",
-        "embedding_status",
-        "embedding_model",
-        "embedding_error",
-        "embedded_at",
-        "created_at",
-        "updated_at",
-    )
+    ordering = ("-created_at",)
+    # The list never reads the text, however long the memories are.
+    list_deferred = ("title", "prompt", "response", "content", "metadata", "search_vector")
     actions = ["reembed"]
 
-    @admin.display(description="memory")
-    def short_text(self, memory: Memory) -> str:
-        return str(memory)[:80]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Memory]:
+        memories = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "memories_memory_changelist":
+            return memories.defer(*self.list_deferred)
+        return memories
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [field.name for field in self.model._meta.fields if field.name != "search_vector"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Text changes go through the API, which keeps history and re-embeds.
+        return False
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        audit.info(
+            "Operator %s opened memory %s", request.user.pk, object_id,
+            extra={"operator_id": request.user.pk, "memory_id": object_id},
+        )  # fmt: skip
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Re-embed the selected memories")
     def reembed(self, request: HttpRequest, queryset: QuerySet[Memory]) -> None:
@@ -50,6 +78,7 @@ class MemoryAdmin(admin.ModelAdmin):
 @admin.register(MemoryHistory)
 class MemoryHistoryAdmin(admin.ModelAdmin):
     list_display = ("memory_id", "event", "user", "job", "created_at")
+    ordering = ("-created_at",)
     list_filter = ("event",)
     search_fields = ("=memory_id", "user__email", "=job__id")
     list_select_related = ("user", "job")
@@ -64,7 +93,8 @@ class MemoryHistoryAdmin(admin.ModelAdmin):
 
 @admin.register(UserVectorIndex)
 class UserVectorIndexAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "model", "status", "rows", "updated_at")
+    list_display = ("name", "user", "model", "status", "rows", "created_at", "updated_at")
+    ordering = ("-created_at",)
     list_filter = ("status", "model")
     search_fields = ("user__email", "name")
     list_select_related = ("user",)
@@ -74,6 +104,7 @@ class UserVectorIndexAdmin(admin.ModelAdmin):
 @admin.register(MemorySummary)
 class MemorySummaryAdmin(admin.ModelAdmin):
     list_display = ("user", "memory_count", "generator", "stale", "computed_at")
+    ordering = ("-computed_at",)
     search_fields = ("user__email",)
     list_select_related = ("user",)
 
@@ -97,6 +128,7 @@ class ExtractionJobAdmin(admin.ModelAdmin):
     search_fields = ("=id", "user__email", "error")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     actions = ["rerun"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:

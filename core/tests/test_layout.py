@@ -23,6 +23,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     "agents": {"llm", "memories", "providers", "accounts", "billing", "core"},
     "backups": {"providers", "accounts", "billing", "core"},
     "marketplace": {"providers", "accounts", "billing", "backups", "core"},
+    # The MCP server and mem0's API: other doors to memories' services and selectors.
+    "interop": {"memories", "llm", "accounts", "billing", "core"},
+    # The operators' dashboard reads every domain; nothing imports it.
+    "operations": {"chat", "memories", "llm", "providers", "accounts", "billing", "core"},
 }
 FREE = {"config", "testing", "bench"}
 PARTS = set(MAY_IMPORT) | FREE

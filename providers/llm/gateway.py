@@ -40,6 +40,7 @@ from providers.llm.errors import (
     ProviderUnavailable,
     RateLimitedUpstream,
 )
+from providers.llm.metrics import record_call
 from providers.llm.types import Completion, LLMCredentials, Message, StreamChunk, Usage
 
 logger = logging.getLogger(__name__)
@@ -144,14 +145,22 @@ class LLMGateway:
             response = await client.post(_CHAT_PATH, cast_to=httpx2.Response, body=body)
             return json.loads(response.content)
 
-        answer = await self._with_retries(call, credentials, model)
+        started = time.perf_counter()
+        try:
+            answer = await self._with_retries(call, credentials, model)
+        except ProviderError as error:
+            record_call(provider=credentials.provider, mode="complete", started=started,
+                        usage=None, outcome=str(error.code))  # fmt: skip
+            raise
         choices = answer.get("choices") or [{}]
         message = choices[0].get("message") or {}
         text = message.get("content") or ""
+        usage = _usage(answer.get("usage"), messages, text, model)
+        record_call(provider=credentials.provider, mode="complete", started=started, usage=usage)
         return Completion(
             text=text,
             finish_reason=choices[0].get("finish_reason"),
-            usage=_usage(answer.get("usage"), messages, text, model),
+            usage=usage,
             model=answer.get("model") or model,
         )
 
@@ -246,6 +255,7 @@ class LLMGateway:
         body: dict[str, Any],
     ) -> AsyncIterator[StreamChunk]:
         client = self._client(credentials)
+        started = time.perf_counter()
         attempt = 0
         parts: list[str] = []
         finish_reason: str | None = None
@@ -293,6 +303,8 @@ class LLMGateway:
                 if delay is None:
                     if parts:
                         error.details["partial"] = True
+                    record_call(provider=credentials.provider, mode="stream", started=started,
+                                usage=None, outcome=str(error.code))  # fmt: skip
                     raise error from exc
             finally:
                 # Runs on success, on error, and when the consumer closes us or is cancelled at
@@ -304,11 +316,9 @@ class LLMGateway:
             await asyncio.sleep(delay)
             attempt += 1
         text = "".join(parts)
-        yield StreamChunk(
-            final=True,
-            finish_reason=finish_reason,
-            usage=_usage(reported_usage, messages, text, model),
-        )
+        usage = _usage(reported_usage, messages, text, model)
+        record_call(provider=credentials.provider, mode="stream", started=started, usage=usage)
+        yield StreamChunk(final=True, finish_reason=finish_reason, usage=usage)
 
     def _retry_delay(self, error: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None when this error is final."""

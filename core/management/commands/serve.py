@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand
 from django.utils.module_loading import import_string
 
 from core.apps import SUPERVISED_ENV, describe_stack
+from core.metrics import prepare_multiprocess_dir
 
 logger = logging.getLogger("engram.serve")
 
@@ -68,6 +69,9 @@ class Command(BaseCommand):
 
         server = [part.format(host=host, port=port) for part in settings.ASGI_SERVER_COMMAND]
         commands = {"web": server}
+        # The web server and the Celery processes report their metrics as one (core/metrics.py).
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            prepare_multiprocess_dir(settings.DATA_DIR / "metrics")
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             celery = [sys.executable, "-m", "celery", "-A", "config"]
             commands["worker"] = [*celery, "worker", "--loglevel", "INFO"]
@@ -100,6 +104,7 @@ class Command(BaseCommand):
                 + f"  API docs:  {base}/api/docs/\n"
                 + f"  Admin:     {base}/admin/\n"
                 + f"  Ready:     {base}/health/ready\n"
+                + f"  Metrics:   {base}/metrics (from this machine, or with METRICS_TOKEN)\n"
                 + "  First admin user:  .venv/bin/python manage.py createsuperuser\n"
                 + "  Stop with Ctrl+C (or `make stop` after a crash).\n"
             )

@@ -1,0 +1,293 @@
+"""What the operator dashboard shows: SQL aggregates over every app, and the metrics registry.
+
+Everything is read-only and cached for ``DASHBOARD_CACHE_SECONDS``, so an operator reloading
+the page costs the database one round of aggregates per interval, however large it is. No
+memory or message text is read: counts, sizes and statuses only.
+"""
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.apps import apps
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import User
+from billing.models import DailyUsage
+from billing.tiers import Tier
+from chat.models import Message
+from core import metrics
+from memories.models import EmbeddingStatus, ExtractionJob, Memory, UserVectorIndex
+
+CACHE_KEY = "operations:dashboard:v1"
+DAYS = 14
+QUANTILES = (0.5, 0.95, 0.99)
+# Subscriptions that bring revenue now.
+PAYING_STATES = ("active", "past_due")
+
+
+def _days(today: date) -> list[date]:
+    return [today - timedelta(days=offset) for offset in range(DAYS - 1, -1, -1)]
+
+
+def _series(counts: dict[date, float], days: list[date]) -> list[tuple[str, float]]:
+    return [(day.strftime("%b %d"), float(counts.get(day, 0))) for day in days]
+
+
+def _per_day(queryset, field: str, since, value=None) -> dict[date, float]:
+    rows = (
+        queryset.filter(**{f"{field}__gte": since})
+        .annotate(day=TruncDate(field))
+        .values("day")
+        .annotate(value=value or Count("pk"))
+    )
+    return {row["day"]: row["value"] or 0 for row in rows}
+
+
+def memory_activity(since: datetime) -> dict[date, dict[int, int]]:
+    """Memories created per day and user since ``since``: one pass over the table serves both the
+    memories-per-day and the active-users-per-day charts."""
+    sql = f"""
+        SELECT (created_at AT TIME ZONE 'UTC')::date, user_id, count(*)
+          FROM {Memory._meta.db_table} WHERE created_at >= %s GROUP BY 1, 2"""
+    activity: dict[date, dict[int, int]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [since])
+        for day, user_id, count in cursor.fetchall():
+            activity[day][user_id] = count
+    return activity
+
+
+def users_overview(days: list[date], since: datetime, activity: dict) -> dict:
+    """Active: created a memory or used chat that day."""
+    active = {day: set(users) for day, users in activity.items()}
+    for day, user_id in DailyUsage.objects.filter(day__gte=since.date()).values_list(
+        "day", "user_id"
+    ):
+        active.setdefault(day, set()).add(user_id)
+    tiers = dict(User.objects.values_list("tier").annotate(n=Count("pk")))
+    return {
+        "total": sum(tiers.values()),
+        "by_tier": [(tier.label, tiers.get(tier.value, 0)) for tier in Tier],
+        "new_per_day": _series(_per_day(User.objects.all(), "date_joined", since), days),
+        "active_per_day": _series({day: len(users) for day, users in active.items()}, days),
+    }
+
+
+def memories_overview(days: list[date], activity: dict) -> dict:
+    totals = Memory.objects.aggregate(
+        total=Count("pk"),
+        storage=Sum("size_bytes"),
+        pending=Count("pk", filter=Q(embedding_status=EmbeddingStatus.PENDING)),
+        failed=Count("pk", filter=Q(embedding_status=EmbeddingStatus.FAILED)),
+    )
+    jobs = dict(ExtractionJob.objects.values_list("status").annotate(n=Count("pk")))
+    per_day = {day: sum(users.values()) for day, users in activity.items()}
+    return {
+        "total": totals["total"],
+        "storage_bytes": totals["storage"] or 0,
+        "embedding_backlog": totals["pending"],
+        "embedding_failed": totals["failed"],
+        "per_day": _series(per_day, days),
+        "jobs_by_status": sorted(jobs.items()),
+    }
+
+
+def chat_overview(days: list[date], since) -> dict:
+    answers = Message.objects.filter(role=Message.Role.ASSISTANT)
+    tokens = F("prompt_tokens") + F("completion_tokens")
+    by_model = (
+        answers.filter(created_at__gte=since)
+        .values("model_id")
+        .annotate(turns=Count("pk"), tokens=Sum(tokens), cost=Sum("cost_usd"))
+        .order_by("-tokens")
+    )
+    return {
+        "turns_per_day": _series(_per_day(answers, "created_at", since), days),
+        "tokens_per_day": _series(_per_day(answers, "created_at", since, Sum(tokens)), days),
+        "cost_per_day": _series(_per_day(answers, "created_at", since, Sum("cost_usd")), days),
+        "by_model": [
+            {
+                "model": row["model_id"],
+                "turns": row["turns"],
+                "tokens": row["tokens"] or 0,
+                "cost_usd": row["cost"] or Decimal(0),
+            }
+            for row in by_model
+        ],
+    }
+
+
+def endpoint_group(route: str) -> str:
+    """Routes grouped by their first path segments: ``api/v1/memories/<uuid:pk>`` →
+    ``api/v1/memories``."""
+    parts = [part for part in route.split("/") if part and not part.startswith("<")]
+    depth = 3 if parts[:2] == ["api", "v1"] else 2
+    return "/".join(parts[:depth]) or route
+
+
+def api_overview() -> dict:
+    """Requests, errors and latency per endpoint group since the metrics were last reset (the
+    processes' start, or the multi-process directory's): windows over time are Prometheus' job."""
+    groups: dict[str, dict] = defaultdict(
+        lambda: {"requests": 0.0, "server_errors": 0.0, "client_errors": 0.0, "buckets": {}}
+    )
+    for sample in metrics.samples("engram_http_requests"):
+        if sample.name.endswith("_total"):
+            group = groups[endpoint_group(sample.labels["route"])]
+            group["requests"] += sample.value
+            status = sample.labels["status"]
+            if status.startswith("5"):
+                group["server_errors"] += sample.value
+            elif status.startswith("4"):
+                group["client_errors"] += sample.value
+    for sample in metrics.samples("engram_http_request_duration_seconds"):
+        if sample.name.endswith("_bucket"):
+            buckets = groups[endpoint_group(sample.labels["route"])]["buckets"]
+            bound = float(sample.labels["le"])
+            buckets[bound] = buckets.get(bound, 0) + sample.value
+    uptime_minutes = max((timezone.now().timestamp() - metrics.PROCESS_STARTED) / 60, 1 / 60)
+    rows = []
+    for name, group in sorted(groups.items(), key=lambda item: -item[1]["requests"]):
+        requests = group["requests"]
+        latencies = [
+            metrics.histogram_quantile(q, list(group["buckets"].items())) for q in QUANTILES
+        ]
+        rows.append(
+            {
+                "group": name,
+                "requests": int(requests),
+                "per_minute": requests / uptime_minutes,
+                "p50_ms": latencies[0] and latencies[0] * 1000,
+                "p95_ms": latencies[1] and latencies[1] * 1000,
+                "p99_ms": latencies[2] and latencies[2] * 1000,
+                "server_error_pct": 100 * group["server_errors"] / requests if requests else 0,
+                "client_error_pct": 100 * group["client_errors"] / requests if requests else 0,
+            }
+        )
+    refusals = sum(
+        sample.value
+        for sample in metrics.samples("engram_rate_limit_refusals")
+        if sample.name.endswith("_total")
+    )
+    return {
+        "groups": rows,
+        "rate_limit_refusals": int(refusals),
+        "since": datetime.fromtimestamp(metrics.PROCESS_STARTED, tz=UTC),
+    }
+
+
+def workers_overview() -> dict:
+    tasks: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for sample in metrics.samples("engram_celery_tasks"):
+        if sample.name.endswith("_total"):
+            tasks[sample.labels["task"]][sample.labels["state"]] += sample.value
+    last_runs = {
+        sample.labels["task"]: sample.value
+        for sample in metrics.samples("engram_celery_task_last_run_timestamp_seconds")
+    }
+    scheduled = sorted({entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()})
+    return {
+        "in_process": settings.CELERY_TASK_ALWAYS_EAGER,
+        "queues": sorted((metrics.celery_queue_depths() or {}).items()),
+        "tasks": [
+            {
+                "task": name,
+                "succeeded": int(states.get("SUCCESS", 0)),
+                "failed": int(states.get("FAILURE", 0)),
+                "retried": int(states.get("RETRY", 0)),
+            }
+            for name, states in sorted(tasks.items())
+        ],
+        "beat": [{"task": name, "last_run": _datetime(last_runs.get(name))} for name in scheduled],
+    }
+
+
+def _datetime(timestamp: float | None):
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def database_overview() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_database_size(current_database()),"
+            " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()),"
+            " current_setting('max_connections')::int"
+        )
+        size, connections, max_connections = cursor.fetchone()
+    pool_samples = metrics.samples("engram_db_pool_connections")
+    pool = {sample.labels["state"]: int(sample.value) for sample in pool_samples}
+    pool_options = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
+    indexes = UserVectorIndex.objects.values("status").annotate(n=Count("pk"), rows=Sum("rows"))
+    return {
+        "size_bytes": size,
+        "connections": connections,
+        "max_connections": max_connections,
+        "pool": pool,
+        "pool_max_size": pool_options.get("max_size"),
+        "vector_indexes": [(row["status"], row["n"], row["rows"] or 0) for row in indexes],
+    }
+
+
+def subscriptions_by_tier() -> list[dict]:
+    """Monthly recurring revenue and paying subscriptions per tier, from dj-stripe's tables;
+    empty while billing is not installed or has no tables yet.
+
+    A price names its tier in its metadata (``tier``), else its lookup key or nickname.
+    """
+    if not apps.is_installed("djstripe"):
+        return []
+    subscription_item = apps.get_model("djstripe", "SubscriptionItem")
+    if subscription_item._meta.db_table not in connection.introspection.table_names():
+        return []
+    items = subscription_item.objects.filter(
+        subscription__status__in=PAYING_STATES, price__isnull=False
+    ).select_related("price")
+    tiers: dict[str, dict] = defaultdict(lambda: {"subscriptions": 0, "mrr": Decimal(0)})
+    for item in items:
+        price = item.price
+        recurring = price.recurring or {}
+        months = {"day": Decimal(12) / 365, "week": Decimal(12) / 52, "month": 1, "year": 12}
+        per_month = Decimal(price.unit_amount or 0) / 100 * (item.quantity or 1)
+        per_month /= Decimal(months.get(recurring.get("interval"), 1)) * (
+            recurring.get("interval_count") or 1
+        )
+        tier = (price.metadata or {}).get("tier") or price.lookup_key or price.nickname or "?"
+        tiers[tier]["subscriptions"] += 1
+        tiers[tier]["mrr"] += per_month
+    return [{"tier": name, **values} for name, values in sorted(tiers.items())]
+
+
+def dashboard_overview(*, refresh: bool = False) -> dict:
+    """Every number the dashboard shows, computed at most once per ``DASHBOARD_CACHE_SECONDS``.
+
+    ``refresh`` (the periodic task) computes anew and keeps the result for two periods, so the
+    page finds it cached between two runs; a page that finds nothing computes it itself.
+    """
+    cached = None if refresh else cache.get(CACHE_KEY)
+    if cached is not None:
+        return cached
+    today = timezone.now().date()
+    days = _days(today)
+    since = datetime.combine(days[0], time.min, tzinfo=UTC)
+    activity = memory_activity(since)
+    overview = {
+        "generated_at": timezone.now(),
+        "users": users_overview(days, since, activity),
+        "memories": memories_overview(days, activity),
+        "chat": chat_overview(days, since),
+        "api": api_overview(),
+        "workers": workers_overview(),
+        "database": database_overview(),
+        "billing": subscriptions_by_tier(),
+    }
+    periods = 2 if refresh else 1
+    cache.set(CACHE_KEY, overview, settings.DASHBOARD_CACHE_SECONDS * periods)
+    return overview
