@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.contrib.admin import AdminSite
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models.base import ModelBase
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
@@ -13,6 +15,21 @@ class OperationsAdminSite(AdminSite):
     site_header = "Engram operations"
     site_title = "Engram operations"
     index_title = "Operator console"
+
+    def register(self, model_or_iterable, admin_class=None, **options) -> None:
+        """Every list opens newest first, third-party ones (dj-stripe's, simplejwt's) included:
+        a list without an ordering of its own is sorted by its model's time of creation."""
+        super().register(model_or_iterable, admin_class, **options)
+        models = (
+            [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
+        )
+        for model in models:
+            model_admin = self._registry.get(model)  # a swapped-out model is not registered
+            if model_admin is None or model_admin.ordering or model._meta.ordering:
+                continue
+            created = _creation_field(model)
+            if created:
+                model_admin.ordering = (f"-{created}",)
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
         """Staff only, like every admin page (``admin_view`` redirects anyone else to log in)."""
@@ -35,3 +52,17 @@ class OperationsAdminSite(AdminSite):
             **(extra_context or {}),
         }
         return super().index(request, extra_context=context)
+
+
+# The names models give their time of creation, ours and third parties'.
+CREATION_FIELDS = ("created_at", "created", "date_joined", "blacklisted_at")
+
+
+def _creation_field(model: ModelBase) -> str | None:
+    for name in CREATION_FIELDS:
+        try:
+            model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        return name
+    return None

@@ -9,7 +9,6 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -19,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.models import DailyUsage
+from billing.selectors import mrr_by_tier
 from billing.tiers import Tier
 from chat.models import Message
 from core import metrics
@@ -27,8 +27,6 @@ from memories.models import EmbeddingStatus, ExtractionJob, Memory, UserVectorIn
 CACHE_KEY = "operations:dashboard:v1"
 DAYS = 14
 QUANTILES = (0.5, 0.95, 0.99)
-# Subscriptions that bring revenue now.
-PAYING_STATES = ("active", "past_due")
 
 
 def _days(today: date) -> list[date]:
@@ -236,35 +234,6 @@ def database_overview() -> dict:
     }
 
 
-def subscriptions_by_tier() -> list[dict]:
-    """Monthly recurring revenue and paying subscriptions per tier, from dj-stripe's tables;
-    empty while billing is not installed or has no tables yet.
-
-    A price names its tier in its metadata (``tier``), else its lookup key or nickname.
-    """
-    if not apps.is_installed("djstripe"):
-        return []
-    subscription_item = apps.get_model("djstripe", "SubscriptionItem")
-    if subscription_item._meta.db_table not in connection.introspection.table_names():
-        return []
-    items = subscription_item.objects.filter(
-        subscription__status__in=PAYING_STATES, price__isnull=False
-    ).select_related("price")
-    tiers: dict[str, dict] = defaultdict(lambda: {"subscriptions": 0, "mrr": Decimal(0)})
-    for item in items:
-        price = item.price
-        recurring = price.recurring or {}
-        months = {"day": Decimal(12) / 365, "week": Decimal(12) / 52, "month": 1, "year": 12}
-        per_month = Decimal(price.unit_amount or 0) / 100 * (item.quantity or 1)
-        per_month /= Decimal(months.get(recurring.get("interval"), 1)) * (
-            recurring.get("interval_count") or 1
-        )
-        tier = (price.metadata or {}).get("tier") or price.lookup_key or price.nickname or "?"
-        tiers[tier]["subscriptions"] += 1
-        tiers[tier]["mrr"] += per_month
-    return [{"tier": name, **values} for name, values in sorted(tiers.items())]
-
-
 def dashboard_overview(*, refresh: bool = False) -> dict:
     """Every number the dashboard shows, computed at most once per ``DASHBOARD_CACHE_SECONDS``.
 
@@ -286,7 +255,7 @@ def dashboard_overview(*, refresh: bool = False) -> dict:
         "api": api_overview(),
         "workers": workers_overview(),
         "database": database_overview(),
-        "billing": subscriptions_by_tier(),
+        "billing": mrr_by_tier() if settings.BILLING_ENABLED else [],
     }
     periods = 2 if refresh else 1
     cache.set(CACHE_KEY, overview, settings.DASHBOARD_CACHE_SECONDS * periods)

@@ -13,7 +13,7 @@ from chat.models import Message
 from chat.tests.factories import ThreadFactory
 from memories.models import EmbeddingStatus
 from memories.tests.factories import MemoryFactory
-from operations.selectors import dashboard_overview, endpoint_group, subscriptions_by_tier
+from operations.selectors import dashboard_overview, endpoint_group
 from operations.tasks import dashboard_refresh
 
 pytestmark = pytest.mark.django_db
@@ -108,9 +108,13 @@ def test_staff_only(client, user):
     assert client.get("/admin/").status_code == 200
 
 
-def test_revenue_waits_for_billing(operator_client):
-    assert subscriptions_by_tier() == []
+def test_revenue_shows_only_with_billing_on(operator_client, settings):
     assert 'id="dash-billing"' not in operator_client.get("/admin/").content.decode()
+
+    settings.BILLING_ENABLED = True
+    cache.clear()
+    page = operator_client.get("/admin/").content.decode()
+    assert 'id="dash-billing"' in page and "power" in page
 
 
 @pytest.mark.parametrize(
