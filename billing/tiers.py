@@ -37,6 +37,11 @@ class TierLimits:
     plugin_marketplace: bool
     sso: bool
     monthly_price_eur: int
+    # Agents (seed 004's matrix): how many of the registered agents may be used, how many may
+    # run as one pipeline (a batch), and whether multi-agent playbooks (the batch builder) are on.
+    agents: int | None = None
+    batch_active: int | None = None
+    batch_builder: bool = True
 
 
 TIERS: dict[str, TierLimits] = {
@@ -50,6 +55,9 @@ TIERS: dict[str, TierLimits] = {
         plugin_marketplace=False,
         sso=False,
         monthly_price_eur=0,
+        agents=3,
+        batch_active=2,
+        batch_builder=False,
     ),
     Tier.PRO: TierLimits(
         requests_per_minute=60,
@@ -61,6 +69,8 @@ TIERS: dict[str, TierLimits] = {
         plugin_marketplace=False,
         sso=False,
         monthly_price_eur=15,
+        batch_active=10,
+        batch_builder=False,
     ),
     Tier.POWER: TierLimits(
         requests_per_minute=120,
@@ -95,6 +105,9 @@ Feature = Literal[
     "provider_keys",
     "plugin_marketplace",
     "sso",
+    "agents",
+    "batch_active",
+    "batch_builder",
 ]
 
 
@@ -118,7 +131,8 @@ def limits_for(user: HasTier) -> TierLimits:
 def allowance(user: HasTier, feature: Feature, *, used: int = 0, adding: int = 1) -> Allowance:
     """May ``user`` add ``adding`` more of ``feature`` when ``used`` are already taken?
 
-    For yes/no features (``plugin_marketplace``, ``sso``) ``used`` and ``adding`` are ignored.
+    For yes/no features (``plugin_marketplace``, ``sso``, ``batch_builder``) ``used`` and
+    ``adding`` are ignored.
     """
     value = getattr(limits_for(user), feature)
     if isinstance(value, bool):

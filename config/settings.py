@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "billing",
     "marketplace",
     "backups",
+    "agents",
 ]
 
 MIDDLEWARE = [
@@ -429,3 +430,19 @@ CELERY_BEAT_SCHEDULE["memories.extraction_sweep"] = {
     "task": "memories.extraction_sweep",
     "schedule": 300.0,
 }
+
+# --- Agents --------------------------------------------------------------------------------------
+# The catalog model agents answer with, unless the persona or the user's profile names another.
+AGENTS_MODEL = env.str("AGENTS_MODEL", "gpt-4o-mini")
+# The (cheap) catalog model that routes a message to an agent; when it is unavailable to the user
+# or answers nonsense, the local embedding router decides. Empty: always route locally.
+AGENTS_ROUTER_MODEL = env.str("AGENTS_ROUTER_MODEL", "gpt-4o-mini")
+# Model calls one agent may make for one message (each tool round is one); then it fails.
+AGENTS_MAX_ITERATIONS = env.int("AGENTS_MAX_ITERATIONS", 5)
+# How many memories the memory search puts into an agent's system prompt.
+AGENTS_MEMORY_TOP_K = env.int("AGENTS_MEMORY_TOP_K", 5)
+# Execution plans kept in the per-process LRU cache, keyed by the request's shape.
+AGENTS_PLAN_CACHE_SIZE = env.int("AGENTS_PLAN_CACHE_SIZE", 1000)
+# Agent runs (route, tools called, timing, outcome; no message text) are deleted after this long.
+AGENTS_RUN_RETENTION_DAYS = env.int("AGENTS_RUN_RETENTION_DAYS", 7)
+CELERY_BEAT_SCHEDULE["agents.runs_expire"] = {"task": "agents.runs_expire", "schedule": 3600.0}

@@ -13,6 +13,7 @@ api_v1 = [
     path("auth/", include("accounts.api.urls")),
     path("", include("memories.api.urls")),
     path("", include("chat.api.urls")),
+    path("", include("agents.api.urls")),
     path("billing/", include("billing.api.urls")),
     path("marketplace/", include("marketplace.api.urls")),
     path("backups/", include("backups.api.urls")),

@@ -1,0 +1,77 @@
+"""The checkpoints agent: a project's milestones (``checkpoints`` in the context)."""
+
+from typing import Any
+
+from agents.builtin.common import (
+    FLAG,
+    ID,
+    MS_TIMESTAMP,
+    changed,
+    created,
+    matching,
+    parameters,
+    removed,
+)
+from agents.registry import AgentSpec, Tool, ToolOutcome, TurnContext, registry
+
+KEY = "checkpoints"
+FIELDS = {
+    "title": {"type": "string", "minLength": 1, "maxLength": 500},
+    "date": MS_TIMESTAMP,
+    "is_ai_suggested": FLAG,
+    "is_approved": FLAG,
+}
+
+
+def _list(arguments: dict[str, Any], context: TurnContext) -> ToolOutcome:
+    found = matching(context.records(KEY), project_id=arguments.get("project_id"))
+    found.sort(key=lambda c: (c.get("date") is None, c.get("date") or 0))
+    return ToolOutcome(result={"checkpoints": found, "count": len(found)})
+
+
+TOOLS = (
+    Tool(
+        "list_checkpoints",
+        "List the checkpoints (milestones) of a project, by date.",
+        parameters(project_id={"type": "string"}),
+        _list,
+    ),
+    Tool(
+        "create_checkpoint",
+        "Create a checkpoint in a project; date in ms. Suggested ones await the user's approval.",
+        parameters(["project_id", "title", "date"], project_id=ID, **FIELDS),
+        created("checkpoints", "checkpoint"),
+        writes=True,
+    ),
+    Tool(
+        "update_checkpoint",
+        "Change fields of one checkpoint (approve it with is_approved).",
+        parameters(["checkpoint_id"], checkpoint_id=ID, **FIELDS),
+        changed("checkpoints", KEY, "checkpoint_id", "checkpoint"),
+        writes=True,
+    ),
+    Tool(
+        "delete_checkpoint",
+        "Delete one checkpoint.",
+        parameters(["checkpoint_id"], checkpoint_id=ID),
+        removed("checkpoints", KEY, "checkpoint_id", "checkpoint"),
+        writes=True,
+    ),
+)
+
+AGENT = registry.register(
+    AgentSpec(
+        name="checkpoints",
+        description="Manages project checkpoints (milestones): list, create, update, delete.",
+        prompt_id="agent.checkpoints",
+        tools=TOOLS,
+        position=4,
+        examples=(
+            "Add a milestone for the beta launch on March 3",
+            "Which checkpoints does the website project have?",
+            "Move the release checkpoint to next Friday",
+            "Plan the milestones of my thesis project",
+            "Approve the suggested checkpoint",
+        ),
+    )
+)
