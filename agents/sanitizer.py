@@ -143,8 +143,9 @@ class StreamSanitizer:
         elif len(words) < SHINGLE:
             stable = 0
         else:
-            # A later word can only join a run with the last SHINGLE - 1 words, or extend a run.
-            stable = words[len(words) - SHINGLE + 1].start()
+            # A later word can only join a run with the last SHINGLE - 1 complete words (the
+            # last word may still be growing), or extend a run.
+            stable = words[len(words) - SHINGLE].start()
             if runs and words[runs[-1][1]].end() > stable:
                 stable = min(stable, words[runs[-1][0]].start())
         if final:
