@@ -111,3 +111,13 @@ async def test_a_bad_frame_is_an_error_and_the_socket_stays_open(token, llm_upst
     assert second["code"] == "VALIDATION_ERROR" and "message" in second["details"]
     assert frames[-1]["done"] is True
     await socket.disconnect()
+
+
+async def test_the_server_pings_an_idle_socket(token, monkeypatch):
+    from agents import consumers
+
+    monkeypatch.setattr(consumers, "PING_SECONDS", 0.01)
+    socket = await connect(f"/ws/agents/?token={token}")
+
+    assert await socket.receive_json_from(timeout=5) == {"type": "ping"}
+    await socket.disconnect()
