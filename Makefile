@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction bench-chat
+	bench-extraction bench-chat bench-agents
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench-extraction: $(STAMP)
 # 100 and 500 concurrent streams on one server process (needs Redis; see bench/README.md).
 bench-chat: $(STAMP)
 	$(PY) -m bench.chat_bench $(BENCH_ARGS)
+
+# Orchestration overhead of an agent turn with three tool calls (p50/p95, outside the model),
+# and the local router's accuracy and latency on bench/agents_router_set.tsv.
+bench-agents: $(STAMP)
+	$(PY) -m bench.agents_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

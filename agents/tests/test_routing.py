@@ -4,20 +4,17 @@ an answer that is not usable, the local embedding router does."""
 import pytest
 
 from agents.models import AgentRun
+from agents.registry import registry
 from agents.tests.conftest import CHAT_URL, system_prompt, tool_messages
 from memories.services import MemoryDraft, memory_create
 from testing.fake_openai import Reply
 
 pytestmark = pytest.mark.django_db
 
-# A message for each agent, in words close to its description and examples.
-MESSAGES = {
-    "memory": "what do you know about my coffee preferences",
-    "tasks": "what tasks do I have due today",
-    "notes": "write a note with the meeting minutes",
-    "projects": "archive the old marketing project",
-    "checkpoints": "add a milestone for the beta launch",
-}
+# A message for each agent: its first example. Tests embed with the hashing embedder, which
+# only sees shared words; how well the local router does on new wording is what
+# `make bench-agents` measures, with the real embedder.
+MESSAGES = {spec.name: spec.examples[0] for spec in registry.all()}
 
 
 def ask(client, message: str, context: dict):
