@@ -31,6 +31,18 @@ class Persona(models.Model):
         return self.name
 
 
+class RunOutcome(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class RunMode(models.TextChoices):
+    DIRECT = "direct", "Direct"
+    PLAN = "plan", "Plan"
+
+
 class AgentRun(models.Model):
     """One agent turn, kept to debug it: the route, the tools called, timing and outcome.
 
@@ -38,15 +50,8 @@ class AgentRun(models.Model):
     (``AGENTS_RUN_RETENTION_DAYS``).
     """
 
-    class Outcome(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    class Mode(models.TextChoices):
-        DIRECT = "direct", "Direct"
-        PLAN = "plan", "Plan"
+    Outcome = RunOutcome
+    Mode = RunMode
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.extraction_bench import cpu_seconds, own_fake_server
+from bench.extraction_bench import cpu_seconds, embed_pending, own_fake_server, query_counter
 from bench.memories_bench import RESULTS, bench_setup, percentiles, reset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,8 +95,6 @@ def seed(memories: int):
     user = User.objects.create_user(email="agentsbench@example.com", password="x", tier=Tier.PRO)
     for n in range(memories):
         memory_create(user=user, draft=MemoryDraft(content=f"Fact {n}: I like task lists, {n}."))
-    from bench.extraction_bench import embed_pending
-
     embed_pending()
     return user
 
@@ -120,15 +118,16 @@ def measure_turns(fake, user, turns: int) -> dict[str, Any]:
     from agents.orchestrator import orchestrate
 
     request = services.TurnRequest(message="close what is due", context=CONTEXT, agents=("tasks",))
-    overhead, total, in_model, failed = [], [], [], 0
+    overhead, total, in_model, queries, failed = [], [], [], [], 0
     load_before, cpu_before = os.getloadavg(), cpu_seconds()
     for n in range(turns + WARM_UP):
         script_turn(fake)
-        state, started = LoopState(), time.perf_counter()
-        turn = services.agent_turn_prepare(user=user, request=request)
-        result = async_to_sync(orchestrate)(turn, state)
-        services.agent_turn_finish(turn=turn, started=started, state=state, result=result)
-        elapsed = (time.perf_counter() - started) * 1000
+        with query_counter() as count:
+            state, started = LoopState(), time.perf_counter()
+            turn = services.agent_turn_prepare(user=user, request=request)
+            result = async_to_sync(orchestrate)(turn, state)
+            services.agent_turn_finish(turn=turn, started=started, state=state, result=result)
+            elapsed = (time.perf_counter() - started) * 1000
         if len(state.tools_called) != 3 or len(result.actions) != 2:
             failed += 1
             continue
@@ -136,12 +135,14 @@ def measure_turns(fake, user, turns: int) -> dict[str, Any]:
             total.append(elapsed)
             in_model.append(state.llm_ms)
             overhead.append(elapsed - state.llm_ms)
+            queries.append(count[0])
     return {
         "turns": len(overhead),
         "failed": failed,
         "overhead_ms": percentiles(overhead),
         "total_ms": percentiles(total),
         "in_model_calls_ms": percentiles(in_model),
+        "queries_per_turn": max(queries, default=0),
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "cpu_seconds_before_after": [cpu_before, cpu_seconds()],
     }
@@ -178,11 +179,12 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             "| turns | embedder | overhead p50 ms | p95 ms | whole turn p50 ms | in model p50 ms "
-            "| router messages | accuracy | route p50 ms | p95 ms | load |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| queries/turn | router messages | accuracy | route p50 ms | p95 ms | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
             f"| {result['turns']} | {result['embedder']} | {overhead['p50']} | "
             f"**{overhead['p95']}** | {result['total_ms']['p50']} | "
-            f"{result['in_model_calls_ms']['p50']} | {router['messages']} | "
+            f"{result['in_model_calls_ms']['p50']} | {result['queries_per_turn']} | "
+            f"{router['messages']} | "
             f"**{router['accuracy']}** | {router['latency_ms']['p50']} | "
             f"**{router['latency_ms']['p95']}** | {load} |",
         ]

@@ -362,6 +362,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "ModelStatusEnum": "chat.selectors.MODEL_STATES",
     "LLMProviderEnum": "accounts.models.Provider.choices",
     "MemoryProviderEnum": "memories.models.Provider.choices",
+    "AgentRunModeEnum": "agents.models.RunMode.choices",
 }
 
 # --- Memories and embeddings ---------------------------------------------------------------------

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agents.actions import ACTION_TYPES, TABLES
-from agents.models import AgentRun, Persona
+from agents.models import AgentRun, Persona, RunMode
 from core.pagination import PageQuerySerializer
 
 CONTEXT_ITEMS = 1_000  # records per context list: the client sends what the agent needs
@@ -64,7 +64,7 @@ class ActionOutput(serializers.Serializer):
     data = serializers.DictField()
 
 
-class UsageOutput(serializers.Serializer):
+class AgentUsageOutput(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
@@ -76,7 +76,7 @@ class DirectOutput(serializers.Serializer):
     actions = ActionOutput(many=True)
     agent = serializers.CharField(help_text="The agent that answered (the first of a pipeline).")
     agents = serializers.ListField(child=serializers.CharField())
-    usage = UsageOutput()
+    usage = AgentUsageOutput()
     run_id = serializers.UUIDField()
 
 
@@ -155,11 +155,13 @@ class PersonaListOutput(serializers.Serializer):
 
 
 class RunOutput(serializers.ModelSerializer):
+    execution_mode = serializers.ChoiceField(source="mode", choices=RunMode.choices)
+
     class Meta:
         model = AgentRun
         fields = [
             "id",
-            "mode",
+            "execution_mode",
             "transport",
             "agents",
             "route_method",
