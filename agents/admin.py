@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from agents.models import AgentRun, Persona
+from agents.models import AgentRun
 from agents.plans import PLAYBOOKS
 from agents.registry import registry
 
@@ -60,10 +60,3 @@ class AgentRunAdmin(admin.ModelAdmin):
             "playbooks": PLAYBOOKS.values(),
         }
         return TemplateResponse(request, "admin/agents/catalog.html", context)
-
-
-@admin.register(Persona)
-class PersonaAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "default_model", "temperature", "updated_at")
-    search_fields = ("name", "user__email")
-    list_select_related = ("user",)

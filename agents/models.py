@@ -1,34 +1,7 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-
-
-class Persona(models.Model):
-    """A named system prompt with a default model and temperature, owned by one user."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="personas"
-    )
-    name = models.CharField(max_length=100)
-    system_prompt = models.TextField(max_length=8000)
-    default_model = models.CharField(max_length=200, blank=True)
-    temperature = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(2)]
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "name"], name="agents_persona_unique_name")
-        ]
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class RunOutcome(models.TextChoices):

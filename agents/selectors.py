@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from accounts.models import User
-from agents.models import AgentRun, Persona
+from agents.models import AgentRun
 from agents.registry import AgentSpec, registry
 from billing.tiers import allowance
 from core.errors import QuotaExceeded
@@ -42,20 +42,6 @@ def agent_refusal(user: User, spec: AgentSpec) -> QuotaExceeded:
             "agent": spec.name,
         },
     )
-
-
-def personas_of(user: User) -> QuerySet[Persona]:
-    return Persona.objects.filter(user=user)
-
-
-def persona_get(user: User, persona_id) -> Persona:
-    return get_owned_object(Persona.objects.all(), owner=user, pk=persona_id)
-
-
-def persona_by_name_or_id(user: User, reference: str) -> Persona:
-    """A persona named by id or by name (the ``X-Engram-Persona`` header takes either)."""
-    found = Persona.objects.filter(user=user, name=reference).first()
-    return found or persona_get(user, reference)
 
 
 def runs_of(user: User) -> QuerySet[AgentRun]:

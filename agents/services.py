@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Persona, User
+from accounts.selectors import persona_by_name_or_id
 from agents import selectors
 from agents.llm_access import (
     ModelCall,
@@ -27,7 +28,7 @@ from agents.llm_access import (
     usage_add,
 )
 from agents.loop import LoopState
-from agents.models import AgentRun, Persona
+from agents.models import AgentRun
 from agents.orchestrator import AgentTurn, TurnResult
 from agents.registry import registry
 from billing.tiers import allowance
@@ -141,7 +142,7 @@ def agent_turn_prepare(*, user: User, request: TurnRequest, transport: str = "ht
     Raises NotFound (an unknown agent or persona, or another user's), QuotaExceeded (an agent or
     pipeline the tier does not include, naming the tier), UnknownModel / ModelUnavailable.
     """
-    persona = selectors.persona_by_name_or_id(user, request.persona) if request.persona else None
+    persona = persona_by_name_or_id(user, request.persona) if request.persona else None
     requested = _requested(user, request.agents)
     agents = selectors.agents_allowed(user)
     model_id = (persona and persona.default_model) or user.default_model or settings.AGENTS_MODEL

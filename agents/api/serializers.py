@@ -1,8 +1,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import Persona
 from agents.actions import ACTION_TYPES, TABLES
-from agents.models import AgentRun, Persona, RunMode
+from agents.models import AgentRun, RunMode
 from core.pagination import PageQuerySerializer
 
 CONTEXT_ITEMS = 1_000  # records per context list: the client sends what the agent needs

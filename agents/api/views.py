@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import persona_get, personas_of
 from agents import plans, selectors, services
 from agents.api import serializers as s
 from agents.loop import LoopState
@@ -145,7 +146,7 @@ class PersonaListView(AgentsView):
         tags=["personas"], operation_id="personas_list", responses={200: s.PersonaListOutput}
     )
     def get(self, request: Request) -> Response:
-        personas = selectors.personas_of(request.user)
+        personas = personas_of(request.user)
         return Response(s.PersonaListOutput({"personas": personas}).data)
 
     @extend_schema(tags=["personas"], request=s.PersonaInput, responses={201: s.PersonaOutput})
@@ -158,13 +159,13 @@ class PersonaListView(AgentsView):
 class PersonaDetailView(AgentsView):
     @extend_schema(tags=["personas"], responses={200: s.PersonaOutput})
     def get(self, request: Request, persona_id: str) -> Response:
-        return Response(s.PersonaOutput(selectors.persona_get(request.user, persona_id)).data)
+        return Response(s.PersonaOutput(persona_get(request.user, persona_id)).data)
 
     @extend_schema(
         tags=["personas"], request=s.PersonaInput(partial=True), responses={200: s.PersonaOutput}
     )
     def patch(self, request: Request, persona_id: str) -> Response:
-        persona = selectors.persona_get(request.user, persona_id)
+        persona = persona_get(request.user, persona_id)
         serializer = s.PersonaInput(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         persona = services.persona_update(persona=persona, data=serializer.validated_data)
@@ -172,5 +173,5 @@ class PersonaDetailView(AgentsView):
 
     @extend_schema(tags=["personas"], responses={204: None})
     def delete(self, request: Request, persona_id: str) -> Response:
-        services.persona_delete(persona=selectors.persona_get(request.user, persona_id))
+        services.persona_delete(persona=persona_get(request.user, persona_id))
         return Response(status=204)

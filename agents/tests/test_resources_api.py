@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from agents.models import AgentRun, Persona
+from accounts.models import Persona
+from agents.models import AgentRun
 from agents.services import agent_runs_expire
 from agents.tests.conftest import CHAT_URL, system_prompt
 from billing.tiers import Tier
