@@ -6,11 +6,10 @@ from agents.builtin.common import (
     FLAG,
     ID,
     MS_TIMESTAMP,
-    changed,
+    change_tools,
     created,
     matching,
     parameters,
-    removed,
 )
 from agents.registry import AgentSpec, Tool, ToolOutcome, TurnContext, registry
 
@@ -43,19 +42,8 @@ TOOLS = (
         created("checkpoints", "checkpoint"),
         writes=True,
     ),
-    Tool(
-        "update_checkpoint",
-        "Change fields of one checkpoint (approve it with is_approved).",
-        parameters(["checkpoint_id"], checkpoint_id=ID, **FIELDS),
-        changed("checkpoints", KEY, "checkpoint_id", "checkpoint"),
-        writes=True,
-    ),
-    Tool(
-        "delete_checkpoint",
-        "Delete one checkpoint.",
-        parameters(["checkpoint_id"], checkpoint_id=ID),
-        removed("checkpoints", KEY, "checkpoint_id", "checkpoint"),
-        writes=True,
+    *change_tools(
+        "checkpoints", KEY, "checkpoint", FIELDS, " Approve a suggested one with is_approved."
     ),
 )
 

@@ -3,7 +3,7 @@ shapes of their tool parameters."""
 
 from typing import Any
 
-from agents.registry import ToolOutcome, TurnContext, write_outcome
+from agents.registry import Tool, ToolOutcome, TurnContext, write_outcome
 
 ID = {"type": "string", "minLength": 1, "maxLength": 200}
 TEXT = {"type": "string", "maxLength": 20_000}
@@ -73,3 +73,24 @@ def created(table: str, kind: str):
         )
 
     return run
+
+
+def change_tools(table: str, key: str, kind: str, fields: dict[str, Any], hint: str = ""):
+    """``update_<kind>`` (only the fields given change) and ``delete_<kind>`` for one table."""
+    id_field = f"{kind}_id"
+    return (
+        Tool(
+            f"update_{kind}",
+            f"Change fields of one {kind}; only the fields given change.{hint}",
+            parameters([id_field], **{id_field: ID}, **fields),
+            changed(table, key, id_field, kind),
+            writes=True,
+        ),
+        Tool(
+            f"delete_{kind}",
+            f"Delete one {kind}.",
+            parameters([id_field], **{id_field: ID}),
+            removed(table, key, id_field, kind),
+            writes=True,
+        ),
+    )

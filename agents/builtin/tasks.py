@@ -10,13 +10,12 @@ from agents.builtin.common import (
     MS_TIMESTAMP,
     NO_ARGUMENTS,
     TEXT,
-    changed,
+    change_tools,
     created,
     find,
     matching,
     missing,
     parameters,
-    removed,
 )
 from agents.registry import AgentSpec, Tool, ToolOutcome, TurnContext, registry, write_outcome
 
@@ -135,20 +134,7 @@ TOOLS = (
         created("tasks", "task"),
         writes=True,
     ),
-    Tool(
-        "update_task",
-        "Change fields of one task; only the fields given change.",
-        parameters(["task_id"], task_id=ID, **TASK_FIELDS),
-        changed("tasks", KEY, "task_id", "task"),
-        writes=True,
-    ),
-    Tool(
-        "delete_task",
-        "Delete one task.",
-        parameters(["task_id"], task_id=ID),
-        removed("tasks", KEY, "task_id", "task"),
-        writes=True,
-    ),
+    *change_tools("tasks", KEY, "task", TASK_FIELDS),
     Tool("list_tasks_due_today", "List the open tasks due today.", NO_ARGUMENTS, _due_today),
     Tool(
         "list_task_comments",
