@@ -34,6 +34,18 @@ PING_SECONDS = 30.0
 UNAUTHENTICATED = 4401
 
 
+def _released(search):
+    """The memory search, giving its database connection back as soon as it has searched."""
+
+    async def run(query: str, top_k: int) -> list[dict[str, Any]]:
+        try:
+            return await search(query, top_k)
+        finally:
+            await sync_to_async(release_connections)()
+
+    return run
+
+
 class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
@@ -70,6 +82,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             self.running = asyncio.create_task(self._turn(frame))
 
     async def _turn(self, frame: dict[str, Any]) -> None:
+        """Prepare and answer one request. Its database work runs on a thread of its own, and
+        every connection that thread took is given back when the turn ends, however it ends."""
         async with ThreadSensitiveContext():
             try:
                 turn = await sync_to_async(self._prepare)(frame)
@@ -80,7 +94,10 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                 logger.exception("Preparing an agent turn failed")
                 await self._error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
                 return
-            await self._answer(turn)
+            try:
+                await self._answer(turn)
+            finally:
+                await asyncio.shield(sync_to_async(release_connections)())
 
     def _prepare(self, frame: dict[str, Any]) -> AgentTurn:
         try:
@@ -88,13 +105,16 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             if not serializer.is_valid():
                 raise EngramError("The request frame is not valid.", details=serializer.errors)
             user_rate_limit(self.user)
-            return services.agent_turn_prepare(
+            turn = services.agent_turn_prepare(
                 user=self.user,
                 request=turn_request(serializer.validated_data),
                 transport="websocket",
             )
         finally:
             release_connections()  # none is held while the answer streams
+        if turn.search_memories is not None:
+            turn.search_memories = _released(turn.search_memories)
+        return turn
 
     async def _answer(self, turn: AgentTurn) -> None:
         state, started = LoopState(), time.perf_counter()

@@ -1,8 +1,11 @@
 """Agents over the WebSocket: auth as chat's socket, tokens then a done frame, cancel closes
 the upstream request, and streamed tokens are sanitized too."""
 
+import asyncio
+
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 
 from accounts.services import tokens_issue
 from accounts.tests.factories import UserFactory
@@ -10,9 +13,20 @@ from agents.models import AgentRun
 from agents.sanitizer import leaks
 from billing.tiers import Tier
 from config.asgi import application
+from testing.db import async_connections_in_use
 from testing.fake_openai import Reply
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pool():
+    """Each test's sockets run their database work on threads that end with the test, and a
+    connection a finished thread still held is never given back to the pool: start the next
+    test with a fresh pool rather than let tests use it up."""
+    yield
+    connection.close()
+    connection.close_pool()
 
 
 @pytest.fixture
@@ -120,4 +134,27 @@ async def test_the_server_pings_an_idle_socket(token, monkeypatch):
     socket = await connect(f"/ws/agents/?token={token}")
 
     assert await socket.receive_json_from(timeout=5) == {"type": "ping"}
+    await socket.disconnect()
+
+
+async def test_a_turn_holds_no_database_connection_while_it_streams(token, llm_upstream):
+    llm_upstream.script(
+        Reply.tool_call("search_memories", {"query": "coffee"}),
+        Reply(tokens=[f"w{i} " for i in range(60)], delay=0.02),
+    )
+    socket = await connect(f"/ws/agents/?token={token}")
+    before = await async_connections_in_use()
+
+    await socket.send_json_to({"message": "what coffee do I like", "agents": ["memory"]})
+    assert (await socket.receive_json_from(timeout=10))["type"] == "token"
+    during = await async_connections_in_use()
+    await frames_until_done(socket, timeout=15)
+    # The turn gives back what it took to record the run just after its last frame.
+    deadline = asyncio.get_running_loop().time() + 2
+    while (after := await async_connections_in_use()) != before:
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.01)
+
+    assert during == before and after == before
     await socket.disconnect()

@@ -4,6 +4,7 @@ user's memories reach the model."""
 import openai
 import pytest
 
+from accounts.models import Persona
 from accounts.services import api_key_create
 from chat.models import Message
 from chat.tests.factories import ThreadFactory
@@ -115,8 +116,6 @@ def test_a_wrong_key_is_refused(engram):
 
 
 def test_a_persona_header_speaks_as_the_persona(client, user, fake_openai):
-    from accounts.models import Persona
-
     Persona.objects.create(
         user=user, name="Pirate", system_prompt="Talk like a pirate.", temperature=1.3
     )
@@ -136,8 +135,6 @@ def test_a_persona_header_speaks_as_the_persona(client, user, fake_openai):
 
 
 def test_another_users_persona_is_not_found(client, other_user, fake_openai):
-    from accounts.models import Persona
-
     theirs = Persona.objects.create(user=other_user, name="Theirs", system_prompt="Secret.")
 
     with pytest.raises(openai.NotFoundError):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from accounts.models import Persona
 from chat.models import Message, ModelContext, Thread
 from chat.tests.factories import MessageFactory, ThreadFactory
 from testing.fake_openai import Reply
@@ -117,8 +118,6 @@ def test_another_users_thread_is_404_everywhere(auth_client, other_client, user)
 
 
 def test_a_thread_speaks_as_its_persona(auth_client, user, other_user, llm_upstream):
-    from accounts.models import Persona
-
     mine = Persona.objects.create(
         user=user, name="Coach", system_prompt="Be a running coach.", temperature=0.3
     )
