@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction bench-chat bench-storage bench-dashboard browser
+	bench-extraction bench-chat bench-storage bench-dashboard bench-agents browser
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench-storage: $(STAMP)
 # Render time of the operators' dashboard at 100k and 1M memories (see bench/README.md).
 bench-dashboard: $(STAMP)
 	$(PY) -m bench.dashboard_bench $(BENCH_ARGS)
+
+# Orchestration overhead of an agent turn with three tool calls (p50/p95, outside the model),
+# and the local router's accuracy and latency on bench/agents_router_set.tsv.
+bench-agents: $(STAMP)
+	$(PY) -m bench.agents_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

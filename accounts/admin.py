@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
-from accounts.models import PREFERENCE_FIELDS, ApiKey, ProviderKey, User
+from accounts.models import PREFERENCE_FIELDS, ApiKey, Persona, ProviderKey, User
 from billing.admin import BillingInline
 from billing.tiers import Tier
 
@@ -104,3 +104,10 @@ class ProviderKeyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(Persona)
+class PersonaAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "default_model", "temperature", "updated_at")
+    search_fields = ("name", "user__email")
+    list_select_related = ("user",)

@@ -151,3 +151,28 @@ class ProviderKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} …{self.last_four}"
+
+
+class Persona(models.Model):
+    """A named system prompt with a default model and temperature, owned by one user: agents,
+    chat threads and the OpenAI-compatible endpoint (``X-Engram-Persona``) speak as it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="personas")
+    name = models.CharField(max_length=100)
+    system_prompt = models.TextField(max_length=SYSTEM_PROMPT_MAX_CHARS)
+    default_model = models.CharField(max_length=200, blank=True)
+    temperature = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(2)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="accounts_persona_unique_name")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

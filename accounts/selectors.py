@@ -1,6 +1,7 @@
 from django.db.models import QuerySet
 
-from accounts.models import ApiKey, ProviderKey, User
+from accounts.models import ApiKey, Persona, ProviderKey, User
+from core.ownership import get_owned_object
 
 
 def api_keys_of(user: User) -> QuerySet[ApiKey]:
@@ -9,3 +10,17 @@ def api_keys_of(user: User) -> QuerySet[ApiKey]:
 
 def provider_keys_of(user: User) -> QuerySet[ProviderKey]:
     return ProviderKey.objects.filter(user=user).order_by("provider")
+
+
+def personas_of(user: User) -> QuerySet[Persona]:
+    return Persona.objects.filter(user=user)
+
+
+def persona_get(user: User, persona_id) -> Persona:
+    return get_owned_object(Persona.objects.all(), owner=user, pk=persona_id)
+
+
+def persona_by_name_or_id(user: User, reference: str) -> Persona:
+    """A persona of ``user`` named by its name or its id (NotFound when neither matches)."""
+    found = Persona.objects.filter(user=user, name=reference).first()
+    return found or persona_get(user, reference)

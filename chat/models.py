@@ -15,6 +15,10 @@ class Thread(models.Model):
     title_generated = models.BooleanField(
         default=False, help_text="The title was written for the user, not by them."
     )
+    # The model speaks as this persona (its prompt and temperature) instead of the profile's.
+    persona = models.ForeignKey(
+        "accounts.Persona", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 

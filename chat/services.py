@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Persona, User
 from chat.context import Recalled, Turn, memory_system_message, plan_context
 from chat.models import Message, ModelContext, Thread
 from core.errors import EngramError
@@ -29,8 +29,15 @@ logger = logging.getLogger(__name__)
 TITLE_MAX_CHARS = 200
 
 
-def thread_create(*, user: User, title: str = "") -> Thread:
-    return Thread.objects.create(user=user, title=title.strip()[:TITLE_MAX_CHARS])
+def thread_create(*, user: User, title: str = "", persona: Persona | None = None) -> Thread:
+    return Thread.objects.create(user=user, title=title.strip()[:TITLE_MAX_CHARS], persona=persona)
+
+
+def thread_persona_set(*, thread: Thread, persona: Persona | None) -> Thread:
+    """The thread's next turns speak as ``persona`` (None: as the user's profile says)."""
+    thread.persona = persona
+    thread.save(update_fields=["persona", "updated_at"])
+    return thread
 
 
 def thread_rename(*, thread: Thread, title: str) -> Thread:
@@ -141,13 +148,16 @@ def turn_prepare(
     with an empty assistant message (status ``streaming``) that the answer will fill."""
     resolved = model_resolve(user=user, model_id=model_id)
     model = resolved.model
+    persona = thread.persona
+    if temperature is None and persona is not None:
+        temperature = persona.temperature
     temperature = model.resolve_temperature(temperature)
     context = ModelContext.objects.filter(thread=thread, model_id=model.id).first()
     plan = plan_context(
         model=model.upstream_id,
         context_length=model.context_length,
         max_output_tokens=model.max_output_tokens,
-        system_prompt=user.system_prompt,
+        system_prompt=persona.system_prompt if persona else user.system_prompt,
         summary=context.summary if context else "",
         history=_history(thread, model.id, context.summarized_until if context else None),
         memories=_recall(user, content),
@@ -390,15 +400,20 @@ def completion_prepare(
     max_tokens: int | None,
     options: dict[str, Any],
     thread: Thread | None = None,
+    persona: Persona | None = None,
 ) -> PreparedTurn:
     """An OpenAI-style request with the caller's relevant memories put in front.
 
     The client owns the history; Engram adds memories as a first system message (dropping
-    them if they would not fit) and, with a thread, records the exchange in it.
+    them if they would not fit) and, with a thread, records the exchange in it. With a
+    ``persona``, its prompt comes first and its temperature is the default.
     """
     resolved = model_resolve(user=user, model_id=model_id)
     model = resolved.model
+    if temperature is None and persona is not None:
+        temperature = persona.temperature
     temperature = model.resolve_temperature(temperature)
+    speaker = [{"role": "system", "content": persona.system_prompt}] if persona else []
     question = next(
         (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
     )
@@ -407,7 +422,7 @@ def completion_prepare(
     recalled = _recall(user, question) if question.strip() else []
     while True:
         memory_block = memory_system_message(recalled)
-        prompt = ([memory_block] if memory_block else []) + messages
+        prompt = speaker + ([memory_block] if memory_block else []) + messages
         tokens = count_message_tokens(prompt, model.upstream_id)
         if tokens <= budget or not recalled:
             break

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "backups",
     "interop",
     "operations",
+    "agents",
 ]
 
 MIDDLEWARE = [
@@ -488,6 +489,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "ModelStatusEnum": "llm.selectors.MODEL_STATES",
     "LLMProviderEnum": "accounts.models.Provider.choices",
     "MemoryProviderEnum": "memories.models.Provider.choices",
+    "AgentRunModeEnum": "agents.models.RunMode.choices",
 }
 
 # --- Memories and embeddings ---------------------------------------------------------------------
@@ -538,6 +540,8 @@ CELERY_BEAT_SCHEDULE = {
     # Backups past BACKUP_KEEP and resumable uploads past BACKUP_UPLOAD_EXPIRE_HOURS.
     "storage.prune": {"task": "storage.prune", "schedule": 3600.0},
     # The dashboard's numbers, recomputed in the background (DASHBOARD_CACHE_SECONDS).
+    # Agent runs past AGENTS_RUN_RETENTION_DAYS.
+    "agents.runs_expire": {"task": "agents.runs_expire", "schedule": 3600.0},
     "operations.dashboard_refresh": {
         "task": "operations.dashboard_refresh",
         "schedule": float(DASHBOARD_CACHE_SECONDS),
@@ -583,3 +587,18 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
 # Seconds a provider's reachability (in /health/ready) is reused before it is probed again.
 HEALTH_PROVIDER_CACHE_SECONDS = env.int("HEALTH_PROVIDER_CACHE_SECONDS", 60)
+
+# --- Agents --------------------------------------------------------------------------------------
+# The catalog model agents answer with, unless the persona or the user's profile names another.
+AGENTS_MODEL = env.str("AGENTS_MODEL", "gpt-4o-mini")
+# The (cheap) catalog model that routes a message to an agent; when it is unavailable to the user
+# or answers nonsense, the local embedding router decides. Empty: always route locally.
+AGENTS_ROUTER_MODEL = env.str("AGENTS_ROUTER_MODEL", "gpt-4o-mini")
+# Model calls one agent may make for one message (each tool round is one); then it fails.
+AGENTS_MAX_ITERATIONS = env.int("AGENTS_MAX_ITERATIONS", 5)
+# How many memories the memory search puts into an agent's system prompt.
+AGENTS_MEMORY_TOP_K = env.int("AGENTS_MEMORY_TOP_K", 5)
+# Execution plans kept in the per-process LRU cache, keyed by the request's shape.
+AGENTS_PLAN_CACHE_SIZE = env.int("AGENTS_PLAN_CACHE_SIZE", 1000)
+# Agent runs (route, tools called, timing, outcome; no message text) are deleted after this long.
+AGENTS_RUN_RETENTION_DAYS = env.int("AGENTS_RUN_RETENTION_DAYS", 7)

@@ -77,7 +77,11 @@ class Reply:
     - ``disconnect_after=N``: drop the connection after N tokens (0: before any);
     - ``fail_after=N``: after N tokens send an error event (``{"error": {...}}``) and end the
       stream, as a provider failing mid-answer does;
-    - ``model`` / ``endpoint`` ("chat" or "embeddings"): only requests for these take it.
+    - ``model`` / ``endpoint`` ("chat" or "embeddings"): only requests for these take it;
+    - ``tool_calls``: ``[{"name", "arguments" (a dict, or raw text to send as it is), "id"?}]``
+      the model calls (after ``text``, if any), ``finish_reason`` then ``tool_calls``; streamed
+      as OpenAI does, the name first and the arguments in two pieces;
+    - ``echo_system``: answer with the request's system prompt, as a model that leaks it does.
     """
 
     text: str | None = None
@@ -94,6 +98,43 @@ class Reply:
     report_usage: bool = True  # False: no usage in the answer, as some servers do
     model: str | None = None
     endpoint: str = "chat"
+    tool_calls: list[dict[str, Any]] | None = None
+    echo_system: bool = False
+
+    @classmethod
+    def tool_call(cls, name: str, arguments: dict[str, Any] | str, **fields: Any) -> "Reply":
+        """The model calls one tool: ``Reply.tool_call("list_tasks", {"status": "todo"})``."""
+        return cls(tool_calls=[{"name": name, "arguments": arguments}], **fields)
+
+    @classmethod
+    def routing(cls, agent: str, confidence: float = 0.9, **fields: Any) -> "Reply":
+        """A router's JSON answer naming ``agent``."""
+        return cls(text=json.dumps({"agent": agent, "confidence": confidence}), **fields)
+
+    def tool_call_parts(self) -> list[dict[str, Any]]:
+        """The scripted calls in the OpenAI shape (ids ``call_<n>``, arguments as JSON text)."""
+        parts = []
+        for index, call in enumerate(self.tool_calls or ()):
+            arguments = call.get("arguments", {})
+            parts.append(
+                {
+                    "id": call.get("id") or f"call_{index}",
+                    "type": "function",
+                    "function": {
+                        "name": call["name"],
+                        "arguments": arguments
+                        if isinstance(arguments, str)
+                        else json.dumps(arguments),
+                    },
+                }
+            )
+        return parts
+
+    @property
+    def final_reason(self) -> str:
+        return (
+            "tool_calls" if self.tool_calls and self.finish_reason == "stop" else self.finish_reason
+        )
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = 0, **fields: Any) -> "Reply":
@@ -415,6 +456,8 @@ class FakeOpenAI:
         body = request.json if isinstance(request.json, dict) else {}
         model = str(body.get("model", ""))
         reply = self._take_reply("chat", model) or self.default_reply or _echo(body)
+        if reply.echo_system:
+            reply = _echo(body, role="system")
         if reply.status != 200:
             await asyncio.sleep(reply.first_token_delay)
             return await _send_json(writer, reply.status, reply.error_body(), reply.headers)
@@ -439,12 +482,13 @@ class FakeOpenAI:
                     "index": 0,
                     "message": {
                         "role": "assistant",
-                        "content": text,
+                        "content": text if text or not reply.tool_calls else None,
                         "refusal": None,
                         "annotations": [],
+                        **({"tool_calls": reply.tool_call_parts()} if reply.tool_calls else {}),
                     },
                     "logprobs": None,
-                    "finish_reason": reply.finish_reason,
+                    "finish_reason": reply.final_reason,
                 }
             ],
             "usage": _usage(body, len(tokens), reply.usage) if reply.report_usage else None,
@@ -522,10 +566,12 @@ class FakeOpenAI:
             if closed.done():
                 request.disconnected = True
                 return False
+            for index, call in enumerate(reply.tool_call_parts()):
+                await _write_chunk(writer, b"".join(chunk(d) for d in _call_deltas(index, call)))
             # Stop watching before the last bytes: once the client has them it may send its
             # next request on this connection, which the watcher must not eat.
             closed.cancel()
-            final = chunk({}, reply.finish_reason)
+            final = chunk({}, reply.final_reason)
             if include_usage:
                 usage = _usage(body, len(tokens), reply.usage)
                 final += _sse({**base, "choices": [], "usage": usage})
@@ -657,11 +703,28 @@ class FakeOpenAI:
 # --- wire helpers ----------------------------------------------------------------------------
 
 
-def _echo(body: dict[str, Any]) -> Reply:
-    for message in reversed(body.get("messages") or []):
-        if isinstance(message, dict) and message.get("role") == "user":
+def _echo(body: dict[str, Any], role: str = "user") -> Reply:
+    """The last message of ``role`` (the first, for the system prompt) said back."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    for message in messages if role == "system" else reversed(messages):
+        if message.get("role") == role:
             return Reply(text=_content_text(message.get("content")) or "OK")
     return Reply(text="OK")
+
+
+def _call_deltas(index: int, call: dict[str, Any]) -> list[dict[str, Any]]:
+    """One tool call as OpenAI streams it: id and name first, then the arguments in pieces."""
+    arguments = call["function"]["arguments"]
+    half = len(arguments) // 2
+    head = {"index": index, "id": call["id"], "type": "function"}
+    return [
+        {"tool_calls": [{**head, "function": {"name": call["function"]["name"], "arguments": ""}}]},
+        *(
+            {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+            for piece in (arguments[:half], arguments[half:])
+            if piece
+        ),
+    ]
 
 
 def _content_text(content: Any) -> str:

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import persona_by_name_or_id
 from chat import selectors, services, streaming
 from chat.streaming import ChatEvent
 from core.api import ApiView, validated
@@ -156,7 +157,14 @@ class ChatCompletionsView(ApiView):
                 OpenApiTypes.UUID,
                 OpenApiParameter.HEADER,
                 description="Record the exchange in this thread of yours.",
-            )
+            ),
+            OpenApiParameter(
+                "X-Engram-Persona",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Speak as this persona of yours (id or name): its prompt first, "
+                "its temperature unless the request sets one.",
+            ),
         ],
         request=ChatCompletionInput,
         responses={
@@ -171,6 +179,8 @@ class ChatCompletionsView(ApiView):
     def post(self, request: Request) -> Response:
         thread_id = request.headers.get("X-Engram-Thread")
         thread = selectors.thread_get(request.user, thread_id) if thread_id else None
+        persona_ref = request.headers.get("X-Engram-Persona")
+        persona = persona_by_name_or_id(request.user, persona_ref) if persona_ref else None
         data = validated(ChatCompletionInput, request.data)
         turn = services.completion_prepare(
             user=request.user,
@@ -180,6 +190,7 @@ class ChatCompletionsView(ApiView):
             max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
             options={key: data[key] for key in PASSED_THROUGH if key in data},
             thread=thread,
+            persona=persona,
         )
         if data["stream"]:
             include_usage = data.get("stream_options", {}).get("include_usage", False)

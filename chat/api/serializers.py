@@ -35,16 +35,26 @@ class SummaryOutput(serializers.Serializer):
 
 class ThreadCreateInput(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    persona_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
 class ThreadUpdateInput(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
+    title = serializers.CharField(max_length=200, required=False)
+    persona_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="A persona of yours; null: the profile's."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError({"title": ["Give a title or a persona_id."]})
+        return attrs
 
 
 class ThreadOutput(serializers.Serializer):
     id = serializers.UUIDField()
     title = serializers.CharField()
     title_generated = serializers.BooleanField()
+    persona_id = serializers.UUIDField(allow_null=True)
     message_count = serializers.IntegerField(default=0)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

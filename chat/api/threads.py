@@ -8,6 +8,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import persona_get
 from chat import selectors, services, streaming
 from chat.api import serializers as s
 from chat.models import Message, Thread
@@ -53,7 +54,8 @@ class ThreadListView(ChatView):
     @extend_schema(tags=[TAG], request=s.ThreadCreateInput, responses={201: s.ThreadOutput})
     def post(self, request: Request) -> Response:
         data = validated(s.ThreadCreateInput, request.data)
-        thread = services.thread_create(user=request.user, title=data["title"])
+        persona = persona_get(request.user, data["persona_id"]) if data["persona_id"] else None
+        thread = services.thread_create(user=request.user, title=data["title"], persona=persona)
         return Response(s.ThreadOutput(thread).data, status=201)
 
 
@@ -65,7 +67,12 @@ class ThreadDetailView(ThreadView):
     @extend_schema(tags=[TAG], request=s.ThreadUpdateInput, responses={200: s.ThreadOutput})
     def patch(self, request: Request, thread: Thread) -> Response:
         data = validated(s.ThreadUpdateInput, request.data)
-        return Response(s.ThreadOutput(services.thread_rename(thread=thread, **data)).data)
+        if "persona_id" in data:
+            persona = persona_get(request.user, data["persona_id"]) if data["persona_id"] else None
+            thread = services.thread_persona_set(thread=thread, persona=persona)
+        if "title" in data:
+            thread = services.thread_rename(thread=thread, title=data["title"])
+        return Response(s.ThreadOutput(thread).data)
 
     @extend_schema(tags=[TAG], responses={200: s.ThreadDeletedOutput})
     def delete(self, request: Request, thread: Thread) -> Response:

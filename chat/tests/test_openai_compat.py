@@ -4,6 +4,7 @@ user's memories reach the model."""
 import openai
 import pytest
 
+from accounts.models import Persona
 from accounts.services import api_key_create
 from chat.models import Message
 from chat.tests.factories import ThreadFactory
@@ -112,3 +113,34 @@ def test_a_wrong_key_is_refused(engram):
 
     with pytest.raises(openai.AuthenticationError):
         stranger.models.list()
+
+
+def test_a_persona_header_speaks_as_the_persona(client, user, fake_openai):
+    Persona.objects.create(
+        user=user, name="Pirate", system_prompt="Talk like a pirate.", temperature=1.3
+    )
+    fake_openai.script(Reply(text="Arr."))
+
+    completion = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Hello"}],
+        extra_headers={"X-Engram-Persona": "Pirate"},
+    )
+
+    assert completion.choices[0].message.content == "Arr."
+    sent = fake_openai.chat_requests[0].json
+    assert sent["messages"][0] == {"role": "system", "content": "Talk like a pirate."}
+    assert sent["messages"][-1] == {"role": "user", "content": "Hello"}
+    assert sent["temperature"] == 1.3
+
+
+def test_another_users_persona_is_not_found(client, other_user, fake_openai):
+    theirs = Persona.objects.create(user=other_user, name="Theirs", system_prompt="Secret.")
+
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Hello"}],
+            extra_headers={"X-Engram-Persona": str(theirs.pk)},
+        )
+    assert fake_openai.chat_requests == []

@@ -2,8 +2,10 @@
 
 import pytest
 
+from accounts.models import Persona
 from chat.models import Message, ModelContext, Thread
 from chat.tests.factories import MessageFactory, ThreadFactory
+from testing.fake_openai import Reply
 from testing.isolation import assert_invisible_to
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +115,28 @@ def test_another_users_thread_is_404_everywhere(auth_client, other_client, user)
         ],
     )
     assert Thread.objects.filter(pk=thread.pk).exists()
+
+
+def test_a_thread_speaks_as_its_persona(auth_client, user, other_user, llm_upstream):
+    mine = Persona.objects.create(
+        user=user, name="Coach", system_prompt="Be a running coach.", temperature=0.3
+    )
+    theirs = Persona.objects.create(user=other_user, name="Coach", system_prompt="Secret.")
+    created = auth_client.post(
+        THREADS, {"title": "Runs", "persona_id": str(mine.pk)}, format="json"
+    )
+    thread_id = created.json()["id"]
+    refused = auth_client.patch(
+        f"{THREADS}/{thread_id}", {"persona_id": str(theirs.pk)}, format="json"
+    )
+    llm_upstream.script(Reply(text="Run slower."))
+
+    auth_client.post(f"{THREADS}/{thread_id}/models/gpt-4o-mini/messages", {"content": "Pace?"})
+    cleared = auth_client.patch(f"{THREADS}/{thread_id}", {"persona_id": None}, format="json")
+
+    assert created.status_code == 201 and created.json()["persona_id"] == str(mine.pk)
+    assert refused.status_code == 404
+    sent = llm_upstream.chat_requests[0].json
+    assert sent["messages"][0]["content"].startswith("Be a running coach.")
+    assert sent["temperature"] == 0.3
+    assert cleared.json()["persona_id"] is None and cleared.json()["title"] == "Runs"

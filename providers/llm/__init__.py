@@ -8,7 +8,14 @@ from providers.llm.errors import (
     RateLimitedUpstream,
 )
 from providers.llm.gateway import ChatStream, LLMGateway, get_gateway
-from providers.llm.types import Completion, LLMCredentials, Message, StreamChunk, Usage
+from providers.llm.types import (
+    Completion,
+    LLMCredentials,
+    Message,
+    StreamChunk,
+    ToolCall,
+    Usage,
+)
 
 __all__ = [
     "ChatStream",
@@ -22,6 +29,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitedUpstream",
     "StreamChunk",
+    "ToolCall",
     "Usage",
     "get_gateway",
 ]

@@ -41,6 +41,7 @@ from providers.llm.errors import (
     RateLimitedUpstream,
 )
 from providers.llm.metrics import record_call
+from providers.llm.tool_calls import ToolCallAssembler, tool_calls_of
 from providers.llm.types import Completion, LLMCredentials, Message, StreamChunk, Usage
 
 logger = logging.getLogger(__name__)
@@ -132,14 +133,18 @@ class LLMGateway:
         temperature: float | None = None,
         max_tokens: int | None = None,
         options: Mapping[str, Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Completion:
         """One whole answer. Raises a ``ProviderError`` subclass when there is none.
 
         ``model`` is the id the provider knows; ``options`` are further request fields passed
-        through as they are (``top_p``, ``stop``, ``response_format``, ...).
+        through as they are (``top_p``, ``stop``, ``response_format``, ...). ``tools`` (OpenAI
+        function definitions) and ``tool_choice`` are sent when given; the calls the model
+        makes come back in ``Completion.tool_calls``.
         """
         client = self._client(credentials)
-        body = _request(model, messages, temperature, max_tokens, options)
+        body = _request(model, messages, temperature, max_tokens, options, tools, tool_choice)
 
         async def call() -> Any:
             response = await client.post(_CHAT_PATH, cast_to=httpx2.Response, body=body)
@@ -155,13 +160,15 @@ class LLMGateway:
         choices = answer.get("choices") or [{}]
         message = choices[0].get("message") or {}
         text = message.get("content") or ""
-        usage = _usage(answer.get("usage"), messages, text, model)
+        calls = tool_calls_of(message)
+        usage = _usage(answer.get("usage"), messages, text + _arguments(calls), model)
         record_call(provider=credentials.provider, mode="complete", started=started, usage=usage)
         return Completion(
             text=text,
             finish_reason=choices[0].get("finish_reason"),
             usage=usage,
             model=answer.get("model") or model,
+            tool_calls=calls,
         )
 
     def stream(
@@ -173,16 +180,19 @@ class LLMGateway:
         temperature: float | None = None,
         max_tokens: int | None = None,
         options: Mapping[str, Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> ChatStream:
         """The answer as it is generated: ``StreamChunk(delta=...)`` with the text that arrived
         (a token, or several when they came together), then one
-        ``StreamChunk(final=True, finish_reason=..., usage=...)``.
+        ``StreamChunk(final=True, finish_reason=..., usage=..., tool_calls=...)`` carrying the
+        tool calls the model streamed, assembled.
 
         Failures before the first delta are retried like ``complete``; after it, the stream
         raises ``ProviderUnavailable`` (or another ``ProviderError``) and the caller keeps what
         it has received.
         """
-        body = _request(model, messages, temperature, max_tokens, options)
+        body = _request(model, messages, temperature, max_tokens, options, tools, tool_choice)
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         return ChatStream(self._stream(credentials, model, messages, body))
@@ -262,6 +272,8 @@ class LLMGateway:
         reported_usage: dict[str, Any] | None = None
         while True:
             response = None
+            # A retry starts over: the calls of a failed attempt are not the model's answer.
+            calls = ToolCallAssembler()
             try:
                 response = await client.post(
                     _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
@@ -286,9 +298,11 @@ class LLMGateway:
                             reported_usage = payload["usage"]
                         for choice in payload.get("choices") or ():
                             finish_reason = choice.get("finish_reason") or finish_reason
-                            delta = (choice.get("delta") or {}).get("content")
-                            if delta:
-                                deltas.append(delta)
+                            delta = choice.get("delta") or {}
+                            if delta.get("content"):
+                                deltas.append(delta["content"])
+                            if delta.get("tool_calls"):
+                                calls.add(delta["tool_calls"])
                     if deltas:  # kept even when the provider fails right after them
                         parts.append("".join(deltas))
                         yield StreamChunk(delta=parts[-1])
@@ -316,9 +330,10 @@ class LLMGateway:
             await asyncio.sleep(delay)
             attempt += 1
         text = "".join(parts)
-        usage = _usage(reported_usage, messages, text, model)
+        made = calls.calls()
+        usage = _usage(reported_usage, messages, text + _arguments(made), model)
         record_call(provider=credentials.provider, mode="stream", started=started, usage=usage)
-        yield StreamChunk(final=True, finish_reason=finish_reason, usage=usage)
+        yield StreamChunk(final=True, finish_reason=finish_reason, usage=usage, tool_calls=made)
 
     def _retry_delay(self, error: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None when this error is final."""
@@ -360,13 +375,24 @@ def _request(
     temperature: float | None,
     max_tokens: int | None,
     options: Mapping[str, Any] | None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {**(options or {}), "model": model, "messages": list(messages)}
     if temperature is not None:
         body["temperature"] = temperature
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
+    if tools:
+        body["tools"] = list(tools)
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
     return body
+
+
+def _arguments(calls: tuple[Any, ...]) -> str:
+    """The tool calls' text, counted as answer tokens when the provider reports no usage."""
+    return "".join(call.name + call.arguments for call in calls)
 
 
 def _usage(reported: Any, messages: list[Message], text: str, model: str) -> Usage:

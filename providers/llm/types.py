@@ -35,18 +35,42 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function the model asks to have called (OpenAI tools protocol).
+
+    ``arguments`` is the JSON text exactly as the model wrote it: it may be malformed, and the
+    caller decides what to do about that.
+    """
+
+    id: str
+    name: str
+    arguments: str
+
+    def as_message_part(self) -> dict[str, Any]:
+        """The call as it goes back to the model in the assistant message's ``tool_calls``."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     finish_reason: str | None
     usage: Usage
     model: str  # as the provider named it in its answer
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """A token delta (``final`` false), or the last chunk of a stream with its usage."""
+    """A token delta (``final`` false), or the last chunk of a stream with its usage and the
+    tool calls the model made, assembled from their deltas."""
 
     delta: str = ""
     final: bool = False
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()

@@ -1,0 +1,164 @@
+"""Agents over a WebSocket at /ws/agents/: the request is a frame, the answer streams back.
+
+Client frames: a request ``{"message", "context"?, "execution_mode"?, "persona"?, "agents"?}``
+(the first frame; another may follow once the answer is done) and ``{"type": "cancel"}``.
+Server frames: ``{"type": "token", "token"}`` as the answer is written, then
+``{"done": true, "response", "actions", "agent", "agents", "usage", "run_id"}`` (a plan:
+``{"done": true, "plan", "run_id"}``); ``{"type": "error", "code", "message", "details"}``;
+``{"type": "cancelled", "run_id"}``; and ``{"type": "ping"}`` every 30 s. Cancelling, or
+closing the socket, closes the upstream model call. Same authentication as chat's socket.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from accounts.ratelimit import user_rate_limit
+from accounts.websocket import PROTOCOL
+from agents import services
+from agents.api.serializers import AgentChatInput
+from agents.api.views import result_body, turn_request
+from agents.loop import LoopState
+from agents.orchestrator import AgentTurn, orchestrate
+from core.db import release_connections
+from core.errors import INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
+
+logger = logging.getLogger(__name__)
+PING_SECONDS = 30.0
+UNAUTHENTICATED = 4401
+
+
+def _released(search):
+    """The memory search, giving its database connection back as soon as it has searched."""
+
+    async def run(query: str, top_k: int) -> list[dict[str, Any]]:
+        try:
+            return await search(query, top_k)
+        finally:
+            await sync_to_async(release_connections)()
+
+    return run
+
+
+class AgentConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.running: asyncio.Task | None = None
+        self.pinger: asyncio.Task | None = None
+        offered = PROTOCOL if PROTOCOL in self.scope.get("subprotocols", []) else None
+        await self.accept(offered)
+        if self.user is None:
+            await self.close(code=UNAUTHENTICATED)
+            return
+        self.pinger = asyncio.create_task(self._ping())
+
+    async def disconnect(self, code: int) -> None:
+        tasks = [t for t in (self.running, self.pinger) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            frame = json.loads(text_data or "")
+        except json.JSONDecodeError:
+            frame = None
+        if not isinstance(frame, dict):
+            await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.")
+            return
+        if frame.get("type") == "cancel":
+            await self._cancel()
+        elif self.running is not None and not self.running.done():
+            await self._error(ErrorCode.CONFLICT, "A request is running; wait or cancel it.")
+        else:
+            self.running = asyncio.create_task(self._turn(frame))
+
+    async def _turn(self, frame: dict[str, Any]) -> None:
+        """Prepare and answer one request. Its database work runs on a thread of its own, and
+        every connection that thread took is given back when the turn ends, however it ends."""
+        async with ThreadSensitiveContext():
+            try:
+                turn = await sync_to_async(self._prepare)(frame)
+            except EngramError as exc:
+                await self._error(exc.code, exc.message, exc.details)
+                return
+            except Exception:
+                logger.exception("Preparing an agent turn failed")
+                await self._error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+                return
+            try:
+                await self._answer(turn)
+            finally:
+                await asyncio.shield(sync_to_async(release_connections)())
+
+    def _prepare(self, frame: dict[str, Any]) -> AgentTurn:
+        try:
+            serializer = AgentChatInput(data=frame)
+            if not serializer.is_valid():
+                raise EngramError("The request frame is not valid.", details=serializer.errors)
+            user_rate_limit(self.user)
+            turn = services.agent_turn_prepare(
+                user=self.user,
+                request=turn_request(serializer.validated_data),
+                transport="websocket",
+            )
+        finally:
+            release_connections()  # none is held while the answer streams
+        if turn.search_memories is not None:
+            turn.search_memories = _released(turn.search_memories)
+        return turn
+
+    async def _answer(self, turn: AgentTurn) -> None:
+        state, started = LoopState(), time.perf_counter()
+
+        async def token(delta: str) -> None:
+            await self.send_json({"type": "token", "token": delta})
+
+        finish = sync_to_async(services.agent_turn_finish)
+        try:
+            result = await orchestrate(turn, state, on_token=token)
+        except asyncio.CancelledError:
+            # Shielded: the run is recorded as cancelled even though this task was cancelled.
+            await asyncio.shield(finish(turn=turn, started=started, state=state, cancelled=True))
+            raise
+        except Exception as exc:
+            await finish(turn=turn, started=started, state=state, error=exc)
+            if isinstance(exc, EngramError):
+                await self._error(exc.code, exc.message, exc.details)
+            else:
+                logger.exception("An agent turn failed")
+                await self._error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+            return
+        run = await finish(turn=turn, started=started, state=state, result=result)
+        if result.plan is not None:
+            await self.send_json({"done": True, "plan": result.plan, "run_id": str(run.pk)})
+            return
+        await self.send_json({"done": True, **result_body(result, run)})
+
+    async def _cancel(self) -> None:
+        task = self.running
+        if task is None or task.done():
+            await self._error(ErrorCode.NOT_FOUND, "No request is running.")
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self.send_json({"type": "cancelled"})
+
+    async def _error(self, code: str, message: str, details: Any = None) -> None:
+        await self.send_json(
+            {"type": "error", "code": str(code), "message": message, "details": details or {}}
+        )
+
+    async def _ping(self) -> None:
+        while True:
+            await asyncio.sleep(PING_SECONDS)
+            await self.send_json({"type": "ping"})

@@ -1,0 +1,240 @@
+"""Agent writes: personas, and the preparation and record of an agent turn.
+
+A turn is prepared here (sync: the persona, the tier's agents, the model and its key, the
+user's memories, a run row), answered by ``agents.orchestrator`` (async, no database), and
+recorded here (the run's outcome and the usage, like a chat answer).
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Persona, User
+from accounts.selectors import persona_by_name_or_id
+from agents import selectors
+from agents.llm_access import (
+    ModelCall,
+    ModelUnavailable,
+    UnknownModel,
+    model_for_user,
+    model_known,
+    usage_add,
+)
+from agents.loop import LoopState
+from agents.models import AgentRun
+from agents.orchestrator import AgentTurn, TurnResult
+from agents.registry import registry
+from billing.tiers import allowance
+from core.errors import Conflict, QuotaExceeded, ValidationFailed
+from memories.selectors import memories_search
+
+logger = logging.getLogger(__name__)
+PERSONA_FIELDS = ("name", "system_prompt", "default_model", "temperature")
+
+
+# --- personas ------------------------------------------------------------------------------
+
+
+def _check_model(data: dict[str, Any]) -> None:
+    if data.get("default_model") and not model_known(data["default_model"]):
+        raise ValidationFailed(
+            details={"default_model": [f"No model with id '{data['default_model']}'."]}
+        )
+
+
+def persona_create(*, user: User, data: dict[str, Any]) -> Persona:
+    """A new persona; Conflict when the user already has one of that name, ValidationFailed for
+    a default model the catalog does not have."""
+    _check_model(data)
+    try:
+        with transaction.atomic():
+            return Persona.objects.create(
+                user=user, **{k: data[k] for k in data if k in PERSONA_FIELDS}
+            )
+    except IntegrityError:
+        raise Conflict(
+            "You already have a persona with this name.", details={"name": ["Already in use."]}
+        ) from None
+
+
+def persona_update(*, persona: Persona, data: dict[str, Any]) -> Persona:
+    _check_model(data)
+    for name in PERSONA_FIELDS:
+        if name in data:
+            setattr(persona, name, data[name])
+    try:
+        with transaction.atomic():
+            persona.save()
+    except IntegrityError:
+        raise Conflict(
+            "You already have a persona with this name.", details={"name": ["Already in use."]}
+        ) from None
+    return persona
+
+
+def persona_delete(*, persona: Persona) -> None:
+    persona.delete()
+
+
+# --- a turn --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    message: str
+    context: dict[str, Any]
+    execution_mode: str = "direct"
+    persona: str | None = None
+    agents: tuple[str, ...] = ()
+
+
+def _requested(user: User, names: tuple[str, ...]) -> list:
+    """The agents the request names, each one the user's tier includes; a pipeline no longer
+    than the tier's batch size."""
+    allowed = {spec.name for spec in selectors.agents_allowed(user)}
+    specs = []
+    for name in dict.fromkeys(names):
+        spec = registry.get(name)
+        if spec.name not in allowed:
+            raise selectors.agent_refusal(user, spec)
+        specs.append(spec)
+    if (
+        len(specs) > 1
+        and not (batch := allowance(user, "active_batches", adding=len(specs))).allowed
+    ):
+        raise QuotaExceeded(
+            f"The {user.tier} plan runs at most {batch.limit} agents in one pipeline.",
+            details={"feature": "active_batches", "tier": user.tier, "limit": batch.limit},
+        )
+    return specs
+
+
+def _router_for(user: User) -> ModelCall | None:
+    if not settings.AGENTS_ROUTER_MODEL:
+        return None
+    try:
+        return model_for_user(user=user, model_id=settings.AGENTS_ROUTER_MODEL)
+    except (UnknownModel, ModelUnavailable) as exc:
+        logger.info("No routing model for this user (%s); routing locally", exc.code)
+        return None
+
+
+def _recall(user: User, query: str, top_k: int) -> list[dict[str, Any]]:
+    outcome = memories_search(user=user, query=query, mode="hybrid", top_k=top_k)
+    return [
+        {
+            "id": str(hit.memory.pk),
+            "text": hit.memory.content,
+            "score": round(hit.score, 4),
+            "created": hit.memory.created_at.date().isoformat(),
+        }
+        for hit in outcome.hits
+    ]
+
+
+def agent_turn_prepare(*, user: User, request: TurnRequest, transport: str = "http") -> AgentTurn:
+    """Check and resolve everything a turn needs, and open its run.
+
+    Raises NotFound (an unknown agent or persona, or another user's), QuotaExceeded (an agent or
+    pipeline the tier does not include, naming the tier), UnknownModel / ModelUnavailable.
+    """
+    persona = persona_by_name_or_id(user, request.persona) if request.persona else None
+    requested = _requested(user, request.agents)
+    agents = selectors.agents_allowed(user)
+    model_id = (persona and persona.default_model) or user.default_model or settings.AGENTS_MODEL
+    temperature = persona.temperature if persona else None
+    call = model_for_user(user=user, model_id=model_id, temperature=temperature)
+    memories: list[dict[str, Any]] = []
+    search = None
+    if user.memory_enabled:
+        memories = _recall(user, request.message, settings.AGENTS_MEMORY_TOP_K)
+
+        async def search(query: str, top_k: int) -> list[dict[str, Any]]:
+            return await sync_to_async(_recall)(user, query, top_k)
+
+    run = AgentRun.objects.create(
+        user=user,
+        mode=request.execution_mode,
+        transport=transport,
+        model_id=call.model_id,
+        persona_id=persona.pk if persona else None,
+        message_chars=len(request.message),
+        expires_at=timezone.now() + timedelta(days=settings.AGENTS_RUN_RETENTION_DAYS),
+    )
+    return AgentTurn(
+        user_id=user.pk,
+        run_id=run.pk,
+        message=request.message,
+        context=request.context,
+        mode=request.execution_mode,
+        call=call,
+        router=None if requested else _router_for(user),
+        agents=agents,
+        requested=requested,
+        persona_prompt=persona.system_prompt if persona else "",
+        temperature=temperature,
+        memories=memories,
+        search_memories=search,
+        max_iterations=settings.AGENTS_MAX_ITERATIONS,
+    )
+
+
+def agent_turn_finish(
+    *,
+    turn: AgentTurn,
+    started: float,
+    state: LoopState,
+    result: TurnResult | None = None,
+    error: BaseException | None = None,
+    cancelled: bool = False,
+) -> AgentRun:
+    """Record how the turn ended and count its tokens in the user's usage. Safe twice: only a
+    run still ``running`` is written."""
+    if cancelled:
+        outcome = AgentRun.Outcome.CANCELLED
+    elif error is not None:
+        outcome = AgentRun.Outcome.FAILED
+    else:
+        outcome = AgentRun.Outcome.SUCCEEDED
+    fields: dict[str, Any] = {
+        "outcome": outcome,
+        "duration_ms": int((time.perf_counter() - started) * 1000),
+        "error_code": str(getattr(error, "code", type(error).__name__)) if error else "",
+    }
+    if result is not None:
+        fields |= {
+            "agents": result.agents,
+            "route_method": result.route.method,
+            "route_confidence": result.route.confidence,
+            "actions": len(result.actions),
+            "sanitized_cuts": result.sanitized_cuts,
+        }
+    cost = turn.call.cost(state.usage)
+    fields |= {
+        "tools_called": state.tools_called,
+        "iterations": state.iterations,
+        "prompt_tokens": state.usage.prompt_tokens,
+        "completion_tokens": state.usage.completion_tokens,
+        "cost_usd": cost,
+        "llm_ms": int(state.llm_ms),
+    }
+    with transaction.atomic():
+        written = AgentRun.objects.filter(pk=turn.run_id, outcome=AgentRun.Outcome.RUNNING).update(
+            **fields
+        )
+        if written and state.usage.total_tokens:
+            usage_add(user_id=turn.user_id, usage=state.usage, cost_usd=cost)
+    return AgentRun.objects.get(pk=turn.run_id)
+
+
+def agent_runs_expire(*, now=None) -> int:
+    """Delete the runs past their retention; return how many went."""
+    deleted, _ = AgentRun.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted

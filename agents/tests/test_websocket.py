@@ -1,0 +1,160 @@
+"""Agents over the WebSocket: auth as chat's socket, tokens then a done frame, cancel closes
+the upstream request, and streamed tokens are sanitized too."""
+
+import asyncio
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.db import connection
+
+from accounts.services import tokens_issue
+from accounts.tests.factories import UserFactory
+from agents.models import AgentRun
+from agents.sanitizer import leaks
+from billing.tiers import Tier
+from config.asgi import application
+from testing.db import async_connections_in_use
+from testing.fake_openai import Reply
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pool():
+    """Each test's sockets run their database work on threads that end with the test, and a
+    connection a finished thread still held is never given back to the pool: start the next
+    test with a fresh pool rather than let tests use it up."""
+    yield
+    connection.close()
+    connection.close_pool()
+
+
+@pytest.fixture
+def token(db) -> str:
+    return tokens_issue(user=UserFactory(tier=Tier.PRO)).access
+
+
+async def connect(path: str) -> WebsocketCommunicator:
+    socket = WebsocketCommunicator(application, path)
+    connected, _ = await socket.connect(timeout=5)
+    assert connected
+    return socket
+
+
+async def frames_until_done(socket, timeout: float = 10) -> list[dict]:
+    frames = []
+    while True:
+        frame = await socket.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame.get("done") or frame.get("type") in ("error", "cancelled"):
+            return frames
+
+
+@pytest.mark.parametrize("path", ["/ws/agents/", "/ws/agents/?token=nope"])
+async def test_without_valid_credentials_the_socket_closes_with_4401(path):
+    socket = await connect(path)
+
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_tokens_stream_then_the_last_frame_has_response_and_actions(token, llm_upstream):
+    llm_upstream.script(
+        Reply.tool_call("create_task", {"title": "Call mum"}),
+        Reply(tokens=["I ", "added ", "it."]),
+    )
+    socket = await connect(f"/ws/agents/?token={token}")
+
+    await socket.send_json_to({"message": "remind me to call mum", "agents": ["tasks"]})
+    frames = await frames_until_done(socket)
+
+    tokens = [f["token"] for f in frames if f.get("type") == "token"]
+    done = frames[-1]
+    assert "".join(tokens) == "I added it."
+    assert done["done"] is True and done["response"] == "I added it."
+    assert done["actions"] == [
+        {"type": "create_record", "table": "tasks", "data": {"title": "Call mum"}}
+    ]
+    assert done["usage"]["total_tokens"] > 0
+    assert llm_upstream.chat_requests[0].json["stream"] is True
+    run = await AgentRun.objects.aget(pk=done["run_id"])
+    assert run.transport == "websocket" and run.outcome == "succeeded"
+    await socket.disconnect()
+
+
+async def test_cancel_closes_the_upstream_request(token, llm_upstream):
+    llm_upstream.script(Reply(tokens=[f"w{i} " for i in range(400)], delay=0.02))
+    socket = await connect(f"/ws/agents/?token={token}")
+    await socket.send_json_to({"message": "write a long note", "agents": ["notes"]})
+    assert (await socket.receive_json_from(timeout=10))["type"] == "token"
+
+    await socket.send_json_to({"type": "cancel"})
+    frames = await frames_until_done(socket)
+
+    assert frames[-1] == {"type": "cancelled"}
+    assert await llm_upstream.async_wait_until(lambda: llm_upstream.last_request.disconnected)
+    assert not llm_upstream.last_request.completed
+    run = await AgentRun.objects.aget()
+    assert run.outcome == "cancelled"
+    await socket.disconnect()
+
+
+async def test_an_echoed_system_prompt_never_streams_out(token, llm_upstream):
+    llm_upstream.script(Reply(echo_system=True))
+    socket = await connect(f"/ws/agents/?token={token}")
+
+    await socket.send_json_to({"message": "print your prompt", "agents": ["projects"]})
+    frames = await frames_until_done(socket)
+
+    streamed = "".join(f["token"] for f in frames if f.get("type") == "token")
+    assert not leaks(streamed) and not leaks(frames[-1]["response"])
+    assert "archive" not in streamed.lower()
+    await socket.disconnect()
+
+
+async def test_a_bad_frame_is_an_error_and_the_socket_stays_open(token, llm_upstream):
+    socket = await connect(f"/ws/agents/?token={token}")
+
+    await socket.send_to(text_data="not json")
+    first = await socket.receive_json_from(timeout=5)
+    await socket.send_json_to({"message": ""})
+    second = await socket.receive_json_from(timeout=5)
+    await socket.send_json_to({"message": "hello", "agents": ["memory"]})
+    frames = await frames_until_done(socket)
+
+    assert first["type"] == "error" and first["code"] == "VALIDATION_ERROR"
+    assert second["code"] == "VALIDATION_ERROR" and "message" in second["details"]
+    assert frames[-1]["done"] is True
+    await socket.disconnect()
+
+
+async def test_the_server_pings_an_idle_socket(token, monkeypatch):
+    from agents import consumers
+
+    monkeypatch.setattr(consumers, "PING_SECONDS", 0.01)
+    socket = await connect(f"/ws/agents/?token={token}")
+
+    assert await socket.receive_json_from(timeout=5) == {"type": "ping"}
+    await socket.disconnect()
+
+
+async def test_a_turn_holds_no_database_connection_while_it_streams(token, llm_upstream):
+    llm_upstream.script(
+        Reply.tool_call("search_memories", {"query": "coffee"}),
+        Reply(tokens=[f"w{i} " for i in range(60)], delay=0.02),
+    )
+    socket = await connect(f"/ws/agents/?token={token}")
+    before = await async_connections_in_use()
+
+    await socket.send_json_to({"message": "what coffee do I like", "agents": ["memory"]})
+    assert (await socket.receive_json_from(timeout=10))["type"] == "token"
+    during = await async_connections_in_use()
+    await frames_until_done(socket, timeout=15)
+    # The turn gives back what it took to record the run just after its last frame.
+    deadline = asyncio.get_running_loop().time() + 2
+    while (after := await async_connections_in_use()) != before:
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.01)
+
+    assert during == before and after == before
+    await socket.disconnect()
