@@ -1,6 +1,7 @@
 """Search against real PostgreSQL + pgvector: exact for small users, a per-user HNSW index past
 the threshold with the exact guard behind it, full-text, and their fusion."""
 
+import uuid
 from datetime import timedelta
 
 import numpy as np
@@ -12,6 +13,7 @@ from django.utils import timezone
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
 from memories.selectors import MemoryFilters, memories_search
+from memories.selectors.search import fuse
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import get_embedder
 
@@ -289,3 +291,33 @@ def test_the_search_endpoint_answers_each_score_and_checks_min_score(auth_client
     wrong = auth_client.post(url, {"query": "python", "min_score": 2}, format="json")
     assert wrong.status_code == 400
     assert "min_score" in wrong.json()["error"]["details"]
+
+
+def test_a_deep_semantic_hit_with_a_strong_keyword_match_surfaces(settings):
+    # The evidence is the 41st nearest memory but the only one holding the question's rare word.
+    semantic = [(uuid.uuid4(), 0.9 - 0.005 * rank) for rank in range(settings.MEMORY_SEARCH_DEPTH)]
+    evidence = semantic[40][0]
+    keyword = [(evidence, 12.0, 0.9), (uuid.uuid4(), 2.0, 0.15)]
+
+    fused = fuse(
+        semantic,
+        keyword,
+        depth=settings.MEMORY_SEARCH_DEPTH,
+        weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT,
+    )
+
+    assert settings.MEMORY_SEARCH_DEPTH > 40  # hybrid fetches it at all
+    assert evidence in [item.pk for item in fused[:10]]
+
+
+def test_a_repeated_query_is_not_embedded_again(user, notes, monkeypatch):
+    embedder = get_embedder()
+    calls = []
+    embed = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts: calls.append(texts) or embed(texts))
+
+    first = memories_search(user=user, query="a query asked twice", mode="hybrid")
+    again = memories_search(user=user, query="a query asked twice", mode="hybrid")
+
+    assert calls == [["a query asked twice"]]
+    assert ids(first) == ids(again)
