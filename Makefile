@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction bench-chat bench-storage bench-dashboard bench-agents browser
+	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval browser
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ migrations-check: $(STAMP)
 # Search latency and recall at 100k and 1M rows, and ingest throughput (long: see bench/README.md).
 bench-memories: $(STAMP)
 	$(PY) -m bench.memories_bench $(BENCH_ARGS)
+
+# Recall of semantic, keyword, hybrid search and a BM25 baseline per question type, tuning of the
+# fusion and the relevance floor, search latency at a 6,000-memory user (see bench/README.md).
+bench-retrieval: $(STAMP)
+	$(PY) -m bench.retrieval_bench $(BENCH_ARGS)
 
 # Time an extraction job spends outside the LLM, p50/p95 over 1,000 scripted conversations.
 bench-extraction: $(STAMP)

@@ -366,42 +366,34 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
 
 
 def exact_ids(user, text: str, embedder: BenchEmbedder, *, mode: str, top_k: int) -> list[str]:
-    """The same search done exactly (brute force over the user's vectors)."""
+    from django.conf import settings
+
     from memories.selectors import search as selectors
 
     vector = embedder.corpus.query_vector(text, embedder.topics[user.pk])
-    pool = top_k if mode == "semantic" else min(max(2 * top_k, 20), 200)
-    semantic = selectors._exact_nearest(
-        user=user,
-        model=MODEL,
-        vector=selectors._vector_literal(vector),
-        limit=pool,
-        max_distance=None,
-        filters=selectors.MemoryFilters(),
-    )
-    semantic = [(pk, 1 - distance) for pk, distance in semantic]
+    depth = top_k if mode == "semantic" else max(settings.MEMORY_SEARCH_DEPTH, top_k)
+    semantic, keyword, _ = selectors.legs_ranked(
+        user=user, query=text, vector=vector, model=MODEL, depth=depth, threshold=None,
+        filters=selectors.MemoryFilters(), heavy=False, keyword=mode == "hybrid",
+    )  # fmt: skip
     if mode == "semantic":
         return [str(pk) for pk, _ in semantic[:top_k]]
-    keyword = selectors._keyword_ranked(
-        user=user,
-        query=text,
-        limit=pool,
-        threshold=None,
-        filters=selectors.MemoryFilters(),
-        heavy=False,
-    )
-    return [str(pk) for pk, _ in selectors.fuse(semantic, keyword, top_k=top_k)]
+    weight = settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
+    fused = selectors.fuse(semantic, keyword, depth=depth, weight=weight)
+    return [str(item.pk) for item in fused[:top_k]]
 
 
 def last_path(user, text: str, embedder: BenchEmbedder, mode: str) -> str:
+    from django.conf import settings
+
     from memories.selectors import search as selectors
 
     vector = embedder.corpus.query_vector(text, embedder.topics[user.pk])
-    pool = 10 if mode == "semantic" else 20
-    _, path = selectors._semantic_ranked(
-        user=user, vector=vector, model=MODEL, limit=pool, threshold=None,
+    depth = 10 if mode == "semantic" else max(settings.MEMORY_SEARCH_DEPTH, 10)
+    _, path = selectors.semantic_ranked(
+        user=user, vector=vector, model=MODEL, limit=depth, threshold=None,
         filters=selectors.MemoryFilters(),
-        has_index=selectors._has_vector_index(user.pk, MODEL),
+        has_index=selectors.has_vector_index(user.pk, MODEL),
     )  # fmt: skip
     return path
 

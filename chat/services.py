@@ -94,8 +94,14 @@ class PreparedTurn:
 def _recall(user: User, content: str) -> list[Recalled]:
     if not user.memory_enabled:
         return []
+    # The floor keeps unrelated memories away from the provider: a prompt gets only what
+    # bears on the message, however few that is.
     outcome = memories_search(
-        user=user, query=content, mode="hybrid", top_k=settings.CHAT_MEMORY_TOP_K
+        user=user,
+        query=content,
+        mode="hybrid",
+        top_k=settings.CHAT_MEMORY_TOP_K,
+        min_score=settings.CHAT_MEMORY_MIN_SCORE,
     )
     return [
         Recalled(

@@ -523,6 +523,12 @@ MEMORY_HNSW_USER_THRESHOLD = env.int("MEMORY_HNSW_USER_THRESHOLD", 10_000)
 # and ef_construction of those indexes (higher: better recall, slower builds).
 MEMORY_HNSW_EF_SEARCH = env.int("MEMORY_HNSW_EF_SEARCH", 100)
 MEMORY_HNSW_EF_CONSTRUCTION = env.int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
+# Hybrid search: candidates taken from each leg, and the weight of cosine similarity against
+# normalised BM25 in the fused score (both chosen on `make bench-retrieval`, bench/README.md).
+MEMORY_SEARCH_DEPTH = env.int("MEMORY_SEARCH_DEPTH", 50)
+MEMORY_SEARCH_SEMANTIC_WEIGHT = env.float("MEMORY_SEARCH_SEMANTIC_WEIGHT", 0.8)
+# Query embeddings kept per process, so a repeated query is not embedded again.
+MEMORY_SEARCH_QUERY_CACHE_SIZE = env.int("MEMORY_SEARCH_QUERY_CACHE_SIZE", 1024)
 # Seconds to wait after a change before the summary is recomputed (changes in between coalesce).
 MEMORY_SUMMARY_DELAY_SECONDS = env.int("MEMORY_SUMMARY_DELAY_SECONDS", 60)
 # Memories left pending longer than this many seconds are re-enqueued by the periodic sweep.
@@ -551,6 +557,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- Chat ----------------------------------------------------------------------------------------
 # How many memories hybrid search puts into each chat prompt (fewer when the context is tight).
 CHAT_MEMORY_TOP_K = env.int("CHAT_MEMORY_TOP_K", 5)
+# Relevance floor: only memories whose hybrid score reaches it go to a provider (0..1,
+# calibrated on `make bench-retrieval`, bench/README.md).
+CHAT_MEMORY_MIN_SCORE = env.float("CHAT_MEMORY_MIN_SCORE", 0.4)
 
 # --- Memory intelligence: fact extraction and deduplication --------------------------------------
 # The catalog model that extracts facts from conversations and decides how they change the

@@ -32,11 +32,13 @@ def test_an_answer_with_memories_usage_title_and_a_new_memory(
     llm_upstream.script(Reply(text="Use pandas read_csv with chunksize."))
     llm_upstream.script(Reply(text="Chunked CSV loading"))  # the generated title
 
-    response = auth_client.post(messages_url, {"content": "How do I load a huge CSV in Python?"})
+    # Names the memory's subject: recall sends only memories above the relevance floor.
+    question = "How do I load a huge CSV with pandas in Python?"
+    response = auth_client.post(messages_url, {"content": question})
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["user_message"]["content"] == "How do I load a huge CSV in Python?"
+    assert body["user_message"]["content"] == question
     answer = body["assistant_message"]
     assert answer["content"] == "Use pandas read_csv with chunksize."
     assert answer["status"] == "complete"

@@ -45,7 +45,7 @@ def test_a_completion_carries_the_users_memories(client, fake_openai):
     fake_openai.script(Reply(text="PostgreSQL, as you told me."))
 
     completion = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Which database do I like?"}]
+        model=MODEL, messages=[{"role": "user", "content": "Which database is my favourite?"}]
     )
 
     assert completion.choices[0].message.content == "PostgreSQL, as you told me."
@@ -53,7 +53,7 @@ def test_a_completion_carries_the_users_memories(client, fake_openai):
     assert completion.usage.total_tokens > 0
     sent = fake_openai.chat_requests[0].json["messages"]
     assert sent[0]["role"] == "system" and "PostgreSQL" in sent[0]["content"]
-    assert sent[-1] == {"role": "user", "content": "Which database do I like?"}
+    assert sent[-1] == {"role": "user", "content": "Which database is my favourite?"}
 
 
 def test_streaming_with_usage(client, fake_openai):

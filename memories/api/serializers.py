@@ -177,7 +177,21 @@ class SearchSerializer(InputSerializer):
     query = serializers.CharField(max_length=SEARCH_QUERY_MAX_CHARS)
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
     mode = serializers.ChoiceField(choices=["semantic", "keyword", "hybrid"], default="hybrid")
-    threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    threshold = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        allow_null=True,
+        help_text="semantic and hybrid: a minimum cosine similarity of the semantic candidates; "
+        "keyword: a minimum normalised BM25 score.",
+    )
+    min_score = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Only results whose `score` reaches this (a relevance floor, 0..1).",
+    )
     filters = SearchFiltersSerializer(required=False)
     importance_boost = serializers.FloatField(min_value=0, max_value=1, default=0)
     recency_boost = serializers.FloatField(min_value=0, max_value=1, default=0)
@@ -321,7 +335,23 @@ class HistoryPageSerializer(serializers.Serializer):
 
 
 class SearchHitSerializer(MemorySerializer):
-    score = serializers.FloatField()
+    score = serializers.FloatField(
+        help_text="What results are ranked by, 0..1. hybrid: w·semantic_score + (1 - w)·"
+        "(keyword_score normalised), w = MEMORY_SEARCH_SEMANTIC_WEIGHT; semantic: semantic_score; "
+        "keyword: keyword_score normalised to 0..1 (1: every word of the query found in a memory "
+        "of average length). Comparable across queries: `min_score` cuts on it."
+    )
+    semantic_score = serializers.FloatField(
+        allow_null=True,
+        help_text="Cosine similarity (-1..1) of the query's embedding to the memory's closest "
+        "chunk; null when the semantic leg did not score it.",
+    )
+    keyword_score = serializers.FloatField(
+        allow_null=True,
+        help_text="Okapi BM25 (k1 1.2, b 0.75) of the query's words in this memory, with word "
+        "rarity taken over your own memories (≥ 0, unbounded); null when the keyword leg did "
+        "not score it (no query word in it, or below the candidate depth).",
+    )
     highlights = serializers.ListField(child=serializers.CharField())
 
 

@@ -214,12 +214,15 @@ class MemorySearchView(MemoryView):
             mode=data["mode"],
             top_k=data["top_k"],
             threshold=data.get("threshold"),
+            min_score=data.get("min_score"),
             filters=search.to_filters(),
             importance_boost=data["importance_boost"],
             recency_boost=data["recency_boost"],
         )
         for hit in outcome.hits:
-            hit.memory.score, hit.memory.highlights = hit.score, hit.highlights
+            memory = hit.memory
+            memory.score, memory.highlights = hit.score, hit.highlights
+            memory.semantic_score, memory.keyword_score = hit.semantic_score, hit.keyword_score
         body = {
             "results": s.SearchHitSerializer([hit.memory for hit in outcome.hits], many=True).data,
             "took_ms": outcome.took_ms,

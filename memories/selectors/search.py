@@ -1,44 +1,48 @@
-"""Search over one user's memories: semantic, keyword and hybrid, and the similar-memory reads
-extraction and embedding use.
+"""Search over one user's memories: semantic, keyword (BM25) and hybrid, and the
+similar-memory reads extraction and embedding use.
 
-Vector search follows what was measured on PostgreSQL 16 + pgvector 0.6 with 1M rows: a global
-HNSW index filters by user only after its scan (short or wrong lists for a user among many), so
-there is none. A user below MEMORY_HNSW_USER_THRESHOLD vectors is searched exactly (btree on the
-owner, distances computed for their rows; the MATERIALIZED CTE keeps any plan, cached or not,
-from doing otherwise). A user above it gets a partial HNSW index of their own, built in the
-background (services.vector_indexes_ensure); when that index answers with fewer than ``top_k``
-memories (filters applied after the scan, or a short scan) the exact search runs instead.
+The two legs live in their own modules (vectors.py: cosine similarity, exact or through a heavy
+user's HNSW index; keyword.py: Okapi BM25 with the user's own term statistics); here they are
+sent to PostgreSQL as one statement and fused by a convex combination of their scores, which
+keeps what each score means (Bruch et al., "An Analysis of Fusion Functions for Hybrid
+Retrieval": a tuned convex combination beats reciprocal rank fusion and needs few labelled
+queries). The weight, the candidate depth and chat's relevance floor were chosen on
+``make bench-retrieval``'s tuning split (bench/README.md).
 """
 
 import math
+import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery
-from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ServiceUnavailable
-from memories.models import (
-    TEXT_SEARCH_CONFIG,
-    IndexStatus,
-    Memory,
-    MemoryChunk,
-    UserVectorIndex,
+from memories.models import TEXT_SEARCH_CONFIG, Memory
+from memories.selectors.keyword import bm25_sql, or_query_text
+from memories.selectors.records import MemoryFilters
+from memories.selectors.vectors import (
+    Ranked,
+    filter_subquery,
+    has_vector_index,
+    hnsw_kept,
+    hnsw_session,
+    semantic_ranked,
+    semantic_sql,
 )
-from memories.selectors.records import MemoryFilters, memory_filter_q
-from providers.embeddings import EmbeddingError, get_embedder
+from memories.selectors.vectors import vector_index_forget as vector_index_forget
+from providers.embeddings import Embedder, EmbeddingError, get_embedder
 
-# Reciprocal rank fusion constant (Cormack et al.): 60 is the usual choice.
-RRF_K = 60
 HIGHLIGHT_DELIMITER = " … "
+# Longer queries are cut to this: it bounds the embedding and the full-text parse.
+SEARCH_QUERY_MAX_CHARS = 2_000
 
 # --- Search --------------------------------------------------------------------------------------
 
@@ -46,8 +50,15 @@ HIGHLIGHT_DELIMITER = " … "
 @dataclass(frozen=True)
 class SearchHit:
     memory: Memory
+    # The ranking score: hybrid's fused score, else the leg's own normalised score (0..1).
     score: float
     highlights: list[str]
+    # Cosine similarity of the query to the memory's closest chunk; None when not computed.
+    semantic_score: float | None = None
+    # Okapi BM25 over the user's memories (unbounded, ~0-30); None when the memory was not among
+    # the keyword leg's candidates (for hybrid: it holds none of the query's words, or ranks
+    # below the candidate depth).
+    keyword_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,214 +70,150 @@ class SearchOutcome:
     vector_path: str
 
 
-def _vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+# (memory id, BM25, BM25 normalised to 0..1)
+KeywordRanked = list[tuple[uuid.UUID, float, float]]
 
 
-def _filter_subquery(user: User, filters: MemoryFilters) -> tuple[str, list[Any]]:
-    q = memory_filter_q(filters)
-    if not q:
-        return "", []
-    sql, params = Memory.objects.filter(user=user).filter(q).values("pk").query.sql_with_params()
-    return sql, list(params)
+@dataclass(frozen=True)
+class Fused:
+    pk: uuid.UUID
+    score: float
+    semantic: float | None
+    keyword: float | None
 
 
-def _exact_nearest(
-    *,
-    user: User,
-    model: str,
-    vector: str,
-    limit: int,
-    max_distance: float | None,
-    filters: MemoryFilters,
-) -> list[tuple[uuid.UUID, float]]:
-    """Brute force over the user's vectors: always the true nearest memories."""
-    subquery, sub_params = _filter_subquery(user, filters)
-    restrict = f"AND c.memory_id IN ({subquery})" if subquery else ""
-    having = "HAVING MIN(embedding <=> %s::vector) <= %s" if max_distance is not None else ""
-    having_params = [vector, max_distance] if max_distance is not None else []
-    # MATERIALIZED: the distances are computed over exactly these rows, never through an index.
-    query = f"""
-        WITH owned AS MATERIALIZED (
-            SELECT c.memory_id, c.embedding FROM {MemoryChunk._meta.db_table} c
-            WHERE c.user_id = %s AND c.model = %s {restrict}
-        )
-        SELECT memory_id, MIN(embedding <=> %s::vector) AS distance
-        FROM owned GROUP BY memory_id {having}
-        ORDER BY distance, memory_id LIMIT %s
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(query, [user.pk, model, *sub_params, vector, *having_params, limit])
-        return cursor.fetchall()
-
-
-def _hnsw_nearest(
-    *, user: User, model: str, vector: str, limit: int, filters: MemoryFilters
-) -> list[tuple[uuid.UUID, float]]:
-    """Nearest memories through the user's own HNSW index (approximate); filters apply after."""
-    dims = int(settings.EMBEDDING_DIMENSIONS)
-    subquery, sub_params = _filter_subquery(user, filters)
-    restrict = f"WHERE nearest.memory_id IN ({subquery})" if subquery else ""
-    # Overfetch: several chunks of one memory, and filtered-out rows, use up the index's rows.
-    fetch = limit * (4 if subquery else 2)
-    # The ORDER BY must be the partial index's expression for the planner to use it.
-    query = f"""
-        SELECT nearest.memory_id, MIN(nearest.distance) AS distance FROM (
-            SELECT c.memory_id, c.embedding::vector({dims}) <=> %s::vector({dims}) AS distance
-            FROM {MemoryChunk._meta.db_table} c
-            WHERE c.user_id = %s AND c.model = %s
-            ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims})
-            LIMIT %s
-        ) nearest {restrict}
-        GROUP BY nearest.memory_id ORDER BY distance, nearest.memory_id
-    """
-    ef_search = max(settings.MEMORY_HNSW_EF_SEARCH, fetch)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-        cursor.execute(query, [vector, user.pk, model, vector, fetch, *sub_params])
-        return cursor.fetchall()
-
-
-# Per process: (user id, model) -> (has a ready index, when it was read). An index appears
-# within a minute of being built; a stale "yes" after a drop is harmless (the planner then
-# finds no index, and the search is exact).
-_INDEX_CACHE: dict[tuple[Any, str], tuple[bool, float]] = {}
-INDEX_CACHE_SECONDS = 60.0
-
-
-def _has_vector_index(user_id: Any, model: str) -> bool:
-    key, now = (user_id, model), time.monotonic()
-    cached = _INDEX_CACHE.get(key)
-    if cached is not None and now - cached[1] < INDEX_CACHE_SECONDS:
-        return cached[0]
-    exists = UserVectorIndex.objects.filter(
-        user_id=user_id, model=model, status=IndexStatus.READY
-    ).exists()
-    if len(_INDEX_CACHE) > 100_000:
-        _INDEX_CACHE.clear()
-    _INDEX_CACHE[key] = (exists, now)
-    return exists
-
-
-def vector_index_forget(*, user_id: Any, model: str) -> None:
-    """This process built or dropped the user's index: its next search looks again."""
-    _INDEX_CACHE.pop((user_id, model), None)
-
-
-def _semantic_ranked(
-    *,
-    user: User,
-    vector: Sequence[float],
-    model: str,
-    limit: int,
-    threshold: float | None,
-    filters: MemoryFilters,
-    has_index: bool | None = None,
-) -> tuple[list[tuple[uuid.UUID, float]], str]:
-    """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken.
-    ``has_index``: whether the user's HNSW index is ready, when the caller already knows."""
-    literal = _vector_literal(vector)
-    max_distance = None if threshold is None else 1.0 - threshold
-    if has_index is None:
-        has_index = _has_vector_index(user.pk, model)
-    path = "exact"
-    if has_index:
-        nearest = _hnsw_nearest(
-            user=user, model=model, vector=literal, limit=limit, filters=filters
-        )
-        if len(nearest) >= limit:
-            if max_distance is not None:
-                nearest = [row for row in nearest if row[1] <= max_distance]
-            return [(pk, 1.0 - distance) for pk, distance in nearest[:limit]], "hnsw"
-        # Guard: the index answered short. Only an exact search can say how many there are.
-        path = "hnsw+exact"
-    nearest = _exact_nearest(
-        user=user,
-        model=model,
-        vector=literal,
-        limit=limit,
-        max_distance=max_distance,
-        filters=filters,
-    )
-    return [(pk, 1.0 - distance) for pk, distance in nearest], path
-
-
-def _text_query(query: str) -> SearchQuery:
-    return SearchQuery(query, search_type="websearch", config=TEXT_SEARCH_CONFIG)
-
-
-def _keyword_ranked(
+def legs_ranked(
     *,
     user: User,
     query: str,
-    limit: int,
+    vector: Sequence[float] | None,
+    model: str,
+    depth: int,
     threshold: float | None,
     filters: MemoryFilters,
     heavy: bool,
-) -> list[tuple[uuid.UUID, float]]:
-    """Up to ``limit`` ``(memory id, rank in 0..1)`` by full-text rank, best first.
-
-    The global GIN index has the same flaw for one user among many as a global HNSW index:
-    its posting lists hold every user's rows. A small user's rows are read and matched
-    directly (MATERIALIZED); a heavy user's go through their own partial GIN index, built with
-    their HNSW index.
-    """
-    subquery, sub_params = _filter_subquery(user, filters)
-    restrict = f"AND m.id IN ({subquery})" if subquery else ""
-    having = "AND ts_rank_cd(search_vector, q, 32) >= %s" if threshold is not None else ""
-    # Cover density rank normalised by rank/(rank+1), so it lies in 0..1 (flag 32).
-    sql = f"""
-        WITH owned AS {"NOT MATERIALIZED" if heavy else "MATERIALIZED"} (
-            SELECT m.id, m.search_vector, m.created_at FROM {Memory._meta.db_table} m
-            WHERE m.user_id = %s {restrict}
+    keyword: bool,
+) -> tuple[Ranked, KeywordRanked, str]:
+    """Up to ``depth`` memories from each leg asked for (the semantic leg when ``vector`` is
+    given, cut at ``threshold``; the keyword leg when ``keyword``), best first, and the vector
+    path. Both legs go to PostgreSQL as one statement."""
+    parts, params, ef_search = [], [], None
+    if vector is not None:
+        sql, leg_params, ef_search = semantic_sql(
+            user=user,
+            model=model,
+            vector=vector,
+            limit=depth,
+            threshold=threshold,
+            filters=filters,
+            indexed=heavy,
         )
-        SELECT id, ts_rank_cd(search_vector, q, 32) AS rank
-        FROM owned, websearch_to_tsquery(%s::regconfig, %s) q
-        WHERE search_vector @@ q {having}
-        ORDER BY rank DESC, created_at DESC, id DESC LIMIT %s
-    """
-    params = [user.pk, *sub_params, TEXT_SEARCH_CONFIG, query]
-    params += [threshold] if threshold is not None else []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, limit])
-        return cursor.fetchall()
+        parts.append(f"SELECT 's' AS leg, * FROM ({sql}) s")
+        params += leg_params
+    if keyword:
+        subquery, sub_params = filter_subquery(user, filters)
+        sql, leg_params = bm25_sql(
+            user=user,
+            query=query,
+            limit=depth,
+            filter_sql=subquery,
+            filter_params=sub_params,
+            heavy=heavy,
+        )
+        parts.append(f"SELECT 'k' AS leg, * FROM ({sql}) k")
+        params += leg_params
+    semantic: Ranked = []
+    keyword_ranked: KeywordRanked = []
+    with hnsw_session(ef_search) as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for leg, pk, raw, normalised in cursor.fetchall():
+            if leg == "s":
+                semantic.append((pk, float(raw)))
+            else:
+                keyword_ranked.append((pk, float(raw), float(normalised or 0.0)))
+    semantic.sort(key=lambda row: (-row[1], row[0]))
+    keyword_ranked.sort(key=lambda row: (-row[1], row[0]))
+    path = "" if vector is None else ("hnsw" if heavy else "exact")
+    if vector is not None and heavy:
+        kept = hnsw_kept(semantic, limit=depth, threshold=threshold)
+        if kept is None:  # the index answered short: only an exact search can say more
+            semantic, _ = semantic_ranked(
+                user=user,
+                vector=vector,
+                model=model,
+                limit=depth,
+                threshold=threshold,
+                filters=filters,
+                has_index=False,
+            )
+            path = "hnsw+exact"
+        else:
+            semantic = kept
+    return semantic, keyword_ranked, path
 
 
-def _boosted(
-    scores: dict[uuid.UUID, float], *, importance_boost: float, recency_boost: float
-) -> dict[uuid.UUID, float]:
+def fuse(semantic: Ranked, keyword: KeywordRanked, *, depth: int, weight: float) -> list[Fused]:
+    """Every candidate of either list, scored ``weight·cosine + (1 - weight)·normalised BM25``,
+    best first. A memory missing from a full list (``depth`` long) gets that list's lowest score,
+    the most it can have; missing from a shorter list, it has none of that leg (0)."""
+    cosine = dict(semantic)
+    bm25 = {pk: (raw, normalised) for pk, raw, normalised in keyword}
+    missing_cosine = semantic[-1][1] if len(semantic) >= depth else 0.0
+    missing_keyword = keyword[-1][2] if len(keyword) >= depth else 0.0
+    fused = []
+    for pk in cosine.keys() | bm25.keys():
+        similarity = cosine.get(pk)
+        raw, normalised = bm25.get(pk, (None, missing_keyword))
+        value = weight * max(similarity if similarity is not None else missing_cosine, 0.0)
+        fused.append(Fused(pk, value + (1 - weight) * normalised, similarity, raw))
+    fused.sort(key=lambda item: (-item.score, str(item.pk)))
+    return fused
+
+
+def _boosted(fused: list[Fused], *, importance_boost: float, recency_boost: float) -> list[Fused]:
     """Scale fused scores up by importance and recency (a 30-day half-life), when asked."""
     if not (importance_boost or recency_boost):
-        return scores
+        return fused
     now = timezone.now()
-    boosted = {}
-    for pk, importance, created_at in Memory.objects.filter(pk__in=scores).values_list(
-        "pk", "importance", "created_at"
-    ):
+    facts = dict(
+        (pk, (importance, created_at))
+        for pk, importance, created_at in Memory.objects.filter(
+            pk__in=[item.pk for item in fused]
+        ).values_list("pk", "importance", "created_at")
+    )
+    boosted = []
+    for item in fused:
+        if item.pk not in facts:
+            continue
+        importance, created_at = facts[item.pk]
         age_days = max((now - created_at).total_seconds(), 0) / 86400
         recency = math.exp(-math.log(2) * age_days / 30)
-        boosted[pk] = scores[pk] * (1 + importance_boost * importance + recency_boost * recency)
+        factor = 1 + importance_boost * importance + recency_boost * recency
+        boosted.append(Fused(item.pk, item.score * factor, item.semantic, item.keyword))
+    boosted.sort(key=lambda item: (-item.score, str(item.pk)))
     return boosted
 
 
-def fuse(
-    *ranked_lists: list[tuple[uuid.UUID, float]],
-    top_k: int,
-    importance_boost: float = 0.0,
-    recency_boost: float = 0.0,
-) -> list[tuple[uuid.UUID, float]]:
-    """Reciprocal rank fusion: each list adds 1 / (RRF_K + rank) to a memory's score."""
-    fused: dict[uuid.UUID, float] = defaultdict(float)
-    for ranked in ranked_lists:
-        for position, (pk, _) in enumerate(ranked, start=1):
-            fused[pk] += 1.0 / (RRF_K + position)
-    fused = _boosted(fused, importance_boost=importance_boost, recency_boost=recency_boost)
-    return sorted(fused.items(), key=lambda item: (-item[1], str(item[0])))[:top_k]
+# Per process: the vectors of recent queries (a user repeating a search, chat recalling for a
+# retried message). Least recently used first out.
+_QUERY_VECTORS: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+_QUERY_VECTORS_LOCK = threading.Lock()
 
 
-# Longer queries are cut to this: it bounds the embedding and the full-text parse (a query of
-# 100k words exhausts PostgreSQL's stack in websearch_to_tsquery).
-SEARCH_QUERY_MAX_CHARS = 2_000
+def query_vector(embedder: Embedder, query: str) -> list[float]:
+    """``query``'s embedding, from the cache when it was embedded lately; EmbeddingError
+    propagates."""
+    key = (embedder.name, query)
+    with _QUERY_VECTORS_LOCK:
+        if key in _QUERY_VECTORS:
+            _QUERY_VECTORS.move_to_end(key)
+            return _QUERY_VECTORS[key]
+    vector = list(embedder.embed([query])[0])
+    with _QUERY_VECTORS_LOCK:
+        _QUERY_VECTORS[key] = vector
+        while len(_QUERY_VECTORS) > settings.MEMORY_SEARCH_QUERY_CACHE_SIZE:
+            _QUERY_VECTORS.popitem(last=False)
+    return vector
 
 
 def memories_search(
@@ -276,84 +223,82 @@ def memories_search(
     mode: str = "hybrid",
     top_k: int = 10,
     threshold: float | None = None,
+    min_score: float | None = None,
     filters: MemoryFilters | None = None,
     importance_boost: float = 0.0,
     recency_boost: float = 0.0,
 ) -> SearchOutcome:
     """``user``'s memories best matching ``query``; only theirs, at most ``top_k``.
 
-    ``semantic``: cosine similarity of the query's embedding to each memory's closest chunk
-    (score = similarity; ``threshold`` is a minimum similarity, and every memory above it is
-    returned, up to ``top_k``). ``keyword``: PostgreSQL full-text rank (score in 0..1;
-    ``threshold`` a minimum rank). ``hybrid``: reciprocal rank fusion of both lists, the
-    semantic list cut at ``threshold``; optional boosts for importance and recency. When the
-    embedder is down a hybrid search answers from keywords alone (``mode`` says so).
+    ``semantic``: score = cosine similarity of the query's embedding to each memory's closest
+    chunk; ``threshold`` is a minimum similarity, and every memory above it is returned, up to
+    ``top_k``. ``keyword``: Okapi BM25 over any of the query's words; score = BM25 normalised
+    to 0..1 (keyword.py), ``threshold`` a minimum of it. ``hybrid``: both legs
+    (``MEMORY_SEARCH_DEPTH`` candidates each, the semantic one cut at ``threshold``) fused as
+    ``w·cosine + (1 - w)·normalised BM25`` (``w`` = ``MEMORY_SEARCH_SEMANTIC_WEIGHT``), with
+    optional boosts for importance and recency. ``min_score``: only results whose score reaches
+    it. Every hit carries both legs' own scores where known. When the embedder is down a hybrid
+    search answers from keywords alone (``mode`` says so).
     """
     started = time.perf_counter()
     query = query[:SEARCH_QUERY_MAX_CHARS]
     filters = filters or MemoryFilters()
-    pool = top_k if mode != "hybrid" else min(max(2 * top_k, 20), 200)
-    semantic: list[tuple[uuid.UUID, float]] = []
-    keyword: list[tuple[uuid.UUID, float]] = []
-    path = ""
+    depth = top_k if mode != "hybrid" else max(settings.MEMORY_SEARCH_DEPTH, top_k)
     embedder = get_embedder()
     # A user with their own vector index is a heavy user: they have their own GIN index too.
-    heavy = _has_vector_index(user.pk, embedder.name)
+    heavy = has_vector_index(user.pk, embedder.name)
+    vector = None
     if mode in ("semantic", "hybrid"):
         try:
-            vector = embedder.embed([query])[0]
+            vector = query_vector(embedder, query)
         except EmbeddingError as exc:
             if mode == "semantic":
                 raise ServiceUnavailable("The embedding model is unavailable.") from exc
             mode = "keyword"
-        else:
-            semantic, path = _semantic_ranked(
-                user=user,
-                vector=vector,
-                model=embedder.name,
-                limit=pool,
-                threshold=threshold,
-                filters=filters,
-                has_index=heavy,
-            )
-    if mode in ("keyword", "hybrid"):
-        keyword = _keyword_ranked(
-            user=user,
-            query=query,
-            limit=pool,
-            threshold=threshold if mode == "keyword" else None,
-            filters=filters,
-            heavy=heavy,
-        )
-
+    semantic, keyword, path = legs_ranked(
+        user=user,
+        query=query,
+        vector=vector,
+        model=embedder.name,
+        depth=depth,
+        threshold=threshold if mode != "keyword" else None,
+        filters=filters,
+        heavy=heavy,
+        keyword=mode in ("keyword", "hybrid"),
+    )
     if mode == "hybrid":
         ranking = fuse(
-            semantic,
-            keyword,
-            top_k=top_k,
-            importance_boost=importance_boost,
-            recency_boost=recency_boost,
+            semantic, keyword, depth=depth, weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
         )
+        ranking = _boosted(ranking, importance_boost=importance_boost, recency_boost=recency_boost)
+    elif mode == "semantic":
+        ranking = [Fused(pk, similarity, similarity, None) for pk, similarity in semantic]
     else:
-        ranking = (semantic or keyword)[:top_k]
-
-    keyword_ids = {pk for pk, _ in keyword}
-    hits = _hits(ranking, query=query, highlight_ids=keyword_ids)
+        ranking = [
+            Fused(pk, normalised, None, raw)
+            for pk, raw, normalised in keyword
+            if threshold is None or normalised >= threshold
+        ]
+    if min_score is not None:
+        # On the score as answered (rounded), so a score a client was shown passes its own floor.
+        ranking = [item for item in ranking if round(item.score, 6) >= min_score]
+    keyword_ids = {pk for pk, _, _ in keyword}
+    hits = _hits(ranking[:top_k], query=query, highlight_ids=keyword_ids)
     took_ms = (time.perf_counter() - started) * 1000
     return SearchOutcome(hits=hits, took_ms=round(took_ms, 2), mode=mode, vector_path=path)
 
 
-def _hits(
-    ranking: list[tuple[uuid.UUID, float]], *, query: str, highlight_ids: set[uuid.UUID]
-) -> list[SearchHit]:
+def _hits(ranking: list[Fused], *, query: str, highlight_ids: set[uuid.UUID]) -> list[SearchHit]:
     if not ranking:
         return []
-    memories = Memory.objects.filter(pk__in=[pk for pk, _ in ranking])
-    if highlight_ids:
+    memories = Memory.objects.filter(pk__in=[item.pk for item in ranking])
+    if highlight_ids & {item.pk for item in ranking}:
         memories = memories.annotate(
             headline=SearchHeadline(
                 "content",
-                _text_query(query),
+                SearchQuery(
+                    or_query_text(query), search_type="websearch", config=TEXT_SEARCH_CONFIG
+                ),
                 config=TEXT_SEARCH_CONFIG,
                 start_sel="<mark>",
                 stop_sel="</mark>",
@@ -365,14 +310,22 @@ def _hits(
         )
     by_pk = {memory.pk: memory for memory in memories}
     hits = []
-    for pk, score in ranking:
-        memory = by_pk.get(pk)
+    for item in ranking:
+        memory = by_pk.get(item.pk)
         if memory is None:  # deleted between the ranking and this read
             continue
         highlights = []
-        if pk in highlight_ids and getattr(memory, "headline", ""):
+        if item.pk in highlight_ids and getattr(memory, "headline", ""):
             highlights = memory.headline.split(HIGHLIGHT_DELIMITER)
-        hits.append(SearchHit(memory=memory, score=round(float(score), 6), highlights=highlights))
+        hits.append(
+            SearchHit(
+                memory=memory,
+                score=round(float(item.score), 6),
+                highlights=highlights,
+                semantic_score=None if item.semantic is None else round(item.semantic, 6),
+                keyword_score=None if item.keyword is None else round(item.keyword, 6),
+            )
+        )
     return hits
 
 
@@ -386,9 +339,9 @@ def memories_similar(
         return []
     embedder = get_embedder()
     vectors = embedder.embed([text[:SEARCH_QUERY_MAX_CHARS] for text in texts])
-    has_index = _has_vector_index(user.pk, embedder.name)
+    has_index = has_vector_index(user.pk, embedder.name)
     rankings = [
-        _semantic_ranked(
+        semantic_ranked(
             user=user,
             vector=vector,
             model=embedder.name,
@@ -417,7 +370,7 @@ def memory_near_duplicate(
     """The id of the memory of ``memory``'s user and scope, other than ``memory``, whose single
     vector of ``model`` is at least ``threshold`` cosine-similar to ``vector``; the most similar
     one, or None. Captured prompts still waiting for their response are left out."""
-    nearest, _ = _semantic_ranked(
+    nearest, _ = semantic_ranked(
         user=memory.user,
         vector=vector,
         model=model,

@@ -1,6 +1,7 @@
 """Search against real PostgreSQL + pgvector: exact for small users, a per-user HNSW index past
 the threshold with the exact guard behind it, full-text, and their fusion."""
 
+import uuid
 from datetime import timedelta
 
 import numpy as np
@@ -12,6 +13,7 @@ from django.utils import timezone
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
 from memories.selectors import MemoryFilters, memories_search
+from memories.selectors.search import fuse
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import get_embedder
 
@@ -223,3 +225,99 @@ def test_user_above_the_threshold_is_searched_through_their_own_index(
     light_outcome = memories_search(user=light, query="python garden", mode="semantic")
     assert light_outcome.vector_path == "exact"
     assert {hit.memory.user_id for hit in light_outcome.hits} == {light.pk}
+
+
+def test_keyword_search_matches_any_word_and_weighs_rare_words_over_common_ones(user, embed_now):
+    # The name is in every memory but one; the question's rare words are only in that one.
+    said = [
+        "the weather was awful today",
+        "I made pasta with garlic for dinner",
+        "my train was late again this morning",
+        "we watched a documentary about volcanoes",
+        "the new cafe downtown sells great cake",
+        "I cleaned the whole apartment on Sunday",
+        "my phone battery keeps dying",
+        "the gym was crowded after work",
+    ]
+    chatter = [MemoryFactory(user=user, content=f"Maya: {text}.") for text in said]
+    tattoo = MemoryFactory(user=user, content="Leo: I finally got an otter tattoo on my arm.")
+    embed_now(*chatter, tattoo)
+
+    outcome = memories_search(
+        user=user, query="Why did Maya choose an otter for the tattoo?", mode="keyword", top_k=5
+    )
+
+    # No memory holds every word, yet the keyword leg answers, the rare words first.
+    assert ids(outcome)[0] == tattoo.pk
+    assert len(outcome.hits) == 5
+    assert outcome.hits[0].keyword_score > 2 * outcome.hits[1].keyword_score
+
+
+def test_hybrid_hits_carry_both_legs_scores_and_a_fused_score(user, notes, settings):
+    outcome = memories_search(user=user, query="python queries", mode="hybrid", top_k=4)
+
+    weight = settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
+    best = outcome.hits[0]
+    assert best.keyword_score > 0 and 0 < best.semantic_score <= 1
+    assert 0 < best.score <= 1
+    # The fused score is the convex combination of cosine and the normalised BM25 (0..1).
+    assert best.score >= weight * best.semantic_score
+    assert best.score <= weight * best.semantic_score + (1 - weight) + 1e-6
+    unmatched = [hit for hit in outcome.hits if hit.keyword_score is None]
+    assert unmatched and all(hit.semantic_score is not None for hit in unmatched)
+
+
+def test_min_score_is_a_floor_on_the_score(user, notes):
+    every = memories_search(user=user, query="python queries", mode="hybrid", top_k=4)
+    floor = every.hits[1].score
+
+    above = memories_search(
+        user=user, query="python queries", mode="hybrid", top_k=4, min_score=floor
+    )
+
+    assert ids(above) == ids(every)[:2]
+    assert memories_search(user=user, query="python", mode="semantic", min_score=1.0).hits == []
+
+
+def test_the_search_endpoint_answers_each_score_and_checks_min_score(auth_client, notes):
+    url = "/api/v1/memories/search"
+
+    response = auth_client.post(url, {"query": "python queries", "min_score": 0.05}, format="json")
+
+    assert response.status_code == 200, response.content
+    first = response.json()["results"][0]
+    assert {"score", "semantic_score", "keyword_score", "highlights"} <= set(first)
+    assert first["score"] >= 0.05 and first["keyword_score"] > 0
+    wrong = auth_client.post(url, {"query": "python", "min_score": 2}, format="json")
+    assert wrong.status_code == 400
+    assert "min_score" in wrong.json()["error"]["details"]
+
+
+def test_a_deep_semantic_hit_with_a_strong_keyword_match_surfaces(settings):
+    # The evidence is the 41st nearest memory but the only one holding the question's rare word.
+    semantic = [(uuid.uuid4(), 0.9 - 0.005 * rank) for rank in range(settings.MEMORY_SEARCH_DEPTH)]
+    evidence = semantic[40][0]
+    keyword = [(evidence, 12.0, 0.9), (uuid.uuid4(), 2.0, 0.15)]
+
+    fused = fuse(
+        semantic,
+        keyword,
+        depth=settings.MEMORY_SEARCH_DEPTH,
+        weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT,
+    )
+
+    assert settings.MEMORY_SEARCH_DEPTH > 40  # hybrid fetches it at all
+    assert evidence in [item.pk for item in fused[:10]]
+
+
+def test_a_repeated_query_is_not_embedded_again(user, notes, monkeypatch):
+    embedder = get_embedder()
+    calls = []
+    embed = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts: calls.append(texts) or embed(texts))
+
+    first = memories_search(user=user, query="a query asked twice", mode="hybrid")
+    again = memories_search(user=user, query="a query asked twice", mode="hybrid")
+
+    assert calls == [["a query asked twice"]]
+    assert ids(first) == ids(again)

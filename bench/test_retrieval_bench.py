@@ -1,0 +1,40 @@
+"""A seconds-long smoke run of the retrieval benchmark: it loads a tiny set, tunes, reports
+every system on every question type and times the endpoint. It asserts that the benchmark works
+and is deterministic, never how good or fast search is (the test embedder is not the real one)."""
+
+import argparse
+
+import pytest
+
+from bench import retrieval_bench
+from bench.retrieval_data import conversation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_set_is_deterministic_and_has_every_question_type():
+    first, again = conversation(3, 120), conversation(3, 120)
+
+    assert first == again
+    assert len(first.turns) == 120
+    kinds = {question.kind for question in first.questions}
+    assert kinds == {"wrong_person", "spread", "paraphrase", "rare_word", "unrelated"}
+    for question in first.questions:  # evidence names turns that say the fact
+        assert all(0 <= i < 120 for i in question.evidence)
+
+
+def test_the_benchmark_runs_at_a_tiny_scale():
+    args = argparse.Namespace(
+        conversations=2, turns=60, latency_rows=150, latency_queries=3, keep_settings=False
+    )
+
+    result = retrieval_bench.run(args)
+
+    assert result["code"] == "after" and result["memories"] == 120
+    assert set(result["report"]) == {"semantic", "keyword", "hybrid", "bm25", "rrf"}
+    for system in result["report"].values():
+        assert set(system) == {*retrieval_bench.KINDS, "all"}
+    assert result["tuning"]["best"]["weight"] in retrieval_bench.WEIGHTS
+    assert 0 <= result["tuning"]["floor"]["value"] <= 1
+    assert result["latency"]["rows"] == 150
+    assert "| hybrid | wrong_person |" in retrieval_bench.markdown(result)

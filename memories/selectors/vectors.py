@@ -1,0 +1,213 @@
+"""The semantic leg of search: nearest memories by cosine similarity, exact or through a heavy
+user's own HNSW index.
+
+Vector search follows what was measured on PostgreSQL 16 + pgvector 0.6 with 1M rows: a global
+HNSW index filters by user only after its scan (short or wrong lists for a user among many), so
+there is none. A user below MEMORY_HNSW_USER_THRESHOLD vectors is searched exactly (btree on the
+owner, distances computed for their rows; the MATERIALIZED CTE keeps any plan, cached or not,
+from doing otherwise). A user above it gets a partial HNSW index of their own, built in the
+background (services.vector_indexes_ensure); when that index answers with fewer than the memories
+asked for (filters applied after the scan, or a short scan) the exact search runs instead.
+
+The SQL is built here and run by the caller, so search can send both legs in one statement.
+"""
+
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from accounts.models import User
+from memories.models import IndexStatus, Memory, MemoryChunk, UserVectorIndex
+from memories.selectors.records import MemoryFilters, memory_filter_q
+
+Ranked = list[tuple[uuid.UUID, float]]
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
+def filter_subquery(user: User, filters: MemoryFilters) -> tuple[str, list[Any]]:
+    """SQL of the ids of ``user``'s memories matching ``filters`` ("" when nothing filters)."""
+    q = memory_filter_q(filters)
+    if not q:
+        return "", []
+    sql, params = Memory.objects.filter(user=user).filter(q).values("pk").query.sql_with_params()
+    return sql, list(params)
+
+
+def exact_sql(
+    *,
+    user: User,
+    model: str,
+    vector: str,
+    limit: int,
+    max_distance: float | None,
+    filters: MemoryFilters,
+) -> tuple[str, list[Any]]:
+    """Brute force over the user's vectors, always the true nearest memories: SQL answering
+    ``(memory id, cosine similarity, cosine similarity)``, best first."""
+    subquery, sub_params = filter_subquery(user, filters)
+    restrict = f"AND c.memory_id IN ({subquery})" if subquery else ""
+    having = "HAVING MIN(embedding <=> %s::vector) <= %s" if max_distance is not None else ""
+    having_params = [vector, max_distance] if max_distance is not None else []
+    # MATERIALIZED: the distances are computed over exactly these rows, never through an index.
+    sql = f"""
+        WITH owned AS MATERIALIZED (
+            SELECT c.memory_id, c.embedding FROM {MemoryChunk._meta.db_table} c
+            WHERE c.user_id = %s AND c.model = %s {restrict}
+        )
+        SELECT memory_id, 1 - MIN(embedding <=> %s::vector) AS similarity,
+               1 - MIN(embedding <=> %s::vector)
+        FROM owned GROUP BY memory_id {having}
+        ORDER BY similarity DESC, memory_id LIMIT %s
+    """
+    return sql, [user.pk, model, *sub_params, vector, vector, *having_params, limit]
+
+
+def hnsw_sql(
+    *, user: User, model: str, vector: str, limit: int, filters: MemoryFilters
+) -> tuple[str, list[Any], int]:
+    """Nearest memories through the user's own HNSW index (approximate; filters apply after):
+    SQL, parameters and the ``hnsw.ef_search`` it needs."""
+    dims = int(settings.EMBEDDING_DIMENSIONS)
+    subquery, sub_params = filter_subquery(user, filters)
+    restrict = f"WHERE nearest.memory_id IN ({subquery})" if subquery else ""
+    # Overfetch: several chunks of one memory, and filtered-out rows, use up the index's rows.
+    fetch = limit * (4 if subquery else 2)
+    # The ORDER BY must be the partial index's expression for the planner to use it.
+    sql = f"""
+        SELECT nearest.memory_id, 1 - MIN(nearest.distance) AS similarity,
+               1 - MIN(nearest.distance)
+        FROM (
+            SELECT c.memory_id, c.embedding::vector({dims}) <=> %s::vector({dims}) AS distance
+            FROM {MemoryChunk._meta.db_table} c
+            WHERE c.user_id = %s AND c.model = %s
+            ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims})
+            LIMIT %s
+        ) nearest {restrict}
+        GROUP BY nearest.memory_id ORDER BY similarity DESC, nearest.memory_id
+    """
+    ef_search = max(settings.MEMORY_HNSW_EF_SEARCH, fetch)
+    return sql, [vector, user.pk, model, vector, fetch, *sub_params], ef_search
+
+
+@contextmanager
+def hnsw_session(ef_search: int | None):
+    """A cursor whose statements may scan an HNSW index with ``ef_search`` (a transaction of
+    its own for the SET LOCAL), or a plain cursor when ``ef_search`` is None."""
+    if ef_search is None:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        yield cursor
+
+
+# Per process: (user id, model) -> (has a ready index, when it was read). An index appears
+# within a minute of being built; a stale "yes" after a drop is harmless (the planner then
+# finds no index, and the search is exact).
+_INDEX_CACHE: dict[tuple[Any, str], tuple[bool, float]] = {}
+INDEX_CACHE_SECONDS = 60.0
+
+
+def has_vector_index(user_id: Any, model: str) -> bool:
+    key, now = (user_id, model), time.monotonic()
+    cached = _INDEX_CACHE.get(key)
+    if cached is not None and now - cached[1] < INDEX_CACHE_SECONDS:
+        return cached[0]
+    exists = UserVectorIndex.objects.filter(
+        user_id=user_id, model=model, status=IndexStatus.READY
+    ).exists()
+    if len(_INDEX_CACHE) > 100_000:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[key] = (exists, now)
+    return exists
+
+
+def vector_index_forget(*, user_id: Any, model: str) -> None:
+    """This process built or dropped the user's index: its next search looks again."""
+    _INDEX_CACHE.pop((user_id, model), None)
+
+
+def semantic_sql(
+    *,
+    user: User,
+    model: str,
+    vector: Sequence[float],
+    limit: int,
+    threshold: float | None,
+    filters: MemoryFilters,
+    indexed: bool,
+) -> tuple[str, list[Any], int | None]:
+    """The semantic leg's SQL, its parameters and the ``hnsw.ef_search`` it needs (None for
+    the exact search): through the user's HNSW index when ``indexed`` (cut at ``threshold``
+    by ``hnsw_kept``), else exact (cut at ``threshold`` in SQL)."""
+    literal = vector_literal(vector)
+    if indexed:
+        return hnsw_sql(user=user, model=model, vector=literal, limit=limit, filters=filters)
+    max_distance = None if threshold is None else 1.0 - threshold
+    sql, params = exact_sql(
+        user=user,
+        model=model,
+        vector=literal,
+        limit=limit,
+        max_distance=max_distance,
+        filters=filters,
+    )
+    return sql, params, None
+
+
+def hnsw_kept(rows: Ranked, *, limit: int, threshold: float | None) -> Ranked | None:
+    """The index's answer cut to ``limit`` and ``threshold``, or None when it answered short
+    (only an exact search can then say how many there are)."""
+    if len(rows) < limit:
+        return None
+    if threshold is not None:
+        rows = [row for row in rows if row[1] >= threshold]
+    return rows[:limit]
+
+
+def semantic_ranked(
+    *,
+    user: User,
+    vector: Sequence[float],
+    model: str,
+    limit: int,
+    threshold: float | None,
+    filters: MemoryFilters,
+    has_index: bool | None = None,
+) -> tuple[Ranked, str]:
+    """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken
+    ("exact", "hnsw", or "hnsw+exact" when the guard re-ran it). ``has_index``: whether the
+    user's HNSW index is ready, when the caller already knows."""
+    if has_index is None:
+        has_index = has_vector_index(user.pk, model)
+
+    def rows(indexed: bool) -> Ranked:
+        sql, params, ef_search = semantic_sql(
+            user=user,
+            model=model,
+            vector=vector,
+            limit=limit,
+            threshold=threshold,
+            filters=filters,
+            indexed=indexed,
+        )
+        with hnsw_session(ef_search) as cursor:
+            cursor.execute(sql, params)
+            return [(pk, similarity) for pk, similarity, _ in cursor.fetchall()]
+
+    if not has_index:
+        return rows(False), "exact"
+    kept = hnsw_kept(rows(True), limit=limit, threshold=threshold)
+    if kept is not None:
+        return kept, "hnsw"
+    # Guard: the index answered short. Only an exact search can say how many there are.
+    return rows(False), "hnsw+exact"
