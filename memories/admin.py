@@ -26,6 +26,7 @@ class MemoryAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     date_hierarchy = "created_at"
     readonly_fields = (
+        "near_duplicate_of",
         "content_hash",
         "size_bytes",
         "embedding_status",

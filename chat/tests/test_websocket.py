@@ -103,14 +103,19 @@ async def api_key_create_async(user, scopes):
 async def test_cancel_stops_one_stream_and_keeps_its_partial(token, thread, llm_upstream):
     llm_upstream.script(Reply(tokens=[f"w{i} " for i in range(300)], delay=0.02))
     socket, _, _ = await connect(f"/ws/chat/?token={token}")
-    await chat_send(socket, thread, "long please")
+    await chat_send(socket, thread, "long please", client_id="mine-7")
     frames = await frames_until(socket, tokens_seen(3))
     message_id = frames[0]["message_id"]
 
     await socket.send_json_to({"type": "chat.cancel", "message_id": message_id})
     closing = await frames_until(socket, lambda f, _: f["type"] == "close")
 
-    assert closing[-1] == {"type": "close", "message_id": message_id, "status": "cancelled"}
+    assert closing[-1] == {
+        "type": "close",
+        "message_id": message_id,
+        "status": "cancelled",
+        "client_id": "mine-7",
+    }
     answer = await Message.objects.aget(pk=message_id)
     assert answer.status == Message.Status.CANCELLED and answer.content.startswith("w0 w1 w2")
     assert await llm_upstream.async_wait_until(lambda: llm_upstream.last_request.disconnected)
@@ -217,6 +222,24 @@ async def test_bad_frames_get_error_frames_and_the_socket_stays_open(token, fram
     assert reply["type"] == "error" and reply["code"] == code
     await socket.send_json_to({"type": "chat.cancel", "message_id": "still-here"})
     assert (await socket.receive_json_from(timeout=5))["code"] == "NOT_FOUND"
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("cancel", "echoed"),
+    [
+        ({"message_id": "nope", "client_id": "c-9"}, {"message_id": "nope", "client_id": "c-9"}),
+        ({"message_id": "nope"}, {"message_id": "nope"}),
+    ],
+)
+async def test_a_cancel_of_an_unknown_stream_echoes_the_ids_it_was_given(token, cancel, echoed):
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+
+    await socket.send_json_to({"type": "chat.cancel", **cancel})
+    reply = await socket.receive_json_from(timeout=5)
+
+    assert reply["code"] == "NOT_FOUND"
+    assert {key: reply[key] for key in ("message_id", "client_id") if key in reply} == echoed
     await socket.disconnect()
 
 

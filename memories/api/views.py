@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView, OwnedObjectView, validated, validated_serializer
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.pagination import page_body
 from memories import extraction, selectors, services
 from memories.api import serializers as s
@@ -95,7 +95,8 @@ def _drafts(items: list[Any], serializer_class) -> list[services.MemoryDraft]:
 
 
 def _memory_response(memory: Memory, created: bool) -> Response:
-    return Response(s.MemorySerializer(memory).data, status=201 if created else 200)
+    body = {**s.MemorySerializer(memory).data, "folded": not created}
+    return Response(body, status=201 if created else 200)
 
 
 class MemoryCollectionView(MemoryView):
@@ -119,9 +120,9 @@ class MemoryCollectionView(MemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="memories_create",
-        summary="Save a memory (identical content in the same scope: the existing one, 200)",
+        summary="Save a memory (the same text in the same scope: the existing one, 200, folded)",
         request=s.MemoryCreateSerializer,
-        responses={201: s.MemorySerializer, 200: s.MemorySerializer},
+        responses={201: s.MemorySavedSerializer, 200: s.MemorySavedSerializer},
     )
     def post(self, request: Request) -> Response:
         data = validated_serializer(s.MemoryCreateSerializer, request.data)
@@ -136,7 +137,7 @@ class MemoryCollectionView(MemoryView):
     )
     def delete(self, request: Request) -> Response:
         query = validated(s.DeleteAllQuerySerializer, request.query_params)
-        if not query["confirm"]:
+        if query.get("confirm") != "true":
             raise ValidationFailed(
                 "This deletes every memory you have. Repeat the request with ?confirm=true.",
                 details={"confirm": ["Must be true to delete all memories."]},
@@ -150,7 +151,7 @@ class MemoryPromptView(MemoryView):
         operation_id="memories_capture_prompt",
         summary="Capture a prompt before the AI answers",
         request=s.PromptCaptureSerializer,
-        responses={201: s.MemorySerializer, 200: s.MemorySerializer},
+        responses={201: s.MemorySavedSerializer, 200: s.MemorySavedSerializer},
     )
     def post(self, request: Request) -> Response:
         data = validated(s.PromptCaptureSerializer, request.data)
@@ -185,18 +186,18 @@ class MemoryBulkView(MemoryView):
         data = validated(s.MemoryBulkSerializer, request.data)
         drafts = _drafts(data["memories"], s.MemoryCreateSerializer)
         results = services.memories_bulk_create(user=request.user, drafts=drafts)
-        created = sum(1 for result in results if result.created)
         body = {
             "results": [
                 {"index": r.index, "id": r.memory.pk, "created": r.created} for r in results
             ],
-            "created": created,
-            "duplicates": len(results) - created,
+            **vars(services.ImportResult.of(results)),
         }
         return Response(s.BulkResultSerializer(body).data, status=201)
 
 
 class MemorySearchView(MemoryView):
+    reading_methods = frozenset({"POST"})
+
     @extend_schema(
         tags=TAG,
         operation_id="memories_search",
@@ -256,7 +257,7 @@ class MemoryImportView(MemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="memories_import",
-        summary="Import a JSON Lines export (duplicates are skipped)",
+        summary="Import a JSON Lines export (the same text in the same scope folds)",
         request={JSONL: OpenApiTypes.STR},
         responses={200: s.ImportResultSerializer},
     )
@@ -268,7 +269,7 @@ class MemoryImportView(MemoryView):
             )
         drafts = _drafts(request.data, s.MemoryImportLineSerializer)
         result = services.memories_import(user=request.user, drafts=drafts)
-        return Response({"created": result.created, "duplicates": result.duplicates})
+        return Response(s.ImportResultSerializer(vars(result)).data)
 
 
 class MemoryStatsView(MemoryView):
@@ -297,15 +298,30 @@ class MemorySummaryView(MemoryView):
 
 
 class MemoryDetailView(OwnedMemoryView):
+    # Set when a GET asked for an id that was merged into the memory it answers with.
+    merged_into: uuid.UUID | None = None
+
+    def owned_resolve(self, request: Request, pk: Any) -> Memory:
+        try:
+            return super().owned_resolve(request, pk)
+        except NotFound:
+            if request.method != "GET":
+                raise
+            survivor = selectors.memory_merged_survivor(user=request.user, memory_id=pk)
+            if survivor is None:
+                raise
+            self.merged_into = survivor.pk
+            return survivor
+
     @extend_schema(
         tags=TAG,
         operation_id="memories_retrieve",
-        summary="One memory",
+        summary="One memory (an id merged into another: that memory, with merged_into)",
         parameters=[MEMORY_ID],
-        responses=s.MemorySerializer,
+        responses=s.MemoryDetailSerializer,
     )
     def get(self, request: Request, memory: Memory) -> Response:
-        return Response(s.MemorySerializer(memory).data)
+        return Response({**s.MemorySerializer(memory).data, "merged_into": self.merged_into})
 
     @extend_schema(
         tags=TAG,
