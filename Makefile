@@ -48,10 +48,10 @@ bench-chat: $(STAMP)
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser
 
-# After a crash or `kill -9`, the embedded database may outlive its processes.
+# Stops this checkout's `make run` (the pids it recorded), then the embedded database, which a
+# crash or `kill -9` may have left running. Other checkouts' servers are left alone.
 stop:
-	-pkill -f "uvicorn config.asgi:application"
-	-pkill -f "celery -A config"
+	-$(PY) scripts/stop_serve.py .data
 	-$(PY) scripts/stop_embedded_db.py .data/pg
 
 clean-data: stop

@@ -43,6 +43,13 @@ def _no_real_llm_keys(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _tasks_inline(settings):
+    """Tasks enqueued without a broker run inline, where the test's transaction is visible;
+    tests of the background thread turn it on and wait for it (config.celery.in_process_tasks)."""
+    settings.TASKS_IN_BACKGROUND = False
+
+
 @pytest.fixture
 def committing(django_capture_on_commit_callbacks):
     """Run on-commit work (eager tasks: embedding, extraction, the summary) as a real commit

@@ -8,7 +8,6 @@ the SSE event names as ``type`` (``message_start``, ``token``, ``message_complet
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -23,6 +22,7 @@ from chat import selectors, services
 from chat.streaming import ChatEvent, failure_events, run_turn
 from core.db import release_connections
 from core.errors import DATABASE_BUSY_MESSAGE, INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
+from core.parsers import JSONInputError, json_loads
 from providers.llm import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -73,9 +73,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         try:
-            frame = json.loads(text_data or "")
-        except json.JSONDecodeError:
-            await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.")
+            frame = json_loads(text_data or "")
+        except JSONInputError as exc:
+            await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.",
+                              {"frame": [str(exc)]})  # fmt: skip
             return
         if not isinstance(frame, dict):
             await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.")

@@ -17,12 +17,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.websocket import TokenAuthMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from core.apps import announce_stack  # noqa: E402
+from core.middleware import RequestBodyLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": RequestBodyLimit(django_asgi_app),
         # No Origin check: sockets authenticate with an explicit token, never a cookie, so a
         # foreign page gains nothing; and scripts and browser extensions send no host origin.
         "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+announce_stack()

@@ -6,6 +6,7 @@ Kept free of Django imports because settings import it.
 import functools
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,63 @@ def embedded_database_url(data_dir: Path) -> str:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     import pgserver
 
+    embedded_database_forget_dead(data_dir)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def embedded_database_forget_dead(data_dir: Path) -> None:
+    """Strike processes that died attached to the embedded database from pgserver's list.
+
+    pgserver stops the server when the last process on its list exits, and a process on it that
+    was killed (or that re-raised SIGTERM after shutting down, as uvicorn does, so its exit
+    handlers never ran) never leaves it: the server would outlive everyone, for good.
+    """
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    # The lock pgserver itself holds while it edits the list.
+    with PostgresServer._lock:
+        handles = DiskList(data_dir / ".handle_pids.json")
+        pids = handles.get()
+        alive = [pid for pid in pids if _alive(pid)]
+        if alive != pids:
+            handles.put(alive)
+
+
+SECRET_KEY_FILE_NAME = "secret_key"
+
+
+def installation_secret_key(data_dir: Path) -> str:
+    """This installation's own random SECRET_KEY, made on first start and kept (mode 0600) in
+    ``data_dir``, which git ignores: a development server reachable from outside (`make run
+    HOST=0.0.0.0`) must not sign JWTs with a key anyone can read in the repository."""
+    path = data_dir / SECRET_KEY_FILE_NAME
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        draft = data_dir / f".{SECRET_KEY_FILE_NAME}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            # A link never replaces: of two processes starting together (web server, worker)
+            # both keep the first one's key, and no one reads a half-written file.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 @functools.cache
@@ -78,6 +134,8 @@ def asgi_server_command(host: str, port: int) -> list[str]:
         sys.executable, "-m", "uvicorn", "config.asgi:application",
         "--host", host, "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+        # Django speaks no ASGI lifespan; uvicorn would say so in a warning at every start.
+        "--lifespan", "off",
         # Open streams must not hold a stop (Ctrl+C, a deploy) for longer than this.
         "--timeout-graceful-shutdown", "5",
     ]  # fmt: skip

@@ -23,10 +23,11 @@ ENVIRONMENT = env.str("ENGRAM_ENV", "development")
 PRODUCTION = ENVIRONMENT == "production"
 # DEBUG stays off unless asked for: the JSON error shape must hold in every environment.
 DEBUG = env.bool("DEBUG", False)
+# Unset outside production: a random key of this installation's own, kept in DATA_DIR.
 SECRET_KEY = (
     env.str("SECRET_KEY")
     if PRODUCTION
-    else env.str("SECRET_KEY", "dev-only-insecure-key-0f3c8e1a6b9d4c2e8f7a5b3c1d9e7f6a")
+    else env.str("SECRET_KEY", "") or runtime.installation_secret_key(DATA_DIR)
 )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -155,6 +156,10 @@ else:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", REDIS_URL)
 # Without a broker, tasks run in the calling process so the service still works end to end.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Without a broker, tasks run on one background thread of the process that enqueued them, so a
+# request never waits for them (embedding 200 memories takes seconds); false: inline, in the
+# request, as Celery's eager mode does (the test suite does so unless a test asks otherwise).
+TASKS_IN_BACKGROUND = env.bool("TASKS_IN_BACKGROUND", True)
 if CELERY_TASK_ALWAYS_EAGER:
     # Eager tasks still take a producer; kombu's in-memory transport keeps that in-process.
     CELERY_BROKER_URL = "memory://"
@@ -168,7 +173,27 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# A broker that is away (a Redis restart) is waited for, at start and while running, for as long
+# as it takes: the worker reconnects and goes on instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task whose worker process died (killed, out of memory) goes back on the queue at once rather
+# than being acknowledged as done; tasks are idempotent, so running one twice is safe.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A message a worker took and never acknowledged (its worker was killed outright, or the broker
+# restarted under it) is delivered again after this many seconds. It must exceed the longest a
+# task may run (the time limit) and the longest countdown a task is sent with (the summary's
+# delay, retry backoffs), or a running or waiting task would be delivered twice.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    # kombu's Redis transport, fixed to survive a lost connection (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 60),
+    "socket_keepalive": True,
+    "retry_on_timeout": True,
+    "health_check_interval": 10,
+}
 
 # --- Storage -------------------------------------------------------------------------------------
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(DATA_DIR / "media")))
@@ -212,7 +237,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.TierRateLimit"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -262,6 +287,11 @@ LOGGING = {
         "django.request": {"level": "CRITICAL"},
         "django.server": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
+        # uvicorn's own lines (requests, WebSocket connections, errors) carry the URL with its
+        # query string, where WebSocket clients put their token: they go through the same
+        # redacting handler as ours, replacing uvicorn's plain ones.
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
@@ -269,6 +299,8 @@ ENGRAM_VERSION = runtime.VERSION
 ENGRAM_COMMIT = runtime.git_commit()  # GET /version
 # What `manage.py serve` runs, with {host} and {port} filled in (core knows no config module).
 ASGI_SERVER_COMMAND = runtime.asgi_server_command("{host}", "{port}")
+# What `serve` calls on the way out so the embedded database stops with the last process.
+EMBEDDED_DATABASE_FORGET_DEAD = "config.runtime.embedded_database_forget_dead"
 
 # --- Accounts: tokens, secrets, rate limits ------------------------------------------------------
 SIMPLE_JWT = {

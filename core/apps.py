@@ -1,9 +1,12 @@
 import logging
+import os
 
 from django.apps import AppConfig
 from django.conf import settings
 
 logger = logging.getLogger("engram")
+# Set by `manage.py serve` for the processes it starts: its banner names the stack for all.
+SUPERVISED_ENV = "ENGRAM_SUPERVISED"
 
 
 def describe_stack() -> str:
@@ -20,8 +23,15 @@ def describe_stack() -> str:
     return f"Engram {settings.ENGRAM_VERSION} ({settings.ENVIRONMENT}) on {database}; {rest}"
 
 
+def announce_stack() -> None:
+    """Log the stack line once per service start: by each server or worker process started on
+    its own, by nobody else (`serve`'s banner prints it for the processes it starts)."""
+    if not os.environ.get(SUPERVISED_ENV):
+        logger.info(describe_stack())
+
+
 class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self) -> None:
-        logger.info(describe_stack())
+        from core import checks  # noqa: F401  registers the deployment checks

@@ -1,9 +1,11 @@
 """Cross-cutting request plumbing: request ids, body-size limit, and the last-resort error shape.
 
-Each middleware works natively in both sync (WSGI, tests) and async (ASGI server) stacks, so no
-request pays for a thread hop it does not need.
+Each Django middleware works natively in both sync (WSGI, tests) and async (ASGI server) stacks,
+so no request pays for a thread hop it does not need. ``RequestBodyLimit`` sits in front of
+Django on the ASGI server, where bodies arrive.
 """
 
+import json
 import logging
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -21,7 +23,9 @@ from core.errors import (
     DATABASE_BUSY_MESSAGE,
     INTERNAL_ERROR_MESSAGE,
     ErrorCode,
+    error_body,
     error_response,
+    too_large_body,
     too_large_response,
 )
 from core.request_context import bind_request_id
@@ -69,6 +73,80 @@ class RequestIDMiddleware(DualModeMiddleware):
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class RequestBodyLimit:
+    """ASGI middleware in front of Django: no body larger than MAX_REQUEST_BYTES is read.
+
+    Django's ASGI handler reads the whole body before any Django middleware runs, and then
+    believes only Content-Length. So here a declared length over the limit is refused before a
+    byte of the body is read; a chunked body (no Content-Length) is read here, counted, refused
+    at the first chunk past the limit, and handed on whole with the Content-Length it has.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = settings.MAX_REQUEST_BYTES
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                body = error_body(ErrorCode.VALIDATION_ERROR, "Content-Length is not a number.")
+                await self._answer(send, headers, 400, body)
+            elif int(declared) > limit:
+                await self._answer(send, headers, 413, too_large_body(limit))
+            else:
+                await self.app(scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                await self._answer(send, headers, 413, too_large_body(limit))
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        scope = {**scope, "headers": [*scope["headers"], (b"content-length", b"%d" % len(body))]}
+        delivered = False
+
+        async def replay() -> dict:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _answer(send, headers: dict[bytes, bytes], status: int, body: dict) -> None:
+        request_id = bind_request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
+        body["error"]["request_id"] = request_id
+        content = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(content)),
+                    (b"x-request-id", request_id.encode()),
+                    # The rest of the body is never read: the connection cannot carry another.
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
 
 
 class BodySizeLimitMiddleware(DualModeMiddleware):

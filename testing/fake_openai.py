@@ -71,7 +71,7 @@ class Reply:
 
     - ``text`` (split into word tokens when streamed) or ``tokens``;
     - ``delay`` seconds between streamed tokens, ``first_token_delay`` before the first one
-      (non-streamed answers wait for all of it);
+      (non-streamed answers wait for all of it; an embeddings answer waits that long);
     - ``status`` other than 200: answer with that status and an OpenAI-style ``error`` body
       (defaults per status) and ``headers`` (e.g. ``{"retry-after": "0"}``);
     - ``disconnect_after=N``: drop the connection after N tokens (0: before any);
@@ -188,9 +188,9 @@ class FakeOpenAI:
     """The server. ``start()`` it (or use it as a context manager), point clients at
     ``base_url`` (``http://127.0.0.1:PORT/v1``; Ollama's API is under ``root_url``)."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
-        self.port = 0
+        self.port = port  # 0: a free one, known after start()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -208,7 +208,7 @@ class FakeOpenAI:
 
         async def serve() -> None:
             self._server = await asyncio.start_server(
-                self._connection, self.host, 0, backlog=2048, limit=2**20
+                self._connection, self.host, self.port, backlog=2048, limit=2**20
             )
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
@@ -545,6 +545,12 @@ class FakeOpenAI:
         body = request.json if isinstance(request.json, dict) else {}
         model = str(body.get("model", ""))
         reply = self._take_reply("embeddings", model)
+        if reply is not None and reply.first_token_delay:
+            # A slow provider: the client waits (or is killed waiting).
+            closed = _watch_close(reader)
+            if await _closed_within(closed, reply.first_token_delay):
+                return False
+            await _stop_watching(closed)
         if reply is not None and reply.status != 200:
             return await _send_json(writer, reply.status, reply.error_body(), reply.headers)
         raw = body.get("input", "")
@@ -773,21 +779,31 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve in the foreground, every chat answer ``--tokens`` tokens at a fixed rate: the
-    upstream of ``make bench-chat``, in a process of its own so it never shares a core's GIL
-    with what it measures."""
+    """Serve in the foreground until Ctrl+C or SIGTERM; print the base URL.
+
+    By default every chat answer echoes the last user message, so Engram's chat can be tried
+    without a provider key (README, "Trying chat without a provider key"). With ``--tokens``
+    every answer is that many tokens at a fixed rate: the upstream of ``make bench-chat``, in a
+    process of its own so it never shares a core's GIL with what it measures.
+    """
     import argparse
     import signal
 
     parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
-    parser.add_argument("--tokens", type=int, default=500)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument(
+        "--tokens", type=int, default=None, help="answer this many tokens instead of echoing"
+    )
     parser.add_argument("--delay", type=float, default=0.02, help="seconds between tokens")
     parser.add_argument("--first-token-delay", type=float, default=0.0)
     args = parser.parse_args(argv)
-    server = FakeOpenAI().start()
-    server.default_reply = Reply(
-        tokens=[" tok"] * args.tokens, delay=args.delay, first_token_delay=args.first_token_delay
-    )
+    server = FakeOpenAI(port=args.port).start()
+    if args.tokens is not None:
+        server.default_reply = Reply(
+            tokens=[" tok"] * args.tokens,
+            delay=args.delay,
+            first_token_delay=args.first_token_delay,
+        )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from core.api import ApiView, OwnedObjectView, validated, validated_serializer
 from core.errors import NotFound, ValidationFailed
 from core.pagination import page_body
+from core.parsers import JSONInputError, json_loads
 from memories import extraction, selectors, services
 from memories.api import serializers as s
 from memories.models import ExtractionJob, Memory
@@ -47,8 +48,8 @@ class JSONLinesParser(BaseParser):
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line))
-            except ValueError as exc:
+                items.append(json_loads(line))
+            except JSONInputError as exc:
                 raise ParseError(f"Line {number} is not valid JSON: {exc}") from None
         return items
 

@@ -137,3 +137,31 @@ def test_tokens_join_back_to_the_text():
     for text in ["Hello big world", " lead and trail ", "one", ""]:
         assert "".join(split_tokens(text)) == text
     assert split_tokens("Hello big world") == ["Hello", " big", " world"]
+
+
+def test_the_command_serves_on_the_asked_port_and_echoes(tmp_path):
+    """`python -m testing.fake_openai --port N`, as the README runs it beside `make run`."""
+    import subprocess
+    import sys
+
+    from testing.live import REPO, free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "testing.fake_openai", "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == f"http://127.0.0.1:{port}/v1"
+        answer = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="anything", max_retries=0
+        ).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello, Engram"}]
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    assert answer.choices[0].message.content == "Hello, Engram"

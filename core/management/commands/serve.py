@@ -2,22 +2,40 @@
 
 Starts the ASGI server (uvicorn: HTTP, SSE and WebSockets) and, when a broker is configured, a
 Celery worker and Celery beat, as child processes. This process holds the embedded database open
-for all of them and stops everything together on Ctrl+C or SIGTERM.
+for all of them and stops everything together on Ctrl+C or SIGTERM. A worker or beat that exits
+(a broker outage it could not ride out) is started again; only the web server ending ends the
+service. The pids of all of them are kept in ``<ENGRAM_DATA_DIR>/run/serve.json`` for `make stop`.
 """
 
+import json
+import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
 
-from core.apps import describe_stack
+from core.apps import SUPERVISED_ENV, describe_stack
 
-STARTUP_TIMEOUT_SECONDS = 30
+logger = logging.getLogger("engram.serve")
+
+# A first start on a busy machine imports Django and the apps slowly; giving up early is worse.
+STARTUP_TIMEOUT_SECONDS = 120
+# Longer than uvicorn's graceful shutdown (5 s) and a task's soft time limit is not waited for:
+# an acks_late task cut short is delivered again.
+STOP_TIMEOUT_SECONDS = 15
+RESTART_DELAY_SECONDS = 5
+
+
+def pid_file() -> Path:
+    return settings.DATA_DIR / "run" / "serve.json"
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen) -> bool:
@@ -29,6 +47,10 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen) -> bool:
         except OSError:
             time.sleep(0.1)
     return False
+
+
+class Stop(Exception):
+    """SIGTERM or SIGINT arrived."""
 
 
 class Command(BaseCommand):
@@ -45,29 +67,31 @@ class Command(BaseCommand):
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
         server = [part.format(host=host, port=port) for part in settings.ASGI_SERVER_COMMAND]
-        children = [subprocess.Popen(server)]
+        commands = {"web": server}
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             celery = [sys.executable, "-m", "celery", "-A", "config"]
-            children.append(subprocess.Popen([*celery, "worker", "--loglevel", "INFO"]))
-            children.append(
-                subprocess.Popen(
-                    [
-                        *celery,
-                        "beat",
-                        "--loglevel",
-                        "INFO",
-                        "--schedule",
-                        str(settings.DATA_DIR / "celerybeat-schedule"),
-                    ]
-                )
-            )
+            commands["worker"] = [*celery, "worker", "--loglevel", "INFO"]
+            schedule = str(settings.DATA_DIR / "celerybeat-schedule")
+            commands["beat"] = [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule]
+        environment = {**os.environ, SUPERVISED_ENV: "1"}
+        children: dict[str, subprocess.Popen] = {}
+
+        def start(name: str) -> None:
+            children[name] = subprocess.Popen(commands[name], env=environment)
+            self._record_pids(children)
 
         def stop(signum, frame) -> None:
-            raise KeyboardInterrupt
+            raise Stop
 
+        # Ctrl+C reaches the whole process group; `kill` only this process. Either way the
+        # children are stopped here, and this process then exits normally, so pgserver's exit
+        # handler stops the embedded database.
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         try:
-            if not _wait_for_port(host, port, children[0]):
+            for name in commands:
+                start(name)
+            if not _wait_for_port(host, port, children["web"]):
                 self.stderr.write("The web server did not start; see its output above.")
                 return
             base = f"http://{host}:{port}"
@@ -79,16 +103,52 @@ class Command(BaseCommand):
                 + "  First admin user:  .venv/bin/python manage.py createsuperuser\n"
                 + "  Stop with Ctrl+C (or `make stop` after a crash).\n"
             )
-            while all(child.poll() is None for child in children):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
+            self._supervise(children, start)
+        except Stop:
             pass
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            for child in children:
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            self._stop_all(children)
+            pid_file().unlink(missing_ok=True)
+            if settings.EMBEDDED_DATABASE:
+                # The settings name the function: core knows nothing of config.
+                import_string(settings.EMBEDDED_DATABASE_FORGET_DEAD)(settings.DATA_DIR / "pg")
+
+    def _supervise(self, children: dict[str, subprocess.Popen], start) -> None:
+        """Until the web server ends: start a worker or beat that exited again."""
+        exited_at: dict[str, float] = {}
+        while children["web"].poll() is None:
+            time.sleep(0.5)
+            for name, child in list(children.items()):
+                if name == "web" or child.poll() is None:
+                    continue
+                if name not in exited_at:
+                    logger.warning("Celery %s exited (%s); starting it again in %d s.",
+                                   name, child.returncode, RESTART_DELAY_SECONDS)  # fmt: skip
+                    exited_at[name] = time.monotonic()
+                elif time.monotonic() - exited_at[name] >= RESTART_DELAY_SECONDS:
+                    del exited_at[name]
+                    start(name)
+
+    @staticmethod
+    def _stop_all(children: dict[str, subprocess.Popen]) -> None:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    @staticmethod
+    def _record_pids(children: dict[str, subprocess.Popen]) -> None:
+        path = pid_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pids = {"serve": os.getpid(), **{name: child.pid for name, child in children.items()}}
+        draft = path.with_suffix(".tmp")
+        draft.write_text(json.dumps(pids))
+        draft.replace(path)

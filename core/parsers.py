@@ -1,0 +1,67 @@
+"""The one JSON reader for everything a client sends: HTTP bodies (DRF) and WebSocket frames.
+
+Python's JSON decoder, and every function that walks its result, recurses once per level of
+nesting: a body of a thousand ``[`` ends in a RecursionError (a 500 and a traceback thousands of
+lines long). Nesting is measured first, without recursion, and anything deeper than
+``MAX_JSON_DEPTH`` is refused as invalid input, so nothing deeper ever reaches a serializer.
+"""
+
+import json
+import re
+from typing import Any
+
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
+from rest_framework.utils.json import strict_constant
+
+# Deeper than any document the API takes (metadata, chat messages, tool schemas), far below
+# the interpreter's recursion limit.
+MAX_JSON_DEPTH = 64
+
+# A string (whose brackets do not count) or one bracket.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+class JSONInputError(ValueError):
+    """The text is not JSON, or is nested deeper than MAX_JSON_DEPTH."""
+
+
+def _depth(text: str) -> int:
+    deepest = depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Parse client JSON (no NaN or Infinity, at most MAX_JSON_DEPTH levels deep).
+
+    Raises JSONInputError with a message fit for the client.
+    """
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise JSONInputError("The body is not UTF-8 text.") from None
+    # Most documents hold fewer brackets than the limit and cannot be too deep: skip the scan.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
+        raise JSONInputError(f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.")
+    try:
+        return json.loads(text, parse_constant=strict_constant)
+    except ValueError as exc:
+        raise JSONInputError(f"JSON parse error - {exc}") from None
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser reading through ``json_loads``."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        try:
+            return json_loads(stream.read())
+        except JSONInputError as exc:
+            raise ParseError(str(exc)) from None
