@@ -28,6 +28,11 @@ JSONL = "application/x-ndjson"
 MEMORY_ID = OpenApiParameter(
     "memory_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The memory's id."
 )
+# 409, on the operations that answer it; core.schema gives it the error body.
+CONFLICT = OpenApiResponse(
+    description="Another memory in this scope has the same text (CONFLICT; details.existing_id), "
+    "or a concurrent request changed the same memories: retry."
+)
 JOB_ID = OpenApiParameter(
     "job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id."
 )
@@ -167,7 +172,7 @@ class MemoryResponseView(OwnedMemoryView):
         summary="Complete a captured prompt with the AI's response",
         parameters=[MEMORY_ID],
         request=s.ResponseSaveSerializer,
-        responses={200: s.MemorySerializer},
+        responses={200: s.MemorySerializer, 409: CONFLICT},
     )
     def post(self, request: Request, memory: Memory) -> Response:
         data = validated(s.ResponseSaveSerializer, request.data)
@@ -181,7 +186,7 @@ class MemoryBulkView(MemoryView):
         operation_id="memories_bulk_create",
         summary=f"Save up to {services.BULK_MAX_ITEMS} memories in one transaction",
         request=s.MemoryBulkSerializer,
-        responses={201: s.BulkResultSerializer},
+        responses={201: s.BulkResultSerializer, 409: CONFLICT},
     )
     def post(self, request: Request) -> Response:
         data = validated(s.MemoryBulkSerializer, request.data)
@@ -260,7 +265,7 @@ class MemoryImportView(MemoryView):
         operation_id="memories_import",
         summary="Import a JSON Lines export (the same text in the same scope folds)",
         request={JSONL: OpenApiTypes.STR},
-        responses={200: s.ImportResultSerializer},
+        responses={200: s.ImportResultSerializer, 409: CONFLICT},
     )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, list) or not request.data:
@@ -330,7 +335,7 @@ class MemoryDetailView(OwnedMemoryView):
         summary="Change a memory (a content change re-embeds it)",
         parameters=[MEMORY_ID],
         request=s.MemoryUpdateSerializer,
-        responses={200: s.MemorySerializer},
+        responses={200: s.MemorySerializer, 409: CONFLICT},
     )
     def patch(self, request: Request, memory: Memory) -> Response:
         changes = validated(s.MemoryUpdateSerializer, request.data)
@@ -384,7 +389,7 @@ class MemoryRevertView(OwnedMemoryView):
         "is recreated with its id. 409 CONFLICT when another memory of its scope has that text.",
         parameters=[MEMORY_ID],
         request=s.RevertSerializer,
-        responses={200: s.MemorySerializer},
+        responses={200: s.MemorySerializer, 409: CONFLICT},
     )
     def post(self, request: Request, known_id: uuid.UUID) -> Response:
         data = validated(s.RevertSerializer, request.data)
