@@ -111,3 +111,4 @@ class PersonaAdmin(admin.ModelAdmin):
     list_display = ("name", "user", "default_model", "temperature", "updated_at")
     search_fields = ("name", "user__email")
     list_select_related = ("user",)
+    ordering = ("-created_at",)

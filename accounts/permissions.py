@@ -1,8 +1,9 @@
 """API keys may do only what their scopes allow; a signed-in session (JWT) may do everything.
 
 A view opts in to API keys with ``scope_family``: ``"memories"`` needs ``memories:read`` for
-safe methods and ``memories:write`` otherwise; a family that is itself a scope (``"chat"``)
-needs that scope. A view without ``scope_family`` (account management) refuses API keys.
+what only reads (safe methods, and the view's ``reading_methods``, e.g. a search sent by POST)
+and ``memories:write`` otherwise; a family that is itself a scope (``"chat"``) needs that scope.
+A view without ``scope_family`` (account management) refuses API keys.
 """
 
 from typing import TYPE_CHECKING
@@ -17,19 +18,26 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 
-def required_scope(family: str | None, method: str) -> str | None:
+def required_scope(
+    family: str | None, method: str, reading_methods: frozenset[str] = frozenset()
+) -> str | None:
     if family is None:
         return None
     if family in ApiScope.values:
         return family
-    return f"{family}:{'read' if method in SAFE_METHODS else 'write'}"
+    reads = method in SAFE_METHODS or method in reading_methods
+    return f"{family}:{'read' if reads else 'write'}"
 
 
 class ScopePermission(BasePermission):
     def has_permission(self, request: Request, view: "APIView") -> bool:
         if not isinstance(request.auth, ApiKey):
             return True
-        needed = required_scope(getattr(view, "scope_family", None), request.method)
+        needed = required_scope(
+            getattr(view, "scope_family", None),
+            request.method,
+            getattr(view, "reading_methods", frozenset()),
+        )
         if needed is None:
             raise PermissionDenied("API keys cannot be used here; sign in with your password.")
         if needed not in request.auth.scopes:

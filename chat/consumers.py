@@ -1,8 +1,8 @@
 """Chat over a WebSocket at /ws/chat/: several streams at once on one socket.
 
 Client frames: ``{"type": "chat.send", "thread_id", "model", "content", "temperature"?,
-"client_id"?}`` and ``{"type": "chat.cancel", "message_id"}``. Server frames carry the SSE
-event names as ``type`` (``message_start``, ``token``, ``message_complete``, ``error``,
+"client_id"?}`` and ``{"type": "chat.cancel", "message_id", "client_id"?}``. Server frames carry
+the SSE event names as ``type`` (``message_start``, ``token``, ``message_complete``, ``error``,
 ``close``), plus ``{"type": "ping"}`` every 30 s. Database work runs off the event loop.
 """
 
@@ -46,12 +46,14 @@ class SendFrame(serializers.Serializer):
 
 class CancelFrame(serializers.Serializer):
     message_id = serializers.CharField(max_length=64)
+    client_id = serializers.CharField(required=False, max_length=128, default="")
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
-        self.runs: dict[str, asyncio.Task] = {}  # streaming, by assistant message id
+        # Streaming turns by assistant message id: the task and the client_id of its chat.send.
+        self.runs: dict[str, tuple[asyncio.Task, str]] = {}
         self.pending: set[asyncio.Task] = set()  # every turn task, preparing or streaming
         self.pinger: asyncio.Task | None = None
         offered = PROTOCOL if PROTOCOL in self.scope.get("subprotocols", []) else None
@@ -120,7 +122,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 if turn is None:
                     return
                 message_id = str(turn.assistant_message_id)
-                self.runs[message_id] = asyncio.current_task()
+                self.runs[message_id] = (asyncio.current_task(), client_id)
                 try:
                     await run_turn(turn, emit)
                 except Exception as exc:
@@ -165,33 +167,38 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _cancel(self, content: dict[str, Any]) -> None:
         frame = CancelFrame(data=content)
-        task = self.runs.get(str(content.get("message_id"))) if frame.is_valid() else None
-        if task is None:
-            await self._error(ErrorCode.NOT_FOUND, "No stream with this message id is running.")
+        message_id = str(content.get("message_id", ""))[:64]
+        run = self.runs.get(message_id) if frame.is_valid() else None
+        if run is None:
+            # The ids the client sent come back, so it can tell which cancel this answers.
+            await self._error(
+                ErrorCode.NOT_FOUND,
+                "No stream with this message id is running.",
+                client_id=str(content.get("client_id", ""))[:128],
+                message_id=message_id,
+            )
             return
+        task, client_id = run
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await self.send_json(
             {
                 "type": "close",
-                "message_id": frame.validated_data["message_id"],
+                "message_id": message_id,
                 "status": "cancelled",
+                "client_id": client_id,
             }
         )
 
     async def _error(
-        self, code: str, message: str, details: Any = None, client_id: str = ""
+        self, code: str, message: str, details: Any = None, client_id: str = "", **ids: str
     ) -> None:
-        await self.send_json(
-            {
-                "type": "error",
-                "code": str(code),
-                "message": message,
-                "details": details or {},
-                "client_id": client_id,
-            }
-        )
+        """An error frame; ``ids`` (``message_id``) echo what the failed frame named. A frame
+        without a client_id gets none back rather than an empty one."""
+        error = {"type": "error", "code": str(code), "message": message, "details": details or {}}
+        error |= {"client_id": client_id} if client_id else {}
+        await self.send_json(error | ids)
 
     async def _ping(self) -> None:
         while True:

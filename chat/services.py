@@ -13,7 +13,7 @@ from accounts.models import Persona, User
 from chat.context import Recalled, Turn, memory_system_message, plan_context
 from chat.models import Message, ModelContext, Thread
 from core.errors import EngramError
-from core.tasks import enqueue
+from core.tasks import enqueue_or_leave
 from llm.catalog import ModelSpec, get_catalog
 from llm.credentials import ResolvedModel, model_resolve
 from llm.services import complete_for_user, usage_cost, usage_for_user
@@ -21,7 +21,12 @@ from memories.models import JobTrigger
 from memories.models import Provider as MemoryProvider
 from memories.models import Source as MemorySource
 from memories.selectors import memories_search
-from memories.services import MemoryDraft, extraction_schedule, memory_create, thread_detach
+from memories.services import (
+    MemoryDraft,
+    extraction_schedule,
+    memory_create_in_parts,
+    thread_detach,
+)
 from providers.llm import ContextTooLong, ProviderError, Usage
 from providers.llm.tokens import count_message_tokens, count_tokens
 
@@ -245,18 +250,33 @@ def turn_followups(*, turn: PreparedTurn, answer: Message) -> None:
     and extract facts from it into the memories (after commit, when the user wants that).
 
     Called once ``turn_finish`` has committed the answer, outside any transaction, so the
-    tasks that read it are sent at once.
+    tasks that read it are sent at once. A task queue that is down costs the follow-ups (the
+    next exchange names and summarises the thread again), never the answer.
     """
     if answer.status != Message.Status.COMPLETE:
         return
     if turn.thread_untitled:
-        enqueue("chat.thread_title_generate", str(turn.thread_id))
+        enqueue_or_leave("chat.thread_title_generate", str(turn.thread_id))
     if turn.in_thread and turn.history_truncated:
-        enqueue("chat.thread_summarize", str(turn.thread_id), turn.model.id)
+        enqueue_or_leave("chat.thread_summarize", str(turn.thread_id), turn.model.id)
     metadata = {"model": turn.model.id}
     if turn.in_thread:
         metadata |= {"thread_id": str(turn.thread_id), "message_id": str(answer.pk)}
-    enqueue("chat.exchange_remember", str(turn.user_id), turn.question, answer.content, metadata)
+    # Without a queue the exchange is remembered here: it is a few inserts, and it would have
+    # no sweep to come back to it.
+    enqueue_or_leave(
+        "chat.exchange_remember",
+        str(turn.user_id),
+        turn.question,
+        answer.content,
+        metadata,
+        on_failure=lambda reason: exchange_remember(
+            user=User.objects.get(pk=turn.user_id),
+            question=turn.question,
+            answer=answer.content,
+            metadata=metadata,
+        ),
+    )
     extraction_schedule(
         user_id=turn.user_id,
         messages=[
@@ -365,10 +385,11 @@ def thread_summarize(
 
 def exchange_remember(*, user: User, question: str, answer: str, metadata: dict[str, Any]) -> None:
     """Save a finished exchange as a memory (source ``chat``) unless the user turned that off.
-    Saving it twice stores it once (memories deduplicate identical content)."""
+    Saving it twice stores it once (memories deduplicate identical content). An exchange longer
+    than one memory may hold is saved in consecutive parts, so nothing said is dropped."""
     if not user.save_chat_memories:
         return
-    memory_create(
+    memory_create_in_parts(
         user=user,
         draft=MemoryDraft(
             prompt=question,

@@ -576,7 +576,7 @@ MEMORY_EXTRACTION_MAX_TOKENS = env.int("MEMORY_EXTRACTION_MAX_TOKENS", 1024)
 # A job claimed by a worker that has not finished after this many seconds is taken over.
 MEMORY_EXTRACTION_STALE_SECONDS = env.int("MEMORY_EXTRACTION_STALE_SECONDS", 900)
 # A newly embedded memory at least this cosine-similar to another memory of the same user and
-# scope is merged into it (the embedding task does it; no LLM). Above 1: never.
+# scope is linked to it (near_duplicate_of; both kept, no LLM). Above 1: never.
 MEMORY_DEDUP_THRESHOLD = env.float("MEMORY_DEDUP_THRESHOLD", 0.97)
 # --- Encrypted storage and backups ---------------------------------------------------------------
 # Largest single streamed upload (a record, a backup, one part of a resumable backup), in bytes;

@@ -35,12 +35,47 @@ def validated(
     return validated_serializer(serializer_class, data, **kwargs).validated_data
 
 
+def unstorable_text(value: Any) -> str | None:
+    """Why PostgreSQL could not store ``value`` or any text inside it (a NUL character, a lone
+    surrogate), or None. DRF's CharField refuses both; JSON and dict fields do not."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "Text may not contain NUL characters."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "Text must be valid Unicode (no lone surrogates)."
+        return None
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    return next((reason for item in items if (reason := unstorable_text(item))), None)
+
+
+class InputSerializer(serializers.Serializer):
+    """Base of every input: refuses text PostgreSQL cannot store, anywhere in the body."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors = {
+            name: [reason] for name, value in attrs.items() if (reason := unstorable_text(value))
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
 # No docstrings on these bases: the OpenAPI schema takes a view's docstring as its description.
 class ApiView(APIView):
     # Every Engram API view. ``scope_family`` names the API-key scopes it needs (see
     # accounts.permissions); without one, API keys are refused.
 
     scope_family: str | None = None
+    # Methods that only read although HTTP calls them unsafe (a search sent by POST): a scope
+    # follows what an endpoint does, so these need the family's read scope, not its write scope.
+    reading_methods: frozenset[str] = frozenset()
 
 
 class OwnedObjectView(ApiView):

@@ -1,4 +1,7 @@
-"""OpenAPI post-processing: every operation documents the shared error shape."""
+"""OpenAPI post-processing: every operation documents the shared error shape.
+
+Statuses only some operations answer (409 CONFLICT) are declared on those operations with a
+description (``CONFLICT_RESPONSE``); this hook gives them the error body too."""
 
 from typing import Any
 
@@ -43,4 +46,7 @@ def add_error_responses(result: dict[str, Any], generator, request, public) -> d
             responses = operation.setdefault("responses", {})
             for status, description in _ERROR_STATUSES.items():
                 responses.setdefault(status, {"description": description, "content": reference})
+            for status, response in responses.items():
+                if status.startswith(("4", "5")) and not response.get("content"):
+                    response["content"] = reference
     return result

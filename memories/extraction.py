@@ -554,7 +554,7 @@ def _apply_one(
     target = targets.get(seen.pk)
     if target is None:
         return {**operation, "reason": "The memory was deleted after the decision."}
-    if target.content_hash != seen.content_hash:
+    if target.content != seen.content:
         return {**operation, "reason": "The memory changed after the decision."}
     if seen.pk in touched:
         return {**operation, "reason": "Another fact of this job already changed this memory."}

@@ -67,8 +67,14 @@ class Memory(models.Model):
     tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     importance = models.FloatField(default=0.5)
     metadata = models.JSONField(default=dict, blank=True)
-    # sha256 of the normalised content: deduplication and the embedding task's compare-and-set.
+    # sha256 of the normalised content (services.content_hash): the same text after
+    # normalisation is stored once per scope.
     content_hash = models.CharField(max_length=64)
+    # A similar memory of the same scope the embedding task found (services.memory_link_near_
+    # duplicate): linked, never merged, since similar text can say different things.
+    near_duplicate_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="near_duplicates"
+    )
     # Bytes of text and metadata this memory stores (quota and stats).
     size_bytes = models.PositiveIntegerField(default=0)
     embedding_status = models.CharField(
@@ -144,8 +150,9 @@ class HistoryEvent(models.TextChoices):
     CREATE = "create", "Created"
     UPDATE = "update", "Updated"
     DELETE = "delete", "Deleted"
-    # A near-duplicate was folded into another memory (services.memory_merge_near_duplicate):
-    # on the survivor old and new content are its text; on the duplicate new content is empty.
+    # A memory was folded into another (before near duplicates were linked instead, or by an
+    # operator): on the survivor old and new content are its text; on the folded one new content
+    # is empty, and GET of its id answers with the survivor (selectors.memory_merged_survivor).
     MERGE = "merge", "Merged"
     # Restored to the content of an earlier entry (``reverted_to``), recreated if it was removed.
     REVERT = "revert", "Reverted"

@@ -90,12 +90,12 @@ class PlanStepOutput(serializers.Serializer):
     data_from_step = serializers.IntegerField(allow_null=True)
 
 
-class PlanOutput(serializers.Serializer):
+class ExecutionPlanOutput(serializers.Serializer):
     agent = serializers.CharField()
     steps = PlanStepOutput(many=True)
 
 
-class PlanTurnOutput(PlanOutput):
+class PlanTurnOutput(ExecutionPlanOutput):
     run_id = serializers.UUIDField()
 
 
@@ -118,7 +118,7 @@ class PlaybookOutput(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     agents = serializers.ListField(child=serializers.CharField())
-    plan = PlanOutput()
+    plan = ExecutionPlanOutput()
 
 
 class PlaybookListOutput(serializers.Serializer):

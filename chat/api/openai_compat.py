@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from accounts.selectors import persona_by_name_or_id
 from chat import selectors, services, streaming
 from chat.streaming import ChatEvent
-from core.api import ApiView, validated
+from core.api import ApiView, InputSerializer, validated
+from core.errors import ValidationFailed
 from core.sse import HEARTBEAT, event_stream
 from llm.selectors import model_listings
 
@@ -48,9 +49,12 @@ class StreamOptionsInput(serializers.Serializer):
     include_usage = serializers.BooleanField(default=False)
 
 
-class ChatCompletionInput(serializers.Serializer):
+class ChatCompletionInput(InputSerializer):
     model = serializers.CharField(max_length=200)
     messages = ChatMessageInput(many=True, allow_empty=False)
+    n = serializers.IntegerField(
+        default=1, help_text="How many choices to generate: Engram answers exactly one."
+    )
     stream = serializers.BooleanField(default=False)
     stream_options = StreamOptionsInput(required=False)
     temperature = serializers.FloatField(required=False, allow_null=True, default=None)
@@ -182,6 +186,13 @@ class ChatCompletionsView(ApiView):
         persona_ref = request.headers.get("X-Engram-Persona")
         persona = persona_by_name_or_id(request.user, persona_ref) if persona_ref else None
         data = validated(ChatCompletionInput, request.data)
+        if data["n"] != 1:
+            # Accepted and ignored, a client asking for several choices would pay for one and
+            # wait for the others forever; refused, its SDK shows why.
+            raise ValidationFailed(
+                f"n={data['n']} is not supported: Engram answers with exactly one choice (n=1).",
+                details={"n": ["Must be 1."]},
+            )
         turn = services.completion_prepare(
             user=request.user,
             model_id=data["model"],

@@ -60,6 +60,9 @@ class ThreadListView(ChatView):
 
 
 class ThreadDetailView(ThreadView):
+    def owned_queryset(self) -> QuerySet[Thread]:
+        return selectors.with_message_count(Thread.objects.all())
+
     @extend_schema(tags=[TAG], responses={200: s.ThreadOutput})
     def get(self, request: Request, thread: Thread) -> Response:
         return Response(s.ThreadOutput(thread).data)

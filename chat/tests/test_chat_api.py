@@ -280,3 +280,24 @@ def test_no_extraction_when_the_user_turned_it_off(
     committing(lambda: auth_client.post(messages_url, {"content": "I write CLIs in Rust."}))
 
     assert not ExtractionJob.objects.exists()
+
+
+def test_a_message_too_long_for_one_memory_is_remembered_in_parts(
+    auth_client, user, thread, messages_url, llm_upstream, settings, tmp_path
+):
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(f'[[models]]\nid = "{MODEL}"\ncontext_length = 1000000\n')
+    settings.LLM_CATALOG_FILE = str(catalog)  # a model whose context holds the message
+    llm_upstream.script(Reply(text="Noted, all of it."), Reply(text="Long notes"))
+    # 600,000+ characters that never repeat.
+    content = " ".join(f"fact{n}" for n in range(62_000))
+    assert len(content) > 600_000 > settings.MEMORY_MAX_CONTENT_CHARS
+
+    response = auth_client.post(messages_url, {"content": content}, format="json")
+
+    assert response.status_code == 200, response.content[:500]
+    parts = list(Memory.objects.filter(user=user, source=Source.CHAT).order_by("metadata__part"))
+    assert len(parts) > 1
+    assert "".join(part.content for part in parts) == f"{content}\n\nNoted, all of it."
+    assert {part.metadata["parts"] for part in parts} == {len(parts)}
+    assert all(part.thread_id == thread.pk for part in parts)

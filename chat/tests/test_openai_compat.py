@@ -1,6 +1,10 @@
 """The official openai package, pointed at a live Engram server, works unchanged — and the
 user's memories reach the model."""
 
+import json
+import urllib.error
+import urllib.request
+
 import openai
 import pytest
 
@@ -89,6 +93,42 @@ def test_errors_surface_as_openai_errors(client, fake_openai):
     fake_openai.script(*[Reply.server_error()] * 5)
     with pytest.raises(openai.APIStatusError):
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param('"x\\u0000y"', id="NUL"),
+        # JSON may carry a lone surrogate; Python's clients refuse to encode one, hence raw bytes.
+        pytest.param('"x\\ud800y"', id="lone surrogate"),
+        pytest.param('[{"type": "text", "text": "a\\u0000b"}]', id="NUL in a part"),
+    ],
+)
+def test_text_postgresql_cannot_store_is_a_400(client, fake_openai, content):
+    body = f'{{"model": "{MODEL}", "messages": [{{"role": "user", "content": {content}}}]}}'
+
+    request = urllib.request.Request(
+        f"{client.base_url}chat/completions",
+        data=body.encode(),
+        headers={"Authorization": f"Bearer {client.api_key}", "Content-Type": "application/json"},
+    )
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["error"]["code"] == "VALIDATION_ERROR"
+    assert not fake_openai.chat_requests
+
+
+@pytest.mark.parametrize("n", [3, 1_000_000_000, 0])
+def test_asking_for_other_than_one_choice_is_a_400_the_client_shows(client, fake_openai, n):
+    with pytest.raises(openai.BadRequestError, match=r"exactly one choice \(n=1\)"):
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Two answers?"}], n=n
+        )
+
+    assert not fake_openai.chat_requests
 
 
 def test_a_thread_header_keeps_the_exchange(client, user, fake_openai):

@@ -30,6 +30,17 @@ def test_create_list_rename_delete(auth_client, user):
     assert auth_client.get(f"{THREADS}/{thread_id}").status_code == 404
 
 
+def test_one_thread_counts_its_messages_as_the_list_does(auth_client, user):
+    thread = ThreadFactory(user=user)
+    MessageFactory.create_batch(4, thread=thread)
+
+    listed = auth_client.get(THREADS).json()["results"][0]["message_count"]
+    fetched = auth_client.get(f"{THREADS}/{thread.pk}").json()["message_count"]
+    renamed = auth_client.patch(f"{THREADS}/{thread.pk}", {"title": "Renamed"}).json()
+
+    assert listed == fetched == renamed["message_count"] == 4
+
+
 def test_threads_page_with_a_cursor_in_a_fixed_number_of_queries(
     auth_client, user, django_assert_max_num_queries
 ):

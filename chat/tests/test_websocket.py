@@ -103,14 +103,19 @@ async def api_key_create_async(user, scopes):
 async def test_cancel_stops_one_stream_and_keeps_its_partial(token, thread, llm_upstream):
     llm_upstream.script(Reply(tokens=[f"w{i} " for i in range(300)], delay=0.02))
     socket, _, _ = await connect(f"/ws/chat/?token={token}")
-    await chat_send(socket, thread, "long please")
+    await chat_send(socket, thread, "long please", client_id="mine-7")
     frames = await frames_until(socket, tokens_seen(3))
     message_id = frames[0]["message_id"]
 
     await socket.send_json_to({"type": "chat.cancel", "message_id": message_id})
     closing = await frames_until(socket, lambda f, _: f["type"] == "close")
 
-    assert closing[-1] == {"type": "close", "message_id": message_id, "status": "cancelled"}
+    assert closing[-1] == {
+        "type": "close",
+        "message_id": message_id,
+        "status": "cancelled",
+        "client_id": "mine-7",
+    }
     answer = await Message.objects.aget(pk=message_id)
     assert answer.status == Message.Status.CANCELLED and answer.content.startswith("w0 w1 w2")
     assert await llm_upstream.async_wait_until(lambda: llm_upstream.last_request.disconnected)
@@ -216,7 +221,13 @@ async def test_bad_frames_get_error_frames_and_the_socket_stays_open(token, fram
 
     assert reply["type"] == "error" and reply["code"] == code
     await socket.send_json_to({"type": "chat.cancel", "message_id": "still-here"})
-    assert (await socket.receive_json_from(timeout=5))["code"] == "NOT_FOUND"
+    unknown = await socket.receive_json_from(timeout=5)
+    # A cancel of no running stream echoes the ids it was given, never an empty client_id.
+    assert unknown["code"] == "NOT_FOUND" and unknown["message_id"] == "still-here"
+    assert "client_id" not in unknown
+    await socket.send_json_to({"type": "chat.cancel", "message_id": "gone", "client_id": "c-9"})
+    named = await socket.receive_json_from(timeout=5)
+    assert (named["message_id"], named["client_id"]) == ("gone", "c-9")
     await socket.disconnect()
 
 

@@ -74,6 +74,25 @@ def test_schema_is_openapi_3_and_documents_the_error_shape(client):
     assert {"200", "503"} <= set(ready)
 
 
+def test_schema_documents_conflicts_and_event_streams(client):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+
+    for path, method in [
+        ("/api/v1/memories/{memory_id}", "patch"),
+        ("/api/v1/memories/{memory_id}/revert", "post"),
+        ("/api/v1/memories/bulk", "post"),
+    ]:
+        conflict = paths[path][method]["responses"]["409"]
+        assert conflict["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    streams = [
+        paths["/api/v1/threads/{thread_id}/models/{model_id}/messages"]["post"],
+        paths["/v1/chat/completions"]["post"],
+        paths["/api/v1/models/{model_id}/load/stream"]["get"],
+    ]
+    for operation in streams:
+        assert "text/event-stream" in operation["responses"]["200"]["content"]
+
+
 def test_docs_page_uses_only_local_assets(client):
     response = client.get("/api/docs/")
 

@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api import InputSerializer
 from core.pagination import PageQuerySerializer
 from memories.extraction import ROLES
 from memories.models import (
@@ -22,35 +23,6 @@ from memories.services import BULK_MAX_ITEMS, MemoryDraft
 
 MAX_TAGS = 50
 SCALAR_TYPES = (str, int, float, bool, type(None))
-
-
-def _unstorable(value: Any) -> str | None:
-    """Why PostgreSQL could not store ``value`` (a NUL character, a lone surrogate), or None."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "Text may not contain NUL characters."
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "Text must be valid Unicode (no lone surrogates)."
-        return None
-    if isinstance(value, dict):
-        items = [*value.keys(), *value.values()]
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        return None
-    return next((reason for item in items if (reason := _unstorable(item))), None)
-
-
-class InputSerializer(serializers.Serializer):
-    """Base of every input: refuses text PostgreSQL cannot store, anywhere in the body."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        errors = {name: [reason] for name, value in attrs.items() if (reason := _unstorable(value))}
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
 
 
 def _text(**kwargs: Any) -> serializers.CharField:
@@ -148,7 +120,10 @@ class HistoryQuerySerializer(PageQuerySerializer):
 
 
 class DeleteAllQuerySerializer(InputSerializer):
-    confirm = serializers.BooleanField(required=False, default=False)
+    # Exactly the documented value: "yes", "1" or "on" must not delete everything by accident.
+    confirm = serializers.ChoiceField(
+        choices=["true"], required=False, help_text="Must be `true` (exactly)."
+    )
 
 
 class SearchFiltersSerializer(ScopeFieldsMixin):
@@ -218,11 +193,32 @@ class MemorySerializer(serializers.Serializer):
     session_id = serializers.CharField()
     conversation_id = serializers.CharField()
     thread_id = serializers.UUIDField(allow_null=True, help_text="The chat thread it came from.")
+    near_duplicate_of = serializers.UUIDField(
+        source="near_duplicate_of_id",
+        allow_null=True,
+        help_text="A memory of the same scope with very similar text (found when this one was "
+        "embedded). Both are kept: similar text can say different things.",
+    )
     embedding_status = serializers.ChoiceField(choices=EmbeddingStatus.choices)
     embedding_model = serializers.CharField()
     embedding_error = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+class MemorySavedSerializer(MemorySerializer):
+    folded = serializers.BooleanField(
+        help_text="True when the same text (after normalising case, whitespace, punctuation and "
+        "Unicode) was already stored in this scope: this is that memory, nothing new was stored."
+    )
+
+
+class MemoryDetailSerializer(MemorySerializer):
+    merged_into = serializers.UUIDField(
+        allow_null=True,
+        help_text="Set when the id asked for was merged into another memory: this is that "
+        "memory (the history of the id asked for shows the merge; a revert brings it back).",
+    )
 
 
 class MemoryPageSerializer(serializers.Serializer):
@@ -237,15 +233,24 @@ class BulkItemSerializer(serializers.Serializer):
     created = serializers.BooleanField()
 
 
-class BulkResultSerializer(serializers.Serializer):
-    results = BulkItemSerializer(many=True)
-    created = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
+FOLDED_HELP = (
+    "Items whose text (after normalising case, whitespace, punctuation and Unicode) was already "
+    "stored in their scope, or came earlier in the request: folded into that memory, nothing new "
+    "stored."
+)
 
 
 class ImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text=f"{FOLDED_HELP} How many.")
+    folded_into = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text=f"{FOLDED_HELP} The memory each was folded into, in the order of the items.",
+    )
+
+
+class BulkResultSerializer(ImportResultSerializer):
+    results = BulkItemSerializer(many=True)
 
 
 class DeleteAllResultSerializer(serializers.Serializer):

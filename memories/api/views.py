@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView, OwnedObjectView, validated, validated_serializer
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.pagination import page_body
 from core.parsers import JSONInputError, json_loads
 from memories import extraction, selectors, services
@@ -27,6 +27,11 @@ TAG = ["memories"]
 JSONL = "application/x-ndjson"
 MEMORY_ID = OpenApiParameter(
     "memory_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The memory's id."
+)
+# 409, on the operations that answer it; core.schema gives it the error body.
+CONFLICT = OpenApiResponse(
+    description="Another memory in this scope has the same text (CONFLICT; details.existing_id), "
+    "or a concurrent request changed the same memories: retry."
 )
 JOB_ID = OpenApiParameter(
     "job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id."
@@ -96,7 +101,8 @@ def _drafts(items: list[Any], serializer_class) -> list[services.MemoryDraft]:
 
 
 def _memory_response(memory: Memory, created: bool) -> Response:
-    return Response(s.MemorySerializer(memory).data, status=201 if created else 200)
+    body = {**s.MemorySerializer(memory).data, "folded": not created}
+    return Response(body, status=201 if created else 200)
 
 
 class MemoryCollectionView(MemoryView):
@@ -120,9 +126,9 @@ class MemoryCollectionView(MemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="memories_create",
-        summary="Save a memory (identical content in the same scope: the existing one, 200)",
+        summary="Save a memory (the same text in the same scope: the existing one, 200, folded)",
         request=s.MemoryCreateSerializer,
-        responses={201: s.MemorySerializer, 200: s.MemorySerializer},
+        responses={201: s.MemorySavedSerializer, 200: s.MemorySavedSerializer},
     )
     def post(self, request: Request) -> Response:
         data = validated_serializer(s.MemoryCreateSerializer, request.data)
@@ -137,7 +143,7 @@ class MemoryCollectionView(MemoryView):
     )
     def delete(self, request: Request) -> Response:
         query = validated(s.DeleteAllQuerySerializer, request.query_params)
-        if not query["confirm"]:
+        if query.get("confirm") != "true":
             raise ValidationFailed(
                 "This deletes every memory you have. Repeat the request with ?confirm=true.",
                 details={"confirm": ["Must be true to delete all memories."]},
@@ -151,7 +157,7 @@ class MemoryPromptView(MemoryView):
         operation_id="memories_capture_prompt",
         summary="Capture a prompt before the AI answers",
         request=s.PromptCaptureSerializer,
-        responses={201: s.MemorySerializer, 200: s.MemorySerializer},
+        responses={201: s.MemorySavedSerializer, 200: s.MemorySavedSerializer},
     )
     def post(self, request: Request) -> Response:
         data = validated(s.PromptCaptureSerializer, request.data)
@@ -166,7 +172,7 @@ class MemoryResponseView(OwnedMemoryView):
         summary="Complete a captured prompt with the AI's response",
         parameters=[MEMORY_ID],
         request=s.ResponseSaveSerializer,
-        responses={200: s.MemorySerializer},
+        responses={200: s.MemorySerializer, 409: CONFLICT},
     )
     def post(self, request: Request, memory: Memory) -> Response:
         data = validated(s.ResponseSaveSerializer, request.data)
@@ -180,24 +186,24 @@ class MemoryBulkView(MemoryView):
         operation_id="memories_bulk_create",
         summary=f"Save up to {services.BULK_MAX_ITEMS} memories in one transaction",
         request=s.MemoryBulkSerializer,
-        responses={201: s.BulkResultSerializer},
+        responses={201: s.BulkResultSerializer, 409: CONFLICT},
     )
     def post(self, request: Request) -> Response:
         data = validated(s.MemoryBulkSerializer, request.data)
         drafts = _drafts(data["memories"], s.MemoryCreateSerializer)
         results = services.memories_bulk_create(user=request.user, drafts=drafts)
-        created = sum(1 for result in results if result.created)
         body = {
             "results": [
                 {"index": r.index, "id": r.memory.pk, "created": r.created} for r in results
             ],
-            "created": created,
-            "duplicates": len(results) - created,
+            **vars(services.ImportResult.of(results)),
         }
         return Response(s.BulkResultSerializer(body).data, status=201)
 
 
 class MemorySearchView(MemoryView):
+    reading_methods = frozenset({"POST"})
+
     @extend_schema(
         tags=TAG,
         operation_id="memories_search",
@@ -260,9 +266,9 @@ class MemoryImportView(MemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="memories_import",
-        summary="Import a JSON Lines export (duplicates are skipped)",
+        summary="Import a JSON Lines export (the same text in the same scope folds)",
         request={JSONL: OpenApiTypes.STR},
-        responses={200: s.ImportResultSerializer},
+        responses={200: s.ImportResultSerializer, 409: CONFLICT},
     )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, list) or not request.data:
@@ -272,7 +278,7 @@ class MemoryImportView(MemoryView):
             )
         drafts = _drafts(request.data, s.MemoryImportLineSerializer)
         result = services.memories_import(user=request.user, drafts=drafts)
-        return Response({"created": result.created, "duplicates": result.duplicates})
+        return Response(s.ImportResultSerializer(vars(result)).data)
 
 
 class MemoryStatsView(MemoryView):
@@ -301,15 +307,30 @@ class MemorySummaryView(MemoryView):
 
 
 class MemoryDetailView(OwnedMemoryView):
+    # Set when a GET asked for an id that was merged into the memory it answers with.
+    merged_into: uuid.UUID | None = None
+
+    def owned_resolve(self, request: Request, pk: Any) -> Memory:
+        try:
+            return super().owned_resolve(request, pk)
+        except NotFound:
+            if request.method != "GET":
+                raise
+            survivor = selectors.memory_merged_survivor(user=request.user, memory_id=pk)
+            if survivor is None:
+                raise
+            self.merged_into = survivor.pk
+            return survivor
+
     @extend_schema(
         tags=TAG,
         operation_id="memories_retrieve",
-        summary="One memory",
+        summary="One memory (an id merged into another: that memory, with merged_into)",
         parameters=[MEMORY_ID],
-        responses=s.MemorySerializer,
+        responses=s.MemoryDetailSerializer,
     )
     def get(self, request: Request, memory: Memory) -> Response:
-        return Response(s.MemorySerializer(memory).data)
+        return Response({**s.MemorySerializer(memory).data, "merged_into": self.merged_into})
 
     @extend_schema(
         tags=TAG,
@@ -317,7 +338,7 @@ class MemoryDetailView(OwnedMemoryView):
         summary="Change a memory (a content change re-embeds it)",
         parameters=[MEMORY_ID],
         request=s.MemoryUpdateSerializer,
-        responses={200: s.MemorySerializer},
+        responses={200: s.MemorySerializer, 409: CONFLICT},
     )
     def patch(self, request: Request, memory: Memory) -> Response:
         changes = validated(s.MemoryUpdateSerializer, request.data)
@@ -371,7 +392,7 @@ class MemoryRevertView(OwnedMemoryView):
         "is recreated with its id. 409 CONFLICT when another memory of its scope has that text.",
         parameters=[MEMORY_ID],
         request=s.RevertSerializer,
-        responses={200: s.MemorySerializer},
+        responses={200: s.MemorySerializer, 409: CONFLICT},
     )
     def post(self, request: Request, known_id: uuid.UUID) -> Response:
         data = validated(s.RevertSerializer, request.data)

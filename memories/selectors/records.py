@@ -21,6 +21,7 @@ from core.pagination import Page, paginate
 from memories.models import (
     EmbeddingStatus,
     ExtractionJob,
+    HistoryEvent,
     JobStatus,
     Memory,
     MemoryChunk,
@@ -103,6 +104,31 @@ def memory_known(*, user: User, memory_id: Any) -> uuid.UUID:
     if not MemoryHistory.objects.filter(user=user, memory_id=key).exists():
         raise NotFound("No memory with this id.")
     return key
+
+
+# How many merges in a row a merged-away id is followed through.
+MERGE_HOPS = 10
+
+
+def memory_merged_survivor(*, user: User, memory_id: Any) -> Memory | None:
+    """The memory that ``user``'s removed memory ``memory_id`` was merged into (following the
+    survivor's own later merges), or None when it was not merged away or nothing survives.
+    A client that was given the old id can still read what became of it."""
+    key = owned_id(memory_id, name="memory")
+    for _ in range(MERGE_HOPS):
+        removal = (
+            MemoryHistory.objects.filter(user=user, memory_id=key).order_by("-created_at").first()
+        )
+        # The folded side of a merge has no new content; the survivor's side keeps its text.
+        if removal is None or removal.event != HistoryEvent.MERGE or removal.new_content:
+            return None
+        if removal.related_memory_id is None:
+            return None
+        survivor = Memory.objects.filter(user=user, pk=removal.related_memory_id).first()
+        if survivor is not None:
+            return survivor
+        key = removal.related_memory_id
+    return None
 
 
 def memories_export(*, user: User, batch_size: int = 500) -> Iterator[Memory]:

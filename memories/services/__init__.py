@@ -4,7 +4,12 @@ indexes, the summary, and the one module that enqueues background work (scheduli
 The public names are re-exported here: callers write ``from memories.services import ...``.
 """
 
-from memories.services.bulk import ImportResult, memories_bulk_create, memories_import
+from memories.services.bulk import (
+    ImportResult,
+    memories_bulk_create,
+    memories_import,
+    memory_create_in_parts,
+)
 from memories.services.drafts import (
     BULK_MAX_ITEMS,
     UPDATABLE_FIELDS,
@@ -19,7 +24,7 @@ from memories.services.embedding import (
     memories_mark_failed,
     memories_reembed_batch,
     memories_requeue,
-    memory_merge_near_duplicate,
+    memory_link_near_duplicate,
 )
 from memories.services.indexes import (
     text_index_name,
@@ -61,8 +66,9 @@ __all__ = [
     "memories_reembed_batch",
     "memories_requeue",
     "memory_create",
+    "memory_create_in_parts",
     "memory_delete",
-    "memory_merge_near_duplicate",
+    "memory_link_near_duplicate",
     "memory_response_save",
     "memory_revert",
     "memory_update",

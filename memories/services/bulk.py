@@ -1,7 +1,7 @@
 """Many memories at once: the bulk endpoint and imports."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +22,9 @@ from memories.services.drafts import (
     _history,
     _prepared,
     _too_large,
+    compose_content,
 )
+from memories.services.records import memory_create
 from memories.services.scheduling import followups_schedule
 
 # --- Bulk and import -----------------------------------------------------------------------------
@@ -31,8 +33,9 @@ from memories.services.scheduling import followups_schedule
 def memories_bulk_create(*, user: User, drafts: Sequence[MemoryDraft]) -> list[BulkItemResult]:
     """Store up to BULK_MAX_ITEMS drafts in one transaction; all or nothing.
 
-    Errors are reported per item by index (``details.items``). Duplicates, of stored memories or
-    within the batch, come back with ``created=False`` and the existing memory.
+    Errors are reported per item by index (``details.items``). Items whose text is the same after
+    normalisation as a stored memory's or an earlier item's (same scope) are folded into it: they
+    come back with ``created=False`` and that memory.
     """
     if len(drafts) > BULK_MAX_ITEMS:
         raise ValidationFailed(
@@ -46,13 +49,53 @@ def memories_bulk_create(*, user: User, drafts: Sequence[MemoryDraft]) -> list[B
 class ImportResult:
     created: int
     duplicates: int
+    # The memory each folded item was folded into, in item order.
+    folded_into: list[Any]
+
+    @classmethod
+    def of(cls, results: Sequence[BulkItemResult]) -> "ImportResult":
+        folded = [result.memory.pk for result in results if not result.created]
+        return cls(created=len(results) - len(folded), duplicates=len(folded), folded_into=folded)
 
 
 def memories_import(*, user: User, drafts: Sequence[MemoryDraft]) -> ImportResult:
-    """Store the memories of an export file (any number, one transaction; duplicates skipped)."""
-    results = _insert_many(user, drafts)
-    created = sum(1 for result in results if result.created)
-    return ImportResult(created=created, duplicates=len(results) - created)
+    """Store the memories of an export file (any number, one transaction). Items whose text is
+    the same after normalisation as a stored one's (or an earlier item's) are folded into it."""
+    return ImportResult.of(_insert_many(user, drafts))
+
+
+def memory_create_in_parts(*, user: User, draft: MemoryDraft) -> list[Memory]:
+    """Store ``draft`` as one memory (``memory_create``), or, when its text is longer than
+    MEMORY_MAX_CONTENT_CHARS, as consecutive memories of at most that many characters (split at
+    whitespace where it can be) whose contents joined are the text; each part's metadata has
+    ``part`` and ``parts``. All parts or none are stored."""
+    content = draft.content or compose_content(draft.prompt, draft.response)
+    limit = settings.MEMORY_MAX_CONTENT_CHARS
+    if len(content) <= limit:
+        return [memory_create(user=user, draft=draft)[0]]
+    pieces = _split(content, limit)
+    drafts = [
+        replace(
+            draft,
+            content=piece,
+            prompt="",
+            response="",
+            metadata={**draft.metadata, "part": number, "parts": len(pieces)},
+        )
+        for number, piece in enumerate(pieces, start=1)
+    ]
+    return [result.memory for result in _insert_many(user, drafts)]
+
+
+def _split(text: str, limit: int) -> list[str]:
+    pieces = []
+    while len(text) > limit:
+        # The last whitespace in the second half of the window, else a cut at the limit.
+        cut = max(text.rfind(" ", limit // 2, limit), text.rfind("\n", limit // 2, limit))
+        cut = cut + 1 if cut > 0 else limit
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text] if text else pieces
 
 
 def _insert_many(user: User, drafts: Sequence[MemoryDraft]) -> list[BulkItemResult]:

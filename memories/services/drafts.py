@@ -77,9 +77,28 @@ def compose_content(prompt: str, response: str) -> str:
     return f"{prompt}\n\n{response}" if response else prompt
 
 
+def normalised_text(content: str) -> str:
+    """``content`` as deduplication compares it: Unicode NFKC, case-folded, punctuation read as
+    a space, runs of whitespace as one space.
+
+    Punctuation next to a digit is kept: "1.5" is not "15", "-3" not "3", "15:30" not "1530".
+    Only text that says the same thing after this folds; similar text never does.
+    """
+    text = unicodedata.normalize("NFKC", content).casefold()
+    kept = [
+        " "
+        if unicodedata.category(char).startswith("P")
+        and not (index > 0 and text[index - 1].isdigit())
+        and not (index + 1 < len(text) and text[index + 1].isdigit())
+        else char
+        for index, char in enumerate(text)
+    ]
+    return " ".join("".join(kept).split())
+
+
 def content_hash(content: str) -> str:
-    """Identity of a memory's text for deduplication: NFC-normalised, outer whitespace ignored."""
-    return hashlib.sha256(unicodedata.normalize("NFC", content.strip()).encode()).hexdigest()
+    """Identity of a memory's text for deduplication: the sha256 of ``normalised_text``."""
+    return hashlib.sha256(normalised_text(content).encode()).hexdigest()
 
 
 def _size_bytes(values: dict[str, Any]) -> int:

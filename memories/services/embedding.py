@@ -1,4 +1,4 @@
-"""Embedding memories into chunks, merging near duplicates, and the embedding bookkeeping."""
+"""Embedding memories into chunks, linking near duplicates, and the embedding bookkeeping."""
 
 import uuid
 from collections.abc import Sequence
@@ -12,16 +12,13 @@ from django.utils import timezone
 from memories.chunking import chunk_spans
 from memories.models import (
     EmbeddingStatus,
-    HistoryEvent,
     Memory,
     MemoryChunk,
-    MemoryHistory,
     UserVectorIndex,
 )
 from memories.selectors import memory_near_duplicate
-from memories.services.drafts import _clean_tags, _history, _snapshot
 from memories.services.indexes import vector_index_drop, vector_indexes_ensure
-from memories.services.scheduling import embedding_schedule, followups_schedule
+from memories.services.scheduling import embedding_schedule
 from providers.embeddings import Embedder, get_embedder
 
 # --- Embedding -----------------------------------------------------------------------------------
@@ -47,13 +44,13 @@ def memories_embed(
     enqueued its own embedding). Embedder errors propagate (the task retries them).
 
     A memory embedded for the first time whose vector is nearly identical to one already there
-    (same user and scope) is then merged into it (``memory_merge_near_duplicate``).
+    (same user and scope) is then linked to it (``memory_link_near_duplicate``).
     """
     embedder = embedder or get_embedder()
     wanted = _needs_embedding(embedder.name, retry_failed=retry_failed)
     rows = list(
         Memory.objects.filter(wanted, pk__in=memory_ids).values(
-            "pk", "user_id", "content", "content_hash", "embedded_at", "created_at"
+            "pk", "user_id", "content", "embedded_at"
         )
     )
     if not rows:
@@ -73,12 +70,15 @@ def memories_embed(
     vectors = embedder.embed(texts)
 
     with transaction.atomic():
+        # Rows locked in id order, before their chunks: concurrent runs and edits cannot deadlock.
         current = dict(
             Memory.objects.select_for_update()
             .filter(wanted, pk__in=[row["pk"] for row in rows])
-            .values_list("pk", "content_hash")
+            .order_by("pk")
+            .values_list("pk", "content")
         )
-        fresh = [plan for plan in plans if current.get(plan[0]["pk"]) == plan[0]["content_hash"]]
+        # The text itself, not its hash: an edit of case or punctuation keeps the hash.
+        fresh = [plan for plan in plans if current.get(plan[0]["pk"]) == plan[0]["content"]]
         fresh_ids = [row["pk"] for row, _, _ in fresh]
         MemoryChunk.objects.filter(memory_id__in=fresh_ids, model=embedder.name).delete()
         MemoryChunk.objects.bulk_create(
@@ -102,90 +102,54 @@ def memories_embed(
         )
         user_ids = {row["user_id"] for row, _, _ in fresh}
         transaction.on_commit(lambda: vector_indexes_ensure(user_ids=user_ids, model=embedder.name))
-    # Newest first, so that of two near-duplicates embedded together the newer one merges into
-    # the older. Only single-chunk memories: one vector stands for the whole text.
-    newcomers = sorted(
-        (row for row, spans, _ in fresh if row["embedded_at"] is None and len(spans) == 1),
-        key=lambda row: (row["created_at"], str(row["pk"])),
-        reverse=True,
-    )
+    # Only single-chunk memories embedded for the first time: one vector stands for the whole
+    # text, and a re-embedding is not a new memory.
+    newcomers = [row for row, spans, _ in fresh if row["embedded_at"] is None and len(spans) == 1]
     offsets = {row["pk"]: offset for row, _, offset in fresh}
     for row in newcomers:
-        memory_merge_near_duplicate(
+        memory_link_near_duplicate(
             memory_id=row["pk"], vector=vectors[offsets[row["pk"]]], model=embedder.name
         )
     return len(fresh)
 
 
-def memory_merge_near_duplicate(
+def memory_link_near_duplicate(
     *, memory_id: Any, vector: Sequence[float], model: str
-) -> Memory | None:
-    """Merge the memory ``memory_id``, just embedded as ``vector``, into the memory of the same
+) -> uuid.UUID | None:
+    """Link the memory ``memory_id``, just embedded as ``vector``, to the memory of the same
     user and scope whose vector is at least MEMORY_DEDUP_THRESHOLD cosine-similar to it, if
-    there is one; returns the memory it was merged into, or None.
+    there is one (``near_duplicate_of``); returns the linked memory's id, or None.
 
-    The survivor keeps its text and id; it takes the higher importance and the union of the
-    tags, and its ``updated_at`` is refreshed. The duplicate is deleted. Both get a ``merge``
-    history entry naming the other (the duplicate's with a snapshot, so a revert can bring it
-    back): whoever created the duplicate finds in its history where it went.
-    A captured prompt still waiting for its response is never merged, nor merged into; a
-    memory a revert brought back is not merged again.
+    Nothing is merged or deleted: sentence embeddings cannot tell "I am allergic" from "I am not
+    allergic", or one date, number or name from another. Text that is the same after
+    normalisation never gets here (it folds when saved); the link is a hint for extraction's
+    LLM consolidation and for the user. A captured prompt still waiting for its response is
+    neither linked nor linked to.
     """
     threshold = settings.MEMORY_DEDUP_THRESHOLD
     if threshold > 1:
         return None
     memory = Memory.objects.select_related("user").filter(pk=memory_id).first()
-    if memory is None or _awaits_response(memory):
+    if memory is None or _awaits_response(memory) or memory.near_duplicate_of_id is not None:
         return None
-    survivor_id = memory_near_duplicate(
+    similar_id = memory_near_duplicate(
         memory=memory, vector=vector, model=model, threshold=threshold
     )
-    reverted = MemoryHistory.objects.filter(memory_id=memory.pk, event=HistoryEvent.REVERT)
-    if survivor_id is None or reverted.exists():
+    if similar_id is None:
         return None
     with transaction.atomic():
-        # Both rows locked in one order: two merges of the same pair cannot deadlock.
-        locked = {
-            row.pk: row
-            for row in Memory.objects.select_for_update()
-            .filter(pk__in=[memory.pk, survivor_id])
+        # Both rows locked in id order (a delete of either waits, or wins and is seen here).
+        locked = dict(
+            Memory.objects.select_for_update()
+            .filter(pk__in=[memory.pk, similar_id])
             .order_by("pk")
-        }
-        duplicate, survivor = locked.get(memory.pk), locked.get(survivor_id)
-        if duplicate is None or survivor is None or duplicate.content_hash != memory.content_hash:
-            return None  # deleted or edited meanwhile: the vector no longer says anything
-        changed = []
-        if duplicate.importance > survivor.importance:
-            survivor.importance = duplicate.importance
-            changed.append("importance")
-        tags = _clean_tags([*survivor.tags, *duplicate.tags])
-        if tags != survivor.tags:
-            survivor.tags = tags
-            changed.append("tags")
-        survivor.save()  # updated_at moves even when nothing else changed
-        MemoryHistory.objects.bulk_create(
-            [
-                _history(
-                    survivor,
-                    HistoryEvent.MERGE,
-                    old=survivor.content,
-                    new=survivor.content,
-                    fields=changed,
-                    related_memory_id=duplicate.pk,
-                ),
-                _history(
-                    duplicate,
-                    HistoryEvent.MERGE,
-                    old=duplicate.content,
-                    new="",
-                    related_memory_id=survivor.pk,
-                    snapshot=_snapshot(duplicate),
-                ),
-            ]
+            .values_list("pk", "content")
         )
-        duplicate.delete()
-    followups_schedule(user_id=survivor.user_id)
-    return survivor
+        # Compare-and-set on the text: a memory edited since no longer has this vector.
+        if similar_id not in locked or locked.get(memory.pk) != memory.content:
+            return None
+        Memory.objects.filter(pk=memory.pk).update(near_duplicate_of=similar_id)
+    return similar_id
 
 
 def _awaits_response(memory: Memory) -> bool:

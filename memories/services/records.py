@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 
 from accounts.models import User
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.ownership import get_owned_object, owned_id
 from memories.models import (
     EmbeddingStatus,
@@ -129,8 +130,9 @@ def _apply_changes(
         changes = {**changes, "tags": _clean_tags(changes["tags"])}
     with transaction.atomic():
         # The owner comes along (duplicate and quota checks need them); only the memory is locked.
-        current = (
-            Memory.objects.select_for_update(of=("self",)).select_related("user").get(pk=memory.pk)
+        # The memory row is locked before its chunks, as a delete does: no deadlock between them.
+        current = _locked(
+            Memory.objects.select_for_update(of=("self",)).select_related("user"), memory
         )
         changed = [name for name, value in changes.items() if getattr(current, name) != value]
         if not changed:
@@ -169,11 +171,23 @@ def _apply_changes(
     return current
 
 
+def _locked(queryset: QuerySet[Memory], memory: Memory) -> Memory:
+    """``memory`` read again under a row lock; NotFound when it was deleted meanwhile (a
+    concurrent DELETE won: the request answers as if it came after it)."""
+    current = queryset.filter(pk=memory.pk).first()
+    if current is None:
+        raise NotFound("No memory with this id.")
+    return current
+
+
 def memory_delete(*, memory: Memory, job_id: uuid.UUID | None = None) -> None:
     """Delete ``memory`` and its vectors; the history keeps the event, the old text and a
     snapshot of the rest (a revert can recreate it). ``job_id``: the extraction job deleting it.
+    NotFound when a concurrent request deleted it first.
     """
     with transaction.atomic():
+        # The row first, then its chunks (the cascade), in the order every other write takes.
+        memory = _locked(Memory.objects.select_for_update(), memory)
         _history(
             memory,
             HistoryEvent.DELETE,
@@ -258,6 +272,12 @@ def _delete_memories(user: User, *, created_before: datetime | None = None) -> i
         where, params = f"{where} AND created_at < %s", [*params, created_before]
     memories, chunks = Memory._meta.db_table, MemoryChunk._meta.db_table
     with connection.cursor() as cursor:
+        # Memories that stay forget a near duplicate that goes (the foreign key's SET NULL).
+        cursor.execute(
+            f"UPDATE {memories} SET near_duplicate_of_id = NULL "
+            f"WHERE near_duplicate_of_id IN (SELECT id FROM {memories} WHERE {where})",
+            params,
+        )
         cursor.execute(
             f"DELETE FROM {chunks} WHERE memory_id IN (SELECT id FROM {memories} WHERE {where})",
             params,

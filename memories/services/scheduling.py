@@ -4,8 +4,9 @@ The only module that enqueues memories' tasks: services and extraction call it, 
 module calls them, so no service imports the tasks that call it.
 """
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -13,15 +14,39 @@ from django.core.cache import cache
 from django.db import transaction
 
 from core.tasks import enqueue, enqueue_after_commit
-from memories.models import MemorySummary, UserVectorIndex
+from memories.models import (
+    EmbeddingStatus,
+    ExtractionJob,
+    JobStatus,
+    Memory,
+    MemorySummary,
+    UserVectorIndex,
+)
+
+
+def _left_for_sweep(reason: str) -> str:
+    return f"Not queued yet: {reason}. The periodic sweep queues it again."
+
+
+def _record_embedding_left(memory_ids: Sequence[str]) -> Callable[[str], None]:
+    # The memories stay pending, which is what the embedding sweep looks for; the reason shows
+    # in their embedding_error until they are embedded (which clears it).
+    def record(reason: str) -> None:
+        Memory.objects.filter(pk__in=memory_ids, embedding_status=EmbeddingStatus.PENDING).update(
+            embedding_error=_left_for_sweep(reason)
+        )
+
+    return record
 
 
 def embedding_schedule(*, memory_ids: Sequence[Any]) -> None:
-    """Embed ``memory_ids`` in the background, in batches of EMBEDDING_BATCH_SIZE."""
+    """Embed ``memory_ids`` in the background, in batches of EMBEDDING_BATCH_SIZE. When the
+    queue is down they stay pending, with the reason in ``embedding_error``, for the sweep."""
     ids = [str(pk) for pk in memory_ids]
     size = settings.EMBEDDING_BATCH_SIZE
     for start in range(0, len(ids), size):
-        enqueue_after_commit("memories.embed", ids[start : start + size])
+        batch = ids[start : start + size]
+        enqueue_after_commit("memories.embed", batch, on_failure=_record_embedding_left(batch))
 
 
 def followups_schedule(*, user_id: uuid.UUID, embed: Sequence[uuid.UUID] = ()) -> None:
@@ -39,13 +64,24 @@ def summary_schedule(*, user_id: Any) -> None:
     between share one recomputation."""
     MemorySummary.objects.filter(user_id=user_id, stale=False).update(stale=True)
     delay = settings.MEMORY_SUMMARY_DELAY_SECONDS
-    if cache.add(_summary_pending_key(user_id), 1, timeout=delay + 300):
-        enqueue_after_commit("memories.refresh_summary", str(user_id), countdown=delay)
+    try:
+        first = cache.add(_summary_pending_key(user_id), 1, timeout=delay + 300)
+    except Exception:  # the cache is the Redis that is down: the summary stays marked stale
+        return
+    if first:
+        enqueue_after_commit(
+            "memories.refresh_summary",
+            str(user_id),
+            countdown=delay,
+            on_failure=lambda reason: summary_pending_clear(user_id=user_id),
+        )
 
 
 def summary_pending_clear(*, user_id: Any) -> None:
-    """The summary is being recomputed now: the next change schedules a new recomputation."""
-    cache.delete(_summary_pending_key(user_id))
+    """The summary is being recomputed now (or its task could not be queued): the next change
+    schedules a new recomputation."""
+    with contextlib.suppress(Exception):  # a cache that is down forgets the key by its timeout
+        cache.delete(_summary_pending_key(user_id))
 
 
 def vector_index_build_schedule(*, index_id: int) -> None:
@@ -65,7 +101,20 @@ def extraction_jobs_enqueue(*, job_ids: Sequence[uuid.UUID], committed: bool = F
         if committed:
             enqueue("memories.extract", str(job_id))
         else:
-            enqueue_after_commit("memories.extract", str(job_id))
+            enqueue_after_commit(
+                "memories.extract", str(job_id), on_failure=_record_job_left(job_id)
+            )
+
+
+def _record_job_left(job_id: Any) -> Callable[[str], None]:
+    # The job stays queued, which is what the extraction sweep looks for; ``error`` says why
+    # until it runs (a run sets its own outcome).
+    def record(reason: str) -> None:
+        ExtractionJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            error=_left_for_sweep(reason)
+        )
+
+    return record
 
 
 def extraction_schedule(
@@ -88,6 +137,4 @@ def extraction_schedule(
         "session_id": session_id,
         "metadata": metadata or {},
     }
-    enqueue_after_commit(
-        "memories.extract_conversation", job_id, str(user_id), conversation, robust=True
-    )
+    enqueue_after_commit("memories.extract_conversation", job_id, str(user_id), conversation)

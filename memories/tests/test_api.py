@@ -140,8 +140,8 @@ def test_export_streams_json_lines_and_import_takes_them_back(auth_client, other
     imported = other_client.post(f"{BASE}/import", body, content_type="application/x-ndjson")
     again = auth_client.post(f"{BASE}/import", body, content_type="application/x-ndjson")
 
-    assert imported.json() == {"created": 2, "duplicates": 0}
-    assert again.json() == {"created": 0, "duplicates": 2}
+    assert imported.json() == {"created": 2, "duplicates": 0, "folded_into": []}
+    assert again.json()["duplicates"] == 2
     copy = other_client.get(BASE).json()["results"]
     assert {(m["content"], m["provider"]) for m in copy} == {("first", "api"), ("second", "gemini")}
 
@@ -168,6 +168,15 @@ def test_delete_all_needs_confirmation(auth_client, user):
 
     done = auth_client.delete(f"{BASE}?confirm=true")
     assert done.status_code == 200 and done.json() == {"deleted": 3}
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "on", "True", "TRUE", "false", ""])
+def test_delete_all_accepts_only_the_documented_confirm_value(auth_client, user, value):
+    MemoryFactory.create_batch(2, user=user)
+
+    error_of(auth_client.delete(f"{BASE}?confirm={value}"), 400, "VALIDATION_ERROR")
+
+    assert Memory.objects.filter(user=user).count() == 2
 
 
 def test_stats_count_by_provider_source_and_status(auth_client, user):

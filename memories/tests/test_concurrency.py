@@ -1,0 +1,100 @@
+"""Concurrent writes to one memory over real, separate database connections (one per thread):
+no PATCH or /response racing a DELETE deadlocks or fails (each is 200 or 404, the delete 204),
+and a write whose memory was deleted after it was read is a 404, not a 500."""
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from accounts.services import tokens_issue
+from core.errors import NotFound
+from memories import services
+from memories.models import Memory, MemoryChunk, MemoryHistory
+from memories.services import MemoryDraft
+
+pytestmark = pytest.mark.django_db(transaction=True)
+MEMORIES = "/api/v1/memories"
+ROUNDS = 15
+
+
+@pytest.fixture(autouse=True)
+def _unthrottled(settings):
+    settings.RATELIMIT_ENABLE = False  # dozens of requests a minute, from one user
+
+
+def _client(user) -> APIClient:
+    # A 500 comes back as a response to count, not as an exception in the thread.
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=user).access}")
+    return client
+
+
+def _on_own_connection(call: Callable[[], int]) -> Callable[[], int]:
+    def run() -> int:
+        try:
+            return call()
+        finally:
+            connections.close_all()  # this thread's connection goes back to the pool
+
+    return run
+
+
+def _embedded(user, **fields) -> Memory:
+    memory, _ = services.memory_create(user=user, draft=MemoryDraft(**fields))
+    services.memories_embed(memory_ids=[memory.pk])
+    assert MemoryChunk.objects.filter(memory=memory).exists()
+    return memory
+
+
+WRITES = {
+    "patch": lambda client, pk: client.patch(
+        f"{MEMORIES}/{pk}", {"content": "Changed meanwhile."}, format="json"
+    ),
+    "response": lambda client, pk: client.post(
+        f"{MEMORIES}/{pk}/response", {"response": "The answer."}, format="json"
+    ),
+}
+
+
+def test_a_write_whose_memory_was_deleted_after_it_was_read_is_not_found(user):
+    # What a request that read the memory before a concurrent DELETE committed holds.
+    memory = _embedded(user, prompt="What is the capital of France?")
+    Memory.objects.filter(pk=memory.pk).delete()
+
+    with pytest.raises(NotFound):
+        services.memory_update(memory=memory, changes={"content": "Changed meanwhile."})
+    with pytest.raises(NotFound):
+        services.memory_response_save(memory=memory, response="Paris.")
+    with pytest.raises(NotFound):
+        services.memory_delete(memory=memory)
+    assert not MemoryHistory.objects.filter(memory_id=memory.pk).exclude(event="create").exists()
+
+
+@pytest.mark.parametrize("write", list(WRITES))
+def test_writes_racing_a_delete_never_deadlock_or_fail(user, write):
+    outcomes = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for _ in range(ROUNDS):
+            memory = _embedded(user, prompt="Which database do I use?")
+            writer, deleter = _client(user), _client(user)
+            start = threading.Barrier(2)
+
+            def change(client=writer, pk=memory.pk, start=start):
+                start.wait()
+                return WRITES[write](client, pk).status_code
+
+            def delete(client=deleter, pk=memory.pk, start=start):
+                start.wait()
+                return client.delete(f"{MEMORIES}/{pk}").status_code
+
+            changed = pool.submit(_on_own_connection(change))
+            deleted = pool.submit(_on_own_connection(delete))
+            outcomes.append((changed.result(), deleted.result()))
+
+    assert {deleted for _, deleted in outcomes} == {204}
+    assert {changed for changed, _ in outcomes} <= {200, 404}, outcomes
+    assert not Memory.objects.filter(user=user).exists()

@@ -1,0 +1,216 @@
+"""Deduplication never loses a memory: only text equal after normalisation folds (when saved),
+similar text is linked, and an id merged away by earlier versions still answers."""
+
+import pytest
+
+from memories import services
+from memories.models import HistoryEvent, Memory, MemoryHistory
+from memories.services import MemoryDraft
+
+pytestmark = pytest.mark.django_db
+MEMORIES = "/api/v1/memories"
+
+# Pairs that sentence embeddings put close together although they say different things.
+DIFFERENT_FACTS = [
+    pytest.param("I am allergic to penicillin", "I am not allergic to penicillin", id="negation"),
+    pytest.param(
+        "Meeting with Anna 2026-03-04 10:00", "Meeting with Anna 2026-05-09 15:30", id="date"
+    ),
+    pytest.param("My PIN length is 15 digits", "My PIN length is 1.5 digits", id="number"),
+    pytest.param("Dinner with Anna on Friday", "Dinner with Hanna on Friday", id="name"),
+]
+
+
+@pytest.fixture
+def similar_is_near(settings):
+    # The hashing embedder of the tests scores these pairs lower than a sentence model does;
+    # a low threshold makes every pair "near", as the local model made them in production.
+    settings.MEMORY_DEDUP_THRESHOLD = 0.3
+
+
+@pytest.mark.parametrize(("first", "second"), DIFFERENT_FACTS)
+def test_different_facts_that_embed_alike_are_kept_and_linked(
+    auth_client, user, embed_now, similar_is_near, first, second
+):
+    kept = auth_client.post(MEMORIES, {"content": first}).json()
+    embed_now(Memory.objects.get(pk=kept["id"]))
+    answer = auth_client.post(MEMORIES, {"content": second})
+    assert (answer.status_code, answer.json()["folded"]) == (201, False)
+
+    embed_now(Memory.objects.get(pk=answer.json()["id"]))
+
+    later = auth_client.get(f"{MEMORIES}/{answer.json()['id']}")
+    assert later.status_code == 200
+    assert later.json()["content"] == second
+    assert later.json()["near_duplicate_of"] == kept["id"]
+    assert auth_client.get(f"{MEMORIES}/{kept['id']}").json()["content"] == first
+    assert not MemoryHistory.objects.filter(event=HistoryEvent.MERGE).exists()
+
+
+def test_500_distinct_templated_notes_all_survive(auth_client, user, similar_is_near):
+    notes = [
+        {"content": f"Bulk note {n}: I spent time on chess today, session number {n}."}
+        for n in range(500)
+    ]
+    answer = auth_client.post(f"{MEMORIES}/bulk", {"memories": notes}, format="json").json()
+    assert (answer["created"], answer["duplicates"], answer["folded_into"]) == (500, 0, [])
+
+    ids = [item["id"] for item in answer["results"]]
+    # Every first embedding looks for a near duplicate among all of the user's vectors; the
+    # first 100 already make each of the next ones "near" at this threshold (and cost minutes
+    # for all 500 on a busy test machine).
+    services.memories_embed(memory_ids=ids[:100])
+
+    assert Memory.objects.filter(pk__in=ids).count() == 500
+    assert Memory.objects.filter(pk__in=ids[:100], near_duplicate_of__isnull=False).count() >= 99
+    assert all(auth_client.get(f"{MEMORIES}/{pk}").status_code == 200 for pk in ids[::50])
+
+
+@pytest.mark.parametrize(
+    "again",
+    ["I like green tea", "  i LIKE green-tea!! ", "I like green tea.", "\uff49 like green\ttea"],
+)
+def test_an_exact_repost_folds_and_says_so(auth_client, user, again):
+    first = auth_client.post(MEMORIES, {"content": "I like green tea"}).json()
+
+    answer = auth_client.post(MEMORIES, {"content": again})
+
+    assert answer.status_code == 200
+    assert (answer.json()["id"], answer.json()["folded"]) == (first["id"], True)
+    assert first["folded"] is False
+    assert Memory.objects.filter(user=user).count() == 1
+
+
+def test_bulk_and_import_say_how_many_folded_and_into_what(auth_client, user):
+    stored = auth_client.post(MEMORIES, {"content": "Paris is the capital of France."}).json()
+    bulk = auth_client.post(
+        f"{MEMORIES}/bulk",
+        {
+            "memories": [
+                {"content": "paris is the capital of france"},
+                {"content": "Rome is the capital of Italy."},
+                {"content": "ROME is the capital of Italy"},
+            ]
+        },
+        format="json",
+    ).json()
+    rome = bulk["results"][1]["id"]
+    assert (bulk["created"], bulk["duplicates"]) == (1, 2)
+    assert bulk["folded_into"] == [stored["id"], rome]
+
+    imported = auth_client.post(
+        f"{MEMORIES}/import",
+        b'{"content": "Paris is the capital of France!"}\n{"content": "Oslo is in Norway."}\n',
+        content_type="application/x-ndjson",
+    ).json()
+    assert imported == {"created": 1, "duplicates": 1, "folded_into": [stored["id"]]}
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("1.5", "15"), ("-3 degrees", "3 degrees"), ("at 15:30", "at 1530"), ("a b", "ab")],
+)
+def test_normalisation_keeps_numbers_dates_and_words_apart(a, b):
+    assert services.content_hash(a) != services.content_hash(b)
+
+
+def _merged_away(user) -> tuple[Memory, Memory]:
+    """A memory folded into another as earlier versions did: a merge entry on each, one deleted."""
+    survivor, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like tea"))
+    folded, _ = services.memory_create(
+        user=user, draft=MemoryDraft(content="I enjoy tea", tags=["drinks"])
+    )
+    MemoryHistory.objects.create(
+        memory_id=survivor.pk,
+        user=user,
+        event=HistoryEvent.MERGE,
+        old_content=survivor.content,
+        new_content=survivor.content,
+        related_memory_id=folded.pk,
+    )
+    MemoryHistory.objects.create(
+        memory_id=folded.pk,
+        user=user,
+        event=HistoryEvent.MERGE,
+        old_content=folded.content,
+        related_memory_id=survivor.pk,
+        snapshot={
+            **{name: getattr(folded, name) for name in services.drafts.SNAPSHOT_FIELDS},
+            "created_at": folded.created_at.isoformat(),
+        },
+    )
+    Memory.objects.filter(pk=folded.pk).delete()  # the instance keeps its id for the test
+    return survivor, folded
+
+
+def test_a_merged_away_id_answers_with_the_survivor_and_a_revert_brings_it_back(
+    auth_client, other_client, user
+):
+    survivor, folded = _merged_away(user)
+
+    answer = auth_client.get(f"{MEMORIES}/{folded.pk}")
+    history = auth_client.get(f"{MEMORIES}/{folded.pk}/history").json()["results"]
+
+    assert answer.status_code == 200
+    assert (answer.json()["id"], answer.json()["merged_into"]) == (str(survivor.pk),) * 2
+    assert auth_client.get(f"{MEMORIES}/{survivor.pk}").json()["merged_into"] is None
+    assert [(e["event"], e["related_memory_id"]) for e in history] == [
+        ("create", None),
+        ("merge", str(survivor.pk)),
+    ]
+    assert other_client.get(f"{MEMORIES}/{folded.pk}").status_code == 404
+    assert auth_client.patch(f"{MEMORIES}/{folded.pk}", {"title": "x"}).status_code == 404
+
+    reverted = auth_client.post(
+        f"{MEMORIES}/{folded.pk}/revert", {"history_id": history[0]["id"]}, format="json"
+    )
+
+    assert reverted.status_code == 200
+    back = auth_client.get(f"{MEMORIES}/{folded.pk}").json()
+    assert (back["id"], back["content"], back["tags"], back["merged_into"]) == (
+        str(folded.pk),
+        "I enjoy tea",
+        ["drinks"],
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param({}, {"agent_id": "other-agent"}, id="another scope"),
+        pytest.param({"prompt": "I like green tea"}, {"prompt": "I like black tea"}, id="pending"),
+    ],
+)
+def test_what_is_not_in_reach_is_not_linked(user, embed_now, similar_is_near, first, second):
+    a, _ = services.memory_create(
+        user=user, draft=MemoryDraft(**({"content": "I like green tea"} | first))
+    )
+    embed_now(a)
+    b, _ = services.memory_create(
+        user=user, draft=MemoryDraft(**({"content": "I like black tea"} | second))
+    )
+
+    embed_now(b)
+
+    assert b.near_duplicate_of_id is None
+
+
+def test_another_users_memory_is_never_linked(user, other_user, embed_now, similar_is_near):
+    theirs, _ = services.memory_create(user=other_user, draft=MemoryDraft(content="I like tea"))
+    embed_now(theirs)
+    mine, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like tea a lot"))
+
+    embed_now(mine)
+
+    assert mine.near_duplicate_of_id is None
+
+
+def test_linking_can_be_turned_off(user, embed_now, settings):
+    settings.MEMORY_DEDUP_THRESHOLD = 1.01
+    a, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like green tea"))
+    b, _ = services.memory_create(user=user, draft=MemoryDraft(content="I like green tea a lot"))
+
+    embed_now(a, b)
+
+    assert (a.near_duplicate_of_id, b.near_duplicate_of_id) == (None, None)
