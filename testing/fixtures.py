@@ -74,3 +74,15 @@ def fake_stripe(fake_stripe_server: FakeStripe, settings) -> FakeStripe:
     settings.STRIPE_API_BASE = fake_stripe_server.url
     settings.STRIPE_WEBHOOK_SECRET = FAKE_STRIPE_WEBHOOK_SECRET
     return fake_stripe_server
+
+
+@pytest.fixture
+def fresh_database_pool() -> Iterator[None]:
+    """For WebSocket tests: each test's sockets run their database work on threads that end
+    with the test, and a connection a finished thread still held is never given back to the
+    pool. Start the next test with a fresh pool rather than let the tests use it up."""
+    from django.db import connection
+
+    yield
+    connection.close()
+    connection.close_pool()

@@ -76,6 +76,14 @@ def live_server(env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
         asgi_server_command("127.0.0.1", port),
         probe_url=f"{base}/health",
         log_path=log_path,
-        env={**os.environ, "DATABASE_URL": shared_database_url(), "REDIS_URL": "", **env},
+        # Tasks run inside the request: a test's teardown empties the database, and a task
+        # still at work on the server's background thread would deadlock with it.
+        env={
+            **os.environ,
+            "DATABASE_URL": shared_database_url(),
+            "REDIS_URL": "",
+            "TASKS_IN_BACKGROUND": "false",
+            **env,
+        },
     ) as process:
         yield LiveServer(base, process.pid)

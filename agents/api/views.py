@@ -3,7 +3,7 @@
 import time
 
 from asgiref.sync import async_to_sync
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -141,6 +141,10 @@ class PlaybookDetailView(AgentsView):
         return Response(s.PlaybookOutput(_playbook_body(playbook)).data)
 
 
+# 409 on create and rename; core.schema gives it the error body.
+NAME_TAKEN = OpenApiResponse(description="You already have a persona with this name (CONFLICT).")
+
+
 class PersonaListView(AgentsView):
     @extend_schema(
         tags=["personas"], operation_id="personas_list", responses={200: s.PersonaListOutput}
@@ -149,7 +153,11 @@ class PersonaListView(AgentsView):
         personas = personas_of(request.user)
         return Response(s.PersonaListOutput({"personas": personas}).data)
 
-    @extend_schema(tags=["personas"], request=s.PersonaInput, responses={201: s.PersonaOutput})
+    @extend_schema(
+        tags=["personas"],
+        request=s.PersonaInput,
+        responses={201: s.PersonaOutput, 409: NAME_TAKEN},
+    )
     def post(self, request: Request) -> Response:
         data = validated(s.PersonaInput, request.data)
         persona = services.persona_create(user=request.user, data=data)
@@ -162,7 +170,9 @@ class PersonaDetailView(AgentsView):
         return Response(s.PersonaOutput(persona_get(request.user, persona_id)).data)
 
     @extend_schema(
-        tags=["personas"], request=s.PersonaInput(partial=True), responses={200: s.PersonaOutput}
+        tags=["personas"],
+        request=s.PersonaInput(partial=True),
+        responses={200: s.PersonaOutput, 409: NAME_TAKEN},
     )
     def patch(self, request: Request, persona_id: str) -> Response:
         persona = persona_get(request.user, persona_id)

@@ -5,7 +5,6 @@ import asyncio
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.db import connection
 
 from accounts.services import tokens_issue
 from accounts.tests.factories import UserFactory
@@ -16,17 +15,11 @@ from config.asgi import application
 from testing.db import async_connections_in_use
 from testing.fake_openai import Reply
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_pool():
-    """Each test's sockets run their database work on threads that end with the test, and a
-    connection a finished thread still held is never given back to the pool: start the next
-    test with a fresh pool rather than let tests use it up."""
-    yield
-    connection.close()
-    connection.close_pool()
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_database_pool"),
+]
 
 
 @pytest.fixture

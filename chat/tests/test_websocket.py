@@ -15,7 +15,11 @@ from conftest import bearer_client
 from testing.db import async_connections_in_use
 from testing.fake_openai import Reply
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_database_pool"),
+]
 
 
 async def connect(path: str, **kwargs) -> tuple[WebsocketCommunicator, bool, int | None]:
