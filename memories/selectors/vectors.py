@@ -12,24 +12,20 @@ asked for (filters applied after the scan, or a short scan) the exact search run
 The SQL is built here and run by the caller, so search can send both legs in one statement.
 """
 
-import time
 import uuid
 from collections.abc import Sequence
-from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
 
 from accounts.models import User
+from core import vector_index
+from core.vector_index import hnsw_kept as hnsw_kept
+from core.vector_index import hnsw_session as hnsw_session
 from memories.models import IndexStatus, Memory, MemoryChunk, UserVectorIndex
 from memories.selectors.records import MemoryFilters, memory_filter_q
 
 Ranked = list[tuple[uuid.UUID, float]]
-
-
-def vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
 def filter_subquery(user: User, filters: MemoryFilters) -> tuple[str, list[Any]]:
@@ -75,65 +71,43 @@ def hnsw_sql(
 ) -> tuple[str, list[Any], int]:
     """Nearest memories through the user's own HNSW index (approximate; filters apply after):
     SQL, parameters and the ``hnsw.ef_search`` it needs."""
-    dims = int(settings.EMBEDDING_DIMENSIONS)
+    distance = vector_index.cosine_distance("c.embedding", settings.EMBEDDING_DIMENSIONS)
     subquery, sub_params = filter_subquery(user, filters)
     restrict = f"WHERE nearest.memory_id IN ({subquery})" if subquery else ""
     # Overfetch: several chunks of one memory, and filtered-out rows, use up the index's rows.
     fetch = limit * (4 if subquery else 2)
-    # The ORDER BY must be the partial index's expression for the planner to use it.
     sql = f"""
         SELECT nearest.memory_id, 1 - MIN(nearest.distance) AS similarity,
                1 - MIN(nearest.distance)
         FROM (
-            SELECT c.memory_id, c.embedding::vector({dims}) <=> %s::vector({dims}) AS distance
+            SELECT c.memory_id, {distance} AS distance
             FROM {MemoryChunk._meta.db_table} c
             WHERE c.user_id = %s AND c.model = %s
-            ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims})
+            ORDER BY {distance}
             LIMIT %s
         ) nearest {restrict}
         GROUP BY nearest.memory_id ORDER BY similarity DESC, nearest.memory_id
     """
-    ef_search = max(settings.MEMORY_HNSW_EF_SEARCH, fetch)
+    ef_search = vector_index.ef_search_for(fetch, floor=settings.MEMORY_HNSW_EF_SEARCH)
     return sql, [vector, user.pk, model, vector, fetch, *sub_params], ef_search
 
 
-@contextmanager
-def hnsw_session(ef_search: int | None):
-    """A cursor whose statements may scan an HNSW index with ``ef_search`` (a transaction of
-    its own for the SET LOCAL), or a plain cursor when ``ef_search`` is None."""
-    if ef_search is None:
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-        yield cursor
-
-
-# Per process: (user id, model) -> (has a ready index, when it was read). An index appears
-# within a minute of being built; a stale "yes" after a drop is harmless (the planner then
-# finds no index, and the search is exact).
-_INDEX_CACHE: dict[tuple[Any, str], tuple[bool, float]] = {}
-INDEX_CACHE_SECONDS = 60.0
+# Per process: whether (user id, model) has a ready index (core.vector_index.ReadinessCache).
+_READY = vector_index.ReadinessCache()
 
 
 def has_vector_index(user_id: Any, model: str) -> bool:
-    key, now = (user_id, model), time.monotonic()
-    cached = _INDEX_CACHE.get(key)
-    if cached is not None and now - cached[1] < INDEX_CACHE_SECONDS:
-        return cached[0]
-    exists = UserVectorIndex.objects.filter(
-        user_id=user_id, model=model, status=IndexStatus.READY
-    ).exists()
-    if len(_INDEX_CACHE) > 100_000:
-        _INDEX_CACHE.clear()
-    _INDEX_CACHE[key] = (exists, now)
-    return exists
+    return _READY.ready(
+        (user_id, model),
+        lambda: UserVectorIndex.objects.filter(
+            user_id=user_id, model=model, status=IndexStatus.READY
+        ).exists(),
+    )
 
 
 def vector_index_forget(*, user_id: Any, model: str) -> None:
     """This process built or dropped the user's index: its next search looks again."""
-    _INDEX_CACHE.pop((user_id, model), None)
+    _READY.forget((user_id, model))
 
 
 def semantic_sql(
@@ -149,7 +123,7 @@ def semantic_sql(
     """The semantic leg's SQL, its parameters and the ``hnsw.ef_search`` it needs (None for
     the exact search): through the user's HNSW index when ``indexed`` (cut at ``threshold``
     by ``hnsw_kept``), else exact (cut at ``threshold`` in SQL)."""
-    literal = vector_literal(vector)
+    literal = vector_index.vector_literal(vector)
     if indexed:
         return hnsw_sql(user=user, model=model, vector=literal, limit=limit, filters=filters)
     max_distance = None if threshold is None else 1.0 - threshold
@@ -162,16 +136,6 @@ def semantic_sql(
         filters=filters,
     )
     return sql, params, None
-
-
-def hnsw_kept(rows: Ranked, *, limit: int, threshold: float | None) -> Ranked | None:
-    """The index's answer cut to ``limit`` and ``threshold``, or None when it answered short
-    (only an exact search can then say how many there are)."""
-    if len(rows) < limit:
-        return None
-    if threshold is not None:
-        rows = [row for row in rows if row[1] >= threshold]
-    return rows[:limit]
 
 
 def semantic_ranked(
@@ -189,9 +153,9 @@ def semantic_ranked(
     user's HNSW index is ready, when the caller already knows."""
     if has_index is None:
         has_index = has_vector_index(user.pk, model)
-
-    def rows(indexed: bool) -> Ranked:
-        sql, params, ef_search = semantic_sql(
+    rows, path = vector_index.ranked(
+        indexed=has_index,
+        query=lambda indexed: semantic_sql(
             user=user,
             model=model,
             vector=vector,
@@ -199,15 +163,8 @@ def semantic_ranked(
             threshold=threshold,
             filters=filters,
             indexed=indexed,
-        )
-        with hnsw_session(ef_search) as cursor:
-            cursor.execute(sql, params)
-            return [(pk, similarity) for pk, similarity, _ in cursor.fetchall()]
-
-    if not has_index:
-        return rows(False), "exact"
-    kept = hnsw_kept(rows(True), limit=limit, threshold=threshold)
-    if kept is not None:
-        return kept, "hnsw"
-    # Guard: the index answered short. Only an exact search can say how many there are.
-    return rows(False), "hnsw+exact"
+        ),
+        limit=limit,
+        threshold=threshold,
+    )
+    return [(pk, similarity) for pk, similarity, *_ in rows], path

@@ -1,16 +1,13 @@
 """Per-user HNSW (and GIN) indexes, built and dropped outside the request that calls for them."""
 
-import hashlib
-import logging
 import uuid
 from collections.abc import Iterable
-from contextlib import nullcontext
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
+from core import vector_index
 from memories.models import (
     IndexStatus,
     Memory,
@@ -20,14 +17,11 @@ from memories.models import (
 from memories.selectors.search import vector_index_forget
 from memories.services.scheduling import vector_index_build_schedule
 
-logger = logging.getLogger(__name__)
-
 # --- Per-user HNSW indexes -----------------------------------------------------------------------
 
 
 def vector_index_name(user_id: uuid.UUID, model: str) -> str:
-    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
-    return f"memories_hnsw_{uuid.UUID(str(user_id)).hex}_{digest}"[:63]
+    return vector_index.index_name("memories_hnsw", user_id, model)
 
 
 def vector_indexes_ensure(*, user_ids: Iterable[Any], model: str) -> list[int]:
@@ -60,34 +54,24 @@ def text_index_name(user_id: uuid.UUID) -> str:
     return f"memories_gin_{uuid.UUID(str(user_id)).hex}"
 
 
-def _index_ddl(index: UserVectorIndex, *, concurrently: bool) -> list[sql.Composed]:
+def _partial_indexes(index: UserVectorIndex) -> list[vector_index.PartialIndex]:
     """The user's partial HNSW index over their chunks of one model, and their partial GIN
     index over their memories' text (shared by all models)."""
-    options = {
-        "concurrently": sql.SQL("CONCURRENTLY" if concurrently else ""),
-        "user": sql.Literal(str(index.user_id)),
-    }
     return [
-        sql.SQL(
-            "CREATE INDEX {concurrently} IF NOT EXISTS {name} ON {table} USING hnsw "
-            "((embedding::vector({dims})) vector_cosine_ops) "
-            "WITH (m = 16, ef_construction = {ef_construction}) "
-            "WHERE user_id = {user} AND model = {model}"
-        ).format(
-            name=sql.Identifier(index.name),
-            table=sql.Identifier(MemoryChunk._meta.db_table),
-            dims=sql.Literal(index.dimensions),
-            ef_construction=sql.Literal(settings.MEMORY_HNSW_EF_CONSTRUCTION),
-            model=sql.Literal(index.model),
-            **options,
+        vector_index.hnsw_cosine_index(
+            name=index.name,
+            table=MemoryChunk._meta.db_table,
+            column="embedding",
+            dimensions=index.dimensions,
+            where={"user_id": str(index.user_id), "model": index.model},
+            ef_construction=settings.MEMORY_HNSW_EF_CONSTRUCTION,
         ),
-        sql.SQL(
-            "CREATE INDEX {concurrently} IF NOT EXISTS {name} ON {table} USING gin "
-            "(search_vector) WHERE user_id = {user}"
-        ).format(
-            name=sql.Identifier(text_index_name(index.user_id)),
-            table=sql.Identifier(Memory._meta.db_table),
-            **options,
+        vector_index.PartialIndex(
+            name=text_index_name(index.user_id),
+            table=Memory._meta.db_table,
+            method="gin",
+            expression=sql.Identifier("search_vector"),
+            where={"user_id": str(index.user_id)},
         ),
     ]
 
@@ -101,27 +85,10 @@ def vector_index_build(*, index_id: int) -> bool:
     index = UserVectorIndex.objects.filter(pk=index_id).first()
     if index is None or index.status == IndexStatus.READY:
         return index is not None
-    concurrently = not connection.in_atomic_block
-    try:
-        # Inside a caller's transaction: a savepoint, so a failure leaves it usable.
-        savepoint = transaction.atomic() if not concurrently else nullcontext()
-        with savepoint, connection.cursor() as cursor:
-            if not concurrently:
-                # Deferred foreign-key checks of the same transaction would block the DDL.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("SET maintenance_work_mem = '256MB'")
-            try:
-                for ddl in _index_ddl(index, concurrently=concurrently):
-                    cursor.execute(ddl.as_string(cursor.cursor))
-            finally:
-                cursor.execute("RESET maintenance_work_mem")
-    except DatabaseError as exc:
-        logger.exception("Building vector index %s failed", index.name)
-        if concurrently:  # CONCURRENTLY leaves an invalid index behind
-            _drop_index_ddl(index.name)
-            _drop_index_ddl(text_index_name(index.user_id))
+    error = vector_index.indexes_build(_partial_indexes(index))
+    if error is not None:
         UserVectorIndex.objects.filter(pk=index.pk).update(
-            status=IndexStatus.FAILED, error=str(exc)[:2000]
+            status=IndexStatus.FAILED, error=error[:2000]
         )
         return False
     rows = MemoryChunk.objects.filter(user_id=index.user_id, model=index.model).count()
@@ -132,20 +99,13 @@ def vector_index_build(*, index_id: int) -> bool:
     return True
 
 
-def _drop_index_ddl(name: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)).as_string(cursor.cursor)
-        )
-
-
 def vector_index_drop(*, index: UserVectorIndex) -> None:
     """Drop a per-user index and its record (and the user's text index with their last one)."""
-    _drop_index_ddl(index.name)
+    vector_index.index_drop(index.name)
     index.delete()
     vector_index_forget(user_id=index.user_id, model=index.model)
     if not UserVectorIndex.objects.filter(user_id=index.user_id).exists():
-        _drop_index_ddl(text_index_name(index.user_id))
+        vector_index.index_drop(text_index_name(index.user_id))
 
 
 def vector_indexes_drop_for_user(*, user_id: Any) -> int:
