@@ -1,16 +1,18 @@
 """Reads of encrypted storage, each scoped to its owner."""
 
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from accounts.models import User
 from backups.blobstore import blobs_bytes
 from backups.models import Backup, BackupUpload, EncryptedRecord, EncryptedVector
+from core import vector_index
 from core.errors import NotFound
 from core.ownership import get_owned_object
 from core.pagination import Page, paginate
@@ -78,30 +80,89 @@ class VectorHit:
     blob: bytes
 
 
+VECTOR_INDEX_PREFIX = "backups_hnsw"
+# Per process: whether (user id, dimensions) has a ready index.
+_READY = vector_index.ReadinessCache()
+
+
+def vector_index_name(*, user_id: Any, dimensions: int) -> str:
+    """The name of the user's partial HNSW index over their vectors of ``dimensions``."""
+    return vector_index.index_name(VECTOR_INDEX_PREFIX, user_id, str(int(dimensions)))
+
+
+def vector_index_names(*, user_id: Any) -> list[str]:
+    """Every per-user vector index of the user, whatever its dimension."""
+    return vector_index.indexes_named(f"{VECTOR_INDEX_PREFIX}_{uuid.UUID(str(user_id)).hex}_")
+
+
+def vector_index_ready(*, user_id: Any, dimensions: int) -> bool:
+    name = vector_index_name(user_id=user_id, dimensions=dimensions)
+    return _READY.ready((str(user_id), dimensions), lambda: vector_index.index_valid(name))
+
+
+def vector_index_forget(*, user_id: Any, dimensions: int) -> None:
+    _READY.forget((str(user_id), dimensions))
+
+
+def vectors_query(
+    *, user: User, vector: Sequence[float], top_k: int, table: str | None, indexed: bool
+) -> vector_index.Query:
+    """SQL ranking the user's vectors (``key, score, blob key``, best first), its parameters
+    and the ``hnsw.ef_search`` it needs: exact over the user's rows (the MATERIALIZED CTE keeps
+    any plan from reaching for an index that filters by user after its scan), or through their
+    partial HNSW index (``dimensions`` in the predicate as in the index's, so rows of another
+    dimension, which a collection emptied and refilled may bring, never meet its cast)."""
+    literal = vector_index.vector_literal(vector, digits=9)
+    table_sql, table_params = ('AND "table" = %s', [table]) if table else ("", [])
+    if not indexed:
+        query = f"""
+            WITH owned AS MATERIALIZED (
+                SELECT key, embedding, blob_key FROM {EncryptedVector._meta.db_table}
+                WHERE user_id = %s {table_sql}
+            )
+            SELECT key, 1 - (embedding <=> %s::vector) AS score, blob_key
+            FROM owned ORDER BY embedding <=> %s::vector, key LIMIT %s
+        """
+        return query, [user.pk, *table_params, literal, literal, top_k], None
+    dims = len(vector)
+    distance = vector_index.cosine_distance("embedding", dims)
+    # Overfetch when a table filters the index's rows after its scan.
+    fetch = top_k * 4 if table else top_k
+    query = f"""
+        SELECT key, 1 - distance AS score, blob_key FROM (
+            SELECT key, "table", blob_key, {distance} AS distance
+            FROM {EncryptedVector._meta.db_table}
+            WHERE user_id = %s AND dimensions = {dims}
+            ORDER BY {distance} LIMIT %s
+        ) nearest WHERE true {table_sql}
+        ORDER BY distance, key LIMIT %s
+    """
+    params = [literal, user.pk, literal, fetch, *table_params, top_k]
+    return query, params, vector_index.ef_search_for(fetch, floor=settings.STORAGE_HNSW_EF_SEARCH)
+
+
+def vectors_ranked(
+    *, user: User, vector: Sequence[float], top_k: int, table: str | None
+) -> tuple[list[tuple[str, float, str]], str]:
+    """The user's ``top_k`` ``(key, cosine similarity, blob key)`` nearest ``vector``, and the
+    path taken ("exact", "hnsw", "hnsw+exact"): through their own HNSW index once it is ready
+    (README, "Multi-tenant vector search"), exact before, or when the index answered short."""
+    indexed = vector_index_ready(user_id=user.pk, dimensions=len(vector))
+    return vector_index.ranked(
+        indexed=indexed,
+        query=lambda through_index: vectors_query(
+            user=user, vector=vector, top_k=top_k, table=table, indexed=through_index
+        ),
+        limit=top_k,
+    )
+
+
 def vectors_nearest(
     *, user: User, vector: Sequence[float], top_k: int, table: str | None
 ) -> list[VectorHit]:
     """The user's ``top_k`` vectors most cosine-similar to ``vector``, with their payloads.
-
-    Exact search over the user's rows only, as memories' search for users below its HNSW
-    threshold (README, "Multi-tenant vector search"): the btree on the owner picks the rows, the
-    MATERIALIZED CTE keeps any plan from reaching for an index that would filter by user after
-    its scan. Score: cosine similarity.
-    """
-    literal = "[" + ",".join(f"{float(x):.9g}" for x in vector) + "]"
-    restrict = 'AND "table" = %s' if table else ""
-    query = f"""
-        WITH owned AS MATERIALIZED (
-            SELECT key, embedding, blob_key FROM {EncryptedVector._meta.db_table}
-            WHERE user_id = %s {restrict}
-        )
-        SELECT key, 1 - (embedding <=> %s::vector) AS score, blob_key
-        FROM owned ORDER BY embedding <=> %s::vector, key LIMIT %s
-    """
-    params = [user.pk, *([table] if table else []), literal, literal, top_k]
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        rows = cursor.fetchall()
+    Score: cosine similarity."""
+    rows, _ = vectors_ranked(user=user, vector=vector, top_k=top_k, table=table)
     blobs = blobs_bytes(keys=[row[2] for row in rows])
     return [
         VectorHit(key=key, score=score, blob=blob)

@@ -27,3 +27,19 @@ def storage_prune() -> None:
 def storage_purge_user(user_id: str) -> None:
     """Delete the blobs of a deleted user. Safe to run twice: nothing left is nothing to do."""
     services.storage_user_purge(user_id=user_id)
+
+
+@shared_task(
+    name="storage.build_vector_index", acks_late=True, time_limit=3600, soft_time_limit=3500
+)
+def build_vector_index(user_id: str, dimensions: int) -> bool:
+    """Build one user's partial HNSW index over their client-side vectors. Safe to run twice."""
+    return services.vector_index_build(user_id=user_id, dimensions=dimensions)
+
+
+@shared_task(
+    name="storage.drop_vector_indexes", acks_late=True, time_limit=300, soft_time_limit=270
+)
+def drop_vector_indexes(user_id: str) -> int:
+    """Drop a user's vector indexes their collection no longer needs. Safe to run twice."""
+    return services.vector_indexes_drop_stale(user_id=user_id)

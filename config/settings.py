@@ -588,6 +588,15 @@ BACKUP_KEEP = env.int("BACKUP_KEEP", 10)
 BACKUP_PART_BYTES = env.int("BACKUP_PART_BYTES", 8 * 1024**2)
 # A resumable upload not completed within this many hours is aborted by storage.prune.
 BACKUP_UPLOAD_EXPIRE_HOURS = env.int("BACKUP_UPLOAD_EXPIRE_HOURS", 24)
+# Leftovers no row names (a .partial file or multipart upload of a write a crash or a restart cut
+# short, the parts of a deleted upload) older than this many hours are removed by storage.prune
+# and `manage.py verify_backups --sweep`. Longer than any upload takes.
+STORAGE_ORPHAN_HOURS = env.int("STORAGE_ORPHAN_HOURS", 24)
+# Client-side vector search, as memories' (MEMORY_HNSW_*): a user with this many vectors gets a
+# partial HNSW index of their own, built in the background; below it search is exact.
+STORAGE_HNSW_USER_THRESHOLD = env.int("STORAGE_HNSW_USER_THRESHOLD", 10_000)
+STORAGE_HNSW_EF_SEARCH = env.int("STORAGE_HNSW_EF_SEARCH", 100)
+STORAGE_HNSW_EF_CONSTRUCTION = env.int("STORAGE_HNSW_EF_CONSTRUCTION", 64)
 
 # --- Operations: metrics and the dashboard -------------------------------------------------------
 # Who may read /metrics: a client presenting this bearer token, or one from these addresses or

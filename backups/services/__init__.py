@@ -17,7 +17,13 @@ from backups.services.records import (
     record_etag,
     record_replace,
 )
-from backups.services.vectors import VectorDraft, vectors_delete, vectors_upsert
+from backups.services.vectors import (
+    VectorDraft,
+    vector_index_build,
+    vector_indexes_drop_stale,
+    vectors_delete,
+    vectors_upsert,
+)
 
 __all__ = [
     "VectorDraft",
@@ -34,6 +40,8 @@ __all__ = [
     "record_etag",
     "record_replace",
     "storage_user_purge",
+    "vector_index_build",
+    "vector_indexes_drop_stale",
     "vectors_delete",
     "vectors_upsert",
 ]

@@ -20,6 +20,7 @@ from backups.services.upload import (
     quota_room,
     upload_body,
 )
+from backups.services.vectors import vector_indexes_drop_stale
 from core.errors import ValidationFailed
 
 
@@ -178,5 +179,7 @@ def backups_prune(*, keep: int, upload_expiry: timedelta) -> tuple[int, int]:
 
 
 def storage_user_purge(*, user_id: Any) -> None:
-    """Delete every blob stored for ``user_id`` (their rows go with the user)."""
+    """Delete every blob stored for ``user_id`` and their vector indexes (their rows go with
+    the user)."""
     blobstore.blobs_delete_prefix(prefix=str(user_id))
+    vector_indexes_drop_stale(user_id=user_id)

@@ -5,7 +5,9 @@ import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,9 +15,16 @@ from accounts.models import User
 from backups.blobstore import blob_delete, blob_write
 from backups.errors import ChecksumMismatch
 from backups.models import EncryptedVector
-from backups.selectors import vector_dimensions
+from backups.selectors import (
+    vector_dimensions,
+    vector_index_forget,
+    vector_index_name,
+    vector_index_names,
+)
 from backups.services.upload import checksum_valid, lock_user_storage, quota_recheck, quota_room
+from core import vector_index
 from core.errors import ValidationFailed
+from core.tasks import enqueue_after_commit
 
 MAX_DIMENSIONS = 2000
 
@@ -88,6 +97,7 @@ def vectors_upsert(*, user: User, drafts: Sequence[VectorDraft]) -> list[Encrypt
                 for draft, key in zip(drafts, written, strict=True)
             ]
             transaction.on_commit(lambda: _delete_blobs(old_keys))
+            _vector_index_ensure(user=user, dimensions=dimension)
             return saved
     except BaseException:
         _delete_blobs(written)
@@ -121,4 +131,48 @@ def vectors_delete(*, user: User, keys: Sequence[str]) -> int:
         EncryptedVector.objects.filter(pk__in=[row.pk for row in rows]).delete()
         old_keys = [row.blob_key for row in rows]
         transaction.on_commit(lambda: _delete_blobs(old_keys))
+        if rows and vector_dimensions(user=user) is None:
+            # An emptied collection may come back in another dimension: its index goes.
+            enqueue_after_commit("storage.drop_vector_indexes", str(user.pk))
     return len(rows)
+
+
+# --- Per-user HNSW indexes (core.vector_index) ----------------------------------------------------
+
+
+def _vector_index_ensure(*, user: User, dimensions: int) -> None:
+    """Past STORAGE_HNSW_USER_THRESHOLD vectors, have the user's own index built once this
+    transaction commits (a task: the build takes seconds per 100k vectors)."""
+    if vector_index.index_exists(vector_index_name(user_id=user.pk, dimensions=dimensions)):
+        return
+    if EncryptedVector.objects.filter(user=user).count() < settings.STORAGE_HNSW_USER_THRESHOLD:
+        return
+    enqueue_after_commit("storage.build_vector_index", str(user.pk), dimensions)
+
+
+def vector_index_build(*, user_id: Any, dimensions: int) -> bool:
+    """Build the user's partial HNSW index over their vectors of ``dimensions`` (CONCURRENTLY
+    outside a transaction); True once it is ready. Safe to run twice: an index there is kept."""
+    name = vector_index_name(user_id=user_id, dimensions=dimensions)
+    index = vector_index.hnsw_cosine_index(
+        name=name,
+        table=EncryptedVector._meta.db_table,
+        column="embedding",
+        dimensions=dimensions,
+        where={"user_id": str(user_id), "dimensions": int(dimensions)},
+        ef_construction=settings.STORAGE_HNSW_EF_CONSTRUCTION,
+    )
+    built = vector_index.indexes_build([index]) is None
+    vector_index_forget(user_id=user_id, dimensions=dimensions)
+    return built
+
+
+def vector_indexes_drop_stale(*, user_id: Any) -> int:
+    """Drop the user's indexes of any dimension but their collection's (every one once it is
+    empty, or the user is gone); returns how many."""
+    current = EncryptedVector.objects.filter(user_id=user_id).values_list("dimensions").first()
+    keep = vector_index_name(user_id=user_id, dimensions=current[0]) if current else None
+    stale = [name for name in vector_index_names(user_id=user_id) if name != keep]
+    for name in stale:
+        vector_index.index_drop(name)
+    return len(stale)
