@@ -96,6 +96,8 @@ class ApiScope(models.TextChoices):
     MEMORIES_READ = "memories:read", "Read memories"
     MEMORIES_WRITE = "memories:write", "Write memories"
     CHAT = "chat", "Chat"
+    STORAGE_READ = "storage:read", "Read encrypted storage and backups"
+    STORAGE_WRITE = "storage:write", "Write encrypted storage and backups"
 
 
 class ApiKey(models.Model):

@@ -40,7 +40,9 @@ class ProfileUpdateInput(serializers.Serializer):
 class ApiKeyCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=ApiScope.choices), min_length=1, max_length=3
+        child=serializers.ChoiceField(choices=ApiScope.choices),
+        min_length=1,
+        max_length=len(ApiScope),
     )
 
 

@@ -13,6 +13,7 @@ from core.api import ApiView
 pytestmark = pytest.mark.django_db
 ANY_ID = "00000000-0000-4000-8000-000000000000"
 READ, WRITE, CHAT = ApiScope.MEMORIES_READ, ApiScope.MEMORIES_WRITE, ApiScope.CHAT
+S_READ, S_WRITE = ApiScope.STORAGE_READ, ApiScope.STORAGE_WRITE
 # (method, path with placeholders filled) -> the one scope it needs; None: no API key at all.
 TABLE = {
     ("GET", "/api/v1/memories"): READ,
@@ -48,6 +49,25 @@ TABLE = {
     ("POST", f"/api/v1/threads/{ANY_ID}/models/gpt-4o-mini/summarize"): CHAT,
     ("POST", "/v1/chat/completions"): CHAT,
     ("GET", "/v1/models"): CHAT,
+    ("GET", "/api/v1/storage/records"): S_READ,
+    ("POST", "/api/v1/storage/records"): S_WRITE,
+    ("GET", f"/api/v1/storage/records/{ANY_ID}"): S_READ,
+    ("PUT", f"/api/v1/storage/records/{ANY_ID}"): S_WRITE,
+    ("DELETE", f"/api/v1/storage/records/{ANY_ID}"): S_WRITE,
+    ("POST", "/api/v1/storage/vectors"): S_WRITE,
+    ("POST", "/api/v1/storage/vectors/search"): S_READ,
+    ("POST", "/api/v1/storage/vectors/delete"): S_WRITE,
+    ("GET", "/api/v1/storage/vectors/items/some-id"): S_READ,
+    ("GET", "/api/v1/backup"): S_READ,
+    ("PUT", "/api/v1/backup"): S_WRITE,
+    ("GET", "/api/v1/backup/history"): S_READ,
+    ("GET", f"/api/v1/backup/{ANY_ID}"): S_READ,
+    ("DELETE", f"/api/v1/backup/{ANY_ID}"): S_WRITE,
+    ("POST", "/api/v1/backup/uploads"): S_WRITE,
+    ("GET", f"/api/v1/backup/uploads/{ANY_ID}"): S_READ,
+    ("DELETE", f"/api/v1/backup/uploads/{ANY_ID}"): S_WRITE,
+    ("PUT", f"/api/v1/backup/uploads/{ANY_ID}/parts/1"): S_WRITE,
+    ("POST", f"/api/v1/backup/uploads/{ANY_ID}/complete"): S_WRITE,
 }
 # Account management takes a signed-in session only.
 ACCOUNT = [

@@ -145,6 +145,8 @@ class VectorCollectionView(StorageView):
 
 
 class VectorSearchView(StorageView):
+    reading_methods = frozenset({"POST"})
+
     @extend_schema(
         tags=STORAGE, request=s.VectorSearchIn, responses=s.VectorSearchOut,
         summary="The nearest of your vectors by cosine similarity, with their payloads",
