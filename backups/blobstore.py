@@ -15,8 +15,9 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -316,3 +317,49 @@ def multipart_abort(*, key: str, upload_id: str) -> None:
     client, bucket = _s3(storage)
     with contextlib.suppress(client.exceptions.NoSuchUpload):
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+
+# --- Leftovers -----------------------------------------------------------------------------------
+
+
+@_storage_errors
+def orphans_sweep(*, older_than: datetime, uploading: Container[str]) -> list[str]:
+    """Remove what interrupted writes left behind before ``older_than``: ``.partial`` files and
+    the parts of multipart uploads, on the filesystem (``{key}.parts/``) or on S3 (unfinished
+    multipart uploads), except those of keys in ``uploading`` (resumable uploads still open).
+    Returns what was removed, one line each."""
+    storage = blobs()
+    if _on_filesystem(storage):
+        return _fs_orphans_sweep(Path(storage.location), older_than.timestamp(), uploading)
+    client, bucket = _s3(storage)
+    removed = []
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+        for upload in page.get("Uploads", []):
+            if upload["Key"] in uploading or upload["Initiated"] >= older_than:
+                continue
+            with contextlib.suppress(client.exceptions.NoSuchUpload):
+                client.abort_multipart_upload(
+                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+            removed.append(f"multipart upload {upload['Key']}")
+    return removed
+
+
+def _fs_orphans_sweep(root: Path, cutoff: float, uploading: Container[str]) -> list[str]:
+    removed = []
+    if not root.exists():
+        return removed
+    for path in sorted(root.rglob("*")):
+        relative = str(path.relative_to(root))
+        if path.is_dir() and path.name.endswith(".parts"):
+            key = relative.removesuffix(".parts")
+            newest = max((p.stat().st_mtime for p in path.rglob("*")), default=0.0)
+            if key not in uploading and max(newest, path.stat().st_mtime) < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(f"parts {relative}")
+        elif path.name.startswith(".") and path.name.endswith(".partial"):
+            with contextlib.suppress(FileNotFoundError):  # a parts folder removed above
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(f"partial {relative}")
+    return removed

@@ -14,13 +14,22 @@ logger = logging.getLogger(__name__)
 @shared_task(name="storage.prune", ignore_result=True)
 def storage_prune() -> None:
     """Keep each user's BACKUP_KEEP newest backups; abort resumable uploads left unfinished for
-    BACKUP_UPLOAD_EXPIRE_HOURS. Safe to run twice."""
+    BACKUP_UPLOAD_EXPIRE_HOURS; remove what interrupted writes left behind more than
+    STORAGE_ORPHAN_HOURS ago. Safe to run twice."""
     pruned, expired = services.backups_prune(
         keep=settings.BACKUP_KEEP,
         upload_expiry=timedelta(hours=settings.BACKUP_UPLOAD_EXPIRE_HOURS),
     )
-    if pruned or expired:
-        logger.info("Pruned %d backups and %d unfinished uploads.", pruned, expired)
+    swept = services.storage_orphans_sweep(
+        older_than=timedelta(hours=settings.STORAGE_ORPHAN_HOURS)
+    )
+    if pruned or expired or swept:
+        logger.info(
+            "Pruned %d backups, %d unfinished uploads and %d leftovers.",
+            pruned,
+            expired,
+            len(swept),
+        )
 
 
 @shared_task(name="storage.purge_user", ignore_result=True)

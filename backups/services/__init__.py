@@ -8,6 +8,7 @@ from backups.services.backups import (
     backup_upload_complete,
     backup_upload_start,
     backups_prune,
+    storage_orphans_sweep,
     storage_user_purge,
 )
 from backups.services.records import (
@@ -39,6 +40,7 @@ __all__ = [
     "record_delete",
     "record_etag",
     "record_replace",
+    "storage_orphans_sweep",
     "storage_user_purge",
     "vector_index_build",
     "vector_indexes_drop_stale",

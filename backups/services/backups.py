@@ -178,6 +178,14 @@ def backups_prune(*, keep: int, upload_expiry: timedelta) -> tuple[int, int]:
     return pruned, expired
 
 
+def storage_orphans_sweep(*, older_than: timedelta) -> list[str]:
+    """Remove the leftovers of interrupted writes (``.partial`` files, multipart parts, S3
+    multipart uploads) older than ``older_than`` that no open resumable upload owns. Safe to
+    run twice, and beside running uploads: a write in progress is younger. Returns what went."""
+    uploading = set(BackupUpload.objects.values_list("blob_key", flat=True))
+    return blobstore.orphans_sweep(older_than=timezone.now() - older_than, uploading=uploading)
+
+
 def storage_user_purge(*, user_id: Any) -> None:
     """Delete every blob stored for ``user_id`` and their vector indexes (their rows go with
     the user)."""

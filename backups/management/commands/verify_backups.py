@@ -1,11 +1,14 @@
-"""Re-hash every stored blob (records, vectors, backups) against its recorded checksum."""
+"""Re-hash every stored blob (records, vectors, backups) against its recorded checksum; with
+``--sweep``, first remove what interrupted writes left behind (as storage.prune does)."""
 
 import hmac
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from backups import blobstore, selectors
+from backups import blobstore, selectors, services
 
 
 class Command(BaseCommand):
@@ -14,7 +17,22 @@ class Command(BaseCommand):
         "recorded SHA-256; list the corrupt and missing ones. Exits 1 if any."
     )
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--sweep",
+            action="store_true",
+            help="First remove .partial files and abandoned multipart uploads older than "
+            "STORAGE_ORPHAN_HOURS.",
+        )
+
     def handle(self, *args, **options) -> None:
+        if options["sweep"]:
+            swept = services.storage_orphans_sweep(
+                older_than=timedelta(hours=settings.STORAGE_ORPHAN_HOURS)
+            )
+            for line in swept:
+                self.stdout.write(f"REMOVED {line}")
+            self.stdout.write(f"{len(swept)} leftovers of interrupted writes removed.")
         corrupt: list[str] = []
         missing: list[str] = []
         total = selectors.blob_count()
