@@ -271,6 +271,9 @@ STREAMED_UPLOAD_PATHS = [
     r"^/api/v1/storage/records(/[^/]+)?$",
     r"^/api/v1/backup(/uploads/[^/]+/parts/\d+)?$",
 ]
+# Such an upload that sends no byte for this many seconds is dropped (408 REQUEST_TIMEOUT if the
+# client still listens): a stalled client holds no worker or connection for longer.
+STREAMED_UPLOAD_IDLE_SECONDS = env.int("STREAMED_UPLOAD_IDLE_SECONDS", 60)
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

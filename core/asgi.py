@@ -8,6 +8,10 @@ connection instead: the view reads it like a file (``request.read(n)``), each re
 next messages from the server, so the view can refuse before the first byte (from
 Content-Length) or stop half-way, and memory holds one read at a time. Everything else (other
 routes, JSON bodies on these routes) goes through Django's handler unchanged.
+
+A client that stops sending half-way would hold the view's worker thread and its connection for
+as long as it stays connected: a read that waits STREAMED_UPLOAD_IDLE_SECONDS without a byte
+raises BodyStalled instead (a 408 in the error shape), and the view drops what it stored.
 """
 
 import asyncio
@@ -19,6 +23,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.core.handlers.asgi import ASGIHandler
+
+from core.errors import EngramError, ErrorCode
 
 STREAMED_CONTENT_TYPE = "application/octet-stream"
 
@@ -32,6 +38,13 @@ def is_streamed_upload(path: str, content_type: str) -> bool:
 
 class BodyIncomplete(BadRequest):
     """The client went away before its body ended (a torn upload)."""
+
+
+class BodyStalled(EngramError):
+    """No byte of the body arrived for STREAMED_UPLOAD_IDLE_SECONDS."""
+
+    status_code = 408
+    code = ErrorCode.REQUEST_TIMEOUT
 
 
 class StreamedBody(io.RawIOBase):
@@ -48,7 +61,15 @@ class StreamedBody(io.RawIOBase):
 
     async def _fill(self, size: int) -> None:
         while not self.finished.is_set() and (size < 0 or len(self._buffer) < size):
-            message = await self.receive()
+            idle = settings.STREAMED_UPLOAD_IDLE_SECONDS
+            try:
+                message = await asyncio.wait_for(self.receive(), timeout=idle)
+            except TimeoutError:
+                # Not an OSError (TimeoutError is one): Django would call it an unreadable body.
+                raise BodyStalled(
+                    f"No part of the body arrived for {idle} seconds; the upload was dropped.",
+                    details={"idle_seconds": idle},
+                ) from None
             if message["type"] == "http.disconnect":
                 raise BodyIncomplete("The client disconnected before the body ended.")
             self._buffer += message.get("body", b"")

@@ -16,6 +16,15 @@ from billing.tiers import Tier
 from testing.live import live_server
 from testing.s3 import filesystem_storage_setting, local_s3
 
+# A stalled upload is dropped after STREAMED_UPLOAD_IDLE_SECONDS: short, so its test is quick;
+# long enough that a busy machine never stalls the reference client's own uploads that long.
+STALL_SECONDS = 5
+SERVER_ENV = {
+    "LOG_LEVEL": "WARNING",
+    "RATELIMIT_ENABLE": "false",
+    "STREAMED_UPLOAD_IDLE_SECONDS": str(STALL_SECONDS),
+}
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -37,11 +46,7 @@ def stack(request, django_db_setup, django_db_blocker, tmp_path_factory) -> Iter
             env = {"STORAGE_BACKEND": "filesystem", "STORAGE_ROOT": str(root)}
             blobs = filesystem_storage_setting(root)
         resources.enter_context(django_db_blocker.unblock())
-        server = resources.enter_context(
-            live_server(
-                {**env, "LOG_LEVEL": "WARNING", "RATELIMIT_ENABLE": "false"}, tmp / "server.log"
-            )
-        )
+        server = resources.enter_context(live_server({**env, **SERVER_ENV}, tmp / "server.log"))
         yield Stack(backend=request.param, url=server.url, blobs=blobs)
 
 

@@ -15,7 +15,7 @@ from django.db import connection
 from engram_client import EngramStorage, ResumableBackup, StorageError, UserKey
 
 from backups.models import Backup, BackupUpload, EncryptedRecord
-from backups.tests.conftest import make_user, stored_blobs, token_for
+from backups.tests.conftest import STALL_SECONDS, make_user, stored_blobs, token_for
 from billing.tiers import GB
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -228,6 +228,25 @@ def test_a_torn_upload_leaves_nothing_behind(alice, same_storage):
     wait_until(lambda: stored_blobs() == {}, "the torn upload's bytes are removed")
     assert Backup.objects.count() == 0
     assert alice.backup_history() == []
+
+
+def test_a_stalled_upload_is_dropped_and_answered_408(alice, same_storage):
+    """Headers and part of the body, then silence with the connection open: after the idle
+    timeout the server drops the upload (past one S3 part, so a multipart upload was open) and
+    tells the client, which is still listening."""
+    body = os.urandom(9 * 1024 * 1024)
+    status, answer = raw_request(
+        same_storage.url,
+        f"PUT /api/v1/backup HTTP/1.1\nAuthorization: Bearer {alice._token}\n"
+        "Content-Type: application/octet-stream\nX-Backup-Version: 1\n"
+        f"X-Backup-Timestamp: 1\nX-Backup-Checksum: {'0' * 64}\n"
+        f"Content-Length: {2 * len(body)}\n",
+        body,
+    )
+    assert status == 408 and b"REQUEST_TIMEOUT" in answer
+    assert f'"idle_seconds":{STALL_SECONDS}'.encode() in answer.replace(b" ", b"")
+    wait_until(lambda: stored_blobs() == {}, "the stalled upload's bytes are removed")
+    assert Backup.objects.count() == 0
 
 
 def test_over_quota_is_refused_before_the_body_is_read(alice, same_storage):
