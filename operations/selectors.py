@@ -1,8 +1,9 @@
 """What the operator dashboard shows: SQL aggregates over every app, and the metrics registry.
 
-Everything is read-only and cached for ``DASHBOARD_CACHE_SECONDS``, so an operator reloading
-the page costs the database one round of aggregates per interval, however large it is. No
-memory or message text is read: counts, sizes and statuses only.
+Everything is read-only (but for the API counters' snapshot, operations.api_health) and cached
+for ``DASHBOARD_CACHE_SECONDS``, so an operator reloading the page costs the database one round
+of aggregates per interval, however large it is. No memory or message text is read: counts,
+sizes and statuses only.
 """
 
 from collections import defaultdict
@@ -22,11 +23,12 @@ from billing.selectors import mrr_by_tier
 from billing.tiers import Tier
 from chat.models import Message
 from core import metrics
+from llm.catalog import get_catalog
 from memories.models import EmbeddingStatus, ExtractionJob, Memory, UserVectorIndex
+from operations.api_health import api_snapshot_take, api_windows
 
 CACHE_KEY = "operations:dashboard:v1"
 DAYS = 14
-QUANTILES = (0.5, 0.95, 0.99)
 
 
 def _days(today: date) -> list[date]:
@@ -96,87 +98,47 @@ def memories_overview(days: list[date], activity: dict) -> dict:
     }
 
 
+def provider_of(model_id: str) -> str:
+    """The catalog's provider of ``model_id``; a model no longer in the catalog is "unknown"."""
+    model = get_catalog().models.get(model_id)
+    return model.provider if model is not None else "unknown"
+
+
 def chat_overview(days: list[date], since) -> dict:
     answers = Message.objects.filter(role=Message.Role.ASSISTANT)
     tokens = F("prompt_tokens") + F("completion_tokens")
-    by_model = (
+    per_day_model = (
         answers.filter(created_at__gte=since)
-        .values("model_id")
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "model_id")
         .annotate(turns=Count("pk"), tokens=Sum(tokens), cost=Sum("cost_usd"))
-        .order_by("-tokens")
     )
+    by_day: list[dict] = []
+    by_model: dict[str, dict] = {}
+    for row in per_day_model:
+        entry = {
+            "day": row["day"],
+            "provider": provider_of(row["model_id"]),
+            "model": row["model_id"],
+            "turns": row["turns"],
+            "tokens": row["tokens"] or 0,
+            "cost_usd": row["cost"] or Decimal(0),
+        }
+        by_day.append(entry)
+        total = by_model.setdefault(
+            row["model_id"],
+            {"provider": entry["provider"], "model": entry["model"], "turns": 0, "tokens": 0,
+             "cost_usd": Decimal(0)},
+        )  # fmt: skip
+        for field in ("turns", "tokens", "cost_usd"):
+            total[field] += entry[field]
     return {
         "turns_per_day": _series(_per_day(answers, "created_at", since), days),
         "tokens_per_day": _series(_per_day(answers, "created_at", since, Sum(tokens)), days),
         "cost_per_day": _series(_per_day(answers, "created_at", since, Sum("cost_usd")), days),
-        "by_model": [
-            {
-                "model": row["model_id"],
-                "turns": row["turns"],
-                "tokens": row["tokens"] or 0,
-                "cost_usd": row["cost"] or Decimal(0),
-            }
-            for row in by_model
-        ],
-    }
-
-
-def endpoint_group(route: str) -> str:
-    """Routes grouped by their first path segments: ``api/v1/memories/<uuid:pk>`` →
-    ``api/v1/memories``."""
-    parts = [part for part in route.split("/") if part and not part.startswith("<")]
-    depth = 3 if parts[:2] == ["api", "v1"] else 2
-    return "/".join(parts[:depth]) or route
-
-
-def api_overview() -> dict:
-    """Requests, errors and latency per endpoint group since the metrics were last reset (the
-    processes' start, or the multi-process directory's): windows over time are Prometheus' job."""
-    groups: dict[str, dict] = defaultdict(
-        lambda: {"requests": 0.0, "server_errors": 0.0, "client_errors": 0.0, "buckets": {}}
-    )
-    for sample in metrics.samples("engram_http_requests"):
-        if sample.name.endswith("_total"):
-            group = groups[endpoint_group(sample.labels["route"])]
-            group["requests"] += sample.value
-            status = sample.labels["status"]
-            if status.startswith("5"):
-                group["server_errors"] += sample.value
-            elif status.startswith("4"):
-                group["client_errors"] += sample.value
-    for sample in metrics.samples("engram_http_request_duration_seconds"):
-        if sample.name.endswith("_bucket"):
-            buckets = groups[endpoint_group(sample.labels["route"])]["buckets"]
-            bound = float(sample.labels["le"])
-            buckets[bound] = buckets.get(bound, 0) + sample.value
-    uptime_minutes = max((timezone.now().timestamp() - metrics.PROCESS_STARTED) / 60, 1 / 60)
-    rows = []
-    for name, group in sorted(groups.items(), key=lambda item: -item[1]["requests"]):
-        requests = group["requests"]
-        latencies = [
-            metrics.histogram_quantile(q, list(group["buckets"].items())) for q in QUANTILES
-        ]
-        rows.append(
-            {
-                "group": name,
-                "requests": int(requests),
-                "per_minute": requests / uptime_minutes,
-                "p50_ms": latencies[0] and latencies[0] * 1000,
-                "p95_ms": latencies[1] and latencies[1] * 1000,
-                "p99_ms": latencies[2] and latencies[2] * 1000,
-                "server_error_pct": 100 * group["server_errors"] / requests if requests else 0,
-                "client_error_pct": 100 * group["client_errors"] / requests if requests else 0,
-            }
-        )
-    refusals = sum(
-        sample.value
-        for sample in metrics.samples("engram_rate_limit_refusals")
-        if sample.name.endswith("_total")
-    )
-    return {
-        "groups": rows,
-        "rate_limit_refusals": int(refusals),
-        "since": datetime.fromtimestamp(metrics.PROCESS_STARTED, tz=UTC),
+        # Newest day first; within a day, provider then model.
+        "by_day": sorted(by_day, key=lambda e: (-e["day"].toordinal(), e["provider"], e["model"])),
+        "by_model": sorted(by_model.values(), key=lambda e: -e["tokens"]),
     }
 
 
@@ -243,6 +205,7 @@ def dashboard_overview(*, refresh: bool = False) -> dict:
     cached = None if refresh else cache.get(CACHE_KEY)
     if cached is not None:
         return cached
+    api_snapshot_take()
     today = timezone.now().date()
     days = _days(today)
     since = datetime.combine(days[0], time.min, tzinfo=UTC)
@@ -252,7 +215,7 @@ def dashboard_overview(*, refresh: bool = False) -> dict:
         "users": users_overview(days, since, activity),
         "memories": memories_overview(days, activity),
         "chat": chat_overview(days, since),
-        "api": api_overview(),
+        "api": {"windows": api_windows()},
         "workers": workers_overview(),
         "database": database_overview(),
         "billing": mrr_by_tier() if settings.BILLING_ENABLED else [],
