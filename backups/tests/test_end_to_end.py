@@ -53,6 +53,16 @@ def raw_request(url: str, head: str, body: bytes = b"", *, hang_up: bool = False
         return response.status, response.read()
 
 
+def backup_put_head(token: str, framing: str) -> str:
+    """The head of a raw ``PUT /backup`` whose body is framed by ``framing`` (a Content-Length
+    or Transfer-Encoding header) and whose checksum nothing will match."""
+    return (
+        f"PUT /api/v1/backup HTTP/1.1\nAuthorization: Bearer {token}\n"
+        "Content-Type: application/octet-stream\nX-Backup-Version: 1\nX-Backup-Timestamp: 1\n"
+        f"X-Backup-Checksum: {'0' * 64}\n{framing}\n"
+    )
+
+
 def wait_until(condition, what: str) -> None:
     """Work a server finishes after its answer (or after a client hung up) is awaited, never
     timed: the deadline only keeps a broken server from hanging the suite."""
@@ -218,10 +228,7 @@ def test_a_torn_upload_leaves_nothing_behind(alice, same_storage):
     body = os.urandom(20 * 1024 * 1024)
     raw_request(
         same_storage.url,
-        f"PUT /api/v1/backup HTTP/1.1\nAuthorization: Bearer {alice._token}\n"
-        "Content-Type: application/octet-stream\nX-Backup-Version: 1\n"
-        f"X-Backup-Timestamp: 1\nX-Backup-Checksum: {'0' * 64}\n"
-        f"Content-Length: {2 * len(body)}\n",
+        backup_put_head(alice._token, f"Content-Length: {2 * len(body)}"),
         body,
         hang_up=True,
     )
@@ -237,10 +244,7 @@ def test_a_stalled_upload_is_dropped_and_answered_408(alice, same_storage):
     body = os.urandom(9 * 1024 * 1024)
     status, answer = raw_request(
         same_storage.url,
-        f"PUT /api/v1/backup HTTP/1.1\nAuthorization: Bearer {alice._token}\n"
-        "Content-Type: application/octet-stream\nX-Backup-Version: 1\n"
-        f"X-Backup-Timestamp: 1\nX-Backup-Checksum: {'0' * 64}\n"
-        f"Content-Length: {2 * len(body)}\n",
+        backup_put_head(alice._token, f"Content-Length: {2 * len(body)}"),
         body,
     )
     assert status == 408 and b"REQUEST_TIMEOUT" in answer
@@ -253,9 +257,7 @@ def test_over_quota_is_refused_before_the_body_is_read(alice, same_storage):
     """No body is sent at all: the answer can only come from Content-Length."""
     status, body = raw_request(
         same_storage.url,
-        f"PUT /api/v1/backup HTTP/1.1\nAuthorization: Bearer {alice._token}\n"
-        "Content-Type: application/octet-stream\nX-Backup-Version: 1\nX-Backup-Timestamp: 1\n"
-        f"X-Backup-Checksum: {'0' * 64}\nContent-Length: {6 * GB}\n",
+        backup_put_head(alice._token, f"Content-Length: {6 * GB}"),
     )
     assert status == 403 and b"QUOTA_EXCEEDED" in body
     assert f'"limit_bytes":{5 * GB}'.encode() in body.replace(b" ", b"")
@@ -276,9 +278,7 @@ def test_over_quota_while_streaming_stops_and_stores_nothing(alice, alice_user, 
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4)) + b"0\r\n\r\n"
     status, body = raw_request(
         same_storage.url,
-        f"PUT /api/v1/backup HTTP/1.1\nAuthorization: Bearer {alice._token}\n"
-        "Content-Type: application/octet-stream\nX-Backup-Version: 1\nX-Backup-Timestamp: 1\n"
-        f"X-Backup-Checksum: {'0' * 64}\nTransfer-Encoding: chunked\n",
+        backup_put_head(alice._token, "Transfer-Encoding: chunked"),
         chunked,
     )
     assert status == 403 and b"QUOTA_EXCEEDED" in body
