@@ -17,6 +17,7 @@ from backups.api.views.common import (
     IF_MODIFIED_SINCE,
     IF_NONE_MATCH,
     NOT_MODIFIED,
+    STALLED,
     RawStorageView,
     StorageView,
     blob_response,
@@ -82,7 +83,7 @@ class BackupView(RawStorageView):
 
     @extend_schema(
         tags=BACKUP, summary="Upload a whole backup (raw ciphertext, streamed)",
-        request=BINARY, parameters=BACKUP_PUT_HEADERS, responses={201: s.BackupOut},
+        request=BINARY, parameters=BACKUP_PUT_HEADERS, responses={201: s.BackupOut, 408: STALLED},
     )  # fmt: skip
     def put(self, request: Request) -> Response:
         if not is_raw(request):
@@ -170,7 +171,7 @@ class BackupUploadPartView(RawStorageView):
         tags=BACKUP, summary="Upload one part (raw; again to replace it)", request=BINARY,
         parameters=[OpenApiParameter("X-Part-Checksum", str, OpenApiParameter.HEADER,
                                      required=True)],
-        responses=s.BackupPartOut,
+        responses={200: s.BackupPartOut, 408: STALLED},
     )  # fmt: skip
     def put(self, request: Request, upload_id: uuid.UUID, number: int) -> Response:
         if not is_raw(request):

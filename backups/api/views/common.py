@@ -34,6 +34,10 @@ NOT_MODIFIED = OpenApiResponse(description="Not modified (If-None-Match / If-Mod
 STALE = OpenApiResponse(
     OpenApiTypes.OBJECT, description="If-Match did not match (PRECONDITION_FAILED)."
 )
+# A raw body that stops arriving (core.asgi.BodyStalled); the schema hook adds the error shape.
+STALLED = OpenApiResponse(
+    description="No byte of the body arrived for STREAMED_UPLOAD_IDLE_SECONDS (REQUEST_TIMEOUT)."
+)
 DOWNLOAD = OpenApiResponse(
     OpenApiTypes.BINARY, description="The ciphertext; X-Checksum and ETag name it."
 )

@@ -20,6 +20,7 @@ from backups.api.views.common import (
     MISSING_BYTES,
     NOT_MODIFIED,
     STALE,
+    STALLED,
     STORAGE,
     RawStorageView,
     StorageView,
@@ -68,7 +69,7 @@ class RecordCollectionView(RawStorageView):
         summary="Store an encrypted record (JSON with base64, or the raw ciphertext)",
         request={"application/json": s.RecordCreateIn, **BINARY},
         parameters=[s.RawUploadQuery, CHECKSUM_HEADER],
-        responses={201: s.RecordOut},
+        responses={201: s.RecordOut, 408: STALLED},
     )
     def post(self, request: Request) -> Response:
         if is_raw(request):
@@ -105,7 +106,7 @@ class RecordDetailView(RawStorageView):
         summary="Replace a record's ciphertext (If-Match: a stale write is a 412)",
         request={"application/json": s.RecordReplaceIn, **BINARY},
         parameters=[IF_MATCH, CHECKSUM_HEADER],
-        responses={200: s.RecordOut, 412: STALE},
+        responses={200: s.RecordOut, 408: STALLED, 412: STALE},
     )
     def put(self, request: Request, record_id: str) -> Response:
         record = services.record_replace(
