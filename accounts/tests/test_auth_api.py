@@ -211,3 +211,17 @@ def test_profile_validation_errors_name_the_field(auth_client, changes, field):
     response = auth_client.patch(ME, changes, format="json")
 
     assert field in error_of(response, 400, "VALIDATION_ERROR")["details"]
+
+
+def test_a_registration_whose_tokens_cannot_be_issued_leaves_no_account(monkeypatch):
+    from accounts import services
+
+    def broken(*, user):
+        raise RuntimeError("the token store is down")
+
+    monkeypatch.setattr(services, "tokens_issue", broken)
+
+    with pytest.raises(RuntimeError):
+        services.user_sign_up(email="ada@example.com", password=STRONG)
+
+    assert not User.objects.filter(email="ada@example.com").exists()
