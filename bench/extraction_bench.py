@@ -30,12 +30,11 @@ import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from bench.memories_bench import RESULTS, WORDS, bench_setup, machine, percentiles, reset
+from bench.memories_bench import WORDS, bench_setup, machine, percentiles, reset
+from bench.results_io import bench_write_results
 
-REPO = Path(__file__).resolve().parent.parent
 WARM_UP = 20  # jobs run first and not counted
 SUBJECTS = ["coffee", "tea", "Python", "Rust", "running", "piano", "Lisbon", "Berlin", "cats"]
 VERBS = ["likes", "prefers", "avoids", "is learning", "works with", "plans a trip to"]
@@ -290,12 +289,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bench_setup(args.database)
     result = run(args)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"extraction-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, default=str))
-    print(markdown(result))
-    print(f"operations: {result['operations']}; failed jobs: {result['failed']}")
-    print(f"\nwritten to {path.relative_to(REPO)}")
+    bench_write_results(
+        "extraction",
+        result,
+        markdown(result),
+        f"operations: {result['operations']}; failed jobs: {result['failed']}",
+    )
 
 
 if __name__ == "__main__":
