@@ -56,6 +56,8 @@ def test_500_distinct_templated_notes_all_survive(auth_client, user, similar_is_
     assert (answer["created"], answer["duplicates"], answer["folded_into"]) == (500, 0, [])
 
     ids = [item["id"] for item in answer["results"]]
+    # All 500 go through the linking that once merged them away (about 2 minutes on a busy
+    # 2-core machine: each first embedding searches the user's vectors for a near duplicate).
     services.memories_embed(memory_ids=ids)
 
     listed, cursor = {}, ""
