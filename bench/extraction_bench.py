@@ -72,11 +72,11 @@ def queued_tasks() -> Iterator[None]:
 def llm_timers() -> Iterator[dict[str, float]]:
     """Seconds spent in the job's LLM calls (``call``: complete_for_user) and, within them, in
     the HTTP exchange (``http``: LLMGateway.complete), added up in the yielded dict."""
-    from memories import extraction
+    from memories.extraction import planning
     from providers.llm.gateway import LLMGateway
 
     spent = {"call": 0.0, "http": 0.0}
-    call, http = extraction.complete_for_user, LLMGateway.complete
+    call, http = planning.complete_for_user, LLMGateway.complete
 
     def timed_call(**kwargs):
         started = time.perf_counter()
@@ -92,11 +92,11 @@ def llm_timers() -> Iterator[dict[str, float]]:
         finally:
             spent["http"] += time.perf_counter() - started
 
-    extraction.complete_for_user, LLMGateway.complete = timed_call, timed_http
+    planning.complete_for_user, LLMGateway.complete = timed_call, timed_http
     try:
         yield spent
     finally:
-        extraction.complete_for_user, LLMGateway.complete = call, http
+        planning.complete_for_user, LLMGateway.complete = call, http
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from accounts import services
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD
 
@@ -214,8 +215,6 @@ def test_profile_validation_errors_name_the_field(auth_client, changes, field):
 
 
 def test_a_registration_whose_tokens_cannot_be_issued_leaves_no_account(monkeypatch):
-    from accounts import services
-
     def broken(*, user):
         raise RuntimeError("the token store is down")
 
