@@ -63,6 +63,14 @@ def user_register(*, email: str, password: str, display_name: str = "") -> User:
         ) from None
 
 
+def user_sign_up(*, email: str, password: str, display_name: str = "") -> tuple[User, TokenPair]:
+    """Register and issue the first token pair, in one transaction: an account whose tokens
+    could not be issued is not left behind (the client would retry into "already exists")."""
+    with transaction.atomic():
+        user = user_register(email=email, password=password, display_name=display_name)
+        return user, tokens_issue(user=user)
+
+
 def user_login(*, email: str, password: str) -> User:
     user = authenticate(email=email.strip(), password=password)
     if user is None:

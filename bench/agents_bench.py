@@ -20,7 +20,6 @@ bench/results/ and a markdown table on stdout.
 """
 
 import argparse
-import json
 import os
 import time
 from collections import Counter
@@ -29,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.extraction_bench import cpu_seconds, embed_pending, own_fake_server, query_counter
-from bench.memories_bench import RESULTS, bench_setup, percentiles, reset
+from bench.memories_bench import bench_setup, percentiles, reset
+from bench.results_io import bench_write_results
 
-REPO = Path(__file__).resolve().parent.parent
 ROUTER_SET = Path(__file__).resolve().parent / "agents_router_set.tsv"
 WARM_UP = 5
 CONTEXT = {
@@ -201,12 +200,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bench_setup(args.database)
     result = run(args)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"agents-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, default=str))
-    print(markdown(result))
-    print(f"router confusions: {result['router']['confusions']}; failed turns: {result['failed']}")
-    print(f"\nwritten to {path.relative_to(REPO)}")
+    bench_write_results(
+        "agents",
+        result,
+        markdown(result),
+        f"router confusions: {result['router']['confusions']}; failed turns: {result['failed']}",
+    )
 
 
 if __name__ == "__main__":

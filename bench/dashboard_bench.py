@@ -10,13 +10,13 @@ session and permission checks, the template), timed from request to response.
 """
 
 import argparse
-import json
 import os
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.memories_bench import RESULTS, bench_setup, load, machine, percentiles, reset
+from bench.memories_bench import bench_setup, load, machine, percentiles, reset
+from bench.results_io import bench_write_results
 
 
 def measure(renders: int) -> dict[str, dict[str, float]]:
@@ -84,11 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bench_setup(args.database)
     result = run(args)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"dashboard-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(markdown(result["runs"]))
-    print(f"\nwritten to bench/results/{path.name}")
+    bench_write_results("dashboard", result, markdown(result["runs"]))
 
 
 if __name__ == "__main__":

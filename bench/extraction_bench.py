@@ -30,12 +30,11 @@ import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from bench.memories_bench import RESULTS, WORDS, bench_setup, machine, percentiles, reset
+from bench.memories_bench import WORDS, bench_setup, machine, percentiles, reset
+from bench.results_io import bench_write_results
 
-REPO = Path(__file__).resolve().parent.parent
 WARM_UP = 20  # jobs run first and not counted
 SUBJECTS = ["coffee", "tea", "Python", "Rust", "running", "piano", "Lisbon", "Berlin", "cats"]
 VERBS = ["likes", "prefers", "avoids", "is learning", "works with", "plans a trip to"]
@@ -73,11 +72,11 @@ def queued_tasks() -> Iterator[None]:
 def llm_timers() -> Iterator[dict[str, float]]:
     """Seconds spent in the job's LLM calls (``call``: complete_for_user) and, within them, in
     the HTTP exchange (``http``: LLMGateway.complete), added up in the yielded dict."""
-    from memories import extraction
+    from memories.extraction import planning
     from providers.llm.gateway import LLMGateway
 
     spent = {"call": 0.0, "http": 0.0}
-    call, http = extraction.complete_for_user, LLMGateway.complete
+    call, http = planning.complete_for_user, LLMGateway.complete
 
     def timed_call(**kwargs):
         started = time.perf_counter()
@@ -93,11 +92,11 @@ def llm_timers() -> Iterator[dict[str, float]]:
         finally:
             spent["http"] += time.perf_counter() - started
 
-    extraction.complete_for_user, LLMGateway.complete = timed_call, timed_http
+    planning.complete_for_user, LLMGateway.complete = timed_call, timed_http
     try:
         yield spent
     finally:
-        extraction.complete_for_user, LLMGateway.complete = call, http
+        planning.complete_for_user, LLMGateway.complete = call, http
 
 
 @contextlib.contextmanager
@@ -290,12 +289,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bench_setup(args.database)
     result = run(args)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"extraction-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, default=str))
-    print(markdown(result))
-    print(f"operations: {result['operations']}; failed jobs: {result['failed']}")
-    print(f"\nwritten to {path.relative_to(REPO)}")
+    bench_write_results(
+        "extraction",
+        result,
+        markdown(result),
+        f"operations: {result['operations']}; failed jobs: {result['failed']}",
+    )
 
 
 if __name__ == "__main__":

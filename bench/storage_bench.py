@@ -17,19 +17,17 @@ bench/results/ and a markdown table on stdout.
 
 import argparse
 import contextlib
-import json
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.memories_bench import RESULTS, bench_setup, machine
+from bench.results_io import bench_write_results
 
-REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000
 BENCH_EMAIL = "storagebench@example.com"
 HEADER = (
@@ -187,11 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     args.backends = args.backends.split(",")
     bench_setup(args.database)
     result = run(args)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"storage-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, default=str))
-    print(markdown(result))
-    print(f"\nwritten to {path.relative_to(REPO)}")
+    bench_write_results("storage", result, markdown(result))
 
 
 if __name__ == "__main__":

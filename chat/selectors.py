@@ -1,5 +1,7 @@
 """Reads for the chat app: threads and their messages."""
 
+from typing import Any
+
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from accounts.models import User
@@ -27,3 +29,19 @@ def thread_get(user: User, thread_id) -> Thread:
 
 def messages_of(thread: Thread, model_id: str) -> QuerySet[Message]:
     return Message.objects.filter(thread=thread, model_id=model_id)
+
+
+def exchange_get(*, question_id: Any, answer_id: Any) -> tuple[Message, Message] | None:
+    """The saved exchange of one thread (the user's message ``question_id`` and the answer
+    ``answer_id``), with the thread and its owner; None when either message is gone or the
+    owner is no longer active."""
+    messages = {
+        str(message.pk): message
+        for message in Message.objects.select_related("thread__user").filter(
+            pk__in=[question_id, answer_id], thread__user__is_active=True
+        )
+    }
+    question, answer = messages.get(str(question_id)), messages.get(str(answer_id))
+    if question is None or answer is None or question.thread_id != answer.thread_id:
+        return None
+    return question, answer

@@ -262,21 +262,26 @@ def turn_followups(*, turn: PreparedTurn, answer: Message) -> None:
     metadata = {"model": turn.model.id}
     if turn.in_thread:
         metadata |= {"thread_id": str(turn.thread_id), "message_id": str(answer.pk)}
-    # Without a queue the exchange is remembered here: it is a few inserts, and it would have
-    # no sweep to come back to it.
-    enqueue_or_leave(
-        "chat.exchange_remember",
-        str(turn.user_id),
-        turn.question,
-        answer.content,
-        metadata,
-        on_failure=lambda reason: exchange_remember(
+
+    # The task reads the exchange from the thread. Without a queue, or without a thread to read
+    # it from, the exchange is remembered here: it is a few inserts, with no sweep to come back.
+    def remember_here() -> None:
+        exchange_remember(
             user=User.objects.get(pk=turn.user_id),
             question=turn.question,
             answer=answer.content,
             metadata=metadata,
-        ),
-    )
+        )
+
+    if turn.in_thread:
+        enqueue_or_leave(
+            "chat.exchange_remember",
+            str(turn.user_message_id),
+            str(answer.pk),
+            on_failure=lambda reason: remember_here(),
+        )
+    else:
+        remember_here()
     extraction_schedule(
         user_id=turn.user_id,
         messages=[

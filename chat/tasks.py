@@ -5,9 +5,9 @@ import logging
 
 from celery import shared_task
 
-from accounts.models import User
 from chat import services
 from chat.models import Thread
+from chat.selectors import exchange_get
 from core.errors import EngramError
 from providers.llm import ProviderError
 
@@ -37,9 +37,21 @@ def thread_summarize(thread_id: str, model_id: str) -> None:
 
 
 @shared_task(name="chat.exchange_remember", ignore_result=True)
-def exchange_remember(user_id: str, question: str, answer: str, metadata: dict) -> None:
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        logger.info("User %s is gone; the exchange is not remembered", user_id)
+def exchange_remember(question_id: str, answer_id: str) -> None:
+    """Remember the exchange of the saved messages ``question_id`` (the user's) and
+    ``answer_id`` (the answer), read from the thread: the queue carries only their ids."""
+    exchange = exchange_get(question_id=question_id, answer_id=answer_id)
+    if exchange is None:
+        logger.info("The exchange of message %s is gone; it is not remembered", answer_id)
         return
-    services.exchange_remember(user=user, question=question, answer=answer, metadata=metadata)
+    question, answer = exchange
+    services.exchange_remember(
+        user=answer.thread.user,
+        question=question.content,
+        answer=answer.content,
+        metadata={
+            "model": answer.model_id,
+            "thread_id": str(answer.thread_id),
+            "message_id": str(answer.pk),
+        },
+    )

@@ -94,7 +94,6 @@ MIDDLEWARE = [
     "core.compression.BufferedGZipMiddleware",
     # Inside gzip: it reads error codes from uncompressed bodies.
     "core.metrics.MetricsMiddleware",
-    "core.middleware.BodySizeLimitMiddleware",
     "accounts.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -2,7 +2,10 @@
 
 Each Django middleware works natively in both sync (WSGI, tests) and async (ASGI server) stacks,
 so no request pays for a thread hop it does not need. ``RequestBodyLimit`` sits in front of
-Django on the ASGI server, where bodies arrive.
+Django on the ASGI server, where bodies arrive: the one body-size limit (a declared length or a
+chunked body). Behind WSGI (config/wsgi.py, Django's test client) Django's own check of
+DATA_UPLOAD_MAX_MEMORY_SIZE (set to MAX_REQUEST_BYTES) refuses a declared length over it, answered
+as the same 413.
 """
 
 import json
@@ -153,24 +156,6 @@ class RequestBodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": content})
-
-
-class BodySizeLimitMiddleware(DualModeMiddleware):
-    """Refuse an oversized body from its Content-Length, before anything reads it."""
-
-    def before(self, request: HttpRequest) -> HttpResponse | None:
-        if is_streamed_upload(request.path, request.META.get("CONTENT_TYPE", "")):
-            return None  # its view streams it under its own limit (core.asgi)
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        try:
-            length = int(declared)
-        except ValueError:
-            return error_response(
-                400, ErrorCode.VALIDATION_ERROR, "Content-Length is not a number."
-            )
-        if length > settings.MAX_REQUEST_BYTES:
-            return too_large_response(settings.MAX_REQUEST_BYTES)
-        return None
 
 
 class ExceptionShapeMiddleware(DualModeMiddleware):

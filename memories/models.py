@@ -267,7 +267,7 @@ class JobTrigger(models.TextChoices):
 class ExtractionJob(models.Model):
     """One run of fact extraction over a conversation, and what it did to the user's memories.
 
-    ``operations`` lists one decision per extracted fact (``memories/extraction.py`` says what
+    ``operations`` lists one decision per extracted fact (``memories/extraction/`` says what
     each holds); the memories it changed name the job in their history. ``run_token`` is set
     by the worker that claimed the job: only that worker may apply its decisions.
     """

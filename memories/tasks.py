@@ -87,22 +87,11 @@ def refresh_summary(user_id: str) -> None:
     name="memories.extract", ignore_result=True, acks_late=True, time_limit=300, soft_time_limit=270
 )
 def extract_memories(job_id: str) -> None:
-    """Run the extraction job ``job_id`` (a job already run, or running elsewhere, is left
-    alone; ``extraction.extraction_job_run`` claims it with a compare-and-set)."""
+    """Run the extraction job ``job_id``: requested, automatic (after a chat exchange or a
+    completed capture) or a re-run; the job holds its conversation. A job already run, or
+    running elsewhere, is left alone (``extraction.extraction_job_run`` claims it with a
+    compare-and-set)."""
     extraction.extraction_job_run(job_id=job_id)
-
-
-@shared_task(
-    name="memories.extract_conversation",
-    ignore_result=True,
-    acks_late=True,
-    time_limit=300,
-    soft_time_limit=270,
-)
-def extract_conversation(job_id: str, user_id: str, conversation: dict) -> None:
-    """Automatic extraction after a chat exchange or a completed capture (skipped, and logged,
-    when the user turned it off or has no LLM for it)."""
-    extraction.extraction_auto_run(job_id=job_id, user_id=user_id, **conversation)
 
 
 @shared_task(

@@ -8,6 +8,9 @@
 - ``fake_stripe``: the local Stripe (``testing/fake_stripe``, a process of its own for the test
   session, reset before each test) with billing switched on and pointed at it; its webhook
   deliveries are signed with ``STRIPE_WEBHOOK_SECRET`` and kept for the test to deliver.
+- ``engram``: the URL of a live Engram server (one per test module) that talks to the fake
+  OpenAI-compatible server; tests that use it commit their data (``django_db(transaction=True)``).
+- ``broker_messages``: what the test's tasks put on the queue, ``(task name, args, kwargs)``.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +20,7 @@ import pytest_asyncio
 
 from testing.fake_openai import FakeOpenAI
 from testing.fake_stripe import FakeStripe
+from testing.live import live_server
 
 SERVER_KEY = "sk-test-server-key-0000"
 # Shaped like Stripe's test-mode values (dj-stripe checks the shape), and plainly not real ones.
@@ -59,6 +63,25 @@ async def llm_gateway() -> AsyncIterator["LLMGateway"]:  # noqa: F821
         yield gateway
 
 
+@pytest.fixture(scope="module")
+def engram(
+    django_db_setup, django_db_blocker, fake_openai_server, tmp_path_factory
+) -> Iterator[str]:
+    """A live server for the module's tests (its URL): the clients people use (openai, mcp,
+    mem0ai) over real HTTP. It embeds with the hashing embedder and asks the fake OpenAI server
+    with the server's key, without retries (a scripted error is the answer)."""
+    env = {
+        "OPENAI_BASE_URL": fake_openai_server.base_url,
+        "OPENAI_API_KEY": SERVER_KEY,
+        "EMBEDDING_BACKEND": "hashing",
+        "LLM_MAX_RETRIES": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    log = tmp_path_factory.mktemp("engram") / "server.log"
+    with django_db_blocker.unblock(), live_server(env, log) as server:
+        yield server.url
+
+
 @pytest.fixture(scope="session")
 def fake_stripe_server() -> Iterator[FakeStripe]:
     with FakeStripe() as server:
@@ -86,3 +109,20 @@ def fresh_database_pool() -> Iterator[None]:
     yield
     connection.close()
     connection.close_pool()
+
+
+@pytest.fixture
+def broker_messages(monkeypatch) -> list[tuple[str, tuple, dict]]:
+    """Every task sent during the test as the queue would carry it: ``(task name, args,
+    kwargs)``. The tasks still run as the suite runs them."""
+    from config.celery import EngramTask
+
+    sent: list[tuple[str, tuple, dict]] = []
+    send = EngramTask.apply_async
+
+    def recording(self, args=None, kwargs=None, **options):
+        sent.append((self.name, tuple(args or ()), dict(kwargs or {})))
+        return send(self, args, kwargs, **options)
+
+    monkeypatch.setattr(EngramTask, "apply_async", recording)
+    return sent

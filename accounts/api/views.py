@@ -1,4 +1,3 @@
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -33,10 +32,7 @@ class RegisterView(PublicAuthView):
 
     @extend_schema(tags=[TAG], request=s.RegisterInput, responses={201: s.SessionOutput})
     def post(self, request: Request) -> Response:
-        data = validated(s.RegisterInput, request.data)
-        with transaction.atomic():
-            user = services.user_register(**data)
-            tokens = services.tokens_issue(user=user)
+        user, tokens = services.user_sign_up(**validated(s.RegisterInput, request.data))
         return Response(_session(user, tokens), status=201)
 
 

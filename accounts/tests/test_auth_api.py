@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from accounts import services
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD
 
@@ -211,3 +212,15 @@ def test_profile_validation_errors_name_the_field(auth_client, changes, field):
     response = auth_client.patch(ME, changes, format="json")
 
     assert field in error_of(response, 400, "VALIDATION_ERROR")["details"]
+
+
+def test_a_registration_whose_tokens_cannot_be_issued_leaves_no_account(monkeypatch):
+    def broken(*, user):
+        raise RuntimeError("the token store is down")
+
+    monkeypatch.setattr(services, "tokens_issue", broken)
+
+    with pytest.raises(RuntimeError):
+        services.user_sign_up(email="ada@example.com", password=STRONG)
+
+    assert not User.objects.filter(email="ada@example.com").exists()

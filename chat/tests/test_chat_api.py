@@ -1,5 +1,6 @@
 """Sending a message (not streamed): the model answers with the user's memories in context."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -269,6 +270,30 @@ def test_facts_are_extracted_from_a_finished_exchange_after_commit(
     assert Memory.objects.filter(
         user=user, source=Source.EXTRACTION, content="The user writes command-line tools in Rust."
     ).exists()
+
+
+def test_the_queue_carries_ids_and_the_tasks_read_the_exchange(
+    auth_client, user, thread, messages_url, llm_upstream, committing, broker_messages
+):
+    llm_upstream.script(
+        Reply(text="Noted: oat milk with the espresso."),
+        Reply(text="Coffee habits"),  # the title
+        facts_reply("The user drinks oat milk."),
+    )
+
+    committing(lambda: auth_client.post(messages_url, {"content": "My espresso gets oat milk."}))
+
+    sent = {name for name, _, _ in broker_messages}
+    assert {"chat.exchange_remember", "memories.extract"} <= sent
+    carried = json.dumps(broker_messages)
+    assert "espresso" not in carried and "oat milk" not in carried
+    remembered = Memory.objects.get(user=user, source=Source.CHAT)
+    assert (remembered.prompt, remembered.response) == (
+        "My espresso gets oat milk.",
+        "Noted: oat milk with the espresso.",
+    )
+    assert remembered.metadata["thread_id"] == str(thread.pk)
+    assert ExtractionJob.objects.get(user=user).status == JobStatus.SUCCEEDED
 
 
 def test_no_extraction_when_the_user_turned_it_off(

@@ -14,25 +14,9 @@ from chat.models import Message
 from chat.tests.factories import ThreadFactory
 from memories.services import MemoryDraft, memories_embed, memory_create
 from testing.fake_openai import Reply
-from testing.fixtures import SERVER_KEY
-from testing.live import live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODEL = "gpt-4o-mini"
-
-
-@pytest.fixture(scope="module")
-def engram(django_db_setup, django_db_blocker, fake_openai_server, tmp_path_factory):
-    """One live server for the module; each test commits its own data."""
-    env = {
-        "OPENAI_BASE_URL": fake_openai_server.base_url,
-        "OPENAI_API_KEY": SERVER_KEY,
-        "EMBEDDING_BACKEND": "hashing",
-        "LOG_LEVEL": "WARNING",
-    }
-    log = tmp_path_factory.mktemp("engram") / "server.log"
-    with django_db_blocker.unblock(), live_server(env, log) as server:
-        yield server.url
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
 """Every failure answers in the one error shape, with the request id, and leaks nothing."""
 
+import json
 import logging
 
 import pytest
+from channels.testing import ApplicationCommunicator
+
+from config.asgi import application
 
 pytestmark = [pytest.mark.urls("core.tests.urls")]
 
@@ -50,14 +54,54 @@ def test_unsupported_media_type_is_a_415(client):
     assert_error_shape(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-def test_oversized_body_is_a_413_before_it_is_read(client, settings):
+def _post(headers: list[tuple[bytes, bytes]]) -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/test/echo",
+        "raw_path": b"/test/echo",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+async def _answer(communicator: ApplicationCommunicator) -> tuple[int, dict]:
+    start = await communicator.receive_output(timeout=10)
+    body = await communicator.receive_output(timeout=10)
+    return start["status"], json.loads(body["body"])
+
+
+@pytest.mark.asyncio
+async def test_a_declared_length_over_the_limit_is_a_413_before_the_body_is_read(settings):
     settings.MAX_REQUEST_BYTES = 1024
-    body = '{"text": "' + "x" * 2048 + '"}'
+    communicator = ApplicationCommunicator(application, _post([(b"content-length", b"2048")]))
 
-    response = client.post("/test/echo", data=body, content_type="application/json")
+    # Not a byte of the body is sent: the answer cannot have waited for it.
+    status, body = await _answer(communicator)
 
-    error = assert_error_shape(response, 413, "PAYLOAD_TOO_LARGE")
-    assert error["details"] == {"limit_bytes": 1024}
+    assert status == 413
+    assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert body["error"]["details"] == {"limit_bytes": 1024}
+
+
+@pytest.mark.asyncio
+async def test_a_chunked_body_is_a_413_at_the_first_chunk_past_the_limit(settings):
+    settings.MAX_REQUEST_BYTES = 1024
+    communicator = ApplicationCommunicator(application, _post([]))
+
+    # Three chunks of 500 bytes, the body never ends: the third is past the limit.
+    for _ in range(3):
+        await communicator.send_input(
+            {"type": "http.request", "body": b"x" * 500, "more_body": True}
+        )
+    status, body = await _answer(communicator)
+
+    assert (status, body["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
 
 
 def test_ten_megabytes_of_json_is_refused_with_413(client):

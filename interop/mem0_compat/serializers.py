@@ -103,10 +103,14 @@ class Mem0SearchResultSerializer(serializers.Serializer):
     results = Mem0SearchHitSerializer(many=True)
 
 
-class Mem0MemoryPageSerializer(serializers.Serializer):
+class Mem0PageSerializer(serializers.Serializer):
+    # The envelope of mem0's lists; each list adds its ``results``.
     count = serializers.IntegerField()
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
+
+
+class Mem0MemoryPageSerializer(Mem0PageSerializer):
     results = Mem0MemorySerializer(many=True)
 
 
@@ -165,10 +169,7 @@ class Mem0EntitySerializer(serializers.Serializer):
     metadata = serializers.DictField(allow_null=True)
 
 
-class Mem0EntityPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
+class Mem0EntityPageSerializer(Mem0PageSerializer):
     results = Mem0EntitySerializer(many=True)
 
 

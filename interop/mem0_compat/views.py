@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from accounts.authentication import ApiKeyAuthentication, JWTAuthentication
 from accounts.models import ApiKey, ApiScope, User
 from accounts.services import api_key_authenticate
+from core.api import validated
 from core.errors import ValidationFailed
 from interop.mem0_compat import serializers as s
 from interop.mem0_compat import services
@@ -42,6 +43,11 @@ EVENT_STATUS = {
 HISTORY_EVENTS = {HistoryEvent.CREATE: "ADD", HistoryEvent.DELETE: "DELETE"}
 
 
+def mem0_schema(operation: str, **details: Any):
+    """The OpenAPI description of a mem0 endpoint: under its tag, as operation ``mem0_<name>``."""
+    return extend_schema(tags=TAG, operation_id=f"mem0_{operation}", **details)
+
+
 class Mem0TokenAuthentication(ApiKeyAuthentication):
     """mem0's ``Authorization: Token <key>`` with an Engram API key; ``Bearer egm_…`` and
     ``X-API-Key`` work too."""
@@ -62,12 +68,6 @@ class Mem0TokenAuthentication(ApiKeyAuthentication):
 class Mem0View(APIView):
     authentication_classes = [Mem0TokenAuthentication, JWTAuthentication]
     scope_family = "memories"
-
-    @staticmethod
-    def validated(serializer_class, data: Any) -> dict[str, Any]:
-        serializer = serializer_class(data=data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
 
 
 class Mem0ReadView(Mem0View):
@@ -99,7 +99,7 @@ def _event_status(job: ExtractionJob) -> str:
 
 
 class PingView(Mem0View):
-    @extend_schema(tags=TAG, operation_id="mem0_ping", responses={200: s.Mem0PingSerializer})
+    @mem0_schema("ping", responses={200: s.Mem0PingSerializer})
     def get(self, request: Request) -> Response:
         # The client wants an organisation and a project: the key owner's account is both.
         account = str(request.user.pk)
@@ -108,15 +108,14 @@ class PingView(Mem0View):
 
 
 class AddView(Mem0View):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_add",
+    @mem0_schema(
+        "add",
         summary="Add memories (infer: extraction job; otherwise each message as it is)",
         request=s.Mem0AddSerializer,
         responses={200: s.Mem0AddResultSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.Mem0AddSerializer, request.data)
+        data = validated(s.Mem0AddSerializer, request.data)
         stamp = data.get("timestamp")
         outcome = services.mem0_add(
             user=request.user,
@@ -146,9 +145,8 @@ class AddView(Mem0View):
 
 
 class EventView(Mem0View):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_event",
+    @mem0_schema(
+        "event",
         summary="The state of an add with infer (an Engram extraction job)",
         parameters=[OpenApiParameter("event_id", str, OpenApiParameter.PATH)],
         responses={200: s.Mem0EventSerializer},
@@ -171,15 +169,14 @@ class EventView(Mem0View):
 
 
 class SearchView(Mem0ReadView):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_search",
+    @mem0_schema(
+        "search",
         summary="Search (score: cosine similarity; threshold: its minimum)",
         request=s.Mem0SearchSerializer,
         responses={200: s.Mem0SearchResultSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.Mem0SearchSerializer, request.data)
+        data = validated(s.Mem0SearchSerializer, request.data)
         hits = mem0_search(
             user=request.user,
             query=data["query"],
@@ -197,45 +194,53 @@ def _page_url(request: Request, page: int) -> str:
     return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
+def _page_body(
+    request: Request, results: list[Any], *, count: int, number: int = 1, size: int | None = None
+) -> dict[str, Any]:
+    """mem0's page: ``results`` of page ``number`` (of ``size``; by default one page of all
+    ``count``) and the URLs of the pages either side of it."""
+    size = count if size is None else size
+    start = (number - 1) * size
+    return {
+        "count": count,
+        "next": _page_url(request, number + 1) if start + size < count else None,
+        "previous": _page_url(request, number - 1) if number > 1 else None,
+        "results": results,
+    }
+
+
 class ListView(Mem0ReadView):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_get_all",
+    @mem0_schema(
+        "get_all",
         summary="List memories matching filters, newest first, by page",
         parameters=[s.Mem0PageQuerySerializer],
         request=s.Mem0ListSerializer,
         responses={200: s.Mem0MemoryPageSerializer},
     )
     def post(self, request: Request) -> Response:
-        page = self.validated(s.Mem0PageQuerySerializer, request.query_params)
-        data = self.validated(s.Mem0ListSerializer, request.data)
+        page = validated(s.Mem0PageQuerySerializer, request.query_params)
+        data = validated(s.Mem0ListSerializer, request.data)
         memories = mem0_memories(
             user=request.user,
             alternatives=filters_from(data["filters"], entities=entities_from(request.data)),
         )
         number, size = page["page"], page["page_size"]
-        count = memories.count()
         start = (number - 1) * size
+        results = [memory_body(memory) for memory in memories[start : start + size]]
         return Response(
-            {
-                "count": count,
-                "next": _page_url(request, number + 1) if start + size < count else None,
-                "previous": _page_url(request, number - 1) if number > 1 else None,
-                "results": [memory_body(memory) for memory in memories[start : start + size]],
-            }
+            _page_body(request, results, count=memories.count(), number=number, size=size)
         )
 
 
 class MemoryCollectionView(Mem0View):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_delete_all",
+    @mem0_schema(
+        "delete_all",
         summary="Delete the memories of one user_id, agent_id, run_id or app_id (never all)",
         parameters=[s.Mem0EntityQuerySerializer],
         responses={200: s.Mem0MessageResultSerializer},
     )
     def delete(self, request: Request) -> Response:
-        self.validated(s.Mem0EntityQuerySerializer, request.query_params)
+        validated(s.Mem0EntityQuerySerializer, request.query_params)
         entities = entities_from(request.query_params.dict())
         if not entities.any():
             # mem0's own delete_all once wiped every user's memories when given no entity.
@@ -250,18 +255,16 @@ class MemoryCollectionView(Mem0View):
 
 
 class MemoryDetailView(Mem0View):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_get",
+    @mem0_schema(
+        "get",
         parameters=[MEMORY_ID],
         responses={200: s.Mem0MemorySerializer},
     )
     def get(self, request: Request, memory_id: str) -> Response:
         return Response(memory_body(memory_get(user=request.user, memory_id=memory_id)))
 
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_update",
+    @mem0_schema(
+        "update",
         summary="Replace a memory's text and/or metadata",
         parameters=[MEMORY_ID],
         request=s.Mem0UpdateSerializer,
@@ -269,15 +272,14 @@ class MemoryDetailView(Mem0View):
     )
     def put(self, request: Request, memory_id: str) -> Response:
         memory = memory_get(user=request.user, memory_id=memory_id)
-        data = self.validated(s.Mem0UpdateSerializer, request.data)
+        data = validated(s.Mem0UpdateSerializer, request.data)
         memory = services.mem0_memory_update(
             memory=memory, text=data.get("text"), metadata=data.get("metadata")
         )
         return Response(memory_body(memory))
 
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_delete",
+    @mem0_schema(
+        "delete",
         parameters=[MEMORY_ID],
         responses={200: s.Mem0MessageResultSerializer},
     )
@@ -303,9 +305,8 @@ def _history_item(entry: MemoryHistory, entities: dict[str, Any]) -> dict[str, A
 
 
 class MemoryHistoryView(Mem0View):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_history",
+    @mem0_schema(
+        "history",
         summary="Every change of a memory, oldest first (kept after a delete)",
         parameters=[MEMORY_ID],
         responses={200: s.Mem0HistorySerializer(many=True)},
@@ -330,39 +331,36 @@ class MemoryHistoryView(Mem0View):
 
 
 class BatchView(Mem0View):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_batch_update",
+    @mem0_schema(
+        "batch_update",
         summary="Update many memories in one transaction (all or nothing)",
         request=s.Mem0BatchUpdateSerializer,
         responses={200: s.Mem0MessageResultSerializer},
     )
     def put(self, request: Request) -> Response:
-        data = self.validated(s.Mem0BatchUpdateSerializer, request.data)
+        data = validated(s.Mem0BatchUpdateSerializer, request.data)
         count = services.mem0_batch_update(user=request.user, items=data["memories"])
         return Response({"message": f"Successfully updated {count} memories"})
 
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_batch_delete",
+    @mem0_schema(
+        "batch_delete",
         summary="Delete many memories in one transaction (all or nothing)",
         request=s.Mem0BatchDeleteSerializer,
         responses={200: s.Mem0MessageResultSerializer},
     )
     def delete(self, request: Request) -> Response:
-        data = self.validated(s.Mem0BatchDeleteSerializer, request.data)
+        data = validated(s.Mem0BatchDeleteSerializer, request.data)
         ids = [item["memory_id"] for item in data["memories"]]
         count = services.mem0_batch_delete(user=request.user, memory_ids=ids)
         return Response({"message": f"Successfully deleted {count} memories"})
 
 
 class EntitiesView(Mem0View):
-    @extend_schema(
-        tags=TAG,
-        operation_id="mem0_entities",
+    @mem0_schema(
+        "entities",
         summary="Every user, agent, run and app id your memories name",
         responses={200: s.Mem0EntityPageSerializer},
     )
     def get(self, request: Request) -> Response:
         results = mem0_entities(user=request.user)
-        return Response({"count": len(results), "next": None, "previous": None, "results": results})
+        return Response(_page_body(request, results, count=len(results)))

@@ -1,5 +1,6 @@
 """Every write to memories, by concern: single records, bulk and import, embedding, per-user
-indexes, the summary, and the one module that enqueues background work (scheduling).
+indexes, the summary, new extraction jobs, and the one module that enqueues background work
+(scheduling).
 
 The public names are re-exported here: callers write ``from memories.services import ...``.
 """

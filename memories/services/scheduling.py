@@ -22,6 +22,7 @@ from memories.models import (
     MemorySummary,
     UserVectorIndex,
 )
+from memories.services.extraction_jobs import extraction_job_auto_new
 
 
 def _left_for_sweep(reason: str) -> str:
@@ -126,15 +127,19 @@ def extraction_schedule(
     session_id: str = "",
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """After the caller's transaction commits, hand ``messages`` to a background task that
-    extracts facts from them if the user has ``auto_extract`` on and an LLM is available
-    (``extraction.extraction_auto_run``). Never raises: a failure to enqueue is logged."""
-    job_id = str(uuid.uuid4())  # chosen now: a task delivered twice makes one job
-    conversation = {
-        "messages": messages,
-        "trigger": trigger,
-        "agent_id": agent_id,
-        "session_id": session_id,
-        "metadata": metadata or {},
-    }
-    enqueue_after_commit("memories.extract_conversation", job_id, str(user_id), conversation)
+    """Extract facts from ``messages`` in the background if the user has ``auto_extract`` on
+    and an LLM is available (else nothing is stored, and the reason is logged).
+
+    The job is stored now, with the conversation; the queue carries only its id, once the
+    caller's transaction commits, and a job whose task was lost is found by the sweep.
+    """
+    job = extraction_job_auto_new(
+        user_id=user_id,
+        messages=messages,
+        trigger=trigger,
+        agent_id=agent_id,
+        session_id=session_id,
+        metadata=metadata,
+    )
+    if job is not None:
+        extraction_jobs_enqueue(job_ids=[job.pk])

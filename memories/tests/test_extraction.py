@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from billing.models import DailyUsage
 from memories import extraction, prompts
+from memories.extraction import running
 from memories.models import (
     ExtractionJob,
     HistoryEvent,
@@ -202,7 +203,7 @@ def test_a_job_run_twice_applies_nothing_twice(user, run_job, llm_upstream):
 def test_a_run_that_lost_its_claim_writes_nothing(user, llm_upstream, monkeypatch):
     job = extraction.extraction_job_create(user=user, messages=CONVERSATION)
     llm_upstream.script(facts_reply("The user lives in Berlin."))
-    plan = extraction._plan
+    plan = running.run_plan
 
     def taken_over_meanwhile(run):
         planned = plan(run)
@@ -210,7 +211,7 @@ def test_a_run_that_lost_its_claim_writes_nothing(user, llm_upstream, monkeypatc
         ExtractionJob.objects.filter(pk=job.pk).update(run_token=None)
         return planned
 
-    monkeypatch.setattr(extraction, "_plan", taken_over_meanwhile)
+    monkeypatch.setattr(running, "run_plan", taken_over_meanwhile)
 
     assert extraction.extraction_job_run(job_id=job.pk) is None
     assert not Memory.objects.filter(user=user).exists()
@@ -315,14 +316,14 @@ def test_a_memory_edited_after_the_decision_is_left_alone(
         facts_reply("The user lives in Berlin."),
         decisions_reply({"fact": 0, "event": "DELETE", "memory_id": "0"}),
     )
-    plan = extraction._plan
+    plan = running.run_plan
 
     def edited_meanwhile(run):
         planned = plan(run)
         Memory.objects.filter(pk=city.pk).update(content="x", content_hash="changed")
         return planned
 
-    monkeypatch.setattr(extraction, "_plan", edited_meanwhile)
+    monkeypatch.setattr(running, "run_plan", edited_meanwhile)
 
     done = extraction.extraction_job_run(job_id=job.pk)
 

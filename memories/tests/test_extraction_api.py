@@ -1,6 +1,7 @@
 """Memory intelligence through the URLs: extract, jobs, revert, automatic extraction after a
 completed capture, and what happens without an LLM."""
 
+import json
 import logging
 
 import pytest
@@ -228,6 +229,25 @@ def test_a_completed_capture_is_extracted_in_its_scope(auth_client, user, llm_up
     assert (fact.content, fact.session_id) == ("The user is travelling to Lisbon in May.", "s-9")
 
 
+def test_a_capture_is_extracted_by_a_job_whose_id_is_all_the_queue_carries(
+    auth_client, user, llm_upstream, committing, broker_messages
+):
+    memory, _ = memory_create(user=user, draft=MemoryDraft(prompt="Which bike for gravel?"))
+    llm_upstream.script(facts_reply("The user rides gravel."))
+
+    committing(
+        lambda: auth_client.post(
+            f"/api/v1/memories/{memory.pk}/response", {"response": "A steel frame."}, format="json"
+        )
+    )
+
+    job = ExtractionJob.objects.get(user=user)
+    assert ("memories.extract", (str(job.pk),), {}) in broker_messages
+    assert "gravel" not in json.dumps(broker_messages)
+    assert "steel frame" not in json.dumps(broker_messages)
+    assert job.status == JobStatus.SUCCEEDED and job.messages[1]["content"] == "A steel frame."
+
+
 def test_no_automatic_extraction_when_turned_off(auth_client, user, llm_upstream, committing):
     user.auto_extract = False
     user.save()
@@ -247,7 +267,7 @@ def test_without_an_llm_automatic_extraction_is_skipped_and_logged(
 ):
     memory, _ = memory_create(user=user, draft=MemoryDraft(prompt="Hi", source="extension"))
 
-    with caplog.at_level(logging.INFO, logger="memories.extraction"):
+    with caplog.at_level(logging.INFO, logger="memories.services.extraction_jobs"):
         saved = committing(
             lambda: auth_client.post(
                 f"/api/v1/memories/{memory.pk}/response", {"response": "Hello"}, format="json"
