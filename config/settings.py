@@ -545,6 +545,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing.grace_sweep": {"task": "billing.grace_sweep", "schedule": 3600.0},
     # Backups past BACKUP_KEEP and resumable uploads past BACKUP_UPLOAD_EXPIRE_HOURS.
     "storage.prune": {"task": "storage.prune", "schedule": 3600.0},
+    # Publishers' unsettled share of last month (each publisher and month is paid once).
+    "marketplace.payouts_run": {"task": "marketplace.payouts_run", "schedule": 86400.0},
     # The dashboard's numbers, recomputed in the background (DASHBOARD_CACHE_SECONDS).
     # Agent runs past AGENTS_RUN_RETENTION_DAYS.
     "agents.runs_expire": {"task": "agents.runs_expire", "schedule": 3600.0},
@@ -588,6 +590,23 @@ BACKUP_KEEP = env.int("BACKUP_KEEP", 10)
 BACKUP_PART_BYTES = env.int("BACKUP_PART_BYTES", 8 * 1024**2)
 # A resumable upload not completed within this many hours is aborted by storage.prune.
 BACKUP_UPLOAD_EXPIRE_HOURS = env.int("BACKUP_UPLOAD_EXPIRE_HOURS", 24)
+
+# --- Plugin marketplace ---------------------------------------------------------------------------
+# Largest plugin package accepted, in bytes (the upload is one multipart request, so it must stay
+# under MAX_REQUEST_BYTES), and the most its archive may unpack to (zip bombs are refused).
+MARKETPLACE_PACKAGE_MAX_BYTES = env.int("MARKETPLACE_PACKAGE_MAX_BYTES", 4 * 1024**2)
+MARKETPLACE_PACKAGE_MAX_UNPACKED_BYTES = env.int(
+    "MARKETPLACE_PACKAGE_MAX_UNPACKED_BYTES", 50 * 1024**2
+)
+# Seconds a package download URL answered by install stays valid (S3 presigned or Django-signed).
+MARKETPLACE_DOWNLOAD_URL_SECONDS = env.int("MARKETPLACE_DOWNLOAD_URL_SECONDS", 300)
+# Where Stripe Connect onboarding sends publishers back (done, or the link expired).
+MARKETPLACE_ONBOARDING_RETURN_URL = env.str(
+    "MARKETPLACE_ONBOARDING_RETURN_URL", "http://127.0.0.1:8000/?marketplace=onboarded"
+)
+MARKETPLACE_ONBOARDING_REFRESH_URL = env.str(
+    "MARKETPLACE_ONBOARDING_REFRESH_URL", "http://127.0.0.1:8000/?marketplace=onboarding"
+)
 
 # --- Operations: metrics and the dashboard -------------------------------------------------------
 # Who may read /metrics: a client presenting this bearer token, or one from these addresses or
