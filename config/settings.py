@@ -236,6 +236,8 @@ if STORAGE_BACKEND == "s3":
             "default_acl": None,
             "file_overwrite": True,
             "querystring_auth": False,
+            # Presigned URLs (plugin downloads) in Signature V4, which every S3 region accepts.
+            "signature_version": "s3v4",
         },
     }
 elif STORAGE_BACKEND == "filesystem":

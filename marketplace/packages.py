@@ -56,7 +56,14 @@ def download_url(*, key: str, version_id: str, user_id: str) -> str:
     storage = blobs()
     seconds = settings.MARKETPLACE_DOWNLOAD_URL_SECONDS
     if not isinstance(storage, FileSystemStorage):
-        return storage.url(key, expire=seconds)
+        # The client itself: the storage's own url() leaves the signature out, because blobs
+        # are stored with querystring_auth off (config/settings.py).
+        client = storage.connection.meta.client
+        return client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": storage.bucket_name, "Key": key},
+            ExpiresIn=seconds,
+        )
     token = signing.TimestampSigner(salt=DOWNLOAD_SALT).sign_object({"v": version_id, "u": user_id})
     return reverse("marketplace:package-download", kwargs={"token": token})
 

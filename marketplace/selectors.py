@@ -109,7 +109,7 @@ def plugin_detail(*, slug: str) -> Plugin:
 def installed_of(*, user: User) -> QuerySet[Installation]:
     return (
         Installation.objects.filter(user=user, status=InstallStatus.ACTIVE)
-        .select_related("plugin__publisher", "version")
+        .select_related("plugin__publisher", "plugin__latest_version", "version")
         .order_by("-installed_at")
     )
 

@@ -33,7 +33,7 @@ class CatalogQuery(InputSerializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
 
 
-class PluginInstallInput(InputSerializer):
+class PluginInstallRequest(InputSerializer):
     """PluginInstallRequest: nothing is required; the newest approved version is installed."""
 
     accept_permissions = serializers.BooleanField(
@@ -80,7 +80,7 @@ class PluginSummaryOutput(serializers.Serializer):
     listed_at = serializers.DateTimeField()
 
 
-class PluginListOutput(serializers.Serializer):
+class PluginListResponse(serializers.Serializer):
     """PluginListResponse."""
 
     results = PluginSummaryOutput(many=True)

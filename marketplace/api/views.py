@@ -32,7 +32,12 @@ def _absolute(request: Request, url: str | None) -> str | None:
 class PluginCollectionView(ApiView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(tags=PLUGINS, parameters=[s.CatalogQuery], responses={200: s.PluginListOutput})
+    @extend_schema(
+        tags=PLUGINS,
+        operation_id="plugins_list",
+        parameters=[s.CatalogQuery],
+        responses={200: s.PluginListResponse},
+    )
     def get(self, request: Request) -> Response:
         """The catalog: listed plugins, filtered and ordered, a page at a time."""
         query = validated(s.CatalogQuery, request.query_params)
@@ -71,7 +76,7 @@ class PluginInstallView(ApiView):
     @extend_schema(
         tags=PLUGINS,
         parameters=[PLUGIN_ID],
-        request=s.PluginInstallInput,
+        request=s.PluginInstallRequest,
         responses={
             200: s.InstallOutput,
             202: OpenApiResponse(s.InstallOutput, description="Paid: confirm the payment."),
@@ -81,7 +86,7 @@ class PluginInstallView(ApiView):
     def post(self, request: Request, plugin_id: str) -> Response:
         """Install (answers a signed, time-limited download URL), or start a paid plugin's
         payment: the installation is granted when Stripe reports the payment."""
-        validated(s.PluginInstallInput, request.data)
+        validated(s.PluginInstallRequest, request.data)
         result = installs.plugin_install(user=request.user, slug=plugin_id)
         installation = result.installation
         body = {

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core import signing
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from marketplace.models import PluginVersion, ReviewDecision
@@ -265,3 +267,26 @@ def test_catalog_sorts_and_pages(publish, power_client):
     assert by_installs[0]["id"] == "acme.alpha"
     bad = power_client.get(PLUGINS, {"sort": "rating", "cursor": first["next_cursor"]})
     assert bad.status_code == 400 and "cursor" in bad.json()["error"]["details"]
+
+
+def _queries(call) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert call().status_code == 200
+    return len(captured)
+
+
+def test_lists_cost_a_fixed_number_of_queries(publish, power_client):
+    def lists() -> tuple[int, int]:
+        return (
+            _queries(lambda: power_client.get(PLUGINS, {"q": "notes"})),
+            _queries(lambda: power_client.get(f"{PLUGINS}/installed")),
+        )
+
+    publish(manifest_of("acme.one"))
+    power_client.post(f"{PLUGINS}/acme.one/install", {}, format="json")
+    one = lists()
+    for name in ("two", "three", "four"):
+        publish(manifest_of(f"acme.{name}"))
+        power_client.post(f"{PLUGINS}/acme.{name}/install", {}, format="json")
+    assert power_client.get(PLUGINS, {"q": "notes"}).json()["total"] == 4
+    assert lists() == one
