@@ -125,24 +125,14 @@ def installation_downloadable(*, version_id: str, user_id: str) -> Installation 
 
 def submissions_of(*, user: User) -> QuerySet[PluginVersion]:
     """Every version the user's publisher submitted, with its checks and review notes."""
-    return (
-        PluginVersion.objects.filter(plugin__publisher__user=user)
-        .select_related("plugin")
-        .order_by("-created_at")
-    )
+    return PluginVersion.objects.filter(plugin__publisher__user=user).select_related("plugin")
 
 
 def review_queue() -> QuerySet[PluginVersion]:
-    """Versions waiting for review, oldest first."""
-    return (
-        PluginVersion.objects.filter(status=VersionStatus.PENDING_REVIEW)
-        .select_related("plugin__publisher__user")
-        .order_by("created_at")
+    """Versions waiting for review (the caller pages them oldest first)."""
+    return PluginVersion.objects.filter(status=VersionStatus.PENDING_REVIEW).select_related(
+        "plugin__publisher__user"
     )
-
-
-def publisher_of(*, user: User) -> Publisher | None:
-    return Publisher.objects.filter(user=user).first()
 
 
 def earnings(*, publisher: Publisher, period: str) -> dict[str, Any]:

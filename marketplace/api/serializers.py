@@ -175,6 +175,8 @@ class SubmissionOutput(serializers.Serializer):
 
 class SubmissionListOutput(serializers.Serializer):
     results = SubmissionOutput(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
 
 
 class ReviewQueueItemOutput(SubmissionOutput):
@@ -183,6 +185,8 @@ class ReviewQueueItemOutput(SubmissionOutput):
 
 class ReviewQueueOutput(serializers.Serializer):
     results = ReviewQueueItemOutput(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
 
 
 class LedgerEntryOutput(serializers.Serializer):

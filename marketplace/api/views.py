@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from backups.api.views.common import blob_response
 from core.api import ApiView, validated
 from core.errors import NotFound, PermissionDenied
-from core.pagination import DEFAULT_LIMIT
+from core.pagination import PageQuerySerializer, page_body, paginate
 from marketplace import packages, selectors
 from marketplace.api import serializers as s
 from marketplace.models import InstallStatus
@@ -157,11 +157,18 @@ class OnboardingView(ApiView):
 
 
 class SubmissionListView(ApiView):
-    @extend_schema(tags=MARKETPLACE, responses={200: s.SubmissionListOutput})
+    @extend_schema(
+        tags=MARKETPLACE, parameters=[PageQuerySerializer], responses={200: s.SubmissionListOutput}
+    )
     def get(self, request: Request) -> Response:
-        """Your submitted versions, with their checks, status and review notes."""
-        versions = selectors.submissions_of(user=request.user)[: DEFAULT_LIMIT * 5]
-        return Response({"results": s.SubmissionOutput(versions, many=True).data})
+        """Your submitted versions, newest first, with their checks, status and review notes."""
+        query = validated(PageQuerySerializer, request.query_params)
+        page = paginate(
+            selectors.submissions_of(user=request.user),
+            cursor=query.get("cursor"),
+            limit=query["limit"],
+        )
+        return Response(page_body(page, s.SubmissionOutput))
 
 
 class EarningsView(ApiView):
@@ -178,13 +185,21 @@ class EarningsView(ApiView):
 
 
 class ReviewQueueView(ApiView):
-    @extend_schema(tags=MARKETPLACE, responses={200: s.ReviewQueueOutput})
+    @extend_schema(
+        tags=MARKETPLACE, parameters=[PageQuerySerializer], responses={200: s.ReviewQueueOutput}
+    )
     def get(self, request: Request) -> Response:
         """Staff: versions waiting for review, oldest first, with the automated checks."""
         if not request.user.is_staff:
             raise NotFound()
-        queue = selectors.review_queue()[: DEFAULT_LIMIT * 5]
-        return Response({"results": s.ReviewQueueItemOutput(queue, many=True).data})
+        query = validated(PageQuerySerializer, request.query_params)
+        page = paginate(
+            selectors.review_queue(),
+            cursor=query.get("cursor"),
+            limit=query["limit"],
+            descending=False,
+        )
+        return Response(page_body(page, s.ReviewQueueItemOutput))
 
 
 class ReviewDecisionView(ApiView):
