@@ -8,6 +8,7 @@ version and the installer, and the view refuses it once it is older than
 """
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 from typing import IO
 
@@ -16,15 +17,16 @@ from django.core import signing
 from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
 
-from backups.blobstore import blob_read, blob_sha256, blob_write, blobs
+from backups.blobstore import blob_delete, blob_read, blob_sha256, blob_write, blobs
 from core.errors import PermissionDenied
 
 CHUNK_BYTES = 64 * 1024
 DOWNLOAD_SALT = "marketplace.package-download"
 
 
-def package_key(*, plugin_slug: str, version: str, sha256: str) -> str:
-    return f"marketplace/{plugin_slug}/{version}/{sha256}.zip"
+def package_key(*, plugin_slug: str, version: str) -> str:
+    """A key of this submission's alone: a failed submission may delete what it stored."""
+    return f"marketplace/{plugin_slug}/{version}/{uuid.uuid4().hex}.zip"
 
 
 def file_sha256(upload: IO[bytes]) -> str:
@@ -39,6 +41,10 @@ def file_sha256(upload: IO[bytes]) -> str:
 def package_store(*, key: str, upload: IO[bytes]) -> None:
     upload.seek(0)
     blob_write(key=key, chunks=iter(lambda: upload.read(CHUNK_BYTES), b""))
+
+
+def package_delete(*, key: str) -> None:
+    blob_delete(key=key)
 
 
 def package_sha256(*, key: str) -> str:

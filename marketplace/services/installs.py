@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
@@ -19,6 +20,7 @@ from accounts.models import User
 from billing.services import billing_required
 from core.errors import Conflict, NotFound, PermissionDenied
 from marketplace import packages
+from marketplace.manifest import version_is_newer
 from marketplace.models import Installation, InstallStatus, Plugin, Rating
 from marketplace.services import revenue
 from marketplace.services.common import install_allowed, stripe_call
@@ -63,6 +65,13 @@ def plugin_install(*, user: User, slug: str) -> InstallResult:
     or start its payment. Installing again answers a fresh download URL."""
     install_allowed(user)
     plugin = _listed(slug)
+    needs = plugin.latest_version.manifest["min_engram_version"]
+    if version_is_newer(needs, settings.ENGRAM_VERSION):
+        raise Conflict(
+            f"This plugin needs Engram {needs} or later; this server runs "
+            f"{settings.ENGRAM_VERSION}.",
+            details={"min_engram_version": [needs]},
+        )
     if plugin.price_cents:
         billing_required()
     with transaction.atomic():
@@ -147,13 +156,14 @@ def plugin_uninstall(*, user: User, slug: str) -> None:
 
 def payment_succeeded(*, intent: dict[str, Any]) -> None:
     """Grant the installation a PaymentIntent paid for and record the sale; a repeated
-    event changes nothing."""
+    event changes nothing. An older PaymentIntent of the same installation (the buyer started
+    twice) that is paid grants it too: money Stripe took is never ignored."""
     installation_id = (intent.get("metadata") or {}).get(INSTALLATION_KEY)
     with transaction.atomic():
         installation = (
             Installation.objects.select_for_update()
             .select_related("plugin")
-            .filter(pk=installation_id, payment_intent_id=intent["id"])
+            .filter(pk=installation_id)
             .first()
         )
         if installation is None:
@@ -161,26 +171,26 @@ def payment_succeeded(*, intent: dict[str, Any]) -> None:
             return
         if not revenue.sale_record(installation=installation, intent=intent):
             return
-        if installation.status == InstallStatus.PENDING_PAYMENT:
+        if installation.status != InstallStatus.ACTIVE:
             installation.status = InstallStatus.ACTIVE
             installation.installed_at = timezone.now()
-            installation.save(update_fields=["status", "installed_at", "updated_at"])
             Plugin.objects.filter(pk=installation.plugin_id).update(
                 install_count=F("install_count") + 1
             )
+        installation.payment_intent_id = intent["id"]
+        installation.amount_cents = intent["amount"]
+        installation.save()
 
 
 def payment_refunded(*, refund: dict[str, Any]) -> None:
-    """Revoke the installation a refund paid back and record the refund (negative)."""
+    """Revoke the installation whose payment a refund paid back, and record the refund (a
+    negative entry). A refund of a payment that is no plugin sale changes nothing."""
+    sale = revenue.sale_of(payment_intent_id=refund.get("payment_intent") or "")
+    if sale is None:
+        return
     with transaction.atomic():
-        installation = (
-            Installation.objects.select_for_update()
-            .filter(payment_intent_id=refund.get("payment_intent") or "-")
-            .first()
-        )
-        if installation is None:
-            return
-        if not revenue.refund_record(installation=installation, refund=refund):
+        installation = Installation.objects.select_for_update().get(pk=sale.installation_id)
+        if not revenue.refund_record(installation=installation, refund=refund, sale=sale):
             return
         if installation.status == InstallStatus.ACTIVE:
             Plugin.objects.filter(pk=installation.plugin_id).update(

@@ -148,12 +148,20 @@ def plugin_submit(*, user: User, manifest: Any, package: IO[bytes], size: int) -
         )
     checks = _package_checks(manifest, package, size)
     sha256 = packages.file_sha256(package)
-    key = packages.package_key(
-        plugin_slug=manifest["id"], version=manifest["version"], sha256=sha256
-    )
+    key = packages.package_key(plugin_slug=manifest["id"], version=manifest["version"])
     _version_check(manifest)
     packages.package_store(key=key, upload=package)
     checks.append({"check": "sha256", "passed": True, "detail": sha256})
+    try:
+        return _version_create(publisher, manifest, key, sha256, size, checks)
+    except BaseException:
+        packages.package_delete(key=key)
+        raise
+
+
+def _version_create(
+    publisher: Publisher, manifest: dict[str, Any], key: str, sha256: str, size: int, checks: list
+) -> PluginVersion:
     try:
         with transaction.atomic():
             plugin, _ = Plugin.objects.select_for_update().get_or_create(

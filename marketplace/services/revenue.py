@@ -66,17 +66,21 @@ def sale_record(*, installation: Installation, intent: dict[str, Any]) -> bool:
     )
 
 
-def refund_record(*, installation: Installation, refund: dict[str, Any]) -> bool:
-    """Record a refund as a negative entry; it is settled when its sale was (Stripe reverses
-    the destination transfer with it). False when it was recorded before."""
-    sale = LedgerEntry.objects.filter(
-        installation=installation, kind=LedgerKind.SALE, stripe_object_id=refund["payment_intent"]
+def sale_of(*, payment_intent_id: str) -> LedgerEntry | None:
+    """The sale a PaymentIntent made, if it paid for a plugin."""
+    return LedgerEntry.objects.filter(
+        kind=LedgerKind.SALE, stripe_object_id=payment_intent_id
     ).first()
+
+
+def refund_record(*, installation: Installation, refund: dict[str, Any], sale: LedgerEntry) -> bool:
+    """Record a refund of ``sale`` as a negative entry; it is settled when the sale was
+    (Stripe reverses the destination transfer with it). False when it was recorded before."""
     return _entry(
         installation=installation,
         kind=LedgerKind.REFUND,
         gross=-int(refund["amount"]),
-        settled=bool(sale and sale.settled),
+        settled=sale.settled,
         stripe_id=refund["id"],
     )
 

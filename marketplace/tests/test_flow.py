@@ -290,3 +290,10 @@ def test_lists_cost_a_fixed_number_of_queries(publish, power_client):
         power_client.post(f"{PLUGINS}/acme.{name}/install", {}, format="json")
     assert power_client.get(PLUGINS, {"q": "notes"}).json()["total"] == 4
     assert lists() == one
+
+
+def test_a_plugin_needing_a_newer_engram_is_not_installed(publish, power_client):
+    publish(manifest_of(min_engram_version="99.0.0"))
+    answer = power_client.post(f"{PLUGINS}/acme.notes/install", {}, format="json")
+    assert answer.status_code == 409
+    assert answer.json()["error"]["details"] == {"min_engram_version": ["99.0.0"]}

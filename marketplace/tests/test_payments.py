@@ -188,3 +188,28 @@ def test_the_monthly_payout_pays_unsettled_shares_once(
     assert payout.transfer_id.startswith("tr_")
     earnings = publisher_earnings(connected.client)
     assert (earnings["payout_cents"], earnings["payout_status"]) == (700, "paid")
+
+
+def test_an_older_payment_of_the_same_installation_still_grants_it(
+    connected, publish, power_client, fake_stripe, deliver
+):
+    # given a payment started, then the price changed and the buyer started a second one
+    connected.finish()
+    publish(manifest_of(price_cents=999))
+    first = _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+    publish(manifest_of(version="1.1.0", price_cents=1999))
+    second = _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+    assert first != second
+
+    # when the first one is paid after all
+    fake_stripe.control(f"payment_intents/{first}/succeed")
+    deliver()
+
+    # then what Stripe took is recorded and the installation granted (and refundable)
+    installation = Installation.objects.get()
+    assert (installation.status, installation.payment_intent_id) == ("active", first)
+    assert LedgerEntry.objects.get().gross_cents == 999
+    installation_refund(installation_id=installation.pk)
+    deliver()
+    installation.refresh_from_db()
+    assert installation.status == "revoked"
