@@ -31,6 +31,8 @@ PLUGIN_ID = rf"^{PART}\.{PART}$"
 # Text only: control characters (NUL and the like) are how binary data shows in JSON strings.
 TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 MAX_PRICE_CENTS = 100_000
+# Stripe charges nothing smaller than 0.50 EUR: a paid plugin costs at least this.
+MIN_PRICE_CENTS = 50
 
 
 def _text(max_length: int) -> dict[str, Any]:
@@ -71,7 +73,11 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 ]
             },
         },
-        "price_cents": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE_CENTS},
+        "price_cents": {
+            "type": "integer",
+            "maximum": MAX_PRICE_CENTS,
+            "anyOf": [{"const": 0}, {"minimum": MIN_PRICE_CENTS}],
+        },
         "min_engram_version": {"type": "string", "pattern": SEMVER, "maxLength": 64},
         "homepage": {"type": "string", "pattern": r"^https?://[^\s\x00-\x1f]+$", "maxLength": 300},
     },
@@ -88,6 +94,8 @@ def _message(error: Any) -> str:
     if error.validator == "anyOf" and error.path and error.path[0] == "permissions":
         allowed = ", ".join(PERMISSIONS)
         return f"Unknown permission {error.instance!r}: use one of {allowed} or network:<host>."
+    if error.validator == "anyOf" and error.path and error.path[0] == "price_cents":
+        return f"0 (free), or from {MIN_PRICE_CENTS} to {MAX_PRICE_CENTS} cents."
     if error.validator == "pattern" and error.schema.get("pattern") == TEXT:
         return "Text only: control characters (binary data) are not allowed."
     if error.validator == "pattern" and error.schema.get("pattern") == SEMVER:

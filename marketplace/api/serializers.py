@@ -18,7 +18,7 @@ class PublisherInput(InputSerializer):
     )
 
 
-class PluginSubmitInput(serializers.Serializer):
+class PluginSubmitInput(InputSerializer):
     manifest = serializers.CharField(
         max_length=20_000, help_text="The manifest, as JSON text (PluginManifest)."
     )

@@ -200,16 +200,20 @@ def payment_refunded(*, refund: dict[str, Any]) -> None:
         installation.save(update_fields=["status", "updated_at"])
 
 
-def installation_refund(*, installation_id: Any) -> dict[str, Any]:
-    """Ask Stripe to refund a paid installation in full (the publisher's transfer and the
-    platform's fee are reversed with it); the installation is revoked when Stripe's refund
-    webhook arrives."""
+def installation_refund(*, installation_id: Any, amount_cents: int | None = None) -> dict[str, Any]:
+    """Ask Stripe to refund a paid installation (``amount_cents`` of it, or all; the
+    publisher's transfer and the platform's fee are reversed in proportion); the installation
+    is revoked when Stripe's refund webhook arrives."""
     billing_required()
     installation = Installation.objects.filter(pk=installation_id).exclude(payment_intent_id="")
     installation = installation.first()
     if installation is None:
         raise NotFound("No such paid installation.")
-    return stripe_call(stripe.refund_create, payment_intent_id=installation.payment_intent_id)
+    return stripe_call(
+        stripe.refund_create,
+        payment_intent_id=installation.payment_intent_id,
+        amount=amount_cents,
+    )
 
 
 # --- ratings -------------------------------------------------------------------------------------

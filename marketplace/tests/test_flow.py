@@ -135,6 +135,7 @@ def test_only_installers_rate(publish, power_client):
         ({"version": "1.0"}, "manifest.version"),
         ({"description": "PK\x03\x04\x00\x00binary"}, "manifest.description"),
         ({"price_cents": -1}, "manifest.price_cents"),
+        ({"price_cents": 49}, "manifest.price_cents"),
     ],
 )
 def test_a_bad_manifest_is_refused_with_field_errors(publisher_client, change, field):

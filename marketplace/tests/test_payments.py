@@ -73,7 +73,9 @@ def test_onboarding_reports_what_stripe_says(connected):
     assert connected.finish()["payouts_enabled"] is True
 
 
-@pytest.mark.parametrize(("price", "fee", "share"), [(999, 299, 700), (1, 0, 1), (1001, 300, 701)])
+@pytest.mark.parametrize(
+    ("price", "fee", "share"), [(999, 299, 700), (50, 15, 35), (1001, 300, 701)]
+)
 def test_a_paid_install_is_granted_by_the_webhook_and_split_70_30(
     connected, publish, power_client, power_user, fake_stripe, deliver, price, fee, share
 ):
@@ -213,3 +215,22 @@ def test_an_older_payment_of_the_same_installation_still_grants_it(
     deliver()
     installation.refresh_from_db()
     assert installation.status == "revoked"
+
+
+def test_a_one_cent_refund_is_split_like_a_sale(
+    connected, publish, power_client, fake_stripe, deliver
+):
+    connected.finish()
+    publish(manifest_of(price_cents=999))
+    intent = _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+    fake_stripe.control(f"payment_intents/{intent}/succeed")
+    deliver()
+
+    installation_refund(installation_id=Installation.objects.get().pk, amount_cents=1)
+    deliver()
+
+    refund = LedgerEntry.objects.get(kind="refund")
+    assert (refund.gross_cents, refund.fee_cents, refund.publisher_cents) == (-1, 0, -1)
+    earnings = publisher_earnings(connected.client)
+    assert (earnings["gross_cents"], earnings["platform_fee_cents"]) == (998, 299)
+    assert earnings["publisher_cents"] == 699

@@ -275,13 +275,13 @@ def payment_intent_retrieve(*, payment_intent_id: str) -> StripeData:
     return _call(stripe.PaymentIntent.retrieve, payment_intent_id)
 
 
-def refund_create(*, payment_intent_id: str) -> StripeData:
-    """Refund a payment in full; a destination charge's transfer and application fee are
-    reversed with it (Stripe ignores both for a charge without them)."""
+def refund_create(*, payment_intent_id: str, amount: int | None = None) -> StripeData:
+    """Refund a payment (``amount`` cents of it, or all); a destination charge's transfer and
+    application fee are reversed in proportion."""
     intent = payment_intent_retrieve(payment_intent_id=payment_intent_id)
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {} if amount is None else {"amount": amount}
     if intent.get("transfer_data"):
-        params = {"reverse_transfer": True, "refund_application_fee": True}
+        params.update(reverse_transfer=True, refund_application_fee=True)
     return _call(stripe.Refund.create, payment_intent=payment_intent_id, **params)
 
 
