@@ -28,6 +28,7 @@ from billing.entitlements import (
     subscription_tier,
 )
 from billing.models import DailyUsage
+from billing.signals import stripe_event_received
 from billing.tiers import PAID_TIERS, TIERS, Tier
 from core.errors import Conflict, ErrorCode, NotFound, ServiceUnavailable, ValidationFailed
 from providers.payments import PaymentsError, PaymentsObjectMissing, PaymentsRefused
@@ -263,6 +264,7 @@ def stripe_event_receive(*, payload: bytes, signature: str) -> bool:
             logger.info("Stripe event %s names an object Stripe no longer has", event["id"])
         except PaymentsError as exc:
             raise ServiceUnavailable(STRIPE_UNAVAILABLE, details={"reason": str(exc)}) from None
+        stripe_event_received.send(sender=stripe_event_receive, event=event)
     customer_id = _customer_of_event(event)
     if customer_id:
         _stripe(customer_refresh, customer_id=customer_id)

@@ -235,6 +235,8 @@ if STORAGE_BACKEND == "s3":
             "default_acl": None,
             "file_overwrite": True,
             "querystring_auth": False,
+            # Presigned URLs (plugin downloads) in Signature V4, which every S3 region accepts.
+            "signature_version": "s3v4",
         },
     }
 elif STORAGE_BACKEND == "filesystem":
@@ -547,6 +549,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing.grace_sweep": {"task": "billing.grace_sweep", "schedule": 3600.0},
     # Backups past BACKUP_KEEP and resumable uploads past BACKUP_UPLOAD_EXPIRE_HOURS.
     "storage.prune": {"task": "storage.prune", "schedule": 3600.0},
+    # Publishers' unsettled share of last month (each publisher and month is paid once).
+    "marketplace.payouts_run": {"task": "marketplace.payouts_run", "schedule": 86400.0},
     # The dashboard's numbers, recomputed in the background (DASHBOARD_CACHE_SECONDS).
     # Agent runs past AGENTS_RUN_RETENTION_DAYS.
     "agents.runs_expire": {"task": "agents.runs_expire", "schedule": 3600.0},
@@ -599,6 +603,23 @@ STORAGE_ORPHAN_HOURS = env.int("STORAGE_ORPHAN_HOURS", 24)
 STORAGE_HNSW_USER_THRESHOLD = env.int("STORAGE_HNSW_USER_THRESHOLD", 10_000)
 STORAGE_HNSW_EF_SEARCH = env.int("STORAGE_HNSW_EF_SEARCH", 100)
 STORAGE_HNSW_EF_CONSTRUCTION = env.int("STORAGE_HNSW_EF_CONSTRUCTION", 64)
+
+# --- Plugin marketplace ---------------------------------------------------------------------------
+# Largest plugin package accepted, in bytes (the upload is one multipart request, so it must stay
+# under MAX_REQUEST_BYTES), and the most its archive may unpack to (zip bombs are refused).
+MARKETPLACE_PACKAGE_MAX_BYTES = env.int("MARKETPLACE_PACKAGE_MAX_BYTES", 4 * 1024**2)
+MARKETPLACE_PACKAGE_MAX_UNPACKED_BYTES = env.int(
+    "MARKETPLACE_PACKAGE_MAX_UNPACKED_BYTES", 50 * 1024**2
+)
+# Seconds a package download URL answered by install stays valid (S3 presigned or Django-signed).
+MARKETPLACE_DOWNLOAD_URL_SECONDS = env.int("MARKETPLACE_DOWNLOAD_URL_SECONDS", 300)
+# Where Stripe Connect onboarding sends publishers back (done, or the link expired).
+MARKETPLACE_ONBOARDING_RETURN_URL = env.str(
+    "MARKETPLACE_ONBOARDING_RETURN_URL", "http://127.0.0.1:8000/?marketplace=onboarded"
+)
+MARKETPLACE_ONBOARDING_REFRESH_URL = env.str(
+    "MARKETPLACE_ONBOARDING_REFRESH_URL", "http://127.0.0.1:8000/?marketplace=onboarding"
+)
 
 # --- Operations: metrics and the dashboard -------------------------------------------------------
 # Who may read /metrics: a client presenting this bearer token, or one from these addresses or

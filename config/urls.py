@@ -17,7 +17,7 @@ api_v1 = [
     path("", include("chat.api.urls")),
     path("", include("agents.api.urls")),
     path("billing/", include("billing.api.urls")),
-    path("marketplace/", include("marketplace.api.urls")),
+    path("", include("marketplace.api.urls")),
     path("", include("backups.api.urls")),
 ]
 

@@ -214,3 +214,86 @@ def subscription_cancel_now(*, subscription_id: str) -> StripeData:
 
 def invoices_of(*, customer_id: str) -> list[StripeData]:
     return _list(stripe.Invoice.list, customer=customer_id)
+
+
+# --- Connect: publishers' accounts, plugin payments, refunds, payouts ----------------------------
+
+
+def connect_account_create(*, email: str, metadata: dict[str, str]) -> StripeData:
+    """An Express connected account that can take card payments and receive transfers."""
+    return _call(
+        stripe.Account.create,
+        type="express",
+        email=email,
+        capabilities={"card_payments": {"requested": True}, "transfers": {"requested": True}},
+        metadata=metadata,
+    )
+
+
+def account_retrieve(*, account_id: str) -> StripeData:
+    return _call(stripe.Account.retrieve, account_id)
+
+
+def account_link_create(*, account_id: str, refresh_url: str, return_url: str) -> StripeData:
+    """A one-time onboarding URL for the connected account."""
+    return _call(
+        stripe.AccountLink.create,
+        account=account_id,
+        refresh_url=refresh_url,
+        return_url=return_url,
+        type="account_onboarding",
+    )
+
+
+def payment_intent_create(
+    *,
+    amount: int,
+    currency: str,
+    destination: str | None,
+    application_fee_amount: int | None,
+    description: str,
+    metadata: dict[str, str],
+) -> StripeData:
+    """A card payment; with ``destination`` a destination charge: the connected account gets
+    ``amount - application_fee_amount`` with the charge."""
+    params: dict[str, Any] = {}
+    if destination:
+        params["transfer_data"] = {"destination": destination}
+        params["application_fee_amount"] = application_fee_amount or 0
+    return _call(
+        stripe.PaymentIntent.create,
+        amount=amount,
+        currency=currency,
+        description=description,
+        metadata=metadata,
+        automatic_payment_methods={"enabled": True},
+        **params,
+    )
+
+
+def payment_intent_retrieve(*, payment_intent_id: str) -> StripeData:
+    return _call(stripe.PaymentIntent.retrieve, payment_intent_id)
+
+
+def refund_create(*, payment_intent_id: str, amount: int | None = None) -> StripeData:
+    """Refund a payment (``amount`` cents of it, or all); a destination charge's transfer and
+    application fee are reversed in proportion."""
+    intent = payment_intent_retrieve(payment_intent_id=payment_intent_id)
+    params: dict[str, Any] = {} if amount is None else {"amount": amount}
+    if intent.get("transfer_data"):
+        params.update(reverse_transfer=True, refund_application_fee=True)
+    return _call(stripe.Refund.create, payment_intent=payment_intent_id, **params)
+
+
+def transfer_create(
+    *, amount: int, currency: str, destination: str, metadata: dict[str, str], idempotency_key: str
+) -> StripeData:
+    """Move ``amount`` to a connected account; the same ``idempotency_key`` moves it once."""
+    return _call(
+        stripe.Transfer.create,
+        amount=amount,
+        currency=currency,
+        destination=destination,
+        metadata=metadata,
+        idempotency_key=idempotency_key,
+    )

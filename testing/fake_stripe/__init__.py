@@ -27,9 +27,11 @@ page with a "Pay" button that does the same as ``complete`` and redirects to ``s
 
 The clock only moves subscriptions: webhook signatures carry the wall clock, as Stripe's do.
 
-Room for the marketplace: Connect accounts (``acct_``), destination charges and transfers are new
-routes in ``server.py`` and new kinds in ``store.KINDS``; the ``Stripe-Account`` header is where
-a connected account would be read.
+Connect, for the marketplace (``connect.py``): Express accounts and account links, PaymentIntents
+as destination charges (``application_fee_amount``, ``transfer_data[destination]``), refunds that
+reverse the transfer and the fee, and transfers; a POST repeating an ``Idempotency-Key`` answers
+as the first did. ``/_fake/accounts/{id}/onboard`` finishes a publisher's onboarding and
+``/_fake/payment_intents/{id}/succeed`` is the buyer paying.
 
 Tests use it through the ``fake_stripe`` fixture (``testing/fixtures.py``): one process per test
 session, reset before each test. Developers run ``python -m testing.fake_stripe`` (see the

@@ -6,13 +6,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from testing.fake_stripe import api, control
+from testing.fake_stripe import api, connect, control
 from testing.fake_stripe.routes import ROUTES, Page
 from testing.fake_stripe.store import Store
 from testing.fake_stripe.wire import StripeError, decode_form, expand, list_object
 
 # The modules above register their routes when imported.
-ROUTE_MODULES = (api, control)
+ROUTE_MODULES = (api, connect, control)
 
 
 # --- the server ---------------------------------------------------------------------------------
@@ -58,7 +58,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 )
             with store.lock:
                 store.requests.append({"method": method, "path": url.path, "params": params})
+                key = self.headers.get("Idempotency-Key") if method == "POST" else None
+                if key and key in store.idempotent:
+                    self._send(*store.idempotent[key])
+                    return
                 answer = self._dispatch(store, method, url.path, params)
+                if key and isinstance(answer, dict):
+                    store.idempotent[key] = (200, answer)
         except StripeError as error:
             self._send(error.status, error.body)
             return

@@ -27,6 +27,11 @@ KINDS = {
     "evt": "event",
     "acct": "account",
     "we": "webhook_endpoint",
+    "pi": "payment_intent",
+    "ch": "charge",
+    "fee": "application_fee",
+    "re": "refund",
+    "tr": "transfer",
 }
 
 
@@ -49,6 +54,7 @@ class Store:
             self.failing_customers: set[str] = set()
             self.trial_warned: set[str] = set()  # subscriptions told their trial ends soon
             self.requests: list[dict[str, Any]] = []
+            self.idempotent: dict[str, tuple[int, Any]] = {}  # Idempotency-Key -> the answer
             self.account = self.put(
                 {
                     "id": "acct_engramlocal",
