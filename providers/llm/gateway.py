@@ -24,7 +24,10 @@ import logging
 import random
 import re
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx2
@@ -41,6 +44,13 @@ from providers.llm.errors import (
     RateLimitedUpstream,
 )
 from providers.llm.metrics import record_call
+from providers.llm.sse_client import (
+    SSEClient,
+    SSEParser,
+    UpstreamDisconnected,
+    UpstreamStatus,
+    UpstreamTimeout,
+)
 from providers.llm.tool_calls import ToolCallAssembler, tool_calls_of
 from providers.llm.types import Completion, LLMCredentials, Message, StreamChunk, Usage
 
@@ -121,6 +131,8 @@ class LLMGateway:
         }
         self._http: Any = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._sse: SSEClient | None = None
+        self._sse_loop: asyncio.AbstractEventLoop | None = None
 
     # --- public API ------------------------------------------------------------------------
 
@@ -201,7 +213,10 @@ class LLMGateway:
         """Close the connection pool (only needed for gateways made for one short event loop)."""
         if self._http is not None and self._http_loop is asyncio.get_running_loop():
             await self._http.aclose()
+        if self._sse is not None and self._sse_loop is asyncio.get_running_loop():
+            self._sse.close()
         self._http = self._http_loop = None
+        self._sse = self._sse_loop = None
 
     async def __aenter__(self) -> "LLMGateway":
         return self
@@ -264,24 +279,21 @@ class LLMGateway:
         messages: list[Message],
         body: dict[str, Any],
     ) -> AsyncIterator[StreamChunk]:
-        client = self._client(credentials)
         started = time.perf_counter()
         attempt = 0
         parts: list[str] = []
         finish_reason: str | None = None
         reported_usage: dict[str, Any] | None = None
         while True:
-            response = None
+            response: _OpenStream | None = None
             # A retry starts over: the calls of a failed attempt are not the model's answer.
             calls = ToolCallAssembler()
             try:
-                response = await client.post(
-                    _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
-                )
-                # Every delta that arrived in one read goes on as one chunk: one token per
-                # chunk while we keep up, fewer and larger chunks when the process is behind
-                # (hundreds of streams), instead of falling further behind per token.
-                async for batch in _sse_batches(response.aiter_bytes()):
+                response = await self._open_stream(credentials, body)
+                # Every delta that arrived since the last wake-up goes on as one chunk: one
+                # token per chunk while we keep up, fewer and larger chunks when the process
+                # is behind (hundreds of streams), instead of falling further behind per token.
+                async for batch in response.batches:
                     deltas: list[str] = []
                     ended, failure = False, None
                     for data in batch:
@@ -325,7 +337,7 @@ class LLMGateway:
                 # the yield (GeneratorExit / CancelledError): the upstream response is closed,
                 # so the provider sees the connection go away and stops generating.
                 if response is not None:
-                    await response.aclose()
+                    await response.close()
             self._log_retry(error, attempt, delay, credentials, model)
             await asyncio.sleep(delay)
             attempt += 1
@@ -334,6 +346,40 @@ class LLMGateway:
         usage = _usage(reported_usage, messages, text + _arguments(made), model)
         record_call(provider=credentials.provider, mode="stream", started=started, usage=usage)
         yield StreamChunk(final=True, finish_reason=finish_reason, usage=usage, tool_calls=made)
+
+    async def _open_stream(
+        self, credentials: LLMCredentials, body: dict[str, Any]
+    ) -> "_OpenStream":
+        """POST a streamed request; its events come in batches. Through our own HTTP/1.1
+        reader (providers.llm.sse_client), or through the SDK when a proxy is configured for
+        the provider's host, since only httpx knows the environment's proxy settings."""
+        url = credentials.base_url.rstrip("/") + _CHAT_PATH
+        if _proxied(url):
+            client = self._client(credentials)
+            response = await client.post(
+                _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
+            )
+            return _OpenStream(_sdk_batches(response.aiter_bytes()), response.aclose)
+        loop = asyncio.get_running_loop()
+        if self._sse is None or self._sse_loop is not loop:
+            self._sse, self._sse_loop = SSEClient(), loop
+        streamed = await self._sse.post_stream(
+            url,
+            headers={
+                "Authorization": f"Bearer {credentials.api_key or NO_KEY}",
+                "Content-Type": "application/json",
+                "Accept": "text/event-stream",
+                "User-Agent": "Engram",
+            },
+            body=json.dumps(body, separators=(",", ":")).encode(),
+            connect_timeout=self._setting("LLM_CONNECT_TIMEOUT"),
+            read_timeout=self._setting("LLM_READ_TIMEOUT"),
+        )
+
+        async def close() -> None:
+            streamed.close()
+
+        return _OpenStream(streamed.batches(), close)
 
     def _retry_delay(self, error: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None when this error is final."""
@@ -408,34 +454,31 @@ def _usage(reported: Any, messages: list[Message], text: str, model: str) -> Usa
     )
 
 
-async def _sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
-    """The ``data`` of the server-sent events in a byte stream (multi-line data joined), a list
-    per read: the events each read completed.
+@dataclass(frozen=True)
+class _OpenStream:
+    """A streamed response: its events' data in batches, and how to close it."""
 
-    Lines end at LF or CRLF only: JSON may hold U+2028 and friends, which a text line splitter
-    would cut at.
-    """
-    buffer = b""
-    data: list[bytes] = []
+    batches: AsyncIterator[list[str]]
+    close: Callable[[], Awaitable[None]]
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends requests to ``url`` through a proxy (as httpx reads it)."""
+    split = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(split.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(split.netloc)
+
+
+async def _sdk_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
+    """The events' data of a byte stream read through the SDK, a list per read."""
+    parser = SSEParser()
     async for chunk in chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        batch: list[str] = []
-        for raw in lines:
-            line = raw.removesuffix(b"\r")
-            if not line:
-                if data:
-                    batch.append(b"\n".join(data).decode())
-                    data = []
-            elif line.startswith(b"data:"):
-                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-        if batch:
+        if batch := parser.feed(chunk):
             yield batch
-    line = buffer.removesuffix(b"\r")
-    if line.startswith(b"data:"):
-        data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-    if data:
-        yield [b"\n".join(data).decode()]
+    if last := parser.end():
+        yield last
 
 
 class _MidStreamError(Exception):
@@ -455,7 +498,14 @@ def translate_error(exc: BaseException, *, provider: str, model: str) -> Provide
         return exc
     details: dict[str, Any] = {"provider": provider, "model": model}
     if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc, details)
+        body = exc.body if isinstance(exc.body, dict) else {}
+        return _status_error(exc.status_code, body, exc.response.headers, exc.message, details)
+    if isinstance(exc, UpstreamStatus):
+        return _status_error(*_read_status(exc), details)
+    if isinstance(exc, UpstreamTimeout):
+        return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
+    if isinstance(exc, UpstreamDisconnected | OSError):
+        return ProviderUnavailable(f"Could not reach {provider}.", details=details)
     if isinstance(exc, openai.APITimeoutError):
         return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
     if isinstance(exc, openai.APIConnectionError):
@@ -475,13 +525,33 @@ def translate_error(exc: BaseException, *, provider: str, model: str) -> Provide
     return ProviderError(f"{provider} sent an answer we could not read.", details=details)
 
 
-def _status_error(exc: openai.APIStatusError, details: dict[str, Any]) -> ProviderError:
-    status = exc.status_code
-    body = exc.body if isinstance(exc.body, dict) else {}
+def _read_status(
+    exc: UpstreamStatus,
+) -> tuple[int, dict[str, Any], Mapping[str, str], str]:
+    """An error response read by our own client, as the SDK presents one: the body's "error"
+    object (or the body) and "Error code: N - <its message>"."""
+    message = f"Error code: {exc.status}"
+    try:
+        parsed = json.loads(exc.body.decode("utf-8", "replace").strip())
+    except ValueError:
+        return exc.status, {}, exc.headers, message
+    body = parsed.get("error", parsed) if isinstance(parsed, dict) else None
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
+        message += f" - {body['message']}"
+    return exc.status, body if isinstance(body, dict) else {}, exc.headers, message
+
+
+def _status_error(
+    status: int,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    fallback_message: str,
+    details: dict[str, Any],
+) -> ProviderError:
     # The SDK hands over the "error" object of OpenAI-style bodies; others may nest it.
     if isinstance(body.get("error"), dict):
         body = body["error"]
-    message = body.get("message") if isinstance(body.get("message"), str) else exc.message
+    message = body.get("message") if isinstance(body.get("message"), str) else fallback_message
     upstream_code = body.get("code") if isinstance(body.get("code"), str) else None
     details["upstream_status"] = status
     _add_upstream_message(details, message)
@@ -489,7 +559,7 @@ def _status_error(exc: openai.APIStatusError, details: dict[str, Any]) -> Provid
     if status in (401, 403):
         return ProviderAuthFailed(f"{provider} rejected the API key.", details=details)
     if status == 429:
-        retry_after = _retry_after(exc.response.headers)
+        retry_after = _retry_after(headers)
         if retry_after is not None:
             details["retry_after"] = retry_after
         if upstream_code == "insufficient_quota":
