@@ -11,7 +11,8 @@ Set-up: its own database (``engram_bench``, as the other benchmarks), ``--users`
 team tier (rate limits on), and an API key and a thread per client. The upstream is the fake
 OpenAI-compatible server in a process of its own, streaming ``--tokens`` tokens at a fixed rate:
 the first after ``--first-token-delay``, then one every ``--delay``. Engram is one server process
-(``make run``'s uvicorn serving ``config.asgi``; ``--workers N`` as ``make run WEB_CONCURRENCY=N``), with Redis as broker, cache and channel layer:
+(``make run``'s uvicorn serving ``config.asgi``; ``--workers N`` as ``make run
+WEB_CONCURRENCY=N``), with Redis as broker, cache and channel layer:
 the follow-up tasks of a turn (title, remembering the exchange, extraction) are queued, not run,
 since a worker runs on other cores in production. It embeds with the configured embedder (local
 by default). The client runs on asyncio in this process: a raw HTTP/1.1 reader for SSE, the
