@@ -19,6 +19,7 @@ from django.db import OperationalError
 
 from chat import services
 from chat.models import Message
+from core.db import release_connections
 from core.errors import INTERNAL_ERROR_MESSAGE, ErrorCode
 from core.sse import HEARTBEAT, compact_json, sse_event
 from llm.services import stream_for_user
@@ -58,25 +59,54 @@ def _usage_body(answer: Message) -> dict[str, Any]:
 # the consumer's turn for WebSockets), and a test's transaction stays.
 _finish_once = sync_to_async(services.turn_finish)
 _followups = sync_to_async(services.turn_followups)
-FINISH_ATTEMPTS = 3
-FINISH_RETRY_SECONDS = 1.0
+DB_ATTEMPTS = 3
+DB_RETRY_SECONDS = 1.0
 
 
-async def _finish(**fields: Any) -> Message:
-    """``services.turn_finish``, tried again when the database cannot take it (an overloaded
-    process waits past ``DATABASE_POOL_TIMEOUT`` for a connection): until it is saved, the
-    answer exists only here."""
+def _exchange_save_released(turn: services.PreparedTurn) -> None:
+    try:
+        services.exchange_save(turn=turn)
+    finally:
+        release_connections()  # not held while the answer streams
+
+
+_exchange_save_once = sync_to_async(_exchange_save_released)
+
+
+async def _retrying(step: Callable[..., Awaitable[Any]], what: str, **fields: Any) -> Any:
+    """A database step of a streaming turn, tried again when the database cannot take it (an
+    overloaded process waits past ``DATABASE_POOL_TIMEOUT`` for a connection): until it is
+    saved, what it saves exists only here."""
     attempt = 1
     while True:
         try:
-            return await _finish_once(**fields)
+            return await step(**fields)
         except OperationalError:
-            if attempt == FINISH_ATTEMPTS:
+            if attempt == DB_ATTEMPTS:
                 raise
-            logger.warning("Saving answer %s failed (try %d); trying again",
-                           fields["turn"].assistant_message_id, attempt)  # fmt: skip
-            await asyncio.sleep(FINISH_RETRY_SECONDS * attempt)
+            logger.warning("Saving %s of %s failed (try %d); trying again",
+                           what, fields["turn"].assistant_message_id, attempt)  # fmt: skip
+            await asyncio.sleep(DB_RETRY_SECONDS * attempt)
             attempt += 1
+
+
+async def _finish(**fields: Any) -> Message:
+    return await _retrying(_finish_once, "the answer", **fields)
+
+
+async def _saved(saving: asyncio.Task | None) -> None:
+    """Once the exchange is in the database (raises what saving it raised)."""
+    if saving is not None:
+        await asyncio.shield(saving)
+
+
+async def _cancelled(turn: services.PreparedTurn, saving: asyncio.Task | None, **fields: Any):
+    try:
+        await _saved(saving)
+    except Exception:
+        logger.exception("A cancelled turn's exchange could not be saved")
+        return
+    await _finish(turn=turn, status=Message.Status.CANCELLED, **fields)
 
 
 async def run_turn(
@@ -85,26 +115,31 @@ async def run_turn(
     """Stream ``turn`` from its model, emitting events; return the saved assistant message
     and the provider's error when it failed.
 
-    Cancelling the task running this closes the upstream request and saves the partial answer
-    as ``cancelled`` before the cancellation goes on.
+    A thread's exchange is saved while the upstream request starts; no token goes out before
+    it is saved, and it is saved however the turn ends. Cancelling the task running this
+    closes the upstream request and saves the partial answer as ``cancelled`` before the
+    cancellation goes on.
     """
+    saving = None
+    if turn.in_thread:
+        saving = asyncio.ensure_future(_retrying(_exchange_save_once, "the question", turn=turn))
     message_id = str(turn.assistant_message_id)
-    await emit(
-        ChatEvent(
-            "message_start",
-            {
-                "message_id": message_id,
-                "user_message_id": turn.user_message_id and str(turn.user_message_id),
-                "thread_id": turn.thread_id and str(turn.thread_id),
-                "model": turn.model.id,
-                "memories_used": turn.memories_used,
-            },
-        )
-    )
     parts: list[str] = []
     usage: Usage | None = None
     error: ProviderError | None = None
     try:
+        await emit(
+            ChatEvent(
+                "message_start",
+                {
+                    "message_id": message_id,
+                    "user_message_id": turn.user_message_id and str(turn.user_message_id),
+                    "thread_id": turn.thread_id and str(turn.thread_id),
+                    "model": turn.model.id,
+                    "memories_used": turn.memories_used,
+                },
+            )
+        )
         async with stream_for_user(
             resolved=turn.resolved,
             messages=turn.messages,
@@ -118,15 +153,16 @@ async def run_turn(
                     usage = chunk.usage
                     continue
                 if chunk.delta:
+                    if not parts:
+                        await _saved(saving)
                     parts.append(chunk.delta)
                     await emit(ChatEvent("token", {"message_id": message_id, "token": chunk.delta}))
     except asyncio.CancelledError:
-        await asyncio.shield(
-            _finish(turn=turn, text="".join(parts), usage=usage, status=Message.Status.CANCELLED)
-        )
+        await asyncio.shield(_cancelled(turn, saving, text="".join(parts), usage=usage))
         raise
     except ProviderError as exc:
         error = exc
+        await _saved(saving)
         answer = await _finish(
             turn=turn,
             text="".join(parts),
@@ -146,6 +182,7 @@ async def run_turn(
             )
         )
     else:
+        await _saved(saving)
         answer = await _finish(
             turn=turn, text="".join(parts), usage=usage, status=Message.Status.COMPLETE
         )

@@ -19,6 +19,7 @@ from chat.services.threads import (
 from chat.services.turns import (
     PreparedTurn,
     completion_prepare,
+    exchange_save,
     turn_finish,
     turn_prepare,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "PreparedTurn",
     "completion_prepare",
     "exchange_remember",
+    "exchange_save",
     "thread_create",
     "thread_delete",
     "thread_persona_set",

@@ -84,36 +84,40 @@ def _history(thread: Thread, model_id: str, after) -> list[Turn]:
     return [Turn(role, content) for role, content in rows.values_list("role", "content")]
 
 
-def _exchange_start(
-    *,
-    thread: Thread,
-    model_id: str,
-    content: str,
-    temperature: float,
-    memories_used: list[dict[str, Any]],
-) -> tuple[Message, Message]:
-    """Save the user's message and the empty assistant message (``streaming``) it awaits."""
+def exchange_save(*, turn: "PreparedTurn") -> None:
+    """Save a thread turn's question and the empty assistant message (``streaming``) that its
+    answer will fill, under the ids the turn was prepared with, in one transaction.
+
+    Runs while the upstream request starts (chat.streaming), not before it: the first token
+    does not wait for these inserts, and no token is sent before they are done.
+    """
     with transaction.atomic():
-        question = Message.objects.create(
-            thread=thread, model_id=model_id, role=Message.Role.USER, content=content
+        # One after the other, so the question's created_at comes first (history's order).
+        Message.objects.create(
+            pk=turn.user_message_id,
+            thread_id=turn.thread_id,
+            model_id=turn.model.id,
+            role=Message.Role.USER,
+            content=turn.question,
         )
-        answer = Message.objects.create(
-            thread=thread,
-            model_id=model_id,
+        Message.objects.create(
+            pk=turn.assistant_message_id,
+            thread_id=turn.thread_id,
+            model_id=turn.model.id,
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
-            temperature=temperature,
-            memories_used=memories_used,
+            temperature=turn.temperature,
+            memories_used=turn.memories_used,
         )
-        Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now())
-    return question, answer
+        Thread.objects.filter(pk=turn.thread_id).update(updated_at=timezone.now())
 
 
 def turn_prepare(
     *, user: User, thread: Thread, model_id: str, content: str, temperature: float | None
 ) -> PreparedTurn:
-    """Check the request, recall memories, plan the context, and save the user's message
-    with an empty assistant message (status ``streaming``) that the answer will fill."""
+    """Check the request, recall memories and plan the context. The user's message and the
+    assistant message the answer will fill are saved by ``exchange_save`` under the ids given
+    here, while the upstream request starts."""
     resolved = model_resolve(user=user, model_id=model_id)
     model = resolved.model
     persona = thread.persona
@@ -132,13 +136,6 @@ def turn_prepare(
         new_message=content,
     )
     memories_used = [{"id": m.id, "score": m.score} for m in plan.memories_used]
-    question, answer = _exchange_start(
-        thread=thread,
-        model_id=model.id,
-        content=content,
-        temperature=temperature,
-        memories_used=memories_used,
-    )
     return PreparedTurn(
         user_id=user.pk,
         resolved=resolved,
@@ -146,12 +143,12 @@ def turn_prepare(
         temperature=temperature,
         max_answer_tokens=plan.max_answer_tokens,
         question=content,
-        assistant_message_id=answer.pk,
+        assistant_message_id=uuid.uuid4(),
         memories_used=memories_used,
         history_truncated=plan.history_truncated,
         thread_id=thread.pk,
         thread_untitled=not thread.title,
-        user_message_id=question.pk,
+        user_message_id=uuid.uuid4(),
     )
 
 
@@ -262,18 +259,10 @@ def completion_prepare(
     memories_used = [{"id": m.id, "score": m.score} for m in recalled]
     turn_ids: dict[str, Any] = {"assistant_message_id": uuid.uuid4()}
     if thread is not None:
-        asked, answer = _exchange_start(
-            thread=thread,
-            model_id=model.id,
-            content=question,
-            temperature=temperature,
-            memories_used=memories_used,
-        )
-        turn_ids = {
+        turn_ids |= {
             "thread_id": thread.pk,
             "thread_untitled": not thread.title,
-            "user_message_id": asked.pk,
-            "assistant_message_id": answer.pk,
+            "user_message_id": uuid.uuid4(),
         }
     return PreparedTurn(
         user_id=user.pk,

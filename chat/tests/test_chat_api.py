@@ -109,7 +109,7 @@ def test_an_answer_is_saved_even_when_the_database_refuses_it_at_first(
 ):
     """An overloaded process may wait past DATABASE_POOL_TIMEOUT for a connection just as the
     answer ends; the answer is then only in memory, so saving it is tried again."""
-    monkeypatch.setattr(streaming, "FINISH_RETRY_SECONDS", 0)
+    monkeypatch.setattr(streaming, "DB_RETRY_SECONDS", 0)
     llm_upstream.script(Reply(text="Kept after all."))
     refused = []
 
@@ -301,3 +301,29 @@ def test_a_message_too_long_for_one_memory_is_remembered_in_parts(
     assert "".join(part.content for part in parts) == f"{content}\n\nNoted, all of it."
     assert {part.metadata["parts"] for part in parts} == {len(parts)}
     assert all(part.thread_id == thread.pk for part in parts)
+
+
+def test_the_question_is_saved_even_when_the_database_refuses_it_at_first(
+    auth_client, thread, messages_url, llm_upstream, monkeypatch
+):
+    """The question is saved while the upstream request starts (off the first token's path);
+    a refusal then is tried again like the answer's, and the exchange ends whole."""
+    monkeypatch.setattr(streaming, "DB_RETRY_SECONDS", 0)
+    llm_upstream.script(Reply(text="Saved all the same."))
+    refused = []
+
+    def refuse_first_insert(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "chat_message"') and not refused:
+            refused.append(sql)
+            raise OperationalError("couldn't get a connection after 10.00 sec")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_first_insert):
+        response = auth_client.post(messages_url, {"content": "Still there?"})
+
+    assert response.status_code == 200, response.content
+    assert refused
+    body = response.json()
+    assert body["user_message"]["content"] == "Still there?"
+    assert body["assistant_message"]["content"] == "Saved all the same."
+    assert Message.objects.filter(thread=thread).count() == 2
