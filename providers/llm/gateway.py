@@ -14,15 +14,15 @@ LM Studio), with the credentials the caller hands in. What the gateway adds:
 - errors translated to ``providers.llm.errors``; no SDK exception leaves this module;
 - usage on every answer: the provider's numbers, else our own count (``Usage.estimated``).
 
-One HTTP connection pool is shared by all requests made on one event loop.
+One HTTP connection pool is shared by all requests made on one event loop. Errors are
+translated in upstream_errors.py, streamed answers read by sse_client.py; what stays here (over
+400 lines) is the retry and stream loops, which share their state.
 """
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
-import re
 import time
 import urllib.parse
 import urllib.request
@@ -34,25 +34,17 @@ import httpx2
 import openai
 from django.conf import settings
 
-from core.logging import redact
 from providers.llm import tokens
 from providers.llm.errors import (
-    ContextTooLong,
-    ProviderAuthFailed,
     ProviderError,
     ProviderUnavailable,
     RateLimitedUpstream,
 )
 from providers.llm.metrics import record_call
-from providers.llm.sse_client import (
-    SSEClient,
-    SSEParser,
-    UpstreamDisconnected,
-    UpstreamStatus,
-    UpstreamTimeout,
-)
+from providers.llm.sse_client import SSEClient, SSEParser
 from providers.llm.tool_calls import ToolCallAssembler, tool_calls_of
 from providers.llm.types import Completion, LLMCredentials, Message, StreamChunk, Usage
+from providers.llm.upstream_errors import MidStreamError, translate_error
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,14 +59,6 @@ _CHAT_PATH = "/chat/completions"
 # Sent as the bearer token to servers that need none: the SDK insists on some key, and an empty
 # one would make it read OPENAI_API_KEY from the environment and send the server's key.
 NO_KEY = "no-key"
-
-_CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
-_CONTEXT_MESSAGE = re.compile(
-    r"context length|context window|context_length|maximum context|prompt is too long"
-    r"|too many (?:input )?tokens|input token count|reduce the length of the messages",
-    re.IGNORECASE,
-)
-_UPSTREAM_MESSAGE_LIMIT = 500
 
 
 class ChatStream:
@@ -286,6 +270,7 @@ class LLMGateway:
         reported_usage: dict[str, Any] | None = None
         while True:
             response: _OpenStream | None = None
+            answered = False
             # A retry starts over: the calls of a failed attempt are not the model's answer.
             calls = ToolCallAssembler()
             try:
@@ -319,9 +304,10 @@ class LLMGateway:
                         parts.append("".join(deltas))
                         yield StreamChunk(delta=parts[-1])
                     if failure:
-                        raise _MidStreamError(failure)
+                        raise MidStreamError(failure)
                     if ended:
                         break
+                answered = True
                 break
             except Exception as exc:
                 error = translate_error(exc, provider=credentials.provider, model=model)
@@ -337,7 +323,7 @@ class LLMGateway:
                 # the yield (GeneratorExit / CancelledError): the upstream response is closed,
                 # so the provider sees the connection go away and stops generating.
                 if response is not None:
-                    await response.close()
+                    await response.close(answered)
             self._log_retry(error, attempt, delay, credentials, model)
             await asyncio.sleep(delay)
             attempt += 1
@@ -359,7 +345,11 @@ class LLMGateway:
             response = await client.post(
                 _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
             )
-            return _OpenStream(_sdk_batches(response.aiter_bytes()), response.aclose)
+
+            async def close_sdk(answered: bool) -> None:
+                await response.aclose()
+
+            return _OpenStream(_sdk_batches(response.aiter_bytes()), close_sdk)
         loop = asyncio.get_running_loop()
         if self._sse is None or self._sse_loop is not loop:
             self._sse, self._sse_loop = SSEClient(), loop
@@ -376,8 +366,8 @@ class LLMGateway:
             read_timeout=self._setting("LLM_READ_TIMEOUT"),
         )
 
-        async def close() -> None:
-            streamed.close()
+        async def close(answered: bool) -> None:
+            streamed.close(answered=answered)
 
         return _OpenStream(streamed.batches(), close)
 
@@ -459,7 +449,9 @@ class _OpenStream:
     """A streamed response: its events' data in batches, and how to close it."""
 
     batches: AsyncIterator[list[str]]
-    close: Callable[[], Awaitable[None]]
+    # Called with whether the answer was read to its end ([DONE]): only then may the
+    # connection be kept for the next request.
+    close: Callable[[bool], Awaitable[None]]
 
 
 def _proxied(url: str) -> bool:
@@ -479,123 +471,6 @@ async def _sdk_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]
             yield batch
     if last := parser.end():
         yield last
-
-
-class _MidStreamError(Exception):
-    """An ``{"error": {...}}`` event inside a stream: the provider failed while answering."""
-
-    def __init__(self, error: Any) -> None:
-        self.body = error if isinstance(error, dict) else {"message": str(error)}
-        super().__init__(str(self.body.get("message") or "The provider failed mid-stream."))
-
-
-# --- error translation ---------------------------------------------------------------------
-
-
-def translate_error(exc: BaseException, *, provider: str, model: str) -> ProviderError:
-    """Our error for anything the SDK (or the provider, through it) raised."""
-    if isinstance(exc, ProviderError):
-        return exc
-    details: dict[str, Any] = {"provider": provider, "model": model}
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        return _status_error(exc.status_code, body, exc.response.headers, exc.message, details)
-    if isinstance(exc, UpstreamStatus):
-        return _status_error(*_read_status(exc), details)
-    if isinstance(exc, UpstreamTimeout):
-        return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
-    if isinstance(exc, UpstreamDisconnected | OSError):
-        return ProviderUnavailable(f"Could not reach {provider}.", details=details)
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderUnavailable(f"Could not reach {provider}.", details=details)
-    if isinstance(exc, httpx2.TimeoutException):
-        return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
-    if isinstance(exc, httpx2.HTTPError | httpx2.StreamError):
-        return ProviderUnavailable(f"Could not reach {provider}.", details=details)
-    if isinstance(exc, _MidStreamError | openai.APIError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        message = str(body.get("message") or exc)
-        _add_upstream_message(details, message)
-        if _is_context_error(body.get("code"), message):
-            return ContextTooLong(details=details)
-        return ProviderUnavailable(f"{provider} failed while answering.", details=details)
-    _add_upstream_message(details, str(exc))
-    return ProviderError(f"{provider} sent an answer we could not read.", details=details)
-
-
-def _read_status(
-    exc: UpstreamStatus,
-) -> tuple[int, dict[str, Any], Mapping[str, str], str]:
-    """An error response read by our own client, as the SDK presents one: the body's "error"
-    object (or the body) and "Error code: N - <its message>"."""
-    message = f"Error code: {exc.status}"
-    try:
-        parsed = json.loads(exc.body.decode("utf-8", "replace").strip())
-    except ValueError:
-        return exc.status, {}, exc.headers, message
-    body = parsed.get("error", parsed) if isinstance(parsed, dict) else None
-    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
-        message += f" - {body['message']}"
-    return exc.status, body if isinstance(body, dict) else {}, exc.headers, message
-
-
-def _status_error(
-    status: int,
-    body: dict[str, Any],
-    headers: Mapping[str, str],
-    fallback_message: str,
-    details: dict[str, Any],
-) -> ProviderError:
-    # The SDK hands over the "error" object of OpenAI-style bodies; others may nest it.
-    if isinstance(body.get("error"), dict):
-        body = body["error"]
-    message = body.get("message") if isinstance(body.get("message"), str) else fallback_message
-    upstream_code = body.get("code") if isinstance(body.get("code"), str) else None
-    details["upstream_status"] = status
-    _add_upstream_message(details, message)
-    provider = details["provider"]
-    if status in (401, 403):
-        return ProviderAuthFailed(f"{provider} rejected the API key.", details=details)
-    if status == 429:
-        retry_after = _retry_after(headers)
-        if retry_after is not None:
-            details["retry_after"] = retry_after
-        if upstream_code == "insufficient_quota":
-            details["quota_exhausted"] = True
-        return RateLimitedUpstream(f"{provider}'s rate limit was reached.", details=details)
-    if status in (400, 413, 422) and _is_context_error(upstream_code, message):
-        return ContextTooLong(details=details)
-    if status >= 500 or status == 408:
-        return ProviderUnavailable(f"{provider} is unavailable ({status}).", details=details)
-    return ProviderError(f"{provider} refused the request ({status}).", details=details)
-
-
-def _is_context_error(code: Any, message: str | None) -> bool:
-    return code in _CONTEXT_CODES or bool(message and _CONTEXT_MESSAGE.search(message))
-
-
-def _add_upstream_message(details: dict[str, Any], message: str | None) -> None:
-    if message:
-        details["upstream_message"] = redact(message)[:_UPSTREAM_MESSAGE_LIMIT]
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` (OpenAI) or ``retry-after`` (seconds or an HTTP date)."""
-    try:
-        if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 _default_gateway: LLMGateway | None = None

@@ -14,7 +14,7 @@ connection the server closed in the meantime is replaced without the caller seei
 import asyncio
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import certifi
@@ -23,6 +23,8 @@ import httptools
 # As many kept connections per host as the SDK's default pool keeps.
 MAX_IDLE_PER_HOST = 100
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# How long an answered stream's connection may take to end its body and be kept.
+DRAIN_SECONDS = 1.0
 
 
 class UpstreamTimeout(Exception):
@@ -98,6 +100,8 @@ class _Connection(asyncio.Protocol):
         self.read_timeout = 0.0
         self.timed_out = False
         self._timer: asyncio.TimerHandle | None = None
+        self.after_complete: Callable[[], None] | None = None
+        self.drain_timer: asyncio.TimerHandle | None = None
 
     # --- asyncio.Protocol --------------------------------------------------------------------
 
@@ -138,6 +142,9 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
         if self.status == 200:
             self.events += self.sse.end()
+        if self.after_complete is not None:
+            self.drain_timer.cancel()
+            self.loop.call_soon(self.after_complete)
 
     # --- the reader's side ---------------------------------------------------------------
 
@@ -213,12 +220,25 @@ class StreamedResponse:
                 raise connection.failure()
             await connection.wait()
 
-    def close(self) -> None:
+    def close(self, *, answered: bool = False) -> None:
         """Give the connection back when the answer was read to its end; else close it, so the
-        provider sees the client go and stops generating."""
+        provider sees the client go and stops generating.
+
+        ``answered``: the caller read the answer's last event ([DONE]). The body's end usually
+        follows in the next read; the connection is kept if it comes within
+        ``DRAIN_SECONDS``.
+        """
         connection, self._connection = self._connection, None
-        if connection is not None:
-            self._pool._release(self._key, connection)
+        if connection is None:
+            return
+        if answered and not connection.complete and connection.reusable:
+            connection.unwatch()
+            connection.after_complete = lambda: self._pool._release(self._key, connection)
+            connection.drain_timer = connection.loop.call_later(
+                DRAIN_SECONDS, connection.transport.close
+            )
+            return
+        self._pool._release(self._key, connection)
 
 
 class SSEClient:

@@ -92,3 +92,19 @@ async def test_a_proxy_in_the_environment_is_honoured(monkeypatch):
     assert _proxied("https://api.openai.com/v1/chat/completions")
     assert not _proxied("https://models.internal.example/v1/chat/completions")
     assert not _proxied("http://127.0.0.1:8001/v1/chat/completions")
+
+
+async def test_a_chunked_answer_keeps_its_connection_after_done(fake_openai):
+    """OpenAI-style streams send ``[DONE]`` and end the chunked body in a later write; the
+    connection still goes back to the pool for the next answer."""
+    credentials = LLMCredentials(provider="openai", base_url=fake_openai.base_url, api_key="k")
+
+    async with LLMGateway(max_retries=0) as gateway:
+        await answer(gateway, credentials)
+        kept = await fake_openai.async_wait_until(
+            lambda: sum(map(len, gateway._sse._idle.values())) == 1, timeout=5
+        )
+        await answer(gateway, credentials)
+
+    assert kept
+    assert len(fake_openai.chat_requests) == 2
