@@ -15,8 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import ApiScope, User
 from accounts.services import API_KEY_PREFIX, api_key_authenticate
-
-PROTOCOL = "engram.v1"
+from core.websocket import PROTOCOL
 
 
 def _token_from(scope: dict) -> str | None:

@@ -11,16 +11,13 @@ closing the socket, closes the upstream model call. Same authentication as chat'
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.ratelimit import user_rate_limit
-from accounts.websocket import PROTOCOL
 from agents import services
 from agents.api.serializers import AgentChatInput
 from agents.api.views import result_body, turn_request
@@ -28,10 +25,9 @@ from agents.loop import LoopState
 from agents.orchestrator import AgentTurn, orchestrate
 from core.db import release_connections
 from core.errors import INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
+from core.websocket import SocketConsumer
 
 logger = logging.getLogger(__name__)
-PING_SECONDS = 30.0
-UNAUTHENTICATED = 4401
 
 
 def _released(search):
@@ -46,40 +42,16 @@ def _released(search):
     return run
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self) -> None:
-        self.user = self.scope.get("user")
-        self.running: asyncio.Task | None = None
-        self.pinger: asyncio.Task | None = None
-        offered = PROTOCOL if PROTOCOL in self.scope.get("subprotocols", []) else None
-        await self.accept(offered)
-        if self.user is None:
-            await self.close(code=UNAUTHENTICATED)
-            return
-        self.pinger = asyncio.create_task(self._ping())
+class AgentConsumer(SocketConsumer):
+    running: asyncio.Task | None = None
 
-    async def disconnect(self, code: int) -> None:
-        tasks = [t for t in (self.running, self.pinger) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        try:
-            frame = json.loads(text_data or "")
-        except json.JSONDecodeError:
-            frame = None
-        if not isinstance(frame, dict):
-            await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.")
-            return
-        if frame.get("type") == "cancel":
+    async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
+        if content.get("type") == "cancel":
             await self._cancel()
         elif self.running is not None and not self.running.done():
-            await self._error(ErrorCode.CONFLICT, "A request is running; wait or cancel it.")
+            await self.send_error(ErrorCode.CONFLICT, "A request is running; wait or cancel it.")
         else:
-            self.running = asyncio.create_task(self._turn(frame))
+            self.running = self.start(self._turn(content))
 
     async def _turn(self, frame: dict[str, Any]) -> None:
         """Prepare and answer one request. Its database work runs on a thread of its own, and
@@ -88,11 +60,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             try:
                 turn = await sync_to_async(self._prepare)(frame)
             except EngramError as exc:
-                await self._error(exc.code, exc.message, exc.details)
+                await self.send_error(exc.code, exc.message, exc.details)
                 return
             except Exception:
                 logger.exception("Preparing an agent turn failed")
-                await self._error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+                await self.send_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
                 return
             try:
                 await self._answer(turn)
@@ -132,10 +104,10 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         except Exception as exc:
             await finish(turn=turn, started=started, state=state, error=exc)
             if isinstance(exc, EngramError):
-                await self._error(exc.code, exc.message, exc.details)
+                await self.send_error(exc.code, exc.message, exc.details)
             else:
                 logger.exception("An agent turn failed")
-                await self._error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+                await self.send_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
             return
         run = await finish(turn=turn, started=started, state=state, result=result)
         if result.plan is not None:
@@ -146,19 +118,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def _cancel(self) -> None:
         task = self.running
         if task is None or task.done():
-            await self._error(ErrorCode.NOT_FOUND, "No request is running.")
+            await self.send_error(ErrorCode.NOT_FOUND, "No request is running.")
             return
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await self.send_json({"type": "cancelled"})
-
-    async def _error(self, code: str, message: str, details: Any = None) -> None:
-        await self.send_json(
-            {"type": "error", "code": str(code), "message": message, "details": details or {}}
-        )
-
-    async def _ping(self) -> None:
-        while True:
-            await asyncio.sleep(PING_SECONDS)
-            await self.send_json({"type": "ping"})

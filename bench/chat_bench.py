@@ -1,16 +1,18 @@
 """Chat streaming benchmark: the time Engram adds to a streamed answer, over SSE and the
-WebSocket, at 1, 100 and 500 concurrent streams on one server process, and the server's memory
-per open stream.
+WebSocket, at 1, 100 and 500 concurrent streams on one server process (or ``--workers``), the
+server's memory per open stream and its CPU per relayed token.
 
     make bench-chat
     python -m bench.chat_bench --levels 1,100 --transports sse --turns 5
+    python -m bench.chat_bench --levels 500 --workers 2
 
 Set-up: its own database (``engram_bench``, as the other benchmarks), ``--users`` users with
 ``--memories`` embedded memories each (every turn's memory recall searches real rows), on the
 team tier (rate limits on), and an API key and a thread per client. The upstream is the fake
 OpenAI-compatible server in a process of its own, streaming ``--tokens`` tokens at a fixed rate:
 the first after ``--first-token-delay``, then one every ``--delay``. Engram is one server process
-(``make run``'s uvicorn serving ``config.asgi``), with Redis as broker, cache and channel layer:
+(``make run``'s uvicorn serving ``config.asgi``; ``--workers N`` as ``make run
+WEB_CONCURRENCY=N``), with Redis as broker, cache and channel layer:
 the follow-up tasks of a turn (title, remembering the exchange, extraction) are queued, not run,
 since a worker runs on other cores in production. It embeds with the configured embedder (local
 by default). The client runs on asyncio in this process: a raw HTTP/1.1 reader for SSE, the
@@ -26,7 +28,9 @@ Added time = what the client saw minus what the upstream takes by its schedule: 
 minus ``--first-token-delay``; whole answer minus S. The ``direct`` rows are the same client
 reading the upstream itself at the same concurrency: what the rig (client, upstream, loopback,
 two shared cores) adds on its own. Memory per stream: the server's peak RSS during the level
-minus its RSS before it, over C. Results: a JSON file in bench/results/ and a markdown
+minus its RSS before it, over C. CPU (all the server's processes): per counted turn (an upper
+bound: warm-up and filler turns are in the time), and per relayed token (every turn of the level
+over the tokens it relayed). Results: a JSON file in bench/results/ and a markdown
 table on stdout.
 """
 
@@ -80,6 +84,7 @@ class Target:
     tokens: int
     first_token_delay: float
     delay: float
+    workers: int = 1
 
     @property
     def answer_seconds(self) -> float:
@@ -298,16 +303,36 @@ async def ws_session(target: Target, client: Client, timeout: float) -> Any:
 # --- Measuring -------------------------------------------------------------------------------
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's workers under their supervisor)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            pending += [int(child) for child in task.read_text().split()]
+    return found
+
+
 def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """The resident memory of ``pid`` and its descendants."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The CPU time of ``pid`` and its descendants."""
+    ticks = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def measure_level(
@@ -330,6 +355,7 @@ async def measure_level(
     peak = [rss_before]
     per_client = turns if concurrency == 1 else 1
     finished = [0]  # clients done with their counted turns
+    relayed = [0]  # turns answered whole, counted or not: the tokens the server relayed
 
     async def run_client(index: int) -> None:
         """Start staggered, one turn to warm up, the counted turns, then more (uncounted) turns
@@ -343,6 +369,7 @@ async def measure_level(
                 finished[0] += done < per_client
                 return  # a client that failed stops (its socket may be gone)
             done += 1
+            relayed[0] += 1
             if 0 < done <= per_client:
                 counted.append(sample)
                 finished[0] += done == per_client
@@ -368,6 +395,9 @@ async def measure_level(
         "errors": len(counted) - len(good),
         "error_kinds": errors[:5],
         "server_cpu_seconds_per_turn": round(cpu_used / max(1, len(counted)), 4),
+        # Every turn of the level, warm-up and filler included, over the tokens they relayed.
+        "server_cpu_us_per_token": round(cpu_used * 1e6 / max(1, relayed[0] * target.tokens), 1),
+        "server_processes": target.workers,
         "load_average": round(os.getloadavg()[0], 2),
     }
     if good:
@@ -412,6 +442,7 @@ def run(args: argparse.Namespace, *, target: Target) -> dict[str, Any]:
             "delay_s": target.delay,
             "answer_seconds": round(target.answer_seconds, 3),
         },
+        "server_processes": target.workers,
         "users": args.users,
         "memories_per_user": args.memories,
         "rows": rows,
@@ -422,8 +453,9 @@ def run(args: argparse.Namespace, *, target: Target) -> dict[str, Any]:
 
 HEADER = (
     "| transport | streams | turns | errors | TTFT p50 ms | added TTFT p50 | **p95** | p99 | "
-    "added total p50 ms | p95 | KB per stream | server CPU ms/turn | load |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "added total p50 ms | p95 | KB per stream | server CPU ms/turn | CPU µs/token | "
+    "processes | load |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -437,7 +469,8 @@ def markdown_row(row: dict[str, Any]) -> str:
         f"**{get('added_ttft_ms', 'p95')}** | {get('added_ttft_ms', 'p99')} | "
         f"{get('added_total_ms', 'p50')} | {get('added_total_ms', 'p95')} | "
         f"{row.get('kb_per_open_stream', '-')} | "
-        f"{round(row['server_cpu_seconds_per_turn'] * 1000, 1)} | {row['load_average']} |"
+        f"{round(row['server_cpu_seconds_per_turn'] * 1000, 1)} | "
+        f"{row['server_cpu_us_per_token']} | {row['server_processes']} | {row['load_average']} |"
     )
 
 
@@ -458,6 +491,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedder", choices=["local", "hashing"], default="local")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--database", default="engram_bench")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (uvicorn --workers)"
+    )
     args = parser.parse_args(argv)
     args.levels = [int(level) for level in args.levels.split(",")]
     args.transports = args.transports.split(",")
@@ -477,7 +513,9 @@ def main(argv: list[str] | None = None) -> None:
             "EMBEDDING_BACKEND": args.embedder,
             "LOG_LEVEL": "WARNING",
         }
-        server = stack.enter_context(live_server(env, RESULTS / "chat-server.log"))
+        server = stack.enter_context(
+            live_server(env, RESULTS / "chat-server.log", workers=args.workers)
+        )
         target = Target(
             url=server.url,
             upstream=base_url,
@@ -485,6 +523,7 @@ def main(argv: list[str] | None = None) -> None:
             tokens=args.tokens,
             first_token_delay=args.first_token_delay,
             delay=args.delay,
+            workers=args.workers,
         )
         result = run(args, target=target)
     redis.Redis.from_url(args.redis_url).flushdb()

@@ -27,7 +27,8 @@ def test_the_benchmark_runs_at_a_tiny_scale(llm_upstream, tmp_path):
         "EMBEDDING_BACKEND": "hashing",
         "LOG_LEVEL": "WARNING",
     }
-    with live_server(env, tmp_path / "server.log") as server:
+    with live_server(env, tmp_path / "server.log", workers=2) as server:
+        assert len(chat_bench.process_tree(server.pid)) >= 3  # the supervisor and two workers
         target = chat_bench.Target(
             url=server.url,
             upstream=llm_upstream.base_url,
@@ -35,6 +36,7 @@ def test_the_benchmark_runs_at_a_tiny_scale(llm_upstream, tmp_path):
             tokens=args.tokens,
             first_token_delay=args.first_token_delay,
             delay=args.delay,
+            workers=2,
         )
         result = chat_bench.run(args, target=target)
 
@@ -43,5 +45,6 @@ def test_the_benchmark_runs_at_a_tiny_scale(llm_upstream, tmp_path):
     for row in rows.values():
         assert row["turns"] >= 1 and row["errors"] == 0, row
         assert row["ttft_ms"]["p50"] > 0
+        assert row["server_cpu_us_per_token"] >= 0 and row["server_processes"] == 2
     assert rows[("sse", 3)]["rss_peak_kb"] > 0
     assert "| ws | 3 |" in chat_bench.markdown(result)

@@ -12,22 +12,18 @@ import logging
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import OperationalError
 from rest_framework import serializers
 
 from accounts.ratelimit import user_rate_limit
-from accounts.websocket import PROTOCOL
 from chat import selectors, services
-from chat.streaming import ChatEvent, failure_events, run_turn
+from chat.streaming import ChatEvent, failure_events, run_turn, ws_frame
 from core.db import release_connections
 from core.errors import DATABASE_BUSY_MESSAGE, INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
-from core.parsers import JSONInputError, json_loads
+from core.websocket import SocketConsumer
 from providers.llm import ProviderError
 
 logger = logging.getLogger(__name__)
-PING_SECONDS = 30.0
-UNAUTHENTICATED = 4401
 
 
 class SendFrame(serializers.Serializer):
@@ -49,39 +45,11 @@ class CancelFrame(serializers.Serializer):
     client_id = serializers.CharField(required=False, max_length=128, default="")
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class ChatConsumer(SocketConsumer):
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
         # Streaming turns by assistant message id: the task and the client_id of its chat.send.
         self.runs: dict[str, tuple[asyncio.Task, str]] = {}
-        self.pending: set[asyncio.Task] = set()  # every turn task, preparing or streaming
-        self.pinger: asyncio.Task | None = None
-        offered = PROTOCOL if PROTOCOL in self.scope.get("subprotocols", []) else None
-        await self.accept(offered)
-        if self.user is None:
-            await self.close(code=UNAUTHENTICATED)
-            return
-        self.pinger = asyncio.create_task(self._ping())
-
-    async def disconnect(self, code: int) -> None:
-        tasks = [*self.pending, *([self.pinger] if self.pinger else [])]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        try:
-            frame = json_loads(text_data or "")
-        except JSONInputError as exc:
-            await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.",
-                              {"frame": [str(exc)]})  # fmt: skip
-            return
-        if not isinstance(frame, dict):
-            await self._error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.")
-            return
-        await self.receive_json(frame)
+        await super().connect()
 
     async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
         kind = content.get("type")
@@ -104,9 +72,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 ErrorCode.VALIDATION_ERROR, "The frame is not valid.", frame.errors, client_id
             )
             return
-        task = asyncio.create_task(self._turn(frame.validated_data, client_id))
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
+        self.start(self._turn(frame.validated_data, client_id))
 
     async def _turn(self, data: dict[str, Any], client_id: str) -> None:
         """Prepare and stream one turn. Its database work runs on a thread of its own, not on
@@ -114,7 +80,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         connection only while it works: not while the answer streams."""
 
         async def emit(event: ChatEvent) -> None:
-            await self.send_json({"type": event.type, **event.data, "client_id": client_id})
+            await self.send_text(ws_frame(event, client_id))
 
         async with ThreadSensitiveContext():
             try:
@@ -196,11 +162,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     ) -> None:
         """An error frame; ``ids`` (``message_id``) echo what the failed frame named. A frame
         without a client_id gets none back rather than an empty one."""
-        error = {"type": "error", "code": str(code), "message": message, "details": details or {}}
-        error |= {"client_id": client_id} if client_id else {}
-        await self.send_json(error | ids)
-
-    async def _ping(self) -> None:
-        while True:
-            await asyncio.sleep(PING_SECONDS)
-            await self.send_json({"type": "ping"})
+        await self.send_error(
+            code, message, details, **({"client_id": client_id} if client_id else {}), **ids
+        )

@@ -8,6 +8,7 @@ Whatever happens upstream or to the client, the assistant message is saved: ``co
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,13 +19,16 @@ from django.db import OperationalError
 
 from chat import services
 from chat.models import Message
+from core.db import release_connections
 from core.errors import INTERNAL_ERROR_MESSAGE, ErrorCode
-from core.sse import HEARTBEAT, sse_event
+from core.sse import HEARTBEAT, compact_json, sse_event
 from llm.services import stream_for_user
 from providers.llm import LLMGateway, ProviderError, Usage
 
 logger = logging.getLogger(__name__)
 SSE_HEARTBEAT_SECONDS = 15.0
+# A JSON string literal, as json.dumps writes one (ASCII, escaped), without its dispatch.
+_json_string = json.encoder.encode_basestring_ascii
 
 
 @dataclass(frozen=True)
@@ -55,25 +59,54 @@ def _usage_body(answer: Message) -> dict[str, Any]:
 # the consumer's turn for WebSockets), and a test's transaction stays.
 _finish_once = sync_to_async(services.turn_finish)
 _followups = sync_to_async(services.turn_followups)
-FINISH_ATTEMPTS = 3
-FINISH_RETRY_SECONDS = 1.0
+DB_ATTEMPTS = 3
+DB_RETRY_SECONDS = 1.0
 
 
-async def _finish(**fields: Any) -> Message:
-    """``services.turn_finish``, tried again when the database cannot take it (an overloaded
-    process waits past ``DATABASE_POOL_TIMEOUT`` for a connection): until it is saved, the
-    answer exists only here."""
+def _exchange_save_released(turn: services.PreparedTurn) -> None:
+    try:
+        services.exchange_save(turn=turn)
+    finally:
+        release_connections()  # not held while the answer streams
+
+
+_exchange_save_once = sync_to_async(_exchange_save_released)
+
+
+async def _retrying(step: Callable[..., Awaitable[Any]], what: str, **fields: Any) -> Any:
+    """A database step of a streaming turn, tried again when the database cannot take it (an
+    overloaded process waits past ``DATABASE_POOL_TIMEOUT`` for a connection): until it is
+    saved, what it saves exists only here."""
     attempt = 1
     while True:
         try:
-            return await _finish_once(**fields)
+            return await step(**fields)
         except OperationalError:
-            if attempt == FINISH_ATTEMPTS:
+            if attempt == DB_ATTEMPTS:
                 raise
-            logger.warning("Saving answer %s failed (try %d); trying again",
-                           fields["turn"].assistant_message_id, attempt)  # fmt: skip
-            await asyncio.sleep(FINISH_RETRY_SECONDS * attempt)
+            logger.warning("Saving %s of %s failed (try %d); trying again",
+                           what, fields["turn"].assistant_message_id, attempt)  # fmt: skip
+            await asyncio.sleep(DB_RETRY_SECONDS * attempt)
             attempt += 1
+
+
+async def _finish(**fields: Any) -> Message:
+    return await _retrying(_finish_once, "the answer", **fields)
+
+
+async def _saved(saving: asyncio.Task | None) -> None:
+    """Once the exchange is in the database (raises what saving it raised)."""
+    if saving is not None:
+        await asyncio.shield(saving)
+
+
+async def _cancelled(turn: services.PreparedTurn, saving: asyncio.Task | None, **fields: Any):
+    try:
+        await _saved(saving)
+    except Exception:
+        logger.exception("A cancelled turn's exchange could not be saved")
+        return
+    await _finish(turn=turn, status=Message.Status.CANCELLED, **fields)
 
 
 async def run_turn(
@@ -82,26 +115,31 @@ async def run_turn(
     """Stream ``turn`` from its model, emitting events; return the saved assistant message
     and the provider's error when it failed.
 
-    Cancelling the task running this closes the upstream request and saves the partial answer
-    as ``cancelled`` before the cancellation goes on.
+    A thread's exchange is saved while the upstream request starts; no token goes out before
+    it is saved, and it is saved however the turn ends. Cancelling the task running this
+    closes the upstream request and saves the partial answer as ``cancelled`` before the
+    cancellation goes on.
     """
+    saving = None
+    if turn.in_thread:
+        saving = asyncio.ensure_future(_retrying(_exchange_save_once, "the question", turn=turn))
     message_id = str(turn.assistant_message_id)
-    await emit(
-        ChatEvent(
-            "message_start",
-            {
-                "message_id": message_id,
-                "user_message_id": turn.user_message_id and str(turn.user_message_id),
-                "thread_id": turn.thread_id and str(turn.thread_id),
-                "model": turn.model.id,
-                "memories_used": turn.memories_used,
-            },
-        )
-    )
     parts: list[str] = []
     usage: Usage | None = None
     error: ProviderError | None = None
     try:
+        await emit(
+            ChatEvent(
+                "message_start",
+                {
+                    "message_id": message_id,
+                    "user_message_id": turn.user_message_id and str(turn.user_message_id),
+                    "thread_id": turn.thread_id and str(turn.thread_id),
+                    "model": turn.model.id,
+                    "memories_used": turn.memories_used,
+                },
+            )
+        )
         async with stream_for_user(
             resolved=turn.resolved,
             messages=turn.messages,
@@ -115,15 +153,16 @@ async def run_turn(
                     usage = chunk.usage
                     continue
                 if chunk.delta:
+                    if not parts:
+                        await _saved(saving)
                     parts.append(chunk.delta)
                     await emit(ChatEvent("token", {"message_id": message_id, "token": chunk.delta}))
     except asyncio.CancelledError:
-        await asyncio.shield(
-            _finish(turn=turn, text="".join(parts), usage=usage, status=Message.Status.CANCELLED)
-        )
+        await asyncio.shield(_cancelled(turn, saving, text="".join(parts), usage=usage))
         raise
     except ProviderError as exc:
         error = exc
+        await _saved(saving)
         answer = await _finish(
             turn=turn,
             text="".join(parts),
@@ -143,6 +182,7 @@ async def run_turn(
             )
         )
     else:
+        await _saved(saving)
         answer = await _finish(
             turn=turn, text="".join(parts), usage=usage, status=Message.Status.COMPLETE
         )
@@ -173,8 +213,37 @@ def failure_events(turn: services.PreparedTurn, exc: BaseException) -> list[Chat
     return [ChatEvent("error", error), ChatEvent("close", {"message_id": message_id})]
 
 
-async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]:
-    """``run_turn``'s events as an iterator, with ``None`` after each quiet spell of
+class _Mailbox:
+    """Events from the turn's task to the framing: ``put`` never waits, ``take`` returns all
+    that came since the last take (an asyncio.Queue costs a future per event)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.items: list[Any] = []
+        self.waiter: asyncio.Future | None = None
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def put_async(self, item: Any) -> None:
+        self.put(item)
+
+    async def take(self) -> list[Any]:
+        while not self.items:
+            self.waiter = self.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        items, self.items = self.items, []
+        return items
+
+
+async def events(turn: services.PreparedTurn) -> AsyncIterator[list[ChatEvent] | None]:
+    """``run_turn``'s events as an iterator of batches (every event that came since the last
+    batch: one while the client keeps up), with ``None`` after each quiet spell of
     ``SSE_HEARTBEAT_SECONDS`` (framings send a heartbeat then).
 
     The turn runs in its own task so a quiet spell never interrupts it; when the consumer goes
@@ -182,7 +251,7 @@ async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]
     task watches for quiet spells: a timer per event would cost more than the event.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[ChatEvent | None] = asyncio.Queue()
+    mailbox = _Mailbox(loop)
     last_sent = [loop.time()]
     done = object()
 
@@ -191,23 +260,31 @@ async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]
             await asyncio.sleep(max(0.0, last_sent[0] + SSE_HEARTBEAT_SECONDS - loop.time()))
             if loop.time() - last_sent[0] < SSE_HEARTBEAT_SECONDS:
                 continue  # an event went out meanwhile
-            # Only into an empty queue: an event waiting to go out is not a quiet spell, and
+            # Only into an empty mailbox: an event waiting to go out is not a quiet spell, and
             # nothing may follow ``close``.
-            if queue.empty():
-                queue.put_nowait(None)
+            if not mailbox.items:
+                mailbox.put(None)
             last_sent[0] = loop.time()
 
-    task = asyncio.create_task(run_turn(turn, queue.put))
-    task.add_done_callback(lambda _: queue.put_nowait(done))
+    task = asyncio.create_task(run_turn(turn, mailbox.put_async))
+    task.add_done_callback(lambda _: mailbox.put(done))
     beat = asyncio.create_task(heartbeat())
     try:
-        while (event := await queue.get()) is not done:
-            if event is not None:
+        finished = False
+        while not finished:
+            batch = []
+            for event in await mailbox.take():
+                if event is done:
+                    finished = True
+                elif event is not None:
+                    batch.append(event)
+            if batch:
                 last_sent[0] = loop.time()
-            yield event
+                yield batch
+            elif not finished:
+                yield None
         if not task.cancelled() and task.exception() is not None:
-            for event in failure_events(turn, task.exception()):
-                yield event
+            yield failure_events(turn, task.exception())
     finally:
         beat.cancel()
         if not task.done():
@@ -216,10 +293,34 @@ async def events(turn: services.PreparedTurn) -> AsyncIterator[ChatEvent | None]
             await task
 
 
+def token_json(event: ChatEvent, **extra: str) -> str:
+    """A ``token`` event's data as JSON, with ``extra`` string fields: the one frame sent per
+    relayed chunk, written without a dict and an encoder's walk over it."""
+    fields = "".join(f',"{name}":{_json_string(value)}' for name, value in extra.items())
+    data = event.data
+    return f'{{"message_id":"{data["message_id"]}","token":{_json_string(data["token"])}{fields}}}'
+
+
+def sse_frame(event: ChatEvent) -> bytes:
+    """One event in the SSE framing."""
+    if event.type == "token":
+        return f"event: token\ndata: {token_json(event)}\n\n".encode()
+    return sse_event(event.type, event.data)
+
+
+def ws_frame(event: ChatEvent, client_id: str) -> str:
+    """One event in the WebSocket framing: its name as ``type``, and the ``client_id`` of the
+    ``chat.send`` it answers."""
+    if event.type == "token":
+        return '{"type":"token",' + token_json(event, client_id=client_id)[1:]
+    return compact_json({"type": event.type, **event.data, "client_id": client_id})
+
+
 async def sse_stream(turn: services.PreparedTurn) -> AsyncIterator[bytes]:
-    """The SSE framing: one ``event:``/``data:`` frame per event, a comment when quiet."""
-    async for event in events(turn):
-        yield HEARTBEAT if event is None else sse_event(event.type, event.data)
+    """The SSE framing: one ``event:``/``data:`` frame per event (the frames of a batch in one
+    write), a comment when quiet."""
+    async for batch in events(turn):
+        yield HEARTBEAT if batch is None else b"".join(map(sse_frame, batch))
 
 
 async def collect(turn: services.PreparedTurn) -> TurnResult:

@@ -122,8 +122,11 @@ def redis_channel_layer(redis_url: str) -> dict:
     }
 
 
-def asgi_server_command(host: str, port: int) -> list[str]:
-    """The command that serves ``config.asgi`` (HTTP, SSE and WebSockets) in one process.
+def asgi_server_command(host: str, port: int | str, workers: int = 1) -> list[str]:
+    """The command that serves ``config.asgi`` (HTTP, SSE and WebSockets): one process, or
+    ``workers`` processes sharing the port (uvicorn's supervisor starts them and starts one
+    again that dies). Python runs one thread at a time, so a process relays streams on about
+    one core: one worker per core is how a machine is used (bench/README.md, chat streaming).
 
     uvicorn on uvloop with the httptools parser: measured with ``make bench-chat``, a streamed
     turn costs about a quarter less CPU than under daphne, whose Twisted reactor re-registers the
@@ -138,4 +141,5 @@ def asgi_server_command(host: str, port: int) -> list[str]:
         "--lifespan", "on",
         # Open streams must not hold a stop (Ctrl+C, a deploy) for longer than this.
         "--timeout-graceful-shutdown", "5",
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]  # fmt: skip

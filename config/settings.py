@@ -357,8 +357,11 @@ LOGGING = {
 
 ENGRAM_VERSION = runtime.VERSION
 ENGRAM_COMMIT = runtime.git_commit()  # GET /version
+# Web server processes `manage.py serve` starts (one per core; several need REDIS_URL, since
+# the in-memory cache and channel layer are per process).
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", 1)
 # What `manage.py serve` runs, with {host} and {port} filled in (core knows no config module).
-ASGI_SERVER_COMMAND = runtime.asgi_server_command("{host}", "{port}")
+ASGI_SERVER_COMMAND = runtime.asgi_server_command("{host}", "{port}", workers=WEB_CONCURRENCY)
 # What `serve` calls on the way out so the embedded database stops with the last process.
 EMBEDDED_DATABASE_FORGET_DEAD = "config.runtime.embedded_database_forget_dead"
 

@@ -15,6 +15,7 @@ raises BodyStalled instead (a 408 in the error shape), and the view drops what i
 """
 
 import asyncio
+import contextlib
 import io
 import re
 
@@ -25,6 +26,7 @@ from django.core.exceptions import BadRequest
 from django.core.handlers.asgi import ASGIHandler
 
 from core.errors import EngramError, ErrorCode
+from core.sse import EventStreamResponse
 
 STREAMED_CONTENT_TYPE = "application/octet-stream"
 
@@ -105,6 +107,24 @@ class StreamedBodyASGIHandler(ASGIHandler):
         if isinstance(receive, StreamedBody):
             return receive
         return await super().read_body(receive)
+
+    async def send_response(self, response, send):
+        if not (isinstance(response, EventStreamResponse) and response.is_async):
+            return await super().send_response(response, send)
+        # An event stream's parts are bytes already: each goes out as it is, one send per part
+        # (Django's path passes every part through three generators on the way).
+        headers = [
+            (name.encode("ascii"), value.encode("latin1")) for name, value in response.items()
+        ]
+        for cookie in response.cookies.values():
+            headers.append((b"Set-Cookie", cookie.output(header="").encode("ascii").strip()))
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        async with contextlib.aclosing(response.parts) as parts:
+            async for part in parts:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body"})
 
     async def listen_for_disconnect(self, receive):
         if isinstance(receive, StreamedBody):

@@ -16,6 +16,8 @@ from rest_framework.renderers import BaseRenderer
 from core.db import release_connections
 
 HEARTBEAT = b": keep-alive\n\n"
+# One encoder for every frame: json.dumps with arguments builds a new encoder per call.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 # One step of a polled stream: the events to send now, and whether the stream is over.
 Step = Callable[[], tuple[Sequence[bytes], bool]]
@@ -23,7 +25,7 @@ Step = Callable[[], tuple[Sequence[bytes], bool]]
 
 def sse_event(event: str, data: Any) -> bytes:
     """One SSE frame: ``event: <event>`` and its JSON ``data``."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    return f"event: {event}\ndata: {compact_json(data)}\n\n".encode()
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -59,14 +61,23 @@ def event_stream_response(
     return event_stream(content)
 
 
-def event_stream(content: Iterator[bytes] | AsyncIterator[bytes]) -> StreamingHttpResponse:
+class EventStreamResponse(StreamingHttpResponse):
+    """A stream of SSE frames (bytes). Under ASGI ``core.asgi`` sends each part as it comes,
+    without the generators Django wraps around streaming content for any kind of part."""
+
+    def _set_streaming_content(self, value: Any) -> None:
+        super()._set_streaming_content(value)
+        self.parts = value  # as last set, so a middleware's wrapping is kept
+
+
+def event_stream(content: Iterator[bytes] | AsyncIterator[bytes]) -> EventStreamResponse:
     """A response that sends SSE frames as they are produced, through any proxy.
 
     Call it from the view: it gives the request's database connection back first, where Django
     would keep it until the response ends (see ``core.db.release_connections``).
     """
     release_connections()
-    response = StreamingHttpResponse(content, content_type="text/event-stream")
+    response = EventStreamResponse(content, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response

@@ -68,12 +68,13 @@ def running(
 
 
 @contextmanager
-def live_server(env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
-    """Serve ``config.asgi`` as ``make run`` does (one process) on a free port."""
+def live_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[LiveServer]:
+    """Serve ``config.asgi`` as ``make run`` does (one process, or ``workers``) on a free port;
+    ``pid`` is the server's (with workers, their supervisor's)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(
-        asgi_server_command("127.0.0.1", port),
+        asgi_server_command("127.0.0.1", port, workers=workers),
         probe_url=f"{base}/health",
         log_path=log_path,
         # Tasks run inside the request: a test's teardown empties the database, and a task

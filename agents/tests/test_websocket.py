@@ -123,7 +123,7 @@ async def test_a_bad_frame_is_an_error_and_the_socket_stays_open(token, llm_upst
 async def test_the_server_pings_an_idle_socket(token, monkeypatch):
     from agents import consumers
 
-    monkeypatch.setattr(consumers, "PING_SECONDS", 0.01)
+    monkeypatch.setattr(consumers.AgentConsumer, "ping_seconds", 0.01)
     socket = await connect(f"/ws/agents/?token={token}")
 
     assert await socket.receive_json_from(timeout=5) == {"type": "ping"}

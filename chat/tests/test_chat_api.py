@@ -105,28 +105,36 @@ def test_an_upstream_failure_keeps_both_messages(
     assert Message.objects.filter(thread=thread, role="user", content="Hello?").exists()
 
 
-def test_an_answer_is_saved_even_when_the_database_refuses_it_at_first(
-    auth_client, thread, messages_url, llm_upstream, monkeypatch
+@pytest.mark.parametrize(
+    "refused_statement",
+    # The question and the answer's placeholder are inserted while the upstream request starts,
+    # the answer is written when it ends: each is tried again when the database refuses it.
+    ['INSERT INTO "chat_message"', 'UPDATE "chat_message"'],
+)
+def test_the_exchange_is_saved_even_when_the_database_refuses_it_at_first(
+    auth_client, thread, messages_url, llm_upstream, monkeypatch, refused_statement
 ):
-    """An overloaded process may wait past DATABASE_POOL_TIMEOUT for a connection just as the
-    answer ends; the answer is then only in memory, so saving it is tried again."""
-    monkeypatch.setattr(streaming, "FINISH_RETRY_SECONDS", 0)
+    """An overloaded process may wait past DATABASE_POOL_TIMEOUT for a connection; what the
+    turn has is then only in memory, so saving it is tried again."""
+    monkeypatch.setattr(streaming, "DB_RETRY_SECONDS", 0)
     llm_upstream.script(Reply(text="Kept after all."))
     refused = []
 
-    def refuse_first_save(execute, sql, params, many, context):
-        if sql.startswith('UPDATE "chat_message"') and not refused:
+    def refuse_first(execute, sql, params, many, context):
+        if sql.startswith(refused_statement) and not refused:
             refused.append(sql)
             raise OperationalError("couldn't get a connection after 10.00 sec")
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(refuse_first_save):
+    with connection.execute_wrapper(refuse_first):
         response = auth_client.post(messages_url, {"content": "Hello?"})
 
     assert response.status_code == 200, response.content
     assert refused
+    assert response.json()["user_message"]["content"] == "Hello?"
     answer = Message.objects.get(pk=response.json()["assistant_message"]["id"])
     assert answer.status == Message.Status.COMPLETE and answer.content == "Kept after all."
+    assert Message.objects.filter(thread=thread).count() == 2
 
 
 @pytest.mark.parametrize(

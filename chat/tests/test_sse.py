@@ -37,7 +37,9 @@ async def test_events_arrive_in_order_with_the_whole_answer(chat_setup, llm_upst
     assert exchange.headers["content-type"] == "text/event-stream"
     assert exchange.headers["x-accel-buffering"] == "no"
     names = [name for name, _ in events]
-    assert names == ["message_start", "token", "token", "token", "message_complete", "close"]
+    # Tokens that arrive together go on as one event; none is lost or reordered.
+    assert names[0] == "message_start" and names[-2:] == ["message_complete", "close"]
+    assert set(names[1:-2]) == {"token"}
     tokens = "".join(data["token"] for name, data in events if name == "token")
     assert tokens == "Hello there, friend"
     complete = events[-2][1]
@@ -109,8 +111,9 @@ async def test_an_upstream_failure_mid_stream_is_an_error_event_and_an_error_mes
     events = parse_sse(await exchange.body())
 
     names = [name for name, _ in events]
-    assert names == ["message_start", "token", "token", "error", "close"]
-    error = events[3][1]
+    assert names[0] == "message_start" and names[-2:] == ["error", "close"]
+    assert set(names[1:-2]) == {"token"}  # the tokens that came before, maybe as one event
+    error = events[-2][1]
     assert error["code"] and error["message"]
     answer = await Message.objects.aget(pk=events[0][1]["message_id"])
     assert answer.status == Message.Status.ERROR

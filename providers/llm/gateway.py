@@ -14,35 +14,37 @@ LM Studio), with the credentials the caller hands in. What the gateway adds:
 - errors translated to ``providers.llm.errors``; no SDK exception leaves this module;
 - usage on every answer: the provider's numbers, else our own count (``Usage.estimated``).
 
-One HTTP connection pool is shared by all requests made on one event loop.
+One HTTP connection pool is shared by all requests made on one event loop. Errors are
+translated in upstream_errors.py, streamed answers read by sse_client.py; what stays here (over
+400 lines) is the retry and stream loops, which share their state.
 """
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
-import re
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx2
 import openai
 from django.conf import settings
 
-from core.logging import redact
 from providers.llm import tokens
 from providers.llm.errors import (
-    ContextTooLong,
-    ProviderAuthFailed,
     ProviderError,
     ProviderUnavailable,
     RateLimitedUpstream,
 )
 from providers.llm.metrics import record_call
+from providers.llm.sse_client import SSEClient, SSEParser
 from providers.llm.tool_calls import ToolCallAssembler, tool_calls_of
 from providers.llm.types import Completion, LLMCredentials, Message, StreamChunk, Usage
+from providers.llm.upstream_errors import MidStreamError, translate_error
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,14 +59,6 @@ _CHAT_PATH = "/chat/completions"
 # Sent as the bearer token to servers that need none: the SDK insists on some key, and an empty
 # one would make it read OPENAI_API_KEY from the environment and send the server's key.
 NO_KEY = "no-key"
-
-_CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
-_CONTEXT_MESSAGE = re.compile(
-    r"context length|context window|context_length|maximum context|prompt is too long"
-    r"|too many (?:input )?tokens|input token count|reduce the length of the messages",
-    re.IGNORECASE,
-)
-_UPSTREAM_MESSAGE_LIMIT = 500
 
 
 class ChatStream:
@@ -121,6 +115,8 @@ class LLMGateway:
         }
         self._http: Any = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._sse: SSEClient | None = None
+        self._sse_loop: asyncio.AbstractEventLoop | None = None
 
     # --- public API ------------------------------------------------------------------------
 
@@ -201,7 +197,10 @@ class LLMGateway:
         """Close the connection pool (only needed for gateways made for one short event loop)."""
         if self._http is not None and self._http_loop is asyncio.get_running_loop():
             await self._http.aclose()
+        if self._sse is not None and self._sse_loop is asyncio.get_running_loop():
+            self._sse.close()
         self._http = self._http_loop = None
+        self._sse = self._sse_loop = None
 
     async def __aenter__(self) -> "LLMGateway":
         return self
@@ -264,24 +263,22 @@ class LLMGateway:
         messages: list[Message],
         body: dict[str, Any],
     ) -> AsyncIterator[StreamChunk]:
-        client = self._client(credentials)
         started = time.perf_counter()
         attempt = 0
         parts: list[str] = []
         finish_reason: str | None = None
         reported_usage: dict[str, Any] | None = None
         while True:
-            response = None
+            response: _OpenStream | None = None
+            answered = False
             # A retry starts over: the calls of a failed attempt are not the model's answer.
             calls = ToolCallAssembler()
             try:
-                response = await client.post(
-                    _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
-                )
-                # Every delta that arrived in one read goes on as one chunk: one token per
-                # chunk while we keep up, fewer and larger chunks when the process is behind
-                # (hundreds of streams), instead of falling further behind per token.
-                async for batch in _sse_batches(response.aiter_bytes()):
+                response = await self._open_stream(credentials, body)
+                # Every delta that arrived since the last wake-up goes on as one chunk: one
+                # token per chunk while we keep up, fewer and larger chunks when the process
+                # is behind (hundreds of streams), instead of falling further behind per token.
+                async for batch in response.batches:
                     deltas: list[str] = []
                     ended, failure = False, None
                     for data in batch:
@@ -307,9 +304,10 @@ class LLMGateway:
                         parts.append("".join(deltas))
                         yield StreamChunk(delta=parts[-1])
                     if failure:
-                        raise _MidStreamError(failure)
+                        raise MidStreamError(failure)
                     if ended:
                         break
+                answered = True
                 break
             except Exception as exc:
                 error = translate_error(exc, provider=credentials.provider, model=model)
@@ -325,7 +323,7 @@ class LLMGateway:
                 # the yield (GeneratorExit / CancelledError): the upstream response is closed,
                 # so the provider sees the connection go away and stops generating.
                 if response is not None:
-                    await response.aclose()
+                    await response.close(answered)
             self._log_retry(error, attempt, delay, credentials, model)
             await asyncio.sleep(delay)
             attempt += 1
@@ -334,6 +332,44 @@ class LLMGateway:
         usage = _usage(reported_usage, messages, text + _arguments(made), model)
         record_call(provider=credentials.provider, mode="stream", started=started, usage=usage)
         yield StreamChunk(final=True, finish_reason=finish_reason, usage=usage, tool_calls=made)
+
+    async def _open_stream(
+        self, credentials: LLMCredentials, body: dict[str, Any]
+    ) -> "_OpenStream":
+        """POST a streamed request; its events come in batches. Through our own HTTP/1.1
+        reader (providers.llm.sse_client), or through the SDK when a proxy is configured for
+        the provider's host, since only httpx knows the environment's proxy settings."""
+        url = credentials.base_url.rstrip("/") + _CHAT_PATH
+        if _proxied(url):
+            client = self._client(credentials)
+            response = await client.post(
+                _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
+            )
+
+            async def close_sdk(answered: bool) -> None:
+                await response.aclose()
+
+            return _OpenStream(_sdk_batches(response.aiter_bytes()), close_sdk)
+        loop = asyncio.get_running_loop()
+        if self._sse is None or self._sse_loop is not loop:
+            self._sse, self._sse_loop = SSEClient(), loop
+        streamed = await self._sse.post_stream(
+            url,
+            headers={
+                "Authorization": f"Bearer {credentials.api_key or NO_KEY}",
+                "Content-Type": "application/json",
+                "Accept": "text/event-stream",
+                "User-Agent": "Engram",
+            },
+            body=json.dumps(body, separators=(",", ":")).encode(),
+            connect_timeout=self._setting("LLM_CONNECT_TIMEOUT"),
+            read_timeout=self._setting("LLM_READ_TIMEOUT"),
+        )
+
+        async def close(answered: bool) -> None:
+            streamed.close(answered=answered)
+
+        return _OpenStream(streamed.batches(), close)
 
     def _retry_delay(self, error: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None when this error is final."""
@@ -408,124 +444,33 @@ def _usage(reported: Any, messages: list[Message], text: str, model: str) -> Usa
     )
 
 
-async def _sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
-    """The ``data`` of the server-sent events in a byte stream (multi-line data joined), a list
-    per read: the events each read completed.
+@dataclass(frozen=True)
+class _OpenStream:
+    """A streamed response: its events' data in batches, and how to close it."""
 
-    Lines end at LF or CRLF only: JSON may hold U+2028 and friends, which a text line splitter
-    would cut at.
-    """
-    buffer = b""
-    data: list[bytes] = []
+    batches: AsyncIterator[list[str]]
+    # Called with whether the answer was read to its end ([DONE]): only then may the
+    # connection be kept for the next request.
+    close: Callable[[bool], Awaitable[None]]
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends requests to ``url`` through a proxy (as httpx reads it)."""
+    split = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(split.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(split.netloc)
+
+
+async def _sdk_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
+    """The events' data of a byte stream read through the SDK, a list per read."""
+    parser = SSEParser()
     async for chunk in chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        batch: list[str] = []
-        for raw in lines:
-            line = raw.removesuffix(b"\r")
-            if not line:
-                if data:
-                    batch.append(b"\n".join(data).decode())
-                    data = []
-            elif line.startswith(b"data:"):
-                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-        if batch:
+        if batch := parser.feed(chunk):
             yield batch
-    line = buffer.removesuffix(b"\r")
-    if line.startswith(b"data:"):
-        data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-    if data:
-        yield [b"\n".join(data).decode()]
-
-
-class _MidStreamError(Exception):
-    """An ``{"error": {...}}`` event inside a stream: the provider failed while answering."""
-
-    def __init__(self, error: Any) -> None:
-        self.body = error if isinstance(error, dict) else {"message": str(error)}
-        super().__init__(str(self.body.get("message") or "The provider failed mid-stream."))
-
-
-# --- error translation ---------------------------------------------------------------------
-
-
-def translate_error(exc: BaseException, *, provider: str, model: str) -> ProviderError:
-    """Our error for anything the SDK (or the provider, through it) raised."""
-    if isinstance(exc, ProviderError):
-        return exc
-    details: dict[str, Any] = {"provider": provider, "model": model}
-    if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc, details)
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderUnavailable(f"Could not reach {provider}.", details=details)
-    if isinstance(exc, httpx2.TimeoutException):
-        return ProviderUnavailable(f"{provider} did not answer in time.", details=details)
-    if isinstance(exc, httpx2.HTTPError | httpx2.StreamError):
-        return ProviderUnavailable(f"Could not reach {provider}.", details=details)
-    if isinstance(exc, _MidStreamError | openai.APIError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        message = str(body.get("message") or exc)
-        _add_upstream_message(details, message)
-        if _is_context_error(body.get("code"), message):
-            return ContextTooLong(details=details)
-        return ProviderUnavailable(f"{provider} failed while answering.", details=details)
-    _add_upstream_message(details, str(exc))
-    return ProviderError(f"{provider} sent an answer we could not read.", details=details)
-
-
-def _status_error(exc: openai.APIStatusError, details: dict[str, Any]) -> ProviderError:
-    status = exc.status_code
-    body = exc.body if isinstance(exc.body, dict) else {}
-    # The SDK hands over the "error" object of OpenAI-style bodies; others may nest it.
-    if isinstance(body.get("error"), dict):
-        body = body["error"]
-    message = body.get("message") if isinstance(body.get("message"), str) else exc.message
-    upstream_code = body.get("code") if isinstance(body.get("code"), str) else None
-    details["upstream_status"] = status
-    _add_upstream_message(details, message)
-    provider = details["provider"]
-    if status in (401, 403):
-        return ProviderAuthFailed(f"{provider} rejected the API key.", details=details)
-    if status == 429:
-        retry_after = _retry_after(exc.response.headers)
-        if retry_after is not None:
-            details["retry_after"] = retry_after
-        if upstream_code == "insufficient_quota":
-            details["quota_exhausted"] = True
-        return RateLimitedUpstream(f"{provider}'s rate limit was reached.", details=details)
-    if status in (400, 413, 422) and _is_context_error(upstream_code, message):
-        return ContextTooLong(details=details)
-    if status >= 500 or status == 408:
-        return ProviderUnavailable(f"{provider} is unavailable ({status}).", details=details)
-    return ProviderError(f"{provider} refused the request ({status}).", details=details)
-
-
-def _is_context_error(code: Any, message: str | None) -> bool:
-    return code in _CONTEXT_CODES or bool(message and _CONTEXT_MESSAGE.search(message))
-
-
-def _add_upstream_message(details: dict[str, Any], message: str | None) -> None:
-    if message:
-        details["upstream_message"] = redact(message)[:_UPSTREAM_MESSAGE_LIMIT]
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` (OpenAI) or ``retry-after`` (seconds or an HTTP date)."""
-    try:
-        if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+    if last := parser.end():
+        yield last
 
 
 _default_gateway: LLMGateway | None = None

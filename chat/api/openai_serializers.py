@@ -1,0 +1,91 @@
+"""The request and response shapes of the OpenAI-compatible endpoints (for validation and
+the OpenAPI schema; the bodies themselves are built by chat/openai_format.py)."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from core.api import InputSerializer
+
+# Request fields sent on to the model as they are.
+PASSED_THROUGH = (
+    "top_p",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "response_format",
+)
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+class ChatMessageInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ROLES)
+    content = serializers.JSONField(help_text="A string, or a list of content parts.")
+    name = serializers.CharField(required=False, max_length=64)
+
+    def validate_content(self, value: Any) -> Any:
+        if value is None or isinstance(value, str | list):
+            return value
+        raise serializers.ValidationError("Expected a string or a list of content parts.")
+
+
+class StreamOptionsInput(serializers.Serializer):
+    include_usage = serializers.BooleanField(default=False)
+
+
+class ChatCompletionInput(InputSerializer):
+    model = serializers.CharField(max_length=200)
+    messages = ChatMessageInput(many=True, allow_empty=False)
+    n = serializers.IntegerField(
+        default=1, help_text="How many choices to generate: Engram answers exactly one."
+    )
+    stream = serializers.BooleanField(default=False)
+    stream_options = StreamOptionsInput(required=False)
+    temperature = serializers.FloatField(required=False, allow_null=True, default=None)
+    max_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    max_completion_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
+    stop = serializers.JSONField(required=False)
+    presence_penalty = serializers.FloatField(required=False, min_value=-2, max_value=2)
+    frequency_penalty = serializers.FloatField(required=False, min_value=-2, max_value=2)
+    seed = serializers.IntegerField(required=False)
+    response_format = serializers.JSONField(required=False)
+
+
+class ChoiceMessageOutput(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class ChoiceOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    message = ChoiceMessageOutput()
+    finish_reason = serializers.CharField(allow_null=True)
+
+
+class UsageOutput(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+
+
+class ChatCompletionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    created = serializers.IntegerField()
+    model = serializers.CharField()
+    choices = ChoiceOutput(many=True)
+    usage = UsageOutput()
+
+
+class OpenAIModelOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    created = serializers.IntegerField()
+    owned_by = serializers.CharField()
+
+
+class OpenAIModelListOutput(serializers.Serializer):
+    object = serializers.CharField()
+    data = OpenAIModelOutput(many=True)

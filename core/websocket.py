@@ -1,0 +1,76 @@
+"""The plumbing every WebSocket consumer shares: the subprotocol, closing an anonymous socket,
+JSON frames with the error shape, a ping every 30 s, and the socket's tasks cancelled when it
+closes. Authentication itself is ASGI middleware (accounts.websocket); a consumer receives
+``scope["user"]`` or None."""
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from core.errors import ErrorCode
+from core.parsers import JSONInputError, json_loads
+
+PROTOCOL = "engram.v1"
+UNAUTHENTICATED = 4401
+
+
+class SocketConsumer(AsyncJsonWebsocketConsumer):
+    """Subclasses implement ``receive_json(frame)``; ``frame`` is always a JSON object (anything
+    else is answered with a ``VALIDATION_ERROR`` frame here). Work a frame starts runs in
+    ``start(...)``, so that closing the socket cancels it."""
+
+    ping_seconds = 30.0
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.tasks: set[asyncio.Task] = set()
+        offered = PROTOCOL if PROTOCOL in self.scope.get("subprotocols", []) else None
+        await self.accept(offered)
+        if self.user is None:
+            await self.close(code=UNAUTHENTICATED)
+            return
+        self.start(self._ping())
+
+    def start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task:
+        """Run ``work`` as a task of this socket: cancelled, and waited for, when it closes."""
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def disconnect(self, code: int) -> None:
+        tasks = list(getattr(self, "tasks", ()))
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            frame = json_loads(text_data or "")
+        except JSONInputError as exc:
+            await self.send_error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.",
+                                  {"frame": [str(exc)]})  # fmt: skip
+            return
+        if not isinstance(frame, dict):
+            await self.send_error(ErrorCode.VALIDATION_ERROR, "Frames are JSON objects.")
+            return
+        await self.receive_json(frame)
+
+    async def send_error(self, code: str, message: str, details: Any = None, **ids: str) -> None:
+        """An error frame in the API's error shape; ``ids`` name what it answers."""
+        error = {"type": "error", "code": str(code), "message": message, "details": details or {}}
+        await self.send_json(error | ids)
+
+    async def send_text(self, text: str) -> None:
+        """A frame already encoded as JSON text (the hot path of a streamed answer)."""
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    async def _ping(self) -> None:
+        while True:
+            await asyncio.sleep(self.ping_seconds)
+            await self.send_json({"type": "ping"})
