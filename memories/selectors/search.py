@@ -291,7 +291,8 @@ def memories_search(
 def _hits(ranking: list[Fused], *, query: str, highlight_ids: set[uuid.UUID]) -> list[SearchHit]:
     if not ranking:
         return []
-    memories = Memory.objects.filter(pk__in=[item.pk for item in ranking])
+    # The tsvector is not shown and costs a parse per row.
+    memories = Memory.objects.filter(pk__in=[item.pk for item in ranking]).defer("search_vector")
     if highlight_ids & {item.pk for item in ranking}:
         memories = memories.annotate(
             headline=SearchHeadline(
