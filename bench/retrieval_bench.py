@@ -113,13 +113,14 @@ def engram_rankings(user, talk: Conversation, mode: str, top: int) -> list[list]
 def legs(user, talk: Conversation, depth: int) -> list[tuple[list, list]]:
     """Each question's two candidate lists, ``depth`` long, as hybrid search fetches them."""
     from memories.selectors import MemoryFilters, search
+    from memories.selectors.query_vectors import query_vector
     from providers.embeddings import get_embedder
 
     embedder = get_embedder()
     out = []
     for question in talk.questions:
         semantic, keyword, _ = search.legs_ranked(
-            user=user, query=question.text, vector=search.query_vector(embedder, question.text),
+            user=user, query=question.text, vector=query_vector(embedder, question.text),
             model=embedder.name, depth=depth, threshold=None, filters=MemoryFilters(),
             heavy=False, keyword=True,
         )  # fmt: skip

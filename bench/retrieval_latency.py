@@ -64,7 +64,7 @@ def endpoint(user, texts: list[str]) -> dict:
     from rest_framework.test import APIClient
 
     from memories.models import MemoryChunk
-    from memories.selectors import search
+    from memories.selectors.query_vectors import query_vectors_forget
     from providers.embeddings import get_embedder
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process client
@@ -93,7 +93,7 @@ def endpoint(user, texts: list[str]) -> dict:
         new: list[float] = []
         again: list[float] = []
         for i, text in enumerate(texts):
-            search._QUERY_VECTORS.clear()  # a new query: embedded again
+            query_vectors_forget()  # a new query: embedded again
             samples = (new, again, embed_only, plain) if i >= WARM_UP else ([], [], [], [])
             _timed(samples[0], post, text, mode)
             _timed(samples[1], post, text, mode)

@@ -113,8 +113,11 @@ def bm25_sql(
         corpus AS MATERIALIZED ({corpus}),
         postings AS MATERIALIZED (
             SELECT o.id, p.lexeme, coalesce(cardinality(p.positions), 1) AS tf, o.dl
-            FROM owned o, q, unnest(o.search_vector) p
-            WHERE p.lexeme = ANY(q.terms)
+            FROM owned o, q,
+                 -- Only the query's lexemes of the memory: two C calls instead of a row per
+                 -- lexeme through unnest's filter.
+                 unnest(ts_delete(o.search_vector,
+                                  tsvector_to_array(ts_delete(o.search_vector, q.terms)))) p
         ),
         idf AS (
             SELECT t.lexeme, ln(1 + (c.n - coalesce(d.df, 0) + 0.5) / (coalesce(d.df, 0) + 0.5))
