@@ -148,6 +148,8 @@ def markdown(latency: dict) -> list[str]:
             f"| {mode} | {new['p50']} | {new['p95']} | {again['p50']} | {again['p95']} "
             f"| {ratio:.2f} |"
         )
-    for name, row in [*base.items(), *latency["breakdown"].items()]:
-        lines.append(f"| ({name}) | {row['p50']} | {row['p95']} | | | |")
+    for name, row in base.items():
+        lines.append(f"| (baseline: {name}) | {row['p50']} | {row['p95']} | | | |")
+    for name, row in latency["breakdown"].items():
+        lines.append(f"| (part: {name}) | {row['p50']} | {row['p95']} | | | |")
     return lines
