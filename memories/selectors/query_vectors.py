@@ -7,6 +7,7 @@ search hands it to a small pool of threads and runs its keyword leg meanwhile (o
 HTTP embedders release the GIL), then the semantic leg with the vector.
 """
 
+import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,9 +21,9 @@ _QUERY_VECTORS_LOCK = threading.Lock()
 # Searches of one process embedding at the same moment; past this they queue. The local model
 # runs one thread per call, so a few calls side by side use a few cores.
 _EMBEDDING_THREADS = 4
-_EMBEDDING_POOL = ThreadPoolExecutor(
-    max_workers=_EMBEDDING_THREADS, thread_name_prefix="query-embedding"
-)
+# (pid, pool): a forked child (a Celery worker, a preloading server) cannot use its parent's
+# threads, so each process makes its own pool on first use.
+_EMBEDDING_POOL: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def cached_query_vector(embedder: Embedder, query: str) -> list[float] | None:
@@ -52,7 +53,13 @@ def query_vector(embedder: Embedder, query: str) -> list[float]:
 def query_vector_started(embedder: Embedder, query: str) -> Future:
     """``query_vector`` running in another thread: its future (``result()`` returns the vector
     or raises what embedding raised)."""
-    return _EMBEDDING_POOL.submit(query_vector, embedder, query)
+    global _EMBEDDING_POOL
+    with _QUERY_VECTORS_LOCK:
+        if _EMBEDDING_POOL is None or _EMBEDDING_POOL[0] != os.getpid():
+            pool = ThreadPoolExecutor(_EMBEDDING_THREADS, thread_name_prefix="query-embedding")
+            _EMBEDDING_POOL = (os.getpid(), pool)
+        pool = _EMBEDDING_POOL[1]
+    return pool.submit(query_vector, embedder, query)
 
 
 def query_vectors_forget() -> None:
