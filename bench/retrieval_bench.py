@@ -9,9 +9,10 @@ with known evidence of four types. Memories are embedded by the real local model
 keyword and hybrid search and of a plain BM25 baseline (``rank-bm25``, a test requirement, over
 lower-cased words). Conversations are split: the first half tunes the fusion (weight and depth,
 convex combination against reciprocal rank fusion) and the relevance floor, the second half is
-reported with what the tuning chose. Latency: p50/p95 of the search endpoint in process (the
-Django stack, JSON included) for a user with ``--latency-rows`` memories, with the query
-embedded (a new query) and cached (the same query again).
+reported with what the tuning chose. Latency (bench/retrieval_latency.py): p50/p95 of the
+search endpoint in process (the Django stack, JSON included) for a user with ``--latency-rows``
+memories, with the query embedded (a new query) and cached (the same query again), next to
+baselines timed in the same run.
 
 Runs in its own database (``engram_bench_retrieval``); results: a JSON file in bench/results/
 and markdown on stdout (copied into bench/README.md by hand).
@@ -29,7 +30,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.memories_bench import RESULTS, bench_setup, machine, percentiles
+from bench import retrieval_latency
+from bench.memories_bench import RESULTS, bench_setup, machine
 from bench.retrieval_data import Conversation, Question, conversation
 
 KINDS = ["wrong_person", "spread", "paraphrase", "rare_word"]
@@ -77,37 +79,6 @@ def load(conversations: list[Conversation], *, batch: int = 64) -> list[tuple[An
     return loaded
 
 
-def load_latency_user(loaded: list[tuple[Any, list]], rows: int) -> Any:
-    """A user with ``rows`` memories: the set's turns and vectors, repeated in other sessions."""
-    from accounts.models import User
-    from billing.tiers import Tier
-    from memories.models import Memory, MemoryChunk
-
-    user = User.objects.create(email="retrieval-latency@example.com", tier=Tier.TEAM)
-    source = list(
-        MemoryChunk.objects.filter(user__email__startswith="retrieval-")
-        .select_related("memory")
-        .order_by("memory__created_at", "memory_id")[:rows]
-    )
-    copies = [source[i % len(source)] for i in range(rows)]
-    memories = Memory.objects.bulk_create(
-        Memory(
-            user=user, content=chunk.memory.content, content_hash=chunk.memory.content_hash,
-            session_id=f"copy-{i}", size_bytes=chunk.memory.size_bytes,
-            embedding_status="ready", embedding_model=chunk.model,
-        )
-        for i, chunk in enumerate(copies)
-    )  # fmt: skip
-    MemoryChunk.objects.bulk_create(
-        MemoryChunk(
-            memory=memory, user=user, model=chunk.model, position=0, start=0,
-            end=chunk.end, embedding=chunk.embedding,
-        )
-        for memory, chunk in zip(memories, copies, strict=True)
-    )  # fmt: skip
-    return user
-
-
 # --- Ranking ---------------------------------------------------------------------------------
 
 
@@ -142,13 +113,14 @@ def engram_rankings(user, talk: Conversation, mode: str, top: int) -> list[list]
 def legs(user, talk: Conversation, depth: int) -> list[tuple[list, list]]:
     """Each question's two candidate lists, ``depth`` long, as hybrid search fetches them."""
     from memories.selectors import MemoryFilters, search
+    from memories.selectors.query_vectors import query_vector
     from providers.embeddings import get_embedder
 
     embedder = get_embedder()
     out = []
     for question in talk.questions:
         semantic, keyword, _ = search.legs_ranked(
-            user=user, query=question.text, vector=search.query_vector(embedder, question.text),
+            user=user, query=question.text, vector=query_vector(embedder, question.text),
             model=embedder.name, depth=depth, threshold=None, filters=MemoryFilters(),
             heavy=False, keyword=True,
         )  # fmt: skip
@@ -272,43 +244,6 @@ def floor(sets: list[tuple[Any, list, Conversation]], all_legs: list, best: dict
     }
 
 
-# --- Latency ---------------------------------------------------------------------------------
-
-
-def latency(user, texts: list[str]) -> dict:
-    """Server time of POST /memories/search in process, per mode: a new query (embedded) and
-    the same query again (its vector cached, where the code caches)."""
-    from django.conf import settings
-    from rest_framework.test import APIClient
-
-    from memories.selectors import search
-
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process client
-    settings.RATELIMIT_ENABLE = False  # hundreds of searches a minute
-    client = APIClient()
-    client.force_authenticate(user)
-    cache = getattr(search, "_QUERY_VECTORS", None)
-    out = {}
-    for mode in ("semantic", "keyword", "hybrid"):
-        new, again = [], []
-        for i, text in enumerate(texts):
-            if cache is not None:
-                cache.clear()
-            for samples in (new, again):
-                started = time.perf_counter()
-                response = client.post(
-                    "/api/v1/memories/search",
-                    {"query": text, "top_k": 10, "mode": mode},
-                    format="json",
-                )
-                elapsed = (time.perf_counter() - started) * 1000
-                assert response.status_code == 200, response.content
-                if i >= 5:  # warm-up: the model, the connection
-                    samples.append(elapsed)
-        out[mode] = {"new_query": percentiles(new), "repeated_query": percentiles(again)}
-    return out
-
-
 # --- Run -------------------------------------------------------------------------------------
 
 
@@ -358,12 +293,14 @@ def run(args: argparse.Namespace) -> dict:
     result["report"] = report
     if args.latency_rows:
         print(markdown(result), file=sys.stderr)  # the recall figures, should timing fail
-        user = load_latency_user(loaded, args.latency_rows)
-        texts = [q.text for q in questions[: args.latency_queries + 5]]
+        user = retrieval_latency.load_latency_user(loaded, args.latency_rows)
+        texts = [q.text for q in questions[: args.latency_queries + retrieval_latency.WARM_UP]]
         result["latency"] = {
             "rows": args.latency_rows,
-            "queries": len(texts) - 5,
-            **latency(user, texts),
+            "queries": len(texts) - retrieval_latency.WARM_UP,
+            "load_average": [round(v, 2) for v in os.getloadavg()],
+            **retrieval_latency.endpoint(user, texts),
+            "breakdown": retrieval_latency.breakdown(user, texts),
         }
     result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     result["seconds"] = round(time.perf_counter() - started, 1)
@@ -392,19 +329,7 @@ def markdown(result: dict) -> str:
                     f"| {row['answered']:.2f} |"
                 )
     if "latency" in result:
-        lat = result["latency"]
-        lines += [
-            "",
-            f"Latency, {lat['rows']:,}-memory user, {lat['queries']} queries (ms):",
-            "",
-            "| mode | new p50 | new p95 | repeated p50 | repeated p95 |",
-            "|---|---|---|---|---|",
-        ]
-        for mode in ("semantic", "keyword", "hybrid"):
-            new, again = lat[mode]["new_query"], lat[mode]["repeated_query"]
-            lines.append(
-                f"| {mode} | {new['p50']} | {new['p95']} | {again['p50']} | {again['p95']} |"
-            )
+        lines += ["", *retrieval_latency.markdown(result["latency"])]
     if "tuning" in result:
         tuned = result["tuning"]
         lines += [

@@ -10,12 +10,12 @@ that holds any of them scores
 with idf(t) = ln(1 + (N - df + 0.5)/(df + 0.5)) over the user's own memories (N of them, df
 holding t), tf the term's occurrences in the memory, dl its number of distinct lexemes.
 
-Term statistics are computed from the user's rows at query time, not kept in a table: measured
-at 6,000 memories the whole leg costs a few milliseconds (bench/README.md), and a table of
-counts would have to follow every write, delete and content change. A small user's rows are read
-once (MATERIALIZED); a heavy user's matching rows come from their own partial GIN index, and
-their N and average length from a per-process cache (``_corpus_stats``), since counting 100k
-rows per query would cost more than the search.
+Term statistics are computed from the user's rows at query time, not kept in a table: a table
+of counts would have to follow every write, delete and content change, and at 6,000 memories the
+leg costs about what the exact vector scan does (bench/README.md). A small user's rows are read
+once (MATERIALIZED), counted, measured and matched in that one pass; a heavy user's matching
+rows come from their own partial GIN index, and their N and average length from a per-process
+cache (``_corpus_stats``), since counting 100k rows per query would cost more than the search.
 """
 
 import re
@@ -81,30 +81,43 @@ def bm25_sql(
     """
     words = or_query_text(query)
     restrict = f"AND m.id IN ({filter_sql})" if filter_sql else ""
+    table = Memory._meta.db_table
+    match = [TEXT_SEARCH_CONFIG, words]
     if heavy:
         count, average = _corpus_stats(user)
+        # A constant tsquery, so the user's partial GIN index can answer it.
+        owned = f"""owned AS NOT MATERIALIZED (
+            SELECT m.id, m.search_vector, length(m.search_vector) AS dl FROM {table} m
+            WHERE m.user_id = %s {restrict}
+              AND m.search_vector @@ websearch_to_tsquery(%s::regconfig, %s)
+        )"""
+        owned_params = [user.pk, *filter_params, *match]
         corpus = "SELECT %s::float8 AS n, %s::float8 AS avgdl"
         corpus_params: list[Any] = [count, average]
     else:
-        corpus = "SELECT count(*)::float8 AS n, coalesce(avg(length(search_vector)), 1) AS avgdl "
-        corpus += "FROM owned"
+        # One pass over the user's rows: their count and lengths, and which of them match.
+        owned = f"""every AS MATERIALIZED (
+            SELECT m.id, m.search_vector, length(m.search_vector) AS dl,
+                   m.search_vector @@ websearch_to_tsquery(%s::regconfig, %s) AS hit
+            FROM {table} m WHERE m.user_id = %s {restrict}
+        ),
+        owned AS (SELECT id, search_vector, dl FROM every WHERE hit)"""
+        owned_params = [*match, user.pk, *filter_params]
+        corpus = "SELECT count(*)::float8 AS n, coalesce(avg(dl), 1) AS avgdl FROM every"
         corpus_params = []
     sql = f"""
-        WITH owned AS {"NOT MATERIALIZED" if heavy else "MATERIALIZED"} (
-            SELECT m.id, m.search_vector FROM {Memory._meta.db_table} m
-            WHERE m.user_id = %s {restrict}
-        ),
+        WITH {owned},
         q AS MATERIALIZED (
             SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s)) AS terms
         ),
         corpus AS MATERIALIZED ({corpus}),
         postings AS MATERIALIZED (
-            SELECT o.id, p.lexeme, coalesce(cardinality(p.positions), 1) AS tf,
-                   length(o.search_vector) AS dl
-            FROM owned o, q, unnest(o.search_vector) p
-            -- A constant tsquery here, so a heavy user's partial GIN index can answer it.
-            WHERE o.search_vector @@ websearch_to_tsquery(%s::regconfig, %s)
-              AND p.lexeme = ANY(q.terms)
+            SELECT o.id, p.lexeme, coalesce(cardinality(p.positions), 1) AS tf, o.dl
+            FROM owned o, q,
+                 -- Only the query's lexemes of the memory: two C calls instead of a row per
+                 -- lexeme through unnest's filter.
+                 unnest(ts_delete(o.search_vector,
+                                  tsvector_to_array(ts_delete(o.search_vector, q.terms)))) p
         ),
         idf AS (
             SELECT t.lexeme, ln(1 + (c.n - coalesce(d.df, 0) + 0.5) / (coalesce(d.df, 0) + 0.5))
@@ -122,5 +135,4 @@ def bm25_sql(
         SELECT s.id, s.bm25, least(s.bm25 / nullif((SELECT sum(weight) FROM idf), 0), 1.0)
         FROM scored s ORDER BY s.bm25 DESC, s.id LIMIT %s
     """
-    params = [user.pk, *filter_params, TEXT_SEARCH_CONFIG, words, *corpus_params]
-    return sql, [*params, TEXT_SEARCH_CONFIG, words, limit]
+    return sql, [*owned_params, *match, *corpus_params, limit]

@@ -2,31 +2,33 @@
 similar-memory reads extraction and embedding use.
 
 The two legs live in their own modules (vectors.py: cosine similarity, exact or through a heavy
-user's HNSW index; keyword.py: Okapi BM25 with the user's own term statistics); here they are
-sent to PostgreSQL as one statement and fused by a convex combination of their scores, which
-keeps what each score means (Bruch et al., "An Analysis of Fusion Functions for Hybrid
-Retrieval": a tuned convex combination beats reciprocal rank fusion and needs few labelled
-queries). The weight, the candidate depth and chat's relevance floor were chosen on
+user's HNSW index; keyword.py: Okapi BM25 with the user's own term statistics) and are fused by
+fusion.py. A new query's embedding runs in another thread while the keyword leg runs
+(query_vectors.py); a query embedded lately sends both legs to PostgreSQL as one statement.
+The weight, the candidate depth and chat's relevance floor were chosen on
 ``make bench-retrieval``'s tuning split (bench/README.md).
 """
 
-import math
-import threading
+import functools
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery
 from django.db.models import Count, Q
-from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ServiceUnavailable
 from memories.models import TEXT_SEARCH_CONFIG, Memory
+from memories.selectors.fusion import Fused, KeywordRanked, boosted, fuse
 from memories.selectors.keyword import bm25_sql, or_query_text
+from memories.selectors.query_vectors import (
+    cached_query_vector,
+    query_vector,
+    query_vector_started,
+)
 from memories.selectors.records import MemoryFilters
 from memories.selectors.vectors import (
     Ranked,
@@ -68,18 +70,6 @@ class SearchOutcome:
     mode: str
     # How the semantic leg ran: "exact", "hnsw", "hnsw+exact" (the guard re-ran it), or "".
     vector_path: str
-
-
-# (memory id, BM25, BM25 normalised to 0..1)
-KeywordRanked = list[tuple[uuid.UUID, float, float]]
-
-
-@dataclass(frozen=True)
-class Fused:
-    pk: uuid.UUID
-    score: float
-    semantic: float | None
-    keyword: float | None
 
 
 def legs_ranked(
@@ -152,70 +142,6 @@ def legs_ranked(
     return semantic, keyword_ranked, path
 
 
-def fuse(semantic: Ranked, keyword: KeywordRanked, *, depth: int, weight: float) -> list[Fused]:
-    """Every candidate of either list, scored ``weight·cosine + (1 - weight)·normalised BM25``,
-    best first. A memory missing from a full list (``depth`` long) gets that list's lowest score,
-    the most it can have; missing from a shorter list, it has none of that leg (0)."""
-    cosine = dict(semantic)
-    bm25 = {pk: (raw, normalised) for pk, raw, normalised in keyword}
-    missing_cosine = semantic[-1][1] if len(semantic) >= depth else 0.0
-    missing_keyword = keyword[-1][2] if len(keyword) >= depth else 0.0
-    fused = []
-    for pk in cosine.keys() | bm25.keys():
-        similarity = cosine.get(pk)
-        raw, normalised = bm25.get(pk, (None, missing_keyword))
-        value = weight * max(similarity if similarity is not None else missing_cosine, 0.0)
-        fused.append(Fused(pk, value + (1 - weight) * normalised, similarity, raw))
-    fused.sort(key=lambda item: (-item.score, str(item.pk)))
-    return fused
-
-
-def _boosted(fused: list[Fused], *, importance_boost: float, recency_boost: float) -> list[Fused]:
-    """Scale fused scores up by importance and recency (a 30-day half-life), when asked."""
-    if not (importance_boost or recency_boost):
-        return fused
-    now = timezone.now()
-    facts = dict(
-        (pk, (importance, created_at))
-        for pk, importance, created_at in Memory.objects.filter(
-            pk__in=[item.pk for item in fused]
-        ).values_list("pk", "importance", "created_at")
-    )
-    boosted = []
-    for item in fused:
-        if item.pk not in facts:
-            continue
-        importance, created_at = facts[item.pk]
-        age_days = max((now - created_at).total_seconds(), 0) / 86400
-        recency = math.exp(-math.log(2) * age_days / 30)
-        factor = 1 + importance_boost * importance + recency_boost * recency
-        boosted.append(Fused(item.pk, item.score * factor, item.semantic, item.keyword))
-    boosted.sort(key=lambda item: (-item.score, str(item.pk)))
-    return boosted
-
-
-# Per process: the vectors of recent queries (a user repeating a search, chat recalling for a
-# retried message). Least recently used first out.
-_QUERY_VECTORS: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
-_QUERY_VECTORS_LOCK = threading.Lock()
-
-
-def query_vector(embedder: Embedder, query: str) -> list[float]:
-    """``query``'s embedding, from the cache when it was embedded lately; EmbeddingError
-    propagates."""
-    key = (embedder.name, query)
-    with _QUERY_VECTORS_LOCK:
-        if key in _QUERY_VECTORS:
-            _QUERY_VECTORS.move_to_end(key)
-            return _QUERY_VECTORS[key]
-    vector = list(embedder.embed([query])[0])
-    with _QUERY_VECTORS_LOCK:
-        _QUERY_VECTORS[key] = vector
-        while len(_QUERY_VECTORS) > settings.MEMORY_SEARCH_QUERY_CACHE_SIZE:
-            _QUERY_VECTORS.popitem(last=False)
-    return vector
-
-
 def memories_search(
     *,
     user: User,
@@ -247,30 +173,26 @@ def memories_search(
     embedder = get_embedder()
     # A user with their own vector index is a heavy user: they have their own GIN index too.
     heavy = has_vector_index(user.pk, embedder.name)
-    vector = None
-    if mode in ("semantic", "hybrid"):
-        try:
-            vector = query_vector(embedder, query)
-        except EmbeddingError as exc:
-            if mode == "semantic":
-                raise ServiceUnavailable("The embedding model is unavailable.") from exc
-            mode = "keyword"
-    semantic, keyword, path = legs_ranked(
-        user=user,
+    semantic, keyword, path, mode = _legs(
+        legs=functools.partial(
+            legs_ranked,
+            user=user,
+            query=query,
+            model=embedder.name,
+            depth=depth,
+            filters=filters,
+            heavy=heavy,
+        ),
+        embedder=embedder,
         query=query,
-        vector=vector,
-        model=embedder.name,
-        depth=depth,
-        threshold=threshold if mode != "keyword" else None,
-        filters=filters,
-        heavy=heavy,
-        keyword=mode in ("keyword", "hybrid"),
+        mode=mode,
+        threshold=threshold,
     )
     if mode == "hybrid":
         ranking = fuse(
             semantic, keyword, depth=depth, weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
         )
-        ranking = _boosted(ranking, importance_boost=importance_boost, recency_boost=recency_boost)
+        ranking = boosted(ranking, importance_boost=importance_boost, recency_boost=recency_boost)
     elif mode == "semantic":
         ranking = [Fused(pk, similarity, similarity, None) for pk, similarity in semantic]
     else:
@@ -288,10 +210,40 @@ def memories_search(
     return SearchOutcome(hits=hits, took_ms=round(took_ms, 2), mode=mode, vector_path=path)
 
 
+def _legs(
+    *, legs: functools.partial, embedder: Embedder, query: str, mode: str, threshold: float | None
+) -> tuple[Ranked, KeywordRanked, str, str]:
+    """The candidates of the legs ``mode`` asks for (``legs``: ``legs_ranked`` with everything
+    but the vector, the threshold and the keyword switch), the vector path, and the mode that
+    answered: ``keyword`` when the embedder is down in a hybrid search."""
+    if mode == "keyword":
+        semantic, keyword, path = legs(vector=None, threshold=None, keyword=True)
+        return semantic, keyword, path, mode
+    vector = cached_query_vector(embedder, query)
+    if vector is None and mode == "semantic":
+        try:
+            vector = query_vector(embedder, query)
+        except EmbeddingError as exc:
+            raise ServiceUnavailable("The embedding model is unavailable.") from exc
+    if vector is not None:
+        semantic, keyword, path = legs(vector=vector, threshold=threshold, keyword=mode == "hybrid")
+        return semantic, keyword, path, mode
+    # A new query in a hybrid search: the keyword leg needs no vector, so it runs meanwhile.
+    pending = query_vector_started(embedder, query)
+    _, keyword, _ = legs(vector=None, threshold=None, keyword=True)
+    try:
+        vector = pending.result()
+    except EmbeddingError:
+        return [], keyword, "", "keyword"
+    semantic, _, path = legs(vector=vector, threshold=threshold, keyword=False)
+    return semantic, keyword, path, mode
+
+
 def _hits(ranking: list[Fused], *, query: str, highlight_ids: set[uuid.UUID]) -> list[SearchHit]:
     if not ranking:
         return []
-    memories = Memory.objects.filter(pk__in=[item.pk for item in ranking])
+    # The tsvector is not shown and costs a parse per row.
+    memories = Memory.objects.filter(pk__in=[item.pk for item in ranking]).defer("search_vector")
     if highlight_ids & {item.pk for item in ranking}:
         memories = memories.annotate(
             headline=SearchHeadline(

@@ -50,20 +50,21 @@ def exact_sql(
     ``(memory id, cosine similarity, cosine similarity)``, best first."""
     subquery, sub_params = filter_subquery(user, filters)
     restrict = f"AND c.memory_id IN ({subquery})" if subquery else ""
-    having = "HAVING MIN(embedding <=> %s::vector) <= %s" if max_distance is not None else ""
-    having_params = [vector, max_distance] if max_distance is not None else []
+    having = "HAVING MIN(distance) <= %s" if max_distance is not None else ""
+    having_params = [max_distance] if max_distance is not None else []
     # MATERIALIZED: the distances are computed over exactly these rows, never through an index.
+    # Only the distances are kept: the vectors themselves (1.5 kB each) spilled to disk.
     sql = f"""
         WITH owned AS MATERIALIZED (
-            SELECT c.memory_id, c.embedding FROM {MemoryChunk._meta.db_table} c
+            SELECT c.memory_id, c.embedding <=> %s::vector AS distance
+            FROM {MemoryChunk._meta.db_table} c
             WHERE c.user_id = %s AND c.model = %s {restrict}
         )
-        SELECT memory_id, 1 - MIN(embedding <=> %s::vector) AS similarity,
-               1 - MIN(embedding <=> %s::vector)
+        SELECT memory_id, 1 - MIN(distance) AS similarity, 1 - MIN(distance)
         FROM owned GROUP BY memory_id {having}
         ORDER BY similarity DESC, memory_id LIMIT %s
     """
-    return sql, [user.pk, model, *sub_params, vector, vector, *having_params, limit]
+    return sql, [vector, user.pk, model, *sub_params, *having_params, limit]
 
 
 def hnsw_sql(

@@ -10,12 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.errors import ServiceUnavailable
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
 from memories.selectors import MemoryFilters, memories_search
+from memories.selectors.query_vectors import query_vectors_forget
 from memories.selectors.search import fuse
 from memories.tests.factories import MemoryFactory
-from providers.embeddings import get_embedder
+from providers.embeddings import EmbeddingUnavailable, get_embedder
 
 pytestmark = pytest.mark.django_db
 
@@ -321,3 +323,31 @@ def test_a_repeated_query_is_not_embedded_again(user, notes, monkeypatch):
 
     assert calls == [["a query asked twice"]]
     assert ids(first) == ids(again)
+
+
+def test_a_new_hybrid_query_ranks_as_the_same_query_repeated(user, notes):
+    # A new query is embedded beside the keyword leg; a repeated one sends both legs at once.
+    query_vectors_forget()
+
+    new = memories_search(user=user, query="python code review", mode="hybrid")
+    again = memories_search(user=user, query="python code review", mode="hybrid")
+
+    assert ids(new) == ids(again) and ids(new)[0] == notes[0].pk
+    scores = [(hit.score, hit.semantic_score, hit.keyword_score) for hit in new.hits]
+    assert scores == [(hit.score, hit.semantic_score, hit.keyword_score) for hit in again.hits]
+    assert None not in scores[0]
+
+
+def test_a_hybrid_search_answers_from_keywords_when_the_embedder_is_down(user, notes, monkeypatch):
+    query_vectors_forget()
+
+    def refused(texts):
+        raise EmbeddingUnavailable("connection refused")
+
+    monkeypatch.setattr(get_embedder(), "embed", refused)
+
+    outcome = memories_search(user=user, query="lasagna recipes", mode="hybrid")
+    assert outcome.mode == "keyword" and ids(outcome) == [notes[1].pk]
+    assert outcome.hits[0].semantic_score is None
+    with pytest.raises(ServiceUnavailable):
+        memories_search(user=user, query="lasagna recipes", mode="semantic")
