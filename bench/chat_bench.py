@@ -50,7 +50,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.memories_bench import RESULTS, bench_setup, machine, percentiles, reset
+from bench.memories_bench import bench_setup, machine, percentiles, reset
+from bench.results_io import RESULTS, bench_write_results
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "gpt-4o-mini"
@@ -527,11 +528,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         result = run(args, target=target)
     redis.Redis.from_url(args.redis_url).flushdb()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"chat-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, default=str))
-    print(markdown(result))
-    print(f"\nwritten to {path.relative_to(REPO)}")
+    bench_write_results("chat", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ and markdown on stdout (copied into bench/README.md by hand).
 
 import argparse
 import hashlib
-import json
 import os
 import re
 import statistics
@@ -31,7 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench import retrieval_latency
-from bench.memories_bench import RESULTS, bench_setup, machine
+from bench.memories_bench import bench_setup, machine
+from bench.results_io import bench_write_results
 from bench.retrieval_data import Conversation, Question, conversation
 
 KINDS = ["wrong_person", "spread", "paraphrase", "rare_word"]
@@ -354,10 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["EMBEDDING_BACKEND"] = "local"
     bench_setup("engram_bench_retrieval")
     result = run(args)
-    path = RESULTS / f"retrieval-{result['code']}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
-    print(f"\n{path}", file=sys.stderr)
+    bench_write_results(f"retrieval-{result['code']}", result, markdown(result))
 
 
 if __name__ == "__main__":
