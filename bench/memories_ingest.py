@@ -273,7 +273,7 @@ def measure(
         "bulk_request_size": BULK_REQUEST_SIZE,
         "worker_processes": workers,
         "embedding_batch_size": batch,
-        "in_process_task_threads": getattr(settings, "TASKS_IN_PROCESS_THREADS", 1),
+        "in_process_task_threads": settings.TASKS_IN_PROCESS_THREADS,
         "mean_words": round(statistics.mean(len(t.split()) for t in texts), 1),
         "queries_per_memory": queries_per_memory(ingest_texts(1000, sentence)),
         "runs": [],

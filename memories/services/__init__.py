@@ -45,7 +45,7 @@ from memories.services.records import (
     thread_detach,
 )
 from memories.services.scheduling import extraction_schedule, summary_schedule
-from memories.services.summary import summary_refresh
+from memories.services.summary import summary_current, summary_refresh
 
 __all__ = [
     "BULK_MAX_ITEMS",
@@ -72,6 +72,7 @@ __all__ = [
     "memory_response_save",
     "memory_revert",
     "memory_update",
+    "summary_current",
     "summary_refresh",
     "summary_schedule",
     "text_index_name",

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from memories.models import EmbeddingStatus, Memory
+from memories.models import EmbeddingStatus, Memory, MemorySummary
 from memories.tests.factories import MemoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -205,6 +205,18 @@ def test_summary_is_extractive_and_recomputed_after_changes(auth_client, committ
     assert summary["generator"] == "extractive" and summary["memory_count"] == 2
     assert "rust" in summary["text"] and "claude (100%)" in summary["text"]
     assert summary["stale"] is False
+
+
+def test_summary_get_writes_nothing(auth_client, user):
+    MemoryFactory(user=user, content="Learning Rust ownership", tags=["rust"])
+
+    with CaptureQueriesContext(connection) as queries:
+        summary = auth_client.get(f"{BASE}/summary").json()
+
+    assert summary["memory_count"] == 1 and "rust" in summary["text"]
+    assert not MemorySummary.objects.filter(user=user).exists()
+    writes = ("INSERT", "UPDATE", "DELETE")
+    assert not [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(writes)]
 
 
 def test_search_endpoint(auth_client, user, embed_now):
