@@ -18,13 +18,13 @@ from memories.services.drafts import (
     compose_content,
     content_hash,
 )
+from memories.services.duplicates import memories_link_near_duplicates
 from memories.services.embedding import (
     chunks_drop_other_models,
     memories_embed,
     memories_mark_failed,
     memories_reembed_batch,
     memories_requeue,
-    memory_link_near_duplicate,
 )
 from memories.services.indexes import (
     text_index_name,
@@ -61,6 +61,7 @@ __all__ = [
     "memories_delete_all",
     "memories_embed",
     "memories_import",
+    "memories_link_near_duplicates",
     "memories_mark_failed",
     "memories_prune",
     "memories_reembed_batch",
@@ -68,7 +69,6 @@ __all__ = [
     "memory_create",
     "memory_create_in_parts",
     "memory_delete",
-    "memory_link_near_duplicate",
     "memory_response_save",
     "memory_revert",
     "memory_update",
