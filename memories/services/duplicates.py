@@ -55,19 +55,16 @@ def memories_link_near_duplicates(*, newcomers: Sequence[Newcomer], model: str) 
         # A memory edited since it was embedded has no vector yet for its new text.
         if memory.content == embedded_text[memory.pk] and not _awaits_response(memory):
             scopes[memory.user_id, memory.agent_id, memory.session_id].append(memory)
-    linked = 0
+    pairs: list[tuple[Memory, uuid.UUID | None]] = []
     for (user_id, agent_id, session_id), memories in scopes.items():
         if has_vector_index(user_id, model):
-            pairs = [
+            pairs += [
                 (memory, _nearest_indexed(memory, vectors[memory.pk], model)) for memory in memories
             ]
         else:
             candidates = _scope_vectors(user_id, agent_id, session_id, model)
-            pairs = _nearest(memories, vectors, candidates, threshold)
-        linked += sum(
-            _link(memory, similar_id) for memory, similar_id in pairs if similar_id is not None
-        )
-    return linked
+            pairs += _nearest(memories, vectors, candidates, threshold)
+    return _link([(memory, similar) for memory, similar in pairs if similar is not None])
 
 
 def _awaits_response(memory: Memory) -> bool:
@@ -130,19 +127,25 @@ def _nearest(
     return pairs
 
 
-def _link(memory: Memory, similar_id: uuid.UUID) -> bool:
-    """Set ``memory.near_duplicate_of`` to ``similar_id`` if both still exist and ``memory``
-    still has the text it was embedded with; True if it was set."""
+def _link(pairs: list[tuple[Memory, uuid.UUID]]) -> int:
+    """Set each memory's ``near_duplicate_of`` to its pair's id where both still exist and the
+    memory still has the text it was embedded with; returns how many were set."""
+    if not pairs:
+        return 0
     with transaction.atomic():
-        # Both rows locked in id order (a delete of either waits, or wins and is seen here).
+        # All rows locked in id order (a delete of any waits, or wins and is seen here).
+        ids = {memory.pk for memory, _ in pairs} | {similar for _, similar in pairs}
         locked = dict(
             Memory.objects.select_for_update()
-            .filter(pk__in=[memory.pk, similar_id])
+            .filter(pk__in=ids)
             .order_by("pk")
             .values_list("pk", "content")
         )
         # Compare-and-set on the text: a memory edited since no longer has this vector.
-        if similar_id not in locked or locked.get(memory.pk) != memory.content:
-            return False
-        Memory.objects.filter(pk=memory.pk).update(near_duplicate_of=similar_id)
-    return True
+        kept = []
+        for memory, similar in pairs:
+            if similar in locked and locked.get(memory.pk) == memory.content:
+                memory.near_duplicate_of_id = similar
+                kept.append(memory)
+        Memory.objects.bulk_update(kept, ["near_duplicate_of"])
+    return len(kept)

@@ -123,6 +123,7 @@ def _chunks_insert(rows: Iterable[tuple[Any, Any, str, int, int, int, np.ndarray
     the rest of its insert."""
     columns = 'memory_id, user_id, model, position, start, "end", embedding'
     with (
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(
             f"COPY {MemoryChunk._meta.db_table} ({columns}) FROM STDIN (FORMAT BINARY)"
