@@ -1,5 +1,6 @@
-"""Every write to memories, by concern: single records, bulk and import, embedding, per-user
-indexes, the summary, and the one module that enqueues background work (scheduling).
+"""Every write to memories, by concern: single records, bulk and import, embedding, linking
+near duplicates, per-user indexes, the summary, and the one module that enqueues background
+work (scheduling).
 
 The public names are re-exported here: callers write ``from memories.services import ...``.
 """
