@@ -90,6 +90,10 @@ class InProcessBeat:
         return sent
 
     def run_forever(self) -> None:
+        # What a worker does at start: every app's tasks module imported, so each task is known.
+        # On this thread: Celery's Django fixup touches the database, which the event loop's
+        # thread (a server's lifespan) may not.
+        app.loader.import_default_modules()
         while True:
             self.tick(time.monotonic())
             time.sleep(1.0)
