@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import redis
+
+from bench import memories_ingest
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -404,84 +405,6 @@ def last_path(user, text: str, embedder: BenchEmbedder, mode: str) -> str:
     return path
 
 
-# --- Ingest ----------------------------------------------------------------------------------
-
-
-def measure_ingest(count: int, *, redis_url: str, workers: int, batch: int = 500) -> dict:
-    """POST ``count`` memories through the bulk endpoint; time until every one is ``ready``,
-    embedded by a real Celery worker with the local model."""
-    from django.db import connection
-    from rest_framework.test import APIClient
-
-    from accounts.models import User
-    from billing.tiers import Tier
-    from config.celery import sending_to
-    from memories.models import EmbeddingStatus, Memory
-
-    queue = f"engram-bench-{uuid.uuid4().hex[:8]}"
-    url = connection.settings_dict
-    from urllib.parse import urlsplit
-
-    from django.conf import settings
-
-    database_url = urlsplit(settings.DATABASE_URL)._replace(path="/" + url["NAME"]).geturl()
-    log = open(RESULTS / "ingest-worker.log", "w")  # noqa: SIM115 (closed in finally)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
-         "--concurrency", str(workers), "--without-gossip", "--without-mingle",
-         "--loglevel", "WARNING"],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-             "EMBEDDING_BACKEND": "local", "EMBEDDING_LOCAL_THREADS": "1"},
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        with sending_to(redis_url, queue=queue):
-            time.sleep(8)  # the worker imports Django and loads the model before it takes work
-            rng = random.Random(5)
-            # The team tier: no memory count limit to stop 10k memories.
-            user = User.objects.create(
-                email=f"ingest-{uuid.uuid4().hex[:6]}@example.com", tier=Tier.TEAM
-            )
-            client = APIClient()
-            client.force_authenticate(user)
-            texts = [f"{sentence(rng)} {i}" for i in range(count)]
-            started = time.perf_counter()
-            for start in range(0, count, batch):
-                body = {"memories": [{"content": text} for text in texts[start : start + batch]]}
-                response = client.post("/api/v1/memories/bulk", body, format="json")
-                assert response.status_code == 201, response.content
-            posted = time.perf_counter() - started
-            while True:
-                left = (
-                    Memory.objects.filter(user=user)
-                    .exclude(embedding_status=EmbeddingStatus.READY)
-                    .count()
-                )
-                if not left:
-                    break
-                if worker.poll() is not None:
-                    raise RuntimeError("the worker exited; see bench/results/ingest-worker.log")
-                time.sleep(0.25)
-            elapsed = time.perf_counter() - started
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-        log.close()
-        leftovers = redis.Redis.from_url(redis_url)
-        leftovers.delete(queue, *leftovers.keys(f"_kombu.binding*{queue}"))
-        leftovers.close()
-    return {
-        "memories": count,
-        "bulk_request_size": batch,
-        "worker_processes": workers,
-        "post_seconds": round(posted, 1),
-        "seconds_to_all_ready": round(elapsed, 1),
-        "memories_per_second": round(count / elapsed, 1),
-        "mean_words": round(statistics.mean(len(t.split()) for t in texts), 1),
-    }
-
-
 # --- Report ----------------------------------------------------------------------------------
 
 
@@ -500,13 +423,7 @@ def markdown(result: dict) -> str:
                 f"{row['min_recall']} | {paths} |"
             )
     if ingest := result.get("ingest"):
-        lines += [
-            "",
-            f"Ingest: {ingest['memories']:,} memories (mean {ingest['mean_words']} words) through "
-            f"POST /memories/bulk ({ingest['bulk_request_size']} a request) to `ready` with "
-            f"{ingest['worker_processes']} worker processes: {ingest['seconds_to_all_ready']} s, "
-            f"**{ingest['memories_per_second']} memories/s**.",
-        ]
+        lines += ["", memories_ingest.markdown(ingest)]
     return "\n".join(lines)
 
 
@@ -547,10 +464,14 @@ def run(args: argparse.Namespace) -> dict:
         print(markdown({"search": result["search"][-1:]}), flush=True)
         save(result)
     if args.ingest:
-        result["ingest"] = measure_ingest(
-            args.ingest, redis_url=args.redis_url, workers=args.workers
+        result["ingest"] = memories_ingest.measure(
+            args.ingest,
+            sentence=sentence,
+            modes=args.ingest_modes,
+            redis_url=args.redis_url,
+            workers=args.workers,
+            mem0=args.mem0,
         )
-        result["ingest"]["load_average_after"] = os.getloadavg()
         save(result)
     return result
 
@@ -575,6 +496,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=int, default=10_000)
     parser.add_argument("--ingest", type=int, default=10_000, help="0 to skip")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--ingest-modes",
+        nargs="+",
+        choices=["redis", "embedded"],
+        default=["redis", "embedded"],
+        help="redis: a Celery worker; embedded: no broker, the in-process background executor",
+    )
+    parser.add_argument("--mem0", type=int, default=1000, help="memories mem0 ingests; 0 to skip")
     parser.add_argument("--corpus", choices=["manifold", "isotropic"], default="manifold")
     parser.add_argument("--database", default="engram_bench")
     parser.add_argument(

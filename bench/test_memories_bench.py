@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from bench import memories_bench
+from bench import memories_bench, memories_ingest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,3 +31,21 @@ def test_the_benchmark_runs_at_a_tiny_scale():
     assert "hnsw" in heavy_semantic["vector_paths"]
     assert all(row["recall_at_10"] >= 0.9 for row in run["results"])
     assert "| 2,000 |" in memories_bench.markdown(result)
+
+
+def test_the_ingest_stage_runs_on_the_embedded_default_at_a_tiny_scale():
+    ingest = memories_ingest.measure(
+        40,
+        sentence=memories_bench.sentence,
+        modes=["embedded"],
+        redis_url="",
+        workers=1,
+        mem0=0,
+        query_sample=20,
+    )
+
+    (run,) = ingest["runs"]
+    assert run["mode"] == "embedded" and run["memories_per_second"] > 0
+    assert run["model_texts_per_second"]["mean"] > 0 and run["ratio"] > 0
+    assert ingest["queries_per_memory"]["total"] > 0
+    assert "| embedded |" in memories_ingest.markdown(ingest)

@@ -1,10 +1,12 @@
-"""The Celery app. Without a broker (no REDIS_URL) tasks run in the calling process: on one
-background thread (TASKS_IN_BACKGROUND, the default), so a request that enqueues work answers
-without waiting for it, or inline."""
+"""The Celery app. Without a broker (no REDIS_URL) tasks run in the calling process: on its
+background threads (TASKS_IN_BACKGROUND, the default), so a request that enqueues work answers
+without waiting for it, or inline; and the web process plays Celery beat too (InProcessBeat),
+so periodic tasks, the sweeps that recover work a dead process held among them, still run."""
 
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +24,9 @@ logger = logging.getLogger(__name__)
 
 
 class InProcessTasks:
-    """One background thread that runs the tasks of a process without a broker, in order."""
+    """Background threads (TASKS_IN_PROCESS_THREADS) that run the tasks of a process without a
+    broker, in the order sent; like a worker's processes, they may run side by side (tasks are
+    safe to run concurrently). The model releases the GIL, so two threads embed on two cores."""
 
     def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
@@ -33,7 +37,9 @@ class InProcessTasks:
         with self._changed:
             self._pending += 1
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="engram-tasks")
+                self._executor = ThreadPoolExecutor(
+                    settings.TASKS_IN_PROCESS_THREADS, thread_name_prefix="engram-tasks"
+                )
         self._executor.submit(self._run, run)
 
     def _run(self, run: Callable[[], object]) -> None:
@@ -56,6 +62,53 @@ class InProcessTasks:
 
 
 in_process_tasks = InProcessTasks()
+
+
+class InProcessBeat:
+    """Celery beat for a process without a broker: every task of ``schedule`` (the shape of
+    CELERY_BEAT_SCHEDULE) is sent once at start, then every ``schedule`` seconds, to the
+    background threads. Tasks a dead process held in its queue are lost with it; the sweeps
+    among these find their rows (still pending, still queued) and send them again."""
+
+    def __init__(self, schedule: dict[str, dict]) -> None:
+        self._schedule = schedule
+        self._due = dict.fromkeys(schedule, 0.0)
+
+    def tick(self, now: float) -> list[str]:
+        """Send the tasks due at ``now`` (a ``time.monotonic()`` reading); their names."""
+        sent = []
+        for name, entry in self._schedule.items():
+            if now < self._due[name]:
+                continue
+            self._due[name] = now + float(entry["schedule"])
+            try:
+                app.tasks[entry["task"]].apply_async(entry.get("args"), entry.get("kwargs"))
+            except Exception:
+                logger.exception("The periodic task %s could not be sent", name)
+            else:
+                sent.append(name)
+        return sent
+
+    def run_forever(self) -> None:
+        # What a worker does at start: every app's tasks module imported, so each task is known.
+        # On this thread: Celery's Django fixup touches the database, which the event loop's
+        # thread (a server's lifespan) may not.
+        app.loader.import_default_modules()
+        while True:
+            self.tick(time.monotonic())
+            time.sleep(1.0)
+
+
+def start_in_process_beat() -> threading.Thread | None:
+    """In a server process without a broker whose tasks run in the background: a daemon thread
+    playing beat (``InProcessBeat``). With a broker, `manage.py serve` runs the real beat;
+    with tasks inline (TASKS_IN_BACKGROUND false, the test servers) nothing is started."""
+    if not (app.conf.task_always_eager and settings.TASKS_IN_BACKGROUND):
+        return None
+    beat = InProcessBeat(settings.CELERY_BEAT_SCHEDULE)
+    thread = threading.Thread(target=beat.run_forever, name="engram-beat", daemon=True)
+    thread.start()
+    return thread
 
 
 class EngramTask(Task):

@@ -173,6 +173,9 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 # request never waits for them (embedding 200 memories takes seconds); false: inline, in the
 # request, as Celery's eager mode does (the test suite does so unless a test asks otherwise).
 TASKS_IN_BACKGROUND = env.bool("TASKS_IN_BACKGROUND", True)
+# Background threads running those tasks (side by side, as a worker's processes do): the local
+# model releases the GIL, so two threads embed on two cores.
+TASKS_IN_PROCESS_THREADS = env.int("TASKS_IN_PROCESS_THREADS", 2)
 if CELERY_TASK_ALWAYS_EAGER:
     # Eager tasks still take a producer; kombu's in-memory transport keeps that in-process.
     CELERY_BROKER_URL = "memory://"
@@ -544,7 +547,8 @@ MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS
 # Seconds the dashboard's numbers are reused before they are queried again; with a worker, beat
 # recomputes them this often in the background (operations.dashboard_refresh).
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", 30)
-# The one place periodic tasks are declared (Celery beat reads it).
+# The one place periodic tasks are declared (Celery beat reads it; without a broker, the web
+# process sends them to its background threads: config.celery.InProcessBeat).
 CELERY_BEAT_SCHEDULE = {
     "memories.embed_sweep": {"task": "memories.embed_sweep", "schedule": 300.0},
     "memories.extraction_sweep": {"task": "memories.extraction_sweep", "schedule": 300.0},

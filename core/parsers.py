@@ -65,3 +65,33 @@ class JSONParser(parsers.JSONParser):
             return json_loads(stream.read())
         except JSONInputError as exc:
             raise ParseError(str(exc)) from None
+
+
+def json_lines_loads(data: bytes) -> list[Any]:
+    """Parse a JSON Lines document: one JSON value per line (``json_loads``), blank lines
+    skipped. Raises JSONInputError naming the first line that is not JSON."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise JSONInputError("The body is not UTF-8 text.") from None
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json_loads(line))
+        except JSONInputError as exc:
+            raise JSONInputError(f"Line {number} is not valid JSON: {exc}") from None
+    return items
+
+
+class JSONLinesParser(parsers.BaseParser):
+    """A JSON Lines body (``application/x-ndjson``) as the list of its values."""
+
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> list[Any]:
+        try:
+            return json_lines_loads(stream.read())
+        except JSONInputError as exc:
+            raise ParseError(str(exc)) from None

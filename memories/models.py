@@ -70,8 +70,9 @@ class Memory(models.Model):
     # sha256 of the normalised content (services.content_hash): the same text after
     # normalisation is stored once per scope.
     content_hash = models.CharField(max_length=64)
-    # A similar memory of the same scope the embedding task found (services.memory_link_near_
-    # duplicate): linked, never merged, since similar text can say different things.
+    # A similar memory of the same scope the embedding task found
+    # (services.memories_link_near_duplicates): linked, never merged, since similar text can
+    # say different things.
     near_duplicate_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="near_duplicates"
     )

@@ -1,6 +1,6 @@
-"""Every write to memories, by concern: single records, bulk and import, embedding, per-user
-indexes, the summary, new extraction jobs, and the one module that enqueues background work
-(scheduling).
+"""Every write to memories, by concern: single records, bulk and import, embedding, linking
+near duplicates, per-user indexes, the summary, new extraction jobs, and the one module that
+enqueues background work (scheduling).
 
 The public names are re-exported here: callers write ``from memories.services import ...``.
 """
@@ -19,13 +19,13 @@ from memories.services.drafts import (
     compose_content,
     content_hash,
 )
+from memories.services.duplicates import memories_link_near_duplicates
 from memories.services.embedding import (
     chunks_drop_other_models,
     memories_embed,
     memories_mark_failed,
     memories_reembed_batch,
     memories_requeue,
-    memory_link_near_duplicate,
 )
 from memories.services.indexes import (
     text_index_name,
@@ -46,7 +46,7 @@ from memories.services.records import (
     thread_detach,
 )
 from memories.services.scheduling import extraction_schedule, summary_schedule
-from memories.services.summary import summary_refresh
+from memories.services.summary import summary_current, summary_refresh
 
 __all__ = [
     "BULK_MAX_ITEMS",
@@ -62,6 +62,7 @@ __all__ = [
     "memories_delete_all",
     "memories_embed",
     "memories_import",
+    "memories_link_near_duplicates",
     "memories_mark_failed",
     "memories_prune",
     "memories_reembed_batch",
@@ -69,10 +70,10 @@ __all__ = [
     "memory_create",
     "memory_create_in_parts",
     "memory_delete",
-    "memory_link_near_duplicate",
     "memory_response_save",
     "memory_revert",
     "memory_update",
+    "summary_current",
     "summary_refresh",
     "summary_schedule",
     "text_index_name",

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from core.db import copy_insert
 from core.errors import Conflict, PayloadTooLarge, ValidationFailed
 from memories.models import (
     HistoryEvent,
@@ -136,12 +137,15 @@ def _insert_many(user: User, drafts: Sequence[MemoryDraft]) -> list[BulkItemResu
         )
         try:
             with transaction.atomic():
-                Memory.objects.bulk_create(fresh.values())
+                copy_insert(Memory, list(fresh.values()))
         except IntegrityError:
             raise Conflict("A concurrent request stored some of these memories; retry.") from None
-        MemoryHistory.objects.bulk_create(
-            _history(memory, HistoryEvent.CREATE, old="", new=memory.content)
-            for memory in fresh.values()
+        copy_insert(
+            MemoryHistory,
+            [
+                _history(memory, HistoryEvent.CREATE, old="", new=memory.content)
+                for memory in fresh.values()
+            ],
         )
     results = []
     seen: set[tuple[str, str, str]] = set()

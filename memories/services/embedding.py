@@ -1,11 +1,13 @@
 """Embedding memories into chunks, linking near duplicates, and the embedding bookkeeping."""
 
+import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -16,7 +18,7 @@ from memories.models import (
     MemoryChunk,
     UserVectorIndex,
 )
-from memories.selectors import memory_near_duplicate
+from memories.services.duplicates import memories_link_near_duplicates
 from memories.services.indexes import vector_index_drop, vector_indexes_ensure
 from memories.services.scheduling import embedding_schedule
 from providers.embeddings import Embedder, get_embedder
@@ -43,8 +45,8 @@ def memories_embed(
     write, and a memory whose content changed since it was read keeps its newer state (the edit
     enqueued its own embedding). Embedder errors propagate (the task retries them).
 
-    A memory embedded for the first time whose vector is nearly identical to one already there
-    (same user and scope) is then linked to it (``memory_link_near_duplicate``).
+    Memories embedded for the first time whose vector is nearly identical to one already there
+    (same user and scope) are then linked to it (``memories_link_near_duplicates``).
     """
     embedder = embedder or get_embedder()
     wanted = _needs_embedding(embedder.name, retry_failed=retry_failed)
@@ -81,15 +83,15 @@ def memories_embed(
         fresh = [plan for plan in plans if current.get(plan[0]["pk"]) == plan[0]["content"]]
         fresh_ids = [row["pk"] for row, _, _ in fresh]
         MemoryChunk.objects.filter(memory_id__in=fresh_ids, model=embedder.name).delete()
-        MemoryChunk.objects.bulk_create(
-            MemoryChunk(
-                memory_id=row["pk"],
-                user_id=row["user_id"],
-                model=embedder.name,
-                position=position,
-                start=start,
-                end=end,
-                embedding=vectors[offset + position],
+        _chunks_insert(
+            (
+                row["pk"],
+                row["user_id"],
+                embedder.name,
+                position,
+                start,
+                end,
+                vectors[offset + position],
             )
             for row, spans, offset in fresh
             for position, (start, end) in enumerate(spans)
@@ -104,56 +106,35 @@ def memories_embed(
         transaction.on_commit(lambda: vector_indexes_ensure(user_ids=user_ids, model=embedder.name))
     # Only single-chunk memories embedded for the first time: one vector stands for the whole
     # text, and a re-embedding is not a new memory.
-    newcomers = [row for row, spans, _ in fresh if row["embedded_at"] is None and len(spans) == 1]
-    offsets = {row["pk"]: offset for row, _, offset in fresh}
-    for row in newcomers:
-        memory_link_near_duplicate(
-            memory_id=row["pk"], vector=vectors[offsets[row["pk"]]], model=embedder.name
-        )
+    memories_link_near_duplicates(
+        newcomers=[
+            (row["pk"], vectors[offset], row["content"])
+            for row, spans, offset in fresh
+            if row["embedded_at"] is None and len(spans) == 1
+        ],
+        model=embedder.name,
+    )
     return len(fresh)
 
 
-def memory_link_near_duplicate(
-    *, memory_id: Any, vector: Sequence[float], model: str
-) -> uuid.UUID | None:
-    """Link the memory ``memory_id``, just embedded as ``vector``, to the memory of the same
-    user and scope whose vector is at least MEMORY_DEDUP_THRESHOLD cosine-similar to it, if
-    there is one (``near_duplicate_of``); returns the linked memory's id, or None.
-
-    Nothing is merged or deleted: sentence embeddings cannot tell "I am allergic" from "I am not
-    allergic", or one date, number or name from another. Text that is the same after
-    normalisation never gets here (it folds when saved); the link is a hint for extraction's
-    LLM consolidation and for the user. A captured prompt still waiting for its response is
-    neither linked nor linked to.
-    """
-    threshold = settings.MEMORY_DEDUP_THRESHOLD
-    if threshold > 1:
-        return None
-    memory = Memory.objects.select_related("user").filter(pk=memory_id).first()
-    if memory is None or _awaits_response(memory) or memory.near_duplicate_of_id is not None:
-        return None
-    similar_id = memory_near_duplicate(
-        memory=memory, vector=vector, model=model, threshold=threshold
-    )
-    if similar_id is None:
-        return None
-    with transaction.atomic():
-        # Both rows locked in id order (a delete of either waits, or wins and is seen here).
-        locked = dict(
-            Memory.objects.select_for_update()
-            .filter(pk__in=[memory.pk, similar_id])
-            .order_by("pk")
-            .values_list("pk", "content")
-        )
-        # Compare-and-set on the text: a memory edited since no longer has this vector.
-        if similar_id not in locked or locked.get(memory.pk) != memory.content:
-            return None
-        Memory.objects.filter(pk=memory.pk).update(near_duplicate_of=similar_id)
-    return similar_id
-
-
-def _awaits_response(memory: Memory) -> bool:
-    return bool(memory.prompt) and not memory.response
+def _chunks_insert(rows: Iterable[tuple[Any, Any, str, int, int, int, np.ndarray]]) -> None:
+    """Insert chunk rows ``(memory id, user id, model, position, start, end, vector)`` with one
+    binary COPY: a vector written as text (384 floats formatted, then parsed) cost more than
+    the rest of its insert."""
+    columns = 'memory_id, user_id, model, position, start, "end", embedding'
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {MemoryChunk._meta.db_table} ({columns}) FROM STDIN (FORMAT BINARY)"
+        ) as copy,
+    ):
+        # A bytea field's bytes go to the column's own binary input: pgvector's is a dimension
+        # and a reserved 16-bit word, then big-endian float4s.
+        copy.set_types(["uuid", "uuid", "varchar", "int2", "int4", "int4", "bytea"])
+        for *values, vector in rows:
+            header = struct.pack(">HH", len(vector), 0)
+            copy.write_row((*values, header + np.asarray(vector, dtype=">f4").tobytes()))
 
 
 def memories_mark_failed(*, memory_ids: Sequence[Any], reason: str) -> int:

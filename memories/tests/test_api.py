@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from memories.models import EmbeddingStatus, Memory
+from memories.models import EmbeddingStatus, Memory, MemorySummary
 from memories.tests.factories import MemoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +117,47 @@ def test_bulk_creates_and_reports_duplicates(auth_client, user):
     assert Memory.objects.filter(user=user).count() == 2
 
 
+def test_bulk_stores_every_field_and_every_acknowledged_id_reads_back(auth_client, user):
+    item = {
+        "content": "Café notes\twith a tab",
+        "title": "Trip",
+        "tags": ["travel", "food"],
+        "metadata": {"k": [1, "two"], "nested": {"x": None}},
+        "importance": 0.9,
+        "provider": "claude",
+        "agent_id": "agent",
+        "session_id": "s1",
+        "source_url": "https://example.com/a",
+    }
+    body = {"memories": [item, {"content": "another"}]}
+
+    results = auth_client.post(f"{BASE}/bulk", body, format="json").json()["results"]
+
+    stored = auth_client.get(f"{BASE}/{results[0]['id']}").json()
+    assert {name: stored[name] for name in item} == item
+    assert all(auth_client.get(f"{BASE}/{r['id']}").status_code == 200 for r in results)
+    history = auth_client.get(f"{BASE}/{results[0]['id']}/history").json()["results"]
+    assert [entry["event"] for entry in history] == ["create"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_costs_the_same_queries_for_500_memories_as_for_50(auth_client, user):
+    def queries_to_ingest(count: int, start: int) -> int:
+        notes = [
+            {"content": f"Ingest note {n} about sailing."} for n in range(start, start + count)
+        ]
+        with CaptureQueriesContext(connection) as queries:  # tasks run inline, in the request
+            answer = auth_client.post(f"{BASE}/bulk", {"memories": notes}, format="json")
+        assert answer.json()["created"] == count
+        return len(queries)
+
+    few, many = queries_to_ingest(50, 0), queries_to_ingest(500, 50)
+
+    assert Memory.objects.filter(user=user, embedding_status=EmbeddingStatus.READY).count() == 550
+    # Two embedding tasks of 256 instead of one: a handful more, never one per memory.
+    assert many - few <= 12
+
+
 def test_bulk_item_errors_are_reported_by_index_and_nothing_is_written(auth_client, user):
     body = {"memories": [{"content": "ok"}, {"content": "x", "provider": "myspace"}, "nope"]}
 
@@ -205,6 +246,18 @@ def test_summary_is_extractive_and_recomputed_after_changes(auth_client, committ
     assert summary["generator"] == "extractive" and summary["memory_count"] == 2
     assert "rust" in summary["text"] and "claude (100%)" in summary["text"]
     assert summary["stale"] is False
+
+
+def test_summary_get_writes_nothing(auth_client, user):
+    MemoryFactory(user=user, content="Learning Rust ownership", tags=["rust"])
+
+    with CaptureQueriesContext(connection) as queries:
+        summary = auth_client.get(f"{BASE}/summary").json()
+
+    assert summary["memory_count"] == 1 and "rust" in summary["text"]
+    assert not MemorySummary.objects.filter(user=user).exists()
+    writes = ("INSERT", "UPDATE", "DELETE")
+    assert not [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(writes)]
 
 
 def test_search_endpoint(auth_client, user, embed_now):

@@ -2,10 +2,14 @@
 similar text is linked, and an id merged away by earlier versions still answers."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from memories import services
-from memories.models import HistoryEvent, Memory, MemoryHistory
+from memories.models import HistoryEvent, IndexStatus, Memory, MemoryHistory, UserVectorIndex
+from memories.selectors.vectors import vector_index_forget
 from memories.services import MemoryDraft
+from providers.embeddings import get_embedder
 
 pytestmark = pytest.mark.django_db
 MEMORIES = "/api/v1/memories"
@@ -219,3 +223,21 @@ def test_linking_can_be_turned_off(user, embed_now, settings):
     embed_now(a, b)
 
     assert (a.near_duplicate_of_id, b.near_duplicate_of_id) == (None, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_user_with_their_own_index_gets_links_through_it(user, settings, similar_is_near):
+    settings.MEMORY_HNSW_USER_THRESHOLD = 20
+    first = [MemoryDraft(content=f"Chess opening number {n} studied today") for n in range(30)]
+    services.memories_bulk_create(user=user, drafts=first)  # embedded, then indexed
+    assert UserVectorIndex.objects.get(user=user).status == IndexStatus.READY
+    vector_index_forget(user_id=user.pk, model=get_embedder().name)
+
+    with CaptureQueriesContext(connection) as queries:  # the embedding task runs inline
+        (later,) = services.memories_bulk_create(
+            user=user, drafts=[MemoryDraft(content="Chess opening number 7 studied again")]
+        )
+
+    later.memory.refresh_from_db()
+    assert later.memory.near_duplicate_of_id is not None
+    assert any("ORDER BY c.embedding::vector(" in q["sql"] for q in queries)
