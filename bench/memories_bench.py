@@ -38,9 +38,8 @@ from typing import Any
 import numpy as np
 
 from bench import memories_ingest
+from bench.results_io import REPO, RESULTS
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 MODEL = "local:all-MiniLM-L6-v2-int8"
 DIMS = 384
 CLUSTERS = 256

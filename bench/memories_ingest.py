@@ -27,13 +27,12 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import redis
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+from bench.results_io import REPO, RESULTS
+
 BULK_REQUEST_SIZE = 500
 # Texts the model's raw throughput is measured on (the first of the ingest's): its rate does not
 # depend on how many there are, and measuring it twice per run on 10k texts would double the run.

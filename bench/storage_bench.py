@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.memories_bench import RESULTS, bench_setup, machine
-from bench.results_io import bench_write_results
+from bench.memories_bench import bench_setup, machine
+from bench.results_io import RESULTS, bench_write_results
 
 MB = 1_000_000
 BENCH_EMAIL = "storagebench@example.com"
