@@ -75,7 +75,7 @@ class PluginVersionAdmin(_ReadOnly):
     list_filter = ("status",)
     search_fields = ("plugin__slug", "version")
     list_select_related = ("plugin", "reviewed_by")
-    ordering = ("status", "created_at")
+    ordering = ("-created_at",)
     actions = [approve, reject]
     fields = (
         "plugin", "version", "status", "permissions", "checks", "manifest",
