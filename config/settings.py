@@ -209,6 +209,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_keepalive": True,
     "retry_on_timeout": True,
     "health_check_interval": 10,
+    # kombu checks for such messages every 10 s, but by default restores them only on every
+    # tenth check: a killed worker's task would wait 100 s beyond the visibility timeout.
+    "unacked_restore_throttle": 1,
 }
 
 # --- Storage -------------------------------------------------------------------------------------
