@@ -1,0 +1,73 @@
+"""Reads across a user's memories: search, stats and the summary."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.api import validated_serializer
+from memories import selectors, services
+from memories.api import serializers as s
+from memories.api.views.common import (
+    TAG,
+    MemoryView,
+)
+
+
+class MemorySearchView(MemoryView):
+    reading_methods = frozenset({"POST"})
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_search",
+        summary="Search your memories (semantic, keyword or hybrid)",
+        request=s.SearchSerializer,
+        responses={200: s.SearchResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        search = validated_serializer(s.SearchSerializer, request.data)
+        data = search.validated_data
+        outcome = selectors.memories_search(
+            user=request.user,
+            query=data["query"],
+            mode=data["mode"],
+            top_k=data["top_k"],
+            threshold=data.get("threshold"),
+            min_score=data.get("min_score"),
+            filters=search.to_filters(),
+            importance_boost=data["importance_boost"],
+            recency_boost=data["recency_boost"],
+        )
+        for hit in outcome.hits:
+            memory = hit.memory
+            memory.score, memory.highlights = hit.score, hit.highlights
+            memory.semantic_score, memory.keyword_score = hit.semantic_score, hit.keyword_score
+        body = {
+            "results": s.SearchHitSerializer([hit.memory for hit in outcome.hits], many=True).data,
+            "took_ms": outcome.took_ms,
+            "mode": outcome.mode,
+        }
+        return Response(body)
+
+
+class MemoryStatsView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_stats",
+        summary="Counts and storage of your memories",
+        responses={200: s.StatsSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.StatsSerializer(selectors.memory_stats(user=request.user)).data)
+
+
+class MemorySummaryView(MemoryView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="memories_summary",
+        summary="A short profile of what your memories are about",
+        description="Recomputed in the background after each change (`stale` until then); "
+        "before the first one is stored, computed for this answer.",
+        responses={200: s.SummarySerializer},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.SummarySerializer(services.summary_current(user=request.user)).data)
