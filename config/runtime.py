@@ -59,7 +59,14 @@ def embedded_database_forget_dead(data_dir: Path) -> None:
     # The lock pgserver itself holds while it edits the list.
     with PostgresServer._lock:
         handles = DiskList(data_dir / ".handle_pids.json")
-        pids = handles.get()
+        try:
+            pids = handles.get()
+        except ValueError:
+            # A process killed while writing the list left it empty or torn: who else is attached
+            # is unknown, and this process is (or is about to be), so it is the list. Otherwise
+            # no one's exit would ever stop the server, and every start would fail on it.
+            handles.put([os.getpid()])
+            return
         alive = [pid for pid in pids if _alive(pid)]
         if alive != pids:
             handles.put(alive)
