@@ -132,6 +132,7 @@ class LedgerEntryAdmin(_ReadOnly):
     list_filter = ("period", "kind", "settled")
     search_fields = ("plugin__slug", "publisher__namespace", "stripe_object_id")
     list_select_related = ("plugin", "publisher")
+    ordering = ("-occurred_at",)
     change_list_template = "admin/marketplace/ledgerentry_change_list.html"
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
