@@ -44,14 +44,37 @@ def _released(search):
 
 class AgentConsumer(SocketConsumer):
     running: asyncio.Task | None = None
+    # A request is answering until its last frame goes out (done, error or cancelled), not
+    # until its task ends: the task still gives its connections back after that frame, and a
+    # client may send its next request as soon as it has the answer.
+    answering = False
 
     async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
         if content.get("type") == "cancel":
             await self._cancel()
-        elif self.running is not None and not self.running.done():
+        elif self.answering:
             await self.send_error(ErrorCode.CONFLICT, "A request is running; wait or cancel it.")
         else:
+            self.answering = True
             self.running = self.start(self._turn(content))
+            self.running.add_done_callback(self._turn_ended)
+
+    def _turn_ended(self, task: asyncio.Task) -> None:
+        # A turn that ended without its last frame (a bug) must not block the socket; an older
+        # turn ending after a newer one started must not unblock it.
+        if self.running is task:
+            self._answered()
+
+    def _answered(self) -> None:
+        self.answering = False
+
+    async def _last(self, frame: dict[str, Any]) -> None:
+        self._answered()
+        await self.send_json(frame)
+
+    async def _last_error(self, code: str, message: str, details: Any = None) -> None:
+        self._answered()
+        await self.send_error(code, message, details)
 
     async def _turn(self, frame: dict[str, Any]) -> None:
         """Prepare and answer one request. Its database work runs on a thread of its own, and
@@ -60,11 +83,11 @@ class AgentConsumer(SocketConsumer):
             try:
                 turn = await sync_to_async(self._prepare)(frame)
             except EngramError as exc:
-                await self.send_error(exc.code, exc.message, exc.details)
+                await self._last_error(exc.code, exc.message, exc.details)
                 return
             except Exception:
                 logger.exception("Preparing an agent turn failed")
-                await self.send_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+                await self._last_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
                 return
             try:
                 await self._answer(turn)
@@ -104,23 +127,23 @@ class AgentConsumer(SocketConsumer):
         except Exception as exc:
             await finish(turn=turn, started=started, state=state, error=exc)
             if isinstance(exc, EngramError):
-                await self.send_error(exc.code, exc.message, exc.details)
+                await self._last_error(exc.code, exc.message, exc.details)
             else:
                 logger.exception("An agent turn failed")
-                await self.send_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+                await self._last_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
             return
         run = await finish(turn=turn, started=started, state=state, result=result)
         if result.plan is not None:
-            await self.send_json({"done": True, "plan": result.plan, "run_id": str(run.pk)})
+            await self._last({"done": True, "plan": result.plan, "run_id": str(run.pk)})
             return
-        await self.send_json({"done": True, **result_body(result, run)})
+        await self._last({"done": True, **result_body(result, run)})
 
     async def _cancel(self) -> None:
         task = self.running
-        if task is None or task.done():
+        if not self.answering or task is None:
             await self.send_error(ErrorCode.NOT_FOUND, "No request is running.")
             return
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await self.send_json({"type": "cancelled"})
+        await self._last({"type": "cancelled"})
