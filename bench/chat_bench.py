@@ -32,6 +32,9 @@ minus its RSS before it, over C. CPU (all the server's processes): per counted t
 bound: warm-up and filler turns are in the time), and per relayed token (every turn of the level
 over the tokens it relayed). Results: a JSON file in bench/results/ and a markdown
 table on stdout.
+
+One module past the usual size: the rig (set-up, upstream, server, the two clients, the levels)
+is read from top to bottom as the method behind the numbers in bench/README.md.
 """
 
 import argparse

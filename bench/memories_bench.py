@@ -18,6 +18,9 @@ model (its cost is in every timing), but the vector searched with is a synthetic
 the corpus's own distribution, derived from the text: a real query vector would be foreign to
 synthetic data and say nothing about recall. Recall@10 compares the endpoint's results with an
 exact (brute force) search for the same user and vector.
+
+One module past the usual size: the corpus, its loading and the search levels are the method
+behind the numbers in bench/README.md, read top to bottom (ingest is bench/memories_ingest.py).
 """
 
 import argparse

@@ -3,6 +3,8 @@
 With nothing configured the service runs on the embedded stack: a pgserver PostgreSQL with
 pgvector in ./.data/pg, an in-memory channel layer, a local-memory cache and Celery tasks run
 in-process. Each integration switches on through its own variable (DATABASE_URL, REDIS_URL, ...).
+
+One file, however long: every setting in one place, in the order .env.example lists them.
 """
 
 from datetime import timedelta

@@ -19,6 +19,10 @@ error with an OpenAI-style body (429, 500, 401, a context-length 400), a disconn
 tokens, or an error event mid-stream. With nothing scripted the answer echoes the last user
 message. Every request is recorded (headers lower-cased, body, JSON) with whether the client
 went away before the answer was complete.
+
+One module, past the usual size on purpose: it is one server whose parts (HTTP framing, the
+scripted replies, each endpoint's wire format) only make sense together, and tests and benches
+import it as a whole.
 """
 
 import asyncio
