@@ -4,7 +4,7 @@ With nothing configured the service runs on the embedded stack: a pgserver Postg
 pgvector in ./.data/pg, an in-memory channel layer, a local-memory cache and Celery tasks run
 in-process. Each integration switches on through its own variable (DATABASE_URL, REDIS_URL, ...).
 
-One file, however long: every setting in one place, in the order .env.example lists them.
+One file, however long: every setting in one place, grouped by concern under headed sections.
 """
 
 from datetime import timedelta
