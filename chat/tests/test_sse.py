@@ -51,14 +51,19 @@ async def test_events_arrive_in_order_with_the_whole_answer(chat_setup, llm_upst
 
 async def test_an_open_stream_holds_no_database_connection(chat_setup, llm_upstream):
     url, headers, _ = chat_setup
-    llm_upstream.script(Reply(tokens=["Slow", " answer"], first_token_delay=0.5))
+    llm_upstream.script(Reply(tokens=["Slow", " answer"], delay=1.0))
     before = await async_connections_in_use()
 
     exchange = await AsgiHttpClient(application).open(
         "POST", url, body={"content": "Hi", "stream": True}, headers=headers
     )
+    # The question and the answer's placeholder are saved while the upstream starts, and that
+    # save is over before the first token goes out: from then on the stream holds nothing.
+    received = b""
+    while b"event: token" not in received:
+        received += await exchange.chunk()
     during = await async_connections_in_use()
-    events = parse_sse(await exchange.body())
+    events = parse_sse(received + await exchange.body())
 
     assert during == before  # the request's own connection was given back when streaming began
     assert [name for name, _ in events][-2:] == ["message_complete", "close"]
