@@ -13,10 +13,11 @@
 - ``broker_messages``: what the test's tasks put on the queue, ``(task name, args, kwargs)``.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import pytest_asyncio
+from rest_framework.test import APIClient
 
 from testing.fake_openai import FakeOpenAI
 from testing.fake_stripe import FakeStripe
@@ -86,6 +87,35 @@ def engram(
 def fake_stripe_server() -> Iterator[FakeStripe]:
     with FakeStripe() as server:
         yield server
+
+
+STRIPE_WEBHOOK = "/api/v1/billing/webhook"
+
+
+def post_delivery(delivery: dict, *, signature: str | None = None):
+    """POST one webhook delivery of the local Stripe exactly as it signed it (or with another
+    signature), as Stripe would."""
+    return APIClient().post(
+        STRIPE_WEBHOOK,
+        data=delivery["payload"].encode(),
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature or delivery["headers"]["Stripe-Signature"],
+    )
+
+
+@pytest.fixture
+def deliver(fake_stripe: FakeStripe) -> Callable[[], list[dict]]:
+    """Deliver every webhook the local Stripe has signed since the last call; each must be
+    accepted. Answers the deliveries."""
+
+    def run() -> list[dict]:
+        deliveries = fake_stripe.take_deliveries()
+        for delivery in deliveries:
+            answer = post_delivery(delivery)
+            assert answer.status_code == 200, (delivery["type"], answer.content)
+        return deliveries
+
+    return run
 
 
 @pytest.fixture

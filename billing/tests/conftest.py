@@ -1,40 +1,13 @@
 """Billing tests drive the local Stripe (``fake_stripe``) and deliver its signed webhooks to
 ``/api/v1/billing/webhook`` through the API, as Stripe would."""
 
-from collections.abc import Callable
-
 import pytest
-from rest_framework.test import APIClient
 
 from testing.fake_stripe import FakeStripe
+from testing.fixtures import STRIPE_WEBHOOK
 
-WEBHOOK = "/api/v1/billing/webhook"
+WEBHOOK = STRIPE_WEBHOOK
 BILLING = "/api/v1/billing"
-
-
-def post_delivery(delivery: dict, *, signature: str | None = None):
-    """POST one delivery exactly as the fake signed it (or with another signature)."""
-    return APIClient().post(
-        WEBHOOK,
-        data=delivery["payload"].encode(),
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=signature or delivery["headers"]["Stripe-Signature"],
-    )
-
-
-@pytest.fixture
-def deliver(fake_stripe: FakeStripe) -> Callable[[], list[dict]]:
-    """Deliver every webhook the local Stripe has signed since the last call; each must be
-    accepted. Answers the deliveries."""
-
-    def run() -> list[dict]:
-        deliveries = fake_stripe.take_deliveries()
-        for delivery in deliveries:
-            answer = post_delivery(delivery)
-            assert answer.status_code == 200, (delivery["type"], answer.content)
-        return deliveries
-
-    return run
 
 
 @pytest.fixture

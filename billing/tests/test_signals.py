@@ -6,8 +6,8 @@ from djstripe.models import Event
 
 from billing.services import stripe_event_receive
 from billing.signals import stripe_event_received
-from billing.tests.conftest import post_delivery
 from providers.payments import stripe_api
+from testing.fixtures import post_delivery
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ import time
 import pytest
 from djstripe.models import Event
 
-from billing.tests.conftest import BILLING, post_delivery
-from testing.fixtures import FAKE_STRIPE_WEBHOOK_SECRET
+from billing.tests.conftest import BILLING
+from testing.fixtures import FAKE_STRIPE_WEBHOOK_SECRET, post_delivery
 
 pytestmark = pytest.mark.django_db
 

@@ -8,29 +8,14 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.tests.conftest import post_delivery
 from marketplace.models import Installation, LedgerEntry, Payout
 from marketplace.services.installs import installation_refund
 from marketplace.shares import period_of
 from marketplace.tasks import payouts_run
 from marketplace.tests.conftest import MARKETPLACE, PLUGINS, manifest_of
+from testing.fixtures import post_delivery
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def deliver(fake_stripe):
-    """Deliver every webhook the local Stripe signed since the last call; each must be
-    accepted."""
-
-    def run() -> list[dict]:
-        deliveries = fake_stripe.take_deliveries()
-        for delivery in deliveries:
-            answer = post_delivery(delivery)
-            assert answer.status_code == 200, (delivery["type"], answer.content)
-        return deliveries
-
-    return run
 
 
 @pytest.fixture
