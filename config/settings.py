@@ -179,8 +179,9 @@ TASKS_IN_BACKGROUND = env.bool("TASKS_IN_BACKGROUND", True)
 # model releases the GIL, so two threads embed on two cores.
 TASKS_IN_PROCESS_THREADS = env.int("TASKS_IN_PROCESS_THREADS", 2)
 if CELERY_TASK_ALWAYS_EAGER:
-    # Eager tasks still take a producer; kombu's in-memory transport keeps that in-process.
-    CELERY_BROKER_URL = "memory://"
+    # Eager tasks still take a producer; kombu's in-memory transport keeps that in-process. The
+    # host name means nothing to it; without one kombu warns that it falls back to localhost.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
