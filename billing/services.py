@@ -48,7 +48,9 @@ def billing_required() -> None:
         raise NotFound("Billing is not enabled on this server.", code=ErrorCode.BILLING_DISABLED)
 
 
-def _stripe(call: Callable[..., Any], **params: Any) -> Any:
+def stripe_call(call: Callable[..., Any], **params: Any) -> Any:
+    """``call(**params)`` on Stripe (providers.payments): a refusal is a 400, Stripe failing is a
+    503. Every app that pays through Stripe calls it through here."""
     try:
         return call(**params)
     except PaymentsRefused as exc:
@@ -121,7 +123,7 @@ def _customer_for(user: User) -> Customer:
     customer = selectors.customer_of(user=user)
     if customer is not None:
         return customer
-    data = _stripe(
+    data = stripe_call(
         stripe.customer_create,
         email=user.email,
         metadata={"djstripe_subscriber": str(user.pk)},
@@ -144,7 +146,7 @@ def _paid_tier(tier: str, seats: int | None) -> tuple[str, int]:
 
 
 def _price_id(tier: str) -> str:
-    price = _stripe(stripe.price_by_lookup_key, lookup_key=lookup_key_for(tier))
+    price = stripe_call(stripe.price_by_lookup_key, lookup_key=lookup_key_for(tier))
     if price is None:
         raise ServiceUnavailable(
             f"No Stripe price for the {tier} tier: run `manage.py billing_sync`.",
@@ -163,7 +165,7 @@ def checkout_start(*, user: User, tier: str, seats: int | None = None) -> str:
             "You already have a subscription: change it with PATCH /billing/subscription.",
         )
     customer = _customer_for(user)
-    session = _stripe(
+    session = stripe_call(
         stripe.checkout_session_create,
         customer_id=customer.id,
         price_id=_price_id(tier),
@@ -182,7 +184,7 @@ def portal_start(*, user: User) -> str:
     customer = selectors.customer_of(user=user)
     if customer is None:
         raise NotFound("You have no billing account yet: subscribe first.")
-    session = _stripe(
+    session = stripe_call(
         stripe.portal_session_create,
         customer_id=customer.id,
         return_url=settings.BILLING_PORTAL_RETURN_URL,
@@ -205,14 +207,14 @@ def subscription_change(*, user: User, tier: str | None = None, seats: int | Non
     data = subscription.stripe_data
     tier, seats = _paid_tier(tier or subscription_tier(data) or "", seats)
     item = subscription_item(data) or {}
-    _stripe(
+    stripe_call(
         stripe.subscription_change,
         subscription_id=subscription.id,
         item_id=item.get("id", ""),
         price_id=_price_id(tier),
         quantity=seats,
     )
-    _stripe(customer_refresh, customer_id=subscription.customer_id)
+    stripe_call(customer_refresh, customer_id=subscription.customer_id)
 
 
 def subscription_cancel(*, user: User, now: bool = False) -> None:
@@ -220,14 +222,14 @@ def subscription_cancel(*, user: User, now: bool = False) -> None:
     unused time credited."""
     subscription = _current_or_404(user)
     if now:
-        _stripe(stripe.subscription_cancel_now, subscription_id=subscription.id)
+        stripe_call(stripe.subscription_cancel_now, subscription_id=subscription.id)
     else:
-        _stripe(
+        stripe_call(
             stripe.subscription_cancel_at_period_end,
             subscription_id=subscription.id,
             cancel=True,
         )
-    _stripe(customer_refresh, customer_id=subscription.customer_id)
+    stripe_call(customer_refresh, customer_id=subscription.customer_id)
 
 
 # --- webhooks ------------------------------------------------------------------------------------
@@ -267,7 +269,7 @@ def stripe_event_receive(*, payload: bytes, signature: str) -> bool:
         stripe_event_received.send(sender=stripe_event_receive, event=event)
     customer_id = _customer_of_event(event)
     if customer_id:
-        _stripe(customer_refresh, customer_id=customer_id)
+        stripe_call(customer_refresh, customer_id=customer_id)
     return True
 
 
@@ -283,7 +285,7 @@ def prices_sync() -> list[dict[str, Any]]:
     for tier in PAID_TIERS:
         limits = TIERS[tier]
         name = f"Engram {tier.label}" + (" (per seat)" if limits.per_seat else "")
-        product = _stripe(
+        product = stripe_call(
             stripe.product_upsert,
             product_id=f"engram_{tier}",
             name=name,
@@ -291,11 +293,11 @@ def prices_sync() -> list[dict[str, Any]]:
         )
         mirror_sync(product)
         amount = limits.monthly_price_eur * 100
-        price = _stripe(stripe.price_by_lookup_key, lookup_key=lookup_key_for(tier))
+        price = stripe_call(stripe.price_by_lookup_key, lookup_key=lookup_key_for(tier))
         action = "kept"
         if price is None or price["unit_amount"] != amount or price["product"] != product["id"]:
             old = price
-            price = _stripe(
+            price = stripe_call(
                 stripe.price_create,
                 product_id=product["id"],
                 unit_amount=amount,
@@ -304,7 +306,7 @@ def prices_sync() -> list[dict[str, Any]]:
                 metadata={"engram_tier": str(tier)},
             )
             if old is not None:
-                mirror_sync(_stripe(stripe.price_deactivate, price_id=old["id"]))
+                mirror_sync(stripe_call(stripe.price_deactivate, price_id=old["id"]))
             action = "created"
         mirror_sync(price)
         report.append({"tier": str(tier), "price": price["id"], "amount": amount, "action": action})
@@ -318,7 +320,7 @@ def subscriptions_reconcile(*, progress: Callable[[int], None] | None = None) ->
     changed = 0
     for customer_id, user_id in selectors.customers_with_users():
         before = User.objects.filter(pk=user_id).values_list("tier", "seats").first()
-        result = _stripe(customer_refresh, customer_id=customer_id)
+        result = stripe_call(customer_refresh, customer_id=customer_id)
         if result is not None and before != (result.tier, result.seats):
             changed += 1
         if progress:

@@ -1,24 +1,8 @@
-"""What the marketplace's services share: Stripe calls with our errors, and the tier gate."""
-
-from collections.abc import Callable
-from typing import Any
+"""What the marketplace's services share: the tier gate."""
 
 from accounts.models import User
 from billing.tiers import PAID_TIERS, TIERS, allowance
-from core.errors import QuotaExceeded, ServiceUnavailable, ValidationFailed
-from providers.payments import PaymentsError, PaymentsRefused
-
-STRIPE_UNAVAILABLE = "Stripe could not be reached; try again shortly."
-
-
-def stripe_call(call: Callable[..., Any], **params: Any) -> Any:
-    """``call(**params)`` on Stripe: a refusal is a 400, Stripe failing is a 503."""
-    try:
-        return call(**params)
-    except PaymentsRefused as exc:
-        raise ValidationFailed(str(exc), details={"stripe": [str(exc)]}) from None
-    except PaymentsError as exc:
-        raise ServiceUnavailable(STRIPE_UNAVAILABLE, details={"reason": str(exc)}) from None
+from core.errors import QuotaExceeded
 
 
 def marketplace_tiers() -> list[str]:

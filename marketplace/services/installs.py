@@ -17,13 +17,13 @@ from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from billing.services import billing_required
+from billing.services import billing_required, stripe_call
 from core.errors import Conflict, NotFound, PermissionDenied
 from marketplace import packages
 from marketplace.manifest import version_is_newer
 from marketplace.models import Installation, InstallStatus, Plugin, Rating
 from marketplace.services import revenue
-from marketplace.services.common import install_allowed, stripe_call
+from marketplace.services.common import install_allowed
 from marketplace.shares import split_fee
 from providers.payments import stripe_api as stripe
 

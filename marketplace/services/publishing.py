@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from backups.blobstore import BlobMissing
-from billing.services import billing_required
+from billing.services import billing_required, stripe_call
 from core.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from marketplace import packages
 from marketplace.manifest import (
@@ -32,7 +32,6 @@ from marketplace.models import (
     ReviewDecision,
     VersionStatus,
 )
-from marketplace.services.common import stripe_call
 from providers.payments import stripe_api as stripe
 
 logger = logging.getLogger(__name__)
