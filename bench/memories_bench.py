@@ -338,7 +338,7 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
     with mock.patch.object(selectors, "get_embedder", return_value=embedder):
         for label, users in (("small", data["small"]), ("heavy", [data["heavy"]])):
             for mode in ("semantic", "hybrid"):
-                latencies, recalls, paths = [], [], {}
+                latencies, recalls, paths, keyword_recalls = [], [], {}, []
                 for i in range(queries + 5):
                     user = users[rng.randrange(len(users))]
                     embedder.user_id = user.pk
@@ -360,6 +360,8 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
                     recalls.append(len(set(got) & set(expected)) / max(1, len(expected)))
                     path = last_path(user, text, embedder, mode)
                     paths[path] = paths.get(path, 0) + 1
+                    if mode == "hybrid" and label == "heavy":
+                        keyword_recalls.append(keyword_plan_recall(user, text))
                 rows.append(
                     {
                         "users": label,
@@ -371,6 +373,9 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
                         "vector_paths": paths,
                     }
                 )
+                if keyword_recalls:
+                    rows[-1]["keyword_plan_recall"] = round(statistics.mean(keyword_recalls), 4)
+                    rows[-1]["keyword_plan_min_recall"] = round(min(keyword_recalls), 2)
     return rows
 
 
@@ -390,6 +395,24 @@ def exact_ids(user, text: str, embedder: BenchEmbedder, *, mode: str, top_k: int
     weight = settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
     fused = selectors.fuse(semantic, keyword, depth=depth, weight=weight)
     return [str(item.pk) for item in fused[:top_k]]
+
+
+def keyword_plan_recall(user, text: str) -> float:
+    """The share of exact BM25's top ``MEMORY_SEARCH_DEPTH`` that the heavy user's keyword plan
+    (term statistics, rarer words first) finds."""
+    from django.conf import settings
+
+    from memories.selectors import search as selectors
+
+    def keyword(heavy: bool) -> set:
+        _, ranked, _ = selectors.legs_ranked(
+            user=user, query=text, vector=None, model=MODEL, depth=settings.MEMORY_SEARCH_DEPTH,
+            threshold=None, filters=selectors.MemoryFilters(), heavy=heavy, keyword=True,
+        )  # fmt: skip
+        return {pk for pk, _, _ in ranked}
+
+    exact = keyword(heavy=False)
+    return len(keyword(heavy=True) & exact) / max(1, len(exact))
 
 
 def last_path(user, text: str, embedder: BenchEmbedder, mode: str) -> str:
@@ -412,17 +435,23 @@ def last_path(user, text: str, embedder: BenchEmbedder, mode: str) -> str:
 
 def markdown(result: dict) -> str:
     lines = [
-        "| rows | users | mode | p50 ms | p95 ms | p99 ms | recall@10 | min recall | path |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rows | users | mode | p50 ms | p95 ms | p99 ms | recall@10 | min recall | path "
+        "| keyword plan recall@50 (min) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in result["search"]:
         for row in run["results"]:
             latency = row["latency_ms"]
             paths = ", ".join(f"{path} {count}" for path, count in row["vector_paths"].items())
+            plan = (
+                f"{row['keyword_plan_recall']} ({row['keyword_plan_min_recall']})"
+                if "keyword_plan_recall" in row
+                else "-"
+            )
             lines.append(
                 f"| {run['rows']:,} | {row['users']} | {row['mode']} | {latency['p50']} | "
                 f"{latency['p95']} | {latency['p99']} | {row['recall_at_10']} | "
-                f"{row['min_recall']} | {paths} |"
+                f"{row['min_recall']} | {paths} | {plan} |"
             )
     if ingest := result.get("ingest"):
         lines += ["", memories_ingest.markdown(ingest)]

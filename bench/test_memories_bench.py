@@ -30,6 +30,10 @@ def test_the_benchmark_runs_at_a_tiny_scale():
     )
     assert "hnsw" in heavy_semantic["vector_paths"]
     assert all(row["recall_at_10"] >= 0.9 for row in run["results"])
+    heavy_hybrid = next(
+        row for row in run["results"] if row == {**row, "users": "heavy", "mode": "hybrid"}
+    )
+    assert heavy_hybrid["keyword_plan_recall"] >= 0.9
     assert "| 2,000 |" in memories_bench.markdown(result)
 
 

@@ -543,6 +543,9 @@ MEMORY_HNSW_EF_CONSTRUCTION = env.int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 # normalised BM25 in the fused score (both chosen on `make bench-retrieval`, bench/README.md).
 MEMORY_SEARCH_DEPTH = env.int("MEMORY_SEARCH_DEPTH", 50)
 MEMORY_SEARCH_SEMANTIC_WEIGHT = env.float("MEMORY_SEARCH_SEMANTIC_WEIGHT", 0.8)
+# A heavy user's keyword leg reads about this many memories at most: all those of the query's
+# rarer words, and those holding several of its common ones (memories/selectors/keyword_plan.py).
+MEMORY_KEYWORD_CANDIDATE_BUDGET = env.int("MEMORY_KEYWORD_CANDIDATE_BUDGET", 1_000)
 # Query embeddings kept per process, so a repeated query is not embedded again.
 MEMORY_SEARCH_QUERY_CACHE_SIZE = env.int("MEMORY_SEARCH_QUERY_CACHE_SIZE", 1024)
 # Seconds to wait after a change before the summary is recomputed (changes in between coalesce).
@@ -558,15 +561,20 @@ DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "memories.embed_sweep": {"task": "memories.embed_sweep", "schedule": 300.0},
     "memories.extraction_sweep": {"task": "memories.extraction_sweep", "schedule": 300.0},
+    # Heavy users' word statistics for the keyword leg, once they grew or aged.
+    "memories.term_statistics_sweep": {
+        "task": "memories.term_statistics_sweep",
+        "schedule": 600.0,
+    },
     # Subscriptions past their grace period lose their tier even when no webhook arrives.
     "billing.grace_sweep": {"task": "billing.grace_sweep", "schedule": 3600.0},
     # Backups past BACKUP_KEEP and resumable uploads past BACKUP_UPLOAD_EXPIRE_HOURS.
     "storage.prune": {"task": "storage.prune", "schedule": 3600.0},
     # Publishers' unsettled share of last month (each publisher and month is paid once).
     "marketplace.payouts_run": {"task": "marketplace.payouts_run", "schedule": 86400.0},
-    # The dashboard's numbers, recomputed in the background (DASHBOARD_CACHE_SECONDS).
     # Agent runs past AGENTS_RUN_RETENTION_DAYS.
     "agents.runs_expire": {"task": "agents.runs_expire", "schedule": 3600.0},
+    # The dashboard's numbers, recomputed in the background (DASHBOARD_CACHE_SECONDS).
     "operations.dashboard_refresh": {
         "task": "operations.dashboard_refresh",
         "schedule": float(DASHBOARD_CACHE_SECONDS),

@@ -228,6 +228,56 @@ class UserVectorIndex(models.Model):
         return f"{self.name} ({self.status})"
 
 
+class KeywordStatistics(models.Model):
+    """A heavy user's word statistics, as of ``refreshed_at``: how many memories they had, their
+    average length in distinct lexemes, and (``TermStatistic``) how many memories hold each
+    word that is not rare. The keyword leg reads them to find candidates through the rarer words
+    of a query first (``selectors/keyword_plan.py``); refreshed by ``term_statistics_refresh``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="keyword_statistics",
+    )
+    memories = models.PositiveIntegerField()
+    average_length = models.FloatField()
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "keyword statistics"
+
+    def __str__(self) -> str:
+        return f"{self.memories} memories at {self.refreshed_at:%Y-%m-%d %H:%M}"
+
+
+class TermStatistic(models.Model):
+    """How many of a heavy user's memories held ``lexeme`` (a parsed, stemmed word) at the last
+    refresh. Words held by fewer than ``TERM_STATISTICS_MIN_DOCUMENTS`` are not kept: a word
+    missing here is rare, and the keyword leg reads all its memories."""
+
+    statistics = models.ForeignKey(
+        KeywordStatistics,
+        on_delete=models.CASCADE,
+        related_name="terms",
+        db_column="user_id",
+        db_index=False,  # the unique constraint's index leads with it
+    )
+    lexeme = models.TextField()
+    documents = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["statistics", "lexeme"], name="memories_one_term_per_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lexeme}: {self.documents}"
+
+
 class MemorySummary(models.Model):
     """The cached profile of what a user's memories are about (``memories/summary.py``)."""
 

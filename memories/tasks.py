@@ -106,3 +106,11 @@ def extraction_sweep() -> int:
         running_before=now - timedelta(seconds=settings.MEMORY_EXTRACTION_STALE_SECONDS),
     )
     return extraction.extraction_jobs_recover(job_ids=ids) if ids else 0
+
+
+@shared_task(
+    name="memories.term_statistics_sweep", ignore_result=True, time_limit=600, soft_time_limit=570
+)
+def term_statistics_sweep() -> int:
+    """Refresh heavy users' word statistics that grew or aged (services/term_statistics.py)."""
+    return services.term_statistics_sweep()

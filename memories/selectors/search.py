@@ -23,7 +23,7 @@ from accounts.models import User
 from core.errors import ServiceUnavailable
 from memories.models import TEXT_SEARCH_CONFIG, Memory
 from memories.selectors.fusion import Fused, KeywordRanked, boosted, fuse
-from memories.selectors.keyword import bm25_sql, or_query_text
+from memories.selectors.keyword import bm25_statement, or_query_text
 from memories.selectors.query_vectors import (
     cached_query_vector,
     query_vector,
@@ -100,9 +100,11 @@ def legs_ranked(
         )
         parts.append(f"SELECT 's' AS leg, * FROM ({sql}) s")
         params += leg_params
+    statement = None
     if keyword:
         subquery, sub_params = filter_subquery(user, filters)
-        sql, leg_params = bm25_sql(
+        keyword_leg = functools.partial(
+            bm25_statement,
             user=user,
             query=query,
             limit=depth,
@@ -110,8 +112,9 @@ def legs_ranked(
             filter_params=sub_params,
             heavy=heavy,
         )
-        parts.append(f"SELECT 'k' AS leg, * FROM ({sql}) k")
-        params += leg_params
+        statement = keyword_leg()
+        parts.append(f"SELECT 'k' AS leg, * FROM ({statement.sql}) k")
+        params += statement.params
     semantic: Ranked = []
     keyword_ranked: KeywordRanked = []
     with hnsw_session(ef_search) as cursor:
@@ -121,6 +124,19 @@ def legs_ranked(
                 semantic.append((pk, float(raw)))
             else:
                 keyword_ranked.append((pk, float(raw), float(normalised or 0.0)))
+        # A heavy user's plan that found fewer than asked for widens: fewer common words needed.
+        while (
+            statement is not None
+            and statement.plan is not None
+            and not statement.plan.exact
+            and len(keyword_ranked) < depth
+        ):
+            statement = keyword_leg(max_at_least=statement.plan.at_least - 1)
+            cursor.execute(statement.sql, statement.params)
+            keyword_ranked = [
+                (pk, float(raw), float(normalised or 0.0))
+                for pk, raw, normalised in cursor.fetchall()
+            ]
     semantic.sort(key=lambda row: (-row[1], row[0]))
     keyword_ranked.sort(key=lambda row: (-row[1], row[0]))
     path = "" if vector is None else ("hnsw" if heavy else "exact")

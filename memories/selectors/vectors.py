@@ -26,6 +26,8 @@ from memories.models import IndexStatus, Memory, MemoryChunk, UserVectorIndex
 from memories.selectors.records import MemoryFilters, memory_filter_q
 
 Ranked = list[tuple[uuid.UUID, float]]
+# The exact search ranks memories by their nearest chunks, this many per memory asked for.
+NEAREST_CHUNKS_PER_MEMORY = 2
 
 
 def filter_subquery(user: User, filters: MemoryFilters) -> tuple[str, list[Any]]:
@@ -52,19 +54,45 @@ def exact_sql(
     restrict = f"AND c.memory_id IN ({subquery})" if subquery else ""
     having = "HAVING MIN(distance) <= %s" if max_distance is not None else ""
     having_params = [max_distance] if max_distance is not None else []
+    nearest = max(limit * NEAREST_CHUNKS_PER_MEMORY, 20)
     # MATERIALIZED: the distances are computed over exactly these rows, never through an index.
     # Only the distances are kept: the vectors themselves (1.5 kB each) spilled to disk.
+    # Grouping every chunk by memory cost more than the scan; the nearest chunks hold the best
+    # chunk of every memory that can rank when they come from at least ``limit`` memories (or
+    # are all there is), so only then are they the ones grouped. The branch not taken is never
+    # run (a one-time filter on the flag).
     sql = f"""
         WITH owned AS MATERIALIZED (
             SELECT c.memory_id, c.embedding <=> %s::vector AS distance
             FROM {MemoryChunk._meta.db_table} c
             WHERE c.user_id = %s AND c.model = %s {restrict}
+        ),
+        nearest AS MATERIALIZED (
+            SELECT memory_id, distance FROM owned ORDER BY distance, memory_id LIMIT %s
+        ),
+        enough AS MATERIALIZED (
+            SELECT count(*) < %s OR count(DISTINCT memory_id) >= %s AS holds FROM nearest
         )
         SELECT memory_id, 1 - MIN(distance) AS similarity, 1 - MIN(distance)
-        FROM owned GROUP BY memory_id {having}
+        FROM (
+            SELECT memory_id, distance FROM nearest WHERE (SELECT holds FROM enough)
+            UNION ALL
+            SELECT memory_id, distance FROM owned WHERE NOT (SELECT holds FROM enough)
+        ) candidates
+        GROUP BY memory_id {having}
         ORDER BY similarity DESC, memory_id LIMIT %s
     """
-    return sql, [vector, user.pk, model, *sub_params, *having_params, limit]
+    return sql, [
+        vector,
+        user.pk,
+        model,
+        *sub_params,
+        nearest,
+        nearest,
+        limit,
+        *having_params,
+        limit,
+    ]
 
 
 def hnsw_sql(

@@ -47,6 +47,7 @@ from memories.services.records import (
 )
 from memories.services.scheduling import extraction_schedule, summary_schedule
 from memories.services.summary import summary_current, summary_refresh
+from memories.services.term_statistics import term_statistics_refresh, term_statistics_sweep
 
 __all__ = [
     "BULK_MAX_ITEMS",
@@ -76,6 +77,8 @@ __all__ = [
     "summary_current",
     "summary_refresh",
     "summary_schedule",
+    "term_statistics_refresh",
+    "term_statistics_sweep",
     "text_index_name",
     "thread_detach",
     "vector_index_build",

@@ -10,12 +10,14 @@ from psycopg import sql
 from core import vector_index
 from memories.models import (
     IndexStatus,
+    KeywordStatistics,
     Memory,
     MemoryChunk,
     UserVectorIndex,
 )
 from memories.selectors.search import vector_index_forget
 from memories.services.scheduling import vector_index_build_schedule
+from memories.services.term_statistics import term_statistics_refresh
 
 # --- Per-user HNSW indexes -----------------------------------------------------------------------
 
@@ -91,6 +93,8 @@ def vector_index_build(*, index_id: int) -> bool:
             status=IndexStatus.FAILED, error=error[:2000]
         )
         return False
+    # Before the index is ready: every user searched as heavy has word statistics.
+    term_statistics_refresh(user_id=index.user_id)
     rows = MemoryChunk.objects.filter(user_id=index.user_id, model=index.model).count()
     UserVectorIndex.objects.filter(pk=index.pk).update(
         status=IndexStatus.READY, rows=rows, error=""
@@ -106,6 +110,7 @@ def vector_index_drop(*, index: UserVectorIndex) -> None:
     vector_index_forget(user_id=index.user_id, model=index.model)
     if not UserVectorIndex.objects.filter(user_id=index.user_id).exists():
         vector_index.index_drop(text_index_name(index.user_id))
+        KeywordStatistics.objects.filter(user_id=index.user_id).delete()
 
 
 def vector_indexes_drop_for_user(*, user_id: Any) -> int:

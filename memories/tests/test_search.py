@@ -150,6 +150,30 @@ def test_search_returns_memories_not_chunks(user, embed_now, settings):
     assert ids(outcome) == [long.pk]
 
 
+def test_memories_of_many_chunks_do_not_crowd_out_the_others(user, embed_now, settings):
+    # The nearest 20 chunks all belong to three long memories: the search must still rank
+    # the other memories by their own best chunk, as brute force does.
+    settings.MEMORY_CHUNK_TOKENS = 10
+    settings.MEMORY_CHUNK_OVERLAP_TOKENS = 2
+    long = [
+        MemoryFactory(user=user, content=" ".join([f"orchid watering schedule {n}"] * 20))
+        for n in range(3)
+    ]
+    short = [
+        MemoryFactory(user=user, content=f"orchid note {n} on repotting and light")
+        for n in range(12)
+    ]
+    embed_now(*long, *short)
+    assert sum(memory.chunks.count() for memory in long) > 20
+
+    outcome = memories_search(user=user, query="orchid watering", mode="semantic", top_k=10)
+
+    assert len(outcome.hits) == 10
+    assert [hit.score for hit in outcome.hits] == pytest.approx(
+        exact_top_scores(user, "orchid watering", 10), abs=1e-4
+    )
+
+
 def exact_top_scores(user, query, k):
     """Brute force in numpy: the similarities of the true nearest memories of ``user``."""
     embedder = get_embedder()
