@@ -355,7 +355,9 @@ class SearchHitSerializer(MemorySerializer):
         allow_null=True,
         help_text="Okapi BM25 (k1 1.2, b 0.75) of the query's words in this memory, with word "
         "rarity taken over your own memories (≥ 0, unbounded); null when the keyword leg did "
-        "not score it (no query word in it, or below the candidate depth).",
+        "not score it (no query word in it, below the candidate depth, or, for a user past the "
+        "HNSW threshold, holding only a few of the query's common words and none of its rare "
+        "ones).",
     )
     highlights = serializers.ListField(child=serializers.CharField())
 
