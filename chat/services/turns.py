@@ -16,7 +16,7 @@ from chat.models import Message, ModelContext, Thread
 from llm.catalog import ModelSpec
 from llm.credentials import ResolvedModel, model_resolve
 from llm.services import usage_cost, usage_for_user
-from memories.selectors import memories_search
+from memories.selectors import memories_query_prefetch, memories_search
 from providers.llm import ContextTooLong, Usage
 from providers.llm.tokens import count_message_tokens, count_tokens
 
@@ -51,6 +51,12 @@ class PreparedTurn:
     @property
     def in_thread(self) -> bool:
         return self.thread_id is not None
+
+
+def _recall_started(user: User, content: str) -> None:
+    """Embed the message for ``_recall`` while the turn's other reads run."""
+    if user.memory_enabled and content.strip():
+        memories_query_prefetch(content)
 
 
 def _recall(user: User, content: str) -> list[Recalled]:
@@ -118,6 +124,7 @@ def turn_prepare(
     """Check the request, recall memories and plan the context. The user's message and the
     assistant message the answer will fill are saved by ``exchange_save`` under the ids given
     here, while the upstream request starts."""
+    _recall_started(user, content)
     resolved = model_resolve(user=user, model_id=model_id)
     model = resolved.model
     persona = thread.persona
@@ -232,15 +239,16 @@ def completion_prepare(
     them if they would not fit) and, with a thread, records the exchange in it. With a
     ``persona``, its prompt comes first and its temperature is the default.
     """
+    question = next(
+        (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    _recall_started(user, question)
     resolved = model_resolve(user=user, model_id=model_id)
     model = resolved.model
     if temperature is None and persona is not None:
         temperature = persona.temperature
     temperature = model.resolve_temperature(temperature)
     speaker = [{"role": "system", "content": persona.system_prompt}] if persona else []
-    question = next(
-        (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
-    )
     answer_tokens = min(max_tokens or model.max_output_tokens, model.max_output_tokens)
     budget = model.context_length - answer_tokens
     recalled = _recall(user, question) if question.strip() else []

@@ -4,7 +4,8 @@ A user repeating a search, or chat recalling for a retried message, asks for the
 again: the last ``MEMORY_SEARCH_QUERY_CACHE_SIZE`` are kept, least recently used first out.
 A new query's embedding (milliseconds of model time) need not wait for the database: hybrid
 search hands it to a small pool of threads and runs its keyword leg meanwhile (onnxruntime and
-HTTP embedders release the GIL), then the semantic leg with the vector.
+HTTP embedders release the GIL), then the semantic leg with the vector; chat starts it before
+the rest of a turn's preparation (``memories_query_prefetch``).
 """
 
 import os
@@ -18,6 +19,8 @@ from providers.embeddings import Embedder
 
 _QUERY_VECTORS: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
 _QUERY_VECTORS_LOCK = threading.Lock()
+# Queries being embedded now, by (embedder, query): a search arriving meanwhile waits for it.
+_PENDING: dict[tuple[str, str], Future] = {}
 # Searches of one process embedding at the same moment; past this they queue. The local model
 # runs one thread per call, so a few calls side by side use a few cores.
 _EMBEDDING_THREADS = 4
@@ -52,14 +55,25 @@ def query_vector(embedder: Embedder, query: str) -> list[float]:
 
 def query_vector_started(embedder: Embedder, query: str) -> Future:
     """``query_vector`` running in another thread: its future (``result()`` returns the vector
-    or raises what embedding raised)."""
+    or raises what embedding raised). A query already being embedded is not embedded twice:
+    its future is shared."""
     global _EMBEDDING_POOL
+    key = (embedder.name, query)
     with _QUERY_VECTORS_LOCK:
+        if key in _PENDING:
+            return _PENDING[key]
         if _EMBEDDING_POOL is None or _EMBEDDING_POOL[0] != os.getpid():
             pool = ThreadPoolExecutor(_EMBEDDING_THREADS, thread_name_prefix="query-embedding")
             _EMBEDDING_POOL = (os.getpid(), pool)
-        pool = _EMBEDDING_POOL[1]
-    return pool.submit(query_vector, embedder, query)
+        future = _EMBEDDING_POOL[1].submit(query_vector, embedder, query)
+        _PENDING[key] = future
+    future.add_done_callback(lambda _: _pending_done(key))
+    return future
+
+
+def _pending_done(key: tuple[str, str]) -> None:
+    with _QUERY_VECTORS_LOCK:
+        _PENDING.pop(key, None)
 
 
 def query_vectors_forget() -> None:

@@ -24,11 +24,7 @@ from core.errors import ServiceUnavailable
 from memories.models import TEXT_SEARCH_CONFIG, Memory
 from memories.selectors.fusion import Fused, KeywordRanked, boosted, fuse
 from memories.selectors.keyword import bm25_statement, or_query_text
-from memories.selectors.query_vectors import (
-    cached_query_vector,
-    query_vector,
-    query_vector_started,
-)
+from memories.selectors.query_vectors import cached_query_vector, query_vector_started
 from memories.selectors.records import MemoryFilters
 from memories.selectors.vectors import (
     Ranked,
@@ -226,6 +222,13 @@ def memories_search(
     return SearchOutcome(hits=hits, took_ms=round(took_ms, 2), mode=mode, vector_path=path)
 
 
+def memories_query_prefetch(query: str) -> None:
+    """Start embedding ``query`` for a search about to run (chat's recall, while the rest of
+    the turn is prepared): that search then finds its vector ready or on its way. Errors are
+    the search's to report."""
+    query_vector_started(get_embedder(), query[:SEARCH_QUERY_MAX_CHARS])
+
+
 def _legs(
     *, legs: functools.partial, embedder: Embedder, query: str, mode: str, threshold: float | None
 ) -> tuple[Ranked, KeywordRanked, str, str]:
@@ -238,7 +241,7 @@ def _legs(
     vector = cached_query_vector(embedder, query)
     if vector is None and mode == "semantic":
         try:
-            vector = query_vector(embedder, query)
+            vector = query_vector_started(embedder, query).result()
         except EmbeddingError as exc:
             raise ServiceUnavailable("The embedding model is unavailable.") from exc
     if vector is not None:

@@ -1,6 +1,7 @@
 """Search against real PostgreSQL + pgvector: exact for small users, a per-user HNSW index past
 the threshold with the exact guard behind it, full-text, and their fusion."""
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 from core.errors import ServiceUnavailable
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
-from memories.selectors import MemoryFilters, memories_search
+from memories.selectors import MemoryFilters, memories_query_prefetch, memories_search
 from memories.selectors.query_vectors import query_vectors_forget
 from memories.selectors.search import fuse
 from memories.tests.factories import MemoryFactory
@@ -347,6 +348,30 @@ def test_a_repeated_query_is_not_embedded_again(user, notes, monkeypatch):
 
     assert calls == [["a query asked twice"]]
     assert ids(first) == ids(again)
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_a_query_embedded_ahead_is_embedded_once(user, notes, monkeypatch, mode):
+    # Chat starts embedding the message before the rest of the turn; the search that follows,
+    # arriving while the model still runs, waits for that embedding instead of starting another.
+    query_vectors_forget()
+    embedder = get_embedder()
+    calls, release = [], threading.Event()
+    embed = embedder.embed
+
+    def slow(texts):
+        calls.append(texts)
+        release.wait(5)
+        return embed(texts)
+
+    monkeypatch.setattr(embedder, "embed", slow)
+    memories_query_prefetch("python code review")
+    threading.Timer(0.2, release.set).start()
+
+    outcome = memories_search(user=user, query="python code review", mode=mode)
+
+    assert calls == [["python code review"]]
+    assert ids(outcome)[0] == notes[0].pk
 
 
 def test_a_new_hybrid_query_ranks_as_the_same_query_repeated(user, notes):
