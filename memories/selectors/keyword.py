@@ -128,10 +128,11 @@ def _heavy_statement(
         budget=settings.MEMORY_KEYWORD_CANDIDATE_BUDGET,
         max_at_least=max_at_least,
     )
-    # A constant tsquery, so the user's partial GIN index can answer it.
+    # Constant tsqueries, so the user's partial GIN index can answer each.
+    matches = " OR ".join(["m.search_vector @@ %s::tsquery"] * len(plan.clauses))
     owned = f"""owned AS NOT MATERIALIZED (
         SELECT m.id, m.search_vector, length(m.search_vector) AS dl FROM {Memory._meta.db_table} m
-        WHERE m.user_id = %s {restrict} AND m.search_vector @@ %s::tsquery
+        WHERE m.user_id = %s {restrict} AND ({matches})
     )"""
     if corpus:
         corpus_sql, corpus_params = "SELECT %s::float8 AS n, %s::float8 AS avgdl", list(corpus)
@@ -143,7 +144,7 @@ def _heavy_statement(
         corpus_params = [user.pk]
     sql, params = _scored_sql(
         owned=owned,
-        owned_params=[user.pk, *filter_params, plan.tsquery],
+        owned_params=[user.pk, *filter_params, *plan.clauses],
         terms="%s::text[]",
         terms_params=[list(documents)],
         corpus=corpus_sql,

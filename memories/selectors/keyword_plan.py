@@ -30,8 +30,10 @@ MAX_COMMON_TERMS = 8
 
 @dataclass(frozen=True)
 class KeywordPlan:
-    # The candidates' test, in tsquery syntax (lexemes quoted, already normalised).
-    tsquery: str
+    # The candidates' test: a memory matching any of these tsqueries (lexemes quoted, already
+    # normalised). Kept apart, each is its own scan of the GIN index: one tsquery ORing 15
+    # conjunctions cost the index three times as much (bench/README.md).
+    clauses: tuple[str, ...]
     # Lexemes whose every memory is a candidate: their document counts are taken from the
     # candidates themselves, the others' from the statistics.
     searched: frozenset[str]
@@ -94,14 +96,14 @@ def keyword_plan(
 def _plan(searched: list[str], common: list[str], at_least: int, *, words: int) -> KeywordPlan:
     if at_least == 1:  # every common word searched by: the plain OR
         searched, common, at_least = searched + common, [], 0
-    clauses = [tsquery_lexeme(lexeme) for lexeme in searched]
+    clauses = [" | ".join(tsquery_lexeme(lexeme) for lexeme in searched)] if searched else []
     if common:
         clauses += [
-            "(" + " & ".join(tsquery_lexeme(lexeme) for lexeme in group) + ")"
+            " & ".join(tsquery_lexeme(lexeme) for lexeme in group)
             for group in combinations(common, at_least)
         ]
     return KeywordPlan(
-        tsquery=" | ".join(clauses),
+        clauses=tuple(clauses),
         searched=frozenset(searched),
         at_least=at_least,
         exact=len(searched) == words,

@@ -24,7 +24,7 @@ QUERY = "alpha beta gamma zebra"
 def test_a_plan_within_the_budget_reads_every_word():
     plan = keyword_plan({"alpha": 40, "beta": None}, memories=100, budget=100)
     assert plan.exact and plan.at_least == 0
-    assert set(plan.tsquery.split(" | ")) == {"'alpha'", "'beta'"}
+    assert plan.clauses == ("'beta' | 'alpha'",)  # rarest first
 
 
 def test_rare_words_are_searched_and_common_ones_must_come_together():
@@ -34,10 +34,10 @@ def test_rare_words_are_searched_and_common_ones_must_come_together():
     assert plan.searched == {"zebra"}
     # At least 1 common word: 60 memories, at least 2: 40, all 3: 10; 30 are left in the budget.
     assert plan.at_least == 3 and not plan.exact
-    assert plan.tsquery == "'zebra' | ('gamma' & 'beta' & 'alpha')"
+    assert plan.clauses == ("'zebra'", "'gamma' & 'beta' & 'alpha'")
     widened = keyword_plan(documents, memories=60, budget=40, max_at_least=2)
     assert widened.at_least == 2
-    assert widened.tsquery.count("&") == 3  # three pairs
+    assert len(widened.clauses) == 1 + 3  # zebra, and three pairs
     assert keyword_plan(documents, memories=60, budget=40, max_at_least=1).exact
 
 
