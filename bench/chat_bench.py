@@ -314,7 +314,9 @@ def process_tree(pid: int) -> list[int]:
         current = pending.pop()
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*/children"):
-            pending += [int(child) for child in task.read_text().split()]
+            # A thread that ended since the listing (the server starts and ends threads).
+            with contextlib.suppress(OSError):
+                pending += [int(child) for child in task.read_text().split()]
     return found
 
 
