@@ -2,10 +2,10 @@
 
 ``functools.cache`` stores a value only after its build returns: the requests that reach a cold
 server process together (each on a thread of its own) would each build it. For the local
-embedding model and the tiktoken tables that is tens of MB of transient allocations per thread,
-left behind as free space in glibc's per-thread arenas, which the process keeps: 500 streams on
-two cold processes grew them by 1.6 GB (bench/README.md, chat streaming, wave 3). Here the first
-caller builds and the others wait for its value.
+embedding model and the tiktoken tables that is tens of MB of transient allocations and about
+half a second of CPU per thread; freed, the memory stays with the process as free space in
+glibc's arenas. Two processes meeting 500 streams cold kept 1.5 to 2 GB each (bench/README.md, chat
+streaming, wave 3). Here the first caller builds and the others wait for its value.
 """
 
 import functools
