@@ -314,7 +314,9 @@ def process_tree(pid: int) -> list[int]:
         current = pending.pop()
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*/children"):
-            pending += [int(child) for child in task.read_text().split()]
+            # A thread that ended since the listing (the server starts and ends threads).
+            with contextlib.suppress(OSError):
+                pending += [int(child) for child in task.read_text().split()]
     return found
 
 
@@ -424,8 +426,11 @@ def run(args: argparse.Namespace, *, target: Target) -> dict[str, Any]:
     clients = seed(users=args.users, memories=args.memories, clients=max(args.levels))
     timeout = target.answer_seconds * 20 + 60
     rows = []
-    # Untimed: the first turns load the embedding model, the catalog and the tokenizer tables.
-    for transport in ("sse", "ws"):
+    # Untimed: the first turns load the embedding model, the catalog and the tokenizer tables
+    # (in the one process they reach: with --workers the other may stay cold). --cold skips
+    # them, so the first level's requests arrive at processes that loaded nothing, as after a
+    # deploy; its memory per stream then includes loading the model (~230 MB a process).
+    for transport in () if args.cold else ("sse", "ws"):
         asyncio.run(measure_level(target, clients[:1], transport, turns=1, timeout=timeout))
     for level in args.levels:
         for transport in args.transports:
@@ -440,6 +445,7 @@ def run(args: argparse.Namespace, *, target: Target) -> dict[str, Any]:
         "started_at": datetime.now(UTC).isoformat(),
         "machine": machine(),
         "embedder": args.embedder,
+        "cold": args.cold,
         "upstream": {
             "tokens": target.tokens,
             "first_token_delay_s": target.first_token_delay,
@@ -497,6 +503,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", default="engram_bench")
     parser.add_argument(
         "--workers", type=int, default=1, help="server processes (uvicorn --workers)"
+    )
+    parser.add_argument(
+        "--cold", action="store_true", help="no warm-up turns: the first level meets cold processes"
     )
     args = parser.parse_args(argv)
     args.levels = [int(level) for level in args.levels.split(",")]

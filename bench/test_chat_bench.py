@@ -13,10 +13,11 @@ from testing.live import live_server
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_benchmark_runs_at_a_tiny_scale(llm_upstream, tmp_path):
+@pytest.mark.parametrize("cold", [False, True], ids=["warmed-up", "cold"])
+def test_the_benchmark_runs_at_a_tiny_scale(llm_upstream, tmp_path, cold):
     args = argparse.Namespace(
         levels=[1, 3], transports=["direct", "sse", "ws"], turns=2, users=2, memories=3,
-        embedder="hashing", tokens=6, delay=0.005, first_token_delay=0.01,
+        embedder="hashing", tokens=6, delay=0.005, first_token_delay=0.01, cold=cold,
     )  # fmt: skip
     llm_upstream.default_reply = Reply(
         tokens=[" tok"] * args.tokens, delay=args.delay, first_token_delay=args.first_token_delay

@@ -1,10 +1,8 @@
 """Text embeddings behind one interface; the backend is chosen by settings.
 
 ``get_embedder()`` returns the configured embedder, built once per process (loading the local
-model costs about half a second).
+model costs about half a second), by the first of the threads that ask together (providers.once).
 """
-
-import functools
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -15,6 +13,7 @@ from providers.embeddings.base import (
     EmbeddingRejected,
     EmbeddingUnavailable,
 )
+from providers.once import built_once
 
 __all__ = [
     "Embedder",
@@ -60,7 +59,7 @@ def build_embedder(
     raise ImproperlyConfigured(f"EMBEDDING_BACKEND must be one of {BACKENDS}, not {backend!r}")
 
 
-@functools.cache
+@built_once
 def _cached(backend: str, **options) -> Embedder:
     return build_embedder(backend, **options)
 

@@ -27,6 +27,7 @@ import tiktoken
 from tiktoken.model import encoding_name_for_model
 
 from providers.llm.types import Message
+from providers.once import built_once
 
 # The two encodings current chat models use. Regexes and special tokens as in tiktoken's
 # tiktoken_ext/openai_public.py (an encoding never changes once published); hashes of the
@@ -86,7 +87,7 @@ def _bundled_table(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / f"{name}.tiktoken.gz"
 
 
-@functools.cache
+@built_once
 def get_encoding(name: str) -> tiktoken.Encoding:
     """The tiktoken encoding ``name`` (cl100k_base or o200k_base), built from bundled tables."""
     params = _ENCODINGS[name]
