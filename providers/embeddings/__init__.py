@@ -1,19 +1,19 @@
 """Text embeddings behind one interface; the backend is chosen by settings.
 
 ``get_embedder()`` returns the configured embedder, built once per process (loading the local
-model costs about half a second), by the first of the threads that ask together (providers.once).
+model costs about half a second), by the first of the threads that ask together (core.once).
 """
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from core.once import built_once
 from providers.embeddings.base import (
     Embedder,
     EmbeddingError,
     EmbeddingRejected,
     EmbeddingUnavailable,
 )
-from providers.once import built_once
 
 __all__ = [
     "Embedder",

@@ -26,8 +26,8 @@ from typing import Any
 import tiktoken
 from tiktoken.model import encoding_name_for_model
 
+from core.once import built_once
 from providers.llm.types import Message
-from providers.once import built_once
 
 # The two encodings current chat models use. Regexes and special tokens as in tiktoken's
 # tiktoken_ext/openai_public.py (an encoding never changes once published); hashes of the

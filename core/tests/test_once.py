@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from providers.once import built_once
+from core.once import built_once
 
 
 def test_threads_asking_together_share_one_build():
