@@ -149,3 +149,32 @@ def test_the_sweep_refreshes_heavy_users_that_grew_and_drop_forgets_them(corpus)
     services.vector_index_drop(index=index)
     assert not KeywordStatistics.objects.filter(user=corpus).exists()
     assert not TermStatistic.objects.filter(statistics_id=corpus.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "it's alpha's",
+        "back\\slash alpha",
+        "a:b & c | !d (e) <-> 'f'",
+        "C:\\path\\to alpha",
+        "ünïcödé ☃ alpha",
+    ],
+)
+def test_any_words_a_user_types_reach_the_index_quoted(corpus, settings, query):
+    # Lexemes go into tsquery text the plan builds: quotes, backslashes and operators in them
+    # must stay words.
+    services.term_statistics_refresh(user_id=corpus.pk)
+    settings.MEMORY_KEYWORD_CANDIDATE_BUDGET = 1
+    _, ranked, _ = legs_ranked(
+        user=corpus,
+        query=query,
+        vector=None,
+        model="",
+        depth=10,
+        threshold=None,
+        filters=MemoryFilters(),
+        heavy=True,
+        keyword=True,
+    )
+    assert len(ranked) == (10 if "alpha" in query else 0)
