@@ -86,7 +86,7 @@ def endpoint(user, texts: list[str]) -> dict:
         scores = matrix @ embedder.embed([text])[0]
         np.argpartition(-scores, min(10, len(scores) - 1))[:10]
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"resident_load_ms": _resident_loaded(user, post, texts[0])}
     embed_only: list[float] = []
     plain: list[float] = []
     for mode in ("semantic", "keyword", "hybrid"):
@@ -101,20 +101,57 @@ def endpoint(user, texts: list[str]) -> dict:
             _timed(samples[3], in_process, text)
         out[mode] = {"new_query": percentiles(new), "repeated_query": percentiles(again)}
     out["baseline"] = {"embedding": percentiles(embed_only), "in_process_exact": percentiles(plain)}
+    # Nothing was written meanwhile, so the copy loaded before stayed current throughout.
+    out["resident_at_end"] = _resident(user, texts[0])
     return out
+
+
+def _resident_loaded(user, post, text: str) -> float | None:
+    """Search once, as a user who starts searching does, then wait for the background copy of
+    their data (memories/selectors/resident.py): the timings are of a user who searches often.
+    The wait, in ms, or None when the user is not copied (below the minimum, or turned off)."""
+    from django.conf import settings
+
+    if settings.MEMORY_RESIDENT_MB <= 0:
+        return None
+    started = time.perf_counter()
+    post(text, "semantic")
+    while not _resident(user, text):
+        if time.perf_counter() - started > 60:
+            return None
+        time.sleep(0.01)
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _resident(user, text: str) -> bool:
+    from memories.selectors.resident import resident_search
+    from providers.embeddings import get_embedder
+
+    return resident_search(user_id=user.pk, model=get_embedder().name, query=text) is not None
 
 
 def breakdown(user, texts: list[str]) -> dict:
     """The parts of a hybrid search, query by query: the embedding, the semantic leg's SQL,
-    the keyword leg's SQL, and both legs in one statement (as search sends them)."""
+    the keyword leg's SQL, both legs in one statement (as search sends them), and both legs
+    from the user's copy in the process (its generation check included) when there is one."""
     from django.conf import settings
 
     from memories.selectors import MemoryFilters, search
+    from memories.selectors.resident import resident_search
     from providers.embeddings import get_embedder
 
     embedder = get_embedder()
     heavy = search.has_vector_index(user.pk, embedder.name)
-    parts: dict[str, list[float]] = {"embedding": [], "semantic": [], "keyword": [], "both": []}
+    parts: dict[str, list[float]] = {
+        "embedding": [], "semantic": [], "keyword": [], "both": [], "resident": []
+    }  # fmt: skip
+
+    def resident_legs(text: str, vector) -> None:
+        copy = resident_search(user_id=user.pk, model=embedder.name, query=text)
+        if copy is not None:
+            copy.legs(vector=vector, threshold=None, keyword=True, depth=depth)
+
+    depth = settings.MEMORY_SEARCH_DEPTH
     for i, text in enumerate(texts):
         samples = parts if i >= WARM_UP else {name: [] for name in parts}
         vector = _timed(samples["embedding"], embedder.embed, [text])[0]
@@ -129,7 +166,9 @@ def breakdown(user, texts: list[str]) -> dict:
                 depth=settings.MEMORY_SEARCH_DEPTH, threshold=None, filters=MemoryFilters(),
                 heavy=heavy, keyword=with_keyword,
             )  # fmt: skip
-    return {part: percentiles(samples) for part, samples in parts.items()}
+        if _resident(user, text):
+            _timed(samples["resident"], resident_legs, text, vector)
+    return {part: percentiles(samples) for part, samples in parts.items() if samples}
 
 
 def markdown(latency: dict) -> list[str]:
@@ -150,6 +189,9 @@ def markdown(latency: dict) -> list[str]:
         )
     for name, row in base.items():
         lines.append(f"| (baseline: {name}) | {row['p50']} | {row['p95']} | | | |")
+    if latency.get("resident_load_ms") is not None:
+        loaded = latency["resident_load_ms"]
+        lines.append(f"| (the user's copy loaded into the process, once) | {loaded} | | | | |")
     for name, row in latency["breakdown"].items():
         lines.append(f"| (part: {name}) | {row['p50']} | {row['p95']} | | | |")
     return lines

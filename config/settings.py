@@ -548,6 +548,11 @@ MEMORY_SEARCH_SEMANTIC_WEIGHT = env.float("MEMORY_SEARCH_SEMANTIC_WEIGHT", 0.8)
 MEMORY_KEYWORD_CANDIDATE_BUDGET = env.int("MEMORY_KEYWORD_CANDIDATE_BUDGET", 1_000)
 # Query embeddings kept per process, so a repeated query is not embedded again.
 MEMORY_SEARCH_QUERY_CACHE_SIZE = env.int("MEMORY_SEARCH_QUERY_CACHE_SIZE", 1024)
+# Users with at least this many memories who search get a copy of their vectors and words in
+# each web process (memories/selectors/resident.py), at most MEMORY_RESIDENT_MB per process, the
+# least recently searched out first; 0 MB turns it off. 6,000 memories take ~10 MB.
+MEMORY_RESIDENT_MIN_MEMORIES = env.int("MEMORY_RESIDENT_MIN_MEMORIES", 2_000)
+MEMORY_RESIDENT_MB = env.int("MEMORY_RESIDENT_MB", 256)
 # Seconds to wait after a change before the summary is recomputed (changes in between coalesce).
 MEMORY_SUMMARY_DELAY_SECONDS = env.int("MEMORY_SUMMARY_DELAY_SECONDS", 60)
 # Memories left pending longer than this many seconds are re-enqueued by the periodic sweep.

@@ -278,6 +278,24 @@ class TermStatistic(models.Model):
         return f"{self.lexeme}: {self.documents}"
 
 
+class SearchGeneration(models.Model):
+    """A number that changes with every write to a user's memories or their vectors, so that a
+    copy of their search data held in a process (``selectors/resident.py``) knows whether it is
+    still current: read at generation g, it is current while the user's generation is g.
+
+    Database triggers set it (migration 0007), from one sequence: every statement that inserts,
+    updates or deletes memories or chunks, however it is made (the ORM, COPY, a cascade, the
+    shell), and never the same number twice, not even after a rolled-back write. A plain id, not
+    a foreign key: the row is written while a user's memories are deleted, user deletion
+    included, and an orphan number harms nothing."""
+
+    user_id = models.UUIDField(primary_key=True)
+    generation = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.generation}"
+
+
 class MemorySummary(models.Model):
     """The cached profile of what a user's memories are about (``memories/summary.py``)."""
 

@@ -5,6 +5,8 @@ The two legs live in their own modules (vectors.py: cosine similarity, exact or 
 user's HNSW index; keyword.py: Okapi BM25 with the user's own term statistics) and are fused by
 fusion.py. A new query's embedding runs in another thread while the keyword leg runs
 (query_vectors.py); a query embedded lately sends both legs to PostgreSQL as one statement.
+A user who searches often and has many memories is searched in the process instead, from a
+copy that is used only while no write has happened since it was read (resident.py).
 The weight, the candidate depth and chat's relevance floor were chosen on
 ``make bench-retrieval``'s tuning split (bench/README.md).
 """
@@ -25,7 +27,8 @@ from memories.models import TEXT_SEARCH_CONFIG, Memory
 from memories.selectors.fusion import Fused, KeywordRanked, boosted, fuse
 from memories.selectors.keyword import bm25_statement, or_query_text
 from memories.selectors.query_vectors import cached_query_vector, query_vector_started
-from memories.selectors.records import MemoryFilters
+from memories.selectors.records import MemoryFilters, memory_filter_q
+from memories.selectors.resident import resident_search
 from memories.selectors.vectors import (
     Ranked,
     filter_subquery,
@@ -64,7 +67,8 @@ class SearchOutcome:
     hits: list[SearchHit]
     took_ms: float
     mode: str
-    # How the semantic leg ran: "exact", "hnsw", "hnsw+exact" (the guard re-ran it), or "".
+    # How the semantic leg ran: "exact", "hnsw", "hnsw+exact" (the guard re-ran it),
+    # "resident" (the user's copy in this process, exact), or "".
     vector_path: str
 
 
@@ -183,18 +187,26 @@ def memories_search(
     filters = filters or MemoryFilters()
     depth = top_k if mode != "hybrid" else max(settings.MEMORY_SEARCH_DEPTH, top_k)
     embedder = get_embedder()
-    # A user with their own vector index is a heavy user: they have their own GIN index too.
-    heavy = has_vector_index(user.pk, embedder.name)
-    semantic, keyword, path, mode = _legs(
-        legs=functools.partial(
+    if mode != "keyword" and cached_query_vector(embedder, query) is None:
+        query_vector_started(embedder, query)  # embedding while the database is asked
+    resident = None
+    if not memory_filter_q(filters):
+        resident = resident_search(user_id=user.pk, model=embedder.name, query=query)
+    if resident is not None:
+        legs = functools.partial(resident.legs, depth=depth)
+    else:
+        legs = functools.partial(
             legs_ranked,
             user=user,
             query=query,
             model=embedder.name,
             depth=depth,
             filters=filters,
-            heavy=heavy,
-        ),
+            # A user with their own vector index is a heavy user: their own GIN index too.
+            heavy=has_vector_index(user.pk, embedder.name),
+        )
+    semantic, keyword, path, mode = _legs(
+        legs=legs,
         embedder=embedder,
         query=query,
         mode=mode,
@@ -232,8 +244,9 @@ def memories_query_prefetch(query: str) -> None:
 def _legs(
     *, legs: functools.partial, embedder: Embedder, query: str, mode: str, threshold: float | None
 ) -> tuple[Ranked, KeywordRanked, str, str]:
-    """The candidates of the legs ``mode`` asks for (``legs``: ``legs_ranked`` with everything
-    but the vector, the threshold and the keyword switch), the vector path, and the mode that
+    """The candidates of the legs ``mode`` asks for (``legs``: ``legs_ranked``, or a current
+    resident copy's, with everything but the vector, the threshold and the keyword switch), the
+    vector path, and the mode that
     answered: ``keyword`` when the embedder is down in a hybrid search."""
     if mode == "keyword":
         semantic, keyword, path = legs(vector=None, threshold=None, keyword=True)

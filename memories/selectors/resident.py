@@ -1,0 +1,400 @@
+"""A hot user's search data held in the process: both legs of search without PostgreSQL.
+
+At a few thousand memories the database's part of a search (the exact scan of every vector,
+one full-text test per memory) costs more than the query's embedding, and an in-process exact
+search over the same vectors (a matrix product) a fraction of it (bench/README.md). So a user
+with at least ``MEMORY_RESIDENT_MIN_MEMORIES`` memories who searches gets a copy of what search
+reads: their chunks' vectors (normalised, one matrix) and their memories' words (postings: which
+memory holds each lexeme how often, and each memory's length), read in one statement, so one
+snapshot, with their ``SearchGeneration``. Search then ranks exactly as the SQL legs do (cosine
+similarity of the nearest chunk; Okapi BM25 with the user's own statistics, counted at load)
+and reads only the hits' rows.
+
+Coherence: every search asks PostgreSQL for the user's generation (in the round trip that parses
+the query's words, beside the query's embedding); a copy whose generation differs is never used,
+so a search sees every write committed before it, the searcher's own included. A write makes
+the next search use SQL and starts a reload in the background. Copies live per process, at most
+``MEMORY_RESIDENT_MB`` of them, least recently searched out first. Searches with filters use SQL.
+"""
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, connections
+
+from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGeneration
+from memories.selectors.fusion import KeywordRanked
+from memories.selectors.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
+from memories.selectors.vectors import Ranked
+
+logger = logging.getLogger(__name__)
+
+# A user found too small, or too big for the budget, is asked again after this long.
+RECHECK_AFTER_SECONDS = 300.0
+# The vectors come as one bytea value, which PostgreSQL caps at 1 GB: a copy never nears it.
+MAX_COPY_BYTES = 768 * 1024 * 1024
+# Reloads of one user's copy start at most this often: a user writing and searching at once is
+# served by SQL meanwhile rather than by a reload per write.
+RELOAD_AFTER_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ResidentIndex:
+    """One user's search data for one embedding model, as of ``generation``. Memories are
+    numbered in id order (``ids``: their 16-byte ids), so ties broken by number are broken by
+    id as in SQL."""
+
+    generation: int
+    ids: np.ndarray  # (memories,) of 16-byte ids
+    lengths: np.ndarray  # (memories,) distinct lexemes per memory: BM25's document length
+    vectors: np.ndarray  # (chunks, dimensions) float32, unit length, grouped by memory
+    group_starts: np.ndarray  # first chunk of each memory that has chunks
+    group_memories: np.ndarray  # that memory's number
+    terms: dict[str, tuple[int, int]]  # lexeme -> its postings' slice
+    postings: np.ndarray  # memory numbers, by lexeme
+    frequencies: np.ndarray  # occurrences of the lexeme in that memory
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.ids, self.lengths, self.vectors, self.group_starts, self.group_memories)
+        return (
+            sum(array.nbytes for array in arrays)
+            + self.postings.nbytes
+            + self.frequencies.nbytes
+            + 100 * len(self.terms)  # the dict's entries and their strings, roughly
+        )
+
+    def semantic_ranked(
+        self, vector: Sequence[float], *, limit: int, threshold: float | None
+    ) -> Ranked:
+        """Up to ``limit`` (memory id, cosine similarity of its nearest chunk), best first,
+        only those reaching ``threshold``: what ``vectors.exact_sql`` answers."""
+        if not len(self.group_starts):
+            return []
+        query = np.array(vector, dtype=np.float32)
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        nearest = np.maximum.reduceat(self.vectors @ query, self.group_starts).astype(np.float64)
+        if threshold is None:
+            keep = np.arange(len(nearest))
+        else:
+            keep = np.flatnonzero(nearest >= threshold)
+        best = _top(nearest[keep], self.group_memories[keep], limit)
+        return [(self._id(self.group_memories[keep[i]]), float(nearest[keep[i]])) for i in best]
+
+    def keyword_ranked(self, lexemes: Sequence[str], *, limit: int) -> KeywordRanked:
+        """Up to ``limit`` (memory id, BM25, normalised BM25), best first, of the memories
+        holding any of ``lexemes`` (the query's, distinct): what ``keyword.bm25_statement``
+        answers."""
+        memories = len(self.ids)
+        if not memories or not lexemes:
+            return []
+        average_length = max(float(self.lengths.mean()), 1e-12)
+        idf_sum, held, contributions = 0.0, [], []
+        for lexeme in lexemes[:MAX_QUERY_TERMS]:
+            start, end = self.terms.get(lexeme, (0, 0))
+            documents = end - start
+            idf = np.log(1 + (memories - documents + 0.5) / (documents + 0.5))
+            idf_sum += idf
+            if not documents:
+                continue
+            numbers = self.postings[start:end]
+            tf = self.frequencies[start:end].astype(np.float64)
+            lengths = self.lengths[numbers]
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / average_length)
+            held.append(numbers)
+            contributions.append(idf * tf * (BM25_K1 + 1) / (tf + norm))
+        if not held:
+            return []
+        scores = np.bincount(
+            np.concatenate(held), weights=np.concatenate(contributions), minlength=memories
+        )
+        candidates = np.flatnonzero(scores > 0)
+        best = _top(scores[candidates], candidates, limit)
+        return [
+            (
+                self._id(candidates[i]),
+                float(scores[candidates[i]]),
+                min(float(scores[candidates[i]]) / idf_sum, 1.0) if idf_sum else 0.0,
+            )
+            for i in best
+        ]
+
+    def _id(self, number: int) -> uuid.UUID:
+        return uuid.UUID(bytes=self.ids[number].tobytes())
+
+
+def _top(scores: np.ndarray, numbers: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the ``limit`` best ``scores``, best first, ties by memory number."""
+    if len(scores) > limit:
+        # Everything scoring at least the limit-th best, so that ties at the cut are ordered.
+        cut = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        positions = np.flatnonzero(scores >= cut)
+    else:
+        positions = np.arange(len(scores))
+    order = np.lexsort((numbers[positions], -scores[positions]))
+    return positions[order][:limit]
+
+
+@dataclass(frozen=True)
+class ResidentSearch:
+    """A current copy and the query's lexemes: the legs of one search."""
+
+    index: ResidentIndex
+    lexemes: list[str]
+
+    def legs(
+        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+    ) -> tuple[Ranked, KeywordRanked, str]:
+        """What ``search.legs_ranked`` answers, from the copy."""
+        semantic = (
+            []
+            if vector is None
+            else self.index.semantic_ranked(vector, limit=depth, threshold=threshold)
+        )
+        ranked = self.index.keyword_ranked(self.lexemes, limit=depth) if keyword else []
+        return semantic, ranked, "" if vector is None else "resident"
+
+
+class _Copies:
+    """The process's copies, least recently searched first, and who is being loaded."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.indexes: OrderedDict[tuple, ResidentIndex] = OrderedDict()
+        self.skipped: dict[tuple, float] = {}  # key -> when to look again
+        self.loading: set[tuple] = set()
+        self.loaded_at: dict[tuple, float] = {}
+        self.pool: tuple[int, ThreadPoolExecutor] | None = None
+
+    def get(self, key: tuple) -> ResidentIndex | None:
+        with self.lock:
+            index = self.indexes.get(key)
+            if index is not None:
+                self.indexes.move_to_end(key)
+            return index
+
+    def wanted(self, key: tuple) -> bool:
+        """Whether a load of ``key`` should start now (and if so, it is marked as loading)."""
+        now = time.monotonic()
+        with self.lock:
+            if key in self.loading or self.skipped.get(key, 0.0) > now:
+                return False
+            if now - self.loaded_at.get(key, -RELOAD_AFTER_SECONDS) < RELOAD_AFTER_SECONDS:
+                return False
+            self.loading.add(key)
+            self.loaded_at[key] = now
+            return True
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self.lock:
+            # A forked child (a Celery worker, a preloading server) makes its own thread.
+            if self.pool is None or self.pool[0] != os.getpid():
+                self.pool = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="resident"))
+            return self.pool[1]
+
+    def put(self, key: tuple, index: ResidentIndex | None) -> None:
+        budget = settings.MEMORY_RESIDENT_MB * 1024 * 1024
+        with self.lock:
+            self.loading.discard(key)
+            self.indexes.pop(key, None)
+            if index is None or index.nbytes > budget:
+                self.skipped[key] = time.monotonic() + RECHECK_AFTER_SECONDS
+                return
+            self.skipped.pop(key, None)
+            self.indexes[key] = index
+            used = sum(copy.nbytes for copy in self.indexes.values())
+            while used > budget:
+                _, evicted = self.indexes.popitem(last=False)
+                used -= evicted.nbytes
+
+    def failed(self, key: tuple) -> None:
+        with self.lock:
+            self.loading.discard(key)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.indexes.clear()
+            self.skipped.clear()
+            self.loaded_at.clear()
+
+
+_COPIES = _Copies()
+
+
+def resident_search(*, user_id: uuid.UUID, model: str, query: str) -> ResidentSearch | None:
+    """The user's copy for ``model`` if it is current, with ``query``'s lexemes; else None
+    (search uses SQL), and a copy is loaded in the background when the user may need one."""
+    if settings.MEMORY_RESIDENT_MB <= 0:
+        return None
+    key = (user_id, model)
+    index = _COPIES.get(key)
+    if index is None:
+        _load_later(key)
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT generation FROM {SearchGeneration._meta.db_table} WHERE user_id = %s),"
+            " tsvector_to_array(to_tsvector(%s::regconfig, %s))",
+            [user_id, TEXT_SEARCH_CONFIG, query],
+        )
+        generation, lexemes = cursor.fetchone()
+    if generation != index.generation:
+        _load_later(key)
+        return None
+    return ResidentSearch(index, lexemes)
+
+
+def resident_index_load(*, user_id: uuid.UUID, model: str) -> ResidentIndex | None:
+    """Read the user's copy for ``model`` now, on this thread's connection, and keep it; None
+    (and nothing kept) when they have fewer than ``MEMORY_RESIDENT_MIN_MEMORIES`` memories,
+    more vectors than ``MEMORY_RESIDENT_MB`` holds, or no generation yet."""
+    key = (user_id, model)
+    try:
+        index = _read(user_id, model)
+    except Exception:
+        _COPIES.failed(key)
+        raise
+    _COPIES.put(key, index)
+    return index
+
+
+def resident_indexes_forget() -> None:
+    """Drop every copy of this process (the next searches use SQL and load again)."""
+    _COPIES.clear()
+
+
+def _load_later(key: tuple) -> None:
+    if _COPIES.wanted(key):
+        _COPIES.executor().submit(_load_in_background, key)
+
+
+def _load_in_background(key: tuple) -> None:
+    user_id, model = key
+    try:
+        resident_index_load(user_id=user_id, model=model)
+    except Exception:
+        logger.exception("Loading a user's search data into the process failed")
+    finally:
+        connections.close_all()
+
+
+def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
+    memories, chunks = Memory._meta.db_table, MemoryChunk._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {memories} WHERE user_id = %s),"
+            f" (SELECT count(*) FROM {chunks} WHERE user_id = %s AND model = %s)",
+            [user_id, user_id, model],
+        )
+        count, vectors = cursor.fetchone()
+        vector_bytes = vectors * 4 * settings.EMBEDDING_DIMENSIONS
+        budget = min(settings.MEMORY_RESIDENT_MB * 1024 * 1024, MAX_COPY_BYTES)
+        if count < settings.MEMORY_RESIDENT_MIN_MEMORIES or vector_bytes > budget:
+            return None
+        # One statement, so one snapshot: the generation is the data's. Each part comes as one
+        # bytea of fixed-size big-endian records (int4send, uuid_send, vector_send), which numpy
+        # reads as it is; lexemes sort bytewise (COLLATE "C": the language's collation cost most
+        # of the time); the chunks come unsorted (sorting 1.5 kB rows spilled to disk) and are
+        # sorted here.
+        cursor.execute(
+            f"""
+            WITH numbered AS MATERIALIZED (
+                SELECT id, (row_number() OVER (ORDER BY id) - 1)::int AS number, search_vector
+                FROM {memories} WHERE user_id = %s
+            ),
+            postings AS MATERIALIZED (
+                SELECT w.lexeme COLLATE "C" AS lexeme, n.number,
+                       coalesce(cardinality(w.positions), 1) AS tf
+                FROM numbered n, unnest(n.search_vector) w
+            ),
+            terms AS MATERIALIZED (
+                SELECT lexeme, count(*)::int AS documents FROM postings GROUP BY lexeme
+            )
+            SELECT
+                (SELECT generation FROM {SearchGeneration._meta.db_table} WHERE user_id = %s),
+                (SELECT string_agg(uuid_send(id) || int4send(length(search_vector)), ''::bytea
+                                   ORDER BY number) FROM numbered),
+                (SELECT string_agg(int4send(n.number) || vector_send(c.embedding), ''::bytea)
+                 FROM {chunks} c JOIN numbered n ON n.id = c.memory_id
+                 WHERE c.user_id = %s AND c.model = %s),
+                (SELECT array_agg(lexeme ORDER BY lexeme) FROM terms),
+                (SELECT string_agg(int4send(documents), ''::bytea ORDER BY lexeme) FROM terms),
+                (SELECT string_agg(int4send(number) || int4send(tf), ''::bytea
+                                   ORDER BY lexeme, number) FROM postings)
+            """,
+            [user_id, user_id, user_id, model],
+        )
+        generation, memories_blob, chunks_blob, lexemes, documents, postings = cursor.fetchone()
+    if generation is None:
+        return None
+    owned = np.frombuffer(memories_blob or b"", dtype=[("id", "V16"), ("length", ">i4")])
+    held = np.frombuffer(postings or b"", dtype=[("number", ">i4"), ("tf", ">i4")])
+    numbers, vectors = _chunks(chunks_blob or b"")
+    return _index(
+        generation=generation,
+        ids=owned["id"].copy(),
+        lengths=owned["length"].astype(np.int32),
+        chunk_numbers=numbers,
+        vectors=vectors,
+        lexemes=lexemes or [],
+        documents=np.frombuffer(documents or b"", dtype=">i4").astype(np.int32),
+        postings=held["number"].astype(np.int32),
+        frequencies=held["tf"].astype(np.int32),
+    )
+
+
+def _chunks(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Records of a memory number then vector_send's output (a 16-bit dimension count, 16
+    unused bits, big-endian float32): the numbers, ascending, and the unit-length vectors in
+    the same order."""
+    if not blob:
+        return np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
+    dimensions = int(np.frombuffer(blob[4:6], dtype=">i2")[0])
+    record = np.dtype([("number", ">i4"), ("head", ">i4"), ("values", ">f4", dimensions)])
+    rows = np.frombuffer(blob, dtype=record)
+    order = np.argsort(rows["number"], kind="stable")
+    vectors = rows["values"][order].astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return rows["number"][order].astype(np.int32), vectors
+
+
+def _index(
+    *,
+    generation: int,
+    ids: np.ndarray,
+    lengths: np.ndarray,
+    chunk_numbers: np.ndarray,
+    vectors: np.ndarray,
+    lexemes: list[str],
+    documents: np.ndarray,
+    postings: np.ndarray,
+    frequencies: np.ndarray,
+) -> ResidentIndex:
+    starts = np.flatnonzero(np.r_[True, chunk_numbers[1:] != chunk_numbers[:-1]])
+    if not len(chunk_numbers):
+        starts = np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(documents)
+    terms = {
+        lexeme: (int(end - count), int(end))
+        for lexeme, count, end in zip(lexemes, documents, ends, strict=True)
+    }
+    return ResidentIndex(
+        generation=generation,
+        ids=ids,
+        lengths=lengths,
+        vectors=vectors,
+        group_starts=starts,
+        group_memories=chunk_numbers[starts],
+        terms=terms,
+        postings=postings,
+        frequencies=frequencies,
+    )

@@ -1,0 +1,229 @@
+"""A hot user's search data held in the process: the same answers as the SQL legs, used only
+while the user's generation says nothing was written since it was read."""
+
+import time
+
+import pytest
+from django.db import transaction
+
+from memories import services
+from memories.models import MemoryChunk, SearchGeneration
+from memories.selectors import MemoryFilters, memories_search
+from memories.selectors.resident import (
+    resident_index_load,
+    resident_indexes_forget,
+    resident_search,
+)
+from memories.selectors.search import legs_ranked
+from memories.tests.factories import MemoryFactory
+from providers.embeddings import get_embedder
+
+pytestmark = pytest.mark.django_db
+
+PEOPLE = ["Maya", "Leo", "Ana"]
+THINGS = [
+    "adopted a rescue dog called Mochi from the shelter",
+    "is training for the Lisbon half marathon in spring",
+    "got an otter tattoo on her wrist to remember the river trip",
+    "bakes sourdough bread every Sunday morning",
+    "is learning to play the cello with a teacher from Porto",
+    "booked a flight to Tokyo for the cherry blossom season",
+    "fixed the bike's chain and the rear brake on Saturday",
+    "reads science fiction novels about generation ships",
+    "planted tomatoes, basil and chillies on the balcony",
+    "collects vinyl records of seventies jazz",
+    "started a new job as a nurse at the children's hospital",
+    "is allergic to peanuts and carries an epipen",
+    "and her sister repainted the kitchen a pale green",
+]
+QUERIES = [
+    "What is the name of Maya's dog?",
+    "Why did Leo choose an otter for the tattoo?",
+    "musical instrument lessons",
+    "Which city is the marathon in?",
+    "food allergy",
+    "zzz unknown words only",
+]
+
+
+@pytest.fixture(autouse=True)
+def resident_for_everyone(settings):
+    settings.MEMORY_RESIDENT_MIN_MEMORIES = 1
+    settings.MEMORY_RESIDENT_MB = 64
+    resident_indexes_forget()
+    yield
+    resident_indexes_forget()
+
+
+@pytest.fixture
+def diary(user, embed_now):
+    memories = [
+        MemoryFactory(user=user, content=f"{person} {thing}")
+        for index, thing in enumerate(THINGS)
+        for person in PEOPLE[: 1 + index % 3]
+    ]
+    embed_now(*memories)
+    return memories
+
+
+def model() -> str:
+    return get_embedder().name
+
+
+def sql_legs(user, query, vector, depth):
+    return legs_ranked(
+        user=user,
+        query=query,
+        vector=vector,
+        model=model(),
+        depth=depth,
+        threshold=None,
+        filters=MemoryFilters(),
+        heavy=False,
+        keyword=True,
+    )
+
+
+def test_the_copy_ranks_as_the_sql_legs_do(user, diary):
+    assert resident_index_load(user_id=user.pk, model=model()) is not None
+    embedder = get_embedder()
+    for query in QUERIES:
+        vector = list(embedder.embed([query])[0])
+        resident = resident_search(user_id=user.pk, model=model(), query=query)
+        assert resident is not None
+        for depth in (3, 50):
+            semantic, keyword, path = resident.legs(
+                vector=vector, threshold=None, keyword=True, depth=depth
+            )
+            sql_semantic, sql_keyword, _ = sql_legs(user, query, vector, depth)
+            assert path == "resident"
+            assert_same_ranking(semantic, sql_semantic, tolerance=1e-6)
+            assert_same_ranking(
+                [row[:2] for row in keyword], [row[:2] for row in sql_keyword], tolerance=1e-9
+            )
+            assert [row[2] for row in keyword] == pytest.approx([row[2] for row in sql_keyword])
+
+
+def assert_same_ranking(ours, theirs, *, tolerance):
+    """The same scores in the same order, each memory with its own score; memories whose
+    scores differ by less than ``tolerance`` (pgvector sums float32 in another order than
+    numpy) may swap places, or swap in or out at the cut."""
+    assert [score for _, score in ours] == pytest.approx(
+        [score for _, score in theirs], abs=tolerance
+    )
+    scores = dict(theirs)
+    for pk, score in ours:
+        assert scores.get(pk, theirs[-1][1]) == pytest.approx(score, abs=tolerance)
+
+
+def test_a_search_answers_from_the_copy_what_sql_answers(user, diary):
+    query = "Why did Leo choose an otter for the tattoo?"
+    from_sql = memories_search(user=user, query=query, mode="hybrid", top_k=8)
+    resident_index_load(user_id=user.pk, model=model())
+
+    from_copy = memories_search(user=user, query=query, mode="hybrid", top_k=8)
+
+    assert (from_sql.vector_path, from_copy.vector_path) == ("exact", "resident")
+    assert [hit.memory.pk for hit in from_copy.hits] == [hit.memory.pk for hit in from_sql.hits]
+    assert [hit.score for hit in from_copy.hits] == pytest.approx(
+        [hit.score for hit in from_sql.hits], abs=1e-5
+    )
+    assert from_copy.hits[0].highlights  # highlighted as before
+
+
+def test_every_write_changes_the_generation_even_one_rolled_back(user, embed_now):
+    def generation():
+        return SearchGeneration.objects.get(user_id=user.pk).generation
+
+    memory = MemoryFactory(user=user, content="first words")
+    seen = [generation()]
+    embed_now(memory)  # chunks inserted, the memory's status updated
+    seen.append(generation())
+    MemoryChunk.objects.filter(memory=memory).update(position=0)
+    seen.append(generation())
+    with pytest.raises(RuntimeError), transaction.atomic():
+        MemoryFactory(user=user, content="never saved")
+        rolled_back = generation()
+        raise RuntimeError
+    assert generation() == seen[-1]
+    memory.delete()
+    seen.append(generation())
+
+    assert len({*seen, rolled_back}) == len(seen) + 1
+
+
+def test_a_bulk_write_through_copy_is_seen_by_the_next_search(user, diary):
+    resident_index_load(user_id=user.pk, model=model())
+    before = SearchGeneration.objects.get(user_id=user.pk).generation
+
+    services.memories_bulk_create(
+        user=user, drafts=[services.MemoryDraft(content="Maya's kayak is yellow")]
+    )
+
+    assert SearchGeneration.objects.get(user_id=user.pk).generation != before
+    found = memories_search(user=user, query="kayak", mode="keyword")
+    assert [hit.memory.content for hit in found.hits] == ["Maya's kayak is yellow"]
+
+
+def test_a_write_is_seen_by_the_next_search(user, diary, remember):
+    resident_index_load(user_id=user.pk, model=model())
+    assert memories_search(user=user, query="cello", mode="hybrid").vector_path == "resident"
+
+    added = remember(user, "Leo sold his old cello to buy a theremin")
+    after_add = memories_search(user=user, query="theremin", mode="hybrid")
+    assert after_add.vector_path == "exact"  # the copy is stale: SQL answers
+    assert after_add.hits[0].memory.pk == added.pk
+
+    services.memory_update(memory=added, changes={"content": "Leo plays the oboe"})
+    after_update = memories_search(user=user, query="theremin oboe", mode="keyword")
+    assert [hit.memory.content for hit in after_update.hits] == ["Leo plays the oboe"]
+
+    resident_index_load(user_id=user.pk, model=model())
+    reloaded = memories_search(user=user, query="oboe", mode="hybrid")
+    assert reloaded.vector_path == "resident"
+    assert reloaded.hits[0].memory.pk == added.pk
+
+    added.refresh_from_db()
+    services.memory_delete(memory=added)
+    after_delete = memories_search(user=user, query="oboe", mode="hybrid", top_k=100)
+    assert added.pk not in [hit.memory.pk for hit in after_delete.hits]
+
+
+def test_filtered_searches_use_sql(user, diary):
+    resident_index_load(user_id=user.pk, model=model())
+    outcome = memories_search(
+        user=user, query="dog", mode="semantic", filters=MemoryFilters(source="api")
+    )
+    assert outcome.vector_path == "exact"
+
+
+def test_users_below_the_minimum_or_past_the_budget_are_not_copied(user, diary, settings):
+    settings.MEMORY_RESIDENT_MIN_MEMORIES = len(diary) + 1
+    assert resident_index_load(user_id=user.pk, model=model()) is None
+    settings.MEMORY_RESIDENT_MIN_MEMORIES = 1
+    settings.MEMORY_RESIDENT_MB = 0.01  # ~10 kB: less than this diary's vectors
+    resident_index_load(user_id=user.pk, model=model())
+    assert resident_search(user_id=user.pk, model=model(), query="dog") is None
+
+
+def test_the_least_recently_searched_copy_goes_first(user, other_user, diary, remember, settings):
+    remember(other_user, "Ana keeps bees on the roof")
+    mine = resident_index_load(user_id=user.pk, model=model())
+    theirs = resident_index_load(user_id=other_user.pk, model=model())
+    assert resident_search(user_id=user.pk, model=model(), query="dog") is not None
+    settings.MEMORY_RESIDENT_MB = (mine.nbytes + theirs.nbytes - 1) / 1024 / 1024
+
+    resident_index_load(user_id=user.pk, model=model())  # reloaded: the other one is older
+
+    assert resident_search(user_id=user.pk, model=model(), query="dog") is not None
+    assert resident_search(user_id=other_user.pk, model=model(), query="bees") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_searching_user_is_copied_in_the_background(user, diary):
+    assert memories_search(user=user, query="dog", mode="semantic").vector_path == "exact"
+    deadline = time.monotonic() + 30
+    while resident_search(user_id=user.pk, model=model(), query="dog") is None:
+        assert time.monotonic() < deadline, "the copy was never loaded"
+        time.sleep(0.05)
+    assert memories_search(user=user, query="dog", mode="semantic").vector_path == "resident"
