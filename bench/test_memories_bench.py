@@ -34,9 +34,11 @@ def test_the_benchmark_runs_at_a_tiny_scale():
         row for row in run["results"] if row == {**row, "users": "heavy", "mode": "hybrid"}
     )
     assert heavy_hybrid["keyword_plan_recall"] >= 0.9
-    from_copy = [row for row in run["results"] if "resident" in row["vector_paths"]]
-    assert {row["mode"] for row in from_copy} == {"semantic", "hybrid"}
-    assert all(row["users"] == "heavy" and row["copy_load_seconds"] >= 0 for row in from_copy)
+    from_copy = [row for row in run["results"] if row["copy_load_seconds"] is not None]
+    assert {(row["users"], row["mode"]) for row in from_copy} == {
+        ("heavy", "semantic"),
+        ("heavy", "hybrid"),
+    }
     assert "| 2,000 |" in memories_bench.markdown(result)
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -34,7 +34,7 @@ from django.db import connection, connections
 from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGeneration
 from memories.selectors.fusion import KeywordRanked
 from memories.selectors.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
-from memories.selectors.vectors import Ranked
+from memories.selectors.vectors import Ranked, has_vector_index
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,10 @@ class ResidentIndex:
     generation: int
     ids: np.ndarray  # (memories,) of 16-byte ids
     lengths: np.ndarray  # (memories,) distinct lexemes per memory: BM25's document length
-    vectors: np.ndarray  # (chunks, dimensions) float32, unit length, grouped by memory
+    # (chunks, dimensions) float32, unit length, grouped by memory; empty when not held (a user
+    # with their own HNSW index: it answers faster than a scan of 100k vectors would)
+    vectors: np.ndarray
+    holds_vectors: bool
     group_starts: np.ndarray  # first chunk of each memory that has chunks
     group_memories: np.ndarray  # that memory's number
     terms: dict[str, tuple[int, int]]  # lexeme -> its postings' slice
@@ -152,16 +155,24 @@ class ResidentSearch:
     lexemes: list[str]
 
     def legs(
-        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+        self,
+        *,
+        vector: Sequence[float] | None,
+        threshold: float | None,
+        keyword: bool,
+        depth: int,
+        semantic_legs: Callable[..., tuple[Ranked, KeywordRanked, str]] | None = None,
     ) -> tuple[Ranked, KeywordRanked, str]:
-        """What ``search.legs_ranked`` answers, from the copy."""
-        semantic = (
-            []
-            if vector is None
-            else self.index.semantic_ranked(vector, limit=depth, threshold=threshold)
-        )
+        """What ``search.legs_ranked`` answers: the keyword leg from the copy, the semantic leg
+        from the copy too, or from ``semantic_legs`` (``legs_ranked``) when given."""
+        semantic, path = [], ""
+        if vector is not None and semantic_legs is not None:
+            semantic, _, path = semantic_legs(vector=vector, threshold=threshold, keyword=False)
+        elif vector is not None:
+            semantic = self.index.semantic_ranked(vector, limit=depth, threshold=threshold)
+            path = "resident"
         ranked = self.index.keyword_ranked(self.lexemes, limit=depth) if keyword else []
-        return semantic, ranked, "" if vector is None else "resident"
+        return semantic, ranked, path
 
 
 class _Copies:
@@ -296,7 +307,8 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
             [user_id, user_id, model],
         )
         count, vectors = cursor.fetchone()
-        vector_bytes = vectors * 4 * settings.EMBEDDING_DIMENSIONS
+        holds_vectors = not has_vector_index(user_id, model)
+        vector_bytes = vectors * 4 * settings.EMBEDDING_DIMENSIONS if holds_vectors else 0
         budget = min(settings.MEMORY_RESIDENT_MB * 1024 * 1024, MAX_COPY_BYTES)
         if count < settings.MEMORY_RESIDENT_MIN_MEMORIES or vector_bytes > budget:
             return None
@@ -325,13 +337,13 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
                                    ORDER BY number) FROM numbered),
                 (SELECT string_agg(int4send(n.number) || vector_send(c.embedding), ''::bytea)
                  FROM {chunks} c JOIN numbered n ON n.id = c.memory_id
-                 WHERE c.user_id = %s AND c.model = %s),
+                 WHERE %s AND c.user_id = %s AND c.model = %s),
                 (SELECT array_agg(lexeme ORDER BY lexeme) FROM terms),
                 (SELECT string_agg(int4send(documents), ''::bytea ORDER BY lexeme) FROM terms),
                 (SELECT string_agg(int4send(number) || int4send(tf), ''::bytea
                                    ORDER BY lexeme, number) FROM postings)
             """,
-            [user_id, user_id, user_id, model],
+            [user_id, user_id, holds_vectors, user_id, model],
         )
         generation, memories_blob, chunks_blob, lexemes, documents, postings = cursor.fetchone()
     if generation is None:
@@ -345,6 +357,7 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
         lengths=owned["length"].astype(np.int32),
         chunk_numbers=numbers,
         vectors=vectors,
+        holds_vectors=holds_vectors,
         lexemes=lexemes or [],
         documents=np.frombuffer(documents or b"", dtype=">i4").astype(np.int32),
         postings=held["number"].astype(np.int32),
@@ -374,6 +387,7 @@ def _index(
     lengths: np.ndarray,
     chunk_numbers: np.ndarray,
     vectors: np.ndarray,
+    holds_vectors: bool,
     lexemes: list[str],
     documents: np.ndarray,
     postings: np.ndarray,
@@ -392,6 +406,7 @@ def _index(
         ids=ids,
         lengths=lengths,
         vectors=vectors,
+        holds_vectors=holds_vectors,
         group_starts=starts,
         group_memories=chunk_numbers[starts],
         terms=terms,

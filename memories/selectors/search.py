@@ -189,21 +189,26 @@ def memories_search(
     embedder = get_embedder()
     if mode != "keyword" and cached_query_vector(embedder, query) is None:
         query_vector_started(embedder, query)  # embedding while the database is asked
+    # A user with their own vector index is a heavy user: their own GIN index too.
+    heavy = has_vector_index(user.pk, embedder.name)
+    sql_legs = functools.partial(
+        legs_ranked,
+        user=user,
+        query=query,
+        model=embedder.name,
+        depth=depth,
+        filters=filters,
+        heavy=heavy,
+    )
     resident = None
     if not memory_filter_q(filters):
         resident = resident_search(user_id=user.pk, model=embedder.name, query=query)
+    legs = sql_legs
     if resident is not None:
-        legs = functools.partial(resident.legs, depth=depth)
-    else:
+        # A heavy user's own HNSW index answers the semantic leg faster than any scan.
+        semantic_from_copy = resident.index.holds_vectors and not heavy
         legs = functools.partial(
-            legs_ranked,
-            user=user,
-            query=query,
-            model=embedder.name,
-            depth=depth,
-            filters=filters,
-            # A user with their own vector index is a heavy user: their own GIN index too.
-            heavy=has_vector_index(user.pk, embedder.name),
+            resident.legs, depth=depth, semantic_legs=None if semantic_from_copy else sql_legs
         )
     semantic, keyword, path, mode = _legs(
         legs=legs,

@@ -7,14 +7,14 @@ import pytest
 from django.db import transaction
 
 from memories import services
-from memories.models import MemoryChunk, SearchGeneration
+from memories.models import IndexStatus, MemoryChunk, SearchGeneration, UserVectorIndex
 from memories.selectors import MemoryFilters, memories_search
 from memories.selectors.resident import (
     resident_index_load,
     resident_indexes_forget,
     resident_search,
 )
-from memories.selectors.search import legs_ranked
+from memories.selectors.search import legs_ranked, vector_index_forget
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import get_embedder
 
@@ -187,6 +187,32 @@ def test_a_write_is_seen_by_the_next_search(user, diary, remember):
     services.memory_delete(memory=added)
     after_delete = memories_search(user=user, query="oboe", mode="hybrid", top_k=100)
     assert added.pk not in [hit.memory.pk for hit in after_delete.hits]
+
+
+def test_a_heavy_users_copy_holds_their_words_and_their_own_index_ranks_by_meaning(
+    user, diary, settings
+):
+    UserVectorIndex.objects.create(
+        user=user, model=model(), dimensions=384, name="memories_test_hnsw",
+        status=IndexStatus.READY, rows=len(diary),
+    )  # fmt: skip
+    vector_index_forget(user_id=user.pk, model=model())
+    query = "Why did Leo choose an otter for the tattoo?"
+    settings.MEMORY_RESIDENT_MB = 0
+    from_sql = memories_search(user=user, query=query, mode="hybrid", top_k=8)
+    settings.MEMORY_RESIDENT_MB = 64
+
+    copy = resident_index_load(user_id=user.pk, model=model())
+    outcome = memories_search(user=user, query=query, mode="hybrid", top_k=8)
+
+    assert not copy.holds_vectors and copy.vectors.size == 0
+    # The user's index, then its exact guard (this diary holds fewer memories than asked for).
+    assert outcome.vector_path == from_sql.vector_path == "hnsw+exact"
+    assert [hit.memory.pk for hit in outcome.hits] == [hit.memory.pk for hit in from_sql.hits]
+    assert [hit.keyword_score for hit in outcome.hits] == pytest.approx(
+        [hit.keyword_score for hit in from_sql.hits]
+    )
+    vector_index_forget(user_id=user.pk, model=model())
 
 
 def test_filtered_searches_use_sql(user, diary):
