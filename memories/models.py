@@ -287,7 +287,13 @@ class SearchGeneration(models.Model):
     updates or deletes memories or chunks, however it is made (the ORM, COPY, a cascade, the
     shell), and never the same number twice, not even after a rolled-back write. A plain id, not
     a foreign key: the row is written while a user's memories are deleted, user deletion
-    included, and an orphan number harms nothing."""
+    included, and an orphan number harms nothing.
+
+    The first write of a transaction locks the user's row here until it commits, so that two
+    writers cannot both commit with the copy none the wiser. A transaction that writes memories
+    should therefore take the locks it needs first, as the services do (memory rows locked in
+    id order before any write): one that wrote, then waited for a row another writer of the
+    same user holds, could deadlock with it."""
 
     user_id = models.UUIDField(primary_key=True)
     generation = models.BigIntegerField()
