@@ -8,7 +8,8 @@ reads: their chunks' vectors (normalised, one matrix) and their memories' words 
 memory holds each lexeme how often, and each memory's length), read in one statement, so one
 snapshot, with their ``SearchGeneration``. Search then ranks exactly as the SQL legs do (cosine
 similarity of the nearest chunk; Okapi BM25 with the user's own statistics, counted at load)
-and reads only the hits' rows.
+and reads only the hits' rows. A heavy user's copy (one with their own HNSW index) holds their
+words only: the index answers the semantic leg faster than a scan of 100k vectors would.
 
 Coherence: every search asks PostgreSQL for the user's generation (in the round trip that parses
 the query's words, beside the query's embedding); a copy whose generation differs is never used,
@@ -45,6 +46,9 @@ MAX_COPY_BYTES = 768 * 1024 * 1024
 # Reloads of one user's copy start at most this often: a user writing and searching at once is
 # served by SQL meanwhile rather than by a reload per write.
 RELOAD_AFTER_SECONDS = 2.0
+# Users remembered as skipped or lately loaded, past which the expired ones are forgotten: every
+# user who searches leaves an entry, and a process can serve millions of them.
+TRACKED_USERS_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,11 @@ class _Copies:
         """Whether a load of ``key`` should start now (and if so, it is marked as loading)."""
         now = time.monotonic()
         with self.lock:
+            if len(self.skipped) + len(self.loaded_at) > TRACKED_USERS_MAX:
+                self.skipped = {k: until for k, until in self.skipped.items() if until > now}
+                self.loaded_at = {
+                    k: at for k, at in self.loaded_at.items() if now - at < RELOAD_AFTER_SECONDS
+                }
             if key in self.loading or self.skipped.get(key, 0.0) > now:
                 return False
             if now - self.loaded_at.get(key, -RELOAD_AFTER_SECONDS) < RELOAD_AFTER_SECONDS:

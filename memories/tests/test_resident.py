@@ -8,7 +8,7 @@ from django.db import transaction
 
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, SearchGeneration, UserVectorIndex
-from memories.selectors import MemoryFilters, memories_search
+from memories.selectors import MemoryFilters, memories_search, resident
 from memories.selectors.resident import (
     resident_index_load,
     resident_indexes_forget,
@@ -253,3 +253,19 @@ def test_a_searching_user_is_copied_in_the_background(user, diary):
         assert time.monotonic() < deadline, "the copy was never loaded"
         time.sleep(0.05)
     assert memories_search(user=user, query="dog", mode="semantic").vector_path == "resident"
+
+
+def test_users_remembered_between_loads_are_forgotten_once_expired(monkeypatch):
+    copies = resident._Copies()
+    monkeypatch.setattr(resident, "TRACKED_USERS_MAX", 3)
+    monkeypatch.setattr(resident, "RELOAD_AFTER_SECONDS", 0.0)
+    for number in range(10):
+        assert copies.wanted((number, "model"))
+        copies.put((number, "model"), None)  # too small: skipped for a while
+    assert len(copies.skipped) == 10
+    now = time.monotonic()
+    monkeypatch.setattr(resident.time, "monotonic", lambda: now + 3600)
+
+    assert copies.wanted(("new", "model"))
+
+    assert len(copies.skipped) + len(copies.loaded_at) <= 3
