@@ -16,6 +16,9 @@ the query's words, beside the query's embedding); a copy whose generation differ
 so a search sees every write committed before it, the searcher's own included. A write makes
 the next search use SQL and starts a reload in the background. Copies live per process, at most
 ``MEMORY_RESIDENT_MB`` of them, least recently searched out first. Searches with filters use SQL.
+
+One module past 400 lines: the copy's layout, its ranking, the process's cache of copies and
+their loading change together.
 """
 
 import logging
