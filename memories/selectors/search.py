@@ -183,7 +183,7 @@ def memories_search(
     search answers from keywords alone (``mode`` says so).
     """
     started = time.perf_counter()
-    query = query[:SEARCH_QUERY_MAX_CHARS]
+    query = _search_text(query)
     filters = filters or MemoryFilters()
     depth = top_k if mode != "hybrid" else max(settings.MEMORY_SEARCH_DEPTH, top_k)
     embedder = get_embedder()
@@ -243,7 +243,14 @@ def memories_query_prefetch(query: str) -> None:
     """Start embedding ``query`` for a search about to run (chat's recall, while the rest of
     the turn is prepared): that search then finds its vector ready or on its way. Errors are
     the search's to report."""
-    query_vector_started(get_embedder(), query[:SEARCH_QUERY_MAX_CHARS])
+    query_vector_started(get_embedder(), _search_text(query))
+
+
+def _search_text(query: str) -> str:
+    """``query`` as search sends it to the model and to PostgreSQL: cut to
+    ``SEARCH_QUERY_MAX_CHARS``, NUL characters (which PostgreSQL's text refuses, and which not
+    every caller's input validation removes) as spaces."""
+    return query[:SEARCH_QUERY_MAX_CHARS].replace("\x00", " ")
 
 
 def _legs(

@@ -269,3 +269,14 @@ def test_users_remembered_between_loads_are_forgotten_once_expired(monkeypatch):
     assert copies.wanted(("new", "model"))
 
     assert len(copies.skipped) + len(copies.loaded_at) <= 3
+
+
+def test_a_query_with_nul_characters_is_searched_in_every_mode_with_or_without_a_copy(user, diary):
+    # Chat, agents and MCP pass text that no serializer has checked for NUL.
+    query = "dog\x00called\x00Mochi"
+    for loaded in (False, True):
+        if loaded:
+            resident_index_load(user_id=user.pk, model=model())
+        for mode in ("semantic", "keyword", "hybrid"):
+            outcome = memories_search(user=user, query=query, mode=mode, top_k=3)
+            assert "Mochi" in outcome.hits[0].memory.content, (loaded, mode)
