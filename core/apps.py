@@ -37,6 +37,8 @@ class CoreConfig(AppConfig):
         from core import (
             checks,  # noqa: F401  registers the deployment checks
             metrics,
+            numeric,
         )
 
         metrics.connect_celery_signals()
+        numeric.blas_single_threaded()
