@@ -41,7 +41,8 @@ def fuse(semantic: Ranked, keyword: KeywordRanked, *, depth: int, weight: float)
         raw, normalised = bm25.get(pk, (None, missing_keyword))
         value = weight * max(similarity if similarity is not None else missing_cosine, 0.0)
         fused.append(Fused(pk, value + (1 - weight) * normalised, similarity, raw))
-    fused.sort(key=lambda item: (-item.score, str(item.pk)))
+    # UUIDs order as their text does (fixed-width hex), without making the text.
+    fused.sort(key=lambda item: (-item.score, item.pk))
     return fused
 
 
@@ -65,5 +66,5 @@ def boosted(fused: list[Fused], *, importance_boost: float, recency_boost: float
         recency = math.exp(-math.log(2) * age_days / 30)
         factor = 1 + importance_boost * importance + recency_boost * recency
         boosted.append(Fused(item.pk, item.score * factor, item.semantic, item.keyword))
-    boosted.sort(key=lambda item: (-item.score, str(item.pk)))
+    boosted.sort(key=lambda item: (-item.score, item.pk))
     return boosted

@@ -92,13 +92,16 @@ class ResidentIndex:
             return []
         query = np.array(vector, dtype=np.float32)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        nearest = np.maximum.reduceat(self.vectors @ query, self.group_starts).astype(np.float64)
-        if threshold is None:
-            keep = np.arange(len(nearest))
-        else:
+        similarities = self.vectors @ query
+        if len(self.group_starts) < len(similarities):  # some memory has several chunks
+            similarities = np.maximum.reduceat(similarities, self.group_starts)
+        nearest = similarities.astype(np.float64)
+        memories = self.group_memories
+        if threshold is not None:
             keep = np.flatnonzero(nearest >= threshold)
-        best = _top(nearest[keep], self.group_memories[keep], limit)
-        return [(self._id(self.group_memories[keep[i]]), float(nearest[keep[i]])) for i in best]
+            nearest, memories = nearest[keep], memories[keep]
+        best = _top(nearest, memories, limit)
+        return list(zip(self._ids(memories[best]), nearest[best].tolist(), strict=True))
 
     def keyword_ranked(self, lexemes: Sequence[str], *, limit: int) -> KeywordRanked:
         """Up to ``limit`` (memory id, BM25, normalised BM25), best first, of the memories
@@ -128,18 +131,15 @@ class ResidentIndex:
             np.concatenate(held), weights=np.concatenate(contributions), minlength=memories
         )
         candidates = np.flatnonzero(scores > 0)
-        best = _top(scores[candidates], candidates, limit)
+        best = candidates[_top(scores[candidates], candidates, limit)]
         return [
-            (
-                self._id(candidates[i]),
-                float(scores[candidates[i]]),
-                min(float(scores[candidates[i]]) / idf_sum, 1.0) if idf_sum else 0.0,
-            )
-            for i in best
+            (pk, score, min(score / idf_sum, 1.0) if idf_sum else 0.0)
+            for pk, score in zip(self._ids(best), scores[best].tolist(), strict=True)
         ]
 
-    def _id(self, number: int) -> uuid.UUID:
-        return uuid.UUID(bytes=self.ids[number].tobytes())
+    def _ids(self, numbers: np.ndarray) -> list[uuid.UUID]:
+        packed = self.ids[numbers].tobytes()
+        return [uuid.UUID(bytes=packed[at : at + 16]) for at in range(0, len(packed), 16)]
 
 
 def _top(scores: np.ndarray, numbers: np.ndarray, limit: int) -> np.ndarray:
