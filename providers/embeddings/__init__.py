@@ -36,6 +36,7 @@ def build_embedder(
     api_key: str = "",
     timeout: float = 30.0,
     threads: int = 1,
+    query_threads: int = 1,
 ) -> Embedder:
     """A new embedder for ``backend``; vendor modules are imported only when chosen."""
     if backend == "local":
@@ -45,7 +46,7 @@ def build_embedder(
             raise ImproperlyConfigured(
                 f"EMBEDDING_DIMENSIONS is {dimensions}, the local model has {DIMENSIONS}"
             )
-        return LocalEmbedder(threads=threads)
+        return LocalEmbedder(threads=threads, query_threads=query_threads)
     if backend == "openai":
         from providers.embeddings.openai_compat import OpenAICompatibleEmbedder
 
@@ -74,4 +75,5 @@ def get_embedder() -> Embedder:
         api_key=settings.EMBEDDING_API_KEY,
         timeout=settings.EMBEDDING_TIMEOUT_SECONDS,
         threads=settings.EMBEDDING_LOCAL_THREADS,
+        query_threads=settings.EMBEDDING_QUERY_THREADS,
     )
