@@ -309,10 +309,6 @@ class BenchEmbedder:
         self.model.embed(texts)
         return np.stack([self.corpus.query_vector(t, self.topics[self.user_id]) for t in texts])
 
-    def embed_query(self, text):
-        self.model.embed_query(text)  # as search embeds a query: its own session
-        return self.corpus.query_vector(text, self.topics[self.user_id])
-
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
