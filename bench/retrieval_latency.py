@@ -83,7 +83,7 @@ def endpoint(user, texts: list[str]) -> dict:
         assert response.status_code == 200, response.content
 
     def in_process(text: str) -> None:
-        scores = matrix @ embedder.embed_query(text)
+        scores = matrix @ embedder.embed([text])[0]
         np.argpartition(-scores, min(10, len(scores) - 1))[:10]
 
     out: dict[str, Any] = {"resident_load_ms": _resident_loaded(user, post, texts[0])}
@@ -99,7 +99,7 @@ def endpoint(user, texts: list[str]) -> dict:
             query_vectors_forget()  # a new query: embedded again
             _timed(kept[f"{mode} new"], post, text, mode)
             _timed(kept[f"{mode} again"], post, text, mode)
-        _timed(kept["embedding"], embedder.embed_query, text)
+        _timed(kept["embedding"], embedder.embed, [text])
         _timed(kept["in_process"], in_process, text)
     for mode in modes:
         out[mode] = {
@@ -163,7 +163,7 @@ def breakdown(user, texts: list[str]) -> dict:
     depth = settings.MEMORY_SEARCH_DEPTH
     for i, text in enumerate(texts):
         samples = parts if i >= WARM_UP else {name: [] for name in parts}
-        vector = _timed(samples["embedding"], embedder.embed_query, text)
+        vector = _timed(samples["embedding"], embedder.embed, [text])[0]
         for part, with_vector, with_keyword in (
             ("semantic", True, False),
             ("keyword", False, True),

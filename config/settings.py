@@ -521,9 +521,6 @@ EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", "")
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", 30.0)
 # Threads onnxruntime uses per process (0: one per core). One per worker process scales best.
 EMBEDDING_LOCAL_THREADS = env.int("EMBEDDING_LOCAL_THREADS", 1)
-# Threads for one search query's embedding with the local model (a person waits on it; 0: one
-# per core). Measured on 2 cores: 2 cut it by about a third (bench/README.md).
-EMBEDDING_QUERY_THREADS = env.int("EMBEDDING_QUERY_THREADS", 2)
 # Memories per background embedding task (larger batches group similar lengths better: 1280
 # texts embed ~20% faster than 128 at a time, measured).
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", 256)

@@ -45,7 +45,7 @@ def query_vector(embedder: Embedder, query: str) -> list[float]:
     cached = cached_query_vector(embedder, query)
     if cached is not None:
         return cached
-    vector = list(embedder.embed_query(query))
+    vector = list(embedder.embed([query])[0])
     with _QUERY_VECTORS_LOCK:
         _QUERY_VECTORS[(embedder.name, query)] = vector
         while len(_QUERY_VECTORS) > settings.MEMORY_SEARCH_QUERY_CACHE_SIZE:

