@@ -285,15 +285,15 @@ def _legs(
 
 # ts_headline's options, as Django's SearchHeadline writes them.
 _HEADLINE_OPTIONS = (
-    f"StartSel='<mark>', StopSel='</mark>', MaxWords=20, MinWords=5, MaxFragments=2, "
+    "StartSel='<mark>', StopSel='</mark>', MaxWords=20, MinWords=5, MaxFragments=2, "
     f"FragmentDelimiter='{HIGHLIGHT_DELIMITER}'"
 )
 
 
 @functools.cache
 def _hits_sql() -> str:
-    """The read of a search's hits, written once: the ORM spent ~3 ms a search compiling the
-    same query (a third of a repeated search). Every column but the tsvector (not shown, a parse
+    """The read of a search's hits, written once: the ORM spent 2-3 ms a search compiling the
+    same query (a fifth of a repeated search). Every column but the tsvector (not shown, a parse
     per row); highlights only for the memories the keyword leg found."""
     columns = ", ".join(
         connection.ops.quote_name(field.column)
