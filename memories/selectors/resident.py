@@ -50,8 +50,11 @@ MAX_COPY_BYTES = 768 * 1024 * 1024
 # served by SQL meanwhile rather than by a reload per write.
 RELOAD_AFTER_SECONDS = 2.0
 # Users remembered as skipped or lately loaded, past which the expired ones are forgotten: every
-# user who searches leaves an entry, and a process can serve millions of them.
+# user who searches leaves an entry, and a process can serve millions of them. A pass over them
+# runs at most once a second: with more than this many users searching within
+# RECHECK_AFTER_SECONDS, a pass per search would cost each search a walk over all of them.
 TRACKED_USERS_MAX = 10_000
+PRUNE_EVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ class _Copies:
         self.skipped: dict[tuple, float] = {}  # key -> when to look again
         self.loading: set[tuple] = set()
         self.loaded_at: dict[tuple, float] = {}
+        self.pruned_at = -PRUNE_EVERY_SECONDS
         self.pool: tuple[int, ThreadPoolExecutor] | None = None
 
     def get(self, key: tuple) -> ResidentIndex | None:
@@ -204,7 +208,9 @@ class _Copies:
         """Whether a load of ``key`` should start now (and if so, it is marked as loading)."""
         now = time.monotonic()
         with self.lock:
-            if len(self.skipped) + len(self.loaded_at) > TRACKED_USERS_MAX:
+            tracked = len(self.skipped) + len(self.loaded_at)
+            if tracked > TRACKED_USERS_MAX and now - self.pruned_at >= PRUNE_EVERY_SECONDS:
+                self.pruned_at = now
                 self.skipped = {k: until for k, until in self.skipped.items() if until > now}
                 self.loaded_at = {
                     k: at for k, at in self.loaded_at.items() if now - at < RELOAD_AFTER_SECONDS

@@ -271,6 +271,23 @@ def test_users_remembered_between_loads_are_forgotten_once_expired(monkeypatch):
     assert len(copies.skipped) + len(copies.loaded_at) <= 3
 
 
+def test_many_users_searching_at_once_are_walked_at_most_once_a_second(monkeypatch):
+    copies = resident._Copies()
+    monkeypatch.setattr(resident, "TRACKED_USERS_MAX", 3)
+    for number in range(10):
+        copies.wanted((number, "model"))
+        copies.put((number, "model"), None)  # skipped, and none expires within the test
+    walked = copies.skipped
+
+    copies.wanted(("another", "model"))
+
+    assert copies.skipped is walked  # the same dict: not rebuilt again within the second
+    now = time.monotonic()
+    monkeypatch.setattr(resident.time, "monotonic", lambda: now + 1.5)
+    copies.wanted(("yet another", "model"))
+    assert copies.skipped is not walked
+
+
 def test_a_query_with_nul_characters_is_searched_in_every_mode_with_or_without_a_copy(user, diary):
     # Chat, agents and MCP pass text that no serializer has checked for NUL.
     query = "dog\x00called\x00Mochi"
