@@ -90,6 +90,10 @@ INSTALLED_APPS = [
     "agents",
 ]
 
+# dj-stripe's three migrations as one (scripts/squash_djstripe_migrations.py says why and proves
+# it makes the same schema); it replaces them, so installations that applied them are unchanged.
+MIGRATION_MODULES = {"djstripe": "billing.djstripe_migrations"}
+
 MIDDLEWARE = [
     "core.middleware.RequestIDMiddleware",
     # Outside everything that writes bodies, so it compresses what they wrote.

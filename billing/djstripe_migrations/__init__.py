@@ -1,0 +1,1 @@
+"""dj-stripe's migrations, squashed: written by scripts/squash_djstripe_migrations.py."""
