@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval browser
+	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval \
+	system-packages
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,19 +24,24 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-# The suite runs on the in-process fallbacks; Redis-backed tests use TEST_REDIS_URL (from
-# REDIS_URL when given) and are skipped, saying why, when it does not answer.
-test: lint browser
-	TEST_REDIS_URL="$${TEST_REDIS_URL:-$${REDIS_URL:-redis://127.0.0.1:6379/0}}" REDIS_URL= \
-		$(PY) -m pytest
+# The suite runs on the in-process fallbacks; tests that need Redis start their own on a free port
+# (a Redis already on the machine may be someone else's). TEST_WORKERS processes share the tests
+# (pytest-xdist), each on its own clone of one migrated template database (testing/database.py).
+TEST_WORKERS ?= 2
+test: lint system-packages
+	REDIS_URL= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# The operator-console browser test drives Debian's Chromium (Playwright's own browser builds are
-# downloads, which this project never makes). Installed when apt-get can (root, CI); elsewhere the
-# test is skipped and says why.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends chromium >/dev/null; } || echo "chromium not installed: the browser test will be skipped"
+# Debian packages the tests drive: Chromium for the browser tests (Playwright's own browser builds
+# are downloads, which this project never makes) and redis-server, which the Redis tests start on
+# ports of their own. Installed when apt-get can (root, CI); elsewhere those tests are skipped and
+# say why.
+SYSTEM_PACKAGES := chromium redis-server
+system-packages:
+	@missing="$$(for name in $(SYSTEM_PACKAGES); do command -v $$name >/dev/null || echo $$name; \
+		done)"; [ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] \
+		&& command -v apt-get >/dev/null && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		$$missing >/dev/null; } || echo "not installed: $$missing (the tests that need it are skipped)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,25 +1,20 @@
 """Fixtures every app's tests share."""
 
-import os
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 from rest_framework.test import APIClient
 
 pytest_plugins = ["testing.fixtures"]
 
-# The suite runs on the in-process fallbacks (`make test` clears REDIS_URL); tests that need
-# Redis ask for it through the `redis_url` fixture.
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_fixture_setup(fixturedef, request):
-    """The test database is created once per fresh checkout (``--reuse-db``), and dj-stripe's
-    migrations make that take 2 CPU-minutes (13 min on a loaded 2-core machine): that time is
-    not the first test's, so pytest-timeout's alarm is paused while it runs."""
-    if fixturedef.argname != "django_db_setup":
+    """Migrating a new test template (testing/database.py) is not the first test's time:
+    pytest-timeout's alarm is paused while the test database is made."""
+    if fixturedef.argname not in ("django_db_setup", "django_db_modify_db_settings"):
         yield
         return
     remaining, interval = signal.setitimer(signal.ITIMER_REAL, 0)
@@ -28,6 +23,34 @@ def pytest_fixture_setup(fixturedef, request):
     finally:
         if remaining:
             signal.setitimer(signal.ITIMER_REAL, remaining, interval)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix, django_db_blocker, django_db_createdb
+) -> None:
+    """Each run (each xdist worker) tests on a fresh clone of the migrated template."""
+    from django.conf import settings
+
+    from testing.database import clone_for_this_run
+
+    test = settings.DATABASES["default"]["TEST"]
+    with django_db_blocker.unblock():
+        test["TEMPLATE"] = clone_for_this_run(test["NAME"], rebuild=django_db_createdb)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _transactional_tests_empty_only_what_they_filled():
+    """Tests that commit (live servers, workers) end by emptying the tables they wrote, not by
+    truncating all of them (testing/database.py says why)."""
+    from unittest import mock
+
+    from django.test import TransactionTestCase
+
+    from testing.database import transactional_test_teardown
+
+    with mock.patch.object(TransactionTestCase, "_fixture_teardown", transactional_test_teardown):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -94,19 +117,27 @@ def api_client() -> APIClient:
     return APIClient()
 
 
+@pytest.fixture(scope="session")
+def _redis_of_the_tests(tmp_path_factory) -> Iterator[str]:
+    """A Redis server of the test run's own, on a free port (started on first use): a Redis
+    already on the machine may be someone else's."""
+    from testing.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
 @pytest.fixture
-def redis_url() -> str:
-    """The Redis that tests may use; the test is skipped, saying why, when none answers."""
+def redis_url(_redis_of_the_tests) -> str:
+    """The tests' own Redis, emptied for each test."""
     import redis
 
-    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5)
+    client = redis.Redis.from_url(_redis_of_the_tests)
     try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis at {TEST_REDIS_URL} does not answer ({exc}); set TEST_REDIS_URL")
+        client.flushall()
     finally:
         client.close()
-    return TEST_REDIS_URL
+    return _redis_of_the_tests
 
 
 @pytest.fixture
