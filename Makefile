@@ -12,7 +12,7 @@ PORT ?= 8000
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --progress-bar off --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-mem0.txt
 	# The reference client of encrypted storage; the storage tests drive a live server with it.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps \

@@ -9,7 +9,10 @@ import os
 import secrets
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
+
+from core.progress import step
 
 VERSION = "0.1.0"
 _REPO_DIR = Path(__file__).resolve().parent.parent
@@ -32,8 +35,18 @@ def embedded_database_url(data_dir: Path) -> str:
     import pgserver
 
     embedded_database_forget_dead(data_dir)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    first_start = not (data_dir / "PG_VERSION").exists()
+    with (
+        step(_say, f"Creating the embedded PostgreSQL in {data_dir}")
+        if first_start
+        else nullcontext()
+    ):
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _alive(pid: int) -> bool:

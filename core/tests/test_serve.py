@@ -93,6 +93,7 @@ def test_stopping_ends_everything_serve_started(data_dir, tmp_path, how):
             wait_until(lambda: "API docs:" in out.read_text() or serve.poll() is not None,
                        "the banner", seconds=240)  # fmt: skip
             assert "API docs:" in out.read_text(), out.read_text()
+            assert "OpenAPI:   http" in out.read_text()
             pids = json.loads(pid_file.read_text())
             database = postmaster_pid(data_dir)
             assert set(pids) == {"serve", "web", "worker", "beat"}

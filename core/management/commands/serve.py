@@ -20,10 +20,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.core.management.commands.migrate import Command as MigrateCommand
 from django.utils.module_loading import import_string
 
 from core.apps import SUPERVISED_ENV, describe_stack
 from core.metrics import prepare_multiprocess_dir
+from core.progress import step
 
 logger = logging.getLogger("engram.serve")
 
@@ -50,6 +52,18 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen) -> bool:
     return False
 
 
+class ReportingMigrate(MigrateCommand):
+    """Django's migrate, telling ``report`` where it is (its own output says nothing at
+    verbosity 0, and a line per migration at 1)."""
+
+    def __init__(self, report) -> None:
+        super().__init__()
+        self.report = report
+
+    def migration_progress_callback(self, action, migration=None, fake=False) -> None:
+        self.report(action, migration, fake)
+
+
 class Stop(Exception):
     """SIGTERM or SIGINT arrived."""
 
@@ -61,8 +75,32 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
 
+    def say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
+
+    def migrate(self) -> None:
+        """Apply what is new, saying so step by step (a first start applies every migration)."""
+        from django.db import connection
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if not plan:
+            return
+        with step(self.say, f"Applying {len(plan)} database migrations") as progress:
+            applied = 0
+
+            def report(action: str, migration=None, fake: bool = False) -> None:
+                nonlocal applied
+                if action == "apply_start":
+                    applied += 1
+                    progress.detail = f"{applied}/{len(plan)} {migration}"
+
+            call_command(ReportingMigrate(report), interactive=False, verbosity=0)
+
     def handle(self, *args, host: str, port: int, **options) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
+        self.migrate()
         # Static files are served from the installed packages (WHITENOISE_USE_FINDERS), so a
         # start needs no collectstatic; the folder only has to exist for WhiteNoise.
         settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
@@ -95,13 +133,16 @@ class Command(BaseCommand):
         try:
             for name in commands:
                 start(name)
-            if not _wait_for_port(host, port, children["web"]):
+            with step(self.say, f"Starting the web server on {host}:{port}"):
+                started = _wait_for_port(host, port, children["web"])
+            if not started:
                 self.stderr.write("The web server did not start; see its output above.")
                 return
             base = f"http://{host}:{port}"
             self.stdout.write(
                 self.style.SUCCESS(f"\n{describe_stack()}\n")
                 + f"  API docs:  {base}/api/docs/\n"
+                + f"  OpenAPI:   {base}/api/schema/\n"
                 + f"  Admin:     {base}/admin/\n"
                 + f"  Ready:     {base}/health/ready\n"
                 + f"  Metrics:   {base}/metrics (from this machine, or with METRICS_TOKEN)\n"
