@@ -1,4 +1,5 @@
-"""Per-user request limits from the user's tier, per-IP limits on login and registration.
+"""Per-user request limits from the user's tier, per-IP limits on registration, per-IP and
+per-account limits on every login (the API's and the admin's).
 
 Counters live in the cache (Redis in production) through django-ratelimit. Every limited
 response carries ``X-RateLimit-Limit``/``-Remaining``/``-Reset`` for the window closest to its
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 FAIL_OPEN_WARNING_INTERVAL_SECONDS = 60
+LOGIN_GROUP = "auth:login"
 _last_fail_open_warning = 0.0
 
 
@@ -54,6 +56,24 @@ def _warn_fail_open(exc: Exception) -> None:
     if now - _last_fail_open_warning >= FAIL_OPEN_WARNING_INTERVAL_SECONDS:
         _last_fail_open_warning = now
         logger.warning("Rate limiting is off: the cache is unreachable (%s)", exc)
+
+
+def login_windows(account: str) -> list[Window]:
+    """The windows one login attempt counts in: its client's address and the account it names.
+    Every way in (the API's login, the admin's) counts in the same ones, so none is a way
+    around another's limit, and an account is not guessed at from many addresses at once."""
+    rate = settings.AUTH_RATE_LIMIT
+    windows = [Window("minute", LOGIN_GROUP, rate, "ip")]
+    if account := account.strip().casefold():
+        windows.append(Window("minute", f"{LOGIN_GROUP}:account", rate, f"account:{account}"))
+    return windows
+
+
+def login_rate_limit(request: HttpRequest, *, account: str) -> None:
+    """Count one login attempt at ``account`` from ``request``'s client; raise
+    ``RateLimited`` when over a limit. Called once the attempt's input is valid: a request
+    that names no account and no password tries nothing."""
+    _limit(request, login_windows(account))
 
 
 def _windows_for(request: Request, view: "APIView") -> list[Window]:
@@ -126,6 +146,14 @@ def _refuse_if_exceeded(binding: WindowState | None) -> None:
     )
 
 
+def _limit(request: HttpRequest, windows: list[Window]) -> None:
+    """Count ``request`` in ``windows``; its response will carry the closest one's headers."""
+    binding = _binding(request, windows)
+    if binding is not None:
+        request.rate_limit = binding
+    _refuse_if_exceeded(binding)
+
+
 def user_rate_limit(user) -> None:
     """Count one request of ``user`` made outside HTTP (a WebSocket frame that starts a turn)
     in the same windows as their API requests; raise ``RateLimited`` when over a limit."""
@@ -136,10 +164,7 @@ class TierRateLimit(BaseThrottle):
     """DRF throttle hook: counts the request in each window and refuses it over any limit."""
 
     def allow_request(self, request: Request, view: "APIView") -> bool:
-        binding = _binding(request._request, _windows_for(request, view))
-        if binding is not None:
-            request._request.rate_limit = binding
-        _refuse_if_exceeded(binding)
+        _limit(request._request, _windows_for(request, view))
         return True
 
 

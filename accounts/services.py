@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
@@ -20,6 +21,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts import crypto
 from accounts.models import PREFERENCE_FIELDS, ApiKey, Provider, ProviderKey, User
 from billing.tiers import allowance
+from core.egress import url_refusal
 from core.errors import AuthenticationFailed, NotFound, QuotaExceeded, ValidationFailed
 from core.ownership import get_owned_object
 
@@ -221,9 +223,17 @@ def _provider_key_context(user_id: Any, provider: str) -> str:
 
 
 def provider_key_set(*, user: User, provider: str, api_key: str, base_url: str = "") -> ProviderKey:
-    """Store (or replace) the user's key for ``provider``, encrypted under the newest key."""
+    """Store (or replace) the user's key for ``provider``, encrypted under the newest key.
+    ``base_url`` may not reach the server's own network unless LLM_ALLOW_LOCAL_BASE_URLS (the
+    gateway checks it again, resolved anew, at each request)."""
     if provider == Provider.CUSTOM and not base_url:
         raise ValidationFailed(details={"base_url": ["A custom provider needs its base URL."]})
+    refusal = base_url and not settings.LLM_ALLOW_LOCAL_BASE_URLS and url_refusal(base_url)
+    if refusal:
+        raise ValidationFailed(
+            "This base URL is not allowed.",
+            details={"base_url": [f"{refusal} Use an address on the internet or your LAN."]},
+        )
     ciphertext = crypto.encrypt(api_key, context=_provider_key_context(user.pk, provider))
     with transaction.atomic():
         existing = ProviderKey.objects.select_for_update().filter(user=user, provider=provider)

@@ -491,6 +491,11 @@ LLM_PROVIDERS = {
         "models": env.list("CUSTOM_LLM_MODELS", default=["*"]) or ["*"],
     },
 }
+# Whether a base URL a user gives with their own provider key may reach this server's own
+# network: loopback, link-local (cloud metadata at 169.254.169.254), unspecified, multicast.
+# Off: such a URL is refused when the key is saved and again, resolved anew, at each request.
+# Private ranges (10/8, 192.168/16, ...) are always allowed: a model on the LAN is self-hosting.
+LLM_ALLOW_LOCAL_BASE_URLS = env.bool("LLM_ALLOW_LOCAL_BASE_URLS", False)
 # A TOML file merged over the built-in catalog (llm/model_catalog.toml), model by model.
 LLM_CATALOG_FILE = env.str("LLM_CATALOG_FILE", "")
 LLM_DEFAULT_CONTEXT_LENGTH = env.int("LLM_DEFAULT_CONTEXT_LENGTH", 8192)

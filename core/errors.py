@@ -168,6 +168,19 @@ def error_response(
     return JsonResponse(error_body(code, message, details), status=status)
 
 
+def _with_retry_after(response: Any, exc: EngramError) -> Any:
+    # Our own rate limit and an upstream one (429) or outage (503) may say when to come back.
+    if exc.status_code in (429, 503) and "retry_after" in exc.details:
+        response["Retry-After"] = str(exc.details["retry_after"])
+    return response
+
+
+def engram_error_response(exc: EngramError) -> JsonResponse:
+    """``exc`` in the error shape, for a view outside DRF (the admin's login)."""
+    response = error_response(exc.status_code, exc.code, exc.message, exc.details)
+    return _with_retry_after(response, exc)
+
+
 def too_large_body(limit: int) -> dict[str, Any]:
     return error_body(
         ErrorCode.PAYLOAD_TOO_LARGE,
@@ -218,10 +231,7 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     exc = as_engram_error(exc)
     if isinstance(exc, EngramError):
         response = Response(error_body(exc.code, exc.message, exc.details), exc.status_code)
-        # Our own rate limit and an upstream one (429) or outage (503) may say when to come back.
-        if exc.status_code in (429, 503) and "retry_after" in exc.details:
-            response["Retry-After"] = str(exc.details["retry_after"])
-        return response
+        return _with_retry_after(response, exc)
     if isinstance(exc, RequestDataTooBig):
         return Response(too_large_body(settings.MAX_REQUEST_BYTES), 413)
     if isinstance(exc, Http404):

@@ -7,15 +7,24 @@ from datetime import UTC, datetime
 
 from core.request_context import current_request_id
 
-# Anything shaped like a credential: our API keys, provider keys, bearer tokens, JWTs,
-# and key=value pairs whose key names a secret.
+# Anything shaped like a credential: our API keys, provider keys, bearer tokens, JWTs, values
+# signed by Django (``value:signature`` or ``value:timestamp:signature``, the signature 43
+# characters of URL-safe base64, the colons percent-encoded in uvicorn's access lines: a signed
+# download link's path, a signed cookie), and
+# key=value pairs whose key names a secret (a presigned URL's ``X-Amz-Signature=``).
 _SECRET_PATTERNS = [
     re.compile(r"egm_[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\b(?:sk|pk|rk|xai|gsk)-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
+    re.compile(
+        r"[A-Za-z0-9_\-.]+(?:(?::|%3A)[0-9A-Za-z]+)?(?::|%3A)[A-Za-z0-9_\-]{43}(?![A-Za-z0-9_\-])",
+        re.IGNORECASE,
+    ),
     re.compile(r"(?i)(bearer\s+)[^\s\"',]+"),
-    re.compile(r"(?i)((?:password|secret|api[_-]?key|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"),
+    re.compile(
+        r"(?i)((?:password|secret|api[_-]?key|token|signature)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"
+    ),
 ]
 REDACTED = "[REDACTED]"
 

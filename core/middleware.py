@@ -26,7 +26,9 @@ from core.asgi import is_streamed_upload
 from core.errors import (
     DATABASE_BUSY_MESSAGE,
     INTERNAL_ERROR_MESSAGE,
+    EngramError,
     ErrorCode,
+    engram_error_response,
     error_body,
     error_response,
     too_large_body,
@@ -170,6 +172,8 @@ class ExceptionShapeMiddleware(DualModeMiddleware):
             return too_large_response(settings.MAX_REQUEST_BYTES)
         if isinstance(exception, Http404 | PermissionDenied | BadRequest | SuspiciousOperation):
             return None
+        if isinstance(exception, EngramError):
+            return engram_error_response(exception)
         if isinstance(exception, OperationalError):
             # No pooled connection came free in time, or PostgreSQL is away: worth a retry,
             # where a 500 would say our code is wrong.

@@ -19,4 +19,5 @@ class LlmConfig(AppConfig):
         error_status_register(errors.ProviderUnavailable, 503)
         error_status_register(errors.ProviderAuthFailed, 502)
         error_status_register(errors.ContextTooLong, 400)
+        error_status_register(errors.ProviderAddressRefused, 400)
         error_status_register(errors.RateLimitedUpstream, 429)

@@ -219,7 +219,12 @@ class Catalog:
         if user_key is not None and user_key.api_key:
             base_url = user_key.base_url or provider.chat_base_url
             if base_url:
-                return LLMCredentials(provider.id, base_url, user_key.api_key)
+                return LLMCredentials(
+                    provider.id,
+                    base_url,
+                    user_key.api_key,
+                    base_url_from_user=bool(user_key.base_url),
+                )
         availability = self.availability(model)
         if not availability.available:
             assert availability.reason is not None

@@ -6,7 +6,11 @@ import io
 import json
 import re
 import stat
+import struct
+import unicodedata
 import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
@@ -144,19 +148,159 @@ class ArchiveReport:
 
 def _escaping(name: str) -> bool:
     path = PurePosixPath(name.replace("\\", "/"))
-    return path.is_absolute() or ".." in path.parts or re.match(r"^[a-zA-Z]:", name) is not None
+    return (
+        path.is_absolute()
+        or ".." in path.parts
+        or re.match(r"^[a-zA-Z]:", name) is not None
+        # zipfile and many extractors cut a name at its first NUL: "evil.py\0.txt" is evil.py.
+        or re.search(r"[\x00-\x1f\x7f]", name) is not None
+    )
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
+def _names(names: list[str]) -> str:
+    return ", ".join(map(repr, names[:5]))
+
+
+def _normalised(name: str) -> str:
+    """The file an extractor writes for ``name`` on a case-insensitive, Unicode-normalising
+    disk: two entries with the same normalised name are one file written twice."""
+    name = unicodedata.normalize("NFC", name.replace("\\", "/"))
+    return "/".join(part for part in name.split("/") if part not in ("", ".")).casefold()
+
+
+def _duplicates(entries: list[zipfile.ZipInfo]) -> list[str]:
+    seen: dict[str, str] = {}
+    found = []
+    for info in entries:
+        key = _normalised(info.orig_filename)
+        if key in seen:
+            found.append(info.orig_filename)
+        seen.setdefault(key, info.orig_filename)
+    return sorted(found)
+
+
+# A local file header (APPNOTE 4.3.7): signature, version, flags, method, time, date, crc-32,
+# compressed size, uncompressed size, name length, extra field length.
+LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+LOCAL_SIGNATURE = b"PK\x03\x04"
+UTF8_NAME = 0x800
+ENCRYPTED = 0x1
+SIZES_AFTER_DATA = 0x8  # sizes in a data descriptor; the local header's are zero
+ZIP64_SIZE = 0xFFFFFFFF
+UNPACK_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+UNPACK_CHUNK_BYTES = 64 * 1024
+
+
+class _Refused(Exception):
+    """A problem with one entry that stops the reading of the archive."""
+
+
+class _OverLimit(_Refused):
+    """The entries unpacked so far passed the limit."""
+
+
+def _local_header(package: IO[bytes], info: zipfile.ZipInfo) -> int:
+    """Where ``info``'s data starts, once its local header says what its central entry says.
+
+    Extractors differ in which of the two they read (a streaming one sees only the local
+    headers), so an entry whose two headers disagree could be checked as one file and
+    unpacked as another."""
+    package.seek(info.header_offset)
+    raw = package.read(LOCAL_HEADER.size)
+    if len(raw) != LOCAL_HEADER.size or raw[:4] != LOCAL_SIGNATURE:
+        raise _Refused(f"{info.orig_filename!r} has no local header.")
+    _, _, flags, method, _, _, crc, packed, unpacked, name_length, extra_length = (
+        LOCAL_HEADER.unpack(raw)
+    )
+    raw_name = package.read(name_length)
+    name = raw_name.decode("utf-8" if flags & UTF8_NAME else "cp437", errors="replace")
+    if name != info.orig_filename or (flags ^ info.flag_bits) & UTF8_NAME:
+        raise _Refused(
+            f"The entry listed as {info.orig_filename!r} is named {name!r} in its local header."
+        )
+    if method != info.compress_type:
+        raise _Refused(f"{info.orig_filename!r} has two compression methods.")
+    sizes_here = not flags & SIZES_AFTER_DATA and ZIP64_SIZE not in (packed, unpacked)
+    if sizes_here and (crc, packed, unpacked) != (info.CRC, info.compress_size, info.file_size):
+        raise _Refused(f"{info.orig_filename!r} declares other sizes in its local header.")
+    return info.header_offset + LOCAL_HEADER.size + name_length + extra_length
+
+
+def _packed_chunks(package: IO[bytes], info: zipfile.ZipInfo) -> Iterator[bytes]:
+    left = info.compress_size
+    while left:
+        chunk = package.read(min(UNPACK_CHUNK_BYTES, left))
+        if not chunk:
+            raise _Refused(f"{info.orig_filename!r} is cut short.")
+        left -= len(chunk)
+        yield chunk
+
+
+def _inflated(packed: Iterator[bytes], info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """The deflated stream ``packed`` unpacked, at most UNPACK_CHUNK_BYTES at a time (a bomb is
+    never held in memory whole); it must end exactly where the entry's data ends."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    for chunk in packed:
+        while True:
+            out = inflater.decompress(chunk, UNPACK_CHUNK_BYTES)
+            yield out
+            chunk = inflater.unconsumed_tail
+            if not chunk and (len(out) < UNPACK_CHUNK_BYTES or inflater.eof):
+                break
+    if not inflater.eof or inflater.unused_data:
+        raise _Refused(f"{info.orig_filename!r} declares a size its data does not have.")
+
+
+def _unpacked_bytes(package: IO[bytes], info: zipfile.ZipInfo, budget: int) -> int:
+    """The bytes ``info`` really unpacks to, counted while unpacking it (what it declares is
+    not trusted); raises _OverLimit as soon as they pass ``budget``."""
+    if info.flag_bits & ENCRYPTED:
+        raise _Refused(f"{info.orig_filename!r} is encrypted.")
+    if info.compress_type not in UNPACK_METHODS:
+        raise _Refused(f"{info.orig_filename!r} is compressed with method {info.compress_type}: "
+                       "deflate it, or store it uncompressed.")  # fmt: skip
+    package.seek(_local_header(package, info))
+    unpacked = _packed_chunks(package, info)
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        unpacked = _inflated(unpacked, info)
+    produced, crc = 0, 0
+    for chunk in unpacked:
+        produced += len(chunk)
+        if produced > budget:
+            raise _OverLimit
+        crc = zlib.crc32(chunk, crc)
+    if (produced, crc) != (info.file_size, info.CRC):
+        raise _Refused(f"{info.orig_filename!r} declares a size its data does not have.")
+    return produced
+
+
+def _entries_problem(
+    package: IO[bytes], entries: list[zipfile.ZipInfo], max_bytes: int
+) -> str | None:
+    total = 0
+    try:
+        for info in entries:
+            total += _unpacked_bytes(package, info, max_bytes - total)
+    except _OverLimit:
+        return f"Unpacks to more than {max_bytes} bytes, the limit."
+    except _Refused as refused:
+        return str(refused)
+    except OSError:
+        return "The package could not be read."
+    return None
+
+
 def archive_report(
     package: IO[bytes], *, manifest: dict[str, Any], max_bytes: int
 ) -> ArchiveReport:
     """Check a package: a zip archive, every entry a regular file or folder inside it (no
-    absolute paths, no ``..``, no symlinks), at most ``max_bytes`` unpacked, and
-    ``engram-plugin.json`` at its root equal to ``manifest``."""
+    absolute paths, no ``..``, no symlinks, no two of the same name, its local header naming
+    what the central directory names), at most ``max_bytes`` unpacked (counted by unpacking,
+    not read from the headers), and ``engram-plugin.json`` at its root equal to ``manifest``."""
     report = ArchiveReport()
     try:
         archive = zipfile.ZipFile(package)
@@ -165,21 +309,24 @@ def archive_report(
         report.record("archive", "The package is not a zip archive.")
         return report
     report.record("archive", None)
-    escaping = sorted(info.filename for info in entries if _escaping(info.filename))
+    escaping = sorted(info.orig_filename for info in entries if _escaping(info.orig_filename))
     report.record(
-        "paths", f"Paths escape the package: {', '.join(escaping[:5])}." if escaping else None
+        "paths",
+        f"Paths outside the package or with control characters: {_names(escaping)}."
+        if escaping
+        else None,
+    )
+    duplicates = _duplicates(entries)
+    report.record(
+        "duplicates",
+        f"Entries appear twice: {_names(duplicates)}." if duplicates else None,
     )
     links = sorted(info.filename for info in entries if _is_symlink(info))
     report.record(
         "symlinks", f"Symlinks are not allowed: {', '.join(links[:5])}." if links else None
     )
-    unpacked = sum(info.file_size for info in entries)
-    report.record(
-        "unpacked_size",
-        f"Unpacks to {unpacked} bytes, over the limit of {max_bytes}."
-        if unpacked > max_bytes
-        else None,
-    )
+    # Every entry read as an extractor would: its local header, then its data, unpacked.
+    report.record("entries", _entries_problem(package, entries, max_bytes))
     report.record("manifest", _inner_manifest_problem(archive, manifest, max_bytes))
     return report
 

@@ -4,9 +4,10 @@ from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models.base import ModelBase
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from accounts.ratelimit import login_rate_limit
 from operations.charts import bar_chart
 from operations.selectors import dashboard_overview
 
@@ -30,6 +31,13 @@ class OperationsAdminSite(AdminSite):
             created = _creation_field(model)
             if created:
                 model_admin.ordering = (f"-{created}",)
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """Django's login, behind the API login's limits (the same counters): the admin is no
+        way around them to guess a password."""
+        if request.method == "POST":
+            login_rate_limit(request, account=request.POST.get("username", ""))
+        return super().login(request, extra_context)
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
         """Staff only, like every admin page (``admin_view`` redirects anyone else to log in)."""

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.models import Provider
+from accounts.ratelimit import login_rate_limit
 from core.api import ApiView, validated
 from core.errors import NotFound
 
@@ -37,11 +38,14 @@ class RegisterView(PublicAuthView):
 
 
 class LoginView(PublicAuthView):
-    rate_limit_by_ip = True
+    # Counted in post() by login_rate_limit, once the attempt names its account.
+    throttle_classes: list = []
 
     @extend_schema(tags=[TAG], request=s.LoginInput, responses={200: s.SessionOutput})
     def post(self, request: Request) -> Response:
-        user = services.user_login(**validated(s.LoginInput, request.data))
+        data = validated(s.LoginInput, request.data)
+        login_rate_limit(request._request, account=data["email"])
+        user = services.user_login(**data)
         return Response(_session(user, services.tokens_issue(user=user)))
 
 

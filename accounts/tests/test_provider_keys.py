@@ -134,3 +134,41 @@ def test_rotation_moves_every_key_to_the_newest_and_old_ones_decrypt_before(
     key_ring(newest)
     assert provider_credentials(user=user, provider="openai").api_key == PLAIN_KEY
     assert provider_credentials(user=other_user, provider="openai").api_key.endswith("1234")
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://localhost:6390",
+        "http://[::1]:8000/v1",
+        "http://127.0.0.1:11434/v1",
+        "http://0.0.0.0:8000/v1",
+        "http://[::ffff:127.0.0.1]:8000/v1",
+    ],
+)
+def test_a_base_url_on_the_servers_own_network_is_refused(auth_client, base_url):
+    response = auth_client.put(
+        f"{URL}/custom", {"api_key": PLAIN_KEY, "base_url": base_url}, format="json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert "own network" in response.json()["error"]["details"]["base_url"][0]
+    assert not ProviderKey.objects.exists()
+
+
+def test_a_lan_base_url_is_allowed_and_a_local_one_when_the_operator_says_so(auth_client, settings):
+    lan = auth_client.put(
+        f"{URL}/custom",
+        {"api_key": PLAIN_KEY, "base_url": "http://10.0.0.5:8000/v1"},
+        format="json",
+    )
+    settings.LLM_ALLOW_LOCAL_BASE_URLS = True
+    local = auth_client.put(
+        f"{URL}/custom",
+        {"api_key": PLAIN_KEY, "base_url": "http://localhost:8000/v1"},
+        format="json",
+    )
+
+    assert (lan.status_code, local.status_code) == (200, 200)

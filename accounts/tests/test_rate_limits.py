@@ -1,10 +1,12 @@
-"""Tier limits per user (CP-2), login limits per IP, headers, and failing open."""
+"""Tier limits per user (CP-2), login limits per IP and per account (the API's login and the
+admin's counting together), headers, and failing open."""
 
 import logging
 
 import pytest
+from django.test import Client
 
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from billing.tiers import Tier
 from conftest import bearer_client
 
@@ -63,10 +65,68 @@ def test_login_is_limited_per_ip(api_client, user):
     assert [a.status_code for a in attempts] == [401] * 5 + [429]
     other_ip = api_client.post(
         "/api/v1/auth/login",
-        {"email": user.email, "password": "wrong-one"},
+        {"email": "someone-else@example.com", "password": "wrong-one"},
         REMOTE_ADDR="10.9.8.7",
     )
     assert other_ip.status_code == 401
+
+
+def test_login_is_limited_per_account_from_any_address(api_client, user):
+    statuses = [
+        api_client.post(
+            "/api/v1/auth/login",
+            {"email": user.email.upper(), "password": "wrong-one"},
+            REMOTE_ADDR=f"10.0.0.{n}",
+        ).status_code
+        for n in range(6)
+    ]
+
+    assert statuses == [401] * 5 + [429]
+
+
+def _admin_login(client: Client, email: str, password: str, address: str = "127.0.0.1"):
+    return client.post(
+        "/admin/login/?next=/admin/",
+        {"username": email, "password": password, "next": "/admin/"},
+        REMOTE_ADDR=address,
+    )
+
+
+def test_the_admin_login_is_limited_like_the_api_login(db):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+
+    wrong = [_admin_login(client, staff.email, "wrong-one").status_code for _ in range(5)]
+    right = _admin_login(client, staff.email, DEFAULT_PASSWORD)
+
+    assert wrong == [200] * 5  # the form again, with its error
+    assert right.status_code == 429
+    assert right.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(right["Retry-After"]) >= 1
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_admin_and_the_api_logins_share_their_counters(api_client, db):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    for _ in range(3):
+        api_client.post("/api/v1/auth/login", {"email": staff.email, "password": "wrong-one"})
+
+    from_admin = [
+        _admin_login(Client(), staff.email, "wrong-one", address="10.1.1.1").status_code
+        for _ in range(3)
+    ]
+
+    assert from_admin == [200, 200, 429]  # the account's window: 3 + 2 tries, then refused
+
+
+def test_the_admin_login_still_lets_the_right_password_in(db):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+
+    answer = _admin_login(client, staff.email, DEFAULT_PASSWORD)
+
+    assert answer.status_code == 302
+    assert client.session["_auth_user_id"] == str(staff.pk)
 
 
 def test_limits_can_be_switched_off(auth_client, settings):

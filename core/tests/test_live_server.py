@@ -5,12 +5,15 @@ import http.client
 import json
 import socket
 import time
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
+from django.core import signing
 from websockets.sync.client import connect
 
 from accounts.services import api_key_create
+from marketplace.packages import DOWNLOAD_SALT
 from testing.live import live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,6 +55,21 @@ def test_uvicorn_lines_never_carry_a_token(engram):
 
     assert API_KEY_LOOKALIKE not in content and JWT_LOOKALIKE not in content
     assert "[REDACTED]" in content
+
+
+def test_a_signed_download_link_never_reaches_the_log(engram):
+    _, log, address = engram
+    token = signing.TimestampSigner(salt=DOWNLOAD_SALT).sign_object(
+        {"v": str(uuid.uuid4()), "u": str(uuid.uuid4())}
+    )
+    connection = http.client.HTTPConnection(*address, timeout=5)
+
+    connection.request("GET", f"/api/v1/marketplace/packages/{token}")
+    connection.getresponse().read()
+
+    content = wait_for_line(log, "/api/v1/marketplace/packages/")
+    assert token.rsplit(":", 1)[1] not in content
+    assert "/api/v1/marketplace/packages/[REDACTED]" in content
 
 
 def test_the_start_says_nothing_about_lifespan(engram):

@@ -5,6 +5,7 @@ import json
 import logging
 
 import pytest
+from django.core import signing
 
 from core.logging import JSONFormatter, RedactingFormatter, RequestIDFilter
 from core.request_context import bind_request_id
@@ -47,6 +48,22 @@ def test_bearer_tokens_and_passwords_are_redacted():
     )
 
     assert "opaque-token-value" not in line and "hunter2" not in line
+
+
+def test_django_signed_values_and_presigned_signatures_are_redacted():
+    # Shaped like a plugin download link: the path is the credential, for minutes.
+    token = signing.TimestampSigner(salt="any").sign_object({"v": "version-id", "u": "user-id"})
+    presigned = (
+        "https://bucket.s3.amazonaws.com/k.zip?X-Amz-Signature=0a1b2c3d4e5f&X-Amz-Expires=300"
+    )
+
+    line = _log_through(
+        RedactingFormatter("%(message)s"), "GET /api/v1/marketplace/packages/%s then %s", token,
+        presigned,
+    )  # fmt: skip
+
+    assert token.rsplit(":", 1)[1] not in line and "0a1b2c3d4e5f" not in line
+    assert "/api/v1/marketplace/packages/[REDACTED]" in line
 
 
 def test_json_lines_carry_the_request_id_and_redact():

@@ -96,7 +96,8 @@ def test_rate_limit_refusals_are_counted(client, auth_client, settings):
     before = scrape(client)
     body = {"email": "nobody@example.com", "password": "wrong-password"}
 
-    statuses = [client.post("/api/v1/auth/login", body).status_code for _ in range(2)]
+    login = "/api/v1/auth/login"
+    statuses = [client.post(login, body, "application/json").status_code for _ in range(2)]
 
     assert statuses[-1] == 429
     after = scrape(client)

@@ -136,6 +136,7 @@ def test_credentials_prefer_the_users_key_then_the_servers(settings):
         "sk-mine",
     )
     assert servers.api_key == "sk-server"
+    assert not mine.base_url_from_user and not servers.base_url_from_user
     with pytest.raises(ModelUnavailable) as caught:
         catalog.credentials_for(big)
     assert caught.value.code == "MODEL_UNAVAILABLE"
@@ -155,6 +156,8 @@ def test_a_custom_key_brings_its_own_base_url(settings, tmp_path):
     )
 
     assert (credentials.provider, credentials.base_url) == ("custom", "http://mine:1234/v1")
+    # The gateway connects to a user's URL only at addresses off the server's own network.
+    assert credentials.base_url_from_user
 
 
 def test_ollama_is_reached_at_its_v1_path_without_a_key(settings):
@@ -164,6 +167,7 @@ def test_ollama_is_reached_at_its_v1_path_without_a_key(settings):
     credentials = catalog.credentials_for(catalog.get("llama3.1:8b"))
 
     assert (credentials.base_url, credentials.api_key) == ("http://127.0.0.1:11434/v1", "")
+    assert not credentials.base_url_from_user  # the operator's own URL
 
 
 def test_an_override_file_changes_adds_and_hides_models(settings, tmp_path):

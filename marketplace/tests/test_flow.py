@@ -2,6 +2,7 @@
 rating, and who may not do what along the way."""
 
 import hashlib
+import json
 import time
 from urllib.parse import urlsplit
 
@@ -11,9 +12,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from marketplace.manifest import MANIFEST_NAME
 from marketplace.models import PluginVersion, ReviewDecision
 from marketplace.packages import DOWNLOAD_SALT
-from marketplace.tests.conftest import MARKETPLACE, PLUGINS, manifest_of, package_of, submit
+from marketplace.tests.conftest import (
+    MARKETPLACE,
+    PLUGINS,
+    RawEntry,
+    manifest_of,
+    package_of,
+    raw_zip,
+    submit,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +191,23 @@ def test_a_package_over_the_size_limit_is_refused(publisher_client, settings):
     answer = submit(publisher_client, manifest_of())
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_package_unpacking_past_the_limit_is_refused_whatever_it_declares(
+    publisher_client, settings
+):
+    settings.MARKETPLACE_PACKAGE_MAX_UNPACKED_BYTES = 10_000
+    manifest = manifest_of()
+    entries = [RawEntry(f"plugin/{n}.bin", bytes(100_000), declared=1_000) for n in range(4)]
+    package = raw_zip([RawEntry(MANIFEST_NAME, json.dumps(manifest).encode()), *entries])
+
+    answer = submit(publisher_client, manifest, package)
+
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"]["details"]["package"] == [
+        "Unpacks to more than 10000 bytes, the limit."
+    ]
+    assert not PluginVersion.objects.exists()
 
 
 def test_publishers_stay_in_their_own_namespace(publish, publisher_client, other_client):

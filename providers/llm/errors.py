@@ -12,6 +12,8 @@ PROVIDER_AUTH_FAILED      the provider refused the API key (401/403 upstream)
 CONTEXT_TOO_LONG          the prompt does not fit the model's context window
 RATE_LIMITED_UPSTREAM     the provider's rate limit or quota; ``retry_after`` when known
 PROVIDER_ERROR            any other refusal (unknown model, invalid parameter, ...)
+PROVIDER_ADDRESS_REFUSED  a user's base URL resolves to the server's own network (loopback,
+                          link-local, ...) and LLM_ALLOW_LOCAL_BASE_URLS is off
 ========================  ==========================================================
 
 ``details`` always names ``provider`` and ``model``, and carries ``upstream_status`` and the
@@ -51,3 +53,8 @@ class ContextTooLong(ProviderError):
 class RateLimitedUpstream(ProviderError):
     code = "RATE_LIMITED_UPSTREAM"
     default_message = "The model provider's rate limit was reached."
+
+
+class ProviderAddressRefused(ProviderError):
+    code = "PROVIDER_ADDRESS_REFUSED"
+    default_message = "The provider's base URL reaches this server's own network."

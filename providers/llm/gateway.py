@@ -35,6 +35,7 @@ import openai
 from django.conf import settings
 
 from providers.llm import tokens
+from providers.llm.addresses import checked_address, checked_http_client
 from providers.llm.errors import (
     ProviderError,
     ProviderUnavailable,
@@ -113,7 +114,8 @@ class LLMGateway:
             "LLM_RETRY_BASE_DELAY": retry_base_delay,
             "LLM_RETRY_MAX_DELAY": retry_max_delay,
         }
-        self._http: Any = None
+        # Keyed by whether its connections go to checked addresses only (a user's base URL).
+        self._http: dict[bool, Any] = {}
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._sse: SSEClient | None = None
         self._sse_loop: asyncio.AbstractEventLoop | None = None
@@ -195,11 +197,12 @@ class LLMGateway:
 
     async def aclose(self) -> None:
         """Close the connection pool (only needed for gateways made for one short event loop)."""
-        if self._http is not None and self._http_loop is asyncio.get_running_loop():
-            await self._http.aclose()
+        if self._http_loop is asyncio.get_running_loop():
+            for http in self._http.values():
+                await http.aclose()
         if self._sse is not None and self._sse_loop is asyncio.get_running_loop():
             self._sse.close()
-        self._http = self._http_loop = None
+        self._http, self._http_loop = {}, None
         self._sse = self._sse_loop = None
 
     async def __aenter__(self) -> "LLMGateway":
@@ -214,14 +217,19 @@ class LLMGateway:
         value = self._overrides[name]
         return getattr(settings, name) if value is None else value
 
-    def _http_client(self) -> Any:
+    def _http_client(self, checked: bool) -> Any:
         # An HTTP pool belongs to the event loop it was first used on; a new loop gets its own.
         loop = asyncio.get_running_loop()
-        if self._http is None or self._http_loop is not loop:
+        if self._http_loop is not loop:
+            self._http, self._http_loop = {}, loop
+        if checked not in self._http:
             # The SDK's defaults: up to 1,000 connections (one per concurrent stream), 100 kept.
-            self._http = openai.DefaultAsyncHttpxClient()
-            self._http_loop = loop
-        return self._http
+            # A checked client connects directly: an environment's proxy would resolve the
+            # name itself, after our check.
+            self._http[checked] = (
+                checked_http_client() if checked else openai.DefaultAsyncHttpxClient()
+            )
+        return self._http[checked]
 
     def _client(self, credentials: LLMCredentials) -> openai.AsyncOpenAI:
         timeout = openai.Timeout(
@@ -230,7 +238,7 @@ class LLMGateway:
         client = openai.AsyncOpenAI(
             api_key=credentials.api_key or NO_KEY,
             base_url=credentials.base_url,
-            http_client=self._http_client(),
+            http_client=self._http_client(credentials.base_url_from_user),
             max_retries=0,  # ours, below: the SDK's would also retry after the first token
             timeout=timeout,
         )
@@ -340,7 +348,7 @@ class LLMGateway:
         reader (providers.llm.sse_client), or through the SDK when a proxy is configured for
         the provider's host, since only httpx knows the environment's proxy settings."""
         url = credentials.base_url.rstrip("/") + _CHAT_PATH
-        if _proxied(url):
+        if _proxied(url) and not credentials.base_url_from_user:
             client = self._client(credentials)
             response = await client.post(
                 _CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None
@@ -364,6 +372,7 @@ class LLMGateway:
             body=json.dumps(body, separators=(",", ":")).encode(),
             connect_timeout=self._setting("LLM_CONNECT_TIMEOUT"),
             read_timeout=self._setting("LLM_READ_TIMEOUT"),
+            resolve=checked_address if credentials.base_url_from_user else None,
         )
 
         async def close(answered: bool) -> None:

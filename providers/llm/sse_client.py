@@ -14,7 +14,7 @@ connection the server closed in the meantime is replaced without the caller seei
 import asyncio
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import certifi
@@ -25,6 +25,11 @@ MAX_IDLE_PER_HOST = 100
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # How long an answered stream's connection may take to end its body and be kept.
 DRAIN_SECONDS = 1.0
+# Scheme, host, port, and whether the connection went to a checked address: one made for a
+# base URL the operator set is never handed to a request for a URL a user gave.
+PoolKey = tuple[str, str, int, bool]
+# Answers the address to connect to for (host, port), or raises.
+Resolver = Callable[[str, int], Awaitable[str]]
 
 
 class UpstreamTimeout(Exception):
@@ -200,9 +205,7 @@ class _Connection(asyncio.Protocol):
 class StreamedResponse:
     """A 200 response whose body is server-sent events. Use ``batches()`` then ``close()``."""
 
-    def __init__(
-        self, pool: "SSEClient", key: tuple[str, str, int], connection: _Connection
-    ) -> None:
+    def __init__(self, pool: "SSEClient", key: PoolKey, connection: _Connection) -> None:
         self._pool, self._key, self._connection = pool, key, connection
         self.headers = connection.headers
 
@@ -245,7 +248,7 @@ class SSEClient:
     """A pool of HTTP/1.1 connections on one event loop, for streamed POST requests."""
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[PoolKey, list[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
 
     async def post_stream(
@@ -256,22 +259,26 @@ class SSEClient:
         body: bytes,
         connect_timeout: float,
         read_timeout: float,
+        resolve: Resolver | None = None,
     ) -> StreamedResponse:
-        """POST ``body`` to ``url`` and wait for the response's head.
+        """POST ``body`` to ``url`` and wait for the response's head; a new connection goes to
+        the address ``resolve`` answers for the host, when given.
 
         Raises ``UpstreamStatus`` (with the whole body) for any status but 200,
-        ``UpstreamTimeout`` and ``UpstreamDisconnected``; ``OSError`` when it cannot connect.
+        ``UpstreamTimeout`` and ``UpstreamDisconnected``; ``OSError`` when it cannot connect;
+        what ``resolve`` raises.
         """
         split = urlsplit(url)
         host = split.hostname or ""
-        key = (split.scheme, host, split.port or DEFAULT_PORTS.get(split.scheme, 80))
+        port = split.port or DEFAULT_PORTS.get(split.scheme, 80)
+        key = (split.scheme, host, port, resolve is not None)
         path = (split.path or "/") + (f"?{split.query}" if split.query else "")
         netloc = host if split.port is None else f"{host}:{split.port}"
         head = [f"POST {path} HTTP/1.1", f"Host: {netloc}", f"Content-Length: {len(body)}"]
         head += [f"{name}: {value}" for name, value in headers.items()]
         request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         while True:
-            connection, reused = await self._acquire(key, connect_timeout)
+            connection, reused = await self._acquire(key, connect_timeout, resolve)
             connection.transport.write(request)
             connection.watch(read_timeout)
             try:
@@ -302,7 +309,7 @@ class SSEClient:
         return StreamedResponse(self, key, connection)
 
     async def _acquire(
-        self, key: tuple[str, str, int], connect_timeout: float
+        self, key: PoolKey, connect_timeout: float, resolve: Resolver | None
     ) -> tuple[_Connection, bool]:
         idle = self._idle.get(key)
         while idle:
@@ -311,18 +318,23 @@ class SSEClient:
                 connection._prepare()
                 return connection, True
         loop = asyncio.get_running_loop()
-        scheme, host, port = key
+        scheme, host, port, _ = key
         tls = self._ssl_context() if scheme == "https" else None
-        try:
-            connecting = loop.create_connection(
-                lambda: _Connection(loop), host, port, ssl=tls, server_hostname=tls and host
+
+        async def connect() -> tuple[asyncio.BaseTransport, _Connection]:
+            address = host if resolve is None else await resolve(host, port)
+            # TLS checks the certificate against the host's name, whatever address it is at.
+            return await loop.create_connection(
+                lambda: _Connection(loop), address, port, ssl=tls, server_hostname=tls and host
             )
-            _, connection = await asyncio.wait_for(connecting, connect_timeout)
+
+        try:
+            _, connection = await asyncio.wait_for(connect(), connect_timeout)
         except TimeoutError as exc:
             raise UpstreamTimeout("The upstream did not accept the connection in time.") from exc
         return connection, False
 
-    def _release(self, key: tuple[str, str, int], connection: _Connection) -> None:
+    def _release(self, key: PoolKey, connection: _Connection) -> None:
         connection.unwatch()
         idle = self._idle.setdefault(key, [])
         kept = connection.complete and connection.keep_alive and connection.reusable

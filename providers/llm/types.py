@@ -20,6 +20,9 @@ class LLMCredentials:
     provider: str
     base_url: str
     api_key: str = field(default="", repr=False)
+    # The base URL came from a user, not the operator: the gateway connects only to addresses
+    # outside the server's own network (providers.llm.addresses).
+    base_url_from_user: bool = False
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ class MidStreamError(Exception):
 def translate_error(exc: BaseException, *, provider: str, model: str) -> ProviderError:
     """Our error for anything the SDK (or the provider, through it) raised."""
     if isinstance(exc, ProviderError):
+        exc.details.setdefault("provider", provider)
+        exc.details.setdefault("model", model)
         return exc
     details: dict[str, Any] = {"provider": provider, "model": model}
     if isinstance(exc, openai.APIStatusError):

@@ -9,6 +9,7 @@ import pytest
 from core.errors import drf_exception_handler
 from providers.llm.errors import (
     ContextTooLong,
+    ProviderAddressRefused,
     ProviderAuthFailed,
     ProviderError,
     ProviderUnavailable,
@@ -386,6 +387,63 @@ async def test_nothing_from_the_environment_is_sent(llm_gateway, fake_openai, mo
     assert sent.authorization == "Bearer no-key"
     assert "openai-organization" not in sent.headers
     assert "environment" not in str(sent.headers)
+
+
+def users_own(base_url: str) -> LLMCredentials:
+    return LLMCredentials("custom", base_url, "sk-users-own", base_url_from_user=True)
+
+
+async def test_a_users_base_url_on_the_servers_own_network_is_refused_at_the_connection(
+    llm_gateway, fake_openai
+):
+    # The fake server is on 127.0.0.1: where a user's URL must not lead unless allowed.
+    credentials = users_own(fake_openai.base_url)
+
+    with pytest.raises(ProviderAddressRefused) as completing:
+        await llm_gateway.complete(credentials=credentials, model="m", messages=MESSAGES)
+    with pytest.raises(ProviderAddressRefused):
+        await collect(llm_gateway.stream(credentials=credentials, model="m", messages=MESSAGES))
+
+    assert fake_openai.requests == []
+    assert completing.value.code == "PROVIDER_ADDRESS_REFUSED"
+    assert completing.value.details == {"host": "127.0.0.1", "provider": "custom", "model": "m"}
+    assert http_status(completing.value) == 400
+
+
+async def test_a_users_host_name_is_resolved_and_checked_when_connecting(
+    llm_gateway, fake_openai, monkeypatch
+):
+    # A name that pointed elsewhere when the key was saved and now answers with loopback.
+    port = fake_openai.base_url.rsplit(":", 1)[1].split("/")[0]
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebound(host, *args, **kwargs):
+        host = "127.0.0.1" if host == "models.rebind.example" else host
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebound)
+    credentials = users_own(f"http://models.rebind.example:{port}/v1")
+
+    with pytest.raises(ProviderAddressRefused):
+        await collect(llm_gateway.stream(credentials=credentials, model="m", messages=MESSAGES))
+    with pytest.raises(ProviderAddressRefused):
+        await llm_gateway.complete(credentials=credentials, model="m", messages=MESSAGES)
+
+    assert fake_openai.requests == []
+
+
+async def test_the_operator_may_allow_local_base_urls(llm_gateway, fake_openai, settings):
+    settings.LLM_ALLOW_LOCAL_BASE_URLS = True
+    fake_openai.script(Reply(text="Hi from the box"), Reply(text="Streamed"))
+    credentials = users_own(fake_openai.base_url)
+
+    completion = await llm_gateway.complete(credentials=credentials, model="m", messages=MESSAGES)
+    chunks = await collect(
+        llm_gateway.stream(credentials=credentials, model="m", messages=MESSAGES)
+    )
+
+    assert completion.text == "Hi from the box"
+    assert "".join(chunk.delta for chunk in chunks) == "Streamed"
 
 
 async def test_credentials_do_not_show_the_key():
