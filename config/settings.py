@@ -284,6 +284,10 @@ STREAMED_UPLOAD_PATHS = [
 # Such an upload that sends no byte for this many seconds is dropped (408 REQUEST_TIMEOUT if the
 # client still listens): a stalled client holds no worker or connection for longer.
 STREAMED_UPLOAD_IDLE_SECONDS = env.int("STREAMED_UPLOAD_IDLE_SECONDS", 60)
+# Raw uploads one user may have open at once in a web process; one more is refused with 429
+# RATE_LIMITED. Waiting for a client's bytes holds no database connection, but a thread and a
+# socket each.
+STORAGE_UPLOADS_PER_USER = env.int("STORAGE_UPLOADS_PER_USER", 4)
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
