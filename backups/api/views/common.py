@@ -97,10 +97,12 @@ class StorageView(ApiView):
 
 
 class RawStorageView(StorageView):
-    """A view that also takes raw ciphertext bodies (read as streams); each raw one holds one of
-    its user's open uploads (``services.upload_slot_hold``) until the answer."""
+    """A view that also takes raw ciphertext bodies (read as streams)."""
 
     parser_classes = [JSONParser, OctetStreamParser]
+
+    # A raw body holds one of its user's open uploads (services.upload_slot_hold) from
+    # authentication to the answer.
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         with ExitStack() as self.upload_slot:
