@@ -590,6 +590,15 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Sent whenever a process finds the broker back: by each worker every time it connects (at start,
+# and after a lost connection) and by a web process on its first send after a failed one. Work
+# an outage left behind (its task could not be queued, or a Redis restart lost it) and work a
+# killed worker held is queued again at once, not after the periodic sweep's age and interval
+# (MEMORY_PENDING_SWEEP_AFTER_SECONDS) nor the visibility timeout. Task name -> arguments: here
+# every pending memory and queued extraction job, whatever its age (0 seconds); one still queued
+# runs twice, and the second run finds nothing left to do.
+BROKER_RECOVERY_SWEEPS = {"memories.embed_sweep": [0], "memories.extraction_sweep": [0]}
+
 # --- Chat ----------------------------------------------------------------------------------------
 # How many memories hybrid search puts into each chat prompt (fewer when the context is tight).
 CHAT_MEMORY_TOP_K = env.int("CHAT_MEMORY_TOP_K", 5)
