@@ -24,6 +24,8 @@ PER_USER = 4
 POOL_SIZE = 10
 DECLARED = 1000
 FIRST_BYTES = b"0123456789"
+UPLOADS_OPEN = 'engram_streams_open{kind="upload"}'
+CONNECTIONS_IN_USE = 'engram_db_pool_connections{state="in_use"}'
 
 
 def stall_upload(url: str, token: str) -> socket.socket:
@@ -50,10 +52,11 @@ def get(url: str, token: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def uploads_open(url: str) -> float:
+def gauge(url: str, series: str) -> float:
+    """One series of the live server's /metrics, e.g. ``engram_streams_open{kind="upload"}``."""
     with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
         for line in response.read().decode().splitlines():
-            if line.startswith('engram_streams_open{kind="upload"}'):
+            if line.startswith(series + " "):
                 return float(line.split()[-1])
     return 0.0
 
@@ -84,12 +87,14 @@ def test_stalled_uploads_hold_no_connection_and_other_requests_are_answered(serv
             sockets.enter_context(closing(stall_upload(server, tokens[number // PER_USER])))
             for number in range(STALLED)
         ]
+        # Then they all wait for their bytes holding no connection (the scrape that says so
+        # may hold one)
         deadline = time.monotonic() + 90
-        while uploads_open(server) < STALLED:
+        while gauge(server, UPLOADS_OPEN) < STALLED or gauge(server, CONNECTIONS_IN_USE) > 1:
             # A stalled upload is answered only once it fails (a 503: no connection was left).
             answered, _, _ = select.select(stalled, [], [], 0.5)
             assert not answered, answered[0].recv(4096)
-            assert time.monotonic() < deadline, "the stalled uploads never all arrived"
+            assert time.monotonic() < deadline, "the stalled uploads never all waited"
 
         # When other requests come, they are answered
         for token in tokens[:5]:
