@@ -11,13 +11,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from celery import Celery, Task
+from celery import Celery, Task, bootsteps
 from celery.signals import worker_ready
 from django.conf import settings
 from django.db import connections
 from kombu import pools
 
 from core.apps import announce_stack
+from core.tasks import recovery_sweeps_send
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 logger = logging.getLogger(__name__)
@@ -121,9 +122,22 @@ class EngramTask(Task):
         return super().apply_async(args, kwargs, **options)
 
 
+class RecoverySweeps(bootsteps.StartStopStep):
+    """Each time the worker's consumer has connected to the broker (at start, and again after
+    a lost connection: Celery restarts the consumer's steps), the recovery sweeps are sent
+    (core.tasks.recovery_sweeps_send), so work an outage or a killed worker left pending is
+    queued again at once."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, parent) -> None:
+        recovery_sweeps_send()
+
+
 app = Celery("engram", task_cls=EngramTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.steps["consumer"].add(RecoverySweeps)
 
 
 @worker_ready.connect

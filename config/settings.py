@@ -288,6 +288,10 @@ STREAMED_UPLOAD_PATHS = [
 # Such an upload that sends no byte for this many seconds is dropped (408 REQUEST_TIMEOUT if the
 # client still listens): a stalled client holds no worker or connection for longer.
 STREAMED_UPLOAD_IDLE_SECONDS = env.int("STREAMED_UPLOAD_IDLE_SECONDS", 60)
+# Raw uploads one user may have open at once in a web process; one more is refused with 429
+# RATE_LIMITED. Waiting for a client's bytes holds no database connection, but a thread and a
+# socket each.
+STORAGE_UPLOADS_PER_USER = env.int("STORAGE_UPLOADS_PER_USER", 4)
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -594,6 +598,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(DASHBOARD_CACHE_SECONDS),
     },
 }
+
+# Sent whenever a process finds the broker back: by each worker every time it connects (at start,
+# and after a lost connection) and by a web process on its first send after a failed one. Work
+# an outage left behind (its task could not be queued, or a Redis restart lost it) and work a
+# killed worker held is queued again at once, not after the periodic sweep's age and interval
+# (MEMORY_PENDING_SWEEP_AFTER_SECONDS) nor the visibility timeout. Task name -> arguments: here
+# every pending memory and queued extraction job, whatever its age (0 seconds); one still queued
+# runs twice, and the second run finds nothing left to do.
+BROKER_RECOVERY_SWEEPS = {"memories.embed_sweep": [0], "memories.extraction_sweep": [0]}
 
 # --- Chat ----------------------------------------------------------------------------------------
 # How many memories hybrid search puts into each chat prompt (fewer when the context is tight).

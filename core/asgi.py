@@ -9,9 +9,10 @@ next messages from the server, so the view can refuse before the first byte (fro
 Content-Length) or stop half-way, and memory holds one read at a time. Everything else (other
 routes, JSON bodies on these routes) goes through Django's handler unchanged.
 
-A client that stops sending half-way would hold the view's worker thread and its connection for
-as long as it stays connected: a read that waits STREAMED_UPLOAD_IDLE_SECONDS without a byte
-raises BodyStalled instead (a 408 in the error shape), and the view drops what it stored.
+A client that stops sending half-way would hold the view's worker thread for as long as it stays
+connected: a read that waits STREAMED_UPLOAD_IDLE_SECONDS without a byte raises BodyStalled
+instead (a 408 in the error shape), and the view drops what it stored. No database connection
+is held while a read waits for the client.
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.core.handlers.asgi import ASGIHandler
 
+from core.db import release_connections
 from core.errors import EngramError, ErrorCode
 from core.sse import EventStreamResponse
 
@@ -81,6 +83,10 @@ class StreamedBody(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         size = -1 if size is None else size
         if not self.finished.is_set() and (size < 0 or len(self._buffer) < size):
+            # The client may take minutes to send, or stop: the view's connection (taken by
+            # authentication and the quota check) goes back to the pool meanwhile, else a few
+            # dozen slow uploads hold them all and every other request waits.
+            release_connections()
             # Views run in a worker thread; the channel belongs to the event loop.
             async_to_sync(self._fill)(size)
         if size < 0 or size > len(self._buffer):

@@ -1,6 +1,7 @@
 """Readiness checks: each dependency the service needs, with its status and latency; and
 whether each configured LLM provider can be reached (cached: a probe is not a provider call)."""
 
+import contextlib
 import time
 import urllib.error
 import urllib.request
@@ -125,13 +126,18 @@ def _probe(base_url: str) -> dict:
 
 def provider_reachability() -> dict[str, dict]:
     """Each configured provider's last probe, probed again once it is older than
-    ``HEALTH_PROVIDER_CACHE_SECONDS``."""
+    ``HEALTH_PROVIDER_CACHE_SECONDS``. A cache that is down (the Redis the readiness checks
+    report on) means a fresh probe, never an error: readiness must still say what fails."""
     answers = {}
     for name, base_url in _configured_providers().items():
         key = f"health:provider:{name}:{base_url}"
-        answer = cache.get(key)
+        try:
+            answer = cache.get(key)
+        except Exception:  # the cache backend's own connection errors, whatever the backend
+            answer = None
         if answer is None:
             answer = _probe(base_url)
-            cache.set(key, answer, settings.HEALTH_PROVIDER_CACHE_SECONDS)
+            with contextlib.suppress(Exception):
+                cache.set(key, answer, settings.HEALTH_PROVIDER_CACHE_SECONDS)
         answers[name] = answer
     return answers

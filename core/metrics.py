@@ -67,7 +67,7 @@ RATE_LIMIT_REFUSALS = Counter(
 )
 STREAMS_OPEN = Gauge(
     "engram_streams_open",
-    "SSE responses and WebSocket connections open now.",
+    "SSE responses, WebSocket connections and raw uploads being received, open now.",
     ["kind"],
     multiprocess_mode="livesum",
 )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ def enqueue_or_leave(
         else:
             if _broker.succeeded():
                 logger.warning("Background tasks are queued again.")
+                # What this process left during the outage is queued now, not by a sweep later.
+                recovery_sweeps_send()
             return True
     if on_failure is not None:
         try:
@@ -101,6 +104,13 @@ def enqueue_or_leave(
         except Exception:
             logger.exception("Recording why %s was not queued failed", task_name)
     return False
+
+
+def recovery_sweeps_send() -> None:
+    """Send the sweeps that queue again what a broker outage or a killed worker left behind
+    (BROKER_RECOVERY_SWEEPS), now: for a process that finds the broker back."""
+    for task_name, args in settings.BROKER_RECOVERY_SWEEPS.items():
+        enqueue_or_leave(task_name, *args)
 
 
 def enqueue(task_name: str, *args: Any, countdown: float | None = None) -> None:

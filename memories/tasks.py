@@ -50,9 +50,12 @@ def embed_memories(self, memory_ids: list[str]) -> int:
 
 
 @shared_task(name="memories.embed_sweep", acks_late=True, time_limit=120, soft_time_limit=110)
-def embed_sweep() -> int:
-    """Re-enqueue memories whose embedding task was lost (pending for too long)."""
-    ids = memories_pending_stale(older_than_seconds=settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS)
+def embed_sweep(older_than_seconds: int | None = None) -> int:
+    """Re-enqueue memories whose embedding task was lost: pending for longer than
+    ``older_than_seconds`` (MEMORY_PENDING_SWEEP_AFTER_SECONDS unless given)."""
+    if older_than_seconds is None:
+        older_than_seconds = settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS
+    ids = memories_pending_stale(older_than_seconds=older_than_seconds)
     size = settings.EMBEDDING_BATCH_SIZE
     for start in range(0, len(ids), size):
         embed_memories.delay([str(pk) for pk in ids[start : start + size]])
@@ -97,12 +100,15 @@ def extract_memories(job_id: str) -> None:
 @shared_task(
     name="memories.extraction_sweep", ignore_result=True, time_limit=120, soft_time_limit=110
 )
-def extraction_sweep() -> int:
-    """Re-enqueue extraction jobs whose task was lost: queued for too long, or claimed by a
+def extraction_sweep(queued_for_seconds: int | None = None) -> int:
+    """Re-enqueue extraction jobs whose task was lost: queued for longer than
+    ``queued_for_seconds`` (MEMORY_PENDING_SWEEP_AFTER_SECONDS unless given), or claimed by a
     worker that never finished."""
+    if queued_for_seconds is None:
+        queued_for_seconds = settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS
     now = timezone.now()
     ids = extraction_jobs_stale(
-        queued_before=now - timedelta(seconds=settings.MEMORY_PENDING_SWEEP_AFTER_SECONDS),
+        queued_before=now - timedelta(seconds=queued_for_seconds),
         running_before=now - timedelta(seconds=settings.MEMORY_EXTRACTION_STALE_SECONDS),
     )
     return extraction.extraction_jobs_recover(job_ids=ids) if ids else 0

@@ -18,6 +18,7 @@ from backups.services.records import (
     record_etag,
     record_replace,
 )
+from backups.services.upload import upload_slot_hold
 from backups.services.vectors import (
     VectorDraft,
     vector_index_build,
@@ -42,6 +43,7 @@ __all__ = [
     "record_replace",
     "storage_orphans_sweep",
     "storage_user_purge",
+    "upload_slot_hold",
     "vector_index_build",
     "vector_indexes_drop_stale",
     "vectors_delete",

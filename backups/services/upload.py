@@ -1,9 +1,13 @@
-"""What every upload shares: the quota check and the body, counted and hashed as it streams."""
+"""What every upload shares: the user's share of open uploads, the quota check, and the body,
+counted and hashed as it streams."""
 
 import hashlib
 import hmac
 import re
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 from django.conf import settings
@@ -14,11 +18,40 @@ from backups.blobstore import CHUNK_BYTES
 from backups.errors import ChecksumMismatch
 from backups.selectors import storage_used
 from billing.tiers import allowance
-from core.errors import PayloadTooLarge, QuotaExceeded, ValidationFailed
+from core.errors import PayloadTooLarge, QuotaExceeded, RateLimited, ValidationFailed
+from core.metrics import STREAMS_OPEN
 
 CHECKSUM_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 # The quota every kind of encrypted data counts against (records, vectors and backups together).
 QUOTA_FEATURE = "backup_bytes"
+
+
+_uploads_open: Counter = Counter()  # user id -> raw uploads this process is receiving
+_uploads_lock = threading.Lock()
+
+
+@contextmanager
+def upload_slot_hold(*, user: User) -> Iterator[None]:
+    """One of ``user``'s STORAGE_UPLOADS_PER_USER raw uploads open at once in this process,
+    held for the block; RateLimited (429) when all are taken. An upload ties up a thread and a
+    socket for as long as its client takes to send it, so one user cannot hold them all."""
+    limit = settings.STORAGE_UPLOADS_PER_USER
+    with _uploads_lock:
+        if _uploads_open[user.pk] >= limit:
+            raise RateLimited(
+                f"At most {limit} uploads may be open at once; send this one when another ends.",
+                details={"open_uploads_limit": limit},
+            )
+        _uploads_open[user.pk] += 1
+    STREAMS_OPEN.labels(kind="upload").inc()
+    try:
+        yield
+    finally:
+        STREAMS_OPEN.labels(kind="upload").dec()
+        with _uploads_lock:
+            _uploads_open[user.pk] -= 1
+            if not _uploads_open[user.pk]:
+                del _uploads_open[user.pk]
 
 
 def checksum_valid(checksum: str, *, field: str) -> str:

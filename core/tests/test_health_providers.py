@@ -3,6 +3,7 @@
 import pytest
 
 from testing.live import free_port
+from testing.redis_server import redis_server
 
 pytestmark = pytest.mark.django_db
 
@@ -34,3 +35,31 @@ def test_configured_providers_are_probed_once_per_cache_period(client, llm_upstr
     assert len(llm_upstream.requests) == 1
     assert llm_upstream.requests[0].authorization is None
     assert client.get("/health/ready").status_code == 200  # providers do not make it unready
+
+
+def test_readiness_is_503_with_each_check_while_redis_is_down(client, llm_upstream, settings,
+                                                              tmp_path):  # fmt: skip
+    # Redis is the cache as well: the providers' cached probes were read from it.
+    with redis_server(tmp_path) as server:
+        settings.REDIS_URL = server.url
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": server.url,
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            }
+        }
+        assert client.get("/health/ready").status_code == 200
+        server.kill()
+
+        response = client.get("/health/ready")
+
+    assert response.status_code == 503, response.content
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["storage"]["status"] == "ok"
+    assert body["checks"]["redis"]["status"] == "fail"
+    assert "ConnectionError" in body["checks"]["redis"]["detail"]
+    # Providers are still probed, just not cached.
+    assert body["providers"]["openai"]["status"] == "reachable"

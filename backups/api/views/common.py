@@ -4,15 +4,18 @@ Raw (application/octet-stream) bodies are read by the services as streams, never
 server hands them over unread (core.asgi, STREAMED_UPLOAD_PATHS). Downloads stream too.
 """
 
+from contextlib import ExitStack
+from typing import Any
+
 from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.request import Request
 
-from backups import blobstore
+from backups import blobstore, services
 from core.api import ApiView
 from core.asgi import STREAMED_CONTENT_TYPE
 from core.errors import NotFound, ValidationFailed
@@ -97,3 +100,15 @@ class RawStorageView(StorageView):
     """A view that also takes raw ciphertext bodies (read as streams)."""
 
     parser_classes = [JSONParser, OctetStreamParser]
+
+    # A raw body holds one of its user's open uploads (services.upload_slot_hold) from
+    # authentication to the answer.
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with ExitStack() as self.upload_slot:
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if is_raw(request):
+            self.upload_slot.enter_context(services.upload_slot_hold(user=request.user))
