@@ -117,6 +117,16 @@ def test_add_with_inference_runs_extraction_in_the_users_scope_only(engram, clie
     assert event["status"] == "SUCCEEDED" and event["results"] == moved["results"]
 
 
+def test_add_with_inference_against_the_unscripted_fake_upstream_finds_nothing(
+    engram, client, fake_openai
+):
+    # given the fake upstream as `python -m testing.fake_openai` serves it: nothing scripted
+    answer = settled(engram, client, client.add("I like tea", user_id="alice"))
+
+    assert (answer["status"], answer["results"]) == ("SUCCEEDED", [])
+    assert client.get_all(filters={"user_id": "alice"})["count"] == 0
+
+
 @pytest.fixture
 def client_without_llm(user, key_for, tmp_path) -> Iterator[MemoryClient]:
     """A client of a live server with no language model: a self-hoster's first hour."""
