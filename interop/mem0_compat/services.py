@@ -12,7 +12,7 @@ from accounts.models import User
 from core.errors import ServiceUnavailable, ValidationFailed
 from interop.mem0_compat.mapping import Entities, is_reserved
 from interop.mem0_compat.selectors import mem0_memories
-from memories.extraction import extraction_job_create
+from memories.extraction import extraction_job_create, extraction_model_check
 from memories.models import ExtractionJob, Memory
 from memories.selectors import MemoryFilters, memory_get
 from memories.services import (
@@ -72,12 +72,13 @@ def mem0_add(
     not_inferred_because = ""
     if infer:
         try:
-            job = extraction_job_create(user=user, messages=messages, metadata=tagged, **scope)
+            extraction_model_check(user=user)
         except ServiceUnavailable as unavailable:
             # mem0's own client stores messages without an LLM only when told infer=False; a
             # self-hoster trying Engram has no LLM yet, and the default add should not fail.
             not_inferred_because = unavailable.message
         else:
+            job = extraction_job_create(user=user, messages=messages, metadata=tagged, **scope)
             return AddOutcome(job=job)
     drafts = [
         MemoryDraft(content=message["content"], metadata=tagged, created_at=created_at, **scope)
