@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urljoin
 
 from django.conf import settings
 from django.db import transaction
@@ -155,9 +156,17 @@ def _price_id(tier: str) -> str:
     return price["id"]
 
 
-def checkout_start(*, user: User, tier: str, seats: int | None = None) -> str:
-    """A Stripe Checkout URL where ``user`` buys ``tier`` (``seats`` for team). The tier
-    changes when Stripe reports the payment (webhook), not here."""
+def return_url(configured: str, *, site_url: str, path: str) -> str:
+    """Where Stripe sends a person back to: ``configured`` (the operator's setting) when set,
+    else ``path`` on ``site_url``, the address their request reached this server at (what
+    they can reach, whatever port or host the server runs on)."""
+    return configured or urljoin(site_url, path)
+
+
+def checkout_start(*, user: User, tier: str, site_url: str, seats: int | None = None) -> str:
+    """A Stripe Checkout URL where ``user`` buys ``tier`` (``seats`` for team); Stripe sends
+    them back to ``site_url`` unless BILLING_SUCCESS_URL/BILLING_CANCEL_URL say otherwise. The
+    tier changes when Stripe reports the payment (webhook), not here."""
     billing_required()
     tier, seats = _paid_tier(tier, seats)
     if selectors.current_subscription(user=user) is not None:
@@ -170,8 +179,12 @@ def checkout_start(*, user: User, tier: str, seats: int | None = None) -> str:
         customer_id=customer.id,
         price_id=_price_id(tier),
         quantity=seats,
-        success_url=settings.BILLING_SUCCESS_URL,
-        cancel_url=settings.BILLING_CANCEL_URL,
+        success_url=return_url(
+            settings.BILLING_SUCCESS_URL, site_url=site_url, path="/?billing=success"
+        ),
+        cancel_url=return_url(
+            settings.BILLING_CANCEL_URL, site_url=site_url, path="/?billing=cancel"
+        ),
         trial_days=settings.BILLING_TRIAL_DAYS,
         reference=str(user.pk),
         metadata={"engram_user": str(user.pk), "tier": tier},
@@ -179,7 +192,9 @@ def checkout_start(*, user: User, tier: str, seats: int | None = None) -> str:
     return session["url"]
 
 
-def portal_start(*, user: User) -> str:
+def portal_start(*, user: User, site_url: str) -> str:
+    """A Stripe Billing Portal URL for ``user``, which sends them back to ``site_url`` unless
+    BILLING_PORTAL_RETURN_URL says otherwise."""
     billing_required()
     customer = selectors.customer_of(user=user)
     if customer is None:
@@ -187,7 +202,7 @@ def portal_start(*, user: User) -> str:
     session = stripe_call(
         stripe.portal_session_create,
         customer_id=customer.id,
-        return_url=settings.BILLING_PORTAL_RETURN_URL,
+        return_url=return_url(settings.BILLING_PORTAL_RETURN_URL, site_url=site_url, path="/"),
     )
     return session["url"]
 

@@ -437,10 +437,11 @@ if BILLING_DEFAULT_TIER not in ("free", "pro", "power", "team", "self_hosted"):
 BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", 7)
 # Free trial days for a first subscription bought through Checkout (0: none).
 BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", 0)
-# Where Stripe's Checkout and Billing Portal send the customer back to.
-BILLING_SUCCESS_URL = env.str("BILLING_SUCCESS_URL", "http://127.0.0.1:8000/?billing=success")
-BILLING_CANCEL_URL = env.str("BILLING_CANCEL_URL", "http://127.0.0.1:8000/?billing=cancel")
-BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", "http://127.0.0.1:8000/")
+# Where Stripe's Checkout and Billing Portal send the customer back to; unset: this server, at
+# the address the customer's request reached it (/?billing=success, /?billing=cancel, /).
+BILLING_SUCCESS_URL = env.str("BILLING_SUCCESS_URL", "")
+BILLING_CANCEL_URL = env.str("BILLING_CANCEL_URL", "")
+BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", "")
 # What GET /api/v1/billing/usage reads memory counts from: a function of the user answering
 # its "total" and "storage_bytes" (wired here, so billing never imports memories).
 BILLING_USAGE_METERS = "memories.selectors.memory_stats"
@@ -661,13 +662,11 @@ MARKETPLACE_PACKAGE_MAX_UNPACKED_BYTES = env.int(
 )
 # Seconds a package download URL answered by install stays valid (S3 presigned or Django-signed).
 MARKETPLACE_DOWNLOAD_URL_SECONDS = env.int("MARKETPLACE_DOWNLOAD_URL_SECONDS", 300)
-# Where Stripe Connect onboarding sends publishers back (done, or the link expired).
-MARKETPLACE_ONBOARDING_RETURN_URL = env.str(
-    "MARKETPLACE_ONBOARDING_RETURN_URL", "http://127.0.0.1:8000/?marketplace=onboarded"
-)
-MARKETPLACE_ONBOARDING_REFRESH_URL = env.str(
-    "MARKETPLACE_ONBOARDING_REFRESH_URL", "http://127.0.0.1:8000/?marketplace=onboarding"
-)
+# Where Stripe Connect onboarding sends publishers back (done, or the link expired); unset: this
+# server, at the address the publisher's request reached it (/?marketplace=onboarded,
+# /?marketplace=onboarding).
+MARKETPLACE_ONBOARDING_RETURN_URL = env.str("MARKETPLACE_ONBOARDING_RETURN_URL", "")
+MARKETPLACE_ONBOARDING_REFRESH_URL = env.str("MARKETPLACE_ONBOARDING_REFRESH_URL", "")
 
 # --- Operations: metrics and the dashboard -------------------------------------------------------
 # Who may read /metrics: a client presenting this bearer token, or one from these addresses or

@@ -17,8 +17,10 @@ It speaks:
 Tests script what comes next with ``script(Reply(...))``: a text or tokens with delays, an HTTP
 error with an OpenAI-style body (429, 500, 401, a context-length 400), a disconnect after N
 tokens, or an error event mid-stream. With nothing scripted the answer echoes the last user
-message. Every request is recorded (headers lower-cased, body, JSON) with whether the client
-went away before the answer was complete.
+message; a request for a JSON object whose instructions show it as one list (memory
+extraction's ``{"facts": [...]}``) gets that object with the list empty. Every request is
+recorded (headers lower-cased, body, JSON) with whether the client went away before the answer
+was complete.
 
 One module, past the usual size on purpose: it is one server whose parts (HTTP framing, the
 scripted replies, each endpoint's wire format) only make sense together, and tests and benches
@@ -459,7 +461,7 @@ class FakeOpenAI:
     ) -> bool:
         body = request.json if isinstance(request.json, dict) else {}
         model = str(body.get("model", ""))
-        reply = self._take_reply("chat", model) or self.default_reply or _echo(body)
+        reply = self._take_reply("chat", model) or self.default_reply or _unscripted(body)
         if reply.echo_system:
             reply = _echo(body, role="system")
         if reply.status != 200:
@@ -707,6 +709,23 @@ class FakeOpenAI:
 # --- wire helpers ----------------------------------------------------------------------------
 
 
+# The answer's shape as instructions show it: an object of one list, `{"facts": [`.
+_LIST_SHAPE = re.compile(r'\{\s*"(\w+)"\s*:\s*\[')
+
+
+def _unscripted(body: dict[str, Any]) -> Reply:
+    """The answer to a request nothing was scripted for: the last user message said back,
+    except where it cannot be the answer. A JSON object whose instructions show it as one list
+    (memory extraction's facts) gets that list empty: valid, and nothing to remember (an echo
+    would fail extraction, or become a memory)."""
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_object":
+        shape = _LIST_SHAPE.search(_echo(body, role="system").text or "")
+        if shape:
+            return Reply(text=json.dumps({shape.group(1): []}))
+    return _echo(body)
+
+
 def _echo(body: dict[str, Any], role: str = "user") -> Reply:
     """The last message of ``role`` (the first, for the system prompt) said back."""
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
@@ -849,9 +868,10 @@ def main(argv: list[str] | None = None) -> None:
     """Serve in the foreground until Ctrl+C or SIGTERM; print the base URL.
 
     By default every chat answer echoes the last user message, so Engram's chat can be tried
-    without a provider key (README, "Trying chat without a provider key"). With ``--tokens``
-    every answer is that many tokens at a fixed rate: the upstream of ``make bench-chat``, in a
-    process of its own so it never shares a core's GIL with what it measures.
+    without a provider key (README, "Trying chat without a provider key"); memory extraction's
+    request finds no facts. With ``--tokens`` every answer is that many tokens at a fixed rate:
+    the upstream of ``make bench-chat``, in a process of its own so it never shares a core's GIL
+    with what it measures.
     """
     import argparse
     import signal

@@ -25,14 +25,19 @@ class CheckoutView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        url = services.checkout_start(user=request.user, **validated(s.CheckoutInput, request.data))
+        url = services.checkout_start(
+            user=request.user,
+            site_url=request.build_absolute_uri("/"),
+            **validated(s.CheckoutInput, request.data),
+        )
         return Response({"url": url})
 
 
 class PortalView(APIView):
     @extend_schema(tags=[TAG], request=None, responses={200: s.BillingUrlOutput})
     def post(self, request: Request) -> Response:
-        return Response({"url": services.portal_start(user=request.user)})
+        url = services.portal_start(user=request.user, site_url=request.build_absolute_uri("/"))
+        return Response({"url": url})
 
 
 class SubscriptionView(APIView):

@@ -49,6 +49,39 @@ def test_checkout_answers_a_stripe_checkout_url(auth_client, fake_stripe, prices
     assert user.tier == "free"  # nothing is granted before Stripe reports the payment
 
 
+def _sent(fake_stripe, path: str) -> dict:
+    [params] = [r["params"] for r in fake_stripe.requests() if r["path"] == path]
+    return params
+
+
+def test_stripe_sends_the_customer_back_to_the_address_they_reached(
+    auth_client, fake_stripe, prices, subscribe
+):
+    # given a server on a port of its own, no return URLs configured
+    here = {"HTTP_HOST": "127.0.0.1:9123"}
+
+    auth_client.post(f"{BILLING}/checkout", {"tier": "pro"}, format="json", **here)
+
+    checkout = _sent(fake_stripe, "/v1/checkout/sessions")
+    assert checkout["success_url"] == "http://127.0.0.1:9123/?billing=success"
+    assert checkout["cancel_url"] == "http://127.0.0.1:9123/?billing=cancel"
+    subscribe("pro")
+    assert auth_client.post(f"{BILLING}/portal", **here).status_code == 200
+    assert _sent(fake_stripe, "/v1/billing_portal/sessions")["return_url"] == (
+        "http://127.0.0.1:9123/"
+    )
+
+
+def test_a_configured_return_url_wins(auth_client, fake_stripe, prices, settings):
+    settings.BILLING_SUCCESS_URL = "https://engram.example/paid"
+
+    auth_client.post(f"{BILLING}/checkout", {"tier": "pro"}, format="json")
+
+    checkout = _sent(fake_stripe, "/v1/checkout/sessions")
+    assert checkout["success_url"] == "https://engram.example/paid"
+    assert checkout["cancel_url"] == "http://testserver/?billing=cancel"
+
+
 def test_upgrade_to_power_prorates(auth_client, subscribe, deliver):
     subscribe("pro")
 

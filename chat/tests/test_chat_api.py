@@ -1,6 +1,7 @@
 """Sending a message (not streamed): the model answers with the user's memories in context."""
 
 import json
+import logging
 from decimal import Decimal
 
 import pytest
@@ -278,6 +279,20 @@ def test_facts_are_extracted_from_a_finished_exchange_after_commit(
     assert Memory.objects.filter(
         user=user, source=Source.EXTRACTION, content="The user writes command-line tools in Rust."
     ).exists()
+
+
+def test_with_nothing_scripted_extraction_finds_no_facts_and_warns_of_nothing(
+    auth_client, user, messages_url, llm_upstream, committing, caplog
+):
+    # given the fake upstream as `python -m testing.fake_openai` serves it: every answer echoed
+    with caplog.at_level(logging.WARNING):
+        response = committing(lambda: auth_client.post(messages_url, {"content": "I like tea."}))
+
+    assert response.status_code == 200
+    job = ExtractionJob.objects.get(user=user)
+    assert (job.status, job.facts, job.error) == (JobStatus.SUCCEEDED, [], "")
+    assert not Memory.objects.filter(user=user, source=Source.EXTRACTION).exists()
+    assert [record.getMessage() for record in caplog.records] == []
 
 
 def test_the_queue_carries_ids_and_the_tasks_read_the_exchange(

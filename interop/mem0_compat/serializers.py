@@ -127,6 +127,15 @@ class Mem0AddResultSerializer(serializers.Serializer):
         allow_null=True, help_text="infer=true: poll GET /v1/event/{event_id}/."
     )
     results = Mem0EventResultSerializer(many=True)
+    inferred = serializers.BooleanField(
+        help_text="Whether an extraction job reads the messages (infer=true and a language "
+        "model for it); false: each user and assistant message is stored as it is."
+    )
+    reason = serializers.CharField(
+        required=False,
+        help_text="infer=true without a language model for extraction: why the messages were "
+        "stored as they are.",
+    )
 
 
 class Mem0EventSerializer(serializers.Serializer):

@@ -9,10 +9,10 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import User
-from core.errors import ValidationFailed
+from core.errors import ServiceUnavailable, ValidationFailed
 from interop.mem0_compat.mapping import Entities, is_reserved
 from interop.mem0_compat.selectors import mem0_memories
-from memories.extraction import extraction_job_create
+from memories.extraction import extraction_job_create, extraction_model_check
 from memories.models import ExtractionJob, Memory
 from memories.selectors import MemoryFilters, memory_get
 from memories.services import (
@@ -32,6 +32,9 @@ STORED_ROLES = ("user", "assistant")
 class AddOutcome:
     job: ExtractionJob | None = None  # infer=True: the extraction job (mem0's event)
     stored: Sequence[BulkItemResult] = ()  # infer=False: one memory per message
+    # infer=True without a language model for extraction: why the messages were stored as
+    # they are instead.
+    not_inferred_because: str = ""
 
 
 def _check_metadata(metadata: dict[str, Any]) -> None:
@@ -52,7 +55,9 @@ def mem0_add(
 ) -> AddOutcome:
     """mem0's add: with ``infer``, an extraction job over ``messages`` in the entities' scope
     (facts added, updated or deleted there; it runs in the background after commit); without,
-    each user and assistant message stored as a memory as it is.
+    each user and assistant message stored as a memory as it is. With ``infer`` and no
+    language model for extraction, the messages are stored as without, and
+    ``not_inferred_because`` says why.
 
     ``entities`` must name at least one id (as mem0 requires).
     """
@@ -64,9 +69,17 @@ def mem0_add(
     _check_metadata(metadata)
     scope = entities.scope()
     tagged = {**metadata, **entities.metadata()}
+    not_inferred_because = ""
     if infer:
-        job = extraction_job_create(user=user, messages=messages, metadata=tagged, **scope)
-        return AddOutcome(job=job)
+        try:
+            extraction_model_check(user=user)
+        except ServiceUnavailable as unavailable:
+            # mem0's own client stores messages without an LLM only when told infer=False; a
+            # self-hoster trying Engram has no LLM yet, and the default add should not fail.
+            not_inferred_because = unavailable.message
+        else:
+            job = extraction_job_create(user=user, messages=messages, metadata=tagged, **scope)
+            return AddOutcome(job=job)
     drafts = [
         MemoryDraft(content=message["content"], metadata=tagged, created_at=created_at, **scope)
         for message in messages
@@ -76,7 +89,10 @@ def mem0_add(
         raise ValidationFailed(details={"messages": ["No user or assistant message has text."]})
     if len(drafts) > BULK_MAX_ITEMS:
         raise ValidationFailed(details={"messages": [f"At most {BULK_MAX_ITEMS} messages."]})
-    return AddOutcome(stored=memories_bulk_create(user=user, drafts=drafts))
+    return AddOutcome(
+        stored=memories_bulk_create(user=user, drafts=drafts),
+        not_inferred_because=not_inferred_because,
+    )
 
 
 def _changes(memory: Memory, *, text: str | None, metadata: dict[str, Any] | None) -> dict:

@@ -110,7 +110,8 @@ class PingView(Mem0View):
 class AddView(Mem0View):
     @mem0_schema(
         "add",
-        summary="Add memories (infer: extraction job; otherwise each message as it is)",
+        summary="Add memories (infer: an extraction job; otherwise, or without a language "
+        "model for it, each message as it is)",
         request=s.Mem0AddSerializer,
         responses={200: s.Mem0AddResultSerializer},
     )
@@ -132,6 +133,7 @@ class AddView(Mem0View):
                 "status": _event_status(job),
                 "event_id": str(job.pk),
                 "results": _event_results(job),
+                "inferred": True,
             }
         else:
             results = [
@@ -139,8 +141,16 @@ class AddView(Mem0View):
                 for item in outcome.stored
                 if item.created
             ]
-            body = {"message": "Memories stored", "status": "SUCCEEDED", "event_id": None}
-            body["results"] = results
+            body = {
+                "message": "Memories stored",
+                "status": "SUCCEEDED",
+                "event_id": None,
+                "results": results,
+                "inferred": False,
+            }
+            if outcome.not_inferred_because:
+                body["message"] = "No language model to infer with: messages stored as they are"
+                body["reason"] = outcome.not_inferred_because
         return Response(body)
 
 

@@ -67,7 +67,7 @@ def test_add_needs_an_entity(client, token):
     assert answer.status_code == 400
 
 
-def test_infer_without_a_language_model_is_a_503_and_stores_nothing(client, user, token):
+def test_infer_without_a_language_model_stores_the_messages_as_they_are(client, user, token):
     answer = client.post(
         "/mem0/v3/memories/add/",
         {"messages": [{"role": "user", "content": "I like tea"}], "user_id": "alice"},
@@ -75,8 +75,12 @@ def test_infer_without_a_language_model_is_a_503_and_stores_nothing(client, user
         **token,
     )
 
-    assert answer.status_code == 503
-    assert answer.json()["error"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["status"], body["inferred"], body["event_id"]) == ("SUCCEEDED", False, None)
+    assert body["reason"].startswith("No language model is available for memory extraction")
+    assert [item["memory"] for item in body["results"]] == ["I like tea"]
+    assert user.memories.get().metadata == {"mem0_user_id": "alice"}
     assert not user.extraction_jobs.exists()
 
 

@@ -4,6 +4,7 @@ at /mem0: every call lands in the API key owner's memories, through Engram's ser
 import asyncio
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from mem0.exceptions import AuthenticationError, MemoryNotFoundError, Validation
 
 from memories.models import Memory, MemoryHistory
 from testing.fake_openai import Reply
+from testing.live import live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,6 +115,41 @@ def test_add_with_inference_runs_extraction_in_the_users_scope_only(engram, clie
         headers={"Authorization": f"Token {client.api_key}"},
     ).json()
     assert event["status"] == "SUCCEEDED" and event["results"] == moved["results"]
+
+
+def test_add_with_inference_against_the_unscripted_fake_upstream_finds_nothing(
+    engram, client, fake_openai
+):
+    # given the fake upstream as `python -m testing.fake_openai` serves it: nothing scripted
+    answer = settled(engram, client, client.add("I like tea", user_id="alice"))
+
+    assert (answer["status"], answer["results"]) == ("SUCCEEDED", [])
+    assert client.get_all(filters={"user_id": "alice"})["count"] == 0
+
+
+@pytest.fixture
+def client_without_llm(user, key_for, tmp_path) -> Iterator[MemoryClient]:
+    """A client of a live server with no language model: a self-hoster's first hour."""
+    env = {"OPENAI_API_KEY": "", "EMBEDDING_BACKEND": "hashing", "LOG_LEVEL": "WARNING"}
+    with live_server(env, tmp_path / "server.log") as server:
+        yield MemoryClient(api_key=key_for(user), host=f"{server.url}/mem0")
+
+
+def test_add_without_a_language_model_stores_the_messages_and_says_so(client_without_llm, user):
+    answer = client_without_llm.add(
+        [{"role": "user", "content": "I like tea"}, {"role": "assistant", "content": "Noted."}],
+        user_id="alice",
+    )
+
+    assert answer["status"] == "SUCCEEDED" and answer["event_id"] is None
+    assert answer["inferred"] is False and "language model" in answer["reason"]
+    assert [(item["event"], item["memory"]) for item in answer["results"]] == [
+        ("ADD", "I like tea"),
+        ("ADD", "Noted."),
+    ]
+    assert not user.extraction_jobs.exists()
+    found = client_without_llm.search("tea", filters={"user_id": "alice"})["results"]
+    assert found[0]["memory"] == "I like tea"
 
 
 def test_search_filters_by_entities_with_and_or(client):

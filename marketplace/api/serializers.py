@@ -46,9 +46,24 @@ class RatingInput(InputSerializer):
     text = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
+# The imperative, as people say it, and the outcome, as the version's status says it.
+REVIEW_DECISIONS = {
+    "approve": "approved",
+    "approved": "approved",
+    "reject": "rejected",
+    "rejected": "rejected",
+}
+
+
 class ReviewInput(InputSerializer):
-    decision = serializers.ChoiceField(choices=["approved", "rejected"])
+    decision = serializers.ChoiceField(
+        choices=list(REVIEW_DECISIONS),
+        help_text="approve (or approved), reject (or rejected).",
+    )
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+    def validate_decision(self, value: str) -> str:
+        return REVIEW_DECISIONS[value]
 
 
 class EarningsQuery(InputSerializer):

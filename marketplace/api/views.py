@@ -153,7 +153,10 @@ class OnboardingView(ApiView):
     @extend_schema(tags=MARKETPLACE, request=None, responses={200: s.UrlOutput})
     def post(self, request: Request) -> Response:
         """A Stripe Connect onboarding URL (the account is created on the first call)."""
-        return Response({"url": publishing.publisher_onboarding_start(user=request.user)})
+        url = publishing.publisher_onboarding_start(
+            user=request.user, site_url=request.build_absolute_uri("/")
+        )
+        return Response({"url": url})
 
 
 class SubmissionListView(ApiView):

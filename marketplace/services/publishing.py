@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from backups.blobstore import BlobMissing
-from billing.services import billing_required, stripe_call
+from billing.services import billing_required, return_url, stripe_call
 from core.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from marketplace import packages
 from marketplace.manifest import (
@@ -60,9 +60,10 @@ def publisher_of(user: User) -> Publisher:
     return publisher
 
 
-def publisher_onboarding_start(*, user: User) -> str:
+def publisher_onboarding_start(*, user: User, site_url: str) -> str:
     """A Stripe Connect (Express) onboarding URL for the user's publisher account; the account
-    is created on the first call."""
+    is created on the first call. Stripe sends them back to ``site_url`` unless the
+    MARKETPLACE_ONBOARDING_*_URL settings say otherwise."""
     billing_required()
     publisher = publisher_of(user)
     if not publisher.stripe_account_id:
@@ -78,8 +79,16 @@ def publisher_onboarding_start(*, user: User) -> str:
     link = stripe_call(
         stripe.account_link_create,
         account_id=publisher.stripe_account_id,
-        refresh_url=settings.MARKETPLACE_ONBOARDING_REFRESH_URL,
-        return_url=settings.MARKETPLACE_ONBOARDING_RETURN_URL,
+        refresh_url=return_url(
+            settings.MARKETPLACE_ONBOARDING_REFRESH_URL,
+            site_url=site_url,
+            path="/?marketplace=onboarding",
+        ),
+        return_url=return_url(
+            settings.MARKETPLACE_ONBOARDING_RETURN_URL,
+            site_url=site_url,
+            path="/?marketplace=onboarded",
+        ),
     )
     return link["url"]
 

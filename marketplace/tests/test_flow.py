@@ -325,3 +325,27 @@ def test_a_plugin_needing_a_newer_engram_is_not_installed(publish, power_client)
     answer = power_client.post(f"{PLUGINS}/acme.notes/install", {}, format="json")
     assert answer.status_code == 409
     assert answer.json()["error"]["details"] == {"min_engram_version": ["99.0.0"]}
+
+
+@pytest.mark.parametrize(("decision", "status"), [("approve", "approved"), ("reject", "rejected")])
+def test_a_review_takes_approve_or_reject_as_well(publisher_client, staff_client, decision, status):
+    version = submit(publisher_client, manifest_of()).json()
+
+    answer = staff_client.post(
+        f"{MARKETPLACE}/reviews/{version['id']}",
+        {"decision": decision, "notes": "Checked by hand."},
+        format="json",
+    )
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["status"] == status
+    assert ReviewDecision.objects.get(version_id=version["id"]).decision == status
+
+
+def test_the_openapi_document_lists_every_review_decision(client):
+    schema = client.get("/api/schema/?format=json").json()
+
+    schemas = schema["components"]["schemas"]
+    [ref] = schemas["ReviewInputRequest"]["properties"]["decision"]["allOf"]
+    decision = schemas[ref["$ref"].rsplit("/", 1)[1]]
+    assert set(decision["enum"]) == {"approve", "approved", "reject", "rejected"}

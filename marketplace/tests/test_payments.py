@@ -54,6 +54,19 @@ def _intent_requests(fake_stripe) -> list[dict]:
     ]
 
 
+def test_onboarding_sends_the_publisher_back_to_the_address_they_reached(
+    publisher_client, fake_stripe
+):
+    answer = publisher_client.post(
+        f"{MARKETPLACE}/publisher/onboarding", HTTP_HOST="127.0.0.1:9123"
+    )
+
+    assert answer.status_code == 200, answer.content
+    [link] = [r["params"] for r in fake_stripe.requests() if r["path"] == "/v1/account_links"]
+    assert link["return_url"] == "http://127.0.0.1:9123/?marketplace=onboarded"
+    assert link["refresh_url"] == "http://127.0.0.1:9123/?marketplace=onboarding"
+
+
 def test_onboarding_reports_what_stripe_says(connected):
     assert connected.finish()["payouts_enabled"] is True
 

@@ -77,6 +77,14 @@ def test_the_request_asks_for_json_and_holds_the_conversation(run_job, llm_upstr
     assert job.status == JobStatus.SUCCEEDED and job.operations == []
 
 
+def test_the_fake_upstream_with_nothing_scripted_finds_no_facts(user, run_job, llm_upstream):
+    job = run_job()
+
+    assert (job.status, job.facts, job.operations) == (JobStatus.SUCCEEDED, [], [])
+    assert len(llm_upstream.chat_requests) == 1
+    assert not Memory.objects.filter(user=user).exists()
+
+
 def test_a_contradicting_conversation_updates_and_deletes_the_right_memories(
     user, run_job, llm_upstream, remember, settings
 ):

@@ -75,6 +75,21 @@ def test_scripted_replies_go_to_their_model_in_order(fake_openai, client):
     assert fake_openai.pending_replies == 0
 
 
+def test_unscripted_a_json_list_shown_in_the_instructions_comes_back_empty(fake_openai, client):
+    def answer(system: str, **options) -> str:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": "Hi"}]
+        completion = client.chat.completions.create(model="m", messages=messages, **options)
+        return completion.choices[0].message.content
+
+    json_mode = {"response_format": {"type": "json_object"}}
+    assert answer('Answer with JSON: {"facts": ["The user ..."]}', **json_mode) == '{"facts": []}'
+    # Another JSON shape, or no JSON asked for: the echo, as before.
+    assert answer('Answer with JSON: {"agent": "<name>"}', **json_mode) == "Hi"
+    assert answer('Answer with JSON: {"facts": ["The user ..."]}') == "Hi"
+    fake_openai.script(Reply(text="scripted"))
+    assert answer('{"facts": [', **json_mode) == "scripted"
+
+
 def test_errors_have_openais_shape(fake_openai, client):
     fake_openai.script(Reply.rate_limited(retry_after=3))
 
