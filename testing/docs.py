@@ -90,10 +90,8 @@ def blocks(path: Path) -> list[Block]:
         while end < len(lines) and not closing.match(lines[end]):
             end += 1
         indent = len(opening["indent"])
-        text = "\n".join(
-            line[indent:] if line[:indent].isspace() else line.lstrip()
-            for line in lines[index + 1 : end]
-        )
+        # A block inside a list item is indented with it; its own indentation is what is left.
+        text = "\n".join(line[indent:] for line in lines[index + 1 : end])
         found.append(Block(path, index + 1, opening["lang"], text + "\n", parse_marker(above)))
         index = end + 1
     return found
