@@ -97,6 +97,35 @@ def blocks(path: Path) -> list[Block]:
     return found
 
 
+LINK = re.compile(r"\]\((?!https?:|mailto:)([^)\s]+)\)")
+
+
+def anchor(heading: str) -> str:
+    """The anchor a git forge gives a heading (GitHub's and Gitea's rule)."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", (REPO / path).read_text(), flags=re.M | re.S)
+    return {anchor(line.lstrip("#")) for line in text.splitlines() if line.startswith("#")}
+
+
+def broken_links(path: Path) -> list[str]:
+    """The relative links of one page whose file or heading does not exist."""
+    broken = []
+    for target in LINK.findall((REPO / path).read_text()):
+        file, _, fragment = target.partition("#")
+        resolved = (REPO / path).parent / file if file else REPO / path
+        if not resolved.exists():
+            broken.append(target)
+            continue
+        page = resolved.resolve().relative_to(REPO)
+        if fragment and resolved.suffix == ".md" and fragment not in anchors(page):
+            broken.append(target)
+    return broken
+
+
 def examples() -> list[Block]:
     """Every example of every page."""
     return [block for page in pages() for block in blocks(page) if block.is_example]
