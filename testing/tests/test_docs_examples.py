@@ -19,6 +19,7 @@ RUN_PAGES = sorted({str(block.path) for block in RUN})
 
 # What the examples write for the server and an API key, replaced by the live server's.
 DOCUMENTED_URL = "http://127.0.0.1:8000"
+DOCUMENTED_WS_URL = "ws://127.0.0.1:8000"
 DOCUMENTED_KEY = "egm_your_key"
 # Every curl of an example must succeed: an HTTP error fails the example (and shows its body).
 BASH_PROLOGUE = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n'
@@ -81,7 +82,8 @@ def engram_env():
 
 
 def substituted(block: Block, url: str, key: str) -> str:
-    return block.text.replace(DOCUMENTED_URL, url).replace(DOCUMENTED_KEY, key)
+    text = block.text.replace(DOCUMENTED_URL, url).replace(DOCUMENTED_KEY, key)
+    return text.replace(DOCUMENTED_WS_URL, url.replace("http://", "ws://", 1))
 
 
 @pytest.mark.django_db(transaction=True)
