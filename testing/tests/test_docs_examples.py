@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from accounts.services import api_key_create, user_register
-from testing.docs import REPO, Block, broken_links, examples, pages
+from testing.docs import REPO, Block, Marker, blocks, broken_links, examples, pages, parse_marker
 
 EXAMPLES = examples()
 RUN = [block for block in EXAMPLES if block.marker and block.marker.kind == "run"]
@@ -24,6 +24,37 @@ DOCUMENTED_KEY = "egm_your_key"
 # Every curl of an example must succeed: an HTTP error fails the example (and shows its body).
 BASH_PROLOGUE = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n'
 SCOPES = ["memories:read", "memories:write", "chat", "storage:read", "storage:write"]
+
+
+def test_markers_are_read_and_a_malformed_one_is_refused():
+    assert parse_marker("<!-- example: run -->") == Marker("run")
+    assert parse_marker('<!-- example: tested-by a/test_b.py::test_c key="x y" -->') == Marker(
+        "tested-by", test="a/test_b.py::test_c", key="x y"
+    )
+    assert parse_marker("<!-- example: not-run (no Docker) -->") == Marker(
+        "not-run", reason="no Docker"
+    )
+    assert parse_marker("<!-- a comment -->") is None
+    for malformed in ("run now", "not-run", "tested-by a/test_b.py::test_c"):
+        with pytest.raises(ValueError):
+            parse_marker(f"<!-- example: {malformed} -->")
+
+
+def test_a_block_keeps_its_marker_and_its_own_indentation(tmp_path: Path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "1. A step:\n\n   <!-- example: run -->\n   ```python\n   if True:\n       pass\n   ```\n\n"
+        "```text\ntree/\n```\n\n```bash\nls\n```\n"
+    )
+
+    found = blocks(page)
+
+    assert [(b.line, b.lang, b.marker, b.is_example) for b in found] == [
+        (4, "python", Marker("run"), True),
+        (9, "text", None, False),
+        (13, "bash", None, True),
+    ]
+    assert found[0].text == "if True:\n    pass\n"
 
 
 def test_every_example_says_how_it_is_checked():
