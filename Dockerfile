@@ -1,5 +1,5 @@
 # Engram production image. Not built on our development machines (no Docker engine there):
-# kept simple and checked by reading; see README "Docker".
+# kept simple and checked by reading; see docs/running-it-for-real.md, "Docker".
 FROM python:3.11-slim AS build
 WORKDIR /build
 COPY requirements.txt .

@@ -1,6 +1,6 @@
 """Actions: what an agent asks the client to do with the data it keeps on the device.
 
-Every action is checked against ``ACTION_SCHEMA`` before it leaves the server; the README shows
+Every action is checked against ``ACTION_SCHEMA`` before it leaves the server; docs/agents.md shows
 the same schema. ``remember`` is Engram's own: a memory the client may save (``POST
 /api/v1/memories``) after the user agrees.
 """

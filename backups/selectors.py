@@ -146,7 +146,8 @@ def vectors_ranked(
 ) -> tuple[list[tuple[str, float, str]], str]:
     """The user's ``top_k`` ``(key, cosine similarity, blob key)`` nearest ``vector``, and the
     path taken ("exact", "hnsw", "hnsw+exact"): through their own HNSW index once it is ready
-    (README, "Multi-tenant vector search"), exact before, or when the index answered short."""
+    (docs/memories-and-search.md, "Multi-tenant vector search"), exact before, or when the index
+    answered short."""
     indexed = vector_index_ready(user_id=user.pk, dimensions=len(vector))
     return vector_index.ranked(
         indexed=indexed,

@@ -1,7 +1,8 @@
 """Per-user vector search on pgvector: exact for small users, a partial HNSW index of their own
-for users past a threshold. The generic half of the strategy memories measured (README,
-"Multi-tenant vector search"); memories (chunks per model) and backups (client vectors per user)
-say which rows, when an index is due and how a search ranks, and call these.
+for users past a threshold. The generic half of the strategy memories measured
+(docs/memories-and-search.md, "Multi-tenant vector search"); memories (chunks per model) and
+backups (client vectors per user) say which rows, when an index is due and how a search ranks,
+and call these.
 
 Why per user: a global HNSW index filters by user only after its scan, so one tenant among many
 gets short or wrong lists. A user below the threshold is searched exactly (a btree on the owner

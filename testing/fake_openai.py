@@ -868,10 +868,10 @@ def main(argv: list[str] | None = None) -> None:
     """Serve in the foreground until Ctrl+C or SIGTERM; print the base URL.
 
     By default every chat answer echoes the last user message, so Engram's chat can be tried
-    without a provider key (README, "Trying chat without a provider key"); memory extraction's
-    request finds no facts. With ``--tokens`` every answer is that many tokens at a fixed rate:
-    the upstream of ``make bench-chat``, in a process of its own so it never shares a core's GIL
-    with what it measures.
+    without a provider key (docs/chat.md, "Trying chat without a provider key"); memory
+    extraction's request finds no facts. With ``--tokens`` every answer is that many tokens at a
+    fixed rate: the upstream of ``make bench-chat``, in a process of its own so it never shares a
+    core's GIL with what it measures.
     """
     import argparse
     import signal

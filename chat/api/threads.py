@@ -113,7 +113,7 @@ class MessageListView(ThreadView):
                 OpenApiTypes.STR,
                 description="With `stream: true` or `Accept: text/event-stream`: SSE events "
                 "`message_start`, `token`, `message_complete` (with usage), `error`, `close`, "
-                "and a `: keep-alive` comment every 15 s. See README, Chat streaming.",
+                "and a `: keep-alive` comment every 15 s. See docs/chat.md, Streaming events.",
             ),
         },
     )

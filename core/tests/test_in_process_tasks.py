@@ -1,5 +1,5 @@
 """Without Redis, tasks run on a background thread of the web process: saving never waits for
-the model (README), and the tasks still all run."""
+the model (docs/memories-and-search.md), and the tasks still all run."""
 
 import threading
 

@@ -34,8 +34,8 @@ as the first did. ``/_fake/accounts/{id}/onboard`` finishes a publisher's onboar
 ``/_fake/payment_intents/{id}/succeed`` is the buyer paying.
 
 Tests use it through the ``fake_stripe`` fixture (``testing/fixtures.py``): one process per test
-session, reset before each test. Developers run ``python -m testing.fake_stripe`` (see the
-README's Billing section).
+session, reset before each test. Developers run ``python -m testing.fake_stripe`` (see
+docs/billing.md, "The local Stripe").
 """
 
 import json

@@ -155,7 +155,7 @@ def test_tokens_join_back_to_the_text():
 
 
 def test_the_command_serves_on_the_asked_port_and_echoes(tmp_path):
-    """`python -m testing.fake_openai --port N`, as the README runs it beside `make run`."""
+    """`python -m testing.fake_openai --port N`, as docs/chat.md runs it beside `make run`."""
     import subprocess
     import sys
 
