@@ -78,22 +78,14 @@ def compose_content(prompt: str, response: str) -> str:
 
 
 def normalised_text(content: str) -> str:
-    """``content`` as deduplication compares it: Unicode NFKC, case-folded, punctuation read as
-    a space, runs of whitespace as one space.
+    """``content`` as deduplication compares it: Unicode NFKC, case-folded, runs of whitespace as
+    one space, none at either end.
 
-    Punctuation next to a digit is kept: "1.5" is not "15", "-3" not "3", "15:30" not "1530".
-    Only text that says the same thing after this folds; similar text never does.
+    Nothing else is folded: every other character may carry meaning ("C#" is not "C", "--force"
+    not "force", "example.com/a/b" not "example.com/a-b", "@alice" not "alice", "1.5" not "15").
+    Texts that differ in any character but case and spacing never fold.
     """
-    text = unicodedata.normalize("NFKC", content).casefold()
-    kept = [
-        " "
-        if unicodedata.category(char).startswith("P")
-        and not (index > 0 and text[index - 1].isdigit())
-        and not (index + 1 < len(text) and text[index + 1].isdigit())
-        else char
-        for index, char in enumerate(text)
-    ]
-    return " ".join("".join(kept).split())
+    return " ".join(unicodedata.normalize("NFKC", content).casefold().split())
 
 
 def content_hash(content: str) -> str:
