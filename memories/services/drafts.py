@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import User
 from billing.tiers import allowance
 from core.errors import PayloadTooLarge, QuotaExceeded, ValidationFailed
+from core.parsers import MAX_JSON_DEPTH, json_depth_exceeds
 from memories.models import (
     Memory,
     MemoryHistory,
@@ -28,6 +29,10 @@ from memories.models import (
 logger = logging.getLogger(__name__)
 
 BULK_MAX_ITEMS = 500
+# How deep a memory's metadata may nest, whichever door it comes in by (REST, bulk, import,
+# MCP, the mem0-compatible API): the deepest envelope it travels in, a bulk request's item
+# (body, list, item), still fits the JSON reader's limit, and so does its export line.
+METADATA_MAX_DEPTH = MAX_JSON_DEPTH - 3
 # Fields of a memory a PATCH may change.
 UPDATABLE_FIELDS = (
     "title",
@@ -123,6 +128,14 @@ def _check_content(content: str) -> None:
         raise _too_large(limit, length=len(content))
 
 
+def _check_metadata(metadata: dict[str, Any]) -> None:
+    if json_depth_exceeds(metadata, METADATA_MAX_DEPTH):
+        raise ValidationFailed(
+            f"Metadata may be nested at most {METADATA_MAX_DEPTH} levels deep.",
+            details={"metadata": [f"At most {METADATA_MAX_DEPTH} levels deep."]},
+        )
+
+
 def _check_importance(importance: float) -> None:
     if not 0 <= importance <= 1:
         raise ValidationFailed(details={"importance": ["Must be between 0 and 1."]})
@@ -132,6 +145,7 @@ def _prepared(draft: MemoryDraft) -> dict[str, Any]:
     """Model field values for ``draft``; raises ValidationFailed or PayloadTooLarge."""
     content = draft.content or compose_content(draft.prompt, draft.response)
     _check_content(content)
+    _check_metadata(draft.metadata)
     _check_importance(draft.importance)
     values = {
         "content": content,

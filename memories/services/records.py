@@ -27,6 +27,7 @@ from memories.services.drafts import (
     MemoryDraft,
     _check_content,
     _check_importance,
+    _check_metadata,
     _clean_tags,
     _duplicate_of,
     _ensure_allowance,
@@ -143,6 +144,8 @@ def _apply_changes(
         content_changed = "content" in changed
         if content_changed:
             _check_content(current.content)
+        if "metadata" in changed:
+            _check_metadata(current.metadata)
         _check_importance(current.importance)
         current.content_hash = content_hash(current.content)
         current.size_bytes = _size_bytes(vars(current))
