@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import User
 from billing.tiers import allowance
+from core.db import transaction_lock
 from core.errors import PayloadTooLarge, QuotaExceeded, ValidationFailed
 from core.parsers import MAX_JSON_DEPTH, json_depth_exceeds
 from memories.models import (
@@ -174,6 +175,11 @@ def _prepared(draft: MemoryDraft) -> dict[str, Any]:
 
 
 def _ensure_allowance(user: User, *, adding: int, adding_bytes: int) -> None:
+    """Raise QuotaExceeded unless ``user`` may store ``adding`` more memories of
+    ``adding_bytes``. Call it inside the transaction that writes them: it holds the user's
+    quota lock until that transaction ends, so that concurrent writes are counted one after the
+    other (each counting what the one before it committed) rather than all against the same
+    count."""
     limited = [
         feature
         for feature in ("memories", "memory_storage_bytes")
@@ -181,6 +187,7 @@ def _ensure_allowance(user: User, *, adding: int, adding_bytes: int) -> None:
     ]
     if not limited:
         return
+    transaction_lock("memories.quota", str(user.pk))
     usage = Memory.objects.filter(user=user).aggregate(
         memories=Count("id"), memory_storage_bytes=Coalesce(Sum("size_bytes"), 0)
     )

@@ -59,9 +59,9 @@ def memory_create(
     values = _prepared(draft)
     if existing := _duplicate_of(user, values):
         return existing, False
-    _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
     try:
         with transaction.atomic():
+            _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
             memory = Memory.objects.create(user=user, **values)
             _history(memory, HistoryEvent.CREATE, old="", new=memory.content, job_id=job_id).save()
     except IntegrityError:
@@ -252,9 +252,9 @@ def _recreate(user: User, entry: MemoryHistory) -> Memory:
             "Another memory in this scope has the same content.",
             details={"existing_id": str(duplicate.pk)},
         )
-    _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
     try:
         with transaction.atomic():
+            _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
             memory = Memory.objects.create(pk=entry.memory_id, user=user, **values)
             _history(
                 memory, HistoryEvent.REVERT, old="", new=memory.content, reverted_to=entry.pk
