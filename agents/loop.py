@@ -18,6 +18,7 @@ from typing import Any
 from agents.llm_access import ModelCall, ToolCall, Usage
 from agents.registry import AgentSpec, ToolOutcome, TurnContext
 from core.errors import EngramError
+from core.parsers import JSONInputError, json_loads
 
 TOOL_RESULT_CHARS = 20_000  # a tool result longer than this is cut before the model sees it
 TokenSink = Callable[[str], Awaitable[None]]
@@ -94,9 +95,9 @@ def _arguments(spec: AgentSpec, call: ToolCall) -> tuple[dict[str, Any] | None, 
             t.name for t in spec.tools
         )
     try:
-        arguments = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError as exc:
-        return None, f"The arguments of {call.name} are not valid JSON ({exc.msg})."
+        arguments = json_loads(call.arguments or "{}")
+    except JSONInputError as exc:
+        return None, f"The arguments of {call.name} are not valid JSON ({exc})."
     problem = tool.arguments_problem(arguments)
     if problem:
         return None, f"The arguments of {call.name} do not fit its schema: {problem}."

@@ -7,7 +7,6 @@ local embedding router decides. Everything here is async and touches no database
 prepares the turn (``agents.services``) and records it afterwards.
 """
 
-import json
 import logging
 import time
 import uuid
@@ -23,6 +22,7 @@ from agents.plans import agent_plan
 from agents.registry import AgentSpec, TurnContext
 from agents.router import Route, local_router
 from agents.sanitizer import StreamSanitizer, clean_text, clean_value
+from core.parsers import JSONInputError, json_loads
 
 logger = logging.getLogger(__name__)
 HISTORY_MESSAGES = 10  # of the client's conversation_history, the newest this many are shown
@@ -68,8 +68,8 @@ class TurnResult:
 def _routed(text: str, names: list[str]) -> Route | None:
     """The route in a router's answer, or None when the answer is unusable."""
     try:
-        answer = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+        answer = json_loads(text)
+    except (JSONInputError, TypeError):
         return None
     if not isinstance(answer, dict) or answer.get("agent") not in names:
         return None

@@ -32,6 +32,7 @@ from billing.models import DailyUsage
 from billing.signals import stripe_event_received
 from billing.tiers import PAID_TIERS, TIERS, Tier
 from core.errors import Conflict, ErrorCode, NotFound, ServiceUnavailable, ValidationFailed
+from core.parsers import JSONInputError, json_loads
 from providers.payments import PaymentsError, PaymentsObjectMissing, PaymentsRefused
 from providers.payments import stripe_api as stripe
 from providers.payments.mirror import event_record, mirror_sync
@@ -258,13 +259,30 @@ def _customer_of_event(event: dict[str, Any]) -> str | None:
     return customer.get("id") if isinstance(customer, dict) else customer
 
 
+def _signed_event(payload: bytes) -> dict[str, Any]:
+    """The Stripe event in a verified body; a body that is not one is invalid input (a signed
+    body is trusted to come from Stripe, not to be shaped like an event)."""
+    try:
+        event = json_loads(payload)
+    except JSONInputError as exc:
+        raise ValidationFailed(
+            "The signed body is not JSON.", details={"body": [str(exc)]}
+        ) from None
+    if not isinstance(event, dict) or event.get("object") != "event" or "id" not in event:
+        raise ValidationFailed(
+            "The signed body is not a Stripe event.",
+            details={"body": ["Expected a Stripe event object."]},
+        )
+    return event
+
+
 def stripe_event_receive(*, payload: bytes, signature: str) -> bool:
     """Verify a webhook delivery on its raw bytes, record the event once, and bring the
     customer's mirror and tier up to date from Stripe. Answers False for an event already
     processed (nothing changes)."""
     billing_required()
     try:
-        event = stripe.webhook_event(
+        stripe.webhook_verify(
             payload=payload,
             signature=signature,
             secret=settings.STRIPE_WEBHOOK_SECRET,
@@ -272,6 +290,7 @@ def stripe_event_receive(*, payload: bytes, signature: str) -> bool:
         )
     except PaymentsError as exc:
         raise ValidationFailed(str(exc), details={"stripe_signature": [str(exc)]}) from None
+    event = _signed_event(payload)
     with transaction.atomic():
         try:
             if not event_record(event):

@@ -1,4 +1,5 @@
-"""Database connections of long-lived work (streams, sockets), and inserting many rows."""
+"""Database connections of long-lived work (streams, sockets), inserting many rows, and locks
+that serialise a check and the write it allows."""
 
 from collections.abc import Iterable, Sequence
 
@@ -16,6 +17,14 @@ def release_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close()
+
+
+def transaction_lock(namespace: str, key: str) -> None:
+    """Hold the lock named ``namespace`` and ``key`` until the current transaction ends; a
+    concurrent transaction asking for the same one waits here. For a check that a write must
+    not outdate before it commits (a quota counted, then rows added): lock, count, write."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", [namespace, key])
 
 
 def copy_insert(model: type[models.Model], objects: Sequence[models.Model]) -> None:

@@ -15,6 +15,7 @@ from django.db.models import Model, Q, QuerySet
 from rest_framework import serializers
 
 from core.errors import ValidationFailed
+from core.parsers import json_loads
 
 M = TypeVar("M", bound=Model)
 MAX_LIMIT = 100
@@ -39,7 +40,7 @@ def _encode(position: datetime, pk: uuid.UUID) -> str:
 def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        position, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        position, pk = json_loads(base64.urlsafe_b64decode(padded.encode()))
         return datetime.fromisoformat(position), uuid.UUID(pk)
     except (ValueError, TypeError, UnicodeDecodeError):
         raise ValidationFailed(

@@ -1,13 +1,16 @@
-"""The one JSON reader for everything a client sends: HTTP bodies (DRF) and WebSocket frames.
+"""The one JSON reader for everything a client sends: HTTP bodies (DRF), WebSocket frames,
+uploaded manifests, webhook bodies.
 
 Python's JSON decoder, and every function that walks its result, recurses once per level of
 nesting: a body of a thousand ``[`` ends in a RecursionError (a 500 and a traceback thousands of
-lines long). Nesting is measured first, without recursion, and anything deeper than
-``MAX_JSON_DEPTH`` is refused as invalid input, so nothing deeper ever reaches a serializer.
+lines long). The decoder's own recursion guard stops a document too deep for the interpreter,
+and the decoded value is measured without recursion: anything deeper than ``MAX_JSON_DEPTH`` is
+refused as invalid input, so nothing deeper ever reaches a serializer. Both steps are linear in
+the text (a scan of the text for brackets cannot be: telling a bracket from the inside of a
+string needs a string grammar, and a regular expression for it backtracks).
 """
 
 import json
-import re
 from typing import Any
 
 from rest_framework import parsers
@@ -18,24 +21,29 @@ from rest_framework.utils.json import strict_constant
 # the interpreter's recursion limit.
 MAX_JSON_DEPTH = 64
 
-# A string (whose brackets do not count) or one bracket.
-_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+TOO_DEEP_MESSAGE = f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep."
 
 
 class JSONInputError(ValueError):
     """The text is not JSON, or is nested deeper than MAX_JSON_DEPTH."""
 
 
-def _depth(text: str) -> int:
-    deepest = depth = 0
-    for match in _STRING_OR_BRACKET.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in "]}":
-            depth -= 1
-    return deepest
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` (decoded JSON: dicts, lists, scalars) nests more than ``limit`` lists
+    and objects deep. One level at a time, without recursion; stops at the first level too deep."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, dict | list):
+                    below.append(child)
+        level = below
+    return False
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -48,13 +56,16 @@ def json_loads(text: str | bytes) -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise JSONInputError("The body is not UTF-8 text.") from None
-    # Most documents hold fewer brackets than the limit and cannot be too deep: skip the scan.
-    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
-        raise JSONInputError(f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.")
     try:
-        return json.loads(text, parse_constant=strict_constant)
+        value = json.loads(text, parse_constant=strict_constant)
+    except RecursionError:
+        raise JSONInputError(TOO_DEEP_MESSAGE) from None
     except ValueError as exc:
         raise JSONInputError(f"JSON parse error - {exc}") from None
+    # Most documents hold fewer brackets than the limit and cannot be too deep: skip the walk.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth_exceeds(value):
+        raise JSONInputError(TOO_DEEP_MESSAGE)
+    return value
 
 
 class JSONParser(parsers.JSONParser):

@@ -2,8 +2,6 @@
 order, and the package archive's checks. Each answers field-level errors (``{field: [why]}``)
 and never touches the database or the storage."""
 
-import io
-import json
 import re
 import stat
 import struct
@@ -17,6 +15,8 @@ from typing import IO, Any
 
 from jsonschema import Draft202012Validator
 from packaging.version import InvalidVersion, Version
+
+from core.parsers import JSONInputError, json_loads
 
 # The file every package carries at its root; it must equal the manifest submitted beside it.
 MANIFEST_NAME = "engram-plugin.json"
@@ -341,8 +341,8 @@ def _inner_manifest_problem(
     if info.file_size > max_bytes:
         return f"{MANIFEST_NAME} is too large."
     try:
-        inner = json.load(io.TextIOWrapper(archive.open(info), encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError, RuntimeError):
+        inner = json_loads(archive.read(info))
+    except (JSONInputError, zipfile.BadZipFile, OSError, RuntimeError):
         return f"{MANIFEST_NAME} in the package is not valid JSON."
     if inner != manifest:
         return f"{MANIFEST_NAME} in the package differs from the submitted manifest."

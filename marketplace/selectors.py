@@ -14,6 +14,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from accounts.models import User
 from core.errors import NotFound, ValidationFailed
+from core.parsers import json_loads
 from marketplace.models import (
     Installation,
     InstallStatus,
@@ -52,7 +53,7 @@ def _cursor_encode(sort: str, value: Any, pk: uuid.UUID) -> str:
 def _cursor_decode(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        cursor_sort, value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        cursor_sort, value, pk = json_loads(base64.urlsafe_b64decode(padded.encode()))
         if cursor_sort != sort:
             raise ValueError(cursor_sort)
         if sort == "newest":

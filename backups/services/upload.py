@@ -11,13 +11,13 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import connection
 
 from accounts.models import User
 from backups.blobstore import CHUNK_BYTES
 from backups.errors import ChecksumMismatch
 from backups.selectors import storage_used
 from billing.tiers import allowance
+from core.db import transaction_lock
 from core.errors import PayloadTooLarge, QuotaExceeded, RateLimited, ValidationFailed
 from core.metrics import STREAMS_OPEN
 
@@ -86,9 +86,7 @@ def quota_exceeded(*, limit: int | None, used: int, requested: int) -> QuotaExce
 def lock_user_storage(user: User) -> None:
     """Serialise the final quota check and write of one user's concurrent uploads (held until
     the transaction ends)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('backups.storage'), hashtext(%s))",
-                       [str(user.pk)])  # fmt: skip
+    transaction_lock("backups.storage", str(user.pk))
 
 
 class VerifiedBody:

@@ -84,18 +84,33 @@ def test_a_bad_signature_is_refused_and_changes_nothing(auth_client, fake_stripe
     assert not Event.objects.exists()
 
 
-def test_a_stale_timestamp_is_refused(auth_client, fake_stripe, prices, user, settings):
+@pytest.mark.parametrize("direction", [-1, 1], ids=["past", "future"])
+def test_a_timestamp_outside_the_tolerance_is_refused(
+    auth_client, fake_stripe, prices, user, settings, direction
+):
     fake_stripe.control(f"checkout/{start_checkout(auth_client)}/complete")
     completed = next(
         d for d in fake_stripe.take_deliveries() if d["type"] == "checkout.session.completed"
     )
-    stale = int(time.time()) - settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS - 60
+    # An hour ahead: a signature dated in the future would be replayable until then.
+    off = int(time.time()) + direction * max(3600, settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS + 60)
 
-    answer = post_delivery(completed, signature=sign(completed["payload"], at=stale))
+    answer = post_delivery(completed, signature=sign(completed["payload"], at=off))
 
     assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "VALIDATION_ERROR"
     user.refresh_from_db()
     assert user.tier == "free"
+    assert not Event.objects.exists()
+
+
+def test_a_signed_body_nested_deeper_than_json_may_be_is_refused(fake_stripe):
+    payload = '{"object": "event", "id": "evt_deep", "data": ' + "[" * 1000 + "]" * 1000 + "}"
+
+    answer = post_delivery({"payload": payload}, signature=sign(payload, at=int(time.time())))
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "VALIDATION_ERROR"
     assert not Event.objects.exists()
 
 

@@ -2,22 +2,18 @@
 400 VALIDATION_ERROR (an error frame on a socket that stays open), never a RecursionError."""
 
 import json
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts.services import tokens_issue
-from core.parsers import MAX_JSON_DEPTH
+from memories.models import Memory
+from memories.services import METADATA_MAX_DEPTH
+from memories.tests.factories import nested_metadata
 
 DEEP = "[" * 1000 + "]" * 1000
-
-
-def nested(depth: int) -> dict:
-    value: object = "bottom"
-    for _ in range(depth):
-        value = {"a": value}
-    return value
 
 
 @pytest.mark.parametrize(
@@ -32,7 +28,7 @@ def test_a_deep_body_is_a_validation_error_without_signing_in(api_client, db, pa
 
 
 def test_deep_metadata_of_a_memory_is_a_validation_error(auth_client):
-    body = {"content": "A note", "metadata": nested(500)}
+    body = {"content": "A note", "metadata": nested_metadata(500)}
 
     response = auth_client.post(
         "/api/v1/memories", json.dumps(body), content_type="application/json"
@@ -42,19 +38,61 @@ def test_deep_metadata_of_a_memory_is_a_validation_error(auth_client):
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
-def test_metadata_nested_within_the_limit_is_kept(auth_client):
-    body = {"content": "A note", "metadata": nested(MAX_JSON_DEPTH - 2)}
+def metadata_doors(client, metadata: dict) -> list:
+    """Send one memory with ``metadata`` by each REST door: create, bulk, import."""
+    note = {"content": f"A note {uuid.uuid4()}", "metadata": metadata}
+    return [
+        client.post("/api/v1/memories", json.dumps(note), content_type="application/json"),
+        client.post(
+            "/api/v1/memories/bulk",
+            json.dumps({"memories": [{**note, "content": f"A note {uuid.uuid4()}"}]}),
+            content_type="application/json",
+        ),
+        client.generic(
+            "POST",
+            "/api/v1/memories/import",
+            json.dumps({**note, "content": f"A note {uuid.uuid4()}"}) + "\n",
+            content_type="application/x-ndjson",
+        ),
+    ]
 
-    response = auth_client.post(
-        "/api/v1/memories", json.dumps(body), content_type="application/json"
+
+def test_metadata_nested_to_the_limit_is_kept_by_every_door(auth_client):
+    metadata = nested_metadata(METADATA_MAX_DEPTH)
+
+    create, bulk, imported = metadata_doors(auth_client, metadata)
+
+    assert create.status_code == 201
+    assert create.json()["metadata"] == metadata
+    assert bulk.status_code == 201 and bulk.json()["created"] == 1
+    assert imported.status_code == 200 and imported.json()["created"] == 1
+
+
+def test_metadata_past_the_limit_is_refused_by_every_door(auth_client, user):
+    answers = metadata_doors(auth_client, nested_metadata(METADATA_MAX_DEPTH + 1))
+
+    assert [answer.status_code for answer in answers] == [400, 400, 400]
+    assert {answer.json()["error"]["code"] for answer in answers} == {"VALIDATION_ERROR"}
+    assert not Memory.objects.filter(user=user).exists()
+
+
+def test_metadata_past_the_limit_is_refused_on_update(auth_client):
+    kept = auth_client.post("/api/v1/memories", {"content": "A note"}, format="json").json()
+
+    answer = auth_client.patch(
+        f"/api/v1/memories/{kept['id']}",
+        json.dumps({"metadata": nested_metadata(METADATA_MAX_DEPTH + 1)}),
+        content_type="application/json",
     )
 
-    assert response.status_code == 201
-    assert response.json()["metadata"] == body["metadata"]
+    assert answer.status_code == 400
+    assert answer.json()["error"]["details"] == {
+        "metadata": [f"At most {METADATA_MAX_DEPTH} levels deep."]
+    }
 
 
 def test_deep_lines_of_an_import_are_a_validation_error(auth_client):
-    body = json.dumps({"content": "A note", "metadata": nested(500)}) + "\n"
+    body = json.dumps({"content": "A note", "metadata": nested_metadata(500)}) + "\n"
 
     response = auth_client.generic(
         "POST", "/api/v1/memories/import", body, content_type="application/x-ndjson"

@@ -13,7 +13,8 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from memories.models import Memory, MemoryHistory
-from memories.services import MemoryDraft, memory_create
+from memories.services import METADATA_MAX_DEPTH, MemoryDraft, memory_create
+from memories.tests.factories import nested_metadata
 from testing.fake_openai import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -186,6 +187,35 @@ def test_another_users_memory_is_not_found(engram, user, other_user, key_for):
     assert found["results"] == []
     theirs.refresh_from_db()
     assert theirs.content == "Private"
+
+
+def test_metadata_has_the_rest_apis_depth_limit_and_an_export_imports_again(
+    engram, user, key_for, api_client
+):
+    async def steps(session: ClientSession):
+        return (
+            await call(
+                session,
+                "add_memory",
+                content="Deepest",
+                metadata=nested_metadata(METADATA_MAX_DEPTH),
+            ),
+            await call(session, "add_memory", content="Deeper", metadata=nested_metadata(100)),
+        )
+
+    (kept_error, _), (deep_error, refusal) = over_mcp(engram, key_for(user), steps)
+
+    assert not kept_error and deep_error
+    assert refusal["error"]["code"] == "VALIDATION_ERROR"
+    assert list(Memory.objects.filter(user=user).values_list("content", flat=True)) == ["Deepest"]
+    api_client.force_authenticate(user)
+    exported = b"".join(api_client.get("/api/v1/memories/export").streaming_content)
+    Memory.objects.filter(user=user).delete()
+    imported = api_client.generic(
+        "POST", "/api/v1/memories/import", exported, content_type="application/x-ndjson"
+    )
+    assert imported.status_code == 200, imported.content
+    assert imported.json()["created"] == 1
 
 
 def test_tool_calls_count_against_the_tiers_rate_limit(engram, user, key_for):

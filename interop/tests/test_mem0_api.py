@@ -5,6 +5,9 @@ import pytest
 from accounts.services import api_key_create
 from interop.mem0_compat.mapping import Entities
 from interop.mem0_compat.services import mem0_add
+from memories.models import Memory
+from memories.services import METADATA_MAX_DEPTH
+from memories.tests.factories import nested_metadata
 
 
 @pytest.fixture
@@ -109,3 +112,23 @@ def test_timestamp_dates_the_memory_and_one_past_year_9999_is_refused(client, us
     assert add(1_700_000_000).status_code == 200
     assert user.memories.get().created_at.timestamp() == 1_700_000_000
     assert add(10**12).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("depth", "status"), [(METADATA_MAX_DEPTH, 200), (METADATA_MAX_DEPTH + 1, 400)]
+)
+def test_metadata_has_the_same_depth_limit_as_every_other_door(client, user, token, depth, status):
+    answer = client.post(
+        "/mem0/v3/memories/add/",
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "user_id": "alice",
+            "infer": False,
+            "metadata": nested_metadata(depth),
+        },
+        content_type="application/json",
+        **token,
+    )
+
+    assert answer.status_code == status, answer.content
+    assert Memory.objects.filter(user=user).exists() == (status == 200)

@@ -6,7 +6,6 @@ the version for the reviewer. Only a staff member who does not publish the plugi
 or reject it; every decision is recorded.
 """
 
-import json
 import logging
 from typing import IO, Any
 
@@ -18,6 +17,7 @@ from accounts.models import User
 from backups.blobstore import BlobMissing
 from billing.services import billing_required, return_url, stripe_call
 from core.errors import Conflict, NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
+from core.parsers import JSONInputError, json_loads
 from marketplace import packages
 from marketplace.manifest import (
     archive_report,
@@ -111,9 +111,9 @@ def publisher_onboarding_refresh(*, user: User) -> Publisher:
 def _manifest_from(raw: Any) -> dict[str, Any]:
     if isinstance(raw, str | bytes):
         try:
-            raw = json.loads(raw)
-        except ValueError:
-            raise ValidationFailed(details={"manifest": ["Not valid JSON."]}) from None
+            raw = json_loads(raw)
+        except JSONInputError as exc:
+            raise ValidationFailed(details={"manifest": [str(exc)]}) from None
     errors = manifest_errors(raw)
     if errors:
         raise ValidationFailed("The manifest is not valid.", details=errors)

@@ -2,6 +2,7 @@
 rating, and who may not do what along the way."""
 
 import hashlib
+import io
 import json
 import time
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ from marketplace.tests.conftest import (
     raw_zip,
     submit,
 )
+
+DEEP = "[" * 1000 + "]" * 1000
 
 pytestmark = pytest.mark.django_db
 
@@ -155,6 +158,20 @@ def test_a_bad_manifest_is_refused_with_field_errors(publisher_client, change, f
     assert not PluginVersion.objects.exists()
 
 
+def test_a_manifest_nested_deeper_than_json_may_be_is_refused(publisher_client):
+    upload = io.BytesIO(package_of(manifest_of()))
+    upload.name = "plugin.zip"
+
+    answer = publisher_client.post(
+        PLUGINS, {"manifest": '{"id": ' + DEEP + "}", "package": upload}, format="multipart"
+    )
+
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert "manifest" in answer.json()["error"]["details"]
+    assert not PluginVersion.objects.exists()
+
+
 def test_a_version_not_greater_than_the_last_is_refused(publisher_client, publish):
     publish(manifest_of(version="1.2.0"))
     for version in ("1.2.0", "1.1.9", "1.2.0-beta.1"):
@@ -175,8 +192,9 @@ def test_a_version_not_greater_than_the_last_is_refused(publisher_client, publis
         package_of(None),
         package_of(manifest_of(version="9.9.9")),
         b"not a zip at all",
+        package_of(None, files={MANIFEST_NAME: DEEP.encode()}),
     ],
-    ids=["dotdot", "absolute", "symlink", "no-manifest", "other-manifest", "not-zip"],
+    ids=["dotdot", "absolute", "symlink", "no-manifest", "other-manifest", "not-zip", "deep"],
 )
 def test_a_bad_package_is_refused(publisher_client, plugin_blobs, package):
     answer = submit(publisher_client, manifest_of(), package)

@@ -208,8 +208,9 @@ class MemorySerializer(serializers.Serializer):
 
 class MemorySavedSerializer(MemorySerializer):
     folded = serializers.BooleanField(
-        help_text="True when the same text (after normalising case, whitespace, punctuation and "
-        "Unicode) was already stored in this scope: this is that memory, nothing new was stored."
+        help_text="True when the same text (after normalising case, whitespace and Unicode"
+        " compatibility forms) was already stored in this scope: this is that memory, nothing new"
+        " was stored."
     )
 
 
@@ -234,9 +235,9 @@ class BulkItemSerializer(serializers.Serializer):
 
 
 FOLDED_HELP = (
-    "Items whose text (after normalising case, whitespace, punctuation and Unicode) was already "
-    "stored in their scope, or came earlier in the request: folded into that memory, nothing new "
-    "stored."
+    "Items whose text (after normalising case, whitespace and Unicode compatibility forms) was "
+    "already stored in their scope, or came earlier in the request: folded into that memory, "
+    "nothing new stored."
 )
 
 

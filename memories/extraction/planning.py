@@ -2,7 +2,6 @@
 similar to them, and the LLM's decision per fact. Every answer must be JSON of the prompt's
 schema; one that is not is asked for again once, with the reason."""
 
-import json
 import logging
 import re
 import time
@@ -16,6 +15,7 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from core.parsers import JSONInputError, json_loads
 from llm.services import complete_for_user
 from memories import prompts
 from memories.extraction.claim import Run
@@ -111,8 +111,8 @@ def _parsed(text: str, validator: Draft202012Validator) -> Any:
     if fenced := _FENCE.match(cleaned):
         cleaned = fenced.group(1)
     try:
-        data = json.loads(cleaned)
-    except ValueError as exc:
+        data = json_loads(cleaned)
+    except JSONInputError as exc:
         raise InvalidAnswer(f"the answer is not JSON ({exc})") from None
     if (error := best_match(validator.iter_errors(data))) is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "the answer"

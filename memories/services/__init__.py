@@ -13,6 +13,7 @@ from memories.services.bulk import (
 )
 from memories.services.drafts import (
     BULK_MAX_ITEMS,
+    METADATA_MAX_DEPTH,
     UPDATABLE_FIELDS,
     BulkItemResult,
     MemoryDraft,
@@ -51,6 +52,7 @@ from memories.services.term_statistics import term_statistics_refresh, term_stat
 
 __all__ = [
     "BULK_MAX_ITEMS",
+    "METADATA_MAX_DEPTH",
     "UPDATABLE_FIELDS",
     "BulkItemResult",
     "ImportResult",

@@ -17,7 +17,9 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import User
 from billing.tiers import allowance
+from core.db import transaction_lock
 from core.errors import PayloadTooLarge, QuotaExceeded, ValidationFailed
+from core.parsers import MAX_JSON_DEPTH, json_depth_exceeds
 from memories.models import (
     Memory,
     MemoryHistory,
@@ -28,6 +30,10 @@ from memories.models import (
 logger = logging.getLogger(__name__)
 
 BULK_MAX_ITEMS = 500
+# How deep a memory's metadata may nest, whichever door it comes in by (REST, bulk, import,
+# MCP, the mem0-compatible API): the deepest envelope it travels in, a bulk request's item
+# (body, list, item), still fits the JSON reader's limit, and so does its export line.
+METADATA_MAX_DEPTH = MAX_JSON_DEPTH - 3
 # Fields of a memory a PATCH may change.
 UPDATABLE_FIELDS = (
     "title",
@@ -78,22 +84,14 @@ def compose_content(prompt: str, response: str) -> str:
 
 
 def normalised_text(content: str) -> str:
-    """``content`` as deduplication compares it: Unicode NFKC, case-folded, punctuation read as
-    a space, runs of whitespace as one space.
+    """``content`` as deduplication compares it: Unicode NFKC, case-folded, runs of whitespace as
+    one space, none at either end.
 
-    Punctuation next to a digit is kept: "1.5" is not "15", "-3" not "3", "15:30" not "1530".
-    Only text that says the same thing after this folds; similar text never does.
+    Nothing else is folded: every other character may carry meaning ("C#" is not "C", "--force"
+    not "force", "example.com/a/b" not "example.com/a-b", "@alice" not "alice", "1.5" not "15").
+    Texts that differ in any character but case and spacing never fold.
     """
-    text = unicodedata.normalize("NFKC", content).casefold()
-    kept = [
-        " "
-        if unicodedata.category(char).startswith("P")
-        and not (index > 0 and text[index - 1].isdigit())
-        and not (index + 1 < len(text) and text[index + 1].isdigit())
-        else char
-        for index, char in enumerate(text)
-    ]
-    return " ".join("".join(kept).split())
+    return " ".join(unicodedata.normalize("NFKC", content).casefold().split())
 
 
 def content_hash(content: str) -> str:
@@ -131,6 +129,14 @@ def _check_content(content: str) -> None:
         raise _too_large(limit, length=len(content))
 
 
+def _check_metadata(metadata: dict[str, Any]) -> None:
+    if json_depth_exceeds(metadata, METADATA_MAX_DEPTH):
+        raise ValidationFailed(
+            f"Metadata may be nested at most {METADATA_MAX_DEPTH} levels deep.",
+            details={"metadata": [f"At most {METADATA_MAX_DEPTH} levels deep."]},
+        )
+
+
 def _check_importance(importance: float) -> None:
     if not 0 <= importance <= 1:
         raise ValidationFailed(details={"importance": ["Must be between 0 and 1."]})
@@ -140,6 +146,7 @@ def _prepared(draft: MemoryDraft) -> dict[str, Any]:
     """Model field values for ``draft``; raises ValidationFailed or PayloadTooLarge."""
     content = draft.content or compose_content(draft.prompt, draft.response)
     _check_content(content)
+    _check_metadata(draft.metadata)
     _check_importance(draft.importance)
     values = {
         "content": content,
@@ -168,6 +175,11 @@ def _prepared(draft: MemoryDraft) -> dict[str, Any]:
 
 
 def _ensure_allowance(user: User, *, adding: int, adding_bytes: int) -> None:
+    """Raise QuotaExceeded unless ``user`` may store ``adding`` more memories of
+    ``adding_bytes``. Call it inside the transaction that writes them: it holds the user's
+    quota lock until that transaction ends, so that concurrent writes are counted one after the
+    other (each counting what the one before it committed) rather than all against the same
+    count."""
     limited = [
         feature
         for feature in ("memories", "memory_storage_bytes")
@@ -175,6 +187,7 @@ def _ensure_allowance(user: User, *, adding: int, adding_bytes: int) -> None:
     ]
     if not limited:
         return
+    transaction_lock("memories.quota", str(user.pk))
     usage = Memory.objects.filter(user=user).aggregate(
         memories=Count("id"), memory_storage_bytes=Coalesce(Sum("size_bytes"), 0)
     )

@@ -79,7 +79,7 @@ def memories_embed(
             .order_by("pk")
             .values_list("pk", "content")
         )
-        # The text itself, not its hash: an edit of case or punctuation keeps the hash.
+        # The text itself, not its hash: an edit of case or spacing keeps the hash.
         fresh = [plan for plan in plans if current.get(plan[0]["pk"]) == plan[0]["content"]]
         fresh_ids = [row["pk"] for row, _, _ in fresh]
         MemoryChunk.objects.filter(memory_id__in=fresh_ids, model=embedder.name).delete()

@@ -27,6 +27,7 @@ from memories.services.drafts import (
     MemoryDraft,
     _check_content,
     _check_importance,
+    _check_metadata,
     _clean_tags,
     _duplicate_of,
     _ensure_allowance,
@@ -58,9 +59,9 @@ def memory_create(
     values = _prepared(draft)
     if existing := _duplicate_of(user, values):
         return existing, False
-    _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
     try:
         with transaction.atomic():
+            _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
             memory = Memory.objects.create(user=user, **values)
             _history(memory, HistoryEvent.CREATE, old="", new=memory.content, job_id=job_id).save()
     except IntegrityError:
@@ -143,6 +144,8 @@ def _apply_changes(
         content_changed = "content" in changed
         if content_changed:
             _check_content(current.content)
+        if "metadata" in changed:
+            _check_metadata(current.metadata)
         _check_importance(current.importance)
         current.content_hash = content_hash(current.content)
         current.size_bytes = _size_bytes(vars(current))
@@ -249,9 +252,9 @@ def _recreate(user: User, entry: MemoryHistory) -> Memory:
             "Another memory in this scope has the same content.",
             details={"existing_id": str(duplicate.pk)},
         )
-    _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
     try:
         with transaction.atomic():
+            _ensure_allowance(user, adding=1, adding_bytes=values["size_bytes"])
             memory = Memory.objects.create(pk=entry.memory_id, user=user, **values)
             _history(
                 memory, HistoryEvent.REVERT, old="", new=memory.content, reverted_to=entry.pk

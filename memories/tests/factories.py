@@ -15,3 +15,11 @@ class MemoryFactory(factory.django.DjangoModelFactory):
     content = factory.Sequence(lambda n: f"Memory number {n} about something worth keeping.")
     content_hash = factory.LazyAttribute(lambda memory: content_hash(memory.content))
     size_bytes = factory.LazyAttribute(lambda memory: len(memory.content.encode()))
+
+
+def nested_metadata(depth: int) -> dict:
+    """Metadata ``depth`` objects deep: ``{"a": {"a": ... "bottom"}}``."""
+    value: object = "bottom"
+    for _ in range(depth):
+        value = {"a": value}
+    return value

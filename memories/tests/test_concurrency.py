@@ -11,10 +11,13 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from accounts.services import tokens_issue
+from billing.tiers import limits_for
+from core.db import copy_insert
 from core.errors import NotFound
 from memories import services
 from memories.models import Memory, MemoryChunk, MemoryHistory
-from memories.services import MemoryDraft
+from memories.services import BULK_MAX_ITEMS, MemoryDraft
+from memories.tests.factories import MemoryFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MEMORIES = "/api/v1/memories"
@@ -98,3 +101,26 @@ def test_writes_racing_a_delete_never_deadlock_or_fail(user, write):
     assert {deleted for _, deleted in outcomes} == {204}
     assert {changed for changed, _ in outcomes} <= {200, 404}, outcomes
     assert not Memory.objects.filter(user=user).exists()
+
+
+@pytest.mark.parametrize("size", [BULK_MAX_ITEMS, 1], ids=["bulk", "single"])
+def test_concurrent_writes_at_the_quota_never_exceed_it(user, size):
+    # Room for exactly two of the six requests; each counts the stored memories, then writes.
+    limit = limits_for(user).memories
+    copy_insert(Memory, MemoryFactory.build_batch(limit - 2 * size, user=user))
+    start = threading.Barrier(6)
+
+    def write(number: int) -> int:
+        client = _client(user)
+        notes = [{"content": f"Request {number}, note {n}"} for n in range(size)]
+        start.wait()
+        if size == 1:
+            return client.post(MEMORIES, notes[0], format="json").status_code
+        return client.post(f"{MEMORIES}/bulk", {"memories": notes}, format="json").status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = [pool.submit(_on_own_connection(lambda n=n: write(n))) for n in range(6)]
+        statuses = sorted(answer.result() for answer in answers)
+
+    assert statuses == [201, 201, 403, 403, 403, 403]
+    assert Memory.objects.filter(user=user).count() == limit

@@ -1,6 +1,10 @@
 """Deduplication never loses a memory: only text equal after normalisation folds (when saved),
 similar text is linked, and an id merged away by earlier versions still answers."""
 
+import random
+import string
+import unicodedata
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -77,7 +81,7 @@ def test_500_distinct_templated_notes_all_survive(auth_client, user, similar_is_
 
 @pytest.mark.parametrize(
     "again",
-    ["I like green tea", "  i LIKE green-tea!! ", "I like green tea.", "\uff49 like green\ttea"],
+    ["I like green tea", "  i LIKE green \n tea ", "I LIKE GREEN TEA", "\uff49 like green\ttea"],
 )
 def test_an_exact_repost_folds_and_says_so(auth_client, user, again):
     first = auth_client.post(MEMORIES, {"content": "I like green tea"}).json()
@@ -96,9 +100,9 @@ def test_bulk_and_import_say_how_many_folded_and_into_what(auth_client, user):
         f"{MEMORIES}/bulk",
         {
             "memories": [
-                {"content": "paris is the capital of france"},
+                {"content": "paris is the capital of france."},
                 {"content": "Rome is the capital of Italy."},
-                {"content": "ROME is the capital of Italy"},
+                {"content": "ROME  is the capital of Italy."},
             ]
         },
         format="json",
@@ -109,7 +113,7 @@ def test_bulk_and_import_say_how_many_folded_and_into_what(auth_client, user):
 
     imported = auth_client.post(
         f"{MEMORIES}/import",
-        b'{"content": "Paris is the capital of France!"}\n{"content": "Oslo is in Norway."}\n',
+        b'{"content": "PARIS is the capital of France."}\n{"content": "Oslo is in Norway."}\n',
         content_type="application/x-ndjson",
     ).json()
     assert imported == {"created": 1, "duplicates": 1, "folded_into": [stored["id"]]}
@@ -121,6 +125,89 @@ def test_bulk_and_import_say_how_many_folded_and_into_what(auth_client, user):
 )
 def test_normalisation_keeps_numbers_dates_and_words_apart(a, b):
     assert services.content_hash(a) != services.content_hash(b)
+
+
+# Texts that differ in a character that carries meaning, once folded as one memory.
+MEANINGFUL_CHARACTERS = [
+    ("I program in C", "I program in C#"),
+    ("I program in F", "I program in F#"),
+    ("see example.com/a/b", "see example.com/a-b"),
+    ("run it with --force", "run it with force"),
+    ("the foo_bar setting", "the foo bar setting"),
+    ("ask @alice", "ask alice"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), MEANINGFUL_CHARACTERS)
+def test_a_note_that_differs_in_a_meaningful_character_is_saved(auth_client, user, first, second):
+    kept = auth_client.post(MEMORIES, {"content": first}).json()
+
+    answer = auth_client.post(MEMORIES, {"content": second})
+
+    assert answer.status_code == 201
+    assert answer.json()["folded"] is False
+    assert answer.json()["content"] == second
+    assert auth_client.get(f"{MEMORIES}/{kept['id']}").json()["content"] == first
+
+
+# Characters a text is made of in the generated pairs: ASCII letters, digits, punctuation and
+# symbols, and some beyond ASCII; each one its own NFKC form and case-folded to one character,
+# so that a pair differing in one of them says something different.
+ALPHABET = [
+    char
+    for char in string.ascii_letters + string.digits + string.punctuation + "éüßñøπж中€—\u2019…"
+    if unicodedata.normalize("NFKC", char) == char and len(char.casefold()) == 1
+]
+SPACES = [" ", "  ", "\t", "\n", "\u00a0"]
+
+
+def _generated_text(rng: random.Random) -> list[str]:
+    return [
+        rng.choice(SPACES) if rng.random() < 0.2 else rng.choice(ALPHABET)
+        for _ in range(rng.randint(1, 24))
+    ]
+
+
+def _differing_pair(rng: random.Random) -> tuple[str, str]:
+    """Two texts that differ in one non-space character other than its case: one replaced,
+    added or left out; the spacing and case of the rest may differ too."""
+    chars = _generated_text(rng)
+    changed = list(chars)
+    where = rng.randrange(len(chars) + 1)
+    edit = rng.choice(["replace", "add", "remove"])
+    if edit == "add" or where == len(chars) or chars[where] in SPACES:
+        changed.insert(where, rng.choice(ALPHABET))
+    elif edit == "remove":
+        del changed[where]
+    else:
+        other = chars[where]
+        while other.casefold() == chars[where].casefold():
+            other = rng.choice(ALPHABET)
+        changed[where] = other
+    restyled = [
+        rng.choice(SPACES) if char in SPACES else rng.choice([char.upper(), char.lower()])
+        for char in changed
+    ]
+    return "".join(chars), "".join(restyled)
+
+
+def test_texts_that_differ_in_a_non_space_character_never_fold():
+    rng = random.Random(33)
+    for _ in range(20_000):
+        first, second = _differing_pair(rng)
+        assert services.content_hash(first) != services.content_hash(second), (first, second)
+
+
+def test_texts_that_differ_only_in_case_and_spacing_fold():
+    rng = random.Random(34)
+    for _ in range(2_000):
+        chars = _generated_text(rng)
+        restyled = [
+            rng.choice(SPACES) if char in SPACES else rng.choice([char.upper(), char.lower()])
+            for char in chars
+        ]
+        padded = rng.choice(SPACES) + "".join(restyled) + rng.choice(SPACES)
+        assert services.content_hash("".join(chars)) == services.content_hash(padded)
 
 
 def _merged_away(user) -> tuple[Memory, Memory]:
