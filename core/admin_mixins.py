@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib.admin import display, helpers
+from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -16,3 +17,14 @@ class ListedByIdMixin:
         return forms.CheckboxInput(attrs, lambda value: False).render(
             helpers.ACTION_CHECKBOX_NAME, str(obj.pk)
         )
+
+
+class ReadOnlyMixin:
+    """Shown, never added or changed in the console: the rows come from elsewhere (Stripe's
+    webhooks, the services that keep history and side effects)."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
