@@ -16,7 +16,7 @@ from djstripe.models import Customer, Subscription
 from billing import selectors, services
 from billing.entitlements import subscription_item, subscription_period_end, subscription_tier
 from billing.models import DailyUsage
-from core.admin_mixins import ReadOnlyMixin
+from core.admin_mixins import ReadOnlyMixin, shortened
 from core.errors import EngramError
 
 for model in (Customer, Subscription):
@@ -52,7 +52,7 @@ class _ReadOnly(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(_ReadOnly):
-    list_display = ("id", "email", "subscriber", "user_tier", "created")
+    list_display = ("id", "email", shortened("subscriber", length=20), "user_tier", "created")
     search_fields = ("id", "email", "subscriber__email")
     list_select_related = ("subscriber",)
     fields = ("id", "email", "subscriber", "user_tier", "created", "livemode")
@@ -147,7 +147,14 @@ class DailyUsageAdmin(_ReadOnly):
     """LLM usage per user per day, as chat recorded it (read-only)."""
 
     actions = []
-    list_display = ("day", "user", "requests", "prompt_tokens", "completion_tokens", "cost_usd")
+    list_display = (
+        "day",
+        shortened("user", length=20),
+        "requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+    )
     search_fields = ("user__email",)
     list_filter = ("day",)
     list_select_related = ("user",)
