@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from accounts.models import PREFERENCE_FIELDS, ApiKey, Persona, ProviderKey, User
 from billing.admin import BillingInline
 from billing.tiers import Tier
+from core.admin_mixins import shortened
 
 
 def _set_tier_action(tier: Tier):
@@ -45,7 +46,7 @@ class ProviderKeyInline(admin.TabularInline):
 class UserAdmin(DjangoUserAdmin):
     ordering = ("-date_joined",)
     list_display = (
-        "email",
+        shortened("email", length=28),
         "display_name",
         "tier",
         "is_active",
@@ -77,7 +78,15 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "user", "scopes", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "name",
+        "prefix",
+        shortened("user", length=20),
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     ordering = ("-created_at",)
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "user__email")
@@ -91,7 +100,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(ProviderKey)
 class ProviderKeyAdmin(admin.ModelAdmin):
-    list_display = ("user", "provider", "last_four", "base_url", "updated_at", "last_used_at")
+    list_display = (
+        shortened("user", length=20),
+        "provider",
+        "last_four",
+        shortened("base_url", length=28),
+        "updated_at",
+        "last_used_at",
+    )
     ordering = ("-created_at",)
     list_filter = ("provider",)
     search_fields = ("user__email",)
@@ -108,7 +124,13 @@ class ProviderKeyAdmin(admin.ModelAdmin):
 
 @admin.register(Persona)
 class PersonaAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "default_model", "temperature", "updated_at")
+    list_display = (
+        "name",
+        shortened("user", length=20),
+        shortened("default_model", length=24),
+        "temperature",
+        "updated_at",
+    )
     search_fields = ("name", "user__email")
     list_select_related = ("user",)
     ordering = ("-created_at",)

@@ -114,6 +114,7 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "API key"
         indexes = [models.Index(fields=["user", "-created_at"])]
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ from backups.models import (
     EncryptedVector,
     StorageAccount,
 )
+from core.admin_mixins import shortened
 
 KINDS = ("records", "vectors", "backups")
 WHAT = ("count", "bytes")
@@ -38,29 +39,46 @@ class MetadataOnlyAdmin(ReadOnlyAdmin):
 
 @admin.register(EncryptedRecord)
 class EncryptedRecordAdmin(MetadataOnlyAdmin):
-    list_display = ["id", "user", "table", "size", "updated_at"]
+    list_display = [shortened("id"), shortened("user", length=20), "table", "size", "updated_at"]
     list_filter = ["table"]
 
 
 @admin.register(EncryptedVector)
 class EncryptedVectorAdmin(MetadataOnlyAdmin):
-    list_display = ["key", "user", "table", "dimensions", "size", "updated_at"]
+    list_display = [
+        shortened("key", length=16),
+        shortened("user", length=20),
+        "table",
+        "dimensions",
+        "size",
+        "updated_at",
+    ]
     exclude = ["embedding"]
 
 
 @admin.register(Backup)
 class BackupAdmin(MetadataOnlyAdmin):
-    list_display = ["id", "user", "version", "size", "created_at"]
+    list_display = [shortened("id"), shortened("user", length=20), "version", "size", "created_at"]
 
 
 @admin.register(BackupUpload)
 class BackupUploadAdmin(MetadataOnlyAdmin):
-    list_display = ["id", "user", "size", "part_size", "created_at"]
+    list_display = [
+        shortened("id"),
+        shortened("user", length=20),
+        "size",
+        "part_size",
+        "created_at",
+    ]
 
 
 @admin.register(StorageAccount)
 class StorageAccountAdmin(ReadOnlyAdmin):
-    list_display = ["email", "tier", *(f"{kind}_{what}" for kind in KINDS for what in WHAT)]
+    list_display = [
+        shortened("email", length=20),
+        "tier",
+        *(f"{kind}_{what}" for kind in KINDS for what in WHAT),
+    ]
     search_fields = ["email"]
     fields = ["email", "tier"]
     readonly_fields = ["email", "tier"]

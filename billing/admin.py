@@ -2,8 +2,11 @@
 tier, a re-sync from Stripe, and a user's subscription and invoices on their page.
 
 dj-stripe registers an admin for every Stripe object; its customer and subscription pages are
-replaced here by ones that speak Engram's words (tier, seats, grace)."""
+replaced here by ones that speak Engram's words (tier, seats, grace), and every other one is
+read-only: Stripe owns those objects, they arrive by webhook and re-sync (the console leaves
+them out altogether with billing off, operations/admin_site.py)."""
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,11 +16,21 @@ from djstripe.models import Customer, Subscription
 from billing import selectors, services
 from billing.entitlements import subscription_item, subscription_period_end, subscription_tier
 from billing.models import DailyUsage
+from core.admin_mixins import ReadOnlyMixin, shortened
 from core.errors import EngramError
 
 for model in (Customer, Subscription):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
+
+for model in apps.get_app_config("djstripe").get_models():
+    if admin.site.is_registered(model):
+        stripe_admin = type(admin.site.get_model_admin(model))
+        admin.site.unregister(model)
+        read_only = type(
+            stripe_admin.__name__, (ReadOnlyMixin, stripe_admin), {"__module__": __name__}
+        )
+        admin.site.register(model, read_only)
 
 
 @admin.action(description="Re-sync the selected customers from Stripe")
@@ -33,19 +46,13 @@ def resync(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     modeladmin.message_user(request, f"{done} customer(s) re-read from Stripe.", messages.SUCCESS)
 
 
-class _ReadOnly(admin.ModelAdmin):
+class _ReadOnly(ReadOnlyMixin, admin.ModelAdmin):
     actions = [resync]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Customer)
 class CustomerAdmin(_ReadOnly):
-    list_display = ("id", "email", "subscriber", "user_tier", "created")
+    list_display = ("id", "email", shortened("subscriber", length=20), "user_tier", "created")
     search_fields = ("id", "email", "subscriber__email")
     list_select_related = ("subscriber",)
     fields = ("id", "email", "subscriber", "user_tier", "created", "livemode")
@@ -140,7 +147,14 @@ class DailyUsageAdmin(_ReadOnly):
     """LLM usage per user per day, as chat recorded it (read-only)."""
 
     actions = []
-    list_display = ("day", "user", "requests", "prompt_tokens", "completion_tokens", "cost_usd")
+    list_display = (
+        "day",
+        shortened("user", length=20),
+        "requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+    )
     search_fields = ("user__email",)
     list_filter = ("day",)
     list_select_related = ("user",)

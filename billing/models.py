@@ -18,6 +18,7 @@ class DailyUsage(models.Model):
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
 
     class Meta:
+        verbose_name_plural = "daily usage"
         constraints = [
             models.UniqueConstraint(fields=["user", "day"], name="one_usage_row_per_day")
         ]

@@ -271,6 +271,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# ISO dates in the operator console (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 
 # --- Request limits ------------------------------------------------------------------------------

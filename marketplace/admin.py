@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin_mixins import shortened
 from core.errors import EngramError
 from marketplace import selectors
 from marketplace.models import (
@@ -71,7 +72,14 @@ class DecisionInline(admin.TabularInline):
 
 @admin.register(PluginVersion)
 class PluginVersionAdmin(_ReadOnly):
-    list_display = ("plugin", "version", "status", "package_bytes", "created_at", "reviewed_by")
+    list_display = (
+        shortened("plugin", length=20),
+        shortened("version", length=16),
+        "status",
+        "package_bytes",
+        "created_at",
+        shortened("reviewed_by", length=20),
+    )
     list_filter = ("status",)
     search_fields = ("plugin__slug", "version")
     list_select_related = ("plugin", "reviewed_by")
@@ -89,8 +97,10 @@ class PluginVersionAdmin(_ReadOnly):
 @admin.register(Plugin)
 class PluginAdmin(_ReadOnly):
     list_display = (
-        "slug", "publisher", "category", "price_cents", "latest_version", "install_count",
-        "rating_average", "rating_count", "listed_at",
+        shortened("slug", length=24), shortened("publisher", length=16), "category",
+        "price_cents", shortened("latest_version.version", description="latest version",
+                                 length=16),
+        "install_count", "rating_average", "rating_count", "listed_at",
     )  # fmt: skip
     list_filter = ("category", "versions__status")
     search_fields = ("slug", "name")
@@ -99,7 +109,13 @@ class PluginAdmin(_ReadOnly):
 
 @admin.register(Publisher)
 class PublisherAdmin(_ReadOnly):
-    list_display = ("namespace", "user", "stripe_account_id", "charges_enabled", "payouts_enabled")
+    list_display = (
+        shortened("namespace", length=20),
+        shortened("user", length=20),
+        shortened("stripe_account_id", length=12),
+        "charges_enabled",
+        "payouts_enabled",
+    )
     search_fields = ("namespace", "user__email", "stripe_account_id")
     list_select_related = ("user",)
 
@@ -116,7 +132,14 @@ def refund(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
 
 @admin.register(Installation)
 class InstallationAdmin(_ReadOnly):
-    list_display = ("plugin", "user", "status", "amount_cents", "payment_intent_id", "installed_at")
+    list_display = (
+        shortened("plugin", length=20),
+        shortened("user", length=20),
+        "status",
+        "amount_cents",
+        shortened("payment_intent_id", length=12),
+        "installed_at",
+    )
     list_filter = ("status",)
     search_fields = ("plugin__slug", "user__email", "payment_intent_id")
     list_select_related = ("plugin", "user")
@@ -126,8 +149,9 @@ class InstallationAdmin(_ReadOnly):
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(_ReadOnly):
     list_display = (
-        "occurred_at", "period", "kind", "plugin", "publisher", "gross_cents", "fee_cents",
-        "publisher_cents", "settled", "stripe_object_id",
+        "occurred_at", shortened("period"), "kind", shortened("plugin", length=20),
+        shortened("publisher", length=16), "gross_cents", "fee_cents", "publisher_cents",
+        "settled", shortened("stripe_object_id", length=12),
     )  # fmt: skip
     list_filter = ("period", "kind", "settled")
     search_fields = ("plugin__slug", "publisher__namespace", "stripe_object_id")
@@ -142,6 +166,13 @@ class LedgerEntryAdmin(_ReadOnly):
 
 @admin.register(Payout)
 class PayoutAdmin(_ReadOnly):
-    list_display = ("period", "publisher", "amount_cents", "status", "transfer_id", "updated_at")
+    list_display = (
+        shortened("period"),
+        shortened("publisher", length=16),
+        "amount_cents",
+        "status",
+        shortened("transfer_id", length=12),
+        "updated_at",
+    )
     list_filter = ("status", "period")
     list_select_related = ("publisher",)

@@ -195,6 +195,7 @@ class LedgerEntry(models.Model):
     occurred_at = models.DateTimeField()
 
     class Meta:
+        verbose_name_plural = "ledger entries"
         indexes = [models.Index(fields=["publisher", "period"], name="ledger_by_period")]
         constraints = [
             models.CheckConstraint(

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin_mixins import ListedByIdMixin
+from core.admin_mixins import ListedByIdMixin, shortened
 from memories import extraction, services
 from memories.models import (
     ExtractionJob,
@@ -23,8 +23,8 @@ class MemoryAdmin(ListedByIdMixin, admin.ModelAdmin):
     logged with the operator's id (users' memories are theirs, not the operators')."""
 
     list_display = (
-        "id",
-        "user",
+        shortened("id"),
+        shortened("user", length=20),
         "provider",
         "source",
         "size_bytes",
@@ -77,7 +77,13 @@ class MemoryAdmin(ListedByIdMixin, admin.ModelAdmin):
 
 @admin.register(MemoryHistory)
 class MemoryHistoryAdmin(admin.ModelAdmin):
-    list_display = ("memory_id", "event", "user", "job", "created_at")
+    list_display = (
+        shortened("memory_id"),
+        "event",
+        shortened("user", length=20),
+        shortened("job_id", description="job"),
+        "created_at",
+    )
     ordering = ("-created_at",)
     list_filter = ("event",)
     search_fields = ("=memory_id", "user__email", "=job__id")
@@ -93,7 +99,15 @@ class MemoryHistoryAdmin(admin.ModelAdmin):
 
 @admin.register(UserVectorIndex)
 class UserVectorIndexAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "model", "status", "rows", "created_at", "updated_at")
+    list_display = (
+        shortened("name", length=14),
+        shortened("user", length=20),
+        shortened("model", length=20),
+        "status",
+        "rows",
+        "created_at",
+        "updated_at",
+    )
     ordering = ("-created_at",)
     list_filter = ("status", "model")
     search_fields = ("user__email", "name")
@@ -103,7 +117,13 @@ class UserVectorIndexAdmin(admin.ModelAdmin):
 
 @admin.register(MemorySummary)
 class MemorySummaryAdmin(admin.ModelAdmin):
-    list_display = ("user", "memory_count", "generator", "stale", "computed_at")
+    list_display = (
+        shortened("user", length=20),
+        "memory_count",
+        "generator",
+        "stale",
+        "computed_at",
+    )
     ordering = ("-computed_at",)
     search_fields = ("user__email",)
     list_select_related = ("user",)
@@ -114,15 +134,15 @@ class ExtractionJobAdmin(admin.ModelAdmin):
     """Extraction jobs, read-only: what each did, how long it took, why it failed."""
 
     list_display = (
-        "id",
-        "user",
+        shortened("id"),
+        shortened("user", length=20),
         "status",
         "trigger",
         "created_at",
         "duration_ms",
         "llm_ms",
         "operations_summary",
-        "short_error",
+        shortened("error", length=60, prose=True),
     )
     list_filter = ("status", "trigger", "model", "prompt_version")
     search_fields = ("=id", "user__email", "error")
@@ -150,10 +170,6 @@ class ExtractionJobAdmin(admin.ModelAdmin):
                 applied[operation["event"]] = applied.get(operation["event"], 0) + 1
         counts = ", ".join(f"{event} {count}" for event, count in sorted(applied.items()))
         return f"{counts or 'nothing applied'} ({len(job.facts)} facts)"
-
-    @admin.display(description="error")
-    def short_error(self, job: ExtractionJob) -> str:
-        return job.error[:120]
 
     @admin.action(description="Re-run the selected jobs (as new jobs)")
     def rerun(self, request: HttpRequest, queryset: QuerySet[ExtractionJob]) -> None:

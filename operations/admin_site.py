@@ -39,6 +39,14 @@ class OperationsAdminSite(AdminSite):
             login_rate_limit(request, account=request.POST.get("username", ""))
         return super().login(request, extra_context)
 
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
+        """Without billing, dj-stripe's forty lists are empty mirrors of a Stripe account the
+        install does not have: left out of the index, the sidebar and their app's page."""
+        apps = super().get_app_list(request, app_label)
+        if settings.BILLING_ENABLED:
+            return apps
+        return [app for app in apps if app["app_label"] not in BILLING_APPS]
+
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
         """Staff only, like every admin page (``admin_view`` redirects anyone else to log in)."""
         overview = dashboard_overview()
@@ -62,6 +70,8 @@ class OperationsAdminSite(AdminSite):
         return super().index(request, extra_context=context)
 
 
+# The apps whose lists mirror Stripe's objects.
+BILLING_APPS = ("djstripe",)
 # The names models give their time of creation, ours and third parties'.
 CREATION_FIELDS = ("created_at", "created", "date_joined", "blacklisted_at")
 

@@ -1,6 +1,8 @@
 """The operator console shows customers and subscriptions in Engram's words, MRR per tier, and a
 user's subscription and invoices; a re-sync action re-reads a customer from Stripe."""
 
+import re
+
 import pytest
 from djstripe.models import Customer, Subscription
 
@@ -46,3 +48,28 @@ def test_resync_fixes_a_customer_whose_tier_drifted(operator_client, subscribe, 
     user.refresh_from_db()
     assert user.tier == "pro"
     assert Subscription.objects.filter(customer=customer).exists()
+
+
+def test_without_billing_the_console_leaves_stripes_objects_out(operator_client):
+    index = operator_client.get("/admin/").content.decode()
+
+    assert "/admin/djstripe/" not in index
+    assert "/admin/billing/dailyusage/" in index
+    assert operator_client.get("/admin/djstripe/").status_code == 404
+
+
+def test_with_billing_stripes_objects_are_listed_read_only(operator_client, subscribe, user):
+    subscribe("pro")
+    customer = Customer.objects.get(subscriber=user)
+
+    index = operator_client.get("/admin/").content.decode()
+    charges = operator_client.get("/admin/djstripe/charge/")
+    customer_page = operator_client.get(f"/admin/djstripe/customer/{customer.pk}/change/")
+
+    assert "/admin/djstripe/charge/" in index and "/admin/djstripe/invoice/" in index
+    assert not re.search(r"/admin/djstripe/\w+/add/", index)
+    assert (
+        charges.status_code == 200 and "/admin/djstripe/charge/add/" not in charges.content.decode()
+    )
+    assert operator_client.get("/admin/djstripe/charge/add/").status_code == 403
+    assert customer_page.status_code == 200 and 'name="_save"' not in customer_page.content.decode()

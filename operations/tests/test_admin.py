@@ -1,6 +1,7 @@
 """The admin's lists: newest first everywhere; users' texts only on the page that opens one."""
 
 import logging
+import re
 
 import pytest
 from django.contrib import admin
@@ -28,6 +29,20 @@ def test_every_list_is_newest_first():
         field = model._meta.get_field(first.lstrip("-"))
         assert first.startswith("-"), f"{model._meta.label} is sorted oldest first"
         assert isinstance(field, models.DateField), f"{model._meta.label} is not sorted by time"
+
+
+def test_every_list_is_named_in_english():
+    """Django adds an "s" to a model's name unless told otherwise: "ledger entrys". (dj-stripe's
+    names are its own, and listed only with billing on.)"""
+    plurals = {
+        str(model._meta.verbose_name_plural)
+        for model in admin.site._registry
+        if model._meta.app_label != "djstripe"
+    }
+
+    assert {"API keys", "daily usage", "ledger entries"} <= plurals
+    wrong = [p for p in plurals if re.search(r"[^aeiou]ys$|usages$|\b[Aa]pi\b", p)]
+    assert wrong == []
 
 
 @pytest.fixture
