@@ -48,7 +48,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def console(tmp_path, settings):
     if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (`make system-packages` installs it as root)")
+        pytest.skip("Debian's chromium is not installed (`make system-packages`, as root)")
     from playwright.sync_api import sync_playwright
 
     # The server checks the password with its own (default) hashers.
