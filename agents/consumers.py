@@ -11,7 +11,6 @@ closing the socket, closes the upstream model call. Same authentication as chat'
 
 import asyncio
 import contextlib
-import logging
 import time
 from typing import Any
 
@@ -24,10 +23,8 @@ from agents.api.views import result_body, turn_request
 from agents.loop import LoopState
 from agents.orchestrator import AgentTurn, orchestrate
 from core.db import release_connections
-from core.errors import INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
+from core.errors import EngramError, ErrorCode
 from core.websocket import SocketConsumer
-
-logger = logging.getLogger(__name__)
 
 
 def _released(search):
@@ -72,9 +69,9 @@ class AgentConsumer(SocketConsumer):
         self._answered()
         await self.send_json(frame)
 
-    async def _last_error(self, code: str, message: str, details: Any = None) -> None:
+    async def _last_failure(self, exc: BaseException, what: str) -> None:
         self._answered()
-        await self.send_error(code, message, details)
+        await self.send_failure(exc, what)
 
     async def _turn(self, frame: dict[str, Any]) -> None:
         """Prepare and answer one request. Its database work runs on a thread of its own, and
@@ -82,12 +79,8 @@ class AgentConsumer(SocketConsumer):
         async with ThreadSensitiveContext():
             try:
                 turn = await sync_to_async(self._prepare)(frame)
-            except EngramError as exc:
-                await self._last_error(exc.code, exc.message, exc.details)
-                return
-            except Exception:
-                logger.exception("Preparing an agent turn failed")
-                await self._last_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+            except Exception as exc:
+                await self._last_failure(exc, "Preparing an agent turn")
                 return
             try:
                 await self._answer(turn)
@@ -126,11 +119,7 @@ class AgentConsumer(SocketConsumer):
             raise
         except Exception as exc:
             await finish(turn=turn, started=started, state=state, error=exc)
-            if isinstance(exc, EngramError):
-                await self._last_error(exc.code, exc.message, exc.details)
-            else:
-                logger.exception("An agent turn failed")
-                await self._last_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+            await self._last_failure(exc, "An agent turn")
             return
         run = await finish(turn=turn, started=started, state=state, result=result)
         if result.plan is not None:

@@ -151,3 +151,28 @@ async def test_a_turn_holds_no_database_connection_while_it_streams(token, llm_u
 
     assert during == before and after == before
     await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        (Reply.server_error(503), "PROVIDER_UNAVAILABLE"),
+        (Reply.rate_limited(retry_after=0), "RATE_LIMITED_UPSTREAM"),
+        (Reply.auth_failed(), "PROVIDER_AUTH_FAILED"),
+    ],
+)
+async def test_a_provider_failure_reaches_the_socket_with_its_own_code(
+    token, llm_upstream, caplog, reply, code
+):
+    llm_upstream.default_reply = reply  # every retry fails alike
+    socket = await connect(f"/ws/agents/?token={token}")
+
+    await socket.send_json_to({"message": "list my notes", "agents": ["notes"]})
+    frames = await frames_until_done(socket)
+
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == code
+    assert frames[-1]["details"]["provider"]
+    assert "Traceback" not in caplog.text and "failed" not in caplog.text
+    run = await AgentRun.objects.aget()
+    assert run.outcome == "failed" and run.error_code == code
+    await socket.disconnect()
