@@ -1,10 +1,12 @@
 """Agents over a WebSocket at /ws/agents/: the request is a frame, the answer streams back.
 
 Client frames: a request ``{"message", "context"?, "execution_mode"?, "persona"?, "agents"?}``
-(the first frame; another may follow once the answer is done) and ``{"type": "cancel"}``.
+(the first frame; another may follow once the answer is done), ``{"type": "cancel"}``, and
+``{"type": "confirm", "ids"}`` for proposed actions the user agreed to (at any time).
 Server frames: ``{"type": "token", "token"}`` as the answer is written, then
-``{"done": true, "response", "actions", "agent", "agents", "usage", "run_id"}`` (a plan:
-``{"done": true, "plan", "run_id"}``); ``{"type": "error", "code", "message", "details"}``;
+``{"done": true, "response", "actions", "proposed_actions", "agent", "agents", "usage",
+"run_id"}`` (a plan: ``{"done": true, "plan", "run_id"}``); ``{"type": "confirmed", "actions"}``
+answering a confirm; ``{"type": "error", "code", "message", "details"}``;
 ``{"type": "cancelled", "run_id"}``; and ``{"type": "ping"}`` every 30 s. Cancelling, or
 closing the socket, closes the upstream model call. Same authentication as chat's socket.
 """
@@ -18,7 +20,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 
 from accounts.ratelimit import user_rate_limit
 from agents import services
-from agents.api.serializers import AgentChatInput
+from agents.api.serializers import ActionConfirmInput, AgentChatInput
 from agents.api.views import result_body, turn_request
 from agents.loop import LoopState
 from agents.orchestrator import AgentTurn, orchestrate
@@ -49,6 +51,8 @@ class AgentConsumer(SocketConsumer):
     async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
         if content.get("type") == "cancel":
             await self._cancel()
+        elif content.get("type") == "confirm":
+            self.start(self._confirm(content))
         elif self.answering:
             await self.send_error(ErrorCode.CONFLICT, "A request is running; wait or cancel it.")
         else:
@@ -103,6 +107,26 @@ class AgentConsumer(SocketConsumer):
         if turn.search_memories is not None:
             turn.search_memories = _released(turn.search_memories)
         return turn
+
+    async def _confirm(self, frame: dict[str, Any]) -> None:
+        async with ThreadSensitiveContext():
+            try:
+                actions = await sync_to_async(self._confirmed)(frame)
+            except Exception as exc:
+                await self.send_failure(exc, "Confirming agent actions")
+            else:
+                await self.send_json({"type": "confirmed", "actions": actions})
+
+    def _confirmed(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            serializer = ActionConfirmInput(data=frame)
+            if not serializer.is_valid():
+                raise EngramError("The confirm frame is not valid.", details=serializer.errors)
+            return services.agent_actions_confirm(
+                user=self.user, ids=serializer.validated_data["ids"]
+            )
+        finally:
+            release_connections()
 
     async def _answer(self, turn: AgentTurn) -> None:
         state, started = LoopState(), time.perf_counter()
