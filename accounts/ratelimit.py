@@ -96,9 +96,13 @@ def user_windows(user) -> list[Window]:
     return windows
 
 
-def _count(request: HttpRequest | None, window: Window) -> WindowState | None:
+def _usage(request: HttpRequest | None, window: Window, *, increment: bool) -> dict | None:
     key = window.key if window.key == "ip" else (lambda group, req, value=window.key: value)
-    usage = get_usage(request, group=window.group, key=key, rate=window.rate, increment=True)
+    return get_usage(request, group=window.group, key=key, rate=window.rate, increment=increment)
+
+
+def _count(request: HttpRequest | None, window: Window) -> WindowState | None:
+    usage = _usage(request, window, increment=True)
     if usage is None:
         return None
     return WindowState(
@@ -158,6 +162,21 @@ def user_rate_limit(user) -> None:
     """Count one request of ``user`` made outside HTTP (a WebSocket frame that starts a turn)
     in the same windows as their API requests; raise ``RateLimited`` when over a limit."""
     _refuse_if_exceeded(_binding(None, user_windows(user)))
+
+
+def user_requests_today(user) -> int | None:
+    """The requests of ``user`` in the current window of their daily limit, counted as the limit
+    counts them (every API request and socket turn); None when nothing counts them: a tier
+    without a daily limit, limits switched off, or the cache unreachable."""
+    window = next((w for w in user_windows(user) if w.name == "day"), None)
+    if window is None or not settings.RATELIMIT_ENABLE:
+        return None
+    try:
+        usage = _usage(None, window, increment=False)
+    except Exception as exc:  # any cache failure, as when counting
+        _warn_fail_open(exc)
+        return None
+    return None if usage is None else usage["count"]
 
 
 class TierRateLimit(BaseThrottle):

@@ -3,8 +3,13 @@
 Every action is checked against ``ACTION_SCHEMA`` before it leaves the server; docs/agents.md shows
 the same schema. ``remember`` is Engram's own: a memory the client may save (``POST
 /api/v1/memories``) after the user agrees.
+
+A destructive action (``action_destructive``: a deletion) is never an action of the answer,
+whatever the model wrote: it comes back as a proposal with an id, and becomes an action only
+when the user confirms that id (``agents.services.agent_actions_confirm``).
 """
 
+import uuid
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -101,3 +106,13 @@ def action_check(action: dict[str, Any]) -> dict[str, Any]:
 
 def record_action(kind: str, table: str, data: dict[str, Any]) -> dict[str, Any]:
     return action_check({"type": kind, "table": table, "data": data})
+
+
+def action_destructive(action: dict[str, Any]) -> bool:
+    """True for an action that loses the user's data: a record deleted, or a task's comment."""
+    return action["type"] == "delete_record" or "delete_comment" in action.get("data", {})
+
+
+def action_propose(action: dict[str, Any]) -> dict[str, Any]:
+    """``action`` as a proposal: the action with the ``id`` the user confirms it by."""
+    return {"id": str(uuid.uuid4()), **action}

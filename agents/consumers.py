@@ -1,17 +1,18 @@
 """Agents over a WebSocket at /ws/agents/: the request is a frame, the answer streams back.
 
 Client frames: a request ``{"message", "context"?, "execution_mode"?, "persona"?, "agents"?}``
-(the first frame; another may follow once the answer is done) and ``{"type": "cancel"}``.
+(the first frame; another may follow once the answer is done), ``{"type": "cancel"}``, and
+``{"type": "confirm", "ids"}`` for proposed actions the user agreed to (at any time).
 Server frames: ``{"type": "token", "token"}`` as the answer is written, then
-``{"done": true, "response", "actions", "agent", "agents", "usage", "run_id"}`` (a plan:
-``{"done": true, "plan", "run_id"}``); ``{"type": "error", "code", "message", "details"}``;
+``{"done": true, "response", "actions", "proposed_actions", "agent", "agents", "usage",
+"run_id"}`` (a plan: ``{"done": true, "plan", "run_id"}``); ``{"type": "confirmed", "actions"}``
+answering a confirm; ``{"type": "error", "code", "message", "details"}``;
 ``{"type": "cancelled", "run_id"}``; and ``{"type": "ping"}`` every 30 s. Cancelling, or
 closing the socket, closes the upstream model call. Same authentication as chat's socket.
 """
 
 import asyncio
 import contextlib
-import logging
 import time
 from typing import Any
 
@@ -19,15 +20,13 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 
 from accounts.ratelimit import user_rate_limit
 from agents import services
-from agents.api.serializers import AgentChatInput
+from agents.api.serializers import ActionConfirmInput, AgentChatInput
 from agents.api.views import result_body, turn_request
 from agents.loop import LoopState
 from agents.orchestrator import AgentTurn, orchestrate
 from core.db import release_connections
-from core.errors import INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
+from core.errors import EngramError, ErrorCode
 from core.websocket import SocketConsumer
-
-logger = logging.getLogger(__name__)
 
 
 def _released(search):
@@ -52,6 +51,8 @@ class AgentConsumer(SocketConsumer):
     async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
         if content.get("type") == "cancel":
             await self._cancel()
+        elif content.get("type") == "confirm":
+            self.start(self._confirm(content))
         elif self.answering:
             await self.send_error(ErrorCode.CONFLICT, "A request is running; wait or cancel it.")
         else:
@@ -72,9 +73,9 @@ class AgentConsumer(SocketConsumer):
         self._answered()
         await self.send_json(frame)
 
-    async def _last_error(self, code: str, message: str, details: Any = None) -> None:
+    async def _last_failure(self, exc: BaseException, what: str) -> None:
         self._answered()
-        await self.send_error(code, message, details)
+        await self.send_failure(exc, what)
 
     async def _turn(self, frame: dict[str, Any]) -> None:
         """Prepare and answer one request. Its database work runs on a thread of its own, and
@@ -82,12 +83,8 @@ class AgentConsumer(SocketConsumer):
         async with ThreadSensitiveContext():
             try:
                 turn = await sync_to_async(self._prepare)(frame)
-            except EngramError as exc:
-                await self._last_error(exc.code, exc.message, exc.details)
-                return
-            except Exception:
-                logger.exception("Preparing an agent turn failed")
-                await self._last_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+            except Exception as exc:
+                await self._last_failure(exc, "Preparing an agent turn")
                 return
             try:
                 await self._answer(turn)
@@ -111,6 +108,26 @@ class AgentConsumer(SocketConsumer):
             turn.search_memories = _released(turn.search_memories)
         return turn
 
+    async def _confirm(self, frame: dict[str, Any]) -> None:
+        async with ThreadSensitiveContext():
+            try:
+                actions = await sync_to_async(self._confirmed)(frame)
+            except Exception as exc:
+                await self.send_failure(exc, "Confirming agent actions")
+            else:
+                await self.send_json({"type": "confirmed", "actions": actions})
+
+    def _confirmed(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            serializer = ActionConfirmInput(data=frame)
+            if not serializer.is_valid():
+                raise EngramError("The confirm frame is not valid.", details=serializer.errors)
+            return services.agent_actions_confirm(
+                user=self.user, ids=serializer.validated_data["ids"]
+            )
+        finally:
+            release_connections()
+
     async def _answer(self, turn: AgentTurn) -> None:
         state, started = LoopState(), time.perf_counter()
 
@@ -126,11 +143,7 @@ class AgentConsumer(SocketConsumer):
             raise
         except Exception as exc:
             await finish(turn=turn, started=started, state=state, error=exc)
-            if isinstance(exc, EngramError):
-                await self._last_error(exc.code, exc.message, exc.details)
-            else:
-                logger.exception("An agent turn failed")
-                await self._last_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
+            await self._last_failure(exc, "An agent turn")
             return
         run = await finish(turn=turn, started=started, state=state, result=result)
         if result.plan is not None:

@@ -15,12 +15,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.actions import action_destructive, action_propose
 from agents.llm_access import ModelCall, ToolCall, Usage
 from agents.registry import AgentSpec, ToolOutcome, TurnContext
 from core.errors import EngramError
 from core.parsers import JSONInputError, json_loads
 
 TOOL_RESULT_CHARS = 20_000  # a tool result longer than this is cut before the model sees it
+AWAITS_CONFIRMATION = (
+    "Not done yet: the user is shown this and asked to confirm it; it happens only if they do. "
+    "Tell them it awaits their confirmation."
+)
 TokenSink = Callable[[str], Awaitable[None]]
 
 
@@ -54,6 +59,7 @@ class AgentAnswer:
     agent: str
     response: str
     actions: list[dict[str, Any]]
+    proposals: list[dict[str, Any]] = field(default_factory=list)  # awaiting the user
 
 
 async def _ask(
@@ -131,17 +137,19 @@ async def agent_answer(
 ) -> AgentAnswer:
     """Run ``spec`` on ``messages`` (system prompt, history, the user's message) until it
     answers. Raises AgentFailed (the iteration cap, malformed calls twice) or a ProviderError;
-    either way the actions gathered are dropped."""
+    either way the actions gathered are dropped. A destructive action (``action_destructive``)
+    is a proposal, never an action: nothing the model writes confirms it."""
     messages = list(messages)
     tools = spec.tool_definitions()
     actions: list[dict[str, Any]] = []
+    proposals: list[dict[str, Any]] = []
     explained = False
     for _ in range(max_iterations):
         state.iterations += 1
         text, calls = await _ask(call, messages, tools, temperature, state, on_token)
         if not calls:
             state.actions.extend(actions)
-            return AgentAnswer(agent=spec.name, response=text, actions=actions)
+            return AgentAnswer(agent=spec.name, response=text, actions=actions, proposals=proposals)
         messages.append(
             {
                 "role": "assistant",
@@ -158,8 +166,14 @@ async def agent_answer(
                 continue
             state.tools_called.append(tool_call.name)
             outcome = await _run_tool(spec, tool_call.name, arguments, context)
-            actions.extend(outcome.actions)
-            messages.append(_tool_message(tool_call, outcome.result))
+            result = outcome.result
+            for action in outcome.actions:
+                if action_destructive(action):
+                    proposals.append(action_propose(action))
+                    result = {"proposed": outcome.result, "status": AWAITS_CONFIRMATION}
+                else:
+                    actions.append(action)
+            messages.append(_tool_message(tool_call, result))
         if problems and explained:
             raise AgentFailed(
                 "The model made malformed tool calls again after being told what was wrong.",

@@ -58,3 +58,16 @@ class AgentRun(models.Model):
 
     def __str__(self) -> str:
         return f"{'+'.join(self.agents) or '?'} ({self.outcome})"
+
+
+class ProposedAction(models.Model):
+    """A destructive action an agent proposed, kept until the user confirms it by its id (and
+    expiring with its run): only the client, after showing it to the user, confirms it."""
+
+    id = models.UUIDField(primary_key=True, editable=False)  # the id the answer carried
+    run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="proposals")
+    action = models.JSONField()  # as ACTION_SCHEMA describes it
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.action.get('type')} {self.action.get('table', '')} ({self.run_id})"

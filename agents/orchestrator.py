@@ -56,6 +56,7 @@ class TurnResult:
     agents: list[str]
     response: str = ""
     actions: list[dict[str, Any]] = field(default_factory=list)
+    proposals: list[dict[str, Any]] = field(default_factory=list)  # awaiting the user's confirm
     plan: dict[str, Any] | None = None
     state: LoopState = field(default_factory=LoopState)
     sanitized_cuts: int = 0
@@ -174,7 +175,7 @@ async def route_single(
 
 async def route_pipeline(
     turn: AgentTurn, specs: list[AgentSpec], state: LoopState, on_token: TokenSink | None = None
-) -> tuple[str, list[dict[str, Any]]]:
+) -> tuple[str, list[AgentAnswer]]:
     """The agents in order, each seeing the results before it; then one call that writes the
     answer from all of them."""
     answers: list[AgentAnswer] = []
@@ -214,7 +215,7 @@ async def route_pipeline(
     finally:
         state.llm_ms += (time.perf_counter() - started) * 1000
     state.iterations += 1
-    return text, [action for answer in answers for action in answer.actions]
+    return text, answers
 
 
 async def orchestrate(
@@ -248,13 +249,16 @@ async def orchestrate(
     sink = relay if on_token is not None else None
     if len(specs) == 1:
         answer = await route_single(turn, specs[0], state, sink)
-        text, actions = answer.response, answer.actions
+        text, answers = answer.response, [answer]
     else:
-        text, actions = await route_pipeline(turn, specs, state, sink)
+        text, answers = await route_pipeline(turn, specs, state, sink)
     if stream is not None and on_token is not None and (rest := stream.finish()):
         await on_token(rest)
     cleaned = clean_text(text)
     result.response = cleaned.text
+    actions = [action for answer in answers for action in answer.actions]
     result.actions, action_cuts = clean_value(actions, where="actions")
-    result.sanitized_cuts = cleaned.cuts + action_cuts
+    proposals = [proposal for answer in answers for proposal in answer.proposals]
+    result.proposals, proposal_cuts = clean_value(proposals, where="proposed actions")
+    result.sanitized_cuts = cleaned.cuts + action_cuts + proposal_cuts
     return result

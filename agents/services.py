@@ -7,6 +7,7 @@ recorded here (the run's outcome and the usage, like a chat answer).
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,11 +29,11 @@ from agents.llm_access import (
     usage_add,
 )
 from agents.loop import LoopState
-from agents.models import AgentRun
+from agents.models import AgentRun, ProposedAction
 from agents.orchestrator import AgentTurn, TurnResult
 from agents.registry import registry
 from billing.tiers import allowance
-from core.errors import Conflict, QuotaExceeded, ValidationFailed
+from core.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
 from memories.selectors import memories_search
 
 logger = logging.getLogger(__name__)
@@ -231,7 +232,37 @@ def agent_turn_finish(
         )
         if written and state.usage.total_tokens:
             usage_add(user_id=turn.user_id, usage=state.usage, cost_usd=cost)
+        if written and result is not None and result.proposals:
+            ProposedAction.objects.bulk_create(
+                ProposedAction(
+                    id=proposal["id"],
+                    run_id=turn.run_id,
+                    action={k: v for k, v in proposal.items() if k != "id"},
+                )
+                for proposal in result.proposals
+            )
     return AgentRun.objects.get(pk=turn.run_id)
+
+
+def agent_actions_confirm(*, user: User, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """The actions the user confirms, by the ids of the proposals their agents' answers carried,
+    in the order asked: the client applies these. Confirming again answers the same actions.
+
+    Raises NotFound naming the ids that are no proposal of this user's (another user's, or one
+    whose run expired)."""
+    wanted = list(dict.fromkeys(ids))
+    found = {
+        proposal.pk: proposal
+        for proposal in ProposedAction.objects.filter(
+            pk__in=wanted, run__user=user, run__expires_at__gt=timezone.now()
+        )
+    }
+    if missing := [str(pk) for pk in wanted if pk not in found]:
+        raise NotFound("No proposed action of yours has this id.", details={"ids": missing})
+    ProposedAction.objects.filter(pk__in=wanted, confirmed_at__isnull=True).update(
+        confirmed_at=timezone.now()
+    )
+    return [found[pk].action for pk in wanted]
 
 
 def agent_runs_expire(*, now=None) -> int:

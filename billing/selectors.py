@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 from djstripe.models import Customer, Invoice, Subscription
 
 from accounts.models import User
+from accounts.ratelimit import user_requests_today
 from billing.entitlements import (
     grace_ends_at,
     subscription_item,
@@ -146,14 +147,14 @@ def usage_of(*, user: User) -> dict[str, Any]:
         completion_tokens=Sum("completion_tokens"),
         cost_usd=Sum("cost_usd"),
     )
-    today = DailyUsage.objects.filter(user=user, day=timezone.now().date()).first()
     memories = import_string(settings.BILLING_USAGE_METERS)(user=user)
     limits = limits_for(user)
     return {
         "tier": user.tier,
         "period_start": since,
         "requests": _meter(llm["requests"] or 0, None),
-        "requests_today": _meter(today.requests if today else 0, limits.requests_per_day),
+        # What the daily limit counts (API requests), not the LLM calls summed in DailyUsage.
+        "requests_today": _meter(user_requests_today(user), limits.requests_per_day),
         "requests_per_minute": _meter(None, limits.requests_per_minute),
         "tokens": _meter((llm["prompt_tokens"] or 0) + (llm["completion_tokens"] or 0), None),
         "cost_usd": str(llm["cost_usd"] or 0),

@@ -8,22 +8,17 @@ the SSE event names as ``type`` (``message_start``, ``token``, ``message_complet
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.db import OperationalError
 from rest_framework import serializers
 
 from accounts.ratelimit import user_rate_limit
 from chat import selectors, services
 from chat.streaming import ChatEvent, failure_events, run_turn, ws_frame
 from core.db import release_connections
-from core.errors import DATABASE_BUSY_MESSAGE, INTERNAL_ERROR_MESSAGE, EngramError, ErrorCode
+from core.errors import ErrorCode
 from core.websocket import SocketConsumer
-from providers.llm import ProviderError
-
-logger = logging.getLogger(__name__)
 
 
 class SendFrame(serializers.Serializer):
@@ -105,15 +100,10 @@ class ChatConsumer(SocketConsumer):
         """The prepared turn, or None after telling the client why there is none."""
         try:
             return await sync_to_async(self._prepare)(data)
-        except (EngramError, ProviderError) as exc:
-            await self._error(exc.code, exc.message, exc.details, client_id)
-        except OperationalError:
-            await self._error(
-                ErrorCode.SERVICE_UNAVAILABLE, DATABASE_BUSY_MESSAGE, client_id=client_id
+        except Exception as exc:
+            await self.send_failure(
+                exc, "Preparing a chat turn", **({"client_id": client_id} if client_id else {})
             )
-        except Exception:
-            logger.exception("Preparing a chat turn failed")
-            await self._error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE, client_id=client_id)
         return None
 
     def _prepare(self, data: dict[str, Any]) -> services.PreparedTurn:

@@ -522,6 +522,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "LLMProviderEnum": "accounts.models.Provider.choices",
     "MemoryProviderEnum": "memories.models.Provider.choices",
     "AgentRunModeEnum": "agents.models.RunMode.choices",
+    "AgentActionTypeEnum": "agents.actions.ACTION_TYPES",
 }
 
 # --- Memories and embeddings ---------------------------------------------------------------------

@@ -132,11 +132,16 @@ def error_status_register(exc_type: type[Exception], status: int) -> None:
     _ERROR_STATUSES[exc_type] = status
 
 
-def as_engram_error(exc: Exception) -> Exception:
-    """``exc`` as an EngramError with its status when its type is registered, else ``exc``."""
-    status = next((_ERROR_STATUSES[t] for t in type(exc).__mro__ if t in _ERROR_STATUSES), None)
-    if status is None or isinstance(exc, EngramError):
+def known_error(exc: BaseException) -> EngramError | None:
+    """What ``exc`` means to a client, the same on every transport (the HTTP exception handler
+    and each WebSocket consumer): an EngramError as it is, an error of a registered type (a
+    provider's) as an EngramError with its code, message, details and status; None when the
+    error is unexpected (a bug: the caller logs it and answers INTERNAL_ERROR)."""
+    if isinstance(exc, EngramError):
         return exc
+    status = next((_ERROR_STATUSES[t] for t in type(exc).__mro__ if t in _ERROR_STATUSES), None)
+    if status is None:
+        return None
     error = EngramError(
         getattr(exc, "message", None) or str(exc),
         details=getattr(exc, "details", None),
@@ -228,10 +233,9 @@ def _message_of(detail: Any, fallback: str) -> str:
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves in the project's shape."""
-    exc = as_engram_error(exc)
-    if isinstance(exc, EngramError):
-        response = Response(error_body(exc.code, exc.message, exc.details), exc.status_code)
-        return _with_retry_after(response, exc)
+    if (known := known_error(exc)) is not None:
+        response = Response(error_body(known.code, known.message, known.details), known.status_code)
+        return _with_retry_after(response, known)
     if isinstance(exc, RequestDataTooBig):
         return Response(too_large_body(settings.MAX_REQUEST_BYTES), 413)
     if isinstance(exc, Http404):

@@ -11,7 +11,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
-from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 from core.db import release_connections
 
@@ -42,6 +42,11 @@ class EventStreamRenderer(BaseRenderer):
         if response is not None:
             response["Content-Type"] = "application/json"
         return json.dumps(data).encode()
+
+
+# A view that may stream: JSON by default, and a client asking only for the stream's own media
+# type gets it (without this, DRF answers ``Accept: text/event-stream`` with 406).
+STREAM_RENDERERS = [JSONRenderer, EventStreamRenderer]
 
 
 def event_stream_response(

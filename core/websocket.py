@@ -5,13 +5,17 @@ closes. Authentication itself is ASGI middleware (accounts.websocket); a consume
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import OperationalError
 
-from core.errors import ErrorCode
+from core.errors import DATABASE_BUSY_MESSAGE, INTERNAL_ERROR_MESSAGE, ErrorCode, known_error
 from core.parsers import JSONInputError, json_loads
+
+logger = logging.getLogger(__name__)
 
 PROTOCOL = "engram.v1"
 UNAUTHENTICATED = 4401
@@ -65,6 +69,18 @@ class SocketConsumer(AsyncJsonWebsocketConsumer):
         """An error frame in the API's error shape; ``ids`` name what it answers."""
         error = {"type": "error", "code": str(code), "message": message, "details": details or {}}
         await self.send_json(error | ids)
+
+    async def send_failure(self, exc: BaseException, what: str, **ids: str) -> None:
+        """The error frame for ``exc``, with the code the HTTP API would answer it with
+        (``core.errors.known_error``); an unexpected error is logged as ``what`` failing."""
+        if (known := known_error(exc)) is not None:
+            await self.send_error(known.code, known.message, known.details, **ids)
+        elif isinstance(exc, OperationalError):
+            logger.warning("Database unavailable while %s: %s", what, exc)
+            await self.send_error(ErrorCode.SERVICE_UNAVAILABLE, DATABASE_BUSY_MESSAGE, **ids)
+        else:
+            logger.error("%s failed", what, exc_info=exc)
+            await self.send_error(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE, **ids)
 
     async def send_text(self, text: str) -> None:
         """A frame already encoded as JSON text (the hot path of a streamed answer)."""

@@ -65,6 +65,23 @@ class ActionOutput(serializers.Serializer):
     data = serializers.DictField()
 
 
+class ProposedActionOutput(ActionOutput):
+    id = serializers.UUIDField(help_text="Confirm it by this id, once the user agreed.")
+
+
+class ActionConfirmInput(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        max_length=100,
+        help_text="The ids of proposed actions the user confirmed.",
+    )
+
+
+class ActionConfirmOutput(serializers.Serializer):
+    actions = ActionOutput(many=True, help_text="The confirmed actions, in the order asked.")
+
+
 class AgentUsageOutput(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
@@ -75,6 +92,11 @@ class AgentUsageOutput(serializers.Serializer):
 class DirectOutput(serializers.Serializer):
     response = serializers.CharField()
     actions = ActionOutput(many=True)
+    proposed_actions = ProposedActionOutput(
+        many=True,
+        help_text="Destructive actions (deletions): show each to the user, and apply it only "
+        "as `POST /api/v1/agents/actions/confirm` answers it once they agree.",
+    )
     agent = serializers.CharField(help_text="The agent that answered (the first of a pipeline).")
     agents = serializers.ListField(child=serializers.CharField())
     usage = AgentUsageOutput()

@@ -7,6 +7,7 @@ app_name = "agents"
 urlpatterns = [
     path("chat", views.AgentChatView.as_view(), name="chat"),
     path("agents", views.AgentListView.as_view(), name="agents"),
+    path("agents/actions/confirm", views.ActionConfirmView.as_view(), name="actions-confirm"),
     path("agents/runs", views.RunListView.as_view(), name="runs"),
     path("agents/runs/<str:run_id>", views.RunDetailView.as_view(), name="run"),
     path("plans/playbook", views.PlaybookListView.as_view(), name="playbooks"),

@@ -35,6 +35,7 @@ def result_body(result: TurnResult, run: AgentRun) -> dict:
     return {
         "response": result.response,
         "actions": result.actions,
+        "proposed_actions": result.proposals,
         "agent": result.agents[0],
         "agents": result.agents,
         "usage": usage,
@@ -83,6 +84,24 @@ class AgentChatView(AgentsView):
         if result.plan is not None:
             return Response({**result.plan, "run_id": str(run.pk)})
         return Response(result_body(result, run))
+
+
+class ActionConfirmView(AgentsView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="agents_actions_confirm",
+        summary="Confirm proposed actions the user agreed to: the actions to apply",
+        description="A destructive action (a deletion) comes back from an agent as one of "
+        "`proposed_actions`, never as an action, whatever the model wrote. Once the user has "
+        "seen and agreed to it, send its id here; the answer is the action to apply. "
+        "Confirming again answers the same. 404 `NOT_FOUND` names ids that are not yours.",
+        request=s.ActionConfirmInput,
+        responses={200: s.ActionConfirmOutput},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(s.ActionConfirmInput, request.data)
+        actions = services.agent_actions_confirm(user=request.user, ids=data["ids"])
+        return Response(s.ActionConfirmOutput({"actions": actions}).data)
 
 
 class AgentListView(AgentsView):

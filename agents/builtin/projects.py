@@ -1,4 +1,7 @@
-"""The projects agent: list, get, create, update, archive and (reluctantly) delete projects."""
+"""The projects agent: list, get, create, update, archive and (reluctantly) delete projects.
+
+Deleting, like every destructive action, is only proposed: the user confirms it (see
+``agents.actions``), never the model."""
 
 from typing import Any
 
@@ -12,8 +15,9 @@ from agents.builtin.common import (
     matching,
     missing,
     parameters,
+    removed,
 )
-from agents.registry import AgentSpec, Tool, ToolOutcome, TurnContext, registry, write_outcome
+from agents.registry import AgentSpec, Tool, ToolOutcome, TurnContext, registry
 
 KEY = "projects"
 STATUS = {"enum": ["active", "archived"]}
@@ -22,11 +26,6 @@ FIELDS = {
     "client_id": ID,
     "status": STATUS,
 }
-ARCHIVE_FIRST = (
-    "Projects are archived, not deleted: call update_project with status 'archived'. Only if "
-    "the user explicitly asked to delete it for good, call delete_project again with "
-    "confirmed_by_user true."
-)
 
 
 def _list(arguments: dict[str, Any], context: TurnContext) -> ToolOutcome:
@@ -47,20 +46,6 @@ def _get(arguments: dict[str, Any], context: TurnContext) -> ToolOutcome:
         ToolOutcome({"project": project})
         if project
         else missing("project", arguments["project_id"])
-    )
-
-
-def _delete(arguments: dict[str, Any], context: TurnContext) -> ToolOutcome:
-    """Deleting loses the project's history: an active project is archived unless the user
-    said to delete it."""
-    project = find(context, KEY, arguments["project_id"])
-    if project is None:
-        return missing("project", arguments["project_id"])
-    if project.get("status") != "archived" and not arguments.get("confirmed_by_user"):
-        return ToolOutcome.refused(ARCHIVE_FIRST)
-    return write_outcome(
-        {"deleted": arguments["project_id"]},
-        {"type": "delete_record", "table": "projects", "data": {"id": arguments["project_id"]}},
     )
 
 
@@ -91,10 +76,10 @@ TOOLS = (
     ),
     Tool(
         "delete_project",
-        "Delete a project for good. Prefer archiving (update_project, status 'archived'); "
-        "delete only when the user explicitly asks, with confirmed_by_user true.",
-        parameters(["project_id"], project_id=ID, confirmed_by_user=FLAG),
-        _delete,
+        "Propose deleting a project for good; the user is asked to confirm it. Prefer archiving "
+        "(update_project, status 'archived') unless the user asks for a permanent deletion.",
+        parameters(["project_id"], project_id=ID),
+        removed("projects", KEY, "project_id", "project"),
         writes=True,
     ),
 )

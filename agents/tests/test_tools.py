@@ -1,5 +1,5 @@
 """Every agent's tools: write tools give schema-valid actions, read tools answer from the
-context, and the guards (archive before delete, read a note before changing it) hold."""
+context, and the guards (read a note before changing it) hold."""
 
 import asyncio
 import inspect
@@ -100,15 +100,10 @@ def test_tools_refuse_ids_that_are_not_in_the_context(context):
     assert outcome.actions == () and "No task with id 'nope'" in outcome.result["error"]
 
 
-def test_an_active_project_is_archived_rather_than_deleted(context):
-    ctx = TurnContext(data=context)
-    delete = registry.get("projects").tool("delete_project")
-
-    refused = run(delete, {"project_id": "p-1"}, ctx)
-    confirmed = run(delete, {"project_id": "p-1", "confirmed_by_user": True}, ctx)
-
-    assert refused.actions == () and "update_project" in refused.result["error"]
-    assert confirmed.actions[0]["type"] == "delete_record"
+def test_no_delete_tool_takes_the_users_confirmation_from_the_model():
+    for spec in registry.all():
+        for tool in spec.tools:
+            assert "confirmed_by_user" not in tool.parameters["properties"], tool.name
 
 
 def test_a_note_is_read_before_it_is_updated(context):

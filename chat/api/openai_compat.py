@@ -19,7 +19,7 @@ from chat.api.openai_serializers import (
 from chat.openai_format import completion_body, completion_chunks, models_body
 from core.api import ApiView, validated
 from core.errors import ValidationFailed
-from core.sse import event_stream
+from core.sse import STREAM_RENDERERS, event_stream
 from llm.selectors import model_listings
 
 TAG = "openai-compatible"
@@ -27,6 +27,7 @@ TAG = "openai-compatible"
 
 class ChatCompletionsView(ApiView):
     scope_family = "chat"
+    renderer_classes = STREAM_RENDERERS
 
     @extend_schema(
         tags=[TAG],

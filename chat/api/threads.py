@@ -4,7 +4,6 @@ from asgiref.sync import async_to_sync
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,7 +13,7 @@ from chat.api import serializers as s
 from chat.models import Message, Thread
 from core.api import ApiView, OwnedObjectView, validated
 from core.pagination import page_body, paginate
-from core.sse import EventStreamRenderer, event_stream, wants_event_stream
+from core.sse import STREAM_RENDERERS, event_stream, wants_event_stream
 
 TAG = "threads"
 
@@ -85,7 +84,7 @@ class ThreadDetailView(ThreadView):
 
 
 class MessageListView(ThreadView):
-    renderer_classes = [JSONRenderer, EventStreamRenderer]
+    renderer_classes = STREAM_RENDERERS
 
     @extend_schema(
         tags=[TAG],

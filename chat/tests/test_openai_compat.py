@@ -168,3 +168,69 @@ def test_another_users_persona_is_not_found(client, other_user, fake_openai):
             extra_headers={"X-Engram-Persona": str(theirs.pk)},
         )
     assert fake_openai.chat_requests == []
+
+
+ACCEPTS = [
+    pytest.param("text/event-stream", id="event-stream"),
+    pytest.param("application/json", id="json"),
+    pytest.param("*/*", id="any"),
+    pytest.param(None, id="none"),
+    pytest.param("application/json, text/event-stream", id="json-and-event-stream"),
+    pytest.param("text/event-stream, application/json;q=0.9", id="event-stream-preferred"),
+    pytest.param("text/event-stream;charset=utf-8", id="event-stream-with-charset"),
+]
+
+
+def _post_completion(client, body: dict, accept: str | None):
+    headers = {"Authorization": f"Bearer {client.api_key}", "Content-Type": "application/json"}
+    if accept is not None:
+        headers["Accept"] = accept
+    request = urllib.request.Request(
+        f"{client.base_url}chat/completions", data=json.dumps(body).encode(), headers=headers
+    )
+    return urllib.request.urlopen(request, timeout=30)
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_a_stream_answers_whatever_a_client_accepts(client, fake_openai, accept):
+    fake_openai.script(Reply(tokens=["Post", "gre", "SQL"]))
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Which?"}], "stream": True}
+
+    with _post_completion(client, body, accept) as answer:
+        status, content_type, text = answer.status, answer.headers["Content-Type"], answer.read()
+
+    assert status == 200
+    assert content_type.startswith("text/event-stream")
+    events = [line[6:] for line in text.decode().splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    deltas = [json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1]]
+    assert "".join(deltas) == "PostgreSQL"
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_a_whole_answer_is_json_whatever_a_client_accepts(client, fake_openai, accept):
+    fake_openai.script(Reply(text="PostgreSQL."))
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Which?"}]}
+
+    with _post_completion(client, body, accept) as answer:
+        status, content_type, text = answer.status, answer.headers["Content-Type"], answer.read()
+
+    assert status == 200
+    assert content_type.startswith("application/json")
+    assert json.loads(text)["choices"][0]["message"]["content"] == "PostgreSQL."
+
+
+@pytest.mark.parametrize("accept", ["text/event-stream", "application/json, text/event-stream"])
+def test_a_refused_stream_is_the_json_error_shape(client, fake_openai, accept):
+    body = {
+        "model": "no-such-model",
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+    }
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _post_completion(client, body, accept)
+
+    assert refused.value.code == 404
+    assert refused.value.headers["Content-Type"].startswith("application/json")
+    assert json.loads(refused.value.read())["error"]["code"] == "NOT_FOUND"

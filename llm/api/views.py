@@ -3,12 +3,11 @@
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView
-from core.sse import EventStreamRenderer, Step, event_stream_response, sse_event
+from core.sse import STREAM_RENDERERS, Step, event_stream_response, sse_event
 from llm.api.serializers import (
     ModelListOutput,
     ModelLoadOutput,
@@ -101,7 +100,7 @@ class ModelLoadView(ModelView):
 
 
 class ModelLoadStreamView(ModelView):
-    renderer_classes = [JSONRenderer, EventStreamRenderer]
+    renderer_classes = STREAM_RENDERERS
 
     @extend_schema(
         tags=["models"],
