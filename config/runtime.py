@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def embedded_database_url(data_dir: Path) -> str:
     import pgserver
 
     embedded_database_forget_dead(data_dir)
+    _wait_while_starting_or_stopping(data_dir)
     first_start = not (data_dir / "PG_VERSION").exists()
     with (
         step(_say, f"Creating the embedded PostgreSQL in {data_dir}")
@@ -43,6 +45,20 @@ def embedded_database_url(data_dir: Path) -> str:
     ):
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri()
+
+
+def _wait_while_starting_or_stopping(data_dir: Path, seconds: float = 60) -> None:
+    """pgserver fails (an AssertionError) when the server it finds running is not ready: one still
+    stopping after a `make stop` or Ctrl+C a moment ago, or one another process is starting.
+    Either settles within seconds; wait for it rather than fail the start."""
+    from pgserver.utils import PostmasterInfo
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        info = PostmasterInfo.read_from_pgdata(data_dir)
+        if info is None or not info.is_running() or info.status == "ready":
+            return
+        time.sleep(0.2)
 
 
 def _say(line: str) -> None:
