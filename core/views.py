@@ -18,6 +18,7 @@ from core.metrics import PROCESS_STARTED
 
 class LivenessSerializer(serializers.Serializer):
     status = serializers.CharField()
+    version = serializers.CharField()
 
 
 class CheckSerializer(serializers.Serializer):
@@ -54,11 +55,11 @@ class PublicView(APIView):
 
 
 class LivenessView(PublicView):
-    """The process is up; touches no dependency."""
+    """The process is up, and which version it runs; touches no dependency."""
 
     @extend_schema(tags=["service"], responses={200: LivenessSerializer})
     def get(self, request: Request) -> Response:
-        return Response({"status": "ok"})
+        return Response({"status": "ok", "version": settings.ENGRAM_VERSION})
 
 
 class ReadinessView(PublicView):

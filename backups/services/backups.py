@@ -135,6 +135,7 @@ def backup_upload_complete(*, user: User, upload_id: Any) -> Backup:
             backup = Backup.objects.create(
                 user=user, version=upload.version, client_timestamp=upload.client_timestamp,
                 size=upload.size, checksum=upload.checksum, blob_key=upload.blob_key,
+                chunk_count=upload.part_count,
             )  # fmt: skip
             upload.delete()
             return backup

@@ -124,6 +124,12 @@ class RecordDetailView(RawStorageView):
 # --- Vectors -----------------------------------------------------------------------------------
 
 
+def _vectors_delete(request: Request) -> Response:
+    data = validated(s.VectorDeleteIn, request.data)
+    deleted = services.vectors_delete(user=request.user, keys=data["ids"])
+    return Response({"deleted": deleted})
+
+
 class VectorCollectionView(StorageView):
     @extend_schema(
         tags=STORAGE, request=s.VectorUpsertIn, responses=s.VectorUpsertOut,
@@ -142,7 +148,20 @@ class VectorCollectionView(StorageView):
             for item in data["vectors"]
         ]
         vectors = services.vectors_upsert(user=request.user, drafts=drafts)
-        return Response({"vectors": s.VectorOut(vectors, many=True).data})
+        return Response({"vectors": s.VectorOut(vectors, many=True).data, "upserted": len(vectors)})
+
+    @extend_schema(
+        tags=STORAGE, responses=s.VectorDeleteOut,
+        summary="Delete vectors by id, the body {ids} as POST storage/vectors/delete takes it",
+    )  # fmt: skip
+    def delete(self, request: Request) -> Response:
+        return _vectors_delete(request)
+
+
+class VectorUpsertView(VectorCollectionView):
+    """The cloud design's path for an upsert (its client's VectorUpsertRequest)."""
+
+    http_method_names = ["post", "options"]
 
 
 class VectorSearchView(StorageView):
@@ -180,9 +199,7 @@ class VectorDeleteView(StorageView):
         summary="Delete vectors by id (unknown ids are ignored)",
     )  # fmt: skip
     def post(self, request: Request) -> Response:
-        data = validated(s.VectorDeleteIn, request.data)
-        deleted = services.vectors_delete(user=request.user, keys=data["ids"])
-        return Response({"deleted": deleted})
+        return _vectors_delete(request)
 
 
 class VectorDetailView(StorageView):
