@@ -89,8 +89,7 @@ class ThreadDetailView(ThreadView):
 
 
 class ThreadTitleView(ThreadView):
-    """The threads design's rename (PATCH /threads/{id}/title), as PATCH /threads/{id} with a
-    title does."""
+    # The threads design's rename, as PATCH /threads/{id} with a title does.
 
     def owned_queryset(self) -> QuerySet[Thread]:
         return selectors.with_message_count(Thread.objects.all())

@@ -130,7 +130,9 @@ def _vectors_delete(request: Request) -> Response:
     return Response({"deleted": deleted})
 
 
-class VectorCollectionView(StorageView):
+class VectorUpsertView(StorageView):
+    # Served at storage/vectors and at the cloud design's storage/vectors/upsert.
+
     @extend_schema(
         tags=STORAGE, request=s.VectorUpsertIn, responses=s.VectorUpsertOut,
         summary="Store or replace vectors with their encrypted payloads (all or none)",
@@ -150,18 +152,14 @@ class VectorCollectionView(StorageView):
         vectors = services.vectors_upsert(user=request.user, drafts=drafts)
         return Response({"vectors": s.VectorOut(vectors, many=True).data, "upserted": len(vectors)})
 
+
+class VectorCollectionView(VectorUpsertView):
     @extend_schema(
         tags=STORAGE, responses=s.VectorDeleteOut,
         summary="Delete vectors by id, the body {ids} as POST storage/vectors/delete takes it",
     )  # fmt: skip
     def delete(self, request: Request) -> Response:
         return _vectors_delete(request)
-
-
-class VectorUpsertView(VectorCollectionView):
-    """The cloud design's path for an upsert (its client's VectorUpsertRequest)."""
-
-    http_method_names = ["post", "options"]
 
 
 class VectorSearchView(StorageView):
