@@ -82,7 +82,7 @@ def quota_exceeded(
     *, kind: StorageAllowance, limit: int | None, used: int, requested: int
 ) -> QuotaExceeded:
     return QuotaExceeded(
-        f"Your plan's {ALLOWANCE_LABELS[kind]} hold up to {limit} bytes; {used} are used and "
+        f"Your plan's {ALLOWANCE_LABELS[kind]} allowance is {limit} bytes; {used} are used and "
         f"this upload needs {requested}.",
         details={
             "allowance": kind,
