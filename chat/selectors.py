@@ -19,13 +19,19 @@ def with_message_count(threads: QuerySet[Thread]) -> QuerySet[Thread]:
     return threads.annotate(message_count=Count("messages"))
 
 
-def threads_of(user: User, *, q: str = "") -> QuerySet[Thread]:
-    """The user's threads, optionally those whose title or a model summary mentions ``q``."""
+def threads_matching(user: User, *, q: str = "") -> QuerySet[Thread]:
+    """The user's threads, optionally those whose title or a model summary mentions ``q``
+    (without counts: what a total counts)."""
     threads = Thread.objects.filter(user=user)
     if q:
         in_summary = ModelContext.objects.filter(thread=OuterRef("pk"), summary__icontains=q)
         threads = threads.filter(title__icontains=q) | threads.filter(Exists(in_summary))
-    return with_message_count(threads)
+    return threads
+
+
+def threads_of(user: User, *, q: str = "") -> QuerySet[Thread]:
+    """``threads_matching``, each with its ``message_count``."""
+    return with_message_count(threads_matching(user, q=q))
 
 
 # How much of its last message a thread list shows (a sidebar's line, not the message).

@@ -42,9 +42,9 @@ class ThreadListView(ChatView):
     )
     def get(self, request: Request) -> Response:
         query = validated(s.ThreadListQuery, request.query_params)
-        threads = selectors.threads_of(request.user, q=query.get("q", ""))
+        q = query.get("q", "")
         page = paginate(
-            threads,
+            selectors.threads_of(request.user, q=q),
             cursor=query.get("cursor"),
             limit=query["limit"],
             order_field=query["order_by"],
@@ -52,7 +52,8 @@ class ThreadListView(ChatView):
         )
         selectors.threads_with_activity(page.items)
         body = page_body(page, s.ThreadListItemOutput)
-        return Response({**body, "total_count": threads.count()})
+        total = selectors.threads_matching(request.user, q=q).count()
+        return Response({**body, "total_count": total})
 
     @extend_schema(tags=[TAG], request=s.ThreadCreateInput, responses={201: s.ThreadOutput})
     def post(self, request: Request) -> Response:
