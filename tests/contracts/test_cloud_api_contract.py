@@ -13,6 +13,7 @@ from accounts.services import tokens_issue
 from accounts.tests.factories import UserFactory
 from billing.tiers import Tier
 from config.asgi import application
+from testing.fake_openai import Reply
 from testing.s3 import filesystem_storage_setting
 
 
@@ -119,7 +120,7 @@ def test_backup_metadata_has_chunk_count(pro, settings):
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("fresh_database_pool")
-async def test_the_agents_socket_is_served_at_chat_stream():
+async def test_the_agents_socket_is_served_at_chat_stream(llm_upstream):
     anonymous = WebsocketCommunicator(application, "/api/v1/chat/stream")
     assert (await anonymous.connect(timeout=5))[0]
     assert await anonymous.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
@@ -135,7 +136,26 @@ async def test_the_agents_socket_is_served_at_chat_stream():
     assert (await socket.connect(timeout=5))[0]
     await socket.send_json_to({"execution_mode": "direct"})  # a ChatRequest without its message
 
-    frame = await socket.receive_json_from(timeout=10)
+    refused = await socket.receive_json_from(timeout=10)
+    assert refused["type"] == "error" and "message" in refused["details"]
 
-    assert frame["type"] == "error" and "message" in frame["details"]
+    llm_upstream.script(
+        Reply(text='{"agent": "tasks", "confidence": 0.9}'),  # the routing model
+        Reply(tokens=["Nothing ", "is due."]),
+    )
+    await socket.send_json_to(
+        {
+            "message": "what is due today?",
+            "context": {"user_profile": {}, "recent_tasks": [], "conversation_history": []},
+            "execution_mode": "direct",
+        }
+    )
+    frames = []
+    while not frames or not (frames[-1].get("done") or frames[-1].get("type") == "error"):
+        frames.append(await socket.receive_json_from(timeout=10))
+
+    done = frames[-1]
+    assert "".join(f["token"] for f in frames if f.get("type") == "token") == "Nothing is due."
+    assert done["done"] is True and done["response"] == "Nothing is due."
+    assert done["actions"] == []
     await socket.disconnect()
