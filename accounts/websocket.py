@@ -1,7 +1,8 @@
 """WebSocket authentication: the same JWTs and API keys as the REST API.
 
 A browser cannot set headers on a WebSocket, so the token comes as the ``token`` query
-parameter or as a subprotocol: ``new WebSocket(url, ["engram.v1", token])``. The consumer
+parameter or as a subprotocol: ``new WebSocket(url, ["engram.v1", token])``; clients that can
+(a desktop app, a script) may send ``Authorization: Bearer <token>`` as over HTTP. The consumer
 decides what to do with an anonymous connection (chat closes it with code 4401).
 """
 
@@ -25,6 +26,11 @@ def _token_from(scope: dict) -> str | None:
     for offered in scope.get("subprotocols", []):
         if offered != PROTOCOL:
             return offered
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            kind, _, credential = value.decode("latin-1").partition(" ")
+            if kind.lower() == "bearer" and credential.strip():
+                return credential.strip()
     return None
 
 

@@ -1,4 +1,5 @@
-"""Agents over a WebSocket at /ws/agents/: the request is a frame, the answer streams back.
+"""Agents over a WebSocket at /ws/agents/ (and /api/v1/chat/stream, where the cloud design's
+client connects): the request is a frame, the answer streams back.
 
 Client frames: a request ``{"message", "context"?, "execution_mode"?, "persona"?, "agents"?}``
 (the first frame; another may follow once the answer is done), ``{"type": "cancel"}``, and

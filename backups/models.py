@@ -84,6 +84,10 @@ class EncryptedVector(StoredBlob):
 class Backup(BackupFields):
     """One complete, verified backup of a client's local data."""
 
+    # The parts it was uploaded in: 1 for a whole PUT, the part count of a resumable upload
+    # (the cloud design's BackupMetadata.chunk_count).
+    chunk_count = models.PositiveIntegerField(default=1)
+
     class Meta:
         indexes = [models.Index(fields=["user", "created_at"], name="backups_backup_user_created")]
 

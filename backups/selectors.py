@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum, Window
@@ -11,19 +11,36 @@ from django.db.models.functions import Coalesce, RowNumber
 
 from accounts.models import User
 from backups.blobstore import blobs_bytes
-from backups.models import Backup, BackupUpload, EncryptedRecord, EncryptedVector
+from backups.models import Backup, BackupUpload, EncryptedRecord, EncryptedVector, StoredBlob
 from core import vector_index
 from core.errors import NotFound
 from core.ownership import get_owned_object
 from core.pagination import Page, paginate
 
+# The two allowances the tiers sell (billing/tiers.py) and what each counts: cloud storage holds
+# the client's records and vectors; backups hold finished backups and the room reserved by
+# resumable uploads still open.
+CLOUD_STORAGE = "cloud_storage_bytes"
+BACKUPS = "backup_bytes"
+ALLOWANCE_MODELS: dict[str, tuple[type[StoredBlob], ...]] = {
+    CLOUD_STORAGE: (EncryptedRecord, EncryptedVector),
+    BACKUPS: (Backup, BackupUpload),
+}
+StorageAllowance = Literal["cloud_storage_bytes", "backup_bytes"]
 
-def storage_used(*, user: User) -> int:
-    """Bytes the user's records, vectors, backups and unfinished uploads take (or reserve)."""
-    total = 0
-    for model in (EncryptedRecord, EncryptedVector, Backup, BackupUpload):
-        total += model.objects.filter(user=user).aggregate(n=Coalesce(Sum("size"), 0))["n"]
-    return total
+
+def storage_used(*, user: User, allowance: StorageAllowance) -> int:
+    """Bytes the user's data counted against ``allowance`` takes (or reserves)."""
+    return sum(
+        model.objects.filter(user=user).aggregate(n=Coalesce(Sum("size"), 0))["n"]
+        for model in ALLOWANCE_MODELS[allowance]
+    )
+
+
+def storage_usage(*, user: User) -> dict[str, int]:
+    """Bytes used of each storage allowance, by the tier feature's name: what billing's usage
+    answer reads (wired in BILLING_USAGE_METERS, so billing never imports backups)."""
+    return {name: storage_used(user=user, allowance=name) for name in ALLOWANCE_MODELS}
 
 
 def storage_accounts(users: QuerySet[User]) -> QuerySet[User]:

@@ -133,6 +133,10 @@ def _period_start(user: User) -> dt.date:
     return started.date() if started else timezone.now().date().replace(day=1)
 
 
+# The counted features whose use the apps that store them report (BILLING_USAGE_METERS).
+STORED_FEATURES = ("memories", "memory_storage_bytes", "backup_bytes", "cloud_storage_bytes")
+
+
 def _meter(used: int | None, limit: int | None) -> dict[str, int | None]:
     return {"used": used, "limit": limit}
 
@@ -147,7 +151,9 @@ def usage_of(*, user: User) -> dict[str, Any]:
         completion_tokens=Sum("completion_tokens"),
         cost_usd=Sum("cost_usd"),
     )
-    memories = import_string(settings.BILLING_USAGE_METERS)(user=user)
+    used: dict[str, int] = {}
+    for meter in settings.BILLING_USAGE_METERS:
+        used.update(import_string(meter)(user=user))
     limits = limits_for(user)
     return {
         "tier": user.tier,
@@ -158,10 +164,10 @@ def usage_of(*, user: User) -> dict[str, Any]:
         "requests_per_minute": _meter(None, limits.requests_per_minute),
         "tokens": _meter((llm["prompt_tokens"] or 0) + (llm["completion_tokens"] or 0), None),
         "cost_usd": str(llm["cost_usd"] or 0),
-        "memories": _meter(memories["total"], limits.memories),
-        "memory_storage_bytes": _meter(memories["storage_bytes"], limits.memory_storage_bytes),
-        "backup_bytes": _meter(0, limits.backup_bytes),
-        "cloud_storage_bytes": _meter(0, limits.cloud_storage_bytes),
+        **{
+            feature: _meter(used.get(feature, 0), getattr(limits, feature))
+            for feature in STORED_FEATURES
+        },
     }
 
 

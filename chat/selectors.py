@@ -1,8 +1,13 @@
 """Reads for the chat app: threads and their messages."""
 
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.db.models.functions import Left
 
 from accounts.models import User
 from chat.models import Message, ModelContext, Thread
@@ -14,13 +19,97 @@ def with_message_count(threads: QuerySet[Thread]) -> QuerySet[Thread]:
     return threads.annotate(message_count=Count("messages"))
 
 
-def threads_of(user: User, *, q: str = "") -> QuerySet[Thread]:
-    """The user's threads, optionally those whose title or a model summary mentions ``q``."""
+def threads_matching(user: User, *, q: str = "") -> QuerySet[Thread]:
+    """The user's threads, optionally those whose title or a model summary mentions ``q``
+    (without counts: what a total counts)."""
     threads = Thread.objects.filter(user=user)
     if q:
         in_summary = ModelContext.objects.filter(thread=OuterRef("pk"), summary__icontains=q)
         threads = threads.filter(title__icontains=q) | threads.filter(Exists(in_summary))
-    return with_message_count(threads)
+    return threads
+
+
+def threads_of(user: User, *, q: str = "") -> QuerySet[Thread]:
+    """``threads_matching``, each with its ``message_count``."""
+    return with_message_count(threads_matching(user, q=q))
+
+
+# How much of its last message a thread list shows (a sidebar's line, not the message).
+LAST_MESSAGE_PREVIEW_CHARS = 280
+
+
+@dataclass(frozen=True)
+class ModelActivity:
+    """One model's conversation in a thread."""
+
+    message_count: int = 0
+    last_message_at: dt.datetime | None = None
+    summary: str = ""
+    summary_updated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ThreadActivity:
+    """What a thread list or tab strip shows of a thread: each model's conversation (the most
+    recently active first) and the thread's last message (``preview``: its first
+    LAST_MESSAGE_PREVIEW_CHARS characters)."""
+
+    models: dict[str, ModelActivity] = field(default_factory=dict)
+    last_message: Message | None = None
+
+    @property
+    def active_models(self) -> list[str]:
+        return list(self.models)
+
+    @property
+    def summary(self) -> str | None:
+        """The newest of the models' summaries; None before any is written."""
+        written = [m for m in self.models.values() if m.summary]
+        newest = max(written, key=lambda m: m.summary_updated_at, default=None)
+        return newest.summary if newest else None
+
+
+def _activity_order(item: tuple[str, ModelActivity]) -> tuple[bool, dt.datetime]:
+    last = item[1].last_message_at
+    return last is not None, last or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def threads_with_activity(threads: Sequence[Thread]) -> Sequence[Thread]:
+    """``threads``, each with ``activity`` (a ThreadActivity), in three queries whatever their
+    number."""
+    ids = [thread.pk for thread in threads]
+    per_model: dict[uuid.UUID, dict[str, dict[str, Any]]] = {pk: {} for pk in ids}
+    counted = (
+        Message.objects.filter(thread_id__in=ids)
+        .values("thread_id", "model_id")
+        .annotate(message_count=Count("pk"), last_message_at=Max("created_at"))
+        .order_by()
+    )
+    for row in counted:
+        per_model[row["thread_id"]][row["model_id"]] = {
+            "message_count": row["message_count"],
+            "last_message_at": row["last_message_at"],
+        }
+    contexts = ModelContext.objects.filter(thread_id__in=ids).exclude(summary="")
+    for context in contexts.only("thread_id", "model_id", "summary", "updated_at"):
+        per_model[context.thread_id].setdefault(context.model_id, {}).update(
+            summary=context.summary, summary_updated_at=context.updated_at
+        )
+    last_messages = {
+        message.thread_id: message
+        for message in Message.objects.filter(thread_id__in=ids)
+        .order_by("thread_id", "-created_at", "-pk")
+        .distinct("thread_id")
+        .defer("content", "memories_used")
+        .annotate(preview=Left("content", LAST_MESSAGE_PREVIEW_CHARS))
+    }
+    for thread in threads:
+        models = {name: ModelActivity(**values) for name, values in per_model[thread.pk].items()}
+        thread.activity = ThreadActivity(
+            models=dict(sorted(models.items(), key=_activity_order, reverse=True)),
+            last_message=last_messages.get(thread.pk),
+        )
+    return threads
 
 
 def thread_get(user: User, thread_id) -> Thread:

@@ -444,9 +444,13 @@ BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", 0)
 BILLING_SUCCESS_URL = env.str("BILLING_SUCCESS_URL", "")
 BILLING_CANCEL_URL = env.str("BILLING_CANCEL_URL", "")
 BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", "")
-# What GET /api/v1/billing/usage reads memory counts from: a function of the user answering
-# its "total" and "storage_bytes" (wired here, so billing never imports memories).
-BILLING_USAGE_METERS = "memories.selectors.memory_stats"
+# What GET /api/v1/billing/usage reads the counted features' use from: functions of the user,
+# each answering {tier feature: used} for the features its app stores (wired here, so billing
+# imports neither memories nor backups).
+BILLING_USAGE_METERS = [
+    "memories.selectors.memory_usage",
+    "backups.selectors.storage_usage",
+]
 
 # --- LLM providers and model catalog -------------------------------------------------------------
 # Every provider is spoken to with the OpenAI chat-completions protocol at its own base URL. The
@@ -638,7 +642,8 @@ MEMORY_EXTRACTION_STALE_SECONDS = env.int("MEMORY_EXTRACTION_STALE_SECONDS", 900
 MEMORY_DEDUP_THRESHOLD = env.float("MEMORY_DEDUP_THRESHOLD", 0.97)
 # --- Encrypted storage and backups ---------------------------------------------------------------
 # Largest single streamed upload (a record, a backup, one part of a resumable backup), in bytes;
-# the user's quota (billing/tiers.py, backup_bytes) usually binds first.
+# the user's allowance (billing/tiers.py: cloud_storage_bytes for records and vectors,
+# backup_bytes for backups) usually binds first.
 STORAGE_MAX_UPLOAD_BYTES = env.int("STORAGE_MAX_UPLOAD_BYTES", 64 * 1024**3)
 # Newest backups kept per user; older ones are pruned by the periodic storage.prune task.
 BACKUP_KEEP = env.int("BACKUP_KEEP", 10)

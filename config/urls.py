@@ -11,6 +11,8 @@ admin.site.index_title = "Operator console"
 
 api_v1 = [
     path("version", VersionView.as_view(), name="version"),
+    # Where the cloud design's client looks (GET /api/v1/health: {status, version}).
+    path("health", LivenessView.as_view(), name="api-health"),
     path("auth/", include("accounts.api.urls")),
     path("", include("memories.api.urls")),
     path("", include("llm.api.urls")),

@@ -15,7 +15,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import DatabaseError, connection
+
+from core import vector_index
 
 CHECK_TIMEOUT_SECONDS = 1.0
 
@@ -95,6 +97,16 @@ def readiness() -> list[CheckResult]:
         )
     results.append(_run("storage", _check_storage))
     return results
+
+
+def index_status() -> dict[str, dict[str, int]] | None:
+    """The per-user vector indexes by kind, valid or not (core.vector_index); None when the
+    database does not answer (its check says why). An index not valid yet never makes the
+    service unready: searches are exact until it is."""
+    try:
+        return vector_index.per_user_index_counts()
+    except DatabaseError:
+        return None
 
 
 def _configured_providers() -> dict[str, str]:

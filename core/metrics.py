@@ -3,7 +3,8 @@
 With ``PROMETHEUS_MULTIPROC_DIR`` set (before this module is imported) every process writes its
 values to files there and a scrape sums them, so several web workers and Celery workers report as
 one service; `manage.py serve` sets it up when it starts more than one process. Without it each
-process reports only itself (tests, one `uvicorn` process).
+process reports only itself (tests, one `uvicorn` process). Each process's memory, CPU and open
+files (``process_*``, labelled by ``pid`` when multi-process) are read from /proc at the scrape.
 
 Requests are labelled by the resolved URL pattern (``api/v1/memories/<uuid:pk>``), never the raw
 path, so ids cannot explode the number of series.
@@ -13,6 +14,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -33,10 +35,11 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 # The classic text format, which every Prometheus version reads (generate_latest writes it).
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Sample
 
 from core.errors import ErrorCode, error_response
@@ -45,7 +48,8 @@ from core.middleware import DualModeMiddleware
 logger = logging.getLogger(__name__)
 
 PROCESS_STARTED = time.time()
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+MULTIPROCESS = bool(MULTIPROCESS_DIR)
 UNMATCHED_ROUTE = "<unmatched>"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 TASK_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300)
@@ -242,6 +246,54 @@ class ScrapeTimeCollector:
         )
 
 
+# prometheus_client names each process's files in the multi-process directory after its pid.
+_WRITER_FILE = re.compile(r"_(\d+)\.db$")
+# /proc gives start times to the second (the boot time's precision).
+_START_SLACK_SECONDS = 1.0
+
+
+def _metric_writers(path: Path) -> dict[int, float]:
+    """Every process that wrote metrics to ``path`` (the pid in its files' names), with when it
+    last wrote; this process always, it is answering."""
+    writers: dict[int, float] = {}
+    for file in path.glob("*.db"):
+        if not (match := _WRITER_FILE.search(file.name)):
+            continue
+        try:
+            written = file.stat().st_mtime
+        except FileNotFoundError:  # a live gauge's file removed since the glob
+            continue
+        writers[int(match[1])] = max(writers.get(int(match[1]), 0.0), written)
+    writers[os.getpid()] = time.time()
+    return writers
+
+
+class ProcessesCollector:
+    """The ``process_*`` series (resident and virtual memory, CPU, open files, start time) of
+    every process writing to ``PROMETHEUS_MULTIPROC_DIR``, labelled by ``pid``, read from
+    /proc at the scrape. prometheus_client's multi-process mode reports only what processes
+    wrote to their files, so it has none of these. A process that is gone has no /proc entry;
+    one whose pid was reused started after the files stopped changing: both are left out.
+    Without /proc (not Linux) there are none."""
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid, last_written in sorted(_metric_writers(Path(MULTIPROCESS_DIR)).items()):
+            families = ProcessCollector(pid=lambda pid=pid: pid, registry=None).collect()
+            started = [
+                f.samples[0].value for f in families if f.name.endswith("start_time_seconds")
+            ]
+            if not started or started[0] > last_written + _START_SLACK_SECONDS:
+                continue
+            for family in families:
+                metric = merged.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    metric.add_sample(sample.name, {"pid": str(pid)}, sample.value)
+        yield from merged.values()
+
+
 def prepare_multiprocess_dir(path: Path) -> None:
     """Empty ``path`` and name it ``PROMETHEUS_MULTIPROC_DIR`` for the processes started after
     this: each writes its values there, and a scrape of any of them sums all. Emptied at each
@@ -279,6 +331,8 @@ def exposition() -> bytes:
     """Every metric in Prometheus' text format, summed over processes when multi-process."""
     extra = CollectorRegistry()
     extra.register(ScrapeTimeCollector())
+    if MULTIPROCESS:
+        extra.register(ProcessesCollector())
     return generate_latest(_registry()) + generate_latest(extra)
 
 

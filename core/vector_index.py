@@ -180,6 +180,30 @@ def index_exists(name: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
+# What ``index_name`` makes, the prefix captured: every per-user index, whichever app's.
+PER_USER_INDEX_PATTERN = r"^(.+)_[0-9a-f]{32}_[0-9a-f]{8}$"
+
+
+def per_user_index_counts() -> dict[str, dict[str, int]]:
+    """How many per-user indexes of each prefix (``memories_hnsw``, ``backups_hnsw``) are
+    ``valid`` (searches may use them) and ``not_valid`` (being built CONCURRENTLY, or a failed
+    build that the next one replaces). Counts only: the names hold user ids."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT substring(c.relname FROM %s) AS prefix,"
+            " count(*) FILTER (WHERE i.indisvalid AND i.indisready),"
+            " count(*) FILTER (WHERE NOT (i.indisvalid AND i.indisready))"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relnamespace = current_schema()::regnamespace AND c.relname ~ %s"
+            " GROUP BY prefix ORDER BY prefix",
+            [PER_USER_INDEX_PATTERN, PER_USER_INDEX_PATTERN],
+        )
+        return {
+            prefix: {"valid": valid, "not_valid": not_valid}
+            for prefix, valid, not_valid in cursor.fetchall()
+        }
+
+
 def indexes_named(prefix: str) -> list[str]:
     """Names of the indexes starting with ``prefix`` (a user's, by ``index_name``'s layout)."""
     with connection.cursor() as cursor:

@@ -18,6 +18,7 @@ from core.metrics import PROCESS_STARTED
 
 class LivenessSerializer(serializers.Serializer):
     status = serializers.CharField()
+    version = serializers.CharField()
 
 
 class CheckSerializer(serializers.Serializer):
@@ -32,6 +33,11 @@ class ProviderReachabilitySerializer(serializers.Serializer):
     checked_at = serializers.DateTimeField()
 
 
+class IndexCountsSerializer(serializers.Serializer):
+    valid = serializers.IntegerField()
+    not_valid = serializers.IntegerField(help_text="Being built, or a build that failed.")
+
+
 class ReadinessSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
     version = serializers.CharField()
@@ -40,6 +46,12 @@ class ReadinessSerializer(serializers.Serializer):
     uptime_seconds = serializers.FloatField()
     checks = serializers.DictField(child=CheckSerializer())
     providers = serializers.DictField(child=ProviderReachabilitySerializer())
+    indexes = serializers.DictField(
+        child=IndexCountsSerializer(),
+        allow_null=True,
+        help_text="Per-user vector indexes by kind (memories_hnsw, backups_hnsw); null when "
+        "the database does not answer.",
+    )
 
 
 class VersionSerializer(serializers.Serializer):
@@ -54,18 +66,19 @@ class PublicView(APIView):
 
 
 class LivenessView(PublicView):
-    """The process is up; touches no dependency."""
+    """The process is up, and which version it runs; touches no dependency."""
 
     @extend_schema(tags=["service"], responses={200: LivenessSerializer})
     def get(self, request: Request) -> Response:
-        return Response({"status": "ok"})
+        return Response({"status": "ok", "version": settings.ENGRAM_VERSION})
 
 
 class ReadinessView(PublicView):
     """Every dependency this configuration uses answers: 200, else 503 naming the failing check.
 
-    Also says what runs (version, commit, uptime) and whether each configured LLM provider is
-    reachable (cached; an unreachable provider does not make the service unready).
+    Also says what runs (version, commit, uptime), whether each configured LLM provider is
+    reachable (cached; an unreachable provider does not make the service unready), and how
+    many per-user vector indexes of each kind are valid (one not valid yet does not either).
     """
 
     @extend_schema(tags=["service"], responses={200: ReadinessSerializer, 503: ReadinessSerializer})
@@ -80,6 +93,7 @@ class ReadinessView(PublicView):
             "uptime_seconds": round(time.time() - PROCESS_STARTED, 1),
             "checks": {result.name: result.as_dict() for result in results},
             "providers": health.provider_reachability(),
+            "indexes": health.index_status(),
         }
         return Response(body, status=200 if ready else 503)
 

@@ -106,6 +106,7 @@ class VectorOut(serializers.Serializer):
 
 class VectorUpsertOut(serializers.Serializer):
     vectors = VectorOut(many=True)
+    upserted = serializers.IntegerField(help_text="How many vectors were stored or replaced.")
 
 
 class VectorDetailOut(VectorOut):
@@ -156,6 +157,9 @@ class BackupOut(serializers.Serializer):
     size = serializers.IntegerField()
     checksum = serializers.CharField()
     created_at = serializers.DateTimeField()
+    chunk_count = serializers.IntegerField(
+        help_text="The parts it was uploaded in (1: one PUT); the bytes download whole."
+    )
 
 
 class BackupPageOut(serializers.Serializer):
@@ -172,6 +176,7 @@ class BackupUploadIn(serializers.Serializer):
 
 
 class BackupUploadOut(BackupOut):
+    chunk_count = None  # an upload says part_count
     part_size = serializers.IntegerField()
     part_count = serializers.IntegerField()
     parts_received = serializers.SerializerMethodField()

@@ -7,6 +7,7 @@ urlpatterns = [
     path("storage/records", views.RecordCollectionView.as_view(), name="records"),
     path("storage/records/<str:record_id>", views.RecordDetailView.as_view(), name="record"),
     path("storage/vectors", views.VectorCollectionView.as_view(), name="vectors"),
+    path("storage/vectors/upsert", views.VectorUpsertView.as_view(), name="vectors-upsert"),
     path("storage/vectors/search", views.VectorSearchView.as_view(), name="vectors-search"),
     path("storage/vectors/delete", views.VectorDeleteView.as_view(), name="vectors-delete"),
     path("storage/vectors/items/<str:vector_id>", views.VectorDetailView.as_view(), name="vector"),

@@ -12,7 +12,7 @@ from accounts.models import User
 from backups import blobstore
 from backups.errors import ChecksumMismatch
 from backups.models import Backup, BackupUpload, BackupUploadPart
-from backups.selectors import backup_get, backup_upload_get, backups_beyond_keep
+from backups.selectors import BACKUPS, backup_get, backup_upload_get, backups_beyond_keep
 from backups.services.upload import (
     checksum_valid,
     lock_user_storage,
@@ -40,13 +40,13 @@ def backup_put(
     """Stream a whole backup to storage, verifying ``checksum`` as it passes; a torn body, a
     mismatch or the quota running out leaves nothing behind."""
     checksum = checksum_valid(checksum, field="X-Backup-Checksum")
-    verified = upload_body(user=user, source=body, checksum=checksum, declared=length)
+    verified = upload_body(user=user, kind=BACKUPS, source=body, checksum=checksum, declared=length)
     key = _blob_key(user)
     blobstore.blob_write(key=key, chunks=verified)
     try:
         with transaction.atomic():
             lock_user_storage(user)
-            quota_recheck(user=user, size=verified.size)
+            quota_recheck(user=user, kind=BACKUPS, size=verified.size)
             return Backup.objects.create(
                 user=user, version=version, client_timestamp=client_timestamp,
                 size=verified.size, checksum=checksum, blob_key=key,
@@ -64,7 +64,7 @@ def backup_upload_start(
     checksum = checksum_valid(checksum, field="checksum")
     with transaction.atomic():
         lock_user_storage(user)
-        quota_room(user=user, adding=size)
+        quota_room(user=user, kind=BACKUPS, adding=size)
         key = _blob_key(user)
         return BackupUpload.objects.create(
             user=user, version=version, client_timestamp=client_timestamp, size=size,
@@ -98,8 +98,9 @@ def backup_part_put(
         )
     checksum = checksum_valid(checksum, field="X-Part-Checksum")
     # The part's room was reserved when the upload started.
-    verified = upload_body(user=user, source=body, checksum=checksum, declared=expected,
-                           freeing=expected)  # fmt: skip
+    verified = upload_body(
+        user=user, kind=BACKUPS, source=body, checksum=checksum, declared=expected, freeing=expected
+    )
     tag = blobstore.multipart_put(
         key=upload.blob_key, upload_id=upload.storage_upload_id, number=number, chunks=verified
     )
@@ -134,6 +135,7 @@ def backup_upload_complete(*, user: User, upload_id: Any) -> Backup:
             backup = Backup.objects.create(
                 user=user, version=upload.version, client_timestamp=upload.client_timestamp,
                 size=upload.size, checksum=upload.checksum, blob_key=upload.blob_key,
+                chunk_count=upload.part_count,
             )  # fmt: skip
             upload.delete()
             return backup

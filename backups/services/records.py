@@ -10,7 +10,7 @@ from accounts.models import User
 from backups.blobstore import blob_delete, blob_write
 from backups.errors import PreconditionFailed
 from backups.models import EncryptedRecord
-from backups.selectors import record_get
+from backups.selectors import CLOUD_STORAGE, record_get
 from backups.services.upload import checksum_valid, lock_user_storage, quota_recheck, upload_body
 from core.errors import NotFound, ValidationFailed
 
@@ -51,13 +51,15 @@ def record_create(
     """
     table = _table_valid(table)
     checksum = checksum_valid(checksum, field="checksum")
-    verified = upload_body(user=user, source=body, checksum=checksum, declared=length)
+    verified = upload_body(
+        user=user, kind=CLOUD_STORAGE, source=body, checksum=checksum, declared=length
+    )
     key = _blob_key(user)
     blob_write(key=key, chunks=verified)
     try:
         with transaction.atomic():
             lock_user_storage(user)
-            quota_recheck(user=user, size=verified.size)
+            quota_recheck(user=user, kind=CLOUD_STORAGE, size=verified.size)
             return EncryptedRecord.objects.create(
                 user=user, table=table, size=verified.size, checksum=checksum, blob_key=key
             )
@@ -83,7 +85,12 @@ def record_replace(
         raise PreconditionFailed(details={"current_etag": record_etag(record)})
     checksum = checksum_valid(checksum, field="checksum")
     verified = upload_body(
-        user=user, source=body, checksum=checksum, declared=length, freeing=record.size
+        user=user,
+        kind=CLOUD_STORAGE,
+        source=body,
+        checksum=checksum,
+        declared=length,
+        freeing=record.size,
     )
     key = _blob_key(user)
     blob_write(key=key, chunks=verified)
@@ -95,7 +102,7 @@ def record_replace(
                 raise NotFound("No encrypted record with this id.")
             if if_match is not None and not etag_matches(if_match, current):
                 raise PreconditionFailed(details={"current_etag": record_etag(current)})
-            quota_recheck(user=user, size=verified.size, freeing=current.size)
+            quota_recheck(user=user, kind=CLOUD_STORAGE, size=verified.size, freeing=current.size)
             old_key = current.blob_key
             current.blob_key, current.size, current.checksum = key, verified.size, checksum
             current.updated_at = timezone.now()

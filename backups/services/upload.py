@@ -15,15 +15,15 @@ from django.conf import settings
 from accounts.models import User
 from backups.blobstore import CHUNK_BYTES
 from backups.errors import ChecksumMismatch
-from backups.selectors import storage_used
+from backups.selectors import StorageAllowance, storage_used
 from billing.tiers import allowance
 from core.db import transaction_lock
 from core.errors import PayloadTooLarge, QuotaExceeded, RateLimited, ValidationFailed
 from core.metrics import STREAMS_OPEN
 
 CHECKSUM_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-# The quota every kind of encrypted data counts against (records, vectors and backups together).
-QUOTA_FEATURE = "backup_bytes"
+# How a refusal names each allowance to the user.
+ALLOWANCE_LABELS = {"cloud_storage_bytes": "cloud storage", "backup_bytes": "backups"}
 
 
 _uploads_open: Counter = Counter()  # user id -> raw uploads this process is receiving
@@ -65,21 +65,31 @@ def checksum_valid(checksum: str, *, field: str) -> str:
     return value
 
 
-def quota_room(*, user: User, adding: int, freeing: int = 0) -> tuple[int, int | None]:
-    """Bytes ``user`` stores (less ``freeing``, bytes this write replaces) and may still store
-    (None: unlimited); QuotaExceeded if ``adding`` more do not fit."""
-    used = storage_used(user=user) - freeing
-    answer = allowance(user, QUOTA_FEATURE, used=used, adding=adding)
+def quota_room(
+    *, user: User, kind: StorageAllowance, adding: int, freeing: int = 0
+) -> tuple[int, int | None]:
+    """Bytes ``user`` stores under the ``kind`` allowance (less ``freeing``, bytes this write
+    replaces) and may still store there (None: unlimited); QuotaExceeded if ``adding`` more do
+    not fit."""
+    used = storage_used(user=user, allowance=kind) - freeing
+    answer = allowance(user, kind, used=used, adding=adding)
     if not answer.allowed:
-        raise quota_exceeded(limit=answer.limit, used=used, requested=adding)
+        raise quota_exceeded(kind=kind, limit=answer.limit, used=used, requested=adding)
     return used, answer.remaining
 
 
-def quota_exceeded(*, limit: int | None, used: int, requested: int) -> QuotaExceeded:
+def quota_exceeded(
+    *, kind: StorageAllowance, limit: int | None, used: int, requested: int
+) -> QuotaExceeded:
     return QuotaExceeded(
-        f"Your plan stores up to {limit} bytes of encrypted data; {used} are used and this "
-        f"upload needs {requested}.",
-        details={"limit_bytes": limit, "used_bytes": used, "requested_bytes": requested},
+        f"Your plan's {ALLOWANCE_LABELS[kind]} allowance is {limit} bytes; {used} are used and "
+        f"this upload needs {requested}.",
+        details={
+            "allowance": kind,
+            "limit_bytes": limit,
+            "used_bytes": used,
+            "requested_bytes": requested,
+        },
     )
 
 
@@ -99,6 +109,7 @@ class VerifiedBody:
         source: BinaryIO,
         *,
         user: User,
+        kind: StorageAllowance,
         checksum: str,
         declared: int | None,
         used: int,
@@ -106,6 +117,7 @@ class VerifiedBody:
     ) -> None:
         self.source = source
         self.user = user
+        self.kind = kind
         self.checksum = checksum
         self.declared = declared
         self.used = used
@@ -118,7 +130,9 @@ class VerifiedBody:
             return PayloadTooLarge(
                 f"An upload may have at most {limit} bytes.", details={"limit_bytes": limit}
             )
-        return quota_exceeded(limit=self.used + self.quota, used=self.used, requested=self.size)
+        return quota_exceeded(
+            kind=self.kind, limit=self.used + self.quota, used=self.used, requested=self.size
+        )
 
     def __iter__(self) -> Iterator[bytes]:
         digest = hashlib.sha256()
@@ -141,7 +155,13 @@ class VerifiedBody:
 
 
 def upload_body(
-    *, user: User, source: BinaryIO, checksum: str, declared: int | None, freeing: int = 0
+    *,
+    user: User,
+    kind: StorageAllowance,
+    source: BinaryIO,
+    checksum: str,
+    declared: int | None,
+    freeing: int = 0,
 ) -> VerifiedBody:
     """Check what the client declared (size limit, quota) before a byte is read, and return the
     body to stream to storage."""
@@ -150,12 +170,18 @@ def upload_body(
         raise PayloadTooLarge(
             f"An upload may have at most {limit} bytes.", details={"limit_bytes": limit}
         )
-    used, remaining = quota_room(user=user, adding=declared or 0, freeing=freeing)
+    used, remaining = quota_room(user=user, kind=kind, adding=declared or 0, freeing=freeing)
     return VerifiedBody(
-        source, user=user, checksum=checksum, declared=declared, used=used, quota=remaining
+        source,
+        user=user,
+        kind=kind,
+        checksum=checksum,
+        declared=declared,
+        used=used,
+        quota=remaining,
     )
 
 
-def quota_recheck(*, user: User, size: int, freeing: int = 0) -> None:
+def quota_recheck(*, user: User, kind: StorageAllowance, size: int, freeing: int = 0) -> None:
     """The last word, under the user's lock: concurrent uploads may have used the room."""
-    quota_room(user=user, adding=size, freeing=freeing)
+    quota_room(user=user, kind=kind, adding=size, freeing=freeing)

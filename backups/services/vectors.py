@@ -16,6 +16,7 @@ from backups.blobstore import blob_delete, blob_write
 from backups.errors import ChecksumMismatch
 from backups.models import EncryptedVector
 from backups.selectors import (
+    CLOUD_STORAGE,
     vector_dimensions,
     vector_index_forget,
     vector_index_name,
@@ -71,7 +72,7 @@ def vectors_upsert(*, user: User, drafts: Sequence[VectorDraft]) -> list[Encrypt
     }
     adding = sum(len(draft.blob) for draft in drafts)
     freeing = sum(v.size for v in existing.values())
-    quota_room(user=user, adding=adding, freeing=freeing)
+    quota_room(user=user, kind=CLOUD_STORAGE, adding=adding, freeing=freeing)
     written: list[str] = []
     try:
         for draft in drafts:
@@ -90,7 +91,12 @@ def vectors_upsert(*, user: User, drafts: Sequence[VectorDraft]) -> list[Encrypt
                 v.key: v
                 for v in EncryptedVector.objects.select_for_update().filter(user=user, key__in=keys)
             }
-            quota_recheck(user=user, size=adding, freeing=sum(v.size for v in rows.values()))
+            quota_recheck(
+                user=user,
+                kind=CLOUD_STORAGE,
+                size=adding,
+                freeing=sum(v.size for v in rows.values()),
+            )
             old_keys = [v.blob_key for v in rows.values()]
             saved = [
                 _save(user=user, row=rows.get(draft.key), draft=draft, blob_key=key)

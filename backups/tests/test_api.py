@@ -1,6 +1,7 @@
 """The storage API in-process: validation, quota answers, conditional requests, isolation."""
 
 import base64
+import dataclasses
 import hashlib
 
 import pytest
@@ -11,7 +12,7 @@ from backups import blobstore
 from backups.models import Backup, EncryptedRecord, EncryptedVector
 from backups.tasks import storage_prune
 from backups.tests.conftest import make_user, token_for
-from billing.tiers import GB, Tier
+from billing.tiers import GB, TIERS, Tier
 from testing.live import free_port
 from testing.s3 import LocalS3
 
@@ -111,8 +112,95 @@ def test_a_free_user_may_store_nothing(api_client, local_blobs):
     assert answer.status_code == 403
     error = answer.json()["error"]
     assert error["code"] == "QUOTA_EXCEEDED"
-    assert error["details"] == {"limit_bytes": 0, "used_bytes": 0, "requested_bytes": 6}
+    assert error["details"] == {
+        "allowance": "backup_bytes",
+        "limit_bytes": 0,
+        "used_bytes": 0,
+        "requested_bytes": 6,
+    }
     assert not local_blobs.exists() or not any(local_blobs.rglob("*.*"))
+
+
+def put_record(client, data: bytes):
+    return client.post(
+        "/api/v1/storage/records",
+        {"table": "notes", "blob": base64.b64encode(data).decode(), "checksum": sha(data)},
+        format="json",
+    )
+
+
+def upsert_vector(client, key: str, payload: bytes):
+    item = {
+        "id": key,
+        "vector": [1.0, 0.0],
+        "blob": base64.b64encode(payload).decode(),
+        "checksum": sha(payload),
+    }
+    return client.post("/api/v1/storage/vectors", {"vectors": [item]}, format="json")
+
+
+def test_usage_shows_the_bytes_stored_under_each_allowance(pro):
+    assert put_record(pro, b"r" * 300).status_code == 201
+    assert upsert_vector(pro, "v1", b"v" * 40).status_code == 200
+    assert put_backup(pro, b"b" * 500).status_code == 201
+
+    usage = pro.get("/api/v1/billing/usage").json()
+
+    assert usage["cloud_storage_bytes"] == {"used": 340, "limit": 5 * GB}
+    assert usage["backup_bytes"] == {"used": 500, "limit": 5 * GB}
+
+
+@pytest.fixture
+def small_allowances(monkeypatch):
+    """Pro sells 5 GB of each; these tests fill a few bytes instead."""
+    limits = dataclasses.replace(TIERS[Tier.PRO], cloud_storage_bytes=100, backup_bytes=60)
+    monkeypatch.setitem(TIERS, Tier.PRO, limits)
+
+
+def test_cloud_storage_is_refused_at_its_own_limit(pro, small_allowances):
+    assert put_record(pro, b"r" * 60).status_code == 201
+    assert upsert_vector(pro, "v1", b"v" * 40).status_code == 200
+
+    record = put_record(pro, b"r")
+    vector = upsert_vector(pro, "v2", b"v")
+
+    for answer in (record, vector):
+        assert answer.status_code == 403
+        error = answer.json()["error"]
+        assert error["code"] == "QUOTA_EXCEEDED"
+        assert error["details"] == {
+            "allowance": "cloud_storage_bytes",
+            "limit_bytes": 100,
+            "used_bytes": 100,
+            "requested_bytes": 1,
+        }
+    # A full cloud storage leaves the backups' allowance whole.
+    assert put_backup(pro, b"b" * 60).status_code == 201
+
+
+def test_backups_are_refused_at_their_own_limit(pro, small_allowances):
+    assert put_backup(pro, b"b" * 60).status_code == 201
+
+    whole = put_backup(pro, b"b", version=2)
+    resumable = pro.post(
+        "/api/v1/backup/uploads",
+        {"version": 3, "timestamp": 1, "size": 1, "checksum": sha(b"b")},
+        format="json",
+    )
+
+    for answer in (whole, resumable):
+        assert answer.status_code == 403
+        assert answer.json()["error"]["details"] == {
+            "allowance": "backup_bytes",
+            "limit_bytes": 60,
+            "used_bytes": 60,
+            "requested_bytes": 1,
+        }
+    # A full backups allowance leaves cloud storage whole.
+    assert put_record(pro, b"r" * 100).status_code == 201
+    usage = pro.get("/api/v1/billing/usage").json()
+    assert usage["cloud_storage_bytes"] == {"used": 100, "limit": 100}
+    assert usage["backup_bytes"] == {"used": 60, "limit": 60}
 
 
 def test_a_resumable_upload_needs_room_for_its_whole_size(pro):

@@ -60,10 +60,55 @@ class ThreadOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class ThreadTitleInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+
+
+class LastMessageOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    model_id = serializers.CharField()
+    role = serializers.CharField()
+    status = serializers.CharField()
+    content = serializers.CharField(
+        source="preview", help_text="Its first 280 characters (the whole one: GET its messages)."
+    )
+    created_at = serializers.DateTimeField()
+
+
+class ModelActivityOutput(serializers.Serializer):
+    message_count = serializers.IntegerField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    summary = serializers.CharField(help_text="Empty until the conversation is summarized.")
+    summary_updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ThreadListItemOutput(ThreadOutput):
+    active_models = serializers.ListField(
+        source="activity.active_models",
+        child=serializers.CharField(),
+        help_text="Models with messages here, the most recently active first.",
+    )
+    last_message = LastMessageOutput(source="activity.last_message", allow_null=True)
+    summary = serializers.CharField(
+        source="activity.summary",
+        allow_null=True,
+        help_text="The newest of its models' summaries; null before any.",
+    )
+
+
+class ThreadDetailOutput(ThreadListItemOutput):
+    models = serializers.DictField(
+        source="activity.models",
+        child=ModelActivityOutput(),
+        help_text="Each model's conversation in the thread, by model id.",
+    )
+
+
 class ThreadPageOutput(serializers.Serializer):
-    results = ThreadOutput(many=True)
+    results = ThreadListItemOutput(many=True)
     next_cursor = serializers.CharField(allow_null=True)
     has_more = serializers.BooleanField()
+    total_count = serializers.IntegerField(help_text="Threads matching the query, all pages.")
 
 
 class ThreadDeletedOutput(serializers.Serializer):

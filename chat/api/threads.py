@@ -41,14 +41,18 @@ class ThreadListView(ChatView):
     )
     def get(self, request: Request) -> Response:
         query = validated(s.ThreadListQuery, request.query_params)
+        q = query.get("q", "")
         page = paginate(
-            selectors.threads_of(request.user, q=query.get("q", "")),
+            selectors.threads_of(request.user, q=q),
             cursor=query.get("cursor"),
             limit=query["limit"],
             order_field=query["order_by"],
             descending=query["order"] == "desc",
         )
-        return Response(page_body(page, s.ThreadOutput))
+        selectors.threads_with_activity(page.items)
+        body = page_body(page, s.ThreadListItemOutput)
+        total = selectors.threads_matching(request.user, q=q).count()
+        return Response({**body, "total_count": total})
 
     @extend_schema(tags=[TAG], request=s.ThreadCreateInput, responses={201: s.ThreadOutput})
     def post(self, request: Request) -> Response:
@@ -62,9 +66,10 @@ class ThreadDetailView(ThreadView):
     def owned_queryset(self) -> QuerySet[Thread]:
         return selectors.with_message_count(Thread.objects.all())
 
-    @extend_schema(tags=[TAG], responses={200: s.ThreadOutput})
+    @extend_schema(tags=[TAG], responses={200: s.ThreadDetailOutput})
     def get(self, request: Request, thread: Thread) -> Response:
-        return Response(s.ThreadOutput(thread).data)
+        selectors.threads_with_activity([thread])
+        return Response(s.ThreadDetailOutput(thread).data)
 
     @extend_schema(tags=[TAG], request=s.ThreadUpdateInput, responses={200: s.ThreadOutput})
     def patch(self, request: Request, thread: Thread) -> Response:
@@ -81,6 +86,20 @@ class ThreadDetailView(ThreadView):
         thread_id = str(thread.pk)
         deleted = services.thread_delete(thread=thread)
         return Response({"deleted_thread": thread_id, "deleted_messages": deleted})
+
+
+class ThreadTitleView(ThreadView):
+    # The threads design's rename, as PATCH /threads/{id} with a title does.
+
+    def owned_queryset(self) -> QuerySet[Thread]:
+        return selectors.with_message_count(Thread.objects.all())
+
+    @extend_schema(tags=[TAG], request=s.ThreadTitleInput, responses={200: s.ThreadOutput})
+    def patch(self, request: Request, thread: Thread) -> Response:
+        data = validated(s.ThreadTitleInput, request.data)
+        return Response(
+            s.ThreadOutput(services.thread_rename(thread=thread, title=data["title"])).data
+        )
 
 
 class MessageListView(ThreadView):

@@ -7,6 +7,7 @@ app_name = "chat"
 urlpatterns = [
     path("threads", threads.ThreadListView.as_view(), name="threads"),
     path("threads/<str:thread_id>", threads.ThreadDetailView.as_view(), name="thread"),
+    path("threads/<str:thread_id>/title", threads.ThreadTitleView.as_view(), name="thread-title"),
     path(
         "threads/<str:thread_id>/models/<path:model_id>/messages",
         threads.MessageListView.as_view(),

@@ -1,6 +1,9 @@
 """/metrics: who may read it, and that what operators alert on is counted where it happens."""
 
+import os
 import re
+import subprocess
+import sys
 import urllib.request
 import uuid
 
@@ -12,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.services import tokens_issue
 from config.asgi import application
+from core import metrics
 from core.metrics import histogram_quantile
 from memories.services import MemoryDraft, memory_create
 from testing.fake_openai import Reply
@@ -172,6 +176,30 @@ def test_two_server_processes_report_as_one(tmp_path):
     labels = {"route": "api/v1/version", "method": "GET", "status": "200"}
     assert value(samples, "engram_http_requests_total", **labels) == 5
     assert re.search(r"^engram_uptime_seconds \d", text, re.MULTILINE)
+    # Each process's own memory, which multi-process mode alone would not report.
+    for server in (one, two):
+        assert value(samples, "process_resident_memory_bytes", pid=str(server.pid)) > 0
+        assert value(samples, "process_virtual_memory_bytes", pid=str(server.pid)) > 0
+
+
+def test_a_process_that_is_gone_or_whose_pid_was_reused_has_no_memory_series(tmp_path, monkeypatch):
+    """The multi-process directory keeps a process's files after it ends."""
+    monkeypatch.setattr(metrics, "MULTIPROCESS_DIR", str(tmp_path))
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (tmp_path / f"counter_{gone.stdout.strip()}.db").write_bytes(b"")
+    older = tmp_path / f"counter_{os.getppid()}.db"  # a pid in use, by a process started earlier
+    older.write_bytes(b"")
+    os.utime(older, (0, 0))  # its files stopped changing before that process started
+
+    families = {family.name: family for family in metrics.ProcessesCollector().collect()}
+
+    pids = {sample.labels["pid"] for sample in families["process_resident_memory_bytes"].samples}
+    assert pids == {str(os.getpid())}
 
 
 @pytest.mark.asyncio

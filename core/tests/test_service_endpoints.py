@@ -7,12 +7,12 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 
-def test_liveness_touches_nothing(client, django_assert_num_queries):
+def test_liveness_touches_nothing(client, django_assert_num_queries, settings):
     with django_assert_num_queries(0):
         response = client.get("/health")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "version": settings.ENGRAM_VERSION}
 
 
 def test_readiness_reports_each_check(client):

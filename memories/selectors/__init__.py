@@ -17,6 +17,7 @@ from memories.selectors.records import (
     memory_stats,
     memory_summary_facts,
     memory_summary_get,
+    memory_usage,
 )
 from memories.selectors.search import (
     SEARCH_QUERY_MAX_CHARS,
@@ -52,5 +53,6 @@ __all__ = [
     "memory_stats",
     "memory_summary_facts",
     "memory_summary_get",
+    "memory_usage",
     "vector_index_forget",
 ]

@@ -166,20 +166,26 @@ def memory_stats(*, user: User) -> dict[str, Any]:
     """Counts of ``user``'s memories by provider, source and embedding status, storage used,
     and the plan's limits."""
     memories = Memory.objects.filter(user=user)
-    totals = memories.aggregate(count=Count("pk"), size=Coalesce(Sum("size_bytes"), 0))
+    used = memory_usage(user=user)
     return {
-        "total": totals["count"],
+        "total": used["memories"],
         "by_provider": _counts_by(memories, "provider"),
         "by_source": _counts_by(memories, "source"),
         "by_status": _counts_by(memories, "embedding_status"),
-        "storage_bytes": totals["size"],
+        "storage_bytes": used["memory_storage_bytes"],
         "limits": {
-            "memories": allowance(user, "memories", used=totals["count"], adding=0).limit,
-            "memory_storage_bytes": allowance(
-                user, "memory_storage_bytes", used=totals["size"], adding=0
-            ).limit,
+            name: allowance(user, name, used=count, adding=0).limit for name, count in used.items()
         },
     }
+
+
+def memory_usage(*, user: User) -> dict[str, int]:
+    """How many memories ``user`` has and the bytes they take, by the tier feature's name: what
+    billing's usage answer reads (wired in BILLING_USAGE_METERS, so billing never imports
+    memories)."""
+    return Memory.objects.filter(user=user).aggregate(
+        memories=Count("pk"), memory_storage_bytes=Coalesce(Sum("size_bytes"), 0)
+    )
 
 
 def memories_overview() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from backups.api.views.storage import (
     VectorDeleteView,
     VectorDetailView,
     VectorSearchView,
+    VectorUpsertView,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "VectorDeleteView",
     "VectorDetailView",
     "VectorSearchView",
+    "VectorUpsertView",
 ]

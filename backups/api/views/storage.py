@@ -124,7 +124,15 @@ class RecordDetailView(RawStorageView):
 # --- Vectors -----------------------------------------------------------------------------------
 
 
-class VectorCollectionView(StorageView):
+def _vectors_delete(request: Request) -> Response:
+    data = validated(s.VectorDeleteIn, request.data)
+    deleted = services.vectors_delete(user=request.user, keys=data["ids"])
+    return Response({"deleted": deleted})
+
+
+class VectorUpsertView(StorageView):
+    # Served at storage/vectors and at the cloud design's storage/vectors/upsert.
+
     @extend_schema(
         tags=STORAGE, request=s.VectorUpsertIn, responses=s.VectorUpsertOut,
         summary="Store or replace vectors with their encrypted payloads (all or none)",
@@ -142,7 +150,16 @@ class VectorCollectionView(StorageView):
             for item in data["vectors"]
         ]
         vectors = services.vectors_upsert(user=request.user, drafts=drafts)
-        return Response({"vectors": s.VectorOut(vectors, many=True).data})
+        return Response({"vectors": s.VectorOut(vectors, many=True).data, "upserted": len(vectors)})
+
+
+class VectorCollectionView(VectorUpsertView):
+    @extend_schema(
+        tags=STORAGE, responses=s.VectorDeleteOut,
+        summary="Delete vectors by id, the body {ids} as POST storage/vectors/delete takes it",
+    )  # fmt: skip
+    def delete(self, request: Request) -> Response:
+        return _vectors_delete(request)
 
 
 class VectorSearchView(StorageView):
@@ -180,9 +197,7 @@ class VectorDeleteView(StorageView):
         summary="Delete vectors by id (unknown ids are ignored)",
     )  # fmt: skip
     def post(self, request: Request) -> Response:
-        data = validated(s.VectorDeleteIn, request.data)
-        deleted = services.vectors_delete(user=request.user, keys=data["ids"])
-        return Response({"deleted": deleted})
+        return _vectors_delete(request)
 
 
 class VectorDetailView(StorageView):

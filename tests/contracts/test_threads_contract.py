@@ -1,0 +1,111 @@
+"""The threads design (002): a sidebar and a per-model tab strip built from the thread list and
+detail (active models, last message, summary, total count, the per-model map), and its rename
+at PATCH /threads/{id}/title. Engram's names are snake_case (docs/contracts.md)."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from chat.models import Message, ModelContext
+from chat.selectors import LAST_MESSAGE_PREVIEW_CHARS
+from chat.tests.factories import MessageFactory, ThreadFactory
+
+pytestmark = pytest.mark.django_db
+THREADS = "/api/v1/threads"
+MINI, LLAMA = "gpt-4o-mini", "meta-llama/llama-3.1-8b"
+
+
+def message(thread, model_id: str, minutes_ago: int, **fields) -> Message:
+    created = MessageFactory(thread=thread, model_id=model_id, **fields)
+    at = timezone.now() - dt.timedelta(minutes=minutes_ago)
+    Message.objects.filter(pk=created.pk).update(created_at=at)
+    created.created_at = at
+    return created
+
+
+@pytest.fixture
+def conversation(user):
+    """A thread where mini spoke first and was summarized, then llama answered last."""
+    thread = ThreadFactory(user=user, title="Architecture")
+    message(thread, MINI, 30)
+    message(thread, MINI, 29, role=Message.Role.ASSISTANT)
+    message(thread, LLAMA, 5)
+    last = message(thread, LLAMA, 4, role=Message.Role.ASSISTANT, content="x" * 1000)
+    ModelContext.objects.create(thread=thread, model_id=MINI, summary="We compared patterns.")
+    return thread, last
+
+
+def test_list_items_carry_active_models_last_message_summary_and_a_total(
+    auth_client, user, conversation
+):
+    thread, last = conversation
+    ThreadFactory(user=user, title="Older")  # no messages yet
+
+    page = auth_client.get(THREADS, {"limit": 1, "order_by": "created_at", "order": "asc"}).json()
+
+    assert page["total_count"] == 2 and page["has_more"]
+    item = page["results"][0]
+    assert item["id"] == str(thread.pk)
+    assert item["message_count"] == 4
+    assert item["active_models"] == [LLAMA, MINI]
+    assert item["summary"] == "We compared patterns."
+    assert item["last_message"] == {
+        "id": str(last.pk),
+        "model_id": LLAMA,
+        "role": "assistant",
+        "status": "complete",
+        "content": "x" * LAST_MESSAGE_PREVIEW_CHARS,
+        "created_at": last.created_at.isoformat().replace("+00:00", "Z"),
+    }
+    empty = auth_client.get(THREADS, {"q": "older"}).json()["results"][0]
+    assert (empty["active_models"], empty["last_message"], empty["summary"]) == ([], None, None)
+
+
+def test_detail_has_the_per_model_map(auth_client, conversation):
+    thread, last = conversation
+
+    models = auth_client.get(f"{THREADS}/{thread.pk}").json()["models"]
+
+    assert list(models) == [LLAMA, MINI]
+    assert models[LLAMA]["message_count"] == 2
+    assert models[LLAMA]["last_message_at"] == last.created_at.isoformat().replace("+00:00", "Z")
+    assert models[LLAMA]["summary"] == "" and models[LLAMA]["summary_updated_at"] is None
+    assert models[MINI]["message_count"] == 2
+    assert models[MINI]["summary"] == "We compared patterns."
+    assert models[MINI]["summary_updated_at"] is not None
+
+
+def test_the_list_costs_the_same_queries_for_any_number_of_threads(auth_client, user):
+    def queries_for_a_page() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert auth_client.get(THREADS, {"limit": 100}).status_code == 200
+        return len(captured)
+
+    for thread in ThreadFactory.create_batch(2, user=user):
+        message(thread, MINI, 3)
+    few = queries_for_a_page()
+    for thread in ThreadFactory.create_batch(20, user=user):
+        message(thread, MINI, 2)
+        message(thread, LLAMA, 1)
+        ModelContext.objects.create(thread=thread, model_id=MINI, summary="s")
+
+    assert queries_for_a_page() == few
+
+
+def test_patch_title_renames(auth_client, other_client, user):
+    thread = ThreadFactory(user=user, title="Untitled")
+
+    renamed = auth_client.patch(f"{THREADS}/{thread.pk}/title", {"title": "Lisbon trip"})
+    blank = auth_client.patch(f"{THREADS}/{thread.pk}/title", {"title": ""})
+    strangers = other_client.patch(f"{THREADS}/{thread.pk}/title", {"title": "Mine"})
+
+    assert renamed.status_code == 200
+    assert renamed.json()["title"] == "Lisbon trip" and renamed.json()["id"] == str(thread.pk)
+    assert renamed.json()["title_generated"] is False
+    assert blank.status_code == 400 and blank.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert strangers.status_code == 404
+    thread.refresh_from_db()
+    assert thread.title == "Lisbon trip"
