@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.metrics import metrics_view
-from core.views import LivenessView, ReadinessView, VersionView
+from core.views import LivenessView, ReadinessView, RootView, VersionView
 
 admin.site.site_header = "Engram operations"
 admin.site.site_title = "Engram operations"
@@ -24,6 +24,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # Until the web app takes it over: what this server is, and where its doors are.
+    path("", RootView.as_view(), name="root"),
     path("health", LivenessView.as_view(), name="health"),
     path("health/ready", ReadinessView.as_view(), name="health-ready"),
     path("metrics", metrics_view, name="metrics"),

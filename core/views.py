@@ -1,4 +1,5 @@
-"""Service-level endpoints (health, version) and the JSON answers for Django's own errors."""
+"""Service-level endpoints (what this is, health, version) and the JSON answers for Django's own
+errors."""
 
 import time
 
@@ -7,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -60,6 +62,12 @@ class VersionSerializer(serializers.Serializer):
     environment = serializers.CharField()
 
 
+class RootSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    links = serializers.DictField(child=serializers.CharField())
+
+
 class PublicView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -96,6 +104,32 @@ class ReadinessView(PublicView):
             "indexes": health.index_status(),
         }
         return Response(body, status=200 if ready else 503)
+
+
+class RootView(PublicView):
+    """What this server is and where its doors are: JSON for a client, a page for a browser
+    (whose ``Accept`` asks for HTML first)."""
+
+    renderer_classes = [JSONRenderer, TemplateHTMLRenderer]
+    template_name = "root.html"
+
+    @extend_schema(tags=["service"], responses={200: RootSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "name": "Engram",
+                "version": settings.ENGRAM_VERSION,
+                "links": {
+                    "api_docs": "/api/docs/",
+                    "openapi_schema": "/api/schema/",
+                    "readiness": "/health/ready",
+                    "operator_console": "/admin/",
+                    "mcp": "/mcp",
+                    "openai_compatible": "/v1",
+                    "mem0_compatible": "/mem0/",
+                },
+            }
+        )
 
 
 class VersionView(PublicView):
