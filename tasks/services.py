@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from tasks.models import (
     OPEN_STATUSES,
     Comment,
@@ -65,6 +65,22 @@ def time_zone_get(name: str) -> ZoneInfo:
             "Unknown time zone.", details={"time_zone": [f"'{name}' is not an IANA time zone."]}
         )
     return zone
+
+
+def _task_locked(task: Task) -> Task:
+    """``task`` read again and locked until the transaction ends; NotFound when a concurrent
+    request deleted it after the view read it."""
+    locked = Task.objects.select_for_update().filter(pk=task.pk).first()
+    if locked is None:
+        raise NotFound("No task with this id.")
+    return locked
+
+
+def _rule_locked(rule: RecurrenceRule) -> RecurrenceRule:
+    locked = RecurrenceRule.objects.select_for_update().filter(pk=rule.pk).first()
+    if locked is None:
+        raise NotFound("No recurrence rule with this id.")
+    return locked
 
 
 def _project_owned(*, user: User, project_id: uuid.UUID | None) -> Project | None:
@@ -174,7 +190,7 @@ def task_update(*, task: Task, changes: dict[str, Any]) -> Task:
     """Apply ``changes`` (task fields, ``project_id``, ``parent_id``, ``status``); a change of
     status completes, reopens or skips the task by the rules above."""
     with transaction.atomic():
-        locked = Task.objects.select_for_update().get(pk=task.pk)
+        locked = _task_locked(task)
         fields = {name: value for name, value in changes.items() if name in TASK_FIELDS}
         if "time_zone" in fields:
             time_zone_get(fields["time_zone"])
@@ -197,7 +213,7 @@ def task_complete(*, task: Task) -> Task:
     """Mark the task done and grant its XP once for this completion; completing a done task
     changes nothing."""
     with transaction.atomic():
-        locked = Task.objects.select_for_update().get(pk=task.pk)
+        locked = _task_locked(task)
         if locked.status != TaskStatus.DONE:
             _status_change(locked, TaskStatus.DONE)
         return Task.objects.get(pk=task.pk)
@@ -206,7 +222,7 @@ def task_complete(*, task: Task) -> Task:
 def task_reopen(*, task: Task) -> Task:
     """Back to ``todo``; a done task's XP grant is taken back."""
     with transaction.atomic():
-        locked = Task.objects.select_for_update().get(pk=task.pk)
+        locked = _task_locked(task)
         if locked.status != TaskStatus.TODO:
             _status_change(locked, TaskStatus.TODO)
         return Task.objects.get(pk=task.pk)
@@ -385,7 +401,7 @@ def recurrence_update(*, rule: RecurrenceRule, changes: dict[str, Any]) -> Recur
     """Change the rule from now on: its future occurrences still to do are made again from the
     new rule; past ones, and any already done or skipped, are left as they are."""
     with transaction.atomic():
-        locked = RecurrenceRule.objects.select_for_update().get(pk=rule.pk)
+        locked = _rule_locked(rule)
         if "time_zone" in changes:
             time_zone_get(changes["time_zone"])
         if "rrule" in changes:
