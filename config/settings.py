@@ -521,6 +521,11 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "LLMProviderEnum": "accounts.models.Provider.choices",
     "MemoryProviderEnum": "memories.models.Provider.choices",
     "AgentRunModeEnum": "agents.models.RunMode.choices",
+    # Memories' source keeps the name it had before tasks brought a second "source".
+    "SourceEnum": "memories.models.Source.choices",
+    "TaskStatusEnum": "tasks.models.TaskStatus.choices",
+    "TaskSourceEnum": "tasks.models.TaskSource.choices",
+    "TaskCreatedByEnum": "tasks.models.TASK_CREATORS",
 }
 
 # --- Memories and embeddings ---------------------------------------------------------------------

@@ -48,6 +48,13 @@ class TaskSource(models.TextChoices):
     RECURRENCE = "recurrence", "Recurrence"
 
 
+# Who may create a task through the API; suggestions and recurrences come from the server.
+TASK_CREATORS = [
+    (TaskSource.USER.value, TaskSource.USER.label),
+    (TaskSource.AGENT.value, TaskSource.AGENT.label),
+]
+
+
 class Project(models.Model):
     """A group of tasks. Archived rather than deleted: an agent never removes one."""
 

@@ -9,6 +9,7 @@ from core.pagination import PageQuerySerializer
 from tasks.models import (
     COMMENT_MAX_CHARS,
     DESCRIPTION_MAX_CHARS,
+    TASK_CREATORS,
     TIME_ZONE_MAX_CHARS,
     TITLE_MAX_CHARS,
     Comment,
@@ -115,7 +116,7 @@ class TaskCreateSerializer(InputSerializer):
     project_id = serializers.UUIDField(required=False, allow_null=True)
     parent_id = serializers.UUIDField(required=False, allow_null=True)
     source = serializers.ChoiceField(
-        choices=[TaskSource.USER, TaskSource.AGENT],
+        choices=TASK_CREATORS,
         default=TaskSource.USER,
         help_text="Who created it: `user`, or `agent` for an assistant acting for the user.",
     )
