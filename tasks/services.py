@@ -35,6 +35,7 @@ from tasks.xp import task_xp
 
 MAX_DEPTH = 3
 RECURRENCE_FREQUENCIES = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
+EARLIEST_START, LATEST_START = date(2000, 1, 1), date(2200, 12, 31)
 # Occurrences one generation creates at most for one rule (a daily rule needs the horizon's days).
 OCCURRENCES_PER_RUN = 100
 TASK_FIELDS = {
@@ -115,7 +116,13 @@ def _parent_owned(*, user: User, parent_id: uuid.UUID | None, task: Task | None)
     """The parent ``task`` may have (``task`` None: a new task), or ValidationFailed."""
     if parent_id is None:
         return None
-    parent = Task.objects.select_related("parent__parent").filter(user=user, pk=parent_id).first()
+    # Locked: a completion of the parent waits, and then sees this subtask open.
+    parent = (
+        Task.objects.select_related("parent__parent")
+        .select_for_update(of=("self",))
+        .filter(user=user, pk=parent_id)
+        .first()
+    )
     if parent is None:
         raise ValidationFailed(
             "No such parent task.", details={"parent_id": ["No task of yours has this id."]}
@@ -266,7 +273,9 @@ def _status_change(task: Task, status: str) -> None:
             )
         return
     if status in OPEN_STATUSES and task.parent_id is not None:
-        _refuse_open_under_done(Task.objects.get(pk=task.parent_id), status)
+        # Locked like in _parent_owned: never an open subtask under a parent completed meanwhile.
+        parent = Task.objects.select_for_update().get(pk=task.parent_id)
+        _refuse_open_under_done(parent, status)
     changed = Task.objects.filter(pk=task.pk, status=TaskStatus.DONE).update(
         status=status, completed_at=None, updated_at=now
     )
@@ -339,10 +348,22 @@ def recurrence_rule_parse(value: str) -> str:
     if parts.get("FREQ") not in RECURRENCE_FREQUENCIES:
         raise refuse(f"FREQ must be one of {', '.join(sorted(RECURRENCE_FREQUENCIES))}.")
     try:
-        _rule_of(body, datetime(2000, 1, 1, 9)).after(datetime(2000, 1, 1))
+        first = _rule_of(body, datetime.combine(EARLIEST_START, time(9))).after(datetime.min)
     except (ValueError, TypeError, OverflowError) as exc:
         raise refuse(str(exc)) from None
+    if first is None:
+        raise refuse("This rule never occurs.")
     return body
+
+
+def _starts_on_check(starts_on: date) -> None:
+    # dateutil walks every occurrence from the start to find the next one: a start centuries
+    # back would cost seconds at every generation.
+    if not EARLIEST_START <= starts_on <= LATEST_START:
+        raise ValidationFailed(
+            "The start date is out of range.",
+            details={"starts_on": [f"Between {EARLIEST_START} and {LATEST_START}."]},
+        )
 
 
 def _rule_of(body: str, dtstart: datetime) -> rrule:
@@ -379,6 +400,7 @@ def recurrence_create(
 ) -> RecurrenceRule:
     """A new rule; its first occurrences exist once this returns."""
     time_zone_get(time_zone)
+    _starts_on_check(starts_on)
     with transaction.atomic():
         rule = RecurrenceRule.objects.create(
             user=user,
@@ -406,6 +428,8 @@ def recurrence_update(*, rule: RecurrenceRule, changes: dict[str, Any]) -> Recur
             time_zone_get(changes["time_zone"])
         if "rrule" in changes:
             changes = {**changes, "rrule": recurrence_rule_parse(changes["rrule"])}
+        if "starts_on" in changes:
+            _starts_on_check(changes["starts_on"])
         for name, value in changes.items():
             if name in RULE_FIELDS:
                 setattr(locked, name, value)

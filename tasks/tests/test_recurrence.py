@@ -146,7 +146,13 @@ def test_rules_through_the_api(auth_client, other_client):
 
 @pytest.mark.parametrize(
     "rrule",
-    ["FREQ=HOURLY", "FREQ=DAILY;INTERVAL=x", "DTSTART:20260101T090000\nRRULE:FREQ=DAILY", ""],
+    [
+        "FREQ=HOURLY",
+        "FREQ=DAILY;INTERVAL=x",
+        "DTSTART:20260101T090000\nRRULE:FREQ=DAILY",
+        "",
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+    ],
 )
 def test_unusable_rules_are_refused(auth_client, rrule):
     response = auth_client.post(
@@ -156,3 +162,13 @@ def test_unusable_rules_are_refused(auth_client, rrule):
     )
     assert response.status_code == 400
     assert "rrule" in response.json()["error"]["details"]
+
+
+def test_a_start_centuries_back_is_refused(auth_client):
+    response = auth_client.post(
+        "/api/v1/recurrences",
+        {"rrule": "FREQ=DAILY", "starts_on": "0001-01-01", "at_time": "09:00", "title": "x"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "starts_on" in response.json()["error"]["details"]
