@@ -72,6 +72,7 @@ TABLE = {
     ("GET", "/api/v1/tasks"): T_READ,
     ("POST", "/api/v1/tasks"): T_WRITE,
     ("GET", "/api/v1/tasks/stats"): T_READ,
+    ("POST", "/api/v1/tasks/suggestions"): T_WRITE,
     ("GET", f"/api/v1/tasks/{ANY_ID}"): T_READ,
     ("PATCH", f"/api/v1/tasks/{ANY_ID}"): T_WRITE,
     ("DELETE", f"/api/v1/tasks/{ANY_ID}"): T_WRITE,

@@ -105,6 +105,10 @@ class TaskSerializer(serializers.ModelSerializer):
 TaskPageSerializer = _page_of(TaskSerializer)
 
 
+class SuggestionsSerializer(serializers.Serializer):
+    created = TaskSerializer(many=True, help_text="The new drafts (none when the cap is reached).")
+
+
 class TaskCreateSerializer(InputSerializer):
     title = _title()
     description = _description(default="")

@@ -6,6 +6,7 @@ app_name = "tasks"
 urlpatterns = [
     path("tasks", views.TaskCollectionView.as_view(), name="collection"),
     path("tasks/stats", views.TaskStatsView.as_view(), name="stats"),
+    path("tasks/suggestions", views.TaskSuggestionsView.as_view(), name="suggestions"),
     path("tasks/<str:task_id>", views.TaskDetailView.as_view(), name="detail"),
     path("tasks/<str:task_id>/comments", views.TaskCommentsView.as_view(), name="comments"),
     path("task-comments/<str:comment_id>", views.CommentDetailView.as_view(), name="comment"),

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from core.api import ApiView, OwnedObjectView, validated, validated_serializer
 from core.pagination import page_body
-from tasks import selectors, services
+from tasks import intelligence, selectors, services
 from tasks.api import serializers as s
 from tasks.models import Comment, Project, RecurrenceRule, Task
 
@@ -100,6 +100,27 @@ class TaskStatsView(TasksView):
                 }
             ).data
         )
+
+
+class TaskSuggestionsView(TasksView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="tasks_suggest",
+        summary="Propose tasks from your recent memories, as drafts awaiting your approval",
+        description='Approve a draft with `PATCH {"is_approved": true}`, dismiss it with '
+        "`DELETE`. At most TASKS_SUGGESTIONS_MAX_PENDING drafts wait at once; a proposal like "
+        "an open task is left out.",
+        request=None,
+        responses={
+            201: s.SuggestionsSerializer,
+            503: OpenApiResponse(
+                description="No language model is usable for suggestions (PROVIDER_UNAVAILABLE)."
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        drafts = intelligence.tasks_suggest(user=request.user)
+        return Response(s.SuggestionsSerializer({"created": drafts}).data, status=201)
 
 
 class TaskDetailView(OwnedTaskView):
