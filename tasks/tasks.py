@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.tasks import enqueue_or_leave
 from tasks import services
 from tasks.models import RecurrenceRule
 
@@ -15,7 +16,7 @@ logger = logging.getLogger(__name__)
 RULES_PER_RUN = 500
 
 
-@shared_task(name="tasks.recurrences_generate", ignore_result=True, soft_time_limit=600)
+@shared_task(name="tasks.recurrences_generate", ignore_result=True)
 def recurrences_generate() -> None:
     """Create the occurrences of every active rule whose horizon is behind (periodic). Picked by
     state and safe to run twice or alongside another run: an occurrence is unique per rule and
@@ -34,4 +35,5 @@ def recurrences_generate() -> None:
             # One broken rule must not hold back everyone else's.
             logger.exception("Could not generate the occurrences of rule %s", rule.pk)
     if len(rules) == RULES_PER_RUN:
-        recurrences_generate.delay()
+        # More rules are behind; if the broker cannot take this, the next beat carries on.
+        enqueue_or_leave("tasks.recurrences_generate")

@@ -1,11 +1,12 @@
 """The tasks API through its URLs: CRUD, isolation, filters, ordering, pages, the error shape."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
+from tasks import services
 from tasks.models import Task, TaskStatus
 from tasks.tests.factories import ProjectFactory, TaskFactory
 
@@ -179,3 +180,24 @@ def test_completing_through_patch_sets_done(auth_client, user):
     assert response.status_code == 200
     assert response.json()["status"] == TaskStatus.DONE
     assert response.json()["completed_at"] is not None
+
+
+@pytest.mark.parametrize("path", [PROJECTS, "/api/v1/recurrences", "comments"])
+def test_other_lists_cost_the_same_queries_whatever_their_length(
+    auth_client, user, path, django_assert_num_queries
+):
+    task = TaskFactory(user=user)
+    url = f"{TASKS}/{task.pk}/comments" if path == "comments" else path
+    for _ in range(3):
+        ProjectFactory(user=user)
+        services.comment_create(task=task, user=user, content="note")
+        services.recurrence_create(
+            user=user,
+            rrule="FREQ=WEEKLY",
+            starts_on=date(2030, 1, 1),
+            at_time=time(9),
+            title="weekly",
+        )
+    # Authentication, then the page (a task's comments: the task, then the page).
+    with django_assert_num_queries(3 if path == "comments" else 2):
+        assert len(auth_client.get(url).json()["results"]) == 3

@@ -172,3 +172,10 @@ def test_a_start_centuries_back_is_refused(auth_client):
     )
     assert response.status_code == 400
     assert "starts_on" in response.json()["error"]["details"]
+
+
+def test_a_full_batch_queues_the_rest(user, monkeypatch):
+    monkeypatch.setattr("tasks.tasks.RULES_PER_RUN", 2)
+    rules = [_rule(user) for _ in range(5)]
+    recurrences_generate()
+    assert all(len(_occurrences(rule)) == 14 for rule in rules)
