@@ -7,6 +7,7 @@ reads memories only through their public selectors.
 """
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -14,13 +15,13 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
-from core.errors import EngramError, ErrorCode
 from llm.selectors import model_usable_check
 from llm.services import complete_for_user
 from memories.selectors import MemoryFilters, memory_page
 from tasks.models import OPEN_STATUSES, TITLE_MAX_CHARS, Priority, Task, TaskSource
 from tasks.services import task_create
 
+logger = logging.getLogger(__name__)
 MEMORY_CHARS = 500
 PROMPT = """You help a person keep track of what they need to do. From the notes below (their \
 recent memories, newest first), propose at most {count} concrete tasks they have not planned yet. \
@@ -36,14 +37,6 @@ Their notes:
 JSON_OPTIONS = {"response_format": {"type": "json_object"}, "temperature": 0}
 
 
-class SuggestionsUnusable(EngramError):
-    """The model answered, but not with tasks we can read."""
-
-    status_code = 502
-    code = ErrorCode.PROVIDER_ERROR
-    default_message = "The language model's answer held no usable suggestions; try again."
-
-
 def _title_key(title: str) -> str:
     """A title as compared for duplicates: case, spacing and trailing punctuation ignored."""
     return re.sub(r"\s+", " ", title).strip().rstrip(".!").casefold()
@@ -56,12 +49,15 @@ def suggestions_pending_count(*, user: User) -> int:
 
 
 def _proposals(text: str) -> list[dict[str, Any]]:
+    """The proposals in the model's answer; none when it is not the JSON asked for (a model
+    that chats instead has proposed nothing the user could approve)."""
     try:
         proposals = json.loads(text)["tasks"]
     except (ValueError, KeyError, TypeError):
-        raise SuggestionsUnusable() from None
+        proposals = None
     if not isinstance(proposals, list):
-        raise SuggestionsUnusable()
+        logger.warning("The suggestion model's answer held no task list; nothing is proposed")
+        return []
     return [item for item in proposals if isinstance(item, dict)]
 
 
@@ -85,8 +81,8 @@ def tasks_suggest(*, user: User) -> list[Task]:
     """Ask the model for tasks from ``user``'s recent memories and store the new ones as drafts
     awaiting approval. Never more than TASKS_SUGGESTIONS_MAX_PENDING drafts wait at once (none
     is asked for when that many already wait); a proposal whose title matches an open task or
-    a waiting draft is dropped. Raises ServiceUnavailable (503) when no model is usable, a
-    provider error when the model fails, SuggestionsUnusable when its answer is not tasks."""
+    a waiting draft is dropped; an answer that is not the JSON asked for proposes nothing.
+    Raises ServiceUnavailable (503) when no model is usable, a provider error when it fails."""
     model_id = model_usable_check(
         user,
         model_id=settings.TASKS_SUGGESTION_MODEL,

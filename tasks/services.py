@@ -244,10 +244,11 @@ def _status_change(task: Task, status: str) -> None:
                 "This suggested task awaits approval; approve it before completing it.",
                 details={"is_approved": False},
             )
-        if task.children.filter(status__in=OPEN_STATUSES).exists():
+        open_subtasks = task.children.filter(status__in=OPEN_STATUSES).count()
+        if open_subtasks:
             raise Conflict(
                 "This task has open subtasks; complete or skip them first.",
-                details={"open_subtasks": task.children.filter(status__in=OPEN_STATUSES).count()},
+                details={"open_subtasks": open_subtasks},
             )
         # Compare-and-set: of two concurrent completions only one changes the row.
         changed = (
@@ -259,18 +260,7 @@ def _status_change(task: Task, status: str) -> None:
         )
         if changed:
             task.refresh_from_db(fields=["completions"])
-            XpEntry.objects.bulk_create(
-                [
-                    XpEntry(
-                        user_id=task.user_id,
-                        task=task,
-                        completion=task.completions,
-                        kind=XpKind.GRANT,
-                        amount=task.experience_points,
-                    )
-                ],
-                ignore_conflicts=True,
-            )
+            _ledger_write(task, XpKind.GRANT, task.experience_points)
         return
     if status in OPEN_STATUSES and task.parent_id is not None:
         # Locked like in _parent_owned: never an open subtask under a parent completed meanwhile.
@@ -284,20 +274,26 @@ def _status_change(task: Task, status: str) -> None:
             task=task, completion=task.completions, kind=XpKind.GRANT
         ).first()
         if grant is not None:
-            XpEntry.objects.bulk_create(
-                [
-                    XpEntry(
-                        user_id=task.user_id,
-                        task=task,
-                        completion=task.completions,
-                        kind=XpKind.REVOKE,
-                        amount=-grant.amount,
-                    )
-                ],
-                ignore_conflicts=True,
-            )
+            _ledger_write(task, XpKind.REVOKE, -grant.amount)
         return
     Task.objects.filter(pk=task.pk).update(status=status, updated_at=now)
+
+
+def _ledger_write(task: Task, kind: str, amount: int) -> None:
+    """The ledger row of ``kind`` for the task's current completion; a second one for the same
+    completion is dropped by the unique constraint, whatever ran concurrently."""
+    XpEntry.objects.bulk_create(
+        [
+            XpEntry(
+                user_id=task.user_id,
+                task=task,
+                completion=task.completions,
+                kind=kind,
+                amount=amount,
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def task_delete(*, task: Task) -> None:
