@@ -98,6 +98,8 @@ class ApiScope(models.TextChoices):
     CHAT = "chat", "Chat"
     STORAGE_READ = "storage:read", "Read encrypted storage and backups"
     STORAGE_WRITE = "storage:write", "Write encrypted storage and backups"
+    TASKS_READ = "tasks:read", "Read tasks and projects"
+    TASKS_WRITE = "tasks:write", "Write tasks and projects"
 
 
 class ApiKey(models.Model):

@@ -21,6 +21,7 @@ api_v1 = [
     path("billing/", include("billing.api.urls")),
     path("", include("marketplace.api.urls")),
     path("", include("backups.api.urls")),
+    path("", include("tasks.api.urls")),
 ]
 
 urlpatterns = [

@@ -5,12 +5,14 @@ from enum import StrEnum
 
 from accounts.models import User
 from accounts.selectors import provider_keys_of
+from core.errors import ErrorCode, ServiceUnavailable
 from llm.catalog import (
     Availability,
     Catalog,
     ModelSpec,
     ProviderSpec,
     UnavailableReason,
+    UnknownModel,
     get_catalog,
 )
 from llm.loading import LoadJob, LoadState, current_load
@@ -74,6 +76,32 @@ def model_listing(user, model_id: str) -> ModelListing:
     model = catalog.get(model_id)
     availability = catalog.availability(model, user_key_providers=user_key_providers(user))
     return ModelListing(model, catalog.provider_of(model), availability)
+
+
+def model_usable_check(user: User, *, model_id: str, purpose: str, setting: str) -> str:
+    """``model_id`` (the model the ``setting`` names for ``purpose``, e.g. "memory extraction")
+    when ``user`` can use it. Raises ServiceUnavailable (503, PROVIDER_UNAVAILABLE) when they
+    cannot: the server has no key for it and neither has the user, its provider is not
+    configured, or the catalog does not offer it."""
+    try:
+        listing = model_listing(user, model_id)
+    except UnknownModel:
+        raise ServiceUnavailable(
+            f"{purpose[:1].upper()}{purpose[1:]} is set to use the model '{model_id}', which "
+            f"this server does not offer ({setting}).",
+            details={"model": model_id, "reason": "unknown_model"},
+            code=ErrorCode.PROVIDER_UNAVAILABLE,
+        ) from None
+    availability = listing.availability
+    if not availability.available:
+        assert availability.reason is not None
+        raise ServiceUnavailable(
+            f"No language model is available for {purpose}: "
+            f"{availability.message} (model '{model_id}').",
+            details={"model": model_id, "reason": availability.reason.value},
+            code=ErrorCode.PROVIDER_UNAVAILABLE,
+        )
+    return model_id
 
 
 def model_status(user, model_id: str) -> ModelStatus:

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 ANY_ID = "00000000-0000-4000-8000-000000000000"
 READ, WRITE, CHAT = ApiScope.MEMORIES_READ, ApiScope.MEMORIES_WRITE, ApiScope.CHAT
 S_READ, S_WRITE = ApiScope.STORAGE_READ, ApiScope.STORAGE_WRITE
+T_READ, T_WRITE = ApiScope.TASKS_READ, ApiScope.TASKS_WRITE
 # (method, path with placeholders filled) -> the one scope it needs; None: no API key at all.
 TABLE = {
     ("GET", "/api/v1/memories"): READ,
@@ -71,6 +72,26 @@ TABLE = {
     ("DELETE", f"/api/v1/backup/uploads/{ANY_ID}"): S_WRITE,
     ("PUT", f"/api/v1/backup/uploads/{ANY_ID}/parts/1"): S_WRITE,
     ("POST", f"/api/v1/backup/uploads/{ANY_ID}/complete"): S_WRITE,
+    ("GET", "/api/v1/tasks"): T_READ,
+    ("POST", "/api/v1/tasks"): T_WRITE,
+    ("GET", "/api/v1/tasks/stats"): T_READ,
+    ("POST", "/api/v1/tasks/suggestions"): T_WRITE,
+    ("GET", f"/api/v1/tasks/{ANY_ID}"): T_READ,
+    ("PATCH", f"/api/v1/tasks/{ANY_ID}"): T_WRITE,
+    ("DELETE", f"/api/v1/tasks/{ANY_ID}"): T_WRITE,
+    ("GET", f"/api/v1/tasks/{ANY_ID}/comments"): T_READ,
+    ("POST", f"/api/v1/tasks/{ANY_ID}/comments"): T_WRITE,
+    ("DELETE", f"/api/v1/task-comments/{ANY_ID}"): T_WRITE,
+    ("GET", "/api/v1/projects"): T_READ,
+    ("POST", "/api/v1/projects"): T_WRITE,
+    ("GET", f"/api/v1/projects/{ANY_ID}"): T_READ,
+    ("PATCH", f"/api/v1/projects/{ANY_ID}"): T_WRITE,
+    ("DELETE", f"/api/v1/projects/{ANY_ID}"): T_WRITE,
+    ("GET", "/api/v1/recurrences"): T_READ,
+    ("POST", "/api/v1/recurrences"): T_WRITE,
+    ("GET", f"/api/v1/recurrences/{ANY_ID}"): T_READ,
+    ("PATCH", f"/api/v1/recurrences/{ANY_ID}"): T_WRITE,
+    ("DELETE", f"/api/v1/recurrences/{ANY_ID}"): T_WRITE,
 }
 # Account management takes a signed-in session only.
 ACCOUNT = [

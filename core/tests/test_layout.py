@@ -22,6 +22,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "memories": {"llm", "providers", "accounts", "billing", "core"},
     "chat": {"llm", "memories", "providers", "accounts", "billing", "core"},
     "agents": {"llm", "memories", "providers", "accounts", "billing", "core"},
+    "tasks": {"llm", "memories", "accounts", "billing", "core"},
     "backups": {"providers", "accounts", "billing", "core"},
     "marketplace": {"providers", "accounts", "billing", "backups", "core"},
     # The MCP server and mem0's API: other doors to memories' services and selectors.

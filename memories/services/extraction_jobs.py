@@ -14,13 +14,10 @@ from django.conf import settings
 from accounts.models import User
 from core.errors import (
     EngramError,
-    ErrorCode,
     PayloadTooLarge,
-    ServiceUnavailable,
     ValidationFailed,
 )
-from llm.catalog import UnknownModel
-from llm.selectors import model_listing
+from llm.selectors import model_usable_check
 from memories import prompts
 from memories.models import ExtractionJob
 
@@ -30,32 +27,14 @@ ROLES = ("user", "assistant", "system")
 
 
 def extraction_model_check(*, user: User) -> str:
-    """The id of the model extraction uses for ``user`` (MEMORY_EXTRACTION_MODEL).
-
-    Raises ServiceUnavailable (503, PROVIDER_UNAVAILABLE) when ``user`` cannot use it: the
-    server has no key for it and neither has the user, its provider is not configured, or the
-    catalog does not offer it.
-    """
-    model_id = settings.MEMORY_EXTRACTION_MODEL
-    try:
-        listing = model_listing(user, model_id)
-    except UnknownModel:
-        raise ServiceUnavailable(
-            f"Memory extraction is set to use the model '{model_id}', which this server does "
-            "not offer (MEMORY_EXTRACTION_MODEL).",
-            details={"model": model_id, "reason": "unknown_model"},
-            code=ErrorCode.PROVIDER_UNAVAILABLE,
-        ) from None
-    availability = listing.availability
-    if not availability.available:
-        assert availability.reason is not None
-        raise ServiceUnavailable(
-            "No language model is available for memory extraction: "
-            f"{availability.message} (model '{model_id}').",
-            details={"model": model_id, "reason": availability.reason.value},
-            code=ErrorCode.PROVIDER_UNAVAILABLE,
-        )
-    return model_id
+    """The id of the model extraction uses for ``user`` (MEMORY_EXTRACTION_MODEL); 503 when
+    ``user`` cannot use it (llm.selectors.model_usable_check)."""
+    return model_usable_check(
+        user,
+        model_id=settings.MEMORY_EXTRACTION_MODEL,
+        purpose="memory extraction",
+        setting="MEMORY_EXTRACTION_MODEL",
+    )
 
 
 def conversation_checked(messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
