@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from core.admin_mixins import ListedByIdMixin
+from core.admin_mixins import ListedByIdMixin, shortened
 from tasks.models import Project, RecurrenceRule, Task, XpEntry
 
 
@@ -9,8 +9,8 @@ class TaskAdmin(ListedByIdMixin, admin.ModelAdmin):
     """Statuses and numbers in the list; a task's text only on its own page (it is the user's)."""
 
     list_display = (
-        "id",
-        "user",
+        shortened("id"),
+        shortened("user", length=20),
         "status",
         "priority",
         "difficulty",
@@ -28,7 +28,7 @@ class TaskAdmin(ListedByIdMixin, admin.ModelAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(ListedByIdMixin, admin.ModelAdmin):
-    list_display = ("id", "user", "is_archived", "created_at")
+    list_display = (shortened("id"), shortened("user", length=20), "is_archived", "created_at")
     list_filter = ("is_archived",)
     search_fields = ("user__email", "=id")
     list_select_related = ("user",)
@@ -39,10 +39,10 @@ class ProjectAdmin(ListedByIdMixin, admin.ModelAdmin):
 @admin.register(RecurrenceRule)
 class RecurrenceRuleAdmin(ListedByIdMixin, admin.ModelAdmin):
     list_display = (
-        "id",
-        "user",
-        "rrule",
-        "time_zone",
+        shortened("id"),
+        shortened("user", length=20),
+        shortened("rrule", length=24),
+        shortened("time_zone", length=16),
         "is_active",
         "generated_until",
         "created_at",
@@ -56,7 +56,14 @@ class RecurrenceRuleAdmin(ListedByIdMixin, admin.ModelAdmin):
 
 @admin.register(XpEntry)
 class XpEntryAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "kind", "amount", "completion", "created_at")
+    list_display = (
+        shortened("id"),
+        shortened("user", length=20),
+        "kind",
+        "amount",
+        "completion",
+        "created_at",
+    )
     list_filter = ("kind",)
     search_fields = ("user__email",)
     list_select_related = ("user",)

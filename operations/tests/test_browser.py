@@ -28,6 +28,7 @@ from marketplace.models import (
 )
 from memories.models import ExtractionJob, MemoryHistory, MemorySummary, UserVectorIndex
 from memories.tests.factories import MemoryFactory
+from tasks.models import Comment, Project, RecurrenceRule, Task, XpEntry
 from testing.live import REPO, live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -194,6 +195,17 @@ def every_list_filled() -> None:
                                             created_at=now,
                                             expires_at=now + timedelta(days=7))  # fmt: skip
     BlacklistedToken.objects.create(token=token)
+    project = Project.objects.create(user=customer, name="Kitchen renovation, second floor")
+    rule = RecurrenceRule.objects.create(
+        user=customer, rrule="FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=9", time_zone="Europe/Berlin",
+        starts_on=now.date(), at_time=now.time(), title="Water the balcony plants", project=project,
+    )  # fmt: skip
+    task = Task.objects.create(
+        user=customer, project=project, recurrence=rule, title="Compare three quotes for tiles",
+        difficulty=4, experience_points=60, due_at=now, time_zone="America/Argentina/Buenos_Aires",
+    )  # fmt: skip
+    Comment.objects.create(task=task, user=customer, content="The second quote leaves out grout.")
+    XpEntry.objects.create(user=customer, task=task, completion=1, kind="grant", amount=60)
 
 
 # Whatever a cell shows: its text must stay on its line or wrap between words, and neither a
