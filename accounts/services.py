@@ -4,6 +4,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +39,12 @@ PROFILE_FIELDS = frozenset({"display_name", *PREFERENCE_FIELDS})
 class TokenPair:
     access: str
     refresh: str
+    access_expires_at: datetime
+
+    @property
+    def expires_in(self) -> int:
+        """Whole seconds the access token has left: what a client schedules its refresh by."""
+        return max(int((self.access_expires_at - timezone.now()).total_seconds()), 0)
 
 
 # --- Users and tokens ----------------------------------------------------------------------------
@@ -85,7 +92,12 @@ def tokens_issue(*, user: User) -> TokenPair:
     """A new access/refresh pair whose claims carry the user's id and tier."""
     refresh = RefreshToken.for_user(user)
     refresh["tier"] = user.tier
-    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+    access = refresh.access_token
+    return TokenPair(
+        access=str(access),
+        refresh=str(refresh),
+        access_expires_at=datetime.fromtimestamp(access["exp"], UTC),
+    )
 
 
 def _valid_refresh(raw: str) -> RefreshToken:

@@ -76,6 +76,10 @@ class UserOutput(serializers.Serializer):
 class TokenPairOutput(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    expires_at = serializers.DateTimeField(
+        source="access_expires_at", help_text="When the access token expires."
+    )
 
 
 class SessionOutput(TokenPairOutput):

@@ -14,11 +14,7 @@ TAG = "auth"
 
 
 def _session(user, tokens: services.TokenPair) -> dict:
-    return {
-        "user": s.UserOutput(user).data,
-        "access": tokens.access,
-        "refresh": tokens.refresh,
-    }
+    return {"user": s.UserOutput(user).data, **s.TokenPairOutput(tokens).data}
 
 
 class PublicAuthView(ApiView):
