@@ -1,18 +1,21 @@
 """Account writes: registration, tokens, passwords, profile, API keys and provider keys."""
 
 import hashlib
+import math
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.state import token_backend
@@ -23,7 +26,13 @@ from accounts import crypto
 from accounts.models import PREFERENCE_FIELDS, ApiKey, Provider, ProviderKey, User
 from billing.tiers import allowance
 from core.egress import url_refusal
-from core.errors import AuthenticationFailed, NotFound, QuotaExceeded, ValidationFailed
+from core.errors import (
+    AuthenticationFailed,
+    EmailNotVerified,
+    NotFound,
+    QuotaExceeded,
+    ValidationFailed,
+)
 from core.ownership import get_owned_object
 
 API_KEY_PREFIX = "egm_"
@@ -44,7 +53,7 @@ class TokenPair:
     @property
     def expires_in(self) -> int:
         """Whole seconds the access token has left: what a client schedules its refresh by."""
-        return max(int((self.access_expires_at - timezone.now()).total_seconds()), 0)
+        return max(math.ceil((self.access_expires_at - timezone.now()).total_seconds()), 0)
 
 
 # --- Users and tokens ----------------------------------------------------------------------------
@@ -72,20 +81,70 @@ def user_register(*, email: str, password: str, display_name: str = "") -> User:
         ) from None
 
 
-def user_sign_up(*, email: str, password: str, display_name: str = "") -> tuple[User, TokenPair]:
-    """Register and issue the first token pair, in one transaction: an account whose tokens
-    could not be issued is not left behind (the client would retry into "already exists")."""
+def user_sign_up(
+    *, request: HttpRequest, email: str, password: str, display_name: str = ""
+) -> tuple[User, TokenPair | None]:
+    """Register, mail a link that verifies the address (unless verification is off), and issue
+    the first token pair, in one transaction: an account whose tokens could not be issued is not
+    left behind (the client would retry into "already exists"). No pair while verification is
+    mandatory: the account signs in once its address is verified."""
     with transaction.atomic():
         user = user_register(email=email, password=password, display_name=display_name)
-        return user, tokens_issue(user=user)
+        _primary_address(user)
+        tokens = None if email_verification_required() else tokens_issue(user=user)
+    if settings.ACCOUNT_EMAIL_VERIFICATION != "none":
+        email_verification_send(request=request, user=user)
+    return user, tokens
 
 
-def user_login(*, email: str, password: str) -> User:
+def email_verification_required() -> bool:
+    return settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory"
+
+
+def email_verified(user: User) -> bool:
+    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
+def _primary_address(user: User) -> EmailAddress:
+    # Accounts made before allauth came have no address row until they need one.
+    address, _ = EmailAddress.objects.get_or_create(
+        user=user, email=user.email.lower(), defaults={"primary": True}
+    )
+    return address
+
+
+def email_verification_send(*, request: HttpRequest, user: User) -> None:
+    """Mail ``user`` a link that verifies their current address; its key works at allauth's
+    ``POST /_allauth/app/v1/auth/email/verify``."""
+    address = _primary_address(user)
+    if not address.verified:
+        address.send_confirmation(request)
+
+
+def user_login(*, request: HttpRequest, email: str, password: str) -> User:
+    """The user with these credentials. While verification is mandatory, an unverified address
+    is refused (EMAIL_NOT_VERIFIED) and mailed a fresh link."""
     user = authenticate(email=email.strip(), password=password)
     if user is None:
         raise AuthenticationFailed("Invalid email or password.")
+    if email_verification_required() and not email_verified(user):
+        email_verification_send(request=request, user=user)
+        raise EmailNotVerified()
     update_last_login(None, user)
     return user
+
+
+def user_email_change(*, request: HttpRequest, user: User, email: str) -> EmailAddress:
+    """Start a change of ``user``'s email: the new address is mailed a verification link and
+    replaces the old one only once verified (until then the old one still signs in). A second
+    request replaces a pending one."""
+    email = email.strip().lower()
+    taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists()
+    if taken or EmailAddress.objects.filter(email__iexact=email, verified=True).exists():
+        raise ValidationFailed(details={"email": ["An account with this email already exists."]})
+    if email == user.email:
+        raise ValidationFailed(details={"email": ["This is already your email address."]})
+    return EmailAddress.objects.add_new_email(request, user, email)
 
 
 def tokens_issue(*, user: User) -> TokenPair:
@@ -152,6 +211,16 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
         user.save(update_fields=["password"])
         _revoke_all_refresh_tokens(user)
         return tokens_issue(user=user)
+
+
+def user_password_set(*, user: User, password: str) -> None:
+    """Set a password chosen through an emailed reset link (allauth has checked the link and
+    the password's strength) and sign every session of the user out: whoever had the old
+    password keeps no refresh token."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        _revoke_all_refresh_tokens(user)
 
 
 def user_profile_update(*, user: User, changes: dict[str, Any]) -> User:

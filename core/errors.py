@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 class ErrorCode(StrEnum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     NOT_FOUND = "NOT_FOUND"
@@ -88,6 +89,12 @@ class PermissionDenied(EngramError):
     status_code = 403
     code = ErrorCode.PERMISSION_DENIED
     default_message = "You do not have permission to do this."
+
+
+class EmailNotVerified(EngramError):
+    status_code = 403
+    code = ErrorCode.EMAIL_NOT_VERIFIED
+    default_message = "Verify your email address first: follow the link we mailed you."
 
 
 class QuotaExceeded(PermissionDenied):

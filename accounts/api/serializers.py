@@ -25,6 +25,10 @@ class PasswordChangeInput(serializers.Serializer):
     new_password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
+class EmailChangeInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
 class ProfileUpdateInput(serializers.Serializer):
     display_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     default_model = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -84,6 +88,16 @@ class TokenPairOutput(serializers.Serializer):
 
 class SessionOutput(TokenPairOutput):
     user = UserOutput()
+
+
+class PendingVerificationOutput(serializers.Serializer):
+    user = UserOutput()
+    verification_sent = serializers.BooleanField()
+
+
+class EmailChangeOutput(serializers.Serializer):
+    email = serializers.EmailField(help_text="The new address, pending its verification.")
+    verified = serializers.BooleanField()
 
 
 class ApiKeyOutput(serializers.Serializer):

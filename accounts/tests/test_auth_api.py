@@ -5,7 +5,10 @@ from datetime import UTC, datetime
 
 import jwt
 import pytest
+from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.core import mail
+from django.test import RequestFactory
 from freezegun import freeze_time
 from rest_framework.test import APIClient
 
@@ -223,9 +226,13 @@ def test_a_registration_whose_tokens_cannot_be_issued_leaves_no_account(monkeypa
     monkeypatch.setattr(services, "tokens_issue", broken)
 
     with pytest.raises(RuntimeError):
-        services.user_sign_up(email="ada@example.com", password=STRONG)
+        services.user_sign_up(
+            request=RequestFactory().post(REGISTER), email="ada@example.com", password=STRONG
+        )
 
     assert not User.objects.filter(email="ada@example.com").exists()
+    assert not EmailAddress.objects.filter(email="ada@example.com").exists()
+    assert mail.outbox == []
 
 
 @freeze_time("2026-03-01T12:00:00Z")
