@@ -11,9 +11,10 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.headless.tokens.strategies.sessions import SessionTokenStrategy
+from allauth.mfa.adapter import DefaultMFAAdapter
 from django.http import HttpRequest, HttpResponse
 
-from accounts import services
+from accounts import crypto, services
 from accounts.ratelimit import (
     EMAIL_CHANGE_GROUP,
     EMAIL_VERIFICATION_GROUP,
@@ -28,6 +29,10 @@ HEADLESS_PREFIX = "/_allauth/app/v1/"
 # field of the body that names the account (an email, or the key of an emailed link).
 LIMITED_ENDPOINTS = {
     "auth/login": (LOGIN_GROUP, "email"),
+    # A second step of a sign-in, or a password asked again, names no account: its client's
+    # address is counted.
+    "auth/2fa/authenticate": (LOGIN_GROUP, "email"),
+    "auth/reauthenticate": (LOGIN_GROUP, "email"),
     "auth/signup": ("auth:signup", "email"),
     "auth/password/request": ("auth:password-reset", "email"),
     "auth/password/reset": ("auth:password-reset-key", "key"),
@@ -39,6 +44,17 @@ LIMITED_ENDPOINTS = {
 class AccountAdapter(DefaultAccountAdapter):
     def set_password(self, user, password: str) -> None:
         services.user_password_set(user=user, password=password)
+
+
+class MfaAdapter(DefaultMFAAdapter):
+    """TOTP secrets and recovery-code seeds are encrypted at rest under ENCRYPTION_KEYS, as
+    provider keys are."""
+
+    def encrypt(self, text: str) -> str:
+        return crypto.encrypt(text, context=services.MFA_SECRET_CONTEXT)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return crypto.decrypt(encrypted_text, context=services.MFA_SECRET_CONTEXT)
 
 
 class JwtTokenStrategy(SessionTokenStrategy):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
@@ -29,6 +30,7 @@ from core.egress import url_refusal
 from core.errors import (
     AuthenticationFailed,
     EmailNotVerified,
+    MfaRequired,
     NotFound,
     QuotaExceeded,
     ValidationFailed,
@@ -42,6 +44,7 @@ API_KEYS_PER_USER = 50
 LAST_USED_RESOLUTION_SECONDS = 60
 
 PROFILE_FIELDS = frozenset({"display_name", *PREFERENCE_FIELDS})
+MFA_SECRET_CONTEXT = "mfa-secret"
 
 
 @dataclass(frozen=True)
@@ -121,12 +124,31 @@ def email_verification_send(*, request: HttpRequest, user: User) -> None:
         address.send_confirmation(request)
 
 
-def user_login(*, request: HttpRequest, email: str, password: str) -> User:
-    """The user with these credentials. While verification is mandatory, an unverified address
-    is refused (EMAIL_NOT_VERIFIED) and mailed a fresh link."""
+def _second_factor_check(user: User, code: str) -> None:
+    """Pass if ``user`` has no second factor, or ``code`` is a current TOTP code or an unused
+    recovery code of theirs (which is then used up); raise otherwise."""
+    authenticators = list(
+        Authenticator.objects.filter(user=user).exclude(type=Authenticator.Type.WEBAUTHN)
+    )
+    if not authenticators:
+        return
+    if not code:
+        raise MfaRequired()
+    for authenticator in authenticators:
+        if authenticator.wrap().validate_code(code):
+            authenticator.record_usage()
+            return
+    raise AuthenticationFailed("Invalid authentication code.", details={"field": "code"})
+
+
+def user_login(*, request: HttpRequest, email: str, password: str, code: str = "") -> User:
+    """The user with these credentials. With a second factor on, ``code`` is a TOTP code or a
+    recovery code (MFA_REQUIRED without one). While verification is mandatory, an unverified
+    address is refused (EMAIL_NOT_VERIFIED) and mailed a fresh link."""
     user = authenticate(email=email.strip(), password=password)
     if user is None:
         raise AuthenticationFailed("Invalid email or password.")
+    _second_factor_check(user, code.strip())
     if email_verification_required() and not email_verified(user):
         email_verification_send(request=request, user=user)
         raise EmailNotVerified()

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.headless",
+    "allauth.mfa",
     "djstripe",
     "core",
     "accounts",
@@ -430,6 +431,15 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Engram] "
 HEADLESS_ONLY = True
 HEADLESS_CLIENTS = ("app",)
 HEADLESS_TOKEN_STRATEGY = "accounts.identity.JwtTokenStrategy"
+# A second factor: TOTP with recovery codes, set up at /_allauth/app/v1/account/authenticators/;
+# secrets encrypted under ENCRYPTION_KEYS (accounts.identity.MfaAdapter).
+MFA_ADAPTER = "accounts.identity.MfaAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Engram"
+# allauth's own OpenAPI document of those endpoints at /_allauth/openapi.json (and .yaml); no
+# HTML page (allauth's loads its viewer from a CDN).
+HEADLESS_SERVE_SPECIFICATION = True
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = None
 # The pages of your web client that take the key from an emailed link and post it to the API.
 ACCOUNT_LINK_BASE_URL = env.str("ACCOUNT_LINK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 HEADLESS_FRONTEND_URLS = {

@@ -14,6 +14,13 @@ class RegisterInput(serializers.Serializer):
 class LoginInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
+    code = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="With a second factor on: a code from the authenticator app, or a recovery "
+        "code (each works once).",
+    )
 
 
 class RefreshInput(serializers.Serializer):

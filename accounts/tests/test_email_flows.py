@@ -229,3 +229,12 @@ def test_headless_sign_in_counts_in_the_login_limit(user, still_rate_limit_windo
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "RATE_LIMITED"
     assert User.objects.get(pk=user.pk).last_login is None
+
+
+def test_allauths_endpoints_are_documented_in_its_own_schema(api_client):
+    schema = api_client.get("/_allauth/openapi.json")
+
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in (RESET_REQUEST, RESET, VERIFY, HEADLESS_LOGIN):
+        assert path in paths, sorted(paths)
