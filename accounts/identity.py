@@ -25,14 +25,15 @@ from core.errors import AuthenticationFailed, RateLimited, engram_error_response
 from core.middleware import DualModeMiddleware
 
 HEADLESS_PREFIX = "/_allauth/app/v1/"
+MFA_SECRET_CONTEXT = "mfa-secret"
 # allauth's endpoints that try a credential or send a mail: the group they count in, and the
 # field of the body that names the account (an email, or the key of an emailed link).
-LIMITED_ENDPOINTS = {
+LIMITED_ENDPOINTS: dict[str, tuple[str, str | None]] = {
     "auth/login": (LOGIN_GROUP, "email"),
     # A second step of a sign-in, or a password asked again, names no account: its client's
     # address is counted.
-    "auth/2fa/authenticate": (LOGIN_GROUP, "email"),
-    "auth/reauthenticate": (LOGIN_GROUP, "email"),
+    "auth/2fa/authenticate": (LOGIN_GROUP, None),
+    "auth/reauthenticate": (LOGIN_GROUP, None),
     "auth/signup": ("auth:signup", "email"),
     "auth/password/request": ("auth:password-reset", "email"),
     "auth/password/reset": ("auth:password-reset-key", "key"),
@@ -51,10 +52,10 @@ class MfaAdapter(DefaultMFAAdapter):
     provider keys are."""
 
     def encrypt(self, text: str) -> str:
-        return crypto.encrypt(text, context=services.MFA_SECRET_CONTEXT)
+        return crypto.encrypt(text, context=MFA_SECRET_CONTEXT)
 
     def decrypt(self, encrypted_text: str) -> str:
-        return crypto.decrypt(encrypted_text, context=services.MFA_SECRET_CONTEXT)
+        return crypto.decrypt(encrypted_text, context=MFA_SECRET_CONTEXT)
 
 
 class JwtTokenStrategy(SessionTokenStrategy):
@@ -79,7 +80,9 @@ class JwtTokenStrategy(SessionTokenStrategy):
         return tokens.access, tokens.refresh
 
 
-def _named_account(request: HttpRequest, field: str) -> str:
+def _named_account(request: HttpRequest, field: str | None) -> str:
+    if field is None:
+        return ""
     try:
         body = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):

@@ -44,7 +44,6 @@ API_KEYS_PER_USER = 50
 LAST_USED_RESOLUTION_SECONDS = 60
 
 PROFILE_FIELDS = frozenset({"display_name", *PREFERENCE_FIELDS})
-MFA_SECRET_CONTEXT = "mfa-secret"
 
 
 @dataclass(frozen=True)
