@@ -25,7 +25,6 @@ from core.errors import AuthenticationFailed, RateLimited, engram_error_response
 from core.middleware import DualModeMiddleware
 
 HEADLESS_PREFIX = "/_allauth/app/v1/"
-MFA_SECRET_CONTEXT = "mfa-secret"
 # allauth's endpoints that try a credential or send a mail: the group they count in, and the
 # field of the body that names the account (an email, or the key of an emailed link).
 LIMITED_ENDPOINTS: dict[str, tuple[str, str | None]] = {
@@ -52,10 +51,10 @@ class MfaAdapter(DefaultMFAAdapter):
     provider keys are."""
 
     def encrypt(self, text: str) -> str:
-        return crypto.encrypt(text, context=MFA_SECRET_CONTEXT)
+        return crypto.encrypt(text, context=services.MFA_SECRET_CONTEXT)
 
     def decrypt(self, encrypted_text: str) -> str:
-        return crypto.decrypt(encrypted_text, context=MFA_SECRET_CONTEXT)
+        return crypto.decrypt(encrypted_text, context=services.MFA_SECRET_CONTEXT)
 
 
 class JwtTokenStrategy(SessionTokenStrategy):

@@ -16,6 +16,7 @@ from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
@@ -44,6 +45,10 @@ API_KEYS_PER_USER = 50
 LAST_USED_RESOLUTION_SECONDS = 60
 
 PROFILE_FIELDS = frozenset({"display_name", *PREFERENCE_FIELDS})
+# allauth.mfa's secrets (a TOTP secret, a recovery-code seed), encrypted by
+# accounts.identity.MfaAdapter: the keys of Authenticator.data that hold them.
+MFA_SECRET_CONTEXT = "mfa-secret"
+MFA_SECRET_FIELDS = ("secret", "seed")
 
 
 @dataclass(frozen=True)
@@ -372,28 +377,23 @@ def provider_credentials(*, user: User, provider: str) -> ProviderCredentials | 
     return ProviderCredentials(provider=provider, api_key=plaintext, base_url=key.base_url)
 
 
-def provider_keys_rotate(
-    *, batch_size: int = 200, progress: Callable[[int], None] | None = None
+def _reencrypt_in_batches(
+    outdated: QuerySet,
+    reencrypt: Callable[[Any], None],
+    field: str,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
 ) -> int:
-    """Re-encrypt every provider key not yet under the newest key; return how many moved.
-
-    Safe to re-run and to interrupt: each batch commits on its own, and rows already on the
-    newest key are never touched again.
-    """
-    primary = crypto.key_ring().primary_id
+    """Re-encrypt the rows of ``outdated`` (those not yet under the newest key) batch by batch;
+    return how many moved. Safe to re-run and to interrupt: each batch commits on its own, and
+    rows already on the newest key are never touched again."""
     moved = 0
     while True:
         with transaction.atomic():
-            batch = list(
-                ProviderKey.objects.select_for_update(skip_locked=True)
-                .exclude(ciphertext__startswith=f"{primary}:")
-                .order_by("pk")[:batch_size]
-            )
-            for key in batch:
-                context = _provider_key_context(key.user_id, key.provider)
-                plaintext = crypto.decrypt(key.ciphertext, context=context)
-                key.ciphertext = crypto.encrypt(plaintext, context=context)
-            ProviderKey.objects.bulk_update(batch, ["ciphertext"])
+            batch = list(outdated.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
+            for row in batch:
+                reencrypt(row)
+            outdated.model.objects.bulk_update(batch, [field])
         if not batch:
             return moved
         moved += len(batch)
@@ -401,6 +401,55 @@ def provider_keys_rotate(
             progress(len(batch))
 
 
-def provider_keys_pending_rotation() -> int:
+def _provider_keys_outdated() -> QuerySet[ProviderKey]:
     primary = crypto.key_ring().primary_id
-    return ProviderKey.objects.exclude(ciphertext__startswith=f"{primary}:").count()
+    return ProviderKey.objects.exclude(ciphertext__startswith=f"{primary}:")
+
+
+def _provider_key_reencrypt(key: ProviderKey) -> None:
+    context = _provider_key_context(key.user_id, key.provider)
+    plaintext = crypto.decrypt(key.ciphertext, context=context)
+    key.ciphertext = crypto.encrypt(plaintext, context=context)
+
+
+def provider_keys_rotate(
+    *, batch_size: int = 200, progress: Callable[[int], None] | None = None
+) -> int:
+    """Re-encrypt every provider key not yet under the newest key; return how many moved."""
+    return _reencrypt_in_batches(
+        _provider_keys_outdated(), _provider_key_reencrypt, "ciphertext", batch_size, progress
+    )
+
+
+def provider_keys_pending_rotation() -> int:
+    return _provider_keys_outdated().count()
+
+
+def _mfa_secrets_outdated() -> QuerySet[Authenticator]:
+    primary = crypto.key_ring().primary_id
+    outdated = Q(pk__in=[])
+    for field in MFA_SECRET_FIELDS:
+        stored = Q(data__has_key=field)
+        outdated |= stored & ~Q(**{f"data__{field}__startswith": f"{primary}:"})
+    return Authenticator.objects.filter(outdated)
+
+
+def _mfa_secret_reencrypt(authenticator: Authenticator) -> None:
+    for field in MFA_SECRET_FIELDS:
+        if field in authenticator.data:
+            plaintext = crypto.decrypt(authenticator.data[field], context=MFA_SECRET_CONTEXT)
+            authenticator.data[field] = crypto.encrypt(plaintext, context=MFA_SECRET_CONTEXT)
+
+
+def mfa_secrets_rotate(
+    *, batch_size: int = 200, progress: Callable[[int], None] | None = None
+) -> int:
+    """Re-encrypt every second-factor secret not yet under the newest key; return how many
+    authenticators moved."""
+    return _reencrypt_in_batches(
+        _mfa_secrets_outdated(), _mfa_secret_reencrypt, "data", batch_size, progress
+    )
+
+
+def mfa_secrets_pending_rotation() -> int:
+    return _mfa_secrets_outdated().count()

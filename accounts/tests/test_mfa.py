@@ -9,10 +9,12 @@ import time
 
 import pytest
 from allauth.mfa.models import Authenticator
+from django.core.management import call_command
 from django.utils import timezone
 from freezegun import freeze_time
 from rest_framework.test import APIClient
 
+from accounts.tests.conftest import new_ring
 from accounts.tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -139,3 +141,25 @@ def test_the_totp_secret_is_encrypted_at_rest(user):
     stored = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP).data
 
     assert secret not in str(stored)
+
+
+def test_rotating_the_encryption_key_keeps_the_second_factor(user, key_ring):
+    old, newest = new_ring("k1"), new_ring("k2")
+    key_ring(old)
+    with freeze_time(timezone.now()) as clock:
+        secret, recovery_codes = turn_on_totp(user)
+        key_ring(f"{newest},{old}")
+
+        call_command("rotate_encryption_key", verbosity=0)
+        call_command("rotate_encryption_key", verbosity=0)
+        key_ring(newest)
+        clock.tick(TOTP_PERIOD)
+
+        assert login(user.email, code=totp_code(secret)).status_code == 200
+    assert login(user.email, code=recovery_codes[0]).status_code == 200
+    for authenticator in Authenticator.objects.filter(user=user):
+        assert all(
+            authenticator.data[field].startswith("k2:")
+            for field in ("secret", "seed")
+            if field in authenticator.data
+        )
