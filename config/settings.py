@@ -436,6 +436,8 @@ HEADLESS_TOKEN_STRATEGY = "accounts.identity.JwtTokenStrategy"
 MFA_ADAPTER = "accounts.identity.MfaAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Engram"
+# Recovery codes are shown once, when made; afterwards only how many are left.
+MFA_RECOVERY_CODES_SHOW_ONCE = True
 # allauth's own OpenAPI document of those endpoints at /_allauth/openapi.json (and .yaml); no
 # HTML page (allauth's loads its viewer from a CDN).
 HEADLESS_SERVE_SPECIFICATION = True

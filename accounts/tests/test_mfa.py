@@ -74,7 +74,10 @@ def turn_on_totp(user) -> tuple[str, list[str]]:
     assert activated.status_code == 200, activated.content
     codes = client.get(f"{HEADLESS}/account/authenticators/recovery-codes")
     assert codes.status_code == 200, codes.content
-    return secret, codes.json()["data"]["unused_codes"]
+    unused_codes = codes.json()["data"]["unused_codes"]
+    shown_again = client.get(f"{HEADLESS}/account/authenticators/recovery-codes").json()["data"]
+    assert "unused_codes" not in shown_again and shown_again["unused_code_count"] == 10
+    return secret, unused_codes
 
 
 def test_with_totp_on_a_login_needs_a_current_code(user):
