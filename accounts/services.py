@@ -128,9 +128,11 @@ def email_verification_send(*, request: HttpRequest, user: User) -> None:
         address.send_confirmation(request)
 
 
-def _second_factor_check(user: User, code: str) -> None:
+def user_second_factor_check(*, user: User, code: str) -> None:
     """Pass if ``user`` has no second factor, or ``code`` is a current TOTP code or an unused
-    recovery code of theirs (which is then used up); raise otherwise."""
+    recovery code of theirs (either is then used up); raise MfaRequired without a code and
+    AuthenticationFailed with a wrong one."""
+    code = code.strip()
     authenticators = list(
         Authenticator.objects.filter(user=user).exclude(type=Authenticator.Type.WEBAUTHN)
     )
@@ -152,7 +154,7 @@ def user_login(*, request: HttpRequest, email: str, password: str, code: str = "
     user = authenticate(email=email.strip(), password=password)
     if user is None:
         raise AuthenticationFailed("Invalid email or password.")
-    _second_factor_check(user, code.strip())
+    user_second_factor_check(user=user, code=code)
     if email_verification_required() and not email_verified(user):
         email_verification_send(request=request, user=user)
         raise EmailNotVerified()

@@ -10,6 +10,7 @@ import time
 import pytest
 from allauth.mfa.models import Authenticator
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 from freezegun import freeze_time
 from rest_framework.test import APIClient
@@ -166,3 +167,25 @@ def test_rotating_the_encryption_key_keeps_the_second_factor(user, key_ring):
             for field in ("secret", "seed")
             if field in authenticator.data
         )
+
+
+def test_the_operator_console_asks_for_the_second_factor(user):
+    user.is_staff = user.is_superuser = True
+    user.save(update_fields=["is_staff", "is_superuser"])
+    with freeze_time(timezone.now()) as clock:
+        secret, _ = turn_on_totp(user)
+        clock.tick(TOTP_PERIOD)
+        browser = Client()
+        form = browser.get("/admin/login/")
+        without = browser.post(
+            "/admin/login/", {"username": user.email, "password": DEFAULT_PASSWORD}
+        )
+        with_code = browser.post(
+            "/admin/login/",
+            {"username": user.email, "password": DEFAULT_PASSWORD, "code": totp_code(secret)},
+        )
+
+    assert 'name="code"' in form.content.decode()
+    assert without.status_code == 200 and "second factor" in without.content.decode()
+    assert with_code.status_code == 302
+    assert browser.session["_auth_user_id"] == str(user.pk)
