@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 FAIL_OPEN_WARNING_INTERVAL_SECONDS = 60
 LOGIN_GROUP = "auth:login"
+EMAIL_CHANGE_GROUP = "auth:email-change"
+EMAIL_VERIFICATION_GROUP = "auth:email-verify"
 _last_fail_open_warning = 0.0
 
 
@@ -58,22 +60,30 @@ def _warn_fail_open(exc: Exception) -> None:
         logger.warning("Rate limiting is off: the cache is unreachable (%s)", exc)
 
 
-def login_windows(account: str) -> list[Window]:
-    """The windows one login attempt counts in: its client's address and the account it names.
-    Every way in (the API's login, the admin's) counts in the same ones, so none is a way
-    around another's limit, and an account is not guessed at from many addresses at once."""
+def auth_windows(group: str, account: str) -> list[Window]:
+    """The windows one attempt at ``group`` (a login, a password reset, an email verification)
+    counts in: its client's address and the account it names (an email, or the key of an
+    emailed link), each at AUTH_RATE_LIMIT."""
     rate = settings.AUTH_RATE_LIMIT
-    windows = [Window("minute", LOGIN_GROUP, rate, "ip")]
+    windows = [Window("minute", group, rate, "ip")]
     if account := account.strip().casefold():
-        windows.append(Window("minute", f"{LOGIN_GROUP}:account", rate, f"account:{account}"))
+        windows.append(Window("minute", f"{group}:account", rate, f"account:{account}"))
     return windows
+
+
+def auth_rate_limit(request: HttpRequest, *, group: str, account: str) -> None:
+    """Count one attempt at ``group`` naming ``account`` from ``request``'s client; raise
+    ``RateLimited`` when over a limit."""
+    _limit(request, auth_windows(group, account))
 
 
 def login_rate_limit(request: HttpRequest, *, account: str) -> None:
     """Count one login attempt at ``account`` from ``request``'s client; raise
     ``RateLimited`` when over a limit. Called once the attempt's input is valid: a request
-    that names no account and no password tries nothing."""
-    _limit(request, login_windows(account))
+    that names no account and no password tries nothing. Every way in (the API's login, the
+    admin's, allauth's) counts in the same windows, so none is a way around another's limit,
+    and an account is not guessed at from many addresses at once."""
+    auth_rate_limit(request, group=LOGIN_GROUP, account=account)
 
 
 def _windows_for(request: Request, view: "APIView") -> list[Window]:

@@ -1,17 +1,23 @@
 """Account writes: registration, tokens, passwords, profile, API keys and provider keys."""
 
 import hashlib
+import math
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.state import token_backend
@@ -22,7 +28,14 @@ from accounts import crypto
 from accounts.models import PREFERENCE_FIELDS, ApiKey, Provider, ProviderKey, User
 from billing.tiers import allowance
 from core.egress import url_refusal
-from core.errors import AuthenticationFailed, NotFound, QuotaExceeded, ValidationFailed
+from core.errors import (
+    AuthenticationFailed,
+    EmailNotVerified,
+    MfaRequired,
+    NotFound,
+    QuotaExceeded,
+    ValidationFailed,
+)
 from core.ownership import get_owned_object
 
 API_KEY_PREFIX = "egm_"
@@ -32,12 +45,22 @@ API_KEYS_PER_USER = 50
 LAST_USED_RESOLUTION_SECONDS = 60
 
 PROFILE_FIELDS = frozenset({"display_name", *PREFERENCE_FIELDS})
+# allauth.mfa's secrets (a TOTP secret, a recovery-code seed), encrypted by
+# accounts.identity.MfaAdapter: the keys of Authenticator.data that hold them.
+MFA_SECRET_CONTEXT = "mfa-secret"
+MFA_SECRET_FIELDS = ("secret", "seed")
 
 
 @dataclass(frozen=True)
 class TokenPair:
     access: str
     refresh: str
+    access_expires_at: datetime
+
+    @property
+    def expires_in(self) -> int:
+        """Whole seconds the access token has left: what a client schedules its refresh by."""
+        return max(math.ceil((self.access_expires_at - timezone.now()).total_seconds()), 0)
 
 
 # --- Users and tokens ----------------------------------------------------------------------------
@@ -65,27 +88,103 @@ def user_register(*, email: str, password: str, display_name: str = "") -> User:
         ) from None
 
 
-def user_sign_up(*, email: str, password: str, display_name: str = "") -> tuple[User, TokenPair]:
-    """Register and issue the first token pair, in one transaction: an account whose tokens
-    could not be issued is not left behind (the client would retry into "already exists")."""
+def user_sign_up(
+    *, request: HttpRequest, email: str, password: str, display_name: str = ""
+) -> tuple[User, TokenPair | None]:
+    """Register, mail a link that verifies the address (unless verification is off), and issue
+    the first token pair, in one transaction: an account whose tokens could not be issued is not
+    left behind (the client would retry into "already exists"). No pair while verification is
+    mandatory: the account signs in once its address is verified."""
     with transaction.atomic():
         user = user_register(email=email, password=password, display_name=display_name)
-        return user, tokens_issue(user=user)
+        _primary_address(user)
+        tokens = None if email_verification_required() else tokens_issue(user=user)
+    if settings.ACCOUNT_EMAIL_VERIFICATION != "none":
+        email_verification_send(request=request, user=user)
+    return user, tokens
 
 
-def user_login(*, email: str, password: str) -> User:
+def email_verification_required() -> bool:
+    return settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory"
+
+
+def email_verified(user: User) -> bool:
+    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
+def _primary_address(user: User) -> EmailAddress:
+    # Accounts made before allauth came have no address row until they need one.
+    address, _ = EmailAddress.objects.get_or_create(
+        user=user, email=user.email.lower(), defaults={"primary": True}
+    )
+    return address
+
+
+def email_verification_send(*, request: HttpRequest, user: User) -> None:
+    """Mail ``user`` a link that verifies their current address; its key works at allauth's
+    ``POST /_allauth/app/v1/auth/email/verify``."""
+    address = _primary_address(user)
+    if not address.verified:
+        address.send_confirmation(request)
+
+
+def user_second_factor_check(*, user: User, code: str) -> None:
+    """Pass if ``user`` has no second factor, or ``code`` is a current TOTP code or an unused
+    recovery code of theirs (either is then used up); raise MfaRequired without a code and
+    AuthenticationFailed with a wrong one."""
+    code = code.strip()
+    authenticators = list(
+        Authenticator.objects.filter(user=user).exclude(type=Authenticator.Type.WEBAUTHN)
+    )
+    if not authenticators:
+        return
+    if not code:
+        raise MfaRequired()
+    for authenticator in authenticators:
+        if authenticator.wrap().validate_code(code):
+            authenticator.record_usage()
+            return
+    raise AuthenticationFailed("Invalid authentication code.", details={"field": "code"})
+
+
+def user_login(*, request: HttpRequest, email: str, password: str, code: str = "") -> User:
+    """The user with these credentials. With a second factor on, ``code`` is a TOTP code or a
+    recovery code (MFA_REQUIRED without one). While verification is mandatory, an unverified
+    address is refused (EMAIL_NOT_VERIFIED) and mailed a fresh link."""
     user = authenticate(email=email.strip(), password=password)
     if user is None:
         raise AuthenticationFailed("Invalid email or password.")
+    user_second_factor_check(user=user, code=code)
+    if email_verification_required() and not email_verified(user):
+        email_verification_send(request=request, user=user)
+        raise EmailNotVerified()
     update_last_login(None, user)
     return user
+
+
+def user_email_change(*, request: HttpRequest, user: User, email: str) -> EmailAddress:
+    """Start a change of ``user``'s email: the new address is mailed a verification link and
+    replaces the old one only once verified (until then the old one still signs in). A second
+    request replaces a pending one."""
+    email = email.strip().lower()
+    taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists()
+    if taken or EmailAddress.objects.filter(email__iexact=email, verified=True).exists():
+        raise ValidationFailed(details={"email": ["An account with this email already exists."]})
+    if email == user.email:
+        raise ValidationFailed(details={"email": ["This is already your email address."]})
+    return EmailAddress.objects.add_new_email(request, user, email)
 
 
 def tokens_issue(*, user: User) -> TokenPair:
     """A new access/refresh pair whose claims carry the user's id and tier."""
     refresh = RefreshToken.for_user(user)
     refresh["tier"] = user.tier
-    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+    access = refresh.access_token
+    return TokenPair(
+        access=str(access),
+        refresh=str(refresh),
+        access_expires_at=datetime.fromtimestamp(access["exp"], UTC),
+    )
 
 
 def _valid_refresh(raw: str) -> RefreshToken:
@@ -140,6 +239,16 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
         user.save(update_fields=["password"])
         _revoke_all_refresh_tokens(user)
         return tokens_issue(user=user)
+
+
+def user_password_set(*, user: User, password: str) -> None:
+    """Set a password chosen through an emailed reset link (allauth has checked the link and
+    the password's strength) and sign every session of the user out: whoever had the old
+    password keeps no refresh token."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        _revoke_all_refresh_tokens(user)
 
 
 def user_profile_update(*, user: User, changes: dict[str, Any]) -> User:
@@ -270,28 +379,23 @@ def provider_credentials(*, user: User, provider: str) -> ProviderCredentials | 
     return ProviderCredentials(provider=provider, api_key=plaintext, base_url=key.base_url)
 
 
-def provider_keys_rotate(
-    *, batch_size: int = 200, progress: Callable[[int], None] | None = None
+def _reencrypt_in_batches(
+    outdated: QuerySet,
+    reencrypt: Callable[[Any], None],
+    field: str,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
 ) -> int:
-    """Re-encrypt every provider key not yet under the newest key; return how many moved.
-
-    Safe to re-run and to interrupt: each batch commits on its own, and rows already on the
-    newest key are never touched again.
-    """
-    primary = crypto.key_ring().primary_id
+    """Re-encrypt the rows of ``outdated`` (those not yet under the newest key) batch by batch;
+    return how many moved. Safe to re-run and to interrupt: each batch commits on its own, and
+    rows already on the newest key are never touched again."""
     moved = 0
     while True:
         with transaction.atomic():
-            batch = list(
-                ProviderKey.objects.select_for_update(skip_locked=True)
-                .exclude(ciphertext__startswith=f"{primary}:")
-                .order_by("pk")[:batch_size]
-            )
-            for key in batch:
-                context = _provider_key_context(key.user_id, key.provider)
-                plaintext = crypto.decrypt(key.ciphertext, context=context)
-                key.ciphertext = crypto.encrypt(plaintext, context=context)
-            ProviderKey.objects.bulk_update(batch, ["ciphertext"])
+            batch = list(outdated.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
+            for row in batch:
+                reencrypt(row)
+            outdated.model.objects.bulk_update(batch, [field])
         if not batch:
             return moved
         moved += len(batch)
@@ -299,6 +403,55 @@ def provider_keys_rotate(
             progress(len(batch))
 
 
-def provider_keys_pending_rotation() -> int:
+def _provider_keys_outdated() -> QuerySet[ProviderKey]:
     primary = crypto.key_ring().primary_id
-    return ProviderKey.objects.exclude(ciphertext__startswith=f"{primary}:").count()
+    return ProviderKey.objects.exclude(ciphertext__startswith=f"{primary}:")
+
+
+def _provider_key_reencrypt(key: ProviderKey) -> None:
+    context = _provider_key_context(key.user_id, key.provider)
+    plaintext = crypto.decrypt(key.ciphertext, context=context)
+    key.ciphertext = crypto.encrypt(plaintext, context=context)
+
+
+def provider_keys_rotate(
+    *, batch_size: int = 200, progress: Callable[[int], None] | None = None
+) -> int:
+    """Re-encrypt every provider key not yet under the newest key; return how many moved."""
+    return _reencrypt_in_batches(
+        _provider_keys_outdated(), _provider_key_reencrypt, "ciphertext", batch_size, progress
+    )
+
+
+def provider_keys_pending_rotation() -> int:
+    return _provider_keys_outdated().count()
+
+
+def _mfa_secrets_outdated() -> QuerySet[Authenticator]:
+    primary = crypto.key_ring().primary_id
+    outdated = Q(pk__in=[])
+    for field in MFA_SECRET_FIELDS:
+        stored = Q(data__has_key=field)
+        outdated |= stored & ~Q(**{f"data__{field}__startswith": f"{primary}:"})
+    return Authenticator.objects.filter(outdated)
+
+
+def _mfa_secret_reencrypt(authenticator: Authenticator) -> None:
+    for field in MFA_SECRET_FIELDS:
+        if field in authenticator.data:
+            plaintext = crypto.decrypt(authenticator.data[field], context=MFA_SECRET_CONTEXT)
+            authenticator.data[field] = crypto.encrypt(plaintext, context=MFA_SECRET_CONTEXT)
+
+
+def mfa_secrets_rotate(
+    *, batch_size: int = 200, progress: Callable[[int], None] | None = None
+) -> int:
+    """Re-encrypt every second-factor secret not yet under the newest key; return how many
+    authenticators moved."""
+    return _reencrypt_in_batches(
+        _mfa_secrets_outdated(), _mfa_secret_reencrypt, "data", batch_size, progress
+    )
+
+
+def mfa_secrets_pending_rotation() -> int:
+    return _mfa_secrets_outdated().count()

@@ -76,6 +76,11 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "rest_framework_simplejwt.token_blacklist",
+    # Email verification, password reset and change of email (docs/accounts.md says why allauth).
+    "allauth",
+    "allauth.account",
+    "allauth.headless",
+    "allauth.mfa",
     "djstripe",
     "core",
     "accounts",
@@ -111,6 +116,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Our per-IP and per-account limits on allauth's sign-in, reset and verification endpoints.
+    "accounts.identity.IdentityRateLimitMiddleware",
     "core.middleware.ExceptionShapeMiddleware",
 ]
 
@@ -398,6 +406,56 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+# Sign-in, email verification, password reset and change of email: django-allauth's headless
+# API for apps (/_allauth/app/v1/...). Every sign-in there ends in the JWT pair above
+# (accounts.identity.JwtTokenStrategy); limits are ours (AUTH_RATE_LIMIT), not allauth's.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "accounts.identity.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+# "optional" (the default: self-hosters need no mail server to sign in), "mandatory" (a cloud:
+# no tokens until the address is verified) or "none".
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", "optional")
+# A change of email keeps the old address until the new one is verified.
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = env.int("ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS", 3)
+# A password reset link works once, for this long (Django's own token generator).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", 60 * 60)
+# An unknown email gets the same answer as a known one, and no mail.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_RATE_LIMITS = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Engram] "
+HEADLESS_ONLY = True
+HEADLESS_CLIENTS = ("app",)
+HEADLESS_TOKEN_STRATEGY = "accounts.identity.JwtTokenStrategy"
+# A second factor: TOTP with recovery codes, set up at /_allauth/app/v1/account/authenticators/;
+# secrets encrypted under ENCRYPTION_KEYS (accounts.identity.MfaAdapter).
+MFA_ADAPTER = "accounts.identity.MfaAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Engram"
+# Recovery codes are shown once, when made; afterwards only how many are left.
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+# allauth's own OpenAPI document of those endpoints at /_allauth/openapi.json (and .yaml); no
+# HTML page (allauth's loads its viewer from a CDN).
+HEADLESS_SERVE_SPECIFICATION = True
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = None
+# The pages of your web client that take the key from an emailed link and post it to the API.
+ACCOUNT_LINK_BASE_URL = env.str("ACCOUNT_LINK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+HEADLESS_FRONTEND_URLS = {
+    "account_confirm_email": f"{ACCOUNT_LINK_BASE_URL}/account/verify-email/{{key}}",
+    "account_reset_password_from_key": f"{ACCOUNT_LINK_BASE_URL}/account/password/reset/{{key}}",
+    "account_signup": f"{ACCOUNT_LINK_BASE_URL}/account/signup",
+}
+# Mail: EMAIL_URL (smtp://user:password@host:587/?tls=True, submission://..., consolemail://);
+# unset, mail is printed on the console.
+vars().update(env.email_url("EMAIL_URL", "consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "Engram <noreply@localhost>")
 # Provider keys and other secrets at rest: comma-separated "<id>:<base64 32 bytes>", newest first.
 ENCRYPTION_KEYS = env.str("ENCRYPTION_KEYS", "")
 if PRODUCTION and not ENCRYPTION_KEYS:

@@ -35,6 +35,8 @@ urlpatterns = [
     path("v1/", include("chat.api.openai_urls")),
     # mem0's platform API, for mem0ai's MemoryClient with host="http://HOST:PORT/mem0".
     path("mem0/", include("interop.mem0_compat.urls")),
+    # allauth's headless API: email verification, password reset, change of email (app clients).
+    path("_allauth/", include("allauth.headless.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

@@ -20,7 +20,18 @@ def describe_stack() -> str:
         rest = "Redis at REDIS_URL (Celery broker, channel layer, cache)"
     else:
         rest = "no Redis: in-memory channel layer, local-memory cache, Celery tasks run in-process"
-    return f"Engram {settings.ENGRAM_VERSION} ({settings.ENVIRONMENT}) on {database}; {rest}"
+    stack = f"Engram {settings.ENGRAM_VERSION} ({settings.ENVIRONMENT}) on {database}; {rest}"
+    return f"{stack}; {describe_mail()}"
+
+
+def describe_mail() -> str:
+    """Where the mail this server sends (verification and password reset links) goes."""
+    backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+    if backend == "smtp":
+        return f"mail: SMTP at {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    if backend == "console":
+        return "mail: printed here (set EMAIL_URL to send it)"
+    return f"mail: {settings.EMAIL_BACKEND}"
 
 
 def announce_stack() -> None:

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 class ErrorCode(StrEnum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
+    MFA_REQUIRED = "MFA_REQUIRED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     NOT_FOUND = "NOT_FOUND"
@@ -88,6 +90,18 @@ class PermissionDenied(EngramError):
     status_code = 403
     code = ErrorCode.PERMISSION_DENIED
     default_message = "You do not have permission to do this."
+
+
+class MfaRequired(EngramError):
+    status_code = 401
+    code = ErrorCode.MFA_REQUIRED
+    default_message = "This account has a second factor: send a code from your authenticator app."
+
+
+class EmailNotVerified(EngramError):
+    status_code = 403
+    code = ErrorCode.EMAIL_NOT_VERIFIED
+    default_message = "Verify your email address first: follow the link we mailed you."
 
 
 class QuotaExceeded(PermissionDenied):

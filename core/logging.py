@@ -11,7 +11,8 @@ from core.request_context import current_request_id
 # signed by Django (``value:signature`` or ``value:timestamp:signature``, the signature 43
 # characters of URL-safe base64, the colons percent-encoded in uvicorn's access lines: a signed
 # download link's path, a signed cookie), and
-# key=value pairs whose key names a secret (a presigned URL's ``X-Amz-Signature=``).
+# key=value pairs whose key names a secret (a presigned URL's ``X-Amz-Signature=``), and the
+# keys of emailed links (password reset, email verification) in a path or a ``key=`` query.
 _SECRET_PATTERNS = [
     re.compile(r"egm_[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\b(?:sk|pk|rk|xai|gsk)-[A-Za-z0-9_\-]{8,}"),
@@ -25,6 +26,8 @@ _SECRET_PATTERNS = [
     re.compile(
         r"(?i)((?:password|secret|api[_-]?key|token|signature)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"
     ),
+    re.compile(r"(?i)(/account/(?:password/reset|verify-email)/)[^\s\"'?#]+"),
+    re.compile(r"(?i)([?&]key=)[^\s\"'&#]+"),
 ]
 REDACTED = "[REDACTED]"
 

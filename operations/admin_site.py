@@ -1,21 +1,48 @@
 """The operator console: Django's admin site whose index page opens on the dashboard."""
 
+from django import forms
 from django.conf import settings
 from django.contrib.admin import AdminSite
-from django.core.exceptions import FieldDoesNotExist
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models.base import ModelBase
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from accounts.ratelimit import login_rate_limit
+from accounts.services import user_second_factor_check
+from core.errors import AuthenticationFailed, MfaRequired
 from operations.charts import bar_chart
 from operations.selectors import dashboard_overview
+
+
+class OperatorLoginForm(AdminAuthenticationForm):
+    """Django's admin login, and the second factor of an account that has one: the console is
+    no way around what the API's login asks for."""
+
+    code = forms.CharField(
+        label="Authentication code",
+        required=False,
+        max_length=64,
+        help_text="If you turned a second factor on: a code from your app, or a recovery code.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.user_cache is not None:
+            try:
+                user_second_factor_check(user=self.user_cache, code=cleaned.get("code", ""))
+            except (MfaRequired, AuthenticationFailed) as exc:
+                raise ValidationError(exc.message, code="second_factor") from None
+        return cleaned
 
 
 class OperationsAdminSite(AdminSite):
     site_header = "Engram operations"
     site_title = "Engram operations"
     index_title = "Operator console"
+    login_form = OperatorLoginForm
 
     def register(self, model_or_iterable, admin_class=None, **options) -> None:
         """Every list opens newest first, third-party ones (dj-stripe's, simplejwt's) included:

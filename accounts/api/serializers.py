@@ -14,6 +14,13 @@ class RegisterInput(serializers.Serializer):
 class LoginInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
+    code = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="With a second factor on: a code from the authenticator app, or a recovery "
+        "code (each works once).",
+    )
 
 
 class RefreshInput(serializers.Serializer):
@@ -23,6 +30,10 @@ class RefreshInput(serializers.Serializer):
 class PasswordChangeInput(serializers.Serializer):
     old_password = serializers.CharField(max_length=128, trim_whitespace=False)
     new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class EmailChangeInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
 
 
 class ProfileUpdateInput(serializers.Serializer):
@@ -76,10 +87,24 @@ class UserOutput(serializers.Serializer):
 class TokenPairOutput(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    expires_at = serializers.DateTimeField(
+        source="access_expires_at", help_text="When the access token expires."
+    )
 
 
 class SessionOutput(TokenPairOutput):
     user = UserOutput()
+
+
+class PendingVerificationOutput(serializers.Serializer):
+    user = UserOutput()
+    verification_sent = serializers.BooleanField()
+
+
+class EmailChangeOutput(serializers.Serializer):
+    email = serializers.EmailField(help_text="The new address, pending its verification.")
+    verified = serializers.BooleanField()
 
 
 class ApiKeyOutput(serializers.Serializer):

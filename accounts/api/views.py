@@ -6,7 +6,12 @@ from rest_framework.response import Response
 from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.models import Provider
-from accounts.ratelimit import login_rate_limit
+from accounts.ratelimit import (
+    EMAIL_CHANGE_GROUP,
+    EMAIL_VERIFICATION_GROUP,
+    auth_rate_limit,
+    login_rate_limit,
+)
 from core.api import ApiView, validated
 from core.errors import NotFound
 
@@ -14,11 +19,7 @@ TAG = "auth"
 
 
 def _session(user, tokens: services.TokenPair) -> dict:
-    return {
-        "user": s.UserOutput(user).data,
-        "access": tokens.access,
-        "refresh": tokens.refresh,
-    }
+    return {"user": s.UserOutput(user).data, **s.TokenPairOutput(tokens).data}
 
 
 class PublicAuthView(ApiView):
@@ -31,9 +32,18 @@ class PublicAuthView(ApiView):
 class RegisterView(PublicAuthView):
     rate_limit_by_ip = True
 
-    @extend_schema(tags=[TAG], request=s.RegisterInput, responses={201: s.SessionOutput})
+    @extend_schema(
+        tags=[TAG],
+        request=s.RegisterInput,
+        responses={201: s.SessionOutput, 202: s.PendingVerificationOutput},
+        description="201 with a token pair; 202 with none while ACCOUNT_EMAIL_VERIFICATION is "
+        "mandatory (the account signs in once the mailed link has verified its address).",
+    )
     def post(self, request: Request) -> Response:
-        user, tokens = services.user_sign_up(**validated(s.RegisterInput, request.data))
+        data = validated(s.RegisterInput, request.data)
+        user, tokens = services.user_sign_up(request=request._request, **data)
+        if tokens is None:
+            return Response({"user": s.UserOutput(user).data, "verification_sent": True}, 202)
         return Response(_session(user, tokens), status=201)
 
 
@@ -45,7 +55,7 @@ class LoginView(PublicAuthView):
     def post(self, request: Request) -> Response:
         data = validated(s.LoginInput, request.data)
         login_rate_limit(request._request, account=data["email"])
-        user = services.user_login(**data)
+        user = services.user_login(request=request._request, **data)
         return Response(_session(user, services.tokens_issue(user=user)))
 
 
@@ -81,6 +91,39 @@ class PasswordView(ApiView):
         data = validated(s.PasswordChangeInput, request.data)
         tokens = services.user_password_change(user=request.user, **data)
         return Response(s.TokenPairOutput(tokens).data)
+
+
+class EmailView(ApiView):
+    @extend_schema(
+        tags=[TAG],
+        request=s.EmailChangeInput,
+        responses={202: s.EmailChangeOutput},
+        description="Mails the new address a verification link; it replaces the current one "
+        "only once verified (POST /_allauth/app/v1/auth/email/verify {key}).",
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(s.EmailChangeInput, request.data)
+        auth_rate_limit(request._request, group=EMAIL_CHANGE_GROUP, account=request.user.email)
+        address = services.user_email_change(
+            request=request._request, user=request.user, email=data["email"]
+        )
+        return Response(s.EmailChangeOutput(address).data, status=202)
+
+
+class EmailVerificationView(ApiView):
+    @extend_schema(
+        tags=[TAG],
+        request=None,
+        responses={202: None},
+        description="Mails a fresh verification link to your current address (none if it is "
+        "verified already).",
+    )
+    def post(self, request: Request) -> Response:
+        auth_rate_limit(
+            request._request, group=EMAIL_VERIFICATION_GROUP, account=request.user.email
+        )
+        services.email_verification_send(request=request._request, user=request.user)
+        return Response(status=202)
 
 
 class ApiKeyListView(ApiView):

@@ -1,10 +1,15 @@
 """Registration, login, token rotation, logout and password change through the public API."""
 
 import time
+from datetime import UTC, datetime
 
 import jwt
 import pytest
+from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.core import mail
+from django.test import RequestFactory
+from freezegun import freeze_time
 from rest_framework.test import APIClient
 
 from accounts import services
@@ -221,6 +226,28 @@ def test_a_registration_whose_tokens_cannot_be_issued_leaves_no_account(monkeypa
     monkeypatch.setattr(services, "tokens_issue", broken)
 
     with pytest.raises(RuntimeError):
-        services.user_sign_up(email="ada@example.com", password=STRONG)
+        services.user_sign_up(
+            request=RequestFactory().post(REGISTER), email="ada@example.com", password=STRONG
+        )
 
     assert not User.objects.filter(email="ada@example.com").exists()
+    assert not EmailAddress.objects.filter(email="ada@example.com").exists()
+    assert mail.outbox == []
+
+
+@freeze_time("2026-03-01T12:00:00Z")
+def test_every_token_response_says_when_the_access_token_expires(api_client, user):
+    expected = {"expires_in": 15 * 60, "expires_at": "2026-03-01T12:15:00Z"}
+    registered = api_client.post(REGISTER, {"email": "new@example.com", "password": STRONG})
+    logged_in = api_client.post(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD})
+    refreshed = api_client.post(REFRESH, {"refresh": logged_in.json()["refresh"]})
+    changed = bearer(refreshed.json()["access"]).post(
+        PASSWORD, {"old_password": DEFAULT_PASSWORD, "new_password": STRONG}
+    )
+
+    for response in (registered, logged_in, refreshed, changed):
+        assert response.status_code in (200, 201), response.content
+        body = response.json()
+        assert {key: body[key] for key in expected} == expected
+        claims = jwt.decode(body["access"], options={"verify_signature": False})
+        assert claims["exp"] == int(datetime(2026, 3, 1, 12, 15, tzinfo=UTC).timestamp())

@@ -1,8 +1,6 @@
 """Provider keys: encrypted at rest, never shown back, never logged, rotatable."""
 
-import base64
 import logging
-import os
 
 import pytest
 from django.core.management import call_command
@@ -10,27 +8,12 @@ from django.core.management import call_command
 from accounts import crypto
 from accounts.models import ProviderKey
 from accounts.services import provider_credentials
+from accounts.tests.conftest import new_ring
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/auth/provider-keys"
 # Shaped like nothing the log redactor knows, so only our code's discipline keeps it out of logs.
 PLAIN_KEY = "zq7Wv9Kp2Lm4Nx8Rb3Tc6Yd1Hf5Gj0Qs"
-
-
-def new_ring(*ids: str) -> str:
-    return ",".join(f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}" for key_id in ids)
-
-
-@pytest.fixture
-def key_ring(settings):
-    """Point the key ring at ``spec``; the ring is cached per process, so reset it each time."""
-
-    def use(spec: str) -> None:
-        settings.ENCRYPTION_KEYS = spec
-        crypto.key_ring.cache_clear()
-
-    yield use
-    crypto.key_ring.cache_clear()
 
 
 def test_a_stored_key_is_encrypted_and_never_shown(auth_client, user, caplog):

@@ -97,6 +97,8 @@ TABLE = {
 ACCOUNT = [
     ("GET", "/api/v1/auth/me"),
     ("POST", "/api/v1/auth/password"),
+    ("POST", "/api/v1/auth/email"),
+    ("POST", "/api/v1/auth/email/verification"),
     ("GET", "/api/v1/auth/api-keys"),
     ("POST", "/api/v1/auth/api-keys"),
     ("GET", "/api/v1/auth/provider-keys"),

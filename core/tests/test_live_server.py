@@ -72,6 +72,22 @@ def test_a_signed_download_link_never_reaches_the_log(engram):
     assert "/api/v1/marketplace/packages/[REDACTED]" in content
 
 
+def test_the_keys_of_emailed_links_never_reach_the_log(engram):
+    # The link's page may be served by this server (ACCOUNT_LINK_BASE_URL's default).
+    _, log, address = engram
+    reset_key = f"{uuid.uuid4().hex}-cx9z0k-{uuid.uuid4().hex}"
+    connection = http.client.HTTPConnection(*address, timeout=5)
+
+    connection.request("GET", f"/account/password/reset/{reset_key}")
+    connection.getresponse().read()
+    connection.request("GET", f"/account/verify-email/confirm?key={reset_key}")
+    connection.getresponse().read()
+
+    content = wait_for_line(log, "?key=[REDACTED]")
+    assert reset_key not in content
+    assert "/account/password/reset/[REDACTED]" in content
+
+
 def test_the_start_says_nothing_about_lifespan(engram):
     _, log, _ = engram
 

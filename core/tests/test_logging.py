@@ -66,6 +66,27 @@ def test_django_signed_values_and_presigned_signatures_are_redacted():
     assert "/api/v1/marketplace/packages/[REDACTED]" in line
 
 
+# Shaped like allauth's keys: a reset key (user id, Django's timestamped token), a verification
+# key (Django-signed, its colons percent-encoded as in a link).
+RESET_KEY = "0c6c3bd2a4f54a4e8d1f7b7e6a5c4d3b-cx9z0k-4f3e2d1c0b9a89786756453423120f0e"
+VERIFY_KEY = "MQ%3A1xaF1A%3AuvSyrjwV5xVHYuJjqW3Dtqlrqt__7OLVnu1mkQcqy4w"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"GET /account/password/reset/{RESET_KEY} HTTP/1.1",
+        f"GET /account/verify-email/{VERIFY_KEY}?next=/ HTTP/1.1",
+        f"GET /reset?key={RESET_KEY}&lang=en HTTP/1.1",
+    ],
+)
+def test_the_keys_of_emailed_links_are_redacted(url):
+    line = _log_through(RedactingFormatter("%(message)s"), "%s", url)
+
+    assert RESET_KEY not in line and VERIFY_KEY not in line
+    assert "[REDACTED]" in line and "HTTP/1.1" in line
+
+
 def test_json_lines_carry_the_request_id_and_redact():
     bind_request_id("req-42")
 

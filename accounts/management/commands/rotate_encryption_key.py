@@ -11,17 +11,21 @@ from accounts import crypto, services
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt stored provider keys with the newest encryption key."
+    help = "Re-encrypt stored provider keys and second-factor secrets with the newest key."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--batch-size", type=int, default=200)
 
     def handle(self, *args, batch_size: int, **options) -> None:
         pending = services.provider_keys_pending_rotation()
+        pending += services.mfa_secrets_pending_rotation()
         primary = crypto.key_ring().primary_id
         if not pending:
             self.stdout.write(f"Every secret is already under key '{primary}'.")
             return
         with tqdm(total=pending, unit="secret", desc=f"to key '{primary}'") as bar:
-            moved = services.provider_keys_rotate(batch_size=batch_size, progress=bar.update)
+            moved = sum(
+                rotate(batch_size=batch_size, progress=bar.update)
+                for rotate in (services.provider_keys_rotate, services.mfa_secrets_rotate)
+            )
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {moved} secret(s) under '{primary}'."))

@@ -1,0 +1,108 @@
+"""Where django-allauth's headless API meets our accounts: its sign-ins end in our JWT pair,
+and its sign-in, reset and verification endpoints count in our rate limits.
+
+allauth serves email verification, password reset and (later) social sign-in and a second
+factor at ``/_allauth/app/v1/``; what a client holds afterwards is the same access/refresh pair
+``/api/v1/auth/login`` answers, so the API, MCP, SDK and WebSocket clients see one identity.
+"""
+
+import json
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.headless.tokens.strategies.sessions import SessionTokenStrategy
+from allauth.mfa.adapter import DefaultMFAAdapter
+from django.http import HttpRequest, HttpResponse
+
+from accounts import crypto, services
+from accounts.ratelimit import (
+    EMAIL_CHANGE_GROUP,
+    EMAIL_VERIFICATION_GROUP,
+    LOGIN_GROUP,
+    auth_rate_limit,
+)
+from core.errors import AuthenticationFailed, RateLimited, engram_error_response
+from core.middleware import DualModeMiddleware
+
+HEADLESS_PREFIX = "/_allauth/app/v1/"
+# allauth's endpoints that try a credential or send a mail: the group they count in, and the
+# field of the body that names the account (an email, or the key of an emailed link).
+LIMITED_ENDPOINTS: dict[str, tuple[str, str | None]] = {
+    "auth/login": (LOGIN_GROUP, "email"),
+    # A second step of a sign-in, or a password asked again, names no account: its client's
+    # address is counted.
+    "auth/2fa/authenticate": (LOGIN_GROUP, None),
+    "auth/reauthenticate": (LOGIN_GROUP, None),
+    "auth/signup": ("auth:signup", "email"),
+    "auth/password/request": ("auth:password-reset", "email"),
+    "auth/password/reset": ("auth:password-reset-key", "key"),
+    "auth/email/verify": (EMAIL_VERIFICATION_GROUP, "key"),
+    "account/email": (EMAIL_CHANGE_GROUP, "email"),
+}
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def set_password(self, user, password: str) -> None:
+        services.user_password_set(user=user, password=password)
+
+
+class MfaAdapter(DefaultMFAAdapter):
+    """TOTP secrets and recovery-code seeds are encrypted at rest under ENCRYPTION_KEYS, as
+    provider keys are."""
+
+    def encrypt(self, text: str) -> str:
+        return crypto.encrypt(text, context=services.MFA_SECRET_CONTEXT)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return crypto.decrypt(encrypted_text, context=services.MFA_SECRET_CONTEXT)
+
+
+class JwtTokenStrategy(SessionTokenStrategy):
+    """allauth keeps its session token for the steps of a sign-in; once signed in, the client
+    is handed our JWT pair (``meta.access_token``, ``refresh_token``, ``expires_in``,
+    ``expires_at``), and allauth's token refresh rotates it as ``/api/v1/auth/refresh`` does."""
+
+    def create_access_token_payload(self, request: HttpRequest) -> dict[str, Any] | None:
+        tokens = services.tokens_issue(user=request.user)
+        return {
+            "access_token": tokens.access,
+            "refresh_token": tokens.refresh,
+            "expires_in": tokens.expires_in,
+            "expires_at": tokens.access_expires_at.isoformat(),
+        }
+
+    def refresh_token(self, refresh_token: str) -> tuple[str, str] | None:
+        try:
+            _, tokens = services.tokens_refresh(refresh=refresh_token)
+        except AuthenticationFailed:
+            return None
+        return tokens.access, tokens.refresh
+
+
+def _named_account(request: HttpRequest, field: str | None) -> str:
+    if field is None:
+        return ""
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    value = body.get(field) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+class IdentityRateLimitMiddleware(DualModeMiddleware):
+    """Counts each POST to allauth's sign-in, reset and verification endpoints per client
+    address and per account named, and answers 429 ``RATE_LIMITED`` in our error shape."""
+
+    def before(self, request: HttpRequest) -> HttpResponse | None:
+        if request.method != "POST" or not request.path.startswith(HEADLESS_PREFIX):
+            return None
+        limited = LIMITED_ENDPOINTS.get(request.path.removeprefix(HEADLESS_PREFIX))
+        if limited is None:
+            return None
+        group, field = limited
+        try:
+            auth_rate_limit(request, group=group, account=_named_account(request, field))
+        except RateLimited as exc:
+            return engram_error_response(exc)
+        return None
