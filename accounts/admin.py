@@ -1,5 +1,7 @@
 """The operators' view of accounts: users with their tier and keys as metadata only."""
 
+from allauth.account.admin import EmailAddressAdmin as AllauthEmailAddressAdmin
+from allauth.account.models import EmailAddress
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count, Q, QuerySet
@@ -134,3 +136,18 @@ class PersonaAdmin(admin.ModelAdmin):
     search_fields = ("name", "user__email")
     list_select_related = ("user",)
     ordering = ("-created_at",)
+
+
+# allauth's list of addresses, with our columns: an address and its owner on one line each, the
+# whole value on hover (the console's lists fit 1400 px).
+admin.site.unregister(EmailAddress)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(AllauthEmailAddressAdmin):
+    list_display = (
+        shortened("email", length=32),
+        shortened("user", length=20),
+        "primary",
+        "verified",
+    )

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -206,6 +208,8 @@ def every_list_filled() -> None:
     )  # fmt: skip
     Comment.objects.create(task=task, user=customer, content="The second quote leaves out grout.")
     XpEntry.objects.create(user=customer, task=task, completion=1, kind="grant", amount=60)
+    EmailAddress.objects.create(user=customer, email=customer.email, verified=True, primary=True)
+    Authenticator.objects.create(user=customer, type=Authenticator.Type.TOTP, data={"secret": "x"})
 
 
 # Whatever a cell shows: its text must stay on its line or wrap between words, and neither a
