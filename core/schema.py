@@ -1,9 +1,96 @@
-"""OpenAPI post-processing: every operation documents the shared error shape.
+"""The OpenAPI schema says what the API enforces: the schema class adds the rules DRF checks
+but drf-spectacular leaves out, and a post-processing hook documents the shared error shape.
 
 Statuses only some operations answer (409 CONFLICT) are declared on those operations with a
-description (``CONFLICT_RESPONSE``); this hook gives them the error body too."""
+description (``CONFLICT_RESPONSE``); the hook gives them the error body too."""
 
+from dataclasses import dataclass
 from typing import Any
+
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
+from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+NO_NUL = r"^[^\x00]*$"
+
+
+@dataclass(frozen=True)
+class EventStream:
+    """A ``text/event-stream`` response in ``extend_schema``: each event is named one of
+    ``events`` and its data is ``data`` as JSON. Open API 3.0 has the media type's schema
+    describe one event (``event``, ``data``, ``id``, ``retry``), as schemathesis reads it."""
+
+    events: tuple[str, ...]
+    data: type[serializers.Serializer]
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's schema, plus:
+
+    - a text field DRF refuses NUL characters in says so with a pattern;
+    - an input serializer's ``schema_constraints`` (a dict of JSON Schema keywords, such as an
+      ``anyOf`` of required fields) go into its request schema, for rules across fields that
+      its ``validate`` enforces;
+    - an ``EventStream`` response documents each event and its data.
+    """
+
+    def _get_response_for_code(
+        self, serializer, status_code, media_types=None, direction="response"
+    ):
+        response = serializer.response if isinstance(serializer, OpenApiResponse) else serializer
+        if isinstance(response, EventStream):
+            data = self.resolve_serializer(response.data, direction).ref
+            event = {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": list(response.events)},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": data,
+                    },
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer"},
+                },
+            }
+            serializer = OpenApiResponse(event, description=serializer.description)
+        return super()._get_response_for_code(serializer, status_code, media_types, direction)
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        refuses_nul = any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators)
+        # A field's own pattern comes later, from its RegexValidator, and says more.
+        has_pattern = any(isinstance(v, RegexValidator) for v in field.validators)
+        if (
+            direction == "request"
+            and refuses_nul
+            and not has_pattern
+            and schema.get("type") == "string"
+            and not schema.keys() & {"pattern", "format", "enum"}
+        ):
+            schema["pattern"] = NO_NUL
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            # DRF checks a nested list's length; drf-spectacular only writes a ListField's.
+            if field.min_length is not None or not field.allow_empty:
+                schema["minItems"] = max(field.min_length or 0, 0 if field.allow_empty else 1)
+            if field.max_length is not None:
+                schema["maxItems"] = field.max_length
+        return schema
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # A body that must name some fields (``schema_constraints``) cannot be left out.
+        return schema, required or bool(getattr(serializer, "schema_constraints", None))
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        constraints = getattr(serializer, "schema_constraints", None)
+        if direction == "request" and constraints:
+            schema.update(constraints)
+        return schema
+
 
 ERROR_COMPONENT = {
     "type": "object",
@@ -35,6 +122,24 @@ _ERROR_STATUSES = {
     "500": "Unexpected failure (INTERNAL_ERROR).",
     "503": "A dependency is unavailable (SERVICE_UNAVAILABLE).",
 }
+
+
+def document_empty_query_values(
+    result: dict[str, Any], generator, request, public
+) -> dict[str, Any]:
+    """drf-spectacular hook: an optional query parameter sent empty (``?until=``) is the same as
+    one left out (DRF reads a query string as a form does), so the schema allows the empty
+    value too."""
+    empty = {"type": "string", "maxLength": 0}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "query" or parameter.get("required"):
+                    continue
+                schema = parameter.get("schema", {})
+                if empty not in schema.get("oneOf", []):
+                    parameter["schema"] = {"anyOf": [schema, empty]}
+    return result
 
 
 def add_error_responses(result: dict[str, Any], generator, request, public) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -77,6 +79,8 @@ def test_documented_endpoints_never_fail(case, user):
             status_code_conformance,
             response_schema_conformance,
             content_type_conformance,
+            positive_data_acceptance,
+            negative_data_rejection,
         ],
     )
     if not case.path.startswith(SIGN_IN_PATHS):

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView
+from core.schema import EventStream
 from core.sse import EventStreamRenderer, Step, event_stream_response, sse_event
 from llm.api.serializers import (
     ModelListOutput,
@@ -114,7 +115,9 @@ class ModelLoadStreamView(ModelView):
         parameters=[MODEL_ID],
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="`event: progress` / `complete` / `error` / `status`"
+                EventStream(("progress", "complete", "error", "status"), ModelStatusOutput),
+                description="`event: progress` / `complete` / `error` / `status`, each with "
+                "the body of `status` as its data",
             )
         },
     )

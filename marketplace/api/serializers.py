@@ -1,5 +1,3 @@
-import re
-
 from rest_framework import serializers
 
 from core.api import InputSerializer
@@ -67,12 +65,11 @@ class ReviewInput(InputSerializer):
 
 
 class EarningsQuery(InputSerializer):
-    period = serializers.CharField(max_length=7, help_text="YYYY-MM")
-
-    def validate_period(self, value: str) -> str:
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
-            raise serializers.ValidationError("Use YYYY-MM.")
-        return value
+    period = serializers.RegexField(
+        r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        help_text="YYYY-MM",
+        error_messages={"invalid": "Use YYYY-MM."},
+    )
 
 
 # --- output --------------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ class BackupView(RawStorageView):
                 "timestamp": request.headers.get("X-Backup-Timestamp"),
                 "checksum": request.headers.get("X-Backup-Checksum"),
             },
+            text=True,
         )
         backup = services.backup_put(
             user=request.user, body=request._request, length=declared_length(request),
