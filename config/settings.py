@@ -333,6 +333,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.add_error_responses",
         "core.schema.document_empty_query_values",
+        "core.schema.add_named_schemas",
     ],
 }
 

@@ -33,7 +33,11 @@ def validated_serializer(
     string or a form (a QueryDict), or ``text=True`` (values read from headers), has only text,
     which the fields convert."""
     serializer = serializer_class(data=data, **kwargs)
-    if not (text or isinstance(data, QueryDict)) and (errors := json_type_errors(serializer, data)):
+    if isinstance(data, QueryDict):
+        errors = repeated_value_errors(serializer, data)
+    else:
+        errors = None if text else json_type_errors(serializer, data)
+    if errors:
         raise serializers.ValidationError(errors)
     serializer.is_valid(raise_exception=True)
     return serializer
@@ -94,6 +98,18 @@ def json_type_errors(field: serializers.Field, value: Any) -> Any:
             wrong = not isinstance(value, types) or (bool not in types and isinstance(value, bool))
             return [message] if wrong else None
     return None
+
+
+def repeated_value_errors(serializer: serializers.Serializer, data: QueryDict) -> dict | None:
+    """A parameter sent more than once where the field takes one value (DRF would quietly
+    keep the last): which ones, in DRF's error shape, or None."""
+    errors = {
+        name: ["Give one value."]
+        for name, field in serializer.fields.items()
+        if not isinstance(field, serializers.ListField | serializers.MultipleChoiceField)
+        and len(data.getlist(name)) > 1
+    }
+    return errors or None
 
 
 def unstorable_text(value: Any) -> str | None:

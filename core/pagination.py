@@ -38,8 +38,17 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def epoch_micros(moment: datetime) -> int:
+    """``moment`` as whole microseconds since the epoch: a cursor's text for a time."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
+
+
 def _encode(position: datetime, pk: uuid.UUID) -> str:
-    return f"{(position - _EPOCH) // _MICROSECOND}-{pk.hex}"
+    return f"{epoch_micros(position)}-{pk.hex}"
 
 
 def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -48,7 +57,7 @@ def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
             "The cursor is not valid.", details={"cursor": ["Malformed cursor."]}
         )
     micros, pk = cursor.split("-")
-    return _EPOCH + int(micros) * _MICROSECOND, uuid.UUID(pk)
+    return from_epoch_micros(int(micros)), uuid.UUID(pk)
 
 
 def paginate(

@@ -4,15 +4,20 @@ but drf-spectacular leaves out, and a post-processing hook documents the shared 
 Statuses only some operations answer (409 CONFLICT) are declared on those operations with a
 description (``CONFLICT_RESPONSE``); the hook gives them the error body too."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from drf_spectacular import openapi
+from drf_spectacular.drainage import GENERATOR_STATS
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 NO_NUL = r"^[^\x00]*$"
+NOT_BLANK_NO_NUL = r"^[^\x00]*[^\x00\s][^\x00]*$"
+EMPTY_OR_NOT_BLANK = r"^([^\x00]*[^\x00\s][^\x00]*)?$"
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,9 @@ class AutoSchema(openapi.AutoSchema):
             and schema.get("type") == "string"
             and not schema.keys() & {"pattern", "format", "enum"}
         ):
-            schema["pattern"] = NO_NUL
+            # DRF trims a text before it refuses a blank one.
+            blank_refused = getattr(field, "trim_whitespace", False) and not field.allow_blank
+            schema["pattern"] = NOT_BLANK_NO_NUL if blank_refused else NO_NUL
         if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
             # DRF checks a nested list's length; drf-spectacular only writes a ListField's.
             if field.min_length is not None or not field.allow_empty:
@@ -79,10 +86,27 @@ class AutoSchema(openapi.AutoSchema):
                 schema["maxItems"] = field.max_length
         return schema
 
+    def _get_request_body(self, direction="request"):
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        with GENERATOR_STATS.silence():  # most views have no serializer to guess: no body
+            named = self.get_request_serializer()
+        if named is None:
+            return None
+        # drf-spectacular documents bodies of PUT, PATCH and POST only; a DELETE that reads
+        # one (mem0's batch delete) names it in extend_schema, and it is documented as one.
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
+
     def _get_request_for_media_type(self, serializer, direction="request"):
         schema, required = super()._get_request_for_media_type(serializer, direction)
-        # A body that must name some fields (``schema_constraints``) cannot be left out.
-        return schema, required or bool(getattr(serializer, "schema_constraints", None))
+        # A body that must name some fields (``schema_constraints``) cannot be left out, nor
+        # can a raw (binary) one: it is the upload itself.
+        constrained = bool(getattr(serializer, "schema_constraints", None))
+        return schema, required or constrained or serializer == OpenApiTypes.BINARY
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
@@ -122,6 +146,23 @@ _ERROR_STATUSES = {
     "500": "Unexpected failure (INTERNAL_ERROR).",
     "503": "A dependency is unavailable (SERVICE_UNAVAILABLE).",
 }
+
+
+_NAMED_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+
+def named_schema(name: str, build: Callable[[dict[str, str]], dict[str, Any]]) -> dict[str, str]:
+    """A reference to the schema ``build`` makes (given that same reference, for a schema that
+    contains itself), added to the components as ``name`` by ``add_named_schemas``."""
+    reference = {"$ref": f"#/components/schemas/{name}"}
+    _NAMED_SCHEMAS[name] = build(reference)
+    return reference
+
+
+def add_named_schemas(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """drf-spectacular hook: the schemas ``named_schema`` named."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(_NAMED_SCHEMAS)
+    return result
 
 
 def document_empty_query_values(

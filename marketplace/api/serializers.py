@@ -3,7 +3,7 @@ from rest_framework import serializers
 from core.api import InputSerializer
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketplace.manifest import CATEGORIES, NAMESPACE
-from marketplace.selectors import SORTS
+from marketplace.selectors import CATALOG_CURSOR_PATTERN, SORTS
 
 # --- input ---------------------------------------------------------------------------------------
 
@@ -27,7 +27,9 @@ class CatalogQuery(InputSerializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     category = serializers.ChoiceField(choices=CATEGORIES, required=False, default="")
     sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="newest")
-    cursor = serializers.CharField(required=False, allow_blank=True, max_length=512, default="")
+    cursor = serializers.RegexField(
+        CATALOG_CURSOR_PATTERN, required=False, allow_blank=True, max_length=100, default=""
+    )
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
 
 
