@@ -16,8 +16,12 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 NO_NUL = r"^[^\x00]*$"
-NOT_BLANK_NO_NUL = r"^[^\x00]*[^\x00\s][^\x00]*$"
-EMPTY_OR_NOT_BLANK = r"^([^\x00]*[^\x00\s][^\x00]*)?$"
+BLANK = {"type": "string", "maxLength": 0}
+# What Python's str.strip() removes, spelled out: ``\s`` differs between regex dialects (the
+# validators of other languages leave out U+001C to U+001F).
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK_NO_NUL = rf"^[^\x00]*[^\x00{SPACE}][^\x00]*$"
+EMPTY_OR_NOT_BLANK = rf"^([^\x00]*[^\x00{SPACE}][^\x00]*)?$"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,13 @@ class AutoSchema(openapi.AutoSchema):
         constrained = bool(getattr(serializer, "schema_constraints", None))
         return schema, required or constrained or serializer == OpenApiTypes.BINARY
 
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        # drf-spectacular offers a blank text as oneOf the field's schema or "", but "" can
+        # match both (a pattern that admits it), and oneOf then refuses it: anyOf.
+        if BLANK in schema.get("oneOf", []):
+            schema["anyOf"] = schema.pop("oneOf")
+
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
         constraints = getattr(serializer, "schema_constraints", None)
@@ -171,15 +182,14 @@ def document_empty_query_values(
     """drf-spectacular hook: an optional query parameter sent empty (``?until=``) is the same as
     one left out (DRF reads a query string as a form does), so the schema allows the empty
     value too."""
-    empty = {"type": "string", "maxLength": 0}
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") != "query" or parameter.get("required"):
                     continue
                 schema = parameter.get("schema", {})
-                if empty not in schema.get("oneOf", []):
-                    parameter["schema"] = {"anyOf": [schema, empty]}
+                if BLANK not in schema.get("anyOf", []):
+                    parameter["schema"] = {"anyOf": [schema, BLANK]}
     return result
 
 

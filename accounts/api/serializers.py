@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import SYSTEM_PROMPT_MAX_CHARS, ApiScope, Provider
+from core.schema import SPACE
 
 # --- Input ---------------------------------------------------------------------------------------
 
@@ -48,7 +49,7 @@ class ApiKeyCreateInput(serializers.Serializer):
 
 
 # 8 to 500 characters, none a space; a key pasted with a line end around it is trimmed.
-API_KEY_PATTERN = r"^\s*[^\s\x00]{8,500}\s*$"
+API_KEY_PATTERN = rf"^[{SPACE}]*[^{SPACE}\x00]{{8,500}}[{SPACE}]*$"
 
 
 @extend_schema_field({"type": "string", "pattern": API_KEY_PATTERN})

@@ -57,6 +57,10 @@ NUL_REFUSED = "Text may not contain NUL characters."
 URL_REFUSED = "Enter a valid URL."
 USER_TEXT_NEEDED = "At least one user or assistant message needs text."
 ENTITY_NEEDED = "At least one entity id is required."
+# ...and the user and run ids, which name one session together, fit 255 bytes.
+ENTITY_IDS = (ENTITY_NEEDED, "With run_id, at most 255")
+# A raw body's checksum comes in X-Checksum, optional for a JSON body (which holds its own).
+RAW_CHECKSUM = "Expected 64 hex characters"
 # Every alternative of a filter names an entity; a filter expands to at most 10 alternatives.
 FILTER_RULES = ("Each alternative needs user_id", "Too many alternatives")
 # Rules OpenAPI 3.0 cannot state: they read stored data, or tie one value to another. A 400
@@ -85,11 +89,18 @@ RULES_BEYOND_THE_SCHEMA: dict[tuple[str, str], dict[str, str | tuple[str, ...] |
     ("GET", "/api/v1/plugins"): {"cursor": "Malformed cursor, or another sort."},
     # mem0 reads and deletes by entity: one of four optional fields (or a filter) names it.
     ("DELETE", "/mem0/v1/memories/"): {"user_id": ENTITY_NEEDED},
-    ("POST", "/mem0/v3/memories/add/"): {"user_id": ENTITY_NEEDED, "messages": USER_TEXT_NEEDED},
-    ("POST", "/mem0/v3/memories/"): {"user_id": ENTITY_NEEDED, "filters": FILTER_RULES},
-    ("POST", "/mem0/v3/memories/search/"): {"user_id": ENTITY_NEEDED, "filters": FILTER_RULES},
+    ("POST", "/mem0/v3/memories/add/"): {
+        "user_id": ENTITY_IDS,
+        "messages": USER_TEXT_NEEDED,
+    },
+    ("POST", "/mem0/v3/memories/"): {"user_id": ENTITY_IDS, "filters": FILTER_RULES},
+    ("POST", "/mem0/v3/memories/search/"): {"user_id": ENTITY_IDS, "filters": FILTER_RULES},
     # A raw upload names its table in the query, a JSON one in the body.
-    ("POST", "/api/v1/storage/records"): {"table": "Required, at most 64 characters."},
+    ("POST", "/api/v1/storage/records"): {
+        "table": "Required, at most 64 characters.",
+        "checksum": RAW_CHECKSUM,
+    },
+    ("PUT", "/api/v1/storage/records/{record_id}"): {"checksum": RAW_CHECKSUM},
     # The body is JSON Lines, one memory a line: text the schema cannot describe line by line.
     ("POST", "/api/v1/memories/import"): {"body": None},
     # The manifest (JSON text) and the package (a zip) are documents of their own, checked
