@@ -18,6 +18,7 @@ from chat.api.openai_serializers import (
 )
 from chat.openai_format import completion_body, completion_chunks, models_body
 from core.api import ApiView, validated
+from core.errors import ValidationFailed
 from core.sse import event_stream
 from llm.selectors import model_listings
 
@@ -61,6 +62,13 @@ class ChatCompletionsView(ApiView):
         persona_ref = request.headers.get("X-Engram-Persona")
         persona = persona_by_name_or_id(request.user, persona_ref) if persona_ref else None
         data = validated(ChatCompletionInput, request.data)
+        if data["n"] != 1:
+            # Accepted and ignored, a client asking for several choices would pay for one and
+            # wait for the others forever; refused, its SDK shows why.
+            raise ValidationFailed(
+                f"n={data['n']} is not supported: Engram answers with exactly one choice (n=1).",
+                details={"n": ["Must be 1."]},
+            )
         turn = services.completion_prepare(
             user=request.user,
             model_id=data["model"],

@@ -34,6 +34,11 @@ class MessageContentField(serializers.JSONField):
     """A string, a list of content parts, or null."""
 
 
+@extend_schema_field({"type": "integer", "enum": [1], "default": 1})
+class ChoiceCountField(serializers.IntegerField):
+    """``n``: only 1. The view refuses any other with a message the client's SDK shows."""
+
+
 class ChatMessageInput(serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = MessageContentField(allow_null=True)
@@ -52,17 +57,8 @@ class StreamOptionsInput(serializers.Serializer):
 class ChatCompletionInput(InputSerializer):
     model = serializers.CharField(max_length=200)
     messages = ChatMessageInput(many=True, allow_empty=False)
-    # Accepted and ignored, a client asking for several choices would pay for one and wait
-    # for the others forever; refused, its SDK shows why.
-    n = serializers.IntegerField(
-        default=1,
-        min_value=1,
-        max_value=1,
-        help_text="How many choices to generate: Engram answers exactly one.",
-        error_messages={
-            key: "Not supported: Engram answers with exactly one choice (n=1)."
-            for key in ("min_value", "max_value")
-        },
+    n = ChoiceCountField(
+        default=1, help_text="How many choices to generate: Engram answers exactly one."
     )
     stream = serializers.BooleanField(default=False)
     stream_options = StreamOptionsInput(required=False)
