@@ -1,5 +1,7 @@
 """The OpenAPI schema says what the API enforces: the schema class adds the rules DRF checks
-but drf-spectacular leaves out, and a post-processing hook documents the shared error shape.
+but drf-spectacular leaves out, and post-processing hooks document the shared error shape,
+empty query values and named (recursive) schemas. The fuzz test (core/tests/test_api_fuzz.py)
+holds the API to it both ways: what the schema allows is accepted, what it refuses is refused.
 
 Statuses only some operations answer (409 CONFLICT) are declared on those operations with a
 description (``CONFLICT_RESPONSE``); the hook gives them the error body too."""
@@ -41,7 +43,9 @@ class AutoSchema(openapi.AutoSchema):
     - an input serializer's ``schema_constraints`` (a dict of JSON Schema keywords, such as an
       ``anyOf`` of required fields) go into its request schema, for rules across fields that
       its ``validate`` enforces;
-    - an ``EventStream`` response documents each event and its data.
+    - an ``EventStream`` response documents each event and its data;
+    - a nested list's length limits, a DELETE's body, and that a raw upload's body is required;
+    - a text that may be blank is anyOf (not oneOf) its schema or "".
     """
 
     def _get_response_for_code(

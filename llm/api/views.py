@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +34,8 @@ MODEL_ID = OpenApiParameter(
     OpenApiParameter.PATH,
     description="The catalog id; may contain '/' and ':' (meta-llama/llama-3.1-8b-instruct, "
     "llama3.1:8b), sent as they are.",
+    # A real id, so that a schema-driven client (the fuzz test) reaches past the 404.
+    examples=[OpenApiExample("A local model", value="llama3.1:8b")],
 )
 LOAD_PROGRESS_INTERVAL = 0.25  # seconds between two looks at a running load
 
