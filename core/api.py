@@ -10,6 +10,7 @@ a malformed id are all the same 404, and no handler looks an owned object up its
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -18,21 +19,97 @@ from core.ownership import get_owned_object
 
 
 def validated_serializer(
-    serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any
+    serializer_class: type[serializers.Serializer],
+    data: Any,
+    *,
+    text: bool = False,
+    **kwargs: Any,
 ) -> serializers.Serializer:
     """The serializer with ``data`` validated, for input serializers that also convert it
     (``to_draft``, ``to_filters``); a failure is a 400 with per-field details. ``kwargs`` go to
-    the serializer (``context``, ``partial``)."""
+    the serializer (``context``, ``partial``).
+
+    JSON values must have the type the field documents (see ``json_type_errors``); a query
+    string or a form (a QueryDict), or ``text=True`` (values read from headers), has only text,
+    which the fields convert."""
     serializer = serializer_class(data=data, **kwargs)
+    if isinstance(data, QueryDict):
+        errors = repeated_value_errors(serializer, data)
+    else:
+        errors = None if text else json_type_errors(serializer, data)
+    if errors:
+        raise serializers.ValidationError(errors)
     serializer.is_valid(raise_exception=True)
     return serializer
 
 
 def validated(
-    serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any
+    serializer_class: type[serializers.Serializer], data: Any, *, text: bool = False, **kwargs: Any
 ) -> dict[str, Any]:
     """Validate input with ``serializer_class``; a failure is a 400 with per-field details."""
-    return validated_serializer(serializer_class, data, **kwargs).validated_data
+    return validated_serializer(serializer_class, data, text=text, **kwargs).validated_data
+
+
+# DRF's fields convert what they can (0 → "0", 0 → False, false → 0.0, "1" → 1): a client that
+# sends the wrong JSON type gets something it did not mean, and comes to rely on it.
+_JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], str]] = [
+    (serializers.BooleanField, (bool,), "Must be true or false."),
+    (serializers.CharField, (str,), "Not a valid string."),
+    (serializers.UUIDField, (str,), "Not a valid string."),
+    (serializers.DateTimeField, (str,), "Not a valid string."),
+    (serializers.DateField, (str,), "Not a valid string."),
+    (serializers.IntegerField, (int,), "A valid integer is required."),
+    (serializers.FloatField, (int, float), "A valid number is required."),
+]
+
+
+def json_type_errors(field: serializers.Field, value: Any) -> Any:
+    """Where a JSON ``value`` has another type than ``field`` documents, in DRF's error shape
+    (nested like the value), or None. Only types: what DRF's validation says comes after."""
+    if value is None:
+        return None  # allow_null is the field's to decide
+    if isinstance(field, serializers.ListSerializer | serializers.ListField):
+        if not isinstance(value, list):
+            return None
+        items = enumerate(value)
+        errors = {i: e for i, item in items if (e := json_type_errors(field.child, item))}
+        return errors or None
+    if isinstance(field, serializers.DictField):
+        if not isinstance(value, dict):
+            return None
+        errors = {k: e for k, item in value.items() if (e := json_type_errors(field.child, item))}
+        return errors or None
+    if isinstance(field, serializers.Serializer):
+        if not isinstance(value, dict):
+            return None
+        errors = {
+            name: e
+            for name, child in field.fields.items()
+            if not child.read_only and name in value and (e := json_type_errors(child, value[name]))
+        }
+        return errors or None
+    if isinstance(field, serializers.ChoiceField):
+        # Every documented choice is text: a number that reads like one is still not one.
+        if all(isinstance(choice, str) for choice in field.choices) and not isinstance(value, str):
+            return ["Not a valid string."]
+        return None
+    for field_class, types, message in _JSON_TYPES:
+        if isinstance(field, field_class):
+            wrong = not isinstance(value, types) or (bool not in types and isinstance(value, bool))
+            return [message] if wrong else None
+    return None
+
+
+def repeated_value_errors(serializer: serializers.Serializer, data: QueryDict) -> dict | None:
+    """A parameter sent more than once where the field takes one value (DRF would quietly
+    keep the last): which ones, in DRF's error shape, or None."""
+    errors = {
+        name: ["Give one value."]
+        for name, field in serializer.fields.items()
+        if not isinstance(field, serializers.ListField | serializers.MultipleChoiceField)
+        and len(data.getlist(name)) > 1
+    }
+    return errors or None
 
 
 def unstorable_text(value: Any) -> str | None:

@@ -2,11 +2,9 @@
 plugin's page, a user's installations, a publisher's submissions and earnings, the review
 queue. Each costs a fixed number of queries."""
 
-import base64
-import json
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
@@ -14,7 +12,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from accounts.models import User
 from core.errors import NotFound, ValidationFailed
-from core.parsers import json_loads
+from core.pagination import epoch_micros, from_epoch_micros
 from marketplace.models import (
     Installation,
     InstallStatus,
@@ -28,6 +26,11 @@ from marketplace.models import (
 
 # sort name -> the field the catalog orders by (descending, then id).
 SORTS = {"rating": "rating_average", "installs": "install_count", "newest": "listed_at"}
+# The sort, the last row's value in it (a time as microseconds since the epoch), and its id.
+# Every text the pattern matches decodes.
+CATALOG_CURSOR_PATTERN = (
+    r"^(newest-[0-9]{1,17}|installs-[0-9]{1,10}|rating-[0-9]{1,3}\.[0-9]{1,17})-[0-9a-f]{32}$"
+)
 
 
 @dataclass(frozen=True)
@@ -44,27 +47,23 @@ def _listed() -> QuerySet[Plugin]:
 
 
 def _cursor_encode(sort: str, value: Any, pk: uuid.UUID) -> str:
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    raw = json.dumps([sort, value, str(pk)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    if sort == "newest":
+        value = epoch_micros(value)
+    elif sort == "rating":
+        value = repr(float(value))  # an average from 0 to 5: never in exponent notation
+    return f"{sort}-{value}-{pk.hex}"
 
 
 def _cursor_decode(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        cursor_sort, value, pk = json_loads(base64.urlsafe_b64decode(padded.encode()))
-        if cursor_sort != sort:
-            raise ValueError(cursor_sort)
-        if sort == "newest":
-            value = datetime.fromisoformat(value)
-        elif not isinstance(value, int | float) or isinstance(value, bool):
-            raise ValueError(value)
-        return value, uuid.UUID(pk)
-    except (ValueError, TypeError, UnicodeDecodeError):
+    # A cursor continues the order it came from: under another sort it is refused.
+    if not re.fullmatch(CATALOG_CURSOR_PATTERN, cursor) or not cursor.startswith(f"{sort}-"):
         raise ValidationFailed(
             "The cursor is not valid.", details={"cursor": ["Malformed cursor, or another sort."]}
-        ) from None
+        )
+    _, value, pk = cursor.split("-")
+    if sort == "newest":
+        return from_epoch_micros(int(value)), uuid.UUID(pk)
+    return (float(value) if sort == "rating" else int(value)), uuid.UUID(pk)
 
 
 def catalog(

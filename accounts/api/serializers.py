@@ -1,6 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import SYSTEM_PROMPT_MAX_CHARS, ApiScope, Provider
+from core.schema import SPACE
 
 # --- Input ---------------------------------------------------------------------------------------
 
@@ -57,14 +59,25 @@ class ApiKeyCreateInput(serializers.Serializer):
     )
 
 
-class ProviderKeyInput(serializers.Serializer):
-    api_key = serializers.CharField(min_length=8, max_length=500)
-    base_url = serializers.URLField(max_length=500, required=False, default="")
+# 8 to 500 characters, none a space; a key pasted with a line end around it is trimmed.
+API_KEY_PATTERN = rf"^[{SPACE}]*[^{SPACE}\x00]{{8,500}}[{SPACE}]*$"
 
-    def validate_api_key(self, value: str) -> str:
+
+@extend_schema_field({"type": "string", "pattern": API_KEY_PATTERN})
+class ApiKeyField(serializers.CharField):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(min_length=8, max_length=500, **kwargs)
+
+    def to_internal_value(self, data: object) -> str:
+        value = super().to_internal_value(data)
         if any(char.isspace() for char in value):
             raise serializers.ValidationError("An API key has no spaces.")
         return value
+
+
+class ProviderKeyInput(serializers.Serializer):
+    api_key = ApiKeyField()
+    base_url = serializers.URLField(max_length=500, required=False, default="")
 
 
 # --- Output --------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import base64
 import binascii
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backups.services.records import TABLE_MAX_LENGTH
@@ -16,18 +17,41 @@ BIGINT_MAX = 2**63 - 1
 FLOAT32_MAX = 3.4e38
 
 
+# What base64.b64decode(validate=True) decodes: the standard alphabet, padded.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+CHECKSUM_PATTERN = r"^[0-9a-fA-F]{64}$"
+
+
+def _blob(help_text: str) -> serializers.RegexField:
+    return serializers.RegexField(
+        BASE64_PATTERN,
+        trim_whitespace=False,
+        help_text=help_text,
+        error_messages={"invalid": "Not valid base64."},
+    )
+
+
+def _checksum() -> serializers.RegexField:
+    return serializers.RegexField(
+        CHECKSUM_PATTERN,
+        trim_whitespace=False,
+        help_text="SHA-256 of the ciphertext, hex.",
+        error_messages={"invalid": "Expected 64 hex characters (SHA-256)."},
+    )
+
+
 class RecordCreateIn(serializers.Serializer):
     table = serializers.CharField(max_length=TABLE_MAX_LENGTH)
-    blob = serializers.CharField(help_text="The ciphertext, base64.")
-    checksum = serializers.CharField(max_length=64, help_text="SHA-256 of the ciphertext, hex.")
+    blob = _blob("The ciphertext, base64.")
+    checksum = _checksum()
 
     def validate_blob(self, value: str) -> bytes:
         return _base64(value)
 
 
 class RecordReplaceIn(serializers.Serializer):
-    blob = serializers.CharField(help_text="The ciphertext, base64.")
-    checksum = serializers.CharField(max_length=64)
+    blob = _blob("The ciphertext, base64.")
+    checksum = _checksum()
 
     def validate_blob(self, value: str) -> bytes:
         return _base64(value)
@@ -67,29 +91,41 @@ class RecordPageOut(serializers.Serializer):
     has_more = serializers.BooleanField()
 
 
-def _usable_vector(vector: list[float]) -> list[float]:
-    # Stored as 32-bit floats.
-    if not all(math.isfinite(x) and abs(x) <= FLOAT32_MAX for x in vector):
-        raise serializers.ValidationError("Every component must be a finite 32-bit float.")
-    if not any(vector):
-        raise serializers.ValidationError("A zero vector has no direction to compare.")
-    return vector
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
+        "minItems": 1,
+        "maxItems": MAX_DIMENSIONS,
+        "not": {"items": {"enum": [0]}},
+        "description": "32-bit floats, not all zero (a zero vector has no direction).",
+    }
+)
+class VectorField(serializers.ListField):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(
+            child=serializers.FloatField(), min_length=1, max_length=MAX_DIMENSIONS, **kwargs
+        )
+
+    def to_internal_value(self, data: object) -> list[float]:
+        vector = super().to_internal_value(data)
+        # Stored as 32-bit floats.
+        if not all(math.isfinite(x) and abs(x) <= FLOAT32_MAX for x in vector):
+            raise serializers.ValidationError("Every component must be a finite 32-bit float.")
+        if vector and not any(vector):
+            raise serializers.ValidationError("A zero vector has no direction to compare.")
+        return vector
 
 
 class VectorIn(serializers.Serializer):
     id = serializers.CharField(max_length=200)
-    vector = serializers.ListField(
-        child=serializers.FloatField(), min_length=1, max_length=MAX_DIMENSIONS
-    )
-    blob = serializers.CharField(help_text="The encrypted payload, base64.")
-    checksum = serializers.CharField(max_length=64)
+    vector = VectorField()
+    blob = _blob("The encrypted payload, base64.")
+    checksum = _checksum()
     table = serializers.CharField(required=False, allow_blank=True, max_length=TABLE_MAX_LENGTH)
 
     def validate_blob(self, value: str) -> bytes:
         return _base64(value)
-
-    def validate_vector(self, value: list[float]) -> list[float]:
-        return _usable_vector(value)
 
 
 class VectorUpsertIn(serializers.Serializer):
@@ -117,14 +153,9 @@ class VectorDetailOut(VectorOut):
 
 
 class VectorSearchIn(serializers.Serializer):
-    vector = serializers.ListField(
-        child=serializers.FloatField(), min_length=1, max_length=MAX_DIMENSIONS
-    )
+    vector = VectorField()
     top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=10)
     table = serializers.CharField(required=False, allow_blank=True, max_length=TABLE_MAX_LENGTH)
-
-    def validate_vector(self, value: list[float]) -> list[float]:
-        return _usable_vector(value)
 
 
 class VectorHitOut(serializers.Serializer):
@@ -172,7 +203,7 @@ class BackupUploadIn(serializers.Serializer):
     version = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
     timestamp = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
     size = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
-    checksum = serializers.CharField(max_length=64)
+    checksum = _checksum()
 
 
 class BackupUploadOut(BackupOut):

@@ -9,6 +9,7 @@ class CheckoutInput(serializers.Serializer):
 
 
 class SubscriptionChangeInput(serializers.Serializer):
+    schema_constraints = {"anyOf": [{"required": ["tier"]}, {"required": ["seats"]}]}
     tier = serializers.ChoiceField(choices=[str(tier) for tier in PAID_TIERS], required=False)
     seats = serializers.IntegerField(required=False, min_value=1, max_value=500)
 

@@ -76,7 +76,7 @@ class ChatCompletionsView(ApiView):
             messages=[dict(message) for message in data["messages"]],
             temperature=data["temperature"],
             max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
-            options={key: data[key] for key in PASSED_THROUGH if key in data},
+            options={key: data[key] for key in PASSED_THROUGH if data.get(key) is not None},
             thread=thread,
             persona=persona,
         )

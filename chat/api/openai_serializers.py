@@ -3,9 +3,11 @@ the OpenAPI schema; the bodies themselves are built by chat/openai_format.py).""
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import InputSerializer
+from core.schema import NO_NUL
 
 # Request fields sent on to the model as they are.
 PASSED_THROUGH = (
@@ -19,9 +21,27 @@ PASSED_THROUGH = (
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "array", "items": {"type": "object"}},
+        ],
+        "nullable": True,
+    }
+)
+class MessageContentField(serializers.JSONField):
+    """A string, a list of content parts, or null."""
+
+
+@extend_schema_field({"type": "integer", "enum": [1], "default": 1})
+class ChoiceCountField(serializers.IntegerField):
+    """``n``: only 1. The view refuses any other with a message the client's SDK shows."""
+
+
 class ChatMessageInput(serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
-    content = serializers.JSONField(help_text="A string, or a list of content parts.")
+    content = MessageContentField(allow_null=True)
     name = serializers.CharField(required=False, max_length=64)
 
     def validate_content(self, value: Any) -> Any:
@@ -37,7 +57,7 @@ class StreamOptionsInput(serializers.Serializer):
 class ChatCompletionInput(InputSerializer):
     model = serializers.CharField(max_length=200)
     messages = ChatMessageInput(many=True, allow_empty=False)
-    n = serializers.IntegerField(
+    n = ChoiceCountField(
         default=1, help_text="How many choices to generate: Engram answers exactly one."
     )
     stream = serializers.BooleanField(default=False)
@@ -46,11 +66,12 @@ class ChatCompletionInput(InputSerializer):
     max_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     max_completion_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
-    stop = serializers.JSONField(required=False)
+    # OpenAI's SDKs send null for "not set" in these.
+    stop = serializers.JSONField(required=False, allow_null=True)
     presence_penalty = serializers.FloatField(required=False, min_value=-2, max_value=2)
     frequency_penalty = serializers.FloatField(required=False, min_value=-2, max_value=2)
     seed = serializers.IntegerField(required=False)
-    response_format = serializers.JSONField(required=False)
+    response_format = serializers.JSONField(required=False, allow_null=True)
 
 
 class ChoiceMessageOutput(serializers.Serializer):

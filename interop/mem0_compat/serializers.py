@@ -1,8 +1,13 @@
 """Input and output shapes of the mem0-compatible API (as mem0ai's MemoryClient sends and
 reads them). Inputs only validate; entity ids and filters are checked by ``mapping``."""
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.schema import NO_NUL, named_schema
+from interop.mem0_compat.mapping import ENTITY_MAX_CHARS, ENTITY_NAMES, METADATA_PREFIX
 from memories.api.serializers import ConversationMessageSerializer, InputSerializer
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
 from memories.services import BULK_MAX_ITEMS
@@ -11,11 +16,63 @@ from memories.services import BULK_MAX_ITEMS
 LAST_TIMESTAMP = 253_402_300_799
 
 
+def _entity(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(required=False, max_length=ENTITY_MAX_CHARS, **kwargs)
+
+
 class Mem0EntityFieldsMixin(InputSerializer):
-    user_id = serializers.CharField(required=False, help_text="Your end user (a namespace).")
-    agent_id = serializers.CharField(required=False)
-    run_id = serializers.CharField(required=False, help_text="A run or session.")
-    app_id = serializers.CharField(required=False)
+    user_id = _entity(help_text="Your end user (a namespace).")
+    agent_id = _entity()
+    run_id = _entity(help_text="A run or session.")
+    app_id = _entity()
+
+
+# mem0's filter language as ``mapping.filters_from`` reads it. What it cannot say: every
+# alternative must name an entity (here or at the top level), and at most
+# MAX_FILTER_BRANCHES alternatives.
+_FILTER_ID = {"type": "string", "minLength": 1, "pattern": NO_NUL, "not": {"enum": ["*"]}}
+_MOMENT = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+}
+
+
+def _filter_schema(itself: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            **{name: {"type": "array", "minItems": 1, "items": itself} for name in ("AND", "OR")},
+            **{
+                name: {
+                    "anyOf": [
+                        _FILTER_ID,
+                        {
+                            "type": "object",
+                            "required": ["in"],
+                            "additionalProperties": False,
+                            "properties": {"in": {"type": "array", "items": _FILTER_ID}},
+                        },
+                    ]
+                }
+                for name in ENTITY_NAMES
+            },
+            "metadata": {
+                "type": "object",
+                "properties": {METADATA_PREFIX + name: {"not": {}} for name in ENTITY_NAMES},
+            },
+            "created_at": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": False,
+                "properties": {operator: _MOMENT for operator in ("gte", "gt", "lte", "lt")},
+            },
+        },
+    }
+
+
+@extend_schema_field(named_schema("Mem0Filter", _filter_schema))
+class Mem0FilterField(serializers.DictField):
+    """mem0's ``filters``: AND/OR of entity ids, ``metadata`` and ``created_at``."""
 
 
 class Mem0AddSerializer(Mem0EntityFieldsMixin):
@@ -34,7 +91,7 @@ class Mem0AddSerializer(Mem0EntityFieldsMixin):
 
 class Mem0SearchSerializer(Mem0EntityFieldsMixin):
     query = serializers.CharField(max_length=SEARCH_QUERY_MAX_CHARS)
-    filters = serializers.DictField(required=False, default=dict)
+    filters = Mem0FilterField(required=False, default=dict)
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
     threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
     keyword_search = serializers.BooleanField(
@@ -43,7 +100,7 @@ class Mem0SearchSerializer(Mem0EntityFieldsMixin):
 
 
 class Mem0ListSerializer(Mem0EntityFieldsMixin):
-    filters = serializers.DictField(required=False, default=dict)
+    filters = Mem0FilterField(required=False, default=dict)
 
 
 class Mem0PageQuerySerializer(InputSerializer):

@@ -2,11 +2,12 @@
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiView
+from core.schema import EventStream
 from core.sse import STREAM_RENDERERS, Step, event_stream_response, sse_event
 from llm.api.serializers import (
     ModelListOutput,
@@ -32,6 +33,8 @@ MODEL_ID = OpenApiParameter(
     OpenApiParameter.PATH,
     description="The catalog id; may contain '/' and ':' (meta-llama/llama-3.1-8b-instruct, "
     "llama3.1:8b), sent as they are.",
+    # A real id, so that a schema-driven client (the fuzz test) reaches past the 404.
+    examples=[OpenApiExample("A local model", value="llama3.1:8b")],
 )
 LOAD_PROGRESS_INTERVAL = 0.25  # seconds between two looks at a running load
 
@@ -113,7 +116,9 @@ class ModelLoadStreamView(ModelView):
         parameters=[MODEL_ID],
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="`event: progress` / `complete` / `error` / `status`"
+                EventStream(("progress", "complete", "error", "status"), ModelStatusOutput),
+                description="`event: progress` / `complete` / `error` / `status`, each with "
+                "the body of `status` as its data",
             )
         },
     )

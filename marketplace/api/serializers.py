@@ -1,11 +1,9 @@
-import re
-
 from rest_framework import serializers
 
 from core.api import InputSerializer
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from marketplace.manifest import CATEGORIES, NAMESPACE
-from marketplace.selectors import SORTS
+from marketplace.selectors import CATALOG_CURSOR_PATTERN, SORTS
 
 # --- input ---------------------------------------------------------------------------------------
 
@@ -29,7 +27,9 @@ class CatalogQuery(InputSerializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     category = serializers.ChoiceField(choices=CATEGORIES, required=False, default="")
     sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="newest")
-    cursor = serializers.CharField(required=False, allow_blank=True, max_length=512, default="")
+    cursor = serializers.RegexField(
+        CATALOG_CURSOR_PATTERN, required=False, allow_blank=True, max_length=100, default=""
+    )
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
 
 
@@ -67,12 +67,11 @@ class ReviewInput(InputSerializer):
 
 
 class EarningsQuery(InputSerializer):
-    period = serializers.CharField(max_length=7, help_text="YYYY-MM")
-
-    def validate_period(self, value: str) -> str:
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
-            raise serializers.ValidationError("Use YYYY-MM.")
-        return value
+    period = serializers.RegexField(
+        r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        help_text="YYYY-MM",
+        error_messages={"invalid": "Use YYYY-MM."},
+    )
 
 
 # --- output --------------------------------------------------------------------------------------

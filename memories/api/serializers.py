@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from core.api import InputSerializer
 from core.pagination import PageQuerySerializer
+from core.schema import EMPTY_OR_NOT_BLANK, NO_NUL, NOT_BLANK_NO_NUL
 from memories.extraction import ROLES
 from memories.models import (
     EmbeddingStatus,
@@ -42,6 +43,15 @@ class ScopeFieldsMixin(InputSerializer):
 
 
 class MemoryCreateSerializer(ScopeFieldsMixin):
+    # A memory needs text: the content, or else a prompt or a response to compose it from; a
+    # content sent is the memory's text, so it may not be only whitespace.
+    schema_constraints = {
+        "allOf": [{"properties": {"content": {"pattern": EMPTY_OR_NOT_BLANK}}}],
+        "anyOf": [
+            {"required": [name], "properties": {name: {"pattern": NOT_BLANK_NO_NUL}}}
+            for name in ("content", "prompt", "response")
+        ],
+    }
     content = _text(required=False, allow_blank=True)
     prompt = _text(required=False, allow_blank=True)
     response = _text(required=False, allow_blank=True)
@@ -126,13 +136,30 @@ class DeleteAllQuerySerializer(InputSerializer):
     )
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "pattern": NO_NUL},
+                {"type": "number"},
+                {"type": "boolean"},
+            ],
+            "nullable": True,
+        },
+    }
+)
+class ScalarMapField(serializers.DictField):
+    """Keys and the scalar value (or null) each must equal."""
+
+
 class SearchFiltersSerializer(ScopeFieldsMixin):
     provider = serializers.ChoiceField(choices=Provider.choices, required=False)
     source = serializers.ChoiceField(choices=Source.choices, required=False)
     tags = _tags(required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-    metadata = serializers.DictField(
+    metadata = ScalarMapField(
         required=False,
         help_text="Metadata keys that must equal these scalar values (string, number, boolean).",
     )

@@ -13,6 +13,7 @@ from backups.api import serializers as s
 from backups.api.views.common import (
     BACKUP,
     BINARY,
+    CHECKSUM,
     DOWNLOAD,
     IF_MODIFIED_SINCE,
     IF_NONE_MATCH,
@@ -62,10 +63,11 @@ def _backup_download(request: Request, backup: Backup) -> HttpResponse:
     return response
 
 
+COUNT = {"type": "integer", "minimum": 0, "maximum": s.BIGINT_MAX}
 BACKUP_PUT_HEADERS = [
-    OpenApiParameter("X-Backup-Version", int, OpenApiParameter.HEADER, required=True),
-    OpenApiParameter("X-Backup-Timestamp", int, OpenApiParameter.HEADER, required=True),
-    OpenApiParameter("X-Backup-Checksum", str, OpenApiParameter.HEADER, required=True),
+    OpenApiParameter("X-Backup-Version", COUNT, OpenApiParameter.HEADER, required=True),
+    OpenApiParameter("X-Backup-Timestamp", COUNT, OpenApiParameter.HEADER, required=True),
+    OpenApiParameter("X-Backup-Checksum", CHECKSUM, OpenApiParameter.HEADER, required=True),
 ]
 
 
@@ -98,6 +100,7 @@ class BackupView(RawStorageView):
                 "timestamp": request.headers.get("X-Backup-Timestamp"),
                 "checksum": request.headers.get("X-Backup-Checksum"),
             },
+            text=True,
         )
         backup = services.backup_put(
             user=request.user, body=request._request, length=declared_length(request),
@@ -169,7 +172,7 @@ class BackupUploadDetailView(StorageView):
 class BackupUploadPartView(RawStorageView):
     @extend_schema(
         tags=BACKUP, summary="Upload one part (raw; again to replace it)", request=BINARY,
-        parameters=[OpenApiParameter("X-Part-Checksum", str, OpenApiParameter.HEADER,
+        parameters=[OpenApiParameter("X-Part-Checksum", CHECKSUM, OpenApiParameter.HEADER,
                                      required=True)],
         responses={200: s.BackupPartOut, 408: STALLED},
     )  # fmt: skip

@@ -16,6 +16,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.request import Request
 
 from backups import blobstore, services
+from backups.api.serializers import CHECKSUM_PATTERN
 from core.api import ApiView
 from core.asgi import STREAMED_CONTENT_TYPE
 from core.errors import NotFound, ValidationFailed
@@ -25,8 +26,12 @@ MISSING_BYTES = "The stored bytes are missing."
 STORAGE = ["storage"]
 BACKUP = ["backup"]
 BINARY = {STREAMED_CONTENT_TYPE: OpenApiTypes.BINARY}
+CHECKSUM = {"type": "string", "pattern": CHECKSUM_PATTERN}
 CHECKSUM_HEADER = OpenApiParameter(
-    "X-Checksum", str, OpenApiParameter.HEADER, description="SHA-256 of the body, hex (raw bodies)."
+    "X-Checksum",
+    CHECKSUM,
+    OpenApiParameter.HEADER,
+    description="SHA-256 of the body, hex (raw bodies).",
 )
 IF_MATCH = OpenApiParameter(
     "If-Match", str, OpenApiParameter.HEADER, description="Replace only if still this ETag."

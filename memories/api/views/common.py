@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
-from core.api import ApiView, OwnedObjectView
+from core.api import ApiView, OwnedObjectView, json_type_errors
 from core.errors import ValidationFailed
 from core.parsers import JSONLinesParser
 from memories import services
@@ -66,6 +66,9 @@ def items_to_drafts(items: list[Any], serializer_class) -> list[services.MemoryD
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors[str(index)] = ["Expected a JSON object."]
+            continue
+        if type_errors := json_type_errors(serializer, item):
+            errors[str(index)] = type_errors
             continue
         try:
             drafts.append(services.MemoryDraft(**serializer.run_validation(item)))

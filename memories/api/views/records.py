@@ -4,7 +4,7 @@ revert."""
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -57,7 +57,11 @@ class MemoryCollectionView(MemoryView):
         tags=TAG,
         operation_id="memories_delete_all",
         summary="Delete all of your memories (needs ?confirm=true)",
-        parameters=[s.DeleteAllQuerySerializer],
+        # Required here, but not in the serializer: the view's refusal says how to confirm.
+        parameters=[
+            s.DeleteAllQuerySerializer,
+            OpenApiParameter("confirm", str, required=True, enum=["true"]),
+        ],
         responses={200: s.DeleteAllResultSerializer},
     )
     def delete(self, request: Request) -> Response:
