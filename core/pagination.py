@@ -89,7 +89,10 @@ class PageQuerySerializer(serializers.Serializer):
     """The query parameters of every cursor-paginated list: ``limit`` (1..100) and ``cursor``."""
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    cursor = serializers.RegexField(CURSOR_PATTERN, required=False, allow_blank=True, max_length=51)
+    # Not trimmed: "\n" is no cursor, and is refused as the schema says.
+    cursor = serializers.RegexField(
+        CURSOR_PATTERN, required=False, allow_blank=True, max_length=51, trim_whitespace=False
+    )
 
 
 def page_body(page: Page, serializer_class: type[serializers.Serializer]) -> dict:

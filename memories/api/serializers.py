@@ -86,6 +86,8 @@ class MemoryBulkSerializer(InputSerializer):
 
 
 class PromptCaptureSerializer(ScopeFieldsMixin):
+    # The prompt is the memory's text (until its response comes): not only whitespace.
+    schema_constraints = {"allOf": [{"properties": {"prompt": {"pattern": NOT_BLANK_NO_NUL}}}]}
     prompt = _text()
     provider = serializers.ChoiceField(choices=Provider.choices)
     source_url = serializers.URLField(max_length=2048, required=False, allow_blank=True)

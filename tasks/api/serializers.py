@@ -142,8 +142,16 @@ class TaskUpdateSerializer(InputSerializer):
     is_approved = serializers.BooleanField(required=False)
 
 
+class StatusesField(serializers.MultipleChoiceField):
+    """Statuses, the parameter repeated for several; an empty value filters nothing, as an empty
+    optional parameter does everywhere (the schema says so)."""
+
+    def to_internal_value(self, data) -> set:
+        return super().to_internal_value([value for value in data if value != ""])
+
+
 class TaskListQuerySerializer(PageQuerySerializer, InputSerializer):
-    status = serializers.MultipleChoiceField(
+    status = StatusesField(
         choices=TaskStatus.choices, required=False, help_text="Repeat for several statuses."
     )
     project_id = serializers.UUIDField(required=False)

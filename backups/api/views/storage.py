@@ -155,7 +155,7 @@ class VectorUpsertView(StorageView):
 
 class VectorCollectionView(VectorUpsertView):
     @extend_schema(
-        tags=STORAGE, responses=s.VectorDeleteOut,
+        tags=STORAGE, request=s.VectorDeleteIn, responses={200: s.VectorDeleteOut},
         summary="Delete vectors by id, the body {ids} as POST storage/vectors/delete takes it",
     )  # fmt: skip
     def delete(self, request: Request) -> Response:
