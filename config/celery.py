@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from celery import Celery, Task, bootsteps
-from celery.signals import worker_ready
+from celery.signals import setup_logging, worker_ready
 from django.conf import settings
 from django.db import connections
 from kombu import pools
@@ -143,6 +143,13 @@ app.steps["consumer"].add(RecoverySweeps)
 @worker_ready.connect
 def _announce_stack(**kwargs) -> None:
     announce_stack()
+
+
+@setup_logging.connect
+def _keep_django_logging(**kwargs) -> None:
+    """Celery replaces the root logger's handlers with its own unless this signal is answered:
+    answered, Django's LOGGING (settings) stays, and a worker's lines go through the same
+    redacting formatter as the web server's (credentials in a task's error are scrubbed)."""
 
 
 def _drop_connections() -> None:

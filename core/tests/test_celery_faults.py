@@ -6,6 +6,7 @@ the visibility timeout would."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -130,6 +131,17 @@ def killed_mid_batch(env: dict[str, str], log: Path, queue: str, fake_openai,
     finally:
         worker.stop()
     return memories
+
+
+def test_a_workers_lines_go_through_the_redacting_formatter(broker, tmp_path):
+    server, queue = broker
+    worker = Worker(worker_env(server.url, LOG_FORMAT="text"), tmp_path / "worker.log", queue)
+    worker.stop()
+    log = worker.log.read_text()
+
+    # Celery's own handlers write "[<time>: INFO/MainProcess] ..." and redact nothing.
+    assert "INFO/MainProcess]" not in log
+    assert re.search(r"^\S+ \S+ INFO \[-\] celery\.apps\.worker: .* ready\.$", log, re.M), log
 
 
 def test_the_worker_rides_out_a_redis_restart(broker, tmp_path, settings):
