@@ -6,7 +6,6 @@ factor at ``/_allauth/app/v1/``; what a client holds afterwards is the same acce
 ``/api/v1/auth/login`` answers, so the API, MCP, SDK and WebSocket clients see one identity.
 """
 
-import json
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -21,8 +20,9 @@ from accounts.ratelimit import (
     LOGIN_GROUP,
     auth_rate_limit,
 )
-from core.errors import AuthenticationFailed, RateLimited, engram_error_response
+from core.errors import AuthenticationFailed, RateLimited, ValidationFailed, engram_error_response
 from core.middleware import DualModeMiddleware
+from core.parsers import JSONInputError, json_loads
 
 HEADLESS_PREFIX = "/_allauth/app/v1/"
 # allauth's endpoints that try a credential or send a mail: the group they count in, and the
@@ -79,30 +79,30 @@ class JwtTokenStrategy(SessionTokenStrategy):
         return tokens.access, tokens.refresh
 
 
-def _named_account(request: HttpRequest, field: str | None) -> str:
-    if field is None:
-        return ""
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    value = body.get(field) if isinstance(body, dict) else None
+def _named_account(body: Any, field: str | None) -> str:
+    value = body.get(field) if field is not None and isinstance(body, dict) else None
     return value if isinstance(value, str) else ""
 
 
-class IdentityRateLimitMiddleware(DualModeMiddleware):
-    """Counts each POST to allauth's sign-in, reset and verification endpoints per client
-    address and per account named, and answers 429 ``RATE_LIMITED`` in our error shape."""
+class IdentityGateMiddleware(DualModeMiddleware):
+    """In front of allauth's headless API: a JSON body is read with the one reader every other
+    door uses (allauth's plain ``json.loads`` let a deeply nested body reach a 500), and each
+    POST to its sign-in, reset and verification endpoints counts per client address and per
+    account named; both refusals in our error shape."""
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
-        if request.method != "POST" or not request.path.startswith(HEADLESS_PREFIX):
+        if not request.path.startswith(HEADLESS_PREFIX) or not request.body:
             return None
+        try:
+            body = json_loads(request.body)
+        except JSONInputError as exc:
+            return engram_error_response(ValidationFailed(str(exc)))
         limited = LIMITED_ENDPOINTS.get(request.path.removeprefix(HEADLESS_PREFIX))
-        if limited is None:
+        if request.method != "POST" or limited is None:
             return None
         group, field = limited
         try:
-            auth_rate_limit(request, group=group, account=_named_account(request, field))
+            auth_rate_limit(request, group=group, account=_named_account(body, field))
         except RateLimited as exc:
             return engram_error_response(exc)
         return None

@@ -117,8 +117,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    # Our per-IP and per-account limits on allauth's sign-in, reset and verification endpoints.
-    "accounts.identity.IdentityRateLimitMiddleware",
+    # allauth's bodies read by our JSON reader; our per-IP and per-account limits on its sign-in,
+    # reset and verification endpoints.
+    "accounts.identity.IdentityGateMiddleware",
     "core.middleware.ExceptionShapeMiddleware",
 ]
 

@@ -238,3 +238,12 @@ def test_allauths_endpoints_are_documented_in_its_own_schema(api_client):
     paths = schema.json()["paths"]
     for path in (RESET_REQUEST, RESET, VERIFY, HEADLESS_LOGIN):
         assert path in paths, sorted(paths)
+
+
+@pytest.mark.parametrize("path", [RESET_REQUEST, f"{HEADLESS}/auth/session"])
+def test_a_body_nested_deeper_than_json_may_be_is_a_400_in_the_error_shape(path):
+    # allauth reads bodies with a plain json.loads: ten thousand brackets were a RecursionError.
+    answer = APIClient().post(path, data="[" * 10_000, content_type="application/json")
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "VALIDATION_ERROR"
