@@ -6,7 +6,6 @@ Chat reaches this through memories: a finished chat exchange is saved as a memor
 reads memories only through their public selectors.
 """
 
-import json
 import logging
 import re
 from typing import Any
@@ -15,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from core.parsers import json_loads
 from llm.selectors import model_usable_check
 from llm.services import complete_for_user
 from memories.selectors import MemoryFilters, memory_page
@@ -52,7 +52,7 @@ def _proposals(text: str) -> list[dict[str, Any]]:
     """The proposals in the model's answer; none when it is not the JSON asked for (a model
     that chats instead has proposed nothing the user could approve)."""
     try:
-        proposals = json.loads(text)["tasks"]
+        proposals = json_loads(text)["tasks"]
     except (ValueError, KeyError, TypeError):
         proposals = None
     if not isinstance(proposals, list):

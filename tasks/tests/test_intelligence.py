@@ -74,8 +74,11 @@ def test_never_more_than_the_cap_wait(auth_client, user, llm_upstream, noted, se
     assert Task.objects.filter(user=user, is_approved=False).count() == 2
 
 
-def test_an_answer_that_is_not_tasks_proposes_nothing(auth_client, llm_upstream, noted):
-    llm_upstream.script(Reply(text="Sure! Here are some ideas: water the plants."))
+@pytest.mark.parametrize(
+    "answer", ["Sure! Here are some ideas: water the plants.", "[" * 10_000], ids=["prose", "deep"]
+)
+def test_an_answer_that_is_not_tasks_proposes_nothing(auth_client, llm_upstream, noted, answer):
+    llm_upstream.script(Reply(text=answer))
     response = auth_client.post(SUGGEST)
     assert response.status_code == 201 and response.json()["created"] == []
     assert not Task.objects.exists()
