@@ -60,6 +60,7 @@ class AgentAnswer:
     response: str
     actions: list[dict[str, Any]]
     proposals: list[dict[str, Any]] = field(default_factory=list)  # awaiting the user
+    applied: list[dict[str, Any]] = field(default_factory=list)  # done on the server's records
 
 
 async def _ask(
@@ -143,13 +144,20 @@ async def agent_answer(
     tools = spec.tool_definitions()
     actions: list[dict[str, Any]] = []
     proposals: list[dict[str, Any]] = []
+    applied: list[dict[str, Any]] = []
     explained = False
     for _ in range(max_iterations):
         state.iterations += 1
         text, calls = await _ask(call, messages, tools, temperature, state, on_token)
         if not calls:
             state.actions.extend(actions)
-            return AgentAnswer(agent=spec.name, response=text, actions=actions, proposals=proposals)
+            return AgentAnswer(
+                agent=spec.name,
+                response=text,
+                actions=actions,
+                proposals=proposals,
+                applied=applied,
+            )
         messages.append(
             {
                 "role": "assistant",
@@ -173,6 +181,10 @@ async def agent_answer(
                     result = {"proposed": outcome.result, "status": AWAITS_CONFIRMATION}
                 else:
                     actions.append(action)
+            applied.extend(outcome.applied)
+            if outcome.proposals:
+                proposals.extend(action_propose(p) for p in outcome.proposals)
+                result = {"proposed": outcome.result, "status": AWAITS_CONFIRMATION}
             messages.append(_tool_message(tool_call, result))
         if problems and explained:
             raise AgentFailed(

@@ -48,6 +48,7 @@ class AgentTurn:
     memories: list[dict[str, Any]] = field(default_factory=list)
     search_memories: Callable[[str, int], Awaitable[list[dict[str, Any]]]] | None = None
     max_iterations: int = 5
+    owner: Any = None  # the user whose server-side tasks and projects the tools use (records)
 
 
 @dataclass
@@ -57,6 +58,7 @@ class TurnResult:
     response: str = ""
     actions: list[dict[str, Any]] = field(default_factory=list)
     proposals: list[dict[str, Any]] = field(default_factory=list)  # awaiting the user's confirm
+    applied: list[dict[str, Any]] = field(default_factory=list)  # done on the server's records
     plan: dict[str, Any] | None = None
     state: LoopState = field(default_factory=LoopState)
     sanitized_cuts: int = 0
@@ -155,7 +157,7 @@ def _tool_context(turn: AgentTurn, previous: list[AgentAnswer]) -> TurnContext:
     data = dict(turn.context)
     if previous:
         data["previous_results"] = [{"agent": a.agent, "response": a.response} for a in previous]
-    return TurnContext(data=data, search_memories=turn.search_memories)
+    return TurnContext(data=data, search_memories=turn.search_memories, owner=turn.owner)
 
 
 async def route_single(
@@ -260,5 +262,6 @@ async def orchestrate(
     result.actions, action_cuts = clean_value(actions, where="actions")
     proposals = [proposal for answer in answers for proposal in answer.proposals]
     result.proposals, proposal_cuts = clean_value(proposals, where="proposed actions")
+    result.applied = [change for answer in answers for change in answer.applied]
     result.sanitized_cuts = cleaned.cuts + action_cuts + proposal_cuts
     return result

@@ -23,11 +23,14 @@ class TurnContext:
     """What one turn's tools can see: the client's context, and what earlier tools found.
 
     ``search_memories`` is the memory search for this user (async: it reads the database).
+    ``owner`` is set when the request asked for the server's records (``records: server``): the
+    user whose tasks and projects the tools then read and change, instead of the client's.
     """
 
     data: dict[str, Any]
     search_memories: Callable[[str, int], Awaitable[list[dict[str, Any]]]] | None = None
     notes_read: set[str] = field(default_factory=set)
+    owner: Any = None
 
     def records(self, key: str) -> list[dict[str, Any]]:
         value = self.data.get(key)
@@ -36,10 +39,16 @@ class TurnContext:
 
 @dataclass(frozen=True)
 class ToolOutcome:
-    """What the model is told (``result``, JSON) and the actions the call adds."""
+    """What the model is told (``result``, JSON) and the actions the call adds.
+
+    On the server's records, ``applied`` are the changes the call made (reported in the answer,
+    nothing for the client to apply) and ``proposals`` the ones that wait for the user's
+    confirmation (a deletion, an archiving), applied on the server once confirmed."""
 
     result: Any
     actions: tuple[dict[str, Any], ...] = ()
+    applied: tuple[dict[str, Any], ...] = ()
+    proposals: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def refused(cls, reason: str) -> "ToolOutcome":

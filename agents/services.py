@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import Persona, User
 from accounts.selectors import persona_by_name_or_id
 from agents import selectors
+from agents.builtin.on_server import proposal_apply
 from agents.llm_access import (
     ModelCall,
     ModelUnavailable,
@@ -94,6 +95,7 @@ class TurnRequest:
     execution_mode: str = "direct"
     persona: str | None = None
     agents: tuple[str, ...] = ()
+    records: str = "client"  # "server": the tasks and projects agents use the server's records
 
 
 def _requested(user: User, names: tuple[str, ...]) -> list:
@@ -184,6 +186,7 @@ def agent_turn_prepare(*, user: User, request: TurnRequest, transport: str = "ht
         memories=memories,
         search_memories=search,
         max_iterations=settings.AGENTS_MAX_ITERATIONS,
+        owner=user if request.records == "server" else None,
     )
 
 
@@ -246,7 +249,9 @@ def agent_turn_finish(
 
 def agent_actions_confirm(*, user: User, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
     """The actions the user confirms, by the ids of the proposals their agents' answers carried,
-    in the order asked: the client applies these. Confirming again answers the same actions.
+    in the order asked: the client applies these. A proposal on the server's records
+    (``on_server``) is applied here, and comes back with ``applied: true``: nothing for the
+    client to do. Confirming again answers the same actions and changes nothing more.
 
     Raises NotFound naming the ids that are no proposal of this user's (another user's, or one
     whose run expired)."""
@@ -259,10 +264,18 @@ def agent_actions_confirm(*, user: User, ids: list[uuid.UUID]) -> list[dict[str,
     }
     if missing := [str(pk) for pk in wanted if pk not in found]:
         raise NotFound("No proposed action of yours has this id.", details={"ids": missing})
-    ProposedAction.objects.filter(pk__in=wanted, confirmed_at__isnull=True).update(
-        confirmed_at=timezone.now()
-    )
-    return [found[pk].action for pk in wanted]
+    actions = []
+    with transaction.atomic():
+        for pk in wanted:
+            action = dict(found[pk].action)
+            if action.pop("on_server", False):
+                proposal_apply(user=user, action=action)
+                action["applied"] = True
+            actions.append(action)
+        ProposedAction.objects.filter(pk__in=wanted, confirmed_at__isnull=True).update(
+            confirmed_at=timezone.now()
+        )
+    return actions
 
 
 def agent_runs_expire(*, now=None) -> int:

@@ -56,6 +56,13 @@ class AgentChatInput(serializers.Serializer):
         max_length=10,
         help_text="Skip routing: one agent, or several run as a pipeline in this order.",
     )
+    records = serializers.ChoiceField(
+        choices=["client", "server"],
+        default="client",
+        help_text="Whose tasks and projects the `tasks` and `projects` agents use: `client` "
+        "(the context's, changed through `actions`) or `server` (yours on this server, changed "
+        "here and listed in `applied`; tasks they create are drafts awaiting your approval).",
+    )
 
 
 class ActionOutput(serializers.Serializer):
@@ -65,8 +72,17 @@ class ActionOutput(serializers.Serializer):
     data = serializers.DictField()
 
 
+class ConfirmedActionOutput(ActionOutput):
+    applied = serializers.BooleanField(
+        required=False, help_text="True: done on the server's records; nothing to apply."
+    )
+
+
 class ProposedActionOutput(ActionOutput):
     id = serializers.UUIDField(help_text="Confirm it by this id, once the user agreed.")
+    on_server = serializers.BooleanField(
+        required=False, help_text="True: confirming applies it to the server's records."
+    )
 
 
 class ActionConfirmInput(serializers.Serializer):
@@ -79,7 +95,9 @@ class ActionConfirmInput(serializers.Serializer):
 
 
 class ActionConfirmOutput(serializers.Serializer):
-    actions = ActionOutput(many=True, help_text="The confirmed actions, in the order asked.")
+    actions = ConfirmedActionOutput(
+        many=True, help_text="The confirmed actions, in the order asked."
+    )
 
 
 class AgentUsageOutput(serializers.Serializer):
@@ -96,6 +114,12 @@ class DirectOutput(serializers.Serializer):
         many=True,
         help_text="Destructive actions (deletions): show each to the user, and apply it only "
         "as `POST /api/v1/agents/actions/confirm` answers it once they agree.",
+    )
+    applied = ActionOutput(
+        many=True,
+        required=False,
+        help_text="With `records: server`: the changes made to your tasks and projects on the "
+        "server (the records as they now are); nothing for the client to apply.",
     )
     agent = serializers.CharField(help_text="The agent that answered (the first of a pipeline).")
     agents = serializers.ListField(child=serializers.CharField())

@@ -36,6 +36,7 @@ def result_body(result: TurnResult, run: AgentRun) -> dict:
         "response": result.response,
         "actions": result.actions,
         "proposed_actions": result.proposals,
+        "applied": result.applied,
         "agent": result.agents[0],
         "agents": result.agents,
         "usage": usage,
@@ -50,6 +51,7 @@ def turn_request(data: dict) -> services.TurnRequest:
         execution_mode=data["execution_mode"],
         persona=data.get("persona"),
         agents=tuple(data.get("agents") or ()),
+        records=data.get("records", "client"),
     )
 
 

@@ -1,9 +1,14 @@
 """What the record-keeping agents share: finding records in the client's context, and the
 shapes of their tool parameters."""
 
+import dataclasses
+import inspect
+from collections.abc import Callable
 from typing import Any
 
-from agents.registry import Tool, ToolOutcome, TurnContext, write_outcome
+from asgiref.sync import sync_to_async
+
+from agents.registry import Tool, ToolOutcome, ToolRun, TurnContext, write_outcome
 
 ID = {"type": "string", "minLength": 1, "maxLength": 200}
 TEXT = {"type": "string", "maxLength": 20_000}
@@ -19,6 +24,27 @@ def parameters(required: list[str] | None = None, **properties: Any) -> dict[str
         "required": required or [],
         "additionalProperties": False,
     }
+
+
+def on_records(client: ToolRun, server: Callable[[dict[str, Any], TurnContext], ToolOutcome]):
+    """A tool run on the client's records, or on the server's (``server``, run off the event
+    loop: it reads the database) when the request asked for them (``context.owner``)."""
+
+    async def run(arguments: dict[str, Any], context: TurnContext) -> ToolOutcome:
+        if context.owner is not None:
+            return await sync_to_async(server)(arguments, context)
+        outcome = client(arguments, context)
+        return await outcome if inspect.isawaitable(outcome) else outcome
+
+    return run
+
+
+def with_server_runs(
+    tools: tuple[Tool, ...], runs: dict[str, Callable[[dict[str, Any], TurnContext], ToolOutcome]]
+) -> tuple[Tool, ...]:
+    """``tools``, each also able to act on the server's records with its run in ``runs``."""
+    assert set(runs) == {tool.name for tool in tools}, "every tool needs its server run"
+    return tuple(dataclasses.replace(t, run=on_records(t.run, runs[t.name])) for t in tools)
 
 
 def find(context: TurnContext, key: str, record_id: str) -> dict[str, Any] | None:

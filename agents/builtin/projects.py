@@ -1,10 +1,12 @@
 """The projects agent: list, get, create, update, archive and (reluctantly) delete projects.
 
 Deleting, like every destructive action, is only proposed: the user confirms it (see
-``agents.actions``), never the model."""
+``agents.actions``), never the model. On the server's records (``records: server``) a deletion
+or an archiving, once confirmed, archives the project: an agent never removes one there."""
 
 from typing import Any
 
+from agents.builtin import on_server
 from agents.builtin.common import (
     FLAG,
     ID,
@@ -16,6 +18,7 @@ from agents.builtin.common import (
     missing,
     parameters,
     removed,
+    with_server_runs,
 )
 from agents.registry import AgentSpec, Tool, ToolOutcome, TurnContext, registry
 
@@ -49,7 +52,7 @@ def _get(arguments: dict[str, Any], context: TurnContext) -> ToolOutcome:
     )
 
 
-TOOLS = (
+CLIENT_TOOLS = (
     Tool(
         "list_projects",
         "List projects, optionally of one client; archived ones only when asked.",
@@ -82,6 +85,18 @@ TOOLS = (
         removed("projects", KEY, "project_id", "project"),
         writes=True,
     ),
+)
+
+TOOLS = with_server_runs(
+    CLIENT_TOOLS,
+    {
+        "list_projects": on_server.projects_list,
+        "list_all_projects": on_server.projects_list_all,
+        "get_project": on_server.project_get,
+        "create_project": on_server.project_create,
+        "update_project": on_server.project_update,
+        "delete_project": on_server.project_delete,
+    },
 )
 
 AGENT = registry.register(

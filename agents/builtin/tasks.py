@@ -1,9 +1,11 @@
-"""The tasks agent: tasks and their comments, as the client keeps them (``recent_tasks``)."""
+"""The tasks agent: tasks and their comments, as the client keeps them (``recent_tasks``), or
+the server's own when the request asks for them (``records: server``: builtin.on_server)."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agents.builtin import on_server
 from agents.builtin.common import (
     FLAG,
     ID,
@@ -16,6 +18,7 @@ from agents.builtin.common import (
     matching,
     missing,
     parameters,
+    with_server_runs,
 )
 from agents.registry import AgentSpec, Tool, ToolOutcome, TurnContext, registry, write_outcome
 
@@ -115,7 +118,7 @@ def _comment_delete(arguments: dict[str, Any], context: TurnContext) -> ToolOutc
     return missing("comment", comment_id)
 
 
-TOOLS = (
+CLIENT_TOOLS = (
     Tool(
         "list_tasks",
         "List the user's tasks, filtered by project, status or a search text, in an order.",
@@ -161,6 +164,20 @@ TOOLS = (
         _comment_delete,
         writes=True,
     ),
+)
+
+TOOLS = with_server_runs(
+    CLIENT_TOOLS,
+    {
+        "list_tasks": on_server.tasks_list,
+        "create_task": on_server.task_create,
+        "update_task": on_server.task_update,
+        "delete_task": on_server.task_delete,
+        "list_tasks_due_today": on_server.tasks_due_today,
+        "list_task_comments": on_server.task_comments,
+        "add_task_comment": on_server.task_comment_add,
+        "delete_task_comment": on_server.task_comment_delete,
+    },
 )
 
 AGENT = registry.register(
