@@ -4,12 +4,14 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from core.ownership import get_owned_object
 from core.pagination import Page, paginate
 from tasks.models import Comment, Project, RecurrenceRule, Task, XpEntry, XpKind
 from tasks.xp import Level, level_of
@@ -43,6 +45,11 @@ def local_day_bounds(zone: ZoneInfo, day: date) -> tuple[datetime, datetime]:
     """The instants ``day`` starts and ends in ``zone`` (23 or 25 hours apart on DST days)."""
     start = datetime.combine(day, time.min, tzinfo=zone)
     return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+
+
+def task_get(*, user: User, task_id: Any) -> Task:
+    """The task ``task_id`` of ``user``; NotFound for another's, a missing or a malformed id."""
+    return get_owned_object(Task.objects.all(), owner=user, pk=task_id)
 
 
 def task_list(*, user: User, filters: TaskFilters) -> QuerySet[Task]:

@@ -21,14 +21,15 @@ MAY_IMPORT: dict[str, set[str]] = {
     "llm": {"providers", "accounts", "billing", "core"},
     "memories": {"llm", "providers", "accounts", "billing", "core"},
     "chat": {"llm", "memories", "providers", "accounts", "billing", "core"},
-    "agents": {"llm", "memories", "providers", "accounts", "billing", "core"},
+    # The tasks and projects agents act on the server's tasks when asked (records: server).
+    "agents": {"llm", "memories", "tasks", "providers", "accounts", "billing", "core"},
     "tasks": {"llm", "memories", "accounts", "billing", "core"},
     "backups": {"providers", "accounts", "billing", "core"},
     "marketplace": {"providers", "accounts", "billing", "backups", "core"},
-    # The MCP server and mem0's API: other doors to memories' services and selectors.
-    "interop": {"memories", "llm", "accounts", "billing", "core"},
+    # The MCP server and mem0's API: other doors to memories' (and tasks') services and selectors.
+    "interop": {"memories", "tasks", "llm", "accounts", "billing", "core"},
     # The operators' dashboard reads every domain; nothing imports it.
-    "operations": {"chat", "memories", "llm", "providers", "accounts", "billing", "core"},
+    "operations": {"chat", "memories", "tasks", "llm", "providers", "accounts", "billing", "core"},
 }
 FREE = {"config", "testing", "bench"}
 PARTS = set(MAY_IMPORT) | FREE

@@ -18,6 +18,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from accounts.services import API_KEY_PREFIX, api_key_authenticate
 from core.request_context import bind_request_id
+from interop.mcp_server import task_tools  # noqa: F401  (registers the task tools)
 from interop.mcp_server.tools import current_key, server
 
 logger = logging.getLogger(__name__)

@@ -28,6 +28,11 @@ TOOLS = {
     "delete_all_memories",
     "extract_memories",
     "get_job",
+    # interop/mcp_server/task_tools.py (interop/tests/test_mcp_tasks.py)
+    "list_tasks",
+    "create_task",
+    "update_task",
+    "complete_task",
 }
 
 
