@@ -646,6 +646,11 @@ MEMORY_SUMMARY_DELAY_SECONDS = env.int("MEMORY_SUMMARY_DELAY_SECONDS", 60)
 # Memories left pending longer than this many seconds are re-enqueued by the periodic sweep.
 MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS", 300)
 
+# The periodic task suggestions (tasks.suggestions_sweep) run this often, for the users who saved
+# a memory in the last TASKS_SUGGESTION_ACTIVE_HOURS (0: never); each keeps under the pending cap.
+TASKS_SUGGESTION_INTERVAL_HOURS = env.float("TASKS_SUGGESTION_INTERVAL_HOURS", 24.0)
+TASKS_SUGGESTION_ACTIVE_HOURS = env.int("TASKS_SUGGESTION_ACTIVE_HOURS", 24)
+
 # Seconds the dashboard's numbers are reused before they are queried again; with a worker, beat
 # recomputes them this often in the background (operations.dashboard_refresh).
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", 30)
@@ -669,6 +674,11 @@ CELERY_BEAT_SCHEDULE = {
     "agents.runs_expire": {"task": "agents.runs_expire", "schedule": 3600.0},
     # The next occurrences of recurring tasks, TASKS_RECURRENCE_HORIZON_DAYS ahead.
     "tasks.recurrences_generate": {"task": "tasks.recurrences_generate", "schedule": 3600.0},
+    # Task suggestions for the users active lately (TASKS_SUGGESTION_INTERVAL_HOURS).
+    "tasks.suggestions_sweep": {
+        "task": "tasks.suggestions_sweep",
+        "schedule": 3600.0 * TASKS_SUGGESTION_INTERVAL_HOURS,
+    },
     # The dashboard's numbers, recomputed in the background (DASHBOARD_CACHE_SECONDS).
     "operations.dashboard_refresh": {
         "task": "operations.dashboard_refresh",

@@ -154,6 +154,17 @@ def memories_pending_stale(*, older_than_seconds: int, limit: int = 5000) -> lis
     )
 
 
+def memory_authors_since(*, since: datetime, limit: int = 10_000) -> list[uuid.UUID]:
+    """Ids of the users who saved a memory at or after ``since`` (the recently active), at most
+    ``limit`` of them. One pass over the memories: for daily jobs, not for requests."""
+    return list(
+        Memory.objects.filter(created_at__gte=since)
+        .order_by()
+        .values_list("user_id", flat=True)
+        .distinct()[:limit]
+    )
+
+
 # --- Stats and summary ---------------------------------------------------------------------------
 
 
