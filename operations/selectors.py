@@ -26,6 +26,7 @@ from core import metrics
 from llm.catalog import get_catalog
 from memories.models import EmbeddingStatus, ExtractionJob, Memory, UserVectorIndex
 from operations.api_health import api_snapshot_take, api_windows
+from tasks.selectors import tasks_overview
 
 CACHE_KEY = "operations:dashboard:v1"
 DAYS = 14
@@ -215,6 +216,7 @@ def dashboard_overview(*, refresh: bool = False) -> dict:
         "users": users_overview(days, since, activity),
         "memories": memories_overview(days, activity),
         "chat": chat_overview(days, since),
+        "tasks": tasks_overview(),
         "api": {"windows": api_windows()},
         "workers": workers_overview(),
         "database": database_overview(),

@@ -7,13 +7,22 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
 from core.ownership import get_owned_object
 from core.pagination import Page, paginate
-from tasks.models import Comment, Project, RecurrenceRule, Task, XpEntry, XpKind
+from tasks.models import (
+    OPEN_STATUSES,
+    Comment,
+    Project,
+    RecurrenceRule,
+    Task,
+    TaskStatus,
+    XpEntry,
+    XpKind,
+)
 from tasks.xp import Level, level_of
 
 # ordering parameter -> (field, descending). Ordering by due date lists only tasks that have one.
@@ -146,3 +155,18 @@ def task_stats(*, user: User, zone: ZoneInfo, days: int) -> TaskStats:
         streak_days=streak,
         completed_per_day=[(day, per_day[day]) for day in window],
     )
+
+
+def tasks_overview() -> dict[str, int]:
+    """Counts across every user, for the operators' dashboard: tasks (open, done, drafts
+    awaiting approval) and projects (archived). Two aggregate queries, whatever the size."""
+    tasks = Task.objects.aggregate(
+        total=Count("pk"),
+        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+        done=Count("pk", filter=Q(status=TaskStatus.DONE)),
+        awaiting_approval=Count("pk", filter=Q(is_approved=False, status__in=OPEN_STATUSES)),
+    )
+    projects = Project.objects.aggregate(
+        projects=Count("pk"), projects_archived=Count("pk", filter=Q(is_archived=True))
+    )
+    return {**tasks, **projects}

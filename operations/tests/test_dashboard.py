@@ -19,6 +19,7 @@ from operations.api_health import api_snapshot_take, api_windows, endpoint_group
 from operations.models import ApiSnapshot
 from operations.selectors import dashboard_overview
 from operations.tasks import dashboard_refresh
+from tasks.tests.factories import ProjectFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +48,7 @@ def test_the_index_page_shows_the_dashboard(operator_client, activity):
 
     html = response.content.decode()
     assert response.status_code == 200
-    for section in ("users", "memories", "chat", "api", "workers", "database"):
+    for section in ("users", "memories", "tasks", "chat", "api", "workers", "database"):
         assert f'id="dash-{section}"' in html
     charts = re.findall(r'<svg class="chart".*?</svg>', html, re.S)
     assert len(charts) == 6
@@ -72,6 +73,25 @@ def test_numbers_come_from_the_database(activity, user):
     assert overview["chat"]["turns_per_day"][-1][1] == 1
     assert overview["chat"]["tokens_per_day"][-1][1] == 120
     assert overview["chat"]["by_model"][0]["cost_usd"] == Decimal("0.0012")
+
+
+def test_tasks_and_projects_are_counted(user, other_user):
+    ProjectFactory(user=user)
+    ProjectFactory(user=other_user, is_archived=True)
+    TaskFactory(user=user, status="done")
+    TaskFactory(user=user, status="in_progress")
+    TaskFactory(user=other_user, is_ai_suggested=True, is_approved=False)
+
+    tasks = dashboard_overview()["tasks"]
+
+    assert tasks == {
+        "total": 3,
+        "open": 2,
+        "done": 1,
+        "awaiting_approval": 1,
+        "projects": 2,
+        "projects_archived": 1,
+    }
 
 
 def test_chat_tokens_and_cost_per_day_are_by_provider_and_model(activity):
