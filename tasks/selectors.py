@@ -1,13 +1,13 @@
 """Reads of tasks, projects, comments, rules and XP, already scoped to their owner."""
 
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import User
@@ -25,6 +25,8 @@ from tasks.models import (
 )
 from tasks.xp import Level, level_of
 
+# A streak is counted back this many days at most: the stats read a bounded window of the ledger.
+STREAK_MAX_DAYS = 366
 # ordering parameter -> (field, descending). Ordering by due date lists only tasks that have one.
 TASK_ORDERINGS = {
     "-created_at": ("created_at", True),
@@ -127,33 +129,46 @@ class TaskStats:
     completed_per_day: list[tuple[date, int]]
 
 
+def _completions_per_day(*, user: User, zone: ZoneInfo, since: date) -> dict[date, int]:
+    """Completions still standing per local day in ``zone``, from ``since``: one grouped query
+    over the user's ledger rows of the window (the ``(user, created_at)`` index), a grant
+    counting unless its reversal exists (the ``(task, completion, kind)`` unique index)."""
+    start, _ = local_day_bounds(zone, since)
+    revoked = XpEntry.objects.filter(
+        task_id=OuterRef("task_id"), completion=OuterRef("completion"), kind=XpKind.REVOKE
+    )
+    rows = (
+        XpEntry.objects.filter(user=user, kind=XpKind.GRANT, created_at__gte=start)
+        .filter(~Exists(revoked))
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("day")
+        .annotate(completed=Count("pk"))
+        .order_by()
+    )
+    return {row["day"]: row["completed"] for row in rows}
+
+
 def task_stats(*, user: User, zone: ZoneInfo, days: int) -> TaskStats:
     """XP, level, streak and completions per day, from the ledger, with days in ``zone``.
 
     A completion counts on the day it was granted unless it was later taken back. The streak is
     the number of consecutive days, ending today (or yesterday, when nothing is done yet today),
-    with at least one such completion."""
+    with at least one such completion, counted back at most STREAK_MAX_DAYS. Two aggregate
+    queries, however long the ledger: nothing is read row by row."""
     total = XpEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"] or 0
-    entries = list(
-        XpEntry.objects.filter(user=user).values_list("task_id", "completion", "kind", "created_at")
-    )
-    revoked = {(task, n) for task, n, kind, _ in entries if kind == XpKind.REVOKE}
-    per_day = Counter(
-        at.astimezone(zone).date()
-        for task, n, kind, at in entries
-        if kind == XpKind.GRANT and (task is None or (task, n) not in revoked)
-    )
     today = timezone.now().astimezone(zone).date()
-    day = today if per_day[today] else today - timedelta(days=1)
+    window = max(days, STREAK_MAX_DAYS + 1)
+    per_day = _completions_per_day(user=user, zone=zone, since=today - timedelta(days=window - 1))
+    day = today if per_day.get(today) else today - timedelta(days=1)
     streak = 0
-    while per_day[day]:
+    while per_day.get(day) and streak < STREAK_MAX_DAYS:
         streak, day = streak + 1, day - timedelta(days=1)
-    window = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+    shown = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
     return TaskStats(
         total_xp=total,
         level=level_of(total),
         streak_days=streak,
-        completed_per_day=[(day, per_day[day]) for day in window],
+        completed_per_day=[(day, per_day.get(day, 0)) for day in shown],
     )
 
 

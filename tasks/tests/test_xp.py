@@ -1,12 +1,14 @@
 """What a task is worth and what a total of XP reaches (tasks.xp), and the stats endpoint."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
-from tasks import services
+from tasks import selectors, services
 from tasks.models import XpEntry
+from tasks.tests.factories import TaskFactory
 from tasks.xp import level_of, level_start, task_xp
 
 
@@ -66,3 +68,49 @@ def test_stats_refuse_an_unknown_time_zone(auth_client):
     response = auth_client.get("/api/v1/tasks/stats", {"tz": "Nowhere/Land"})
     assert response.status_code == 400
     assert "tz" in response.json()["error"]["details"]
+
+
+def ledger_row(user, task, days_ago: float, kind: str = "grant", completion: int = 1):
+    at = timezone.now() - timedelta(days=days_ago)
+    entry = XpEntry.objects.create(
+        user=user,
+        task=task,
+        completion=completion,
+        kind=kind,
+        amount=15 if kind == "grant" else -15,
+    )
+    XpEntry.objects.filter(pk=entry.pk).update(created_at=at)
+
+
+@pytest.mark.django_db
+def test_stats_are_aggregated_in_two_queries_whatever_the_ledger(user, django_assert_num_queries):
+    # Given 40 days in a row of completions (one per day, and a reopened one today), and a
+    # completion of a task since deleted yesterday
+    tasks = TaskFactory.create_batch(41, user=user)
+    for days_ago, task in enumerate(tasks[:40]):
+        ledger_row(user, task, days_ago)
+    ledger_row(user, tasks[40], 0)
+    ledger_row(user, tasks[40], 0, kind="revoke")
+    gone = TaskFactory(user=user)
+    ledger_row(user, gone, 1)
+    gone.delete()
+
+    # When the stats are read
+    with django_assert_num_queries(2):
+        stats = selectors.task_stats(user=user, zone=ZoneInfo("UTC"), days=3)
+
+    # Then the reopened completion does not count, the deleted task's does
+    assert [count for _, count in stats.completed_per_day] == [1, 2, 1]
+    assert stats.streak_days == 40
+    assert stats.total_xp == 15 * 41
+
+
+@pytest.mark.django_db
+def test_a_streak_is_counted_back_a_bounded_window(user, monkeypatch):
+    monkeypatch.setattr(selectors, "STREAK_MAX_DAYS", 5)
+    for days_ago, task in enumerate(TaskFactory.create_batch(8, user=user)):
+        ledger_row(user, task, days_ago)
+
+    stats = selectors.task_stats(user=user, zone=ZoneInfo("UTC"), days=2)
+
+    assert stats.streak_days == 5
