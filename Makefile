@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
-	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval \
+	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval bench-tasks \
 	system-packages
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
@@ -81,6 +81,11 @@ bench-dashboard: $(STAMP)
 # and the local router's accuracy and latency on bench/agents_router_set.tsv.
 bench-agents: $(STAMP)
 	$(PY) -m bench.agents_bench $(BENCH_ARGS)
+
+# A user's tasks due today at 100k tasks per user and 1M in all, beside their memory list at the
+# same scale (see bench/README.md).
+bench-tasks: $(STAMP)
+	$(PY) -m bench.tasks_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser
