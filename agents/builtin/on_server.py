@@ -13,6 +13,7 @@ selectors instead of on the records the client sends.
   ``status`` active/archived for projects), so both modes answer the model alike.
 """
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -121,13 +122,13 @@ def tasks_list(arguments: dict[str, Any], context: TurnContext) -> ToolOutcome:
     if arguments.get("project_id"):
         if (project_id := _uuid(arguments["project_id"])) is None:
             return _missing("project", arguments["project_id"])
-        filters = task_selectors.TaskFilters(**{**filters.__dict__, "project_id": project_id})
+        filters = dataclasses.replace(filters, project_id=project_id)
     tasks = task_selectors.task_list(user=user, filters=filters)
     order = arguments.get("order_by")
     if order == "priority":
         tasks = tasks.order_by(_PRIORITY_RANK, "-created_at")
     elif order:
-        tasks = tasks.order_by(f"{_ORDER[order]}", "-created_at")
+        tasks = tasks.order_by(_ORDER[order], "-created_at")
     else:
         tasks = tasks.order_by("-created_at")
     found = [task_record(t) for t in tasks[:LIST_LIMIT]]

@@ -3,10 +3,17 @@ the server, through POST /api/v1/chat and the real tool loop against the fake mo
 agent creates is a draft the user approves; deletions and archiving wait for the user's
 confirmation, and are applied on the server once confirmed."""
 
-import pytest
+import inspect
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
+from asgiref.sync import async_to_sync
+from django.utils import timezone
+
+from agents.registry import TurnContext, registry
 from agents.tests.conftest import CHAT_URL, tool_messages
-from tasks.models import Project, Task, TaskSource
+from tasks.models import Comment, Project, Task, TaskSource
 from tasks.tests.factories import ProjectFactory, TaskFactory
 from testing.fake_openai import Reply
 
@@ -141,3 +148,41 @@ def test_a_project_is_archived_never_deleted_and_only_once_confirmed(
     assert all(a["applied"] for a in confirmed.json()["actions"])
     project = Project.objects.get(pk=project.pk)  # still there
     assert project.is_archived is True and project.archived_at is not None
+
+
+def run_tool(agent: str, tool: str, arguments: dict, owner, data: dict | None = None):
+    """One tool run as the loop runs it: awaited on an event loop whose database work comes back
+    to this thread (the test's transaction)."""
+    context = TurnContext(data or {}, owner=owner)
+
+    async def run():
+        outcome = registry.get(agent).tool(tool).run(dict(arguments), context)
+        return await outcome if inspect.isawaitable(outcome) else outcome
+
+    return async_to_sync(run)()
+
+
+def test_due_today_is_the_users_day_and_comments_are_kept_on_the_server(pro_user, other_user):
+    berlin = ZoneInfo("Europe/Berlin")
+    today = timezone.now().astimezone(berlin).replace(hour=12, minute=0, second=0, microsecond=0)
+    due = TaskFactory(user=pro_user, title="Due today", due_at=today)
+    TaskFactory(user=pro_user, title="Done today", due_at=today, status="done")
+    TaskFactory(user=pro_user, title="Tomorrow", due_at=today + timedelta(days=1))
+    TaskFactory(user=other_user, title="Theirs", due_at=today)
+    profile = {"user_profile": {"timezone": "Europe/Berlin"}}
+
+    listed = run_tool("tasks", "list_tasks_due_today", {}, pro_user, profile).result
+    added = run_tool(
+        "tasks", "add_task_comment", {"task_id": str(due.pk), "content": "Call first"}, pro_user
+    )
+    comment = Comment.objects.get(task=due)
+    read = run_tool("tasks", "list_task_comments", {"task_id": str(due.pk)}, pro_user).result
+    dropped = run_tool("tasks", "delete_task_comment", {"comment_id": str(comment.pk)}, pro_user)
+
+    assert [t["title"] for t in listed["tasks"]] == ["Due today"]
+    assert added.applied[0]["data"]["add_comment"]["content"] == "Call first"
+    assert [c["content"] for c in read["comments"]] == ["Call first"]
+    assert dropped.actions == () and dropped.proposals[0]["data"]["delete_comment"] == str(
+        comment.pk
+    )
+    assert Comment.objects.filter(pk=comment.pk).exists()  # until the user confirms
