@@ -648,6 +648,7 @@ MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS
 
 # The periodic task suggestions (tasks.suggestions_sweep) run this often, for the users who saved
 # a memory in the last TASKS_SUGGESTION_ACTIVE_HOURS (0: never); each keeps under the pending cap.
+# The interval is at least an hour.
 TASKS_SUGGESTION_INTERVAL_HOURS = env.float("TASKS_SUGGESTION_INTERVAL_HOURS", 24.0)
 TASKS_SUGGESTION_ACTIVE_HOURS = env.int("TASKS_SUGGESTION_ACTIVE_HOURS", 24)
 
@@ -677,7 +678,7 @@ CELERY_BEAT_SCHEDULE = {
     # Task suggestions for the users active lately (TASKS_SUGGESTION_INTERVAL_HOURS).
     "tasks.suggestions_sweep": {
         "task": "tasks.suggestions_sweep",
-        "schedule": 3600.0 * TASKS_SUGGESTION_INTERVAL_HOURS,
+        "schedule": 3600.0 * max(TASKS_SUGGESTION_INTERVAL_HOURS, 1.0),
     },
     # The dashboard's numbers, recomputed in the background (DASHBOARD_CACHE_SECONDS).
     "operations.dashboard_refresh": {
