@@ -13,6 +13,7 @@ from agents.sanitizer import leaks
 from agents.tests.disguises import DISGUISES, SECRET, reveals
 from billing.tiers import Tier
 from config.asgi import application
+from tasks.models import Task
 from testing.db import async_connections_in_use
 from testing.fake_openai import Reply
 
@@ -72,6 +73,25 @@ async def test_tokens_stream_then_the_last_frame_has_response_and_actions(token,
     assert llm_upstream.chat_requests[0].json["stream"] is True
     run = await AgentRun.objects.aget(pk=done["run_id"])
     assert run.transport == "websocket" and run.outcome == "succeeded"
+    await socket.disconnect()
+
+
+async def test_on_the_servers_records_a_socket_turn_creates_a_draft_task(token, llm_upstream):
+    llm_upstream.script(
+        Reply.tool_call("create_task", {"title": "Call mum"}),
+        Reply(tokens=["Added, ", "awaiting your approval."]),
+    )
+    socket = await connect(f"/ws/agents/?token={token}")
+
+    await socket.send_json_to(
+        {"message": "remind me to call mum", "agents": ["tasks"], "records": "server"}
+    )
+    done = (await frames_until_done(socket))[-1]
+
+    assert done["done"] is True and done["actions"] == []
+    [applied] = done["applied"]
+    task = await Task.objects.aget(pk=applied["data"]["id"])
+    assert task.title == "Call mum" and task.is_approved is False
     await socket.disconnect()
 
 
