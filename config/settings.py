@@ -691,6 +691,11 @@ CHAT_MEMORY_TOP_K = env.int("CHAT_MEMORY_TOP_K", 5)
 # Relevance floor: only memories whose hybrid score reaches it go to a provider (0..1,
 # calibrated on `make bench-retrieval`, bench/README.md).
 CHAT_MEMORY_MIN_SCORE = env.float("CHAT_MEMORY_MIN_SCORE", 0.4)
+# A streamed answer's events are kept this many seconds after the last one (at most the newest
+# SSE_RESUME_MAX_EVENTS of a stream), so a client that lost the stream resumes it with
+# Last-Event-ID (core/sse_resume.py).
+SSE_RESUME_SECONDS = env.int("SSE_RESUME_SECONDS", 60)
+SSE_RESUME_MAX_EVENTS = env.int("SSE_RESUME_MAX_EVENTS", 2000)
 
 # --- Memory intelligence: fact extraction and deduplication --------------------------------------
 # The catalog model that extracts facts from conversations and decides how they change the

@@ -3,7 +3,7 @@
 from asgiref.sync import async_to_sync
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,7 +13,8 @@ from chat.api import serializers as s
 from chat.models import Message, Thread
 from core.api import ApiView, OwnedObjectView, validated
 from core.pagination import page_body, paginate
-from core.sse import STREAM_RENDERERS, event_stream, wants_event_stream
+from core.sse import STREAM_RENDERERS, event_stream, event_stream_response, wants_event_stream
+from core.sse_resume import LAST_EVENT_ID, event_id_parse, resume_step
 
 TAG = "threads"
 
@@ -102,16 +103,42 @@ class ThreadTitleView(ThreadView):
         )
 
 
+RESUME_INTERVAL = 0.1  # seconds between two looks at a resumed stream still running
+RESUMED_STREAM = OpenApiResponse(
+    OpenApiTypes.STR,
+    description="With `Last-Event-ID` (the `id:` of the last event received): the events of "
+    "that answer's stream after it, then the live ones until `close`. 410 `STREAM_EXPIRED` "
+    "once they are no longer kept (`SSE_RESUME_SECONDS` after the stream's last event).",
+)
+LAST_EVENT_ID_HEADER = OpenApiParameter(
+    LAST_EVENT_ID,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Resume a streamed answer after this event (`<message id>.<n>`, as sent).",
+)
+
+
+def _resumed(request: Request, thread: Thread, model_id: str):
+    """The stream ``Last-Event-ID`` names, from the event after it (see RESUMED_STREAM)."""
+    stream_id, after = event_id_parse(request.headers[LAST_EVENT_ID])
+    owner = {"user_id": str(request.user.pk), "thread_id": str(thread.pk), "model_id": model_id}
+    step = resume_step(stream_id, after, owner)
+    return event_stream_response(request, step, interval=RESUME_INTERVAL)
+
+
 class MessageListView(ThreadView):
     renderer_classes = STREAM_RENDERERS
 
     @extend_schema(
         tags=[TAG],
         operation_id="messages_list",
-        parameters=[s.MessageListQuery],
-        responses={200: s.MessagePageOutput},
+        parameters=[s.MessageListQuery, LAST_EVENT_ID_HEADER],
+        responses={200: s.MessagePageOutput, (200, "text/event-stream"): RESUMED_STREAM},
     )
     def get(self, request: Request, thread: Thread, model_id: str) -> Response:
+        if LAST_EVENT_ID in request.headers:
+            return _resumed(request, thread, model_id)
         query = validated(s.MessageListQuery, request.query_params)
         page = paginate(
             selectors.messages_of(thread, model_id),
@@ -125,17 +152,23 @@ class MessageListView(ThreadView):
         tags=[TAG],
         operation_id="messages_create",
         request=s.MessageCreateInput,
+        parameters=[LAST_EVENT_ID_HEADER],
         responses={
             200: s.ExchangeOutput,
             (200, "text/event-stream"): OpenApiResponse(
                 OpenApiTypes.STR,
                 description="With `stream: true` or `Accept: text/event-stream`: SSE events "
                 "`message_start`, `token`, `message_complete` (with usage), `error`, `close`, "
-                "and a `: keep-alive` comment every 15 s. See docs/chat.md, Streaming events.",
+                "each with an `id` and a `timestamp`, and a `: keep-alive` comment every 15 s. "
+                "With `Last-Event-ID`: that stream resumed, no new turn. See docs/chat.md, "
+                "Streaming events.",
             ),
         },
     )
     def post(self, request: Request, thread: Thread, model_id: str) -> Response:
+        if LAST_EVENT_ID in request.headers:
+            # A client sending its turn again after losing the stream resumes it: no new turn.
+            return _resumed(request, thread, model_id)
         data = validated(s.MessageCreateInput, request.data)
         turn = services.turn_prepare(
             user=request.user,
