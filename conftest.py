@@ -84,6 +84,14 @@ def _no_real_llm_keys(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_key_checks_outside_the_fake(request, monkeypatch):
+    """Saving a provider key asks the provider about it (llm.services.provider_key_check); a
+    test reaches only the fake server, so a test without it asks no one (verified: null)."""
+    if "llm_upstream" not in request.fixturenames:
+        monkeypatch.setattr("llm.services.provider_key_check", lambda **_: None)
+
+
+@pytest.fixture(autouse=True)
 def _tasks_inline(settings):
     """Tasks enqueued without a broker run inline, where the test's transaction is visible;
     tests of the background thread turn it on and wait for it (config.celery.in_process_tasks)."""

@@ -578,6 +578,8 @@ LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", 120.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", 2)
 LLM_RETRY_BASE_DELAY = env.float("LLM_RETRY_BASE_DELAY", 0.5)
 LLM_RETRY_MAX_DELAY = env.float("LLM_RETRY_MAX_DELAY", 8.0)
+# How long saving a provider key waits for the provider to say whether it accepts it.
+LLM_KEY_CHECK_TIMEOUT = env.float("LLM_KEY_CHECK_TIMEOUT", 5.0)
 # A local model pull that reports no progress for this long is considered failed.
 LLM_PULL_STALL_SECONDS = env.int("LLM_PULL_STALL_SECONDS", 120)
 # The HTTP client under the openai SDK logs every request at INFO.

@@ -11,7 +11,7 @@ It speaks:
   with empty ``choices`` when ``stream_options.include_usage``, then ``data: [DONE]``);
 - ``POST /v1/embeddings``: deterministic hashed bag-of-words vectors (texts sharing words are
   close), as floats or base64 like OpenAI;
-- ``GET /v1/models``;
+- ``GET /v1/models`` (401 for a key in ``rejected_keys``, as a provider refuses a wrong key);
 - ``POST /api/pull`` (NDJSON progress lines, as Ollama streams them) and ``GET /api/tags``.
 
 Tests script what comes next with ``script(Reply(...))``: a text or tokens with delays, an HTTP
@@ -314,6 +314,7 @@ class FakeOpenAI:
             self._requests: list[RecordedRequest] = []
             self.default_reply: Reply | None = None  # None: echo the last user message
             self.models = ["gpt-4o-mini", "fake-model"]
+            self.rejected_keys: set[str] = set()
             self.local_models: set[str] = set()
             self.embedding_dimensions = 1536
 
@@ -627,6 +628,9 @@ class FakeOpenAI:
     async def _models(
         self, request: RecordedRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
+        key = (request.authorization or "").removeprefix("Bearer ")
+        if key in self.rejected_keys:
+            return await _send_json(writer, 401, {"error": _ERROR_DEFAULTS[401]})
         data = [
             {"id": model, "object": "model", "created": 1700000000, "owned_by": "fake"}
             for model in self.models

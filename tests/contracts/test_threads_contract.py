@@ -12,6 +12,7 @@ from django.utils import timezone
 from chat.models import Message, ModelContext
 from chat.selectors import LAST_MESSAGE_PREVIEW_CHARS
 from chat.tests.factories import MessageFactory, ThreadFactory
+from testing.live import free_port
 
 pytestmark = pytest.mark.django_db
 THREADS = "/api/v1/threads"
@@ -109,3 +110,49 @@ def test_patch_title_renames(auth_client, other_client, user):
     assert strangers.status_code == 404
     thread.refresh_from_db()
     assert thread.title == "Lisbon trip"
+
+
+# --- Provider keys verified on save ------------------------------------------------------------
+
+KEYS = "/api/v1/auth/provider-keys"
+
+
+def test_a_key_the_provider_accepts_is_verified(auth_client, llm_upstream):
+    saved = auth_client.put(f"{KEYS}/openai", {"api_key": "sk-good-key-1234"})
+
+    assert saved.status_code == 200
+    assert saved.json()["verified"] is True and saved.json()["last_four"] == "1234"
+    asked = llm_upstream.last_request  # the models list: no tokens spent
+    assert (asked.method, asked.path) == ("GET", "/v1/models")
+    assert asked.authorization == "Bearer sk-good-key-1234"
+    assert "sk-good-key-1234" not in saved.content.decode()
+
+
+def test_a_key_the_provider_refuses_is_saved_and_says_so(auth_client, llm_upstream):
+    llm_upstream.rejected_keys.add("sk-wrong-key-5678")
+
+    saved = auth_client.put(f"{KEYS}/openai", {"api_key": "sk-wrong-key-5678"})
+
+    assert saved.status_code == 200 and saved.json()["verified"] is False
+    assert [k["last_four"] for k in auth_client.get(KEYS).json()] == ["5678"]
+
+
+def test_a_provider_that_is_down_never_fails_the_save(auth_client, llm_upstream, settings):
+    down = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    settings.LLM_PROVIDERS = {
+        **settings.LLM_PROVIDERS,
+        "openai": {**settings.LLM_PROVIDERS["openai"], "base_url": down},
+    }
+
+    saved = auth_client.put(f"{KEYS}/openai", {"api_key": "sk-some-key-0000"})
+
+    assert saved.status_code == 200 and saved.json()["verified"] is None
+    assert [k["last_four"] for k in auth_client.get(KEYS).json()] == ["0000"]
+
+
+def test_a_provider_whose_list_cannot_tell_is_not_asked(auth_client, llm_upstream):
+    # Anthropic's models list wants its own header: asking it with ours would say "refused".
+    saved = auth_client.put(f"{KEYS}/anthropic", {"api_key": "sk-ant-key-9999"})
+
+    assert saved.status_code == 200 and saved.json()["verified"] is None
+    assert llm_upstream.requests == []
