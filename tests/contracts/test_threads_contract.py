@@ -12,6 +12,9 @@ from django.utils import timezone
 from chat.models import Message, ModelContext
 from chat.selectors import LAST_MESSAGE_PREVIEW_CHARS
 from chat.tests.factories import MessageFactory, ThreadFactory
+from llm.loading import LoadJob, LoadState
+from llm.tests.test_models_api import wait_for_load
+from testing.fake_openai import PullScript
 from testing.live import free_port
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +159,64 @@ def test_a_provider_whose_list_cannot_tell_is_not_asked(auth_client, llm_upstrea
 
     assert saved.status_code == 200 and saved.json()["verified"] is None
     assert llm_upstream.requests == []
+
+
+# --- Local model status: memory, last loaded, estimated load time --------------------------------
+
+LOCAL = "llama3.1:8b"
+
+
+def test_a_loaded_local_models_status_says_its_memory_as_ollama_reports_it(
+    auth_client, llm_upstream
+):
+    llm_upstream.local_models.add(LOCAL)
+    llm_upstream.running_models[LOCAL] = {
+        "size": 5_137_025_024,
+        "size_vram": 4_000_000_000,
+        "expires_at": "2026-01-15T10:35:00.5-07:00",
+    }
+
+    status = auth_client.get(f"/api/v1/models/{LOCAL}/status").json()
+
+    assert status["status"] == "loaded"
+    assert status["memory_bytes"] == 5_137_025_024
+    assert status["memory_vram_bytes"] == 4_000_000_000
+    assert status["in_memory_until"] == "2026-01-15T10:35:00.5-07:00"
+    assert status["estimated_load_seconds"] is None
+
+
+def test_a_pulled_model_not_in_memory_has_no_memory_figures(auth_client, llm_upstream):
+    llm_upstream.local_models.add(LOCAL)
+
+    status = auth_client.get(f"/api/v1/models/{LOCAL}/status").json()
+
+    assert status["status"] == "loaded"
+    assert (status["memory_bytes"], status["memory_vram_bytes"], status["in_memory_until"]) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_last_loaded_is_when_the_last_load_finished(auth_client, llm_upstream):
+    llm_upstream.script_pull(PullScript(layers=1, steps=2))
+    before = timezone.now()
+
+    auth_client.post(f"/api/v1/models/{LOCAL}/load")
+    wait_for_load(LOCAL)
+    status = auth_client.get(f"/api/v1/models/{LOCAL}/status").json()
+
+    loaded = dt.datetime.fromisoformat(status["last_loaded"])
+    assert before - dt.timedelta(seconds=1) <= loaded <= timezone.now()
+    assert status["status"] == "loaded" and status["estimated_load_seconds"] is None
+
+
+def test_a_running_load_estimates_the_rest_from_its_rate():
+    # Half of 8 MB in 10 s: the other half should take 10 s more.
+    job = LoadJob(
+        job_id="j", model_id=LOCAL, state=LoadState.LOADING, started_at=100.0,
+        updated_at=110.0, completed=4_000_000, total=8_000_000,
+    )  # fmt: skip
+
+    assert job.remaining_seconds == 10
+    assert LoadJob(**{**job.__dict__, "completed": 0}).remaining_seconds is None
