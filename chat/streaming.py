@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -341,13 +341,17 @@ def stream_owner(turn: services.PreparedTurn) -> dict[str, str]:
     }
 
 
-async def sse_stream(turn: services.PreparedTurn) -> AsyncIterator[bytes]:
+async def sse_stream(
+    turn: services.PreparedTurn, *, opening: Sequence[ChatEvent] = ()
+) -> AsyncIterator[bytes]:
     """The SSE framing: one ``id:``/``event:``/``data:`` frame per event (the frames of a batch
-    in one write), a comment when quiet. Every frame is kept for a client resuming the stream;
-    when the client hangs up (which cancels the turn), the kept stream ends with ``close``
-    ``{status: "cancelled"}``, as the turn did."""
+    in one write), a comment when quiet; ``opening`` events go first. Every frame is kept for a
+    client resuming the stream; when the client hangs up (which cancels the turn), the kept
+    stream ends with ``close`` ``{status: "cancelled"}``, as the turn did."""
     recorder = StreamRecorder(str(turn.assistant_message_id), stream_owner(turn))
     try:
+        if opening:
+            yield recorder.frames([(event.type, sse_data(event)) for event in opening])
         async for batch in events(turn):
             if batch is None:
                 yield HEARTBEAT

@@ -17,6 +17,7 @@ from core.sse import STREAM_RENDERERS, event_stream, event_stream_response, want
 from core.sse_resume import LAST_EVENT_ID, event_id_parse, resume_step
 
 TAG = "threads"
+DETAIL_MESSAGES = 100  # the newest messages a thread's detail carries
 
 
 class ChatView(ApiView):
@@ -70,7 +71,22 @@ class ThreadDetailView(ThreadView):
     @extend_schema(tags=[TAG], responses={200: s.ThreadDetailOutput})
     def get(self, request: Request, thread: Thread) -> Response:
         selectors.threads_with_activity([thread])
+        thread.recent_messages, thread.has_more_messages = selectors.thread_messages_recent(
+            thread, limit=DETAIL_MESSAGES
+        )
         return Response(s.ThreadDetailOutput(thread).data)
+
+    @extend_schema(
+        tags=[TAG],
+        request=s.ThreadReplaceInput,
+        responses={200: s.ThreadOutput},
+        description="Sets everything a client may set: `title` and `persona_id`, both required.",
+    )
+    def put(self, request: Request, thread: Thread) -> Response:
+        data = validated(s.ThreadReplaceInput, request.data)
+        persona = persona_get(request.user, data["persona_id"]) if data["persona_id"] else None
+        thread = services.thread_replace(thread=thread, title=data["title"], persona=persona)
+        return Response(s.ThreadOutput(thread).data)
 
     @extend_schema(tags=[TAG], request=s.ThreadUpdateInput, responses={200: s.ThreadOutput})
     def patch(self, request: Request, thread: Thread) -> Response:
@@ -179,17 +195,70 @@ class MessageListView(ThreadView):
         )
         if data["stream"] or wants_event_stream(request):
             return event_stream(streaming.sse_stream(turn))
-        result = async_to_sync(streaming.collect)(turn)
-        if result.error is not None:
-            result.error.details["assistant_message_id"] = str(result.answer.pk)
-            raise result.error
-        question = Message.objects.get(pk=turn.user_message_id)
-        return Response(
-            {
-                "user_message": s.MessageOutput(question).data,
-                "assistant_message": s.MessageOutput(result.answer).data,
-            }
+        return Response(_exchange(turn))
+
+
+def _exchange(turn: services.PreparedTurn) -> dict:
+    """Run ``turn`` to its end: both messages, or the provider's error (with the answer's id)."""
+    result = async_to_sync(streaming.collect)(turn)
+    if result.error is not None:
+        result.error.details["assistant_message_id"] = str(result.answer.pk)
+        result.error.details["thread_id"] = str(turn.thread_id)
+        raise result.error
+    question = Message.objects.get(pk=turn.user_message_id)
+    return {
+        "user_message": s.MessageOutput(question).data,
+        "assistant_message": s.MessageOutput(result.answer).data,
+    }
+
+
+class ThreadStartView(ChatView):
+    # The chat-with-memory design's one call: a new thread and its first message.
+    renderer_classes = STREAM_RENDERERS
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="threads_start",
+        request=s.ThreadStartInput,
+        responses={
+            201: s.ThreadStartedOutput,
+            (201, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="With `stream: true` or `Accept: text/event-stream`: "
+                "`session_created` (`thread_id`, `title`, `model`) first, then the turn's "
+                "events as `POST …/messages` streams them.",
+            ),
+        },
+        description="Creates a thread and sends its first message to `model_id`, as "
+        "`POST /threads` then `POST /threads/{id}/models/{model_id}/messages` would; nothing "
+        "is created when the message cannot be sent (an unknown model, a message too long).",
+    )
+    def post(self, request: Request, model_id: str) -> Response:
+        data = validated(s.ThreadStartInput, request.data)
+        persona = persona_get(request.user, data["persona_id"]) if data["persona_id"] else None
+        turn = services.thread_start(
+            user=request.user,
+            title=data["title"],
+            persona=persona,
+            model_id=model_id,
+            content=data["content"],
+            temperature=data["temperature"],
         )
+        if data["stream"] or wants_event_stream(request):
+            created = streaming.ChatEvent(
+                "session_created",
+                {
+                    "thread_id": str(turn.thread_id),
+                    "title": data["title"].strip(),
+                    "model": turn.model.id,
+                },
+            )
+            response = event_stream(streaming.sse_stream(turn, opening=[created]))
+            response.status_code = 201
+            return response
+        exchange = _exchange(turn)
+        thread = selectors.with_message_count(Thread.objects.filter(pk=turn.thread_id)).get()
+        return Response({"thread": s.ThreadOutput(thread).data, **exchange}, status=201)
 
 
 class SummarizeView(ThreadView):
