@@ -92,6 +92,13 @@ def _no_key_checks_outside_the_fake(request, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _extractive_profiles(settings):
+    """Memory profiles are extractive unless a test names the model that writes them (a
+    user's default model still does): a chat test's fake server answers only its own turns."""
+    settings.MEMORY_SUMMARY_MODEL = ""
+
+
+@pytest.fixture(autouse=True)
 def _tasks_inline(settings):
     """Tasks enqueued without a broker run inline, where the test's transaction is visible;
     tests of the background thread turn it on and wait for it (config.celery.in_process_tasks)."""

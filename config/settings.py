@@ -645,6 +645,14 @@ MEMORY_RESIDENT_MIN_MEMORIES = env.int("MEMORY_RESIDENT_MIN_MEMORIES", 2_000)
 MEMORY_RESIDENT_MB = env.int("MEMORY_RESIDENT_MB", 256)
 # Seconds to wait after a change before the summary is recomputed (changes in between coalesce).
 MEMORY_SUMMARY_DELAY_SECONDS = env.int("MEMORY_SUMMARY_DELAY_SECONDS", 60)
+# The profile written by a model (memories/summary.py): the user's default model, else this one
+# (empty: only users who chose a default model get one); written once a user has
+# MEMORY_SUMMARY_MIN_MEMORIES memories, again after MEMORY_SUMMARY_REWRITE_CHANGES changes, from
+# at most MEMORY_SUMMARY_SOURCES of them. Without a model they can use: the extractive one.
+MEMORY_SUMMARY_MODEL = env.str("MEMORY_SUMMARY_MODEL", "gpt-4o-mini")
+MEMORY_SUMMARY_MIN_MEMORIES = env.int("MEMORY_SUMMARY_MIN_MEMORIES", 3)
+MEMORY_SUMMARY_REWRITE_CHANGES = env.int("MEMORY_SUMMARY_REWRITE_CHANGES", 10)
+MEMORY_SUMMARY_SOURCES = env.int("MEMORY_SUMMARY_SOURCES", 30)
 # Memories left pending longer than this many seconds are re-enqueued by the periodic sweep.
 MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS", 300)
 

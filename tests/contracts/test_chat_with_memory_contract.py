@@ -119,3 +119,96 @@ def test_put_on_a_session_sets_all_of_it(auth_client, other_client, user):
     assert strangers.status_code == 404
     thread.refresh_from_db()
     assert thread.title == "My Favorite Story Session"
+
+
+# --- The memory profile, written by the user's model --------------------------------------------
+
+SUMMARY = "/api/v1/memories/summary"
+PROFILE = "Lives in Porto since May. Prefers window seats. Learning Rust."
+FACTS = ("I moved to Porto in May.", "I prefer window seats.", "I am learning Rust.")
+
+
+def profile_requests(upstream) -> list:
+    return [r for r in upstream.chat_requests if "short profile" in str(r.json["messages"][0])]
+
+
+@pytest.fixture
+def profile_model(settings, llm_upstream):
+    settings.MEMORY_SUMMARY_MODEL = "gpt-4o-mini"
+    settings.MEMORY_SUMMARY_MIN_MEMORIES = 3
+    settings.MEMORY_SUMMARY_REWRITE_CHANGES = 2
+    return llm_upstream
+
+
+def save(auth_client, committing, content: str) -> dict:
+    return committing(lambda: auth_client.post("/api/v1/memories", {"content": content})).json()
+
+
+@pytest.mark.django_db
+def test_the_profile_is_written_by_the_users_model_from_their_memories(
+    auth_client, committing, profile_model
+):
+    profile_model.script(Reply(text=PROFILE))
+
+    for fact in FACTS:
+        save(auth_client, committing, fact)
+    summary = auth_client.get(SUMMARY).json()
+
+    assert summary["text"] == PROFILE and summary["generator"] == "model"
+    assert summary["model"] == "gpt-4o-mini" and summary["written_at"]
+    assert "3 memories" in summary["extractive_text"]  # still there, still current
+    (asked,) = profile_requests(profile_model)
+    notes = asked.json["messages"][-1]["content"]
+    assert all(fact in notes for fact in FACTS)  # sourced from the memories, and only them
+
+
+@pytest.mark.django_db
+def test_it_is_written_again_only_after_enough_changes(auth_client, committing, profile_model):
+    for fact in FACTS:
+        save(auth_client, committing, fact)
+    assert len(profile_requests(profile_model)) == 1
+
+    save(auth_client, committing, "My sister lives in Lyon.")  # one change: not enough
+    assert len(profile_requests(profile_model)) == 1
+    profile_model.script(Reply(text="A newer profile."))
+    save(auth_client, committing, "I play the cello.")  # the second: written again
+
+    assert len(profile_requests(profile_model)) == 2
+    assert auth_client.get(SUMMARY).json()["text"] == "A newer profile."
+
+
+@pytest.mark.django_db
+def test_deleting_a_memory_it_was_written_from_drops_it(auth_client, committing, profile_model):
+    profile_model.script(Reply(text=PROFILE))
+    saved = [save(auth_client, committing, fact) for fact in FACTS]
+
+    committing(lambda: auth_client.delete(f"/api/v1/memories/{saved[0]['id']}"))
+    summary = auth_client.get(SUMMARY).json()
+
+    # Two memories left: too few to write from, and the old text may say what was deleted.
+    assert summary["generator"] == "extractive" and summary["model"] == ""
+    assert "Porto" not in summary["text"]
+
+
+@pytest.mark.django_db
+def test_without_a_model_the_profile_is_extractive(auth_client, committing, settings):
+    settings.MEMORY_SUMMARY_MODEL = "gpt-4o-mini"  # no key for it: neither the user's nor ours
+    for fact in FACTS:
+        save(auth_client, committing, fact)
+
+    summary = auth_client.get(SUMMARY).json()
+
+    assert summary["generator"] == "extractive" and summary["text"] == summary["extractive_text"]
+    assert summary["model"] == "" and summary["written_at"] is None
+    assert "3 memories" in summary["text"]
+
+
+@pytest.mark.django_db
+def test_a_provider_failure_keeps_the_extractive_profile(auth_client, committing, profile_model):
+    profile_model.script(Reply.server_error(503), Reply.server_error(503), Reply.server_error(503))
+
+    for fact in FACTS:
+        save(auth_client, committing, fact)
+    summary = auth_client.get(SUMMARY).json()
+
+    assert summary["generator"] == "extractive" and summary["written_at"] is None
