@@ -174,11 +174,27 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
+        },
+        # Streamed answers' events, kept for a client resuming (core/sse_resume.py).
+        "streams": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "streams",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        },
     }
     CHANNEL_LAYERS = {"default": runtime.redis_channel_layer(REDIS_URL)}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # Its own store, so a long stream's events never crowd out (cull) the default cache's
+        # entries (rate-limit windows, model loads); the events expire by SSE_RESUME_SECONDS.
+        "streams": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "streams",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
+    }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery --------------------------------------------------------------------------------------

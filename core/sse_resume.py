@@ -1,12 +1,13 @@
 """Resuming a dropped SSE stream with ``Last-Event-ID``.
 
 A stream that may be resumed gives each frame an ``id: <stream id>.<n>`` (n counts from 1) and
-keeps its frames in the cache as they go out: Redis when ``REDIS_URL`` is set (any web process
-can resume it), this process's memory otherwise. They stay ``SSE_RESUME_SECONDS`` after the
-last one, at most the newest ``SSE_RESUME_MAX_EVENTS`` of a stream (a ring: a stream longer
-than that keeps its tail). A client that reconnects with the id of the last frame it got is
-sent every frame after it, then the live ones until the stream ends; when a frame it missed is
-no longer kept, it is told so (410 ``STREAM_EXPIRED``) rather than sent a stream with a hole.
+keeps its frames in the ``streams`` cache as they go out: Redis when ``REDIS_URL`` is set (any
+web process can resume it), this process's memory otherwise. They stay ``SSE_RESUME_SECONDS``
+after the last one, at most the newest ``SSE_RESUME_MAX_EVENTS`` of a stream (a ring: a
+stream longer than that keeps its tail). A client that reconnects with the id of the last
+frame it got is sent every frame after it, then the live ones until the stream ends; when a
+frame it missed is no longer kept, it is told so (410 ``STREAM_EXPIRED``) rather than sent a
+stream with a hole.
 
 Writes never hold up the stream: a batch of frames goes to the cache from a worker thread while
 the next is produced (one write at a time per stream, the frames that came meanwhile together).
@@ -20,7 +21,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import BaseCache, caches
 
 from core.errors import EngramError, ErrorCode, NotFound, ValidationFailed
 from core.sse import Step, sse_event
@@ -36,6 +37,12 @@ class StreamExpired(EngramError):
     status_code = 410
     code = ErrorCode.STREAM_EXPIRED
     default_message = "That stream is no longer kept; fetch what it produced instead."
+
+
+def stream_store() -> BaseCache:
+    """Where streams are kept: the ``streams`` cache (its own, so a long stream never crowds
+    out the default cache's entries), else the default one."""
+    return caches["streams" if "streams" in settings.CACHES else "default"]
 
 
 def _header_key(stream_id: str) -> str:
@@ -88,22 +95,17 @@ class StreamRecorder:
         return b"".join(out)
 
     async def _write(self) -> None:
-        set_many = sync_to_async(cache.set_many, thread_sensitive=False)
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
+                set_many = sync_to_async(stream_store().set_many, thread_sensitive=False)
                 await set_many(batch, timeout=settings.SSE_RESUME_SECONDS)
             except Exception:  # the cache (Redis) is down: the stream goes on, unresumable
                 logger.warning("Could not keep stream %s for resuming", self.stream_id)
 
-    async def flushed(self) -> None:
-        """Once every frame so far is in the cache."""
-        while self._writing is not None and not self._writing.done():
-            await asyncio.shield(self._writing)
-
 
 def _stream_header(stream_id: str, owner: dict[str, str]) -> dict[str, Any]:
-    header = cache.get(_header_key(stream_id))
+    header = stream_store().get(_header_key(stream_id))
     if header is None:
         raise StreamExpired(
             details={"stream_id": stream_id, "kept_seconds": settings.SSE_RESUME_SECONDS}
@@ -118,7 +120,7 @@ def _frames_after(stream_id: str, after: int, last: int) -> list[bytes]:
     if last <= after:
         return []
     numbers = range(after + 1, last + 1)
-    found = cache.get_many([_frame_key(stream_id, n) for n in numbers])
+    found = stream_store().get_many([_frame_key(stream_id, n) for n in numbers])
     frames = []
     for number in numbers:
         kept = found.get(_frame_key(stream_id, number))

@@ -8,12 +8,12 @@ import re
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
 
 from accounts.services import tokens_issue
 from chat.models import Message
 from chat.tests.factories import ThreadFactory
 from config.asgi import application
+from core.sse_resume import stream_store
 from testing.asgi import AsgiHttpClient
 from testing.fake_openai import Reply
 
@@ -131,7 +131,9 @@ async def test_after_the_window_a_resume_is_410_stream_expired(turn_url, llm_ups
     llm_upstream.script(Reply(tokens=["Done"]))
     client = AsgiHttpClient(application)
     done = await whole_stream(client, url, headers)
-    await sync_to_async(cache.clear)()  # what SSE_RESUME_SECONDS of silence does to its frames
+    await sync_to_async(
+        stream_store().clear
+    )()  # what SSE_RESUME_SECONDS of silence does to its frames
 
     late = await client.open("GET", url, headers={**headers, "last-event-id": done[1]["id"]})
     body = json.loads(await late.body())
