@@ -75,6 +75,7 @@ class StreamRecorder:
         self.done = False
         self._pending: dict[str, Any] = {}
         self._writing: asyncio.Task | None = None
+        self._failed = False
 
     def frames(self, events: Sequence[tuple[str, str]], *, last: bool = False) -> bytes:
         """The SSE frames of ``events`` (``(name, data as JSON)``), with their ids; kept for
@@ -101,7 +102,9 @@ class StreamRecorder:
                 set_many = sync_to_async(stream_store().set_many, thread_sensitive=False)
                 await set_many(batch, timeout=settings.SSE_RESUME_SECONDS)
             except Exception:  # the cache (Redis) is down: the stream goes on, unresumable
-                logger.warning("Could not keep stream %s for resuming", self.stream_id)
+                if not self._failed:  # once a stream, not once a token
+                    logger.warning("Could not keep stream %s for resuming", self.stream_id)
+                self._failed = True
 
 
 def _stream_header(stream_id: str, owner: dict[str, str]) -> dict[str, Any]:
