@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 
 from accounts.services import tokens_issue
@@ -177,3 +178,27 @@ async def test_a_resume_names_only_a_stream_of_ones_own(turn_url, llm_upstream, 
     assert json.loads(await stolen.body())["error"]["code"] == "NOT_FOUND"
     assert malformed.status == 400
     assert json.loads(await malformed.body())["error"]["code"] == "VALIDATION_ERROR"
+
+
+async def test_with_redis_a_stream_is_kept_where_every_process_reads_it(
+    turn_url, llm_upstream, settings, redis_url
+):
+    settings.CACHES = {
+        **settings.CACHES,
+        "streams": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+        },
+    }
+    url, headers = turn_url
+    llm_upstream.script(Reply(tokens=["Kept", " in", " Redis"]))
+    client = AsgiHttpClient(application)
+    done = await whole_stream(client, url, headers)
+
+    kept = redis.Redis.from_url(redis_url)
+    try:
+        assert kept.keys(f"*sse:{done[0]['message_id']}*")  # not this process's memory
+    finally:
+        kept.close()
+    resumed = await client.open("GET", url, headers={**headers, "last-event-id": done[0]["id"]})
+    assert frames(await resumed.body()) == done[1:]
