@@ -84,11 +84,23 @@ def _no_real_llm_keys(settings):
 
 
 @pytest.fixture(autouse=True)
-def _no_key_checks_outside_the_fake(request, monkeypatch):
-    """Saving a provider key asks the provider about it (llm.services.provider_key_check); a
-    test reaches only the fake server, so a test without it asks no one (verified: null)."""
-    if "llm_upstream" not in request.fixturenames:
-        monkeypatch.setattr("llm.services.provider_key_check", lambda **_: None)
+def _key_checks_reach_only_the_fake(request, monkeypatch):
+    """Saving a provider key asks the provider about it (llm.services.provider_key_check). A
+    test reaches only the fake server: without it (``llm_upstream``), or for a base URL a test
+    sent (the fuzz test's are random hosts), no one is asked (verified: null)."""
+    from llm import services
+
+    real = services.provider_key_check
+
+    def check(*, provider: str, api_key: str, base_url: str = ""):
+        if "llm_upstream" not in request.fixturenames:
+            return None
+        upstream = request.getfixturevalue("llm_upstream")  # set up already: the test uses it
+        if base_url and not base_url.startswith(upstream.root_url):
+            return None
+        return real(provider=provider, api_key=api_key, base_url=base_url)
+
+    monkeypatch.setattr(services, "provider_key_check", check)
 
 
 @pytest.fixture(autouse=True)
