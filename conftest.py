@@ -84,6 +84,33 @@ def _no_real_llm_keys(settings):
 
 
 @pytest.fixture(autouse=True)
+def _key_checks_reach_only_the_fake(request, monkeypatch):
+    """Saving a provider key asks the provider about it (llm.services.provider_key_check). A
+    test reaches only the fake server: without it (``llm_upstream``), or for a base URL a test
+    sent (the fuzz test's are random hosts), no one is asked (verified: null)."""
+    from llm import services
+
+    real = services.provider_key_check
+
+    def check(*, provider: str, api_key: str, base_url: str = ""):
+        if "llm_upstream" not in request.fixturenames:
+            return None
+        upstream = request.getfixturevalue("llm_upstream")  # set up already: the test uses it
+        if base_url and not base_url.startswith(upstream.root_url):
+            return None
+        return real(provider=provider, api_key=api_key, base_url=base_url)
+
+    monkeypatch.setattr(services, "provider_key_check", check)
+
+
+@pytest.fixture(autouse=True)
+def _extractive_profiles(settings):
+    """Memory profiles are extractive unless a test names the model that writes them (a
+    user's default model still does): a chat test's fake server answers only its own turns."""
+    settings.MEMORY_SUMMARY_MODEL = ""
+
+
+@pytest.fixture(autouse=True)
 def _tasks_inline(settings):
     """Tasks enqueued without a broker run inline, where the test's transaction is visible;
     tests of the background thread turn it on and wait for it (config.celery.in_process_tasks)."""

@@ -116,6 +116,13 @@ def thread_get(user: User, thread_id) -> Thread:
     return get_owned_object(Thread.objects.all(), owner=user, pk=thread_id)
 
 
+def thread_messages_recent(thread: Thread, *, limit: int) -> tuple[list[Message], bool]:
+    """The newest ``limit`` messages of ``thread``, every model's, oldest first, and whether
+    there are older ones (each model's whole conversation pages at its messages path)."""
+    newest = list(Message.objects.filter(thread=thread).order_by("-created_at", "-pk")[: limit + 1])
+    return newest[:limit][::-1], len(newest) > limit
+
+
 def messages_of(thread: Thread, model_id: str) -> QuerySet[Message]:
     return Message.objects.filter(thread=thread, model_id=model_id)
 

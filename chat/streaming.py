@@ -1,6 +1,7 @@
 """The one producer of a chat turn's events, and its two framings (SSE here, WebSocket in
 chat.consumers). Events: ``message_start``, ``token``…, then ``message_complete`` or ``error``,
-then ``close``.
+then ``close``. Each carries the ``timestamp`` it was produced at; over SSE each has an ``id``,
+and a client that lost the stream resumes it with ``Last-Event-ID`` (``core.sse_resume``).
 
 Whatever happens upstream or to the client, the assistant message is saved: ``complete``,
 ``error`` with the reason, or ``cancelled`` with the part that had arrived.
@@ -10,8 +11,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,7 +24,8 @@ from chat import services
 from chat.models import Message
 from core.db import release_connections
 from core.errors import INTERNAL_ERROR_MESSAGE, ErrorCode
-from core.sse import HEARTBEAT, compact_json, sse_event
+from core.sse import HEARTBEAT, compact_json
+from core.sse_resume import StreamRecorder
 from llm.services import stream_for_user
 from providers.llm import LLMGateway, ProviderError, Usage
 
@@ -35,6 +39,17 @@ _json_string = json.encoder.encode_basestring_ascii
 class ChatEvent:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)  # when it was produced (Unix time)
+
+    @property
+    def timestamp(self) -> str:
+        """``at`` as ISO 8601 in UTC, to the millisecond (``2026-01-15T10:35:00.123Z``)."""
+        moment = datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds")
+        return moment.removesuffix("+00:00") + "Z"
+
+    def body(self) -> dict[str, Any]:
+        """The data as the framings send it, with the timestamp."""
+        return {**self.data, "timestamp": self.timestamp}
 
 
 Emit = Callable[[ChatEvent], Awaitable[None]]
@@ -294,18 +309,19 @@ async def events(turn: services.PreparedTurn) -> AsyncIterator[list[ChatEvent] |
 
 
 def token_json(event: ChatEvent, **extra: str) -> str:
-    """A ``token`` event's data as JSON, with ``extra`` string fields: the one frame sent per
-    relayed chunk, written without a dict and an encoder's walk over it."""
-    fields = "".join(f',"{name}":{_json_string(value)}' for name, value in extra.items())
+    """A ``token`` event's data as JSON, with its timestamp and ``extra`` string fields: the one
+    frame sent per relayed chunk, written without a dict and an encoder's walk over it."""
+    fields = "".join(
+        f',"{name}":{_json_string(value)}'
+        for name, value in {"timestamp": event.timestamp, **extra}.items()
+    )
     data = event.data
     return f'{{"message_id":"{data["message_id"]}","token":{_json_string(data["token"])}{fields}}}'
 
 
-def sse_frame(event: ChatEvent) -> bytes:
-    """One event in the SSE framing."""
-    if event.type == "token":
-        return f"event: token\ndata: {token_json(event)}\n\n".encode()
-    return sse_event(event.type, event.data)
+def sse_data(event: ChatEvent) -> str:
+    """An event's SSE ``data`` line: its JSON with the timestamp."""
+    return token_json(event) if event.type == "token" else compact_json(event.body())
 
 
 def ws_frame(event: ChatEvent, client_id: str) -> str:
@@ -313,14 +329,43 @@ def ws_frame(event: ChatEvent, client_id: str) -> str:
     ``chat.send`` it answers."""
     if event.type == "token":
         return '{"type":"token",' + token_json(event, client_id=client_id)[1:]
-    return compact_json({"type": event.type, **event.data, "client_id": client_id})
+    return compact_json({"type": event.type, **event.body(), "client_id": client_id})
 
 
-async def sse_stream(turn: services.PreparedTurn) -> AsyncIterator[bytes]:
-    """The SSE framing: one ``event:``/``data:`` frame per event (the frames of a batch in one
-    write), a comment when quiet."""
-    async for batch in events(turn):
-        yield HEARTBEAT if batch is None else b"".join(map(sse_frame, batch))
+def stream_owner(turn: services.PreparedTurn) -> dict[str, str]:
+    """Who may resume a turn's stream: its user, on its thread's path for its model."""
+    return {
+        "user_id": str(turn.user_id),
+        "thread_id": str(turn.thread_id),
+        "model_id": turn.model.id,
+    }
+
+
+async def sse_stream(
+    turn: services.PreparedTurn, *, opening: Sequence[ChatEvent] = ()
+) -> AsyncIterator[bytes]:
+    """The SSE framing: one ``id:``/``event:``/``data:`` frame per event (the frames of a batch
+    in one write), a comment when quiet; ``opening`` events go first. Every frame is kept for a
+    client resuming the stream; when the client hangs up (which cancels the turn), the kept
+    stream ends with ``close`` ``{status: "cancelled"}``, as the turn did."""
+    recorder = StreamRecorder(str(turn.assistant_message_id), stream_owner(turn))
+    try:
+        if opening:
+            yield recorder.frames([(event.type, sse_data(event)) for event in opening])
+        async for batch in events(turn):
+            if batch is None:
+                yield HEARTBEAT
+                continue
+            yield recorder.frames(
+                [(event.type, sse_data(event)) for event in batch],
+                last=batch[-1].type == "close",
+            )
+    finally:
+        if not recorder.done:
+            close = ChatEvent(
+                "close", {"message_id": str(turn.assistant_message_id), "status": "cancelled"}
+            )
+            recorder.frames([("close", sse_data(close))], last=True)
 
 
 async def collect(turn: services.PreparedTurn) -> TurnResult:

@@ -174,11 +174,27 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
+        },
+        # Streamed answers' events, kept for a client resuming (core/sse_resume.py).
+        "streams": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "streams",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        },
     }
     CHANNEL_LAYERS = {"default": runtime.redis_channel_layer(REDIS_URL)}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # Its own store, so a long stream's events never crowd out (cull) the default cache's
+        # entries (rate-limit windows, model loads); the events expire by SSE_RESUME_SECONDS.
+        "streams": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "streams",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
+    }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery --------------------------------------------------------------------------------------
@@ -578,6 +594,8 @@ LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", 120.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", 2)
 LLM_RETRY_BASE_DELAY = env.float("LLM_RETRY_BASE_DELAY", 0.5)
 LLM_RETRY_MAX_DELAY = env.float("LLM_RETRY_MAX_DELAY", 8.0)
+# How long saving a provider key waits for the provider to say whether it accepts it.
+LLM_KEY_CHECK_TIMEOUT = env.float("LLM_KEY_CHECK_TIMEOUT", 5.0)
 # A local model pull that reports no progress for this long is considered failed.
 LLM_PULL_STALL_SECONDS = env.int("LLM_PULL_STALL_SECONDS", 120)
 # The HTTP client under the openai SDK logs every request at INFO.
@@ -643,6 +661,14 @@ MEMORY_RESIDENT_MIN_MEMORIES = env.int("MEMORY_RESIDENT_MIN_MEMORIES", 2_000)
 MEMORY_RESIDENT_MB = env.int("MEMORY_RESIDENT_MB", 256)
 # Seconds to wait after a change before the summary is recomputed (changes in between coalesce).
 MEMORY_SUMMARY_DELAY_SECONDS = env.int("MEMORY_SUMMARY_DELAY_SECONDS", 60)
+# The profile written by a model (memories/summary.py): the user's default model, else this one
+# (empty: only users who chose a default model get one); written once a user has
+# MEMORY_SUMMARY_MIN_MEMORIES memories, again after MEMORY_SUMMARY_REWRITE_CHANGES changes, from
+# at most MEMORY_SUMMARY_SOURCES of them. Without a model they can use: the extractive one.
+MEMORY_SUMMARY_MODEL = env.str("MEMORY_SUMMARY_MODEL", "gpt-4o-mini")
+MEMORY_SUMMARY_MIN_MEMORIES = env.int("MEMORY_SUMMARY_MIN_MEMORIES", 3)
+MEMORY_SUMMARY_REWRITE_CHANGES = env.int("MEMORY_SUMMARY_REWRITE_CHANGES", 10)
+MEMORY_SUMMARY_SOURCES = env.int("MEMORY_SUMMARY_SOURCES", 30)
 # Memories left pending longer than this many seconds are re-enqueued by the periodic sweep.
 MEMORY_PENDING_SWEEP_AFTER_SECONDS = env.int("MEMORY_PENDING_SWEEP_AFTER_SECONDS", 300)
 
@@ -702,6 +728,11 @@ CHAT_MEMORY_TOP_K = env.int("CHAT_MEMORY_TOP_K", 5)
 # Relevance floor: only memories whose hybrid score reaches it go to a provider (0..1,
 # calibrated on `make bench-retrieval`, bench/README.md).
 CHAT_MEMORY_MIN_SCORE = env.float("CHAT_MEMORY_MIN_SCORE", 0.4)
+# A streamed answer's events are kept this many seconds after the last one (at most the newest
+# SSE_RESUME_MAX_EVENTS of a stream), so a client that lost the stream resumes it with
+# Last-Event-ID (core/sse_resume.py).
+SSE_RESUME_SECONDS = env.int("SSE_RESUME_SECONDS", 60)
+SSE_RESUME_MAX_EVENTS = env.int("SSE_RESUME_MAX_EVENTS", 2000)
 
 # --- Memory intelligence: fact extraction and deduplication --------------------------------------
 # The catalog model that extracts facts from conversations and decides how they change the

@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    # A stream resumed with Last-Event-ID after its frames stopped being kept (core/sse_resume.py)
+    STREAM_EXPIRED = "STREAM_EXPIRED"
     # LLM providers (providers/llm/errors.py) and the model catalog (llm/catalog.py)
     PROVIDER_ERROR = "PROVIDER_ERROR"
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"

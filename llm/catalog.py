@@ -87,6 +87,8 @@ class ProviderSpec:
     server_api_key: str = field(default="", repr=False)
     # Model ids the server's key may be used for; None: all of this provider's models.
     served_models: frozenset[str] | None = None
+    # Its models list (GET <base>/models) tells a good key from a bad one: checked on save.
+    key_check: bool = False
 
     @property
     def configured(self) -> bool:
@@ -264,6 +266,7 @@ def _provider_spec(name: str, fields: Mapping[str, Any], config: Mapping[str, An
         base_url=str(config.get("base_url") or ""),
         server_api_key=str(config.get("api_key") or ""),
         served_models=None if "*" in served else frozenset(served),
+        key_check=bool(fields.get("key_check", False)),
     )
 
 

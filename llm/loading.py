@@ -60,6 +60,15 @@ class LoadJob:
             return None
         return min(99, self.completed * 100 // self.total)
 
+    @property
+    def remaining_seconds(self) -> int | None:
+        """While it runs: the seconds the rest should take at the rate so far (None before
+        there is a rate to go by)."""
+        elapsed = self.updated_at - self.started_at
+        if self.state != LoadState.LOADING or not self.completed or elapsed <= 0:
+            return None
+        return round(max(0, self.total - self.completed) * elapsed / self.completed)
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "state": self.state.value, "percent": self.percent}
 

@@ -47,6 +47,7 @@ class ModelStatus:
     state: ModelState
     availability: Availability
     job: LoadJob | None = None
+    running: ollama.RunningModel | None = None  # a loaded local model Ollama holds in memory
 
     @property
     def error(self) -> str | None:
@@ -130,7 +131,15 @@ def status_of(listing: ModelListing) -> ModelStatus:
         )
         return ModelStatus(model.id, ModelState.UNAVAILABLE, unreachable, job)
     if pulled:
-        return ModelStatus(model.id, ModelState.LOADED, availability, job)
+        return ModelStatus(model.id, ModelState.LOADED, availability, job, _in_memory(listing))
     if job is not None and job.state == LoadState.ERROR:
         return ModelStatus(model.id, ModelState.ERROR, availability, job)
     return ModelStatus(model.id, ModelState.NOT_LOADED, availability, job)
+
+
+def _in_memory(listing: ModelListing) -> ollama.RunningModel | None:
+    """How Ollama holds a pulled model in memory (None when it does not, or will not say)."""
+    try:
+        return ollama.running_model(listing.provider.base_url, listing.model.upstream_id)
+    except ProviderUnavailable:
+        return None

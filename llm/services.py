@@ -4,12 +4,15 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from accounts.models import User
+from django.conf import settings
+
+from accounts.models import ProviderKey, User
+from accounts.services import provider_key_set
 from billing.services import usage_record
-from llm.catalog import ModelSpec
+from llm.catalog import ModelSpec, get_catalog
 from llm.credentials import ResolvedModel, model_resolve
 from llm.loop import background_loop
-from providers.llm import ChatStream, Completion, LLMGateway, Usage, get_gateway
+from providers.llm import ChatStream, Completion, LLMCredentials, LLMGateway, Usage, get_gateway
 
 # Sync callers' requests all run on the background loop, so they share this gateway and its
 # connection pool; the web server's own loop uses providers.llm.get_gateway().
@@ -79,3 +82,27 @@ def stream_for_user(
         max_tokens=max_tokens,
         options=options,
     )
+
+
+def provider_key_save(
+    *, user: User, provider: str, api_key: str, base_url: str = ""
+) -> tuple[ProviderKey, bool | None]:
+    """Store ``user``'s key for ``provider`` (``accounts.services.provider_key_set``: its checks
+    and errors), then ask the provider whether it accepts it: the key and True, False (it
+    refused the key) or None (it could not be asked: it is down, or its API cannot tell). The
+    key is stored whatever the answer: a provider's outage never fails a save."""
+    key = provider_key_set(user=user, provider=provider, api_key=api_key, base_url=base_url)
+    return key, provider_key_check(provider=provider, api_key=api_key, base_url=base_url)
+
+
+def provider_key_check(*, provider: str, api_key: str, base_url: str = "") -> bool | None:
+    """Whether ``provider`` (at ``base_url``, else its configured one) accepts ``api_key``,
+    asked with its models list where the catalog says that tells (``key_check``); None when
+    it does not or it cannot be asked. Waits at most LLM_KEY_CHECK_TIMEOUT seconds."""
+    spec = get_catalog().providers.get(provider)
+    url = base_url or (spec.chat_base_url if spec else "")
+    if spec is None or not spec.key_check or not url:
+        return None
+    credentials = LLMCredentials(provider, url, api_key, base_url_from_user=bool(base_url))
+    check = _sync_gateway.key_check(credentials=credentials, timeout=settings.LLM_KEY_CHECK_TIMEOUT)
+    return background_loop.submit(check).result()

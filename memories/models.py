@@ -303,7 +303,9 @@ class SearchGeneration(models.Model):
 
 
 class MemorySummary(models.Model):
-    """The cached profile of what a user's memories are about (``memories/summary.py``)."""
+    """The cached profile of what a user's memories are about (``memories/summary.py``): the
+    extractive one (``text``, recomputed after every change) and the one the user's model
+    wrote from their memories (``written_text``, rewritten when they changed enough)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -317,6 +319,12 @@ class MemorySummary(models.Model):
     memory_count = models.PositiveIntegerField(default=0)
     stale = models.BooleanField(default=False)
     computed_at = models.DateTimeField(default=timezone.now)
+    written_text = models.TextField(blank=True)
+    written_by = models.CharField(max_length=200, blank=True, help_text="The model that wrote it.")
+    written_at = models.DateTimeField(null=True, blank=True)
+    # The memories the model was given (it wrote from these alone): one deleted drops the text.
+    written_from = models.JSONField(default=list, blank=True)
+    changes_since_written = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "memory summaries"

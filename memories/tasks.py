@@ -86,6 +86,16 @@ def refresh_summary(user_id: str) -> None:
     services.summary_refresh(user=user)
 
 
+@shared_task(name="memories.write_summary", ignore_result=True, time_limit=120, soft_time_limit=110)
+def write_summary(user_id: str) -> None:
+    """Have the user's model write their memory profile (``services.summary_write``)."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        logger.info("Profile for missing user %s not written", user_id)
+        return
+    services.summary_write(user=user)
+
+
 @shared_task(
     name="memories.extract", ignore_result=True, acks_late=True, time_limit=300, soft_time_limit=270
 )

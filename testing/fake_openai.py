@@ -11,8 +11,9 @@ It speaks:
   with empty ``choices`` when ``stream_options.include_usage``, then ``data: [DONE]``);
 - ``POST /v1/embeddings``: deterministic hashed bag-of-words vectors (texts sharing words are
   close), as floats or base64 like OpenAI;
-- ``GET /v1/models``;
-- ``POST /api/pull`` (NDJSON progress lines, as Ollama streams them) and ``GET /api/tags``.
+- ``GET /v1/models`` (401 for a key in ``rejected_keys``, as a provider refuses a wrong key);
+- ``POST /api/pull`` (NDJSON progress lines, as Ollama streams them), ``GET /api/tags`` and
+  ``GET /api/ps`` (the models of ``running_models``, as Ollama lists those in memory).
 
 Tests script what comes next with ``script(Reply(...))``: a text or tokens with delays, an HTTP
 error with an OpenAI-style body (429, 500, 401, a context-length 400), a disconnect after N
@@ -314,7 +315,10 @@ class FakeOpenAI:
             self._requests: list[RecordedRequest] = []
             self.default_reply: Reply | None = None  # None: echo the last user message
             self.models = ["gpt-4o-mini", "fake-model"]
+            self.rejected_keys: set[str] = set()
             self.local_models: set[str] = set()
+            # name -> {"size", "size_vram", "expires_at"}: what /api/ps says is in memory.
+            self.running_models: dict[str, dict[str, Any]] = {}
             self.embedding_dimensions = 1536
 
     def script(self, *replies: Reply, **fields: Any) -> None:
@@ -445,6 +449,7 @@ class FakeOpenAI:
             ("GET", "/v1/models"): self._models,
             ("POST", "/api/pull"): self._pull,
             ("GET", "/api/tags"): self._tags,
+            ("GET", "/api/ps"): self._ps,
         }
         handler = handlers.get(route)
         if handler is None:
@@ -627,6 +632,9 @@ class FakeOpenAI:
     async def _models(
         self, request: RecordedRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
+        key = (request.authorization or "").removeprefix("Bearer ")
+        if key in self.rejected_keys:
+            return await _send_json(writer, 401, {"error": _ERROR_DEFAULTS[401]})
         data = [
             {"id": model, "object": "model", "created": 1700000000, "owned_by": "fake"}
             for model in self.models
@@ -702,6 +710,21 @@ class FakeOpenAI:
                 "details": {"format": "gguf", "family": "llama"},
             }
             for name in sorted(self.local_models)
+        ]
+        return await _send_json(writer, 200, {"models": models})
+
+    async def _ps(
+        self, request: RecordedRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        models = [
+            {
+                "name": name,
+                "model": name,
+                "digest": hashlib.sha256(name.encode()).hexdigest(),
+                "details": {"format": "gguf", "family": "llama"},
+                **fields,
+            }
+            for name, fields in sorted(self.running_models.items())
         ]
         return await _send_json(writer, 200, {"models": models})
 

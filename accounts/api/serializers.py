@@ -140,3 +140,12 @@ class ProviderKeyOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProviderKeySavedOutput(ProviderKeyOutput):
+    verified = serializers.BooleanField(
+        allow_null=True,
+        help_text="Whether the provider accepted the key when asked (its models list): false "
+        "when it refused it, null when it could not be asked (down, or its API cannot tell). "
+        "The key is saved either way.",
+    )

@@ -15,7 +15,5 @@ urlpatterns = [
     path("api-keys", views.ApiKeyListView.as_view(), name="api-keys"),
     path("api-keys/<str:key_id>", views.ApiKeyDetailView.as_view(), name="api-key"),
     path("provider-keys", views.ProviderKeyListView.as_view(), name="provider-keys"),
-    path(
-        "provider-keys/<str:provider>", views.ProviderKeyDetailView.as_view(), name="provider-key"
-    ),
+    # provider-keys/<provider>: llm.api.urls (saving a key asks the provider about it).
 ]

@@ -153,7 +153,8 @@ class ProviderKeyListView(ApiView):
         return Response(s.ProviderKeyOutput(keys, many=True).data)
 
 
-def _known_provider(provider: str) -> str:
+def known_provider(provider: str) -> str:
+    """``provider`` when it is one keys are stored for; NotFound (404) naming them otherwise."""
     if provider not in Provider.values:
         raise NotFound(
             f"Unknown provider '{provider}'.", details={"providers": list(Provider.values)}
@@ -164,23 +165,3 @@ def _known_provider(provider: str) -> str:
 PROVIDER_PARAMETER = OpenApiParameter(
     "provider", str, OpenApiParameter.PATH, enum=list(Provider.values)
 )
-
-
-class ProviderKeyDetailView(ApiView):
-    @extend_schema(
-        tags=[TAG],
-        parameters=[PROVIDER_PARAMETER],
-        request=s.ProviderKeyInput,
-        responses={200: s.ProviderKeyOutput},
-    )
-    def put(self, request: Request, provider: str) -> Response:
-        data = validated(s.ProviderKeyInput, request.data)
-        key = services.provider_key_set(
-            user=request.user, provider=_known_provider(provider), **data
-        )
-        return Response(s.ProviderKeyOutput(key).data)
-
-    @extend_schema(tags=[TAG], parameters=[PROVIDER_PARAMETER], responses={204: None})
-    def delete(self, request: Request, provider: str) -> Response:
-        services.provider_key_delete(user=request.user, provider=_known_provider(provider))
-        return Response(status=204)

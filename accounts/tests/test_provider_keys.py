@@ -16,14 +16,15 @@ URL = "/api/v1/auth/provider-keys"
 PLAIN_KEY = "zq7Wv9Kp2Lm4Nx8Rb3Tc6Yd1Hf5Gj0Qs"
 
 
-def test_a_stored_key_is_encrypted_and_never_shown(auth_client, user, caplog):
+def test_a_stored_key_is_encrypted_and_never_shown(auth_client, user, caplog, llm_upstream):
+    # With the provider asked about the key (the fake server): its call logs no key either.
     with caplog.at_level(logging.DEBUG):
         put = auth_client.put(f"{URL}/openai", {"api_key": PLAIN_KEY}, format="json")
         listed = auth_client.get(URL)
         me = auth_client.get("/api/v1/auth/me")
 
-    assert put.status_code == 200
-    assert listed.json() == [put.json()]
+    assert put.status_code == 200 and put.json().pop("verified") is True
+    assert listed.json() == [{**put.json()}] and "verified" not in listed.json()[0]
     assert listed.json()[0]["last_four"] == PLAIN_KEY[-4:]
     for response in (put, listed, me):
         assert PLAIN_KEY not in response.content.decode()

@@ -44,6 +44,8 @@ TABLE = {
     ("POST", "/api/v1/threads"): CHAT,
     ("GET", f"/api/v1/threads/{ANY_ID}"): CHAT,
     ("PATCH", f"/api/v1/threads/{ANY_ID}"): CHAT,
+    ("PUT", f"/api/v1/threads/{ANY_ID}"): CHAT,
+    ("POST", "/api/v1/threads/new/models/gpt-4o-mini/messages"): CHAT,
     ("PATCH", f"/api/v1/threads/{ANY_ID}/title"): CHAT,
     ("DELETE", f"/api/v1/threads/{ANY_ID}"): CHAT,
     ("GET", f"/api/v1/threads/{ANY_ID}/models/gpt-4o-mini/messages"): CHAT,

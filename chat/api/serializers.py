@@ -96,12 +96,40 @@ class ThreadListItemOutput(ThreadOutput):
     )
 
 
+class ThreadMessageOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    model_id = serializers.CharField()
+    role = serializers.CharField()
+    status = serializers.CharField()
+    content = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class ThreadDetailOutput(ThreadListItemOutput):
     models = serializers.DictField(
         source="activity.models",
         child=ModelActivityOutput(),
         help_text="Each model's conversation in the thread, by model id.",
     )
+    messages = ThreadMessageOutput(
+        many=True,
+        source="recent_messages",
+        help_text="The newest messages of every model, oldest first (at most 100; each "
+        "model's whole conversation pages at its messages path).",
+    )
+    has_more_messages = serializers.BooleanField(help_text="Older messages than these exist.")
+
+
+class ThreadReplaceInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200, allow_blank=True)
+    persona_id = serializers.UUIDField(
+        allow_null=True, help_text="A persona of yours; null: the profile's."
+    )
+
+
+class ThreadStartInput(MessageCreateInput):
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    persona_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
 class ThreadPageOutput(serializers.Serializer):
@@ -140,6 +168,10 @@ class MessageOutput(serializers.Serializer):
 class ExchangeOutput(serializers.Serializer):
     user_message = MessageOutput()
     assistant_message = MessageOutput()
+
+
+class ThreadStartedOutput(ExchangeOutput):
+    thread = ThreadOutput()
 
 
 class MessagePageOutput(serializers.Serializer):

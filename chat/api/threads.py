@@ -3,7 +3,7 @@
 from asgiref.sync import async_to_sync
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,9 +13,11 @@ from chat.api import serializers as s
 from chat.models import Message, Thread
 from core.api import ApiView, OwnedObjectView, validated
 from core.pagination import page_body, paginate
-from core.sse import STREAM_RENDERERS, event_stream, wants_event_stream
+from core.sse import STREAM_RENDERERS, event_stream, event_stream_response, wants_event_stream
+from core.sse_resume import LAST_EVENT_ID, event_id_parse, resume_step
 
 TAG = "threads"
+DETAIL_MESSAGES = 100  # the newest messages a thread's detail carries
 
 
 class ChatView(ApiView):
@@ -69,7 +71,22 @@ class ThreadDetailView(ThreadView):
     @extend_schema(tags=[TAG], responses={200: s.ThreadDetailOutput})
     def get(self, request: Request, thread: Thread) -> Response:
         selectors.threads_with_activity([thread])
+        thread.recent_messages, thread.has_more_messages = selectors.thread_messages_recent(
+            thread, limit=DETAIL_MESSAGES
+        )
         return Response(s.ThreadDetailOutput(thread).data)
+
+    @extend_schema(
+        tags=[TAG],
+        request=s.ThreadReplaceInput,
+        responses={200: s.ThreadOutput},
+        description="Sets everything a client may set: `title` and `persona_id`, both required.",
+    )
+    def put(self, request: Request, thread: Thread) -> Response:
+        data = validated(s.ThreadReplaceInput, request.data)
+        persona = persona_get(request.user, data["persona_id"]) if data["persona_id"] else None
+        thread = services.thread_replace(thread=thread, title=data["title"], persona=persona)
+        return Response(s.ThreadOutput(thread).data)
 
     @extend_schema(tags=[TAG], request=s.ThreadUpdateInput, responses={200: s.ThreadOutput})
     def patch(self, request: Request, thread: Thread) -> Response:
@@ -102,16 +119,42 @@ class ThreadTitleView(ThreadView):
         )
 
 
+RESUME_INTERVAL = 0.1  # seconds between two looks at a resumed stream still running
+RESUMED_STREAM = OpenApiResponse(
+    OpenApiTypes.STR,
+    description="With `Last-Event-ID` (the `id:` of the last event received): the events of "
+    "that answer's stream after it, then the live ones until `close`. 410 `STREAM_EXPIRED` "
+    "once they are no longer kept (`SSE_RESUME_SECONDS` after the stream's last event).",
+)
+LAST_EVENT_ID_HEADER = OpenApiParameter(
+    LAST_EVENT_ID,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Resume a streamed answer after this event (`<message id>.<n>`, as sent).",
+)
+
+
+def _resumed(request: Request, thread: Thread, model_id: str):
+    """The stream ``Last-Event-ID`` names, from the event after it (see RESUMED_STREAM)."""
+    stream_id, after = event_id_parse(request.headers[LAST_EVENT_ID])
+    owner = {"user_id": str(request.user.pk), "thread_id": str(thread.pk), "model_id": model_id}
+    step = resume_step(stream_id, after, owner)
+    return event_stream_response(request, step, interval=RESUME_INTERVAL)
+
+
 class MessageListView(ThreadView):
     renderer_classes = STREAM_RENDERERS
 
     @extend_schema(
         tags=[TAG],
         operation_id="messages_list",
-        parameters=[s.MessageListQuery],
-        responses={200: s.MessagePageOutput},
+        parameters=[s.MessageListQuery, LAST_EVENT_ID_HEADER],
+        responses={200: s.MessagePageOutput, (200, "text/event-stream"): RESUMED_STREAM},
     )
     def get(self, request: Request, thread: Thread, model_id: str) -> Response:
+        if LAST_EVENT_ID in request.headers:
+            return _resumed(request, thread, model_id)
         query = validated(s.MessageListQuery, request.query_params)
         page = paginate(
             selectors.messages_of(thread, model_id),
@@ -125,17 +168,23 @@ class MessageListView(ThreadView):
         tags=[TAG],
         operation_id="messages_create",
         request=s.MessageCreateInput,
+        parameters=[LAST_EVENT_ID_HEADER],
         responses={
             200: s.ExchangeOutput,
             (200, "text/event-stream"): OpenApiResponse(
                 OpenApiTypes.STR,
                 description="With `stream: true` or `Accept: text/event-stream`: SSE events "
                 "`message_start`, `token`, `message_complete` (with usage), `error`, `close`, "
-                "and a `: keep-alive` comment every 15 s. See docs/chat.md, Streaming events.",
+                "each with an `id` and a `timestamp`, and a `: keep-alive` comment every 15 s. "
+                "With `Last-Event-ID`: that stream resumed, no new turn. See docs/chat.md, "
+                "Streaming events.",
             ),
         },
     )
     def post(self, request: Request, thread: Thread, model_id: str) -> Response:
+        if LAST_EVENT_ID in request.headers:
+            # A client sending its turn again after losing the stream resumes it: no new turn.
+            return _resumed(request, thread, model_id)
         data = validated(s.MessageCreateInput, request.data)
         turn = services.turn_prepare(
             user=request.user,
@@ -146,17 +195,70 @@ class MessageListView(ThreadView):
         )
         if data["stream"] or wants_event_stream(request):
             return event_stream(streaming.sse_stream(turn))
-        result = async_to_sync(streaming.collect)(turn)
-        if result.error is not None:
-            result.error.details["assistant_message_id"] = str(result.answer.pk)
-            raise result.error
-        question = Message.objects.get(pk=turn.user_message_id)
-        return Response(
-            {
-                "user_message": s.MessageOutput(question).data,
-                "assistant_message": s.MessageOutput(result.answer).data,
-            }
+        return Response(_exchange(turn))
+
+
+def _exchange(turn: services.PreparedTurn) -> dict:
+    """Run ``turn`` to its end: both messages, or the provider's error (with the answer's id)."""
+    result = async_to_sync(streaming.collect)(turn)
+    if result.error is not None:
+        result.error.details["assistant_message_id"] = str(result.answer.pk)
+        result.error.details["thread_id"] = str(turn.thread_id)
+        raise result.error
+    question = Message.objects.get(pk=turn.user_message_id)
+    return {
+        "user_message": s.MessageOutput(question).data,
+        "assistant_message": s.MessageOutput(result.answer).data,
+    }
+
+
+class ThreadStartView(ChatView):
+    # The chat-with-memory design's one call: a new thread and its first message.
+    renderer_classes = STREAM_RENDERERS
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="threads_start",
+        request=s.ThreadStartInput,
+        responses={
+            201: s.ThreadStartedOutput,
+            (201, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="With `stream: true` or `Accept: text/event-stream`: "
+                "`session_created` (`thread_id`, `title`, `model`) first, then the turn's "
+                "events as `POST …/messages` streams them.",
+            ),
+        },
+        description="Creates a thread and sends its first message to `model_id`, as "
+        "`POST /threads` then `POST /threads/{id}/models/{model_id}/messages` would; nothing "
+        "is created when the message cannot be sent (an unknown model, a message too long).",
+    )
+    def post(self, request: Request, model_id: str) -> Response:
+        data = validated(s.ThreadStartInput, request.data)
+        persona = persona_get(request.user, data["persona_id"]) if data["persona_id"] else None
+        turn = services.thread_start(
+            user=request.user,
+            title=data["title"],
+            persona=persona,
+            model_id=model_id,
+            content=data["content"],
+            temperature=data["temperature"],
         )
+        if data["stream"] or wants_event_stream(request):
+            created = streaming.ChatEvent(
+                "session_created",
+                {
+                    "thread_id": str(turn.thread_id),
+                    "title": data["title"].strip(),
+                    "model": turn.model.id,
+                },
+            )
+            response = event_stream(streaming.sse_stream(turn, opening=[created]))
+            response.status_code = 201
+            return response
+        exchange = _exchange(turn)
+        thread = selectors.with_message_count(Thread.objects.filter(pk=turn.thread_id)).get()
+        return Response({"thread": s.ThreadOutput(thread).data, **exchange}, status=201)
 
 
 class SummarizeView(ThreadView):

@@ -15,11 +15,13 @@ from chat.services.threads import (
     thread_delete,
     thread_persona_set,
     thread_rename,
+    thread_replace,
 )
 from chat.services.turns import (
     PreparedTurn,
     completion_prepare,
     exchange_save,
+    thread_start,
     turn_finish,
     turn_prepare,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "thread_delete",
     "thread_persona_set",
     "thread_rename",
+    "thread_replace",
+    "thread_start",
     "thread_summarize",
     "thread_title_generate",
     "turn_finish",

@@ -20,6 +20,15 @@ def thread_persona_set(*, thread: Thread, persona: Persona | None) -> Thread:
     return thread
 
 
+def thread_replace(*, thread: Thread, title: str, persona: Persona | None) -> Thread:
+    """Set everything a client may set on ``thread`` at once (a PUT): its title and persona."""
+    thread.title = title.strip()[:TITLE_MAX_CHARS]
+    thread.title_generated = False
+    thread.persona = persona
+    thread.save(update_fields=["title", "title_generated", "persona", "updated_at"])
+    return thread
+
+
 def thread_rename(*, thread: Thread, title: str) -> Thread:
     thread.title = title.strip()[:TITLE_MAX_CHARS]
     thread.title_generated = False

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import Persona, User
 from chat.context import Recalled, Turn, memory_system_message, plan_context
 from chat.models import Message, ModelContext, Thread
+from chat.services.threads import thread_create
 from llm.catalog import ModelSpec
 from llm.credentials import ResolvedModel, model_resolve
 from llm.services import usage_cost, usage_for_user
@@ -116,6 +117,25 @@ def exchange_save(*, turn: "PreparedTurn") -> None:
             memories_used=turn.memories_used,
         )
         Thread.objects.filter(pk=turn.thread_id).update(updated_at=timezone.now())
+
+
+def thread_start(
+    *,
+    user: User,
+    title: str,
+    persona: Persona | None,
+    model_id: str,
+    content: str,
+    temperature: float | None,
+) -> PreparedTurn:
+    """A new thread and its first turn, prepared (``turn_prepare``): one call for a client
+    that starts a conversation with its first message. Nothing is created when the turn
+    cannot be prepared (an unknown model, a message too long)."""
+    with transaction.atomic():
+        thread = thread_create(user=user, title=title, persona=persona)
+        return turn_prepare(
+            user=user, thread=thread, model_id=model_id, content=content, temperature=temperature
+        )
 
 
 def turn_prepare(

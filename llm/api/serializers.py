@@ -1,5 +1,7 @@
 """The model endpoints' output shapes."""
 
+from datetime import UTC, datetime
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -98,6 +100,25 @@ class ModelStatusOutput(serializers.Serializer):
         allow_null=True, help_text="The running or latest load of a local model."
     )
     error = serializers.CharField(allow_null=True)
+    memory_bytes = serializers.IntegerField(
+        allow_null=True,
+        help_text="A loaded local model: the memory Ollama holds it in (null when it is not in "
+        "memory, or for a remote model).",
+    )
+    memory_vram_bytes = serializers.IntegerField(
+        allow_null=True, help_text="Of ``memory_bytes``, those in GPU memory."
+    )
+    in_memory_until = serializers.CharField(
+        allow_null=True,
+        help_text="When Ollama unloads it unless it is used before (ISO 8601, as Ollama says).",
+    )
+    last_loaded = serializers.DateTimeField(
+        allow_null=True, help_text="When its last load (pull) through this server finished."
+    )
+    estimated_load_seconds = serializers.IntegerField(
+        allow_null=True,
+        help_text="While it loads: the seconds the rest should take at the rate so far.",
+    )
 
 
 def status_body(status: ModelStatus) -> dict:
@@ -105,6 +126,11 @@ def status_body(status: ModelStatus) -> dict:
     job = status.job.as_dict() if status.job else None
     if job is not None:
         job = {key: job[key] for key in LoadProgressOutput().fields}
+    running, finished = status.running, status.job
+    loaded_at = None
+    if finished is not None and finished.state == LoadState.LOADED:
+        loaded_at = datetime.fromtimestamp(finished.updated_at, UTC).isoformat()
+        loaded_at = loaded_at.removesuffix("+00:00") + "Z"
     return {
         "model_id": status.model_id,
         "status": status.state.value,
@@ -112,6 +138,11 @@ def status_body(status: ModelStatus) -> dict:
         "unavailable_reason": _reason(status.availability),
         "load": job,
         "error": status.error,
+        "memory_bytes": running.size if running else None,
+        "memory_vram_bytes": running.size_vram if running else None,
+        "in_memory_until": (running.expires_at or None) if running else None,
+        "last_loaded": loaded_at,
+        "estimated_load_seconds": finished.remaining_seconds if finished else None,
     }
 
 

@@ -134,6 +134,11 @@ def test_a_remote_models_status(auth_client, llm_upstream):
         "unavailable_reason": None,
         "load": None,
         "error": None,
+        "memory_bytes": None,
+        "memory_vram_bytes": None,
+        "in_memory_until": None,
+        "last_loaded": None,
+        "estimated_load_seconds": None,
     }
     assert unavailable["status"] == "unavailable"
     assert unavailable["unavailable_reason"]["code"] == "api_key_required"

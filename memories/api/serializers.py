@@ -413,9 +413,26 @@ class StatsSerializer(serializers.Serializer):
 
 
 class SummarySerializer(serializers.Serializer):
-    text = serializers.CharField()
+    text = serializers.SerializerMethodField(
+        help_text="The profile your model wrote when there is one, else the extractive one."
+    )
     facts = serializers.DictField()
-    generator = serializers.CharField()
+    generator = serializers.SerializerMethodField(help_text="`model` or `extractive`.")
+    model = serializers.CharField(
+        source="written_by", help_text="The model that wrote `text` (empty when extractive)."
+    )
+    written_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the model wrote `text` (null when extractive)."
+    )
+    extractive_text = serializers.CharField(
+        source="text", help_text="The profile built from the facts alone, always current."
+    )
     memory_count = serializers.IntegerField()
     stale = serializers.BooleanField()
     computed_at = serializers.DateTimeField()
+
+    def get_text(self, summary) -> str:
+        return summary.written_text or summary.text
+
+    def get_generator(self, summary) -> str:
+        return "model" if summary.written_text else summary.generator

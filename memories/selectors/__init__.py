@@ -18,6 +18,7 @@ from memories.selectors.records import (
     memory_stats,
     memory_summary_facts,
     memory_summary_get,
+    memory_summary_sources,
     memory_usage,
 )
 from memories.selectors.search import (
@@ -55,6 +56,7 @@ __all__ = [
     "memory_stats",
     "memory_summary_facts",
     "memory_summary_get",
+    "memory_summary_sources",
     "memory_usage",
     "vector_index_forget",
 ]

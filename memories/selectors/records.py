@@ -250,6 +250,24 @@ def memory_summary_facts(*, user: User) -> dict[str, Any]:
     }
 
 
+def memory_summary_sources(*, user: User, limit: int) -> list[dict[str, str]]:
+    """What the model writes the profile from: up to ``limit`` memories of ``user``, the most
+    important half and the most recent half (``{"id", "text"}``, oldest first)."""
+    memories = Memory.objects.filter(user=user)
+    fields = ("pk", "title", "content", "created_at")
+    important = list(
+        memories.order_by("-importance", "-created_at").values_list(*fields)[: limit // 2]
+    )
+    seen = {row[0] for row in important}
+    recent = [
+        row
+        for row in memories.order_by("-created_at").values_list(*fields)[:limit]
+        if row[0] not in seen
+    ][: limit - len(important)]
+    rows = sorted(important + recent, key=lambda row: row[3])
+    return [{"id": str(pk), "text": title or content} for pk, title, content, _ in rows]
+
+
 def memory_summary_get(*, user: User) -> MemorySummary | None:
     return MemorySummary.objects.filter(user=user).first()
 

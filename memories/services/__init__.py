@@ -47,7 +47,7 @@ from memories.services.records import (
     thread_detach,
 )
 from memories.services.scheduling import extraction_schedule, summary_schedule
-from memories.services.summary import summary_current, summary_refresh
+from memories.services.summary import summary_current, summary_refresh, summary_write
 from memories.services.term_statistics import term_statistics_refresh, term_statistics_sweep
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "summary_current",
     "summary_refresh",
     "summary_schedule",
+    "summary_write",
     "term_statistics_refresh",
     "term_statistics_sweep",
     "text_index_name",

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 
 from core.tasks import enqueue, enqueue_after_commit
 from memories.models import (
@@ -61,9 +62,11 @@ def _summary_pending_key(user_id: Any) -> str:
 
 
 def summary_schedule(*, user_id: Any) -> None:
-    """Mark the summary stale and recompute it after MEMORY_SUMMARY_DELAY_SECONDS; changes in
-    between share one recomputation."""
-    MemorySummary.objects.filter(user_id=user_id, stale=False).update(stale=True)
+    """Mark the summary stale, count the change (toward the model's rewrite) and recompute it
+    after MEMORY_SUMMARY_DELAY_SECONDS; changes in between share one recomputation."""
+    MemorySummary.objects.filter(user_id=user_id).update(
+        stale=True, changes_since_written=F("changes_since_written") + 1
+    )
     delay = settings.MEMORY_SUMMARY_DELAY_SECONDS
     try:
         first = cache.add(_summary_pending_key(user_id), 1, timeout=delay + 300)
@@ -76,6 +79,12 @@ def summary_schedule(*, user_id: Any) -> None:
             countdown=delay,
             on_failure=lambda reason: summary_pending_clear(user_id=user_id),
         )
+
+
+def summary_write_schedule(*, user_id: Any) -> None:
+    """Once the caller's transaction commits: have the user's model write their profile. A
+    queue that is down loses nothing: the next change asks again (its changes still count)."""
+    enqueue_after_commit("memories.write_summary", str(user_id))
 
 
 def summary_pending_clear(*, user_id: Any) -> None:

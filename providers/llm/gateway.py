@@ -195,6 +195,26 @@ class LLMGateway:
         body["stream_options"] = {"include_usage": True}
         return ChatStream(self._stream(credentials, model, messages, body))
 
+    async def key_check(self, *, credentials: LLMCredentials, timeout: float) -> bool | None:
+        """Whether the provider accepts ``credentials``' key, asked with its models list (no
+        tokens spent): True when it lists them, False when it refuses the key (401/403), None
+        when it gives no answer that says (unreachable, timed out, another status). One call
+        of at most ``timeout`` seconds, never retried: the caller does not wait for an outage.
+        """
+        client = self._client(credentials).with_options(
+            timeout=openai.Timeout(
+                timeout, connect=min(timeout, self._setting("LLM_CONNECT_TIMEOUT"))
+            )
+        )
+        try:
+            await client.get("/models", cast_to=httpx2.Response)
+        except (openai.AuthenticationError, openai.PermissionDeniedError):
+            return False
+        except Exception as exc:  # down, refused address, a server without the list
+            logger.info("Could not check a %s key: %s", credentials.provider, type(exc).__name__)
+            return None
+        return True
+
     async def aclose(self) -> None:
         """Close the connection pool (only needed for gateways made for one short event loop)."""
         if self._http_loop is asyncio.get_running_loop():

@@ -1,4 +1,5 @@
-"""Ollama's own API, for what its OpenAI-compatible one lacks: pulling a model, listing the pulled.
+"""Ollama's own API, for what its OpenAI-compatible one lacks: pulling a model, listing the pulled
+and the ones in memory.
 
 Chat with a local model goes through the gateway like any other (Ollama at ``<url>/v1``).
 """
@@ -25,6 +26,16 @@ class PullProgress:
     total: int = 0
 
 
+@dataclass(frozen=True)
+class RunningModel:
+    """A model Ollama holds in memory (``/api/ps``): bytes it takes, of them in GPU memory, and
+    when Ollama unloads it unless it is used again (ISO 8601, as Ollama wrote it)."""
+
+    size: int
+    size_vram: int
+    expires_at: str
+
+
 def _same_model(name: str, wanted: str) -> bool:
     # Ollama names an untagged model "<name>:latest".
     return name == wanted or name == f"{wanted}:latest" or f"{name}:latest" == wanted
@@ -44,6 +55,26 @@ def local_models(base_url: str, *, timeout: float = 3.0) -> set[str]:
 
 def has_model(base_url: str, model: str, *, timeout: float = 3.0) -> bool:
     return any(_same_model(name, model) for name in local_models(base_url, timeout=timeout))
+
+
+def running_model(base_url: str, model: str, *, timeout: float = 3.0) -> RunningModel | None:
+    """``model`` as Ollama holds it in memory, or None when it is not loaded. Raises
+    ProviderUnavailable if Ollama is unreachable or answers something else than its list."""
+    try:
+        response = httpx2.get(f"{base_url.rstrip('/')}/api/ps", timeout=timeout)
+        response.raise_for_status()
+        for entry in response.json().get("models", []):
+            if _same_model(str(entry.get("name", "")), model):
+                return RunningModel(
+                    size=int(entry.get("size") or 0),
+                    size_vram=int(entry.get("size_vram") or 0),
+                    expires_at=str(entry.get("expires_at") or ""),
+                )
+        return None
+    except (httpx2.HTTPError, ValueError, AttributeError, TypeError) as exc:
+        raise ProviderUnavailable(
+            "Ollama does not answer.", details={"provider": PROVIDER, "reason": str(exc)[:200]}
+        ) from exc
 
 
 async def pull(

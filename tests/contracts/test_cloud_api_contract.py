@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
 from accounts.services import tokens_issue
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from billing.tiers import Tier
 from config.asgi import application
 from testing.fake_openai import Reply
@@ -159,3 +159,15 @@ async def test_the_agents_socket_is_served_at_chat_stream(llm_upstream):
     assert done["done"] is True and done["response"] == "Nothing is due."
     assert done["actions"] == []
     await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_token_responses_say_when_the_access_token_expires(api_client, user, settings):
+    signed_in = api_client.post(
+        "/api/v1/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD}, format="json"
+    )
+
+    body = signed_in.json()
+    assert signed_in.status_code == 200, body
+    assert {"access", "refresh", "expires_at", "expires_in"} <= body.keys()
+    assert body["expires_in"] == settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()

@@ -77,3 +77,11 @@ def test_metrics_show_process_memory_in_multi_process_mode(client, tmp_path, mon
         for sample in family.samples
     }
     assert rss.get(str(os.getpid()), 0) > 0
+
+
+def test_the_root_says_what_the_server_is(client):
+    answer = client.get("/", HTTP_ACCEPT="application/json")
+
+    assert answer.status_code == 200
+    assert answer.json()["name"] == "Engram" and answer.json()["version"]
+    assert answer.json()["links"]["api_docs"] == "/api/docs/"

@@ -12,6 +12,10 @@ from django.utils import timezone
 from chat.models import Message, ModelContext
 from chat.selectors import LAST_MESSAGE_PREVIEW_CHARS
 from chat.tests.factories import MessageFactory, ThreadFactory
+from llm.loading import LoadJob, LoadState
+from llm.tests.test_models_api import wait_for_load
+from testing.fake_openai import PullScript
+from testing.live import free_port
 
 pytestmark = pytest.mark.django_db
 THREADS = "/api/v1/threads"
@@ -109,3 +113,110 @@ def test_patch_title_renames(auth_client, other_client, user):
     assert strangers.status_code == 404
     thread.refresh_from_db()
     assert thread.title == "Lisbon trip"
+
+
+# --- Provider keys verified on save ------------------------------------------------------------
+
+KEYS = "/api/v1/auth/provider-keys"
+
+
+def test_a_key_the_provider_accepts_is_verified(auth_client, llm_upstream):
+    saved = auth_client.put(f"{KEYS}/openai", {"api_key": "sk-good-key-1234"})
+
+    assert saved.status_code == 200
+    assert saved.json()["verified"] is True and saved.json()["last_four"] == "1234"
+    asked = llm_upstream.last_request  # the models list: no tokens spent
+    assert (asked.method, asked.path) == ("GET", "/v1/models")
+    assert asked.authorization == "Bearer sk-good-key-1234"
+    assert "sk-good-key-1234" not in saved.content.decode()
+
+
+def test_a_key_the_provider_refuses_is_saved_and_says_so(auth_client, llm_upstream):
+    llm_upstream.rejected_keys.add("sk-wrong-key-5678")
+
+    saved = auth_client.put(f"{KEYS}/openai", {"api_key": "sk-wrong-key-5678"})
+
+    assert saved.status_code == 200 and saved.json()["verified"] is False
+    assert [k["last_four"] for k in auth_client.get(KEYS).json()] == ["5678"]
+
+
+def test_a_provider_that_is_down_never_fails_the_save(auth_client, llm_upstream, settings):
+    down = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    settings.LLM_PROVIDERS = {
+        **settings.LLM_PROVIDERS,
+        "openai": {**settings.LLM_PROVIDERS["openai"], "base_url": down},
+    }
+
+    saved = auth_client.put(f"{KEYS}/openai", {"api_key": "sk-some-key-0000"})
+
+    assert saved.status_code == 200 and saved.json()["verified"] is None
+    assert [k["last_four"] for k in auth_client.get(KEYS).json()] == ["0000"]
+
+
+def test_a_provider_whose_list_cannot_tell_is_not_asked(auth_client, llm_upstream):
+    # Anthropic's models list wants its own header: asking it with ours would say "refused".
+    saved = auth_client.put(f"{KEYS}/anthropic", {"api_key": "sk-ant-key-9999"})
+
+    assert saved.status_code == 200 and saved.json()["verified"] is None
+    assert llm_upstream.requests == []
+
+
+# --- Local model status: memory, last loaded, estimated load time --------------------------------
+
+LOCAL = "llama3.1:8b"
+
+
+def test_a_loaded_local_models_status_says_its_memory_as_ollama_reports_it(
+    auth_client, llm_upstream
+):
+    llm_upstream.local_models.add(LOCAL)
+    llm_upstream.running_models[LOCAL] = {
+        "size": 5_137_025_024,
+        "size_vram": 4_000_000_000,
+        "expires_at": "2026-01-15T10:35:00.5-07:00",
+    }
+
+    status = auth_client.get(f"/api/v1/models/{LOCAL}/status").json()
+
+    assert status["status"] == "loaded"
+    assert status["memory_bytes"] == 5_137_025_024
+    assert status["memory_vram_bytes"] == 4_000_000_000
+    assert status["in_memory_until"] == "2026-01-15T10:35:00.5-07:00"
+    assert status["estimated_load_seconds"] is None
+
+
+def test_a_pulled_model_not_in_memory_has_no_memory_figures(auth_client, llm_upstream):
+    llm_upstream.local_models.add(LOCAL)
+
+    status = auth_client.get(f"/api/v1/models/{LOCAL}/status").json()
+
+    assert status["status"] == "loaded"
+    assert (status["memory_bytes"], status["memory_vram_bytes"], status["in_memory_until"]) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_last_loaded_is_when_the_last_load_finished(auth_client, llm_upstream):
+    llm_upstream.script_pull(PullScript(layers=1, steps=2))
+    before = timezone.now()
+
+    auth_client.post(f"/api/v1/models/{LOCAL}/load")
+    wait_for_load(LOCAL)
+    status = auth_client.get(f"/api/v1/models/{LOCAL}/status").json()
+
+    loaded = dt.datetime.fromisoformat(status["last_loaded"])
+    assert before - dt.timedelta(seconds=1) <= loaded <= timezone.now()
+    assert status["status"] == "loaded" and status["estimated_load_seconds"] is None
+
+
+def test_a_running_load_estimates_the_rest_from_its_rate():
+    # Half of 8 MB in 10 s: the other half should take 10 s more.
+    job = LoadJob(
+        job_id="j", model_id=LOCAL, state=LoadState.LOADING, started_at=100.0,
+        updated_at=110.0, completed=4_000_000, total=8_000_000,
+    )  # fmt: skip
+
+    assert job.remaining_seconds == 10
+    assert LoadJob(**{**job.__dict__, "completed": 0}).remaining_seconds is None
