@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "operations",
     "agents",
     "tasks",
+    "connect",
 ]
 
 # dj-stripe's three migrations as one (scripts/squash_djstripe_migrations.py says why and proves
