@@ -68,10 +68,13 @@ def running(
 
 
 @contextmanager
-def live_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[LiveServer]:
-    """Serve ``config.asgi`` as ``make run`` does (one process, or ``workers``) on a free port;
-    ``pid`` is the server's (with workers, their supervisor's)."""
-    port = free_port()
+def live_server(
+    env: dict[str, str], log_path: Path, workers: int = 1, port: int | None = None
+) -> Iterator[LiveServer]:
+    """Serve ``config.asgi`` as ``make run`` does (one process, or ``workers``) on a free port
+    (or ``port``: a server started again where its clients expect it); ``pid`` is the server's
+    (with workers, their supervisor's)."""
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     with running(
         asgi_server_command("127.0.0.1", port, workers=workers),
