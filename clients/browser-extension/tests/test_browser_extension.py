@@ -214,7 +214,10 @@ def wait_for(predicate, timeout: float = 30, what: str = ""):
         if result := predicate():
             return result
         time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
+    raise AssertionError(
+        f"timed out waiting for {what or predicate}; memories: "
+        + repr([(m.prompt, m.response[:40]) for m in Memory.objects.order_by("created_at")])
+    )
 
 
 @pytest.fixture

@@ -216,7 +216,13 @@
       const host = document.createElement("engram-recall");
       const root = host.attachShadow({ mode: "open" });
       const box = field.getBoundingClientRect();
-      host.style.cssText = `position:fixed;z-index:2147483647;left:${Math.max(8, box.left)}px;bottom:${Math.max(8, window.innerHeight - box.top + 8)}px;width:${Math.min(560, Math.max(280, box.width))}px`;
+      // Above the prompt box, as the issue asks; below it when the box sits at the very top.
+      const vertical =
+        box.top > 260
+          ? `bottom:${window.innerHeight - box.top + 8}px`
+          : `top:${Math.min(window.innerHeight - 120, box.bottom + 8)}px`;
+      const width = Math.min(560, Math.max(280, box.width));
+      host.style.cssText = `position:fixed;z-index:2147483647;left:${Math.max(8, box.left)}px;${vertical};width:${width}px`;
       root.innerHTML = `<style>
         .panel{font:13px/1.4 system-ui,sans-serif;background:#fff;color:#111;border:1px solid #999;border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.2);padding:8px}
         .head{display:flex;justify-content:space-between;align-items:center;font-weight:600;margin-bottom:4px}
