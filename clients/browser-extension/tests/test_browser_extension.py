@@ -253,7 +253,9 @@ def rig(tmp_path, monkeypatch) -> Iterator[Rig]:
             extension_id = worker.url.split("/")[2]
             rig = Rig(context, extension_id, server.url, sites_port, user)
             rig.stop_server = engram.close
-            rig.restart = lambda: live_server(ENGRAM_ENV, tmp_path / "again.log", port=port)
+            rig.restart = lambda: live_server(
+                ENGRAM_ENV, tmp_path / "again.log", port=port, start_timeout=180
+            )
             yield rig
         finally:
             context.close()

@@ -157,19 +157,22 @@
       const answer = answers[answers.length - 1];
       const isNew = answer && (answer !== pending.before || answers.length > pending.beforeCount);
       if (!isNew) return;
-      const text = this.adapter.answerText(answer).trim();
+      // textContent while it streams (no layout); the answer's text, with its line breaks,
+      // once it is done.
+      const seen = answer.textContent;
       const now = performance.now();
-      if (text !== pending.lastText) {
-        pending.lastText = text;
+      if (seen !== pending.lastText) {
+        pending.lastText = seen;
         pending.lastChange = now;
       }
       const streaming = this.adapter.isStreaming(answer);
       const quiet = now - pending.lastChange >= QUIET_MS;
-      if (!text || (streaming && !quiet)) {
+      if (!seen.trim() || (streaming && !quiet)) {
         this.onMutation(); // look again, even if the page stops changing
         return;
       }
-      if (!streaming || quiet) this.answerFinished(pending, text);
+      const text = this.adapter.answerText(answer).trim();
+      if (text) this.answerFinished(pending, text);
     }
 
     answerFinished(pending, text) {
