@@ -45,8 +45,8 @@ CORS_EXPOSE_HEADERS = [
     "Retry-After",
 ]
 # A browser extension sends its API key as X-API-Key (or Authorization), and may send its own
-# X-Request-ID; a preflight must allow both.
-CORS_ALLOW_HEADERS = (*default_headers, "x-api-key", "x-request-id")
+# X-Request-ID and an Idempotency-Key (prompt captures); a preflight must allow them.
+CORS_ALLOW_HEADERS = (*default_headers, "x-api-key", "x-request-id", "idempotency-key")
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)

@@ -47,6 +47,7 @@ async function render() {
       ? `(next try in ${Math.ceil((status.nextRetryAt - Date.now()) / 1000)} s)`
       : "";
   $("#send-now").hidden = queue.length === 0;
+  $("#problem").textContent = status.lastError || "";
   $("#search").disabled = !auth;
   const list = $("#recent");
   list.replaceChildren(
