@@ -428,7 +428,7 @@ def test_captures_wait_while_the_server_is_down_and_arrive_once_in_order(rig):
     assert max(warm) < 50
     popup = rig.extension_page("popup/popup.html")
     popup.wait_for_selector("#state[data-state='offline']")
-    assert popup.locator("#queue").inner_text() == "6"  # three prompts, three answers
+    popup.wait_for_selector("#queue:text-is('6')")  # three prompts, three answers
     popup.screenshot(path=str(ARTIFACTS / "extension-popup-offline.png"))
 
     # Then, once it is started again, all three arrive once, in order, with their answers
