@@ -135,9 +135,10 @@
         prompt: redact(text),
         site: this.adapter.site,
         provider: this.adapter.provider,
-        url: location.href,
+        // Without query or fragment: those may carry tokens; the path names the conversation.
+        url: location.origin + location.pathname,
         conversationId: this.adapter.conversationId(location) || "",
-        title: document.title.slice(0, 500),
+        title: redact(document.title).slice(0, 500),
       });
     }
 
@@ -181,7 +182,6 @@
         type: "capture-response",
         captureId: pending.captureId,
         response: redact(text),
-        url: location.href,
       });
       // What this exchange cost the page: every handler of ours, from send to the answer.
       const workMs = pending.workMs;
