@@ -387,6 +387,24 @@ def test_connect_capture_on_every_site_redact_recall_and_disconnect(rig):
     popup.screenshot(path=str(ARTIFACTS / "extension-popup.png"))
     forgotten.locator("button").click()
     wait_for(lambda: not Memory.objects.filter(prompt__contains="Porto").exists(), what="forget")
+
+    # Paused, nothing is captured: the exchange sent while paused never arrives, the one after
+    # the pause does (captures arrive in order, so the first would have come first)
+    page, _ = rig.open_site("grok")
+    popup.check("#paused")
+    wait_for(lambda: rig.storage(popup, "settings")["paused"], what="the pause")
+    rig.send_prompt(page, "grok", "Paused prompt: do not keep this one.")
+    page.wait_for_function("document.body.innerText.includes('do not keep this one. That is all.')")
+    popup.uncheck("#paused")
+    page.close()
+    page, _ = rig.open_site("grok")
+    rig.send_prompt(page, "grok", "After the pause: keep this one.")
+    wait_for(
+        lambda: Memory.objects.filter(prompt__startswith="After the pause").exclude(response=""),
+        what="the exchange after the pause",
+    )
+    assert not Memory.objects.filter(prompt__startswith="Paused prompt").exists()
+    page.close()
     popup.close()
 
     # Disconnect revokes the key on the server: its next call is a 401
