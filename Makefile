@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
+.PHONY: run test install lint stop migrations-check superuser clean-data extension bench-memories \
 	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval bench-tasks \
 	system-packages
 
@@ -19,7 +19,15 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/py
 		-e clients/python
 	touch $(STAMP)
 
-install: $(STAMP)
+# The browser extension's tooling (eslint), from its own package-lock.json: Node.js and npm from
+# the machine (Debian's nodejs and npm packages, or any Node.js 20+).
+EXTENSION := clients/browser-extension
+EXTENSION_STAMP := $(EXTENSION)/node_modules/.installed
+$(EXTENSION_STAMP): $(EXTENSION)/package.json $(EXTENSION)/package-lock.json
+	cd $(EXTENSION) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(EXTENSION_STAMP)
+
+install: $(STAMP) $(EXTENSION_STAMP)
 
 run: $(STAMP)
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
@@ -43,9 +51,15 @@ system-packages:
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		$$missing >/dev/null; } || echo "not installed: $$missing (the tests that need it are skipped)"
 
-lint: $(STAMP)
+lint: $(STAMP) $(EXTENSION_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	cd $(EXTENSION) && npm run --silent lint
+
+# The browser extension, linted, as dist/engram-extension/ (load it unpacked) and a zip
+# (docs/extension.md).
+extension: $(STAMP) $(EXTENSION_STAMP)
+	cd $(EXTENSION) && npm run --silent lint && PYTHON=$(abspath $(PY)) npm run --silent build
 
 migrations-check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run

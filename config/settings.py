@@ -45,8 +45,8 @@ CORS_EXPOSE_HEADERS = [
     "Retry-After",
 ]
 # A browser extension sends its API key as X-API-Key (or Authorization), and may send its own
-# X-Request-ID; a preflight must allow both.
-CORS_ALLOW_HEADERS = (*default_headers, "x-api-key", "x-request-id")
+# X-Request-ID and an Idempotency-Key (prompt captures); a preflight must allow them.
+CORS_ALLOW_HEADERS = (*default_headers, "x-api-key", "x-request-id", "idempotency-key")
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "operations",
     "agents",
     "tasks",
+    "connect",
 ]
 
 # dj-stripe's three migrations as one (scripts/squash_djstripe_migrations.py says why and proves

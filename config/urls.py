@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("marketplace.api.urls")),
     path("", include("backups.api.urls")),
     path("", include("tasks.api.urls")),
+    path("", include("connect.api.urls")),
 ]
 
 urlpatterns = [
@@ -40,6 +41,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    # The approval page of the extension's connect handshake (docs/extension.md).
+    path("connect/", include("connect.urls")),
 ]
 
 handler400 = "core.views.bad_request"

@@ -400,3 +400,21 @@ class ExtractionJob(models.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return round((self.finished_at - self.started_at).total_seconds() * 1000, 2)
+
+
+class CaptureReceipt(models.Model):
+    """The ``Idempotency-Key`` a prompt capture came with: the same key again (a client's retry
+    after a lost answer) answers with the same memory instead of storing another."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="memories_capture_receipt_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.memory_id}"

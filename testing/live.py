@@ -40,15 +40,20 @@ class LiveServer:
 
 @contextmanager
 def running(
-    command: list[str], *, probe_url: str, log_path: Path, env: dict[str, str] | None = None
+    command: list[str],
+    *,
+    probe_url: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    start_timeout: float = 60,
 ) -> Iterator[subprocess.Popen]:
     """Run ``command`` (output to ``log_path``) until the block ends, once ``probe_url``
-    answers (within 60 s: starting is slow on a busy machine); stopped with SIGTERM, then
-    SIGKILL after 10 s."""
+    answers (within ``start_timeout`` s: starting is slow on a busy machine); stopped with
+    SIGTERM, then SIGKILL after 10 s."""
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + start_timeout
             while True:
                 try:
                     urllib.request.urlopen(probe_url, timeout=1)
@@ -68,15 +73,23 @@ def running(
 
 
 @contextmanager
-def live_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[LiveServer]:
-    """Serve ``config.asgi`` as ``make run`` does (one process, or ``workers``) on a free port;
-    ``pid`` is the server's (with workers, their supervisor's)."""
-    port = free_port()
+def live_server(
+    env: dict[str, str],
+    log_path: Path,
+    workers: int = 1,
+    port: int | None = None,
+    start_timeout: float = 60,
+) -> Iterator[LiveServer]:
+    """Serve ``config.asgi`` as ``make run`` does (one process, or ``workers``) on a free port
+    (or ``port``: a server started again where its clients expect it); ``pid`` is the server's
+    (with workers, their supervisor's)."""
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     with running(
         asgi_server_command("127.0.0.1", port, workers=workers),
         probe_url=f"{base}/health",
         log_path=log_path,
+        start_timeout=start_timeout,
         # Tasks run inside the request: a test's teardown empties the database, and a task
         # still at work on the server's background thread would deadlock with it.
         env={

@@ -35,6 +35,8 @@ TABLE = {
     ("GET", f"/api/v1/memories/{ANY_ID}/history"): READ,
     ("POST", f"/api/v1/memories/{ANY_ID}/revert"): WRITE,
     ("GET", f"/api/v1/jobs/{ANY_ID}"): READ,
+    # Disconnect revokes the calling key (connect/): a connected extension's key can.
+    ("DELETE", "/api/v1/connect/key"): WRITE,
     ("GET", "/api/v1/models"): CHAT,
     ("GET", "/api/v1/models/gpt-4o-mini"): CHAT,
     ("GET", "/api/v1/models/no-such-model/status"): CHAT,

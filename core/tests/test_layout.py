@@ -29,6 +29,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     # The MCP server and mem0's API: other doors to memories' (and tasks') services and selectors.
     "interop": {"memories", "tasks", "llm", "accounts", "billing", "core"},
     # The operators' dashboard reads every domain; nothing imports it.
+    # The connect handshake hands a client a scoped API key.
+    "connect": {"accounts", "core"},
     "operations": {"chat", "memories", "tasks", "llm", "providers", "accounts", "billing", "core"},
 }
 FREE = {"config", "testing", "bench"}

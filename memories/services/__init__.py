@@ -39,6 +39,7 @@ from memories.services.indexes import (
 from memories.services.records import (
     memories_delete_all,
     memories_prune,
+    memory_capture,
     memory_create,
     memory_delete,
     memory_response_save,
@@ -70,6 +71,7 @@ __all__ = [
     "memories_prune",
     "memories_reembed_batch",
     "memories_requeue",
+    "memory_capture",
     "memory_create",
     "memory_create_in_parts",
     "memory_delete",

@@ -14,6 +14,7 @@ from accounts.models import User
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.ownership import get_owned_object, owned_id
 from memories.models import (
+    CaptureReceipt,
     EmbeddingStatus,
     HistoryEvent,
     JobTrigger,
@@ -71,6 +72,25 @@ def memory_create(
         raise
     followups_schedule(user_id=user.pk, embed=[memory.pk])
     return memory, True
+
+
+def memory_capture(
+    *, user: User, draft: MemoryDraft, idempotency_key: str | None = None
+) -> tuple[Memory, bool]:
+    """``memory_create`` for a captured prompt, once per ``idempotency_key``: a request that
+    repeats a key (a client retrying after a lost answer) gets the memory the first one made,
+    ``created=False``, even after its response was saved and its text changed."""
+    if idempotency_key is None:
+        return memory_create(user=user, draft=draft)
+    receipt = CaptureReceipt.objects.filter(user=user, key=idempotency_key)
+    if first := receipt.select_related("memory").first():
+        return first.memory, False
+    memory, created = memory_create(user=user, draft=draft)
+    # A concurrent request with the same key may have written its receipt since: its memory wins.
+    kept, _ = CaptureReceipt.objects.get_or_create(
+        user=user, key=idempotency_key, defaults={"memory": memory}
+    )
+    return kept.memory, created and kept.memory_id == memory.pk
 
 
 def memory_update(

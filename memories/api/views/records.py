@@ -1,6 +1,7 @@
 """One memory: create, list, read, update, delete, its prompt/response capture, history and
 revert."""
 
+import re
 import uuid
 from typing import Any
 
@@ -74,18 +75,44 @@ class MemoryCollectionView(MemoryView):
         return Response({"deleted": services.memories_delete_all(user=request.user)})
 
 
+# Printable ASCII, as HTTP carries it; a UUID fits with room to spare.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    pattern=IDEMPOTENCY_KEY_PATTERN,
+    description="A key of the client's choosing (a UUID) per capture: the same key again "
+    "answers 200 with the memory the first request made, and stores nothing more.",
+)
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+        raise ValidationFailed(
+            details={"Idempotency-Key": ["1 to 255 printable ASCII characters, no spaces."]}
+        )
+    return key
+
+
 class MemoryPromptView(MemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="memories_capture_prompt",
         summary="Capture a prompt before the AI answers",
+        parameters=[IDEMPOTENCY_KEY],
         request=s.PromptCaptureSerializer,
         responses={201: s.MemorySavedSerializer, 200: s.MemorySavedSerializer},
     )
     def post(self, request: Request) -> Response:
+        key = idempotency_key(request)
         data = validated(s.PromptCaptureSerializer, request.data)
         draft = services.MemoryDraft(**data, source="extension")
-        return memory_response(*services.memory_create(user=request.user, draft=draft))
+        return memory_response(
+            *services.memory_capture(user=request.user, draft=draft, idempotency_key=key)
+        )
 
 
 class MemoryResponseView(OwnedMemoryView):
