@@ -25,6 +25,10 @@ from core.middleware import DualModeMiddleware
 from core.parsers import JSONInputError, json_loads
 
 HEADLESS_PREFIX = "/_allauth/app/v1/"
+# The browser client's (the session cookie, CSRF checked): the same endpoints, the same limits.
+HEADLESS_PREFIXES = (HEADLESS_PREFIX, "/_allauth/browser/v1/")
+# Posted as a form by the browser (a redirect to Google, GitHub or an OIDC provider), not JSON.
+FORM_ENDPOINTS = frozenset({"auth/provider/redirect"})
 # allauth's endpoints that try a credential or send a mail: the group they count in, and the
 # field of the body that names the account (an email, or the key of an emailed link).
 LIMITED_ENDPOINTS: dict[str, tuple[str, str | None]] = {
@@ -33,6 +37,9 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str | None]] = {
     # address is counted.
     "auth/2fa/authenticate": (LOGIN_GROUP, None),
     "auth/reauthenticate": (LOGIN_GROUP, None),
+    # An ID token from a provider, handed over by an app that ran the provider's flow itself.
+    "auth/provider/token": (LOGIN_GROUP, None),
+    "auth/provider/signup": ("auth:signup", "email"),
     "auth/signup": ("auth:signup", "email"),
     "auth/password/request": ("auth:password-reset", "email"),
     "auth/password/reset": ("auth:password-reset-key", "key"),
@@ -91,13 +98,15 @@ class IdentityGateMiddleware(DualModeMiddleware):
     account named; both refusals in our error shape."""
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
-        if not request.path.startswith(HEADLESS_PREFIX) or not request.body:
+        prefix = next((p for p in HEADLESS_PREFIXES if request.path.startswith(p)), None)
+        endpoint = request.path.removeprefix(prefix or "")
+        if prefix is None or endpoint in FORM_ENDPOINTS or not request.body:
             return None
         try:
             body = json_loads(request.body)
         except JSONInputError as exc:
             return engram_error_response(ValidationFailed(str(exc)))
-        limited = LIMITED_ENDPOINTS.get(request.path.removeprefix(HEADLESS_PREFIX))
+        limited = LIMITED_ENDPOINTS.get(endpoint)
         if request.method != "POST" or limited is None:
             return None
         group, field = limited
