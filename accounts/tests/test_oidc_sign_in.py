@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from testing.oidc import oidc_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -35,15 +36,22 @@ BEA_VERIFIED = {"sub": "bea-1", "email": "bea@example.com", "email_verified": Tr
 BEA_UNVERIFIED = {"sub": "bea-2", "email": "bea@example.com", "email_verified": False}
 
 
-@pytest.fixture
-def idp(oidc_provider_factory, settings):
-    """The provider, configured as OIDC_PROVIDERS would configure it."""
-    provider = oidc_provider_factory(
+@pytest.fixture(scope="module")
+def idp_process():
+    """One provider process for the module (each sign-in has its own cookies and state)."""
+    with oidc_provider(
         clients=[
             {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [CALLBACK]}
         ],
         accounts=[ADA, BEA_VERIFIED, BEA_UNVERIFIED],
-    )
+    ) as provider:
+        yield provider
+
+
+@pytest.fixture
+def idp(idp_process, settings):
+    """The provider, configured as OIDC_PROVIDERS would configure it."""
+    provider = idp_process
     app = {
         "provider_id": IDP,
         "name": "Test IdP",
