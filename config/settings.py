@@ -7,6 +7,7 @@ in-process. Each integration switches on through its own variable (DATABASE_URL,
 One file, however long: every setting in one place, grouped by concern under headed sections.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -500,12 +501,10 @@ def _social_apps(provider_id: str, name: str, variable: str) -> list[dict]:
     return [{"provider_id": provider_id, "name": name, "client_id": client_id, "secret": secret}]
 
 
-SOCIALACCOUNT_PROVIDERS = {
-    "openid_connect": {
-        # allauth's provider plus a nonce, sent and checked (accounts/social.py).
-        "provider_class": "accounts.social.OpenIDConnectProvider",
-        "OAUTH_PKCE_ENABLED": True,
-        "APPS": [
+def _oidc_apps(text: str) -> list[dict]:
+    """OIDC_PROVIDERS: [{"id", "name"?, "server_url", "client_id", "secret"}, ...]."""
+    try:
+        return [
             {
                 "provider_id": app["id"],
                 "name": app.get("name", app["id"]),
@@ -513,8 +512,21 @@ SOCIALACCOUNT_PROVIDERS = {
                 "secret": app.get("secret", ""),
                 "settings": {"server_url": app["server_url"]},
             }
-            for app in env.json("OIDC_PROVIDERS", default=[])
-        ],
+            for app in json.loads(text)
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise environ.ImproperlyConfigured(
+            'OIDC_PROVIDERS must be a JSON list of {"id", "server_url", "client_id", "secret"} '
+            f"objects ({exc!r})."
+        ) from None
+
+
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        # allauth's provider plus a nonce, sent and checked (accounts/social.py).
+        "provider_class": "accounts.social.OpenIDConnectProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": _oidc_apps(env.str("OIDC_PROVIDERS", "") or "[]"),
     },
     "google": {
         "OAUTH_PKCE_ENABLED": True,
