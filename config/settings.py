@@ -348,7 +348,12 @@ SPECTACULAR_SETTINGS = {
     "delete_memory, delete_all_memories, extract_memories, get_job; resources "
     "`memory://summary` and `memory://memories/{id}`.\n\n"
     "**mem0 compatibility:** mem0's platform API under `/mem0/` for mem0ai's `MemoryClient` "
-    '(`host="http://HOST:PORT/mem0"`, `Authorization: Token egm_…`).',
+    '(`host="http://HOST:PORT/mem0"`, `Authorization: Token egm_…`).\n\n'
+    "**Sign-in, email verification, password reset, second factor, Google, GitHub and OpenID "
+    "Connect:** django-allauth's headless API at `/_allauth/app/v1/` (tokens) and "
+    "`/_allauth/browser/v1/` (the session cookie), documented in its own OpenAPI document at "
+    "[/_allauth/openapi.json](/_allauth/openapi.json); every sign-in there ends in the JWT pair "
+    "of `POST /api/v1/auth/login`.",
     "VERSION": runtime.VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
