@@ -27,7 +27,12 @@ $(EXTENSION_STAMP): $(EXTENSION)/package.json $(EXTENSION)/package-lock.json
 	cd $(EXTENSION) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(EXTENSION_STAMP)
 
-install: $(STAMP) $(EXTENSION_STAMP)
+# The real OpenID Connect provider the sign-in tests run (testing/oidc.py), from its lock file.
+OIDC_PROVIDER := testing/oidc_provider/node_modules/.package-lock.json
+$(OIDC_PROVIDER): testing/oidc_provider/package.json testing/oidc_provider/package-lock.json
+	cd testing/oidc_provider && npm ci --no-audit --no-fund --loglevel=error
+
+install: $(STAMP) $(EXTENSION_STAMP) $(OIDC_PROVIDER)
 
 run: $(STAMP)
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
@@ -36,7 +41,7 @@ run: $(STAMP)
 # (a Redis already on the machine may be someone else's). TEST_WORKERS processes share the tests
 # (pytest-xdist), each on its own clone of one migrated template database (testing/database.py).
 TEST_WORKERS ?= 2
-test: lint system-packages
+test: lint system-packages $(OIDC_PROVIDER)
 	REDIS_URL= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Debian packages the tests drive: Chromium for the browser tests (Playwright's own browser builds

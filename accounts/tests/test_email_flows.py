@@ -236,11 +236,16 @@ def test_allauths_endpoints_are_documented_in_its_own_schema(api_client):
 
     assert schema.status_code == 200
     paths = schema.json()["paths"]
+    # One path per endpoint for both clients, "app" (tokens) and "browser" (the session cookie).
     for path in (RESET_REQUEST, RESET, VERIFY, HEADLESS_LOGIN):
-        assert path in paths, sorted(paths)
+        assert path.replace("/app/", "/{client}/") in paths, sorted(paths)
+    assert "/_allauth/browser/v1/auth/provider/redirect" in paths
+    assert "/_allauth/{client}/v1/auth/provider/token" in paths
 
 
-@pytest.mark.parametrize("path", [RESET_REQUEST, f"{HEADLESS}/auth/session"])
+@pytest.mark.parametrize(
+    "path", [RESET_REQUEST, f"{HEADLESS}/auth/session", "/_allauth/browser/v1/auth/login"]
+)
 def test_a_body_nested_deeper_than_json_may_be_is_a_400_in_the_error_shape(path):
     # allauth reads bodies with a plain json.loads: ten thousand brackets were a RecursionError.
     answer = APIClient().post(path, data="[" * 10_000, content_type="application/json")
