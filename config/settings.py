@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "operations",
     "agents",
     "tasks",
+    "teams",
 ]
 
 # dj-stripe's three migrations as one (scripts/squash_djstripe_migrations.py says why and proves
@@ -513,6 +514,19 @@ BILLING_USAGE_METERS = [
     "memories.selectors.memory_usage",
     "backups.selectors.storage_usage",
 ]
+# Tiers a user has through others (a team member through the owner's team subscription):
+# functions of the user answering a tier or None; the best of these and their own applies.
+BILLING_TIER_GRANTS = ["teams.selectors.granted_tier"]
+
+# --- Teams (docs/teams.md) -----------------------------------------------------------------------
+# Days an emailed invitation link stays valid.
+TEAMS_INVITATION_DAYS = env.int("TEAMS_INVITATION_DAYS", 7)
+# Where invitation links point (the page of your web client that posts the token).
+TEAMS_LINK_BASE_URL = env.str("TEAMS_LINK_BASE_URL", "") or ACCOUNT_LINK_BASE_URL
+# What reads a domain's TXT records for domain verification (a function of the domain).
+TEAMS_DNS_RESOLVER = env.str("TEAMS_DNS_RESOLVER", "teams.services.system_dns_txt")
+# Checks before a password sign-in (a team requiring SSO refuses its domain's addresses).
+ACCOUNTS_SIGN_IN_CHECKS = ["teams.services.password_sign_in_check"]
 
 # --- LLM providers and model catalog -------------------------------------------------------------
 # Every provider is spoken to with the OpenAI chat-completions protocol at its own base URL. The
@@ -594,6 +608,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "TaskStatusEnum": "tasks.models.TaskStatus.choices",
     "TaskSourceEnum": "tasks.models.TaskSource.choices",
     "TaskCreatedByEnum": "tasks.models.TASK_CREATORS",
+    "TeamRoleEnum": "teams.models.Role.choices",
+    "TeamInvitableRoleEnum": "teams.models.INVITABLE_ROLES",
 }
 
 # --- Memories and embeddings ---------------------------------------------------------------------

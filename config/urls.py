@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("marketplace.api.urls")),
     path("", include("backups.api.urls")),
     path("", include("tasks.api.urls")),
+    path("", include("teams.api.urls")),
 ]
 
 urlpatterns = [
