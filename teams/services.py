@@ -331,7 +331,10 @@ def member_remove(*, user: User, organisation_id: Any, member_id: Any) -> None:
     if target.role == Role.OWNER:
         raise Conflict("The owner cannot be removed: delete the organisation instead.")
     if membership.role == Role.ADMIN and target.role != Role.MEMBER:
-        raise PermissionDenied("Admins remove members; only the owner removes an admin.")
+        raise PermissionDenied(
+            "Admins remove members; only the owner removes an admin.",
+            details={"role": membership.role, "allowed_roles": ["owner"]},
+        )
     target.delete()
     audit_record(
         organisation_id=membership.organisation_id,

@@ -60,6 +60,12 @@ class TeamsView(ApiView):
     # Organisations are managed with a person's session, not an API key.
     scope_family = None
 
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        if "organisation_id" in kwargs:
+            # A non-member learns nothing, not even what a valid body would be: 404 first.
+            selectors.membership_of(user=request.user, organisation_id=kwargs["organisation_id"])
+
 
 class OrganisationCollectionView(TeamsView):
     @extend_schema(

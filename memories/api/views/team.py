@@ -34,7 +34,14 @@ def _audit(user, organisation_id, action: str, memories: list[Memory]) -> None:
     )
 
 
-class TeamMemoryCollectionView(MemoryView):
+class TeamMemoryView(MemoryView):
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # A non-member learns nothing, not even what a valid body would be: 404 first.
+        space_of(user=request.user, organisation_id=kwargs["organisation_id"])
+
+
+class TeamMemoryCollectionView(TeamMemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="team_memories_list",
@@ -76,7 +83,7 @@ class TeamMemoryCollectionView(MemoryView):
         return memory_response(memory, created)
 
 
-class TeamMemoryDetailView(MemoryView):
+class TeamMemoryDetailView(TeamMemoryView):
     def _memory(self, request: Request, organisation_id: str, memory_id: str, *, write: bool):
         space = space_of(user=request.user, organisation_id=organisation_id, write=write)
         memory = get_owned_object(Memory.objects.all(), owner=space.space, pk=memory_id)
