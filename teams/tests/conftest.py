@@ -1,9 +1,13 @@
 """Teams tests: organisations made through the services, people through the factories, team
 memories stored and embedded as the background task would."""
 
+import re
+
 import pytest
+from django.core import mail
 
 from accounts.tests.factories import UserFactory
+from billing.tests.conftest import prices, subscribe  # noqa: F401  (fixtures of the local Stripe)
 from conftest import bearer_client
 from memories.models import Memory
 from memories.services import MemoryDraft, memories_embed, memory_create
@@ -66,3 +70,8 @@ def invite(django_capture_on_commit_callbacks):
                                {"email": email, **body}, format="json")  # fmt: skip
 
     return run
+
+
+def token_from_mail() -> str:
+    """The token of the invitation link in the last mail sent."""
+    return re.search(r"token=([\w-]+)", mail.outbox[-1].body).group(1)

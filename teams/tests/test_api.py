@@ -1,25 +1,19 @@
 """Organisations over the API: the roles matrix per endpoint, invitations by email link,
 leaving and removal, the audit log."""
 
-import re
-
 import pytest
 from django.core import mail
 
 from accounts.models import User
 from conftest import bearer_client
 from teams.models import AuditAction, AuditEvent, Invitation, Membership
-from teams.tests.conftest import TEAMS
+from teams.tests.conftest import TEAMS, remember, token_from_mail
 
 pytestmark = pytest.mark.django_db
 
 
 def code(response) -> str:
     return response.json()["error"]["code"]
-
-
-def token_from_mail() -> str:
-    return re.search(r"token=([\w-]+)", mail.outbox[-1].body).group(1)
 
 
 def test_creating_an_organisation_makes_its_owner_and_a_space_that_cannot_sign_in(owner, client):
@@ -169,8 +163,6 @@ def test_the_audit_log_records_who_did_what_and_is_append_only(team, owner, peop
 
 
 def test_leaving_keeps_ones_own_memories(team, people):
-    from teams.tests.conftest import remember
-
     member, client = people["member"]
     mine = remember(member, "My own note about ferries.")
 
