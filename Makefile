@@ -19,7 +19,12 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/py
 		-e clients/python
 	touch $(STAMP)
 
-install: $(STAMP)
+# The real OpenID Connect provider the sign-in tests run (testing/oidc.py), from its lock file.
+OIDC_PROVIDER := testing/oidc_provider/node_modules/.package-lock.json
+$(OIDC_PROVIDER): testing/oidc_provider/package.json testing/oidc_provider/package-lock.json
+	cd testing/oidc_provider && npm ci --no-audit --no-fund --loglevel=error
+
+install: $(STAMP) $(OIDC_PROVIDER)
 
 run: $(STAMP)
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
@@ -28,7 +33,7 @@ run: $(STAMP)
 # (a Redis already on the machine may be someone else's). TEST_WORKERS processes share the tests
 # (pytest-xdist), each on its own clone of one migrated template database (testing/database.py).
 TEST_WORKERS ?= 2
-test: lint system-packages
+test: lint system-packages $(OIDC_PROVIDER)
 	REDIS_URL= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Debian packages the tests drive: Chromium for the browser tests (Playwright's own browser builds

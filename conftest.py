@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from rest_framework.test import APIClient
 
-pytest_plugins = ["testing.fixtures"]
+pytest_plugins = ["testing.fixtures", "testing.oidc"]
 
 
 @pytest.hookimpl(hookwrapper=True)

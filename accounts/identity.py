@@ -9,11 +9,16 @@ factor at ``/_allauth/app/v1/``; what a client holds afterwards is the same acce
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.stagekit import LOGIN_SESSION_KEY
+from allauth.headless import app_settings as headless_settings
 from allauth.headless.tokens.strategies.sessions import SessionTokenStrategy
 from allauth.mfa.adapter import DefaultMFAAdapter
+from django.contrib.auth import SESSION_KEY
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 
 from accounts import crypto, services
+from accounts.models import User
 from accounts.ratelimit import (
     EMAIL_CHANGE_GROUP,
     EMAIL_VERIFICATION_GROUP,
@@ -25,14 +30,23 @@ from core.middleware import DualModeMiddleware
 from core.parsers import JSONInputError, json_loads
 
 HEADLESS_PREFIX = "/_allauth/app/v1/"
+SESSION_ACCOUNT = "<session>"
+# The browser client's (the session cookie, CSRF checked): the same endpoints, the same limits.
+HEADLESS_PREFIXES = (HEADLESS_PREFIX, "/_allauth/browser/v1/")
+# Posted as a form by the browser (a redirect to Google, GitHub or an OIDC provider), not JSON.
+FORM_ENDPOINTS = frozenset({"auth/provider/redirect"})
 # allauth's endpoints that try a credential or send a mail: the group they count in, and the
 # field of the body that names the account (an email, or the key of an emailed link).
 LIMITED_ENDPOINTS: dict[str, tuple[str, str | None]] = {
     "auth/login": (LOGIN_GROUP, "email"),
-    # A second step of a sign-in, or a password asked again, names no account: its client's
-    # address is counted.
-    "auth/2fa/authenticate": (LOGIN_GROUP, None),
-    "auth/reauthenticate": (LOGIN_GROUP, None),
+    # A second step of a sign-in, or a password asked again: the account is the session's (its
+    # pending sign-in's, or its user's), counted with that account's logins.
+    "auth/2fa/authenticate": (LOGIN_GROUP, SESSION_ACCOUNT),
+    "auth/2fa/reauthenticate": (LOGIN_GROUP, SESSION_ACCOUNT),
+    "auth/reauthenticate": (LOGIN_GROUP, SESSION_ACCOUNT),
+    # An ID token from a provider, handed over by an app that ran the provider's flow itself.
+    "auth/provider/token": (LOGIN_GROUP, None),
+    "auth/provider/signup": ("auth:signup", "email"),
     "auth/signup": ("auth:signup", "email"),
     "auth/password/request": ("auth:password-reset", "email"),
     "auth/password/reset": ("auth:password-reset-key", "key"),
@@ -79,7 +93,28 @@ class JwtTokenStrategy(SessionTokenStrategy):
         return tokens.access, tokens.refresh
 
 
-def _named_account(body: Any, field: str | None) -> str:
+def _session_account(request: HttpRequest, prefix: str) -> str:
+    """The email of the account a headless session is signing in (or is signed in as): the
+    browser client's session cookie, or the app client's X-Session-Token."""
+    session = request.session
+    if prefix == HEADLESS_PREFIX:
+        token = request.headers.get("X-Session-Token", "")
+        session = headless_settings.TOKEN_STRATEGY.lookup_session(token) if token else None
+    if session is None:
+        return ""
+    pending = session.get(LOGIN_SESSION_KEY)
+    user_pk = pending.get("user_pk") if isinstance(pending, dict) else None
+    user_pk = user_pk or session.get(SESSION_KEY)
+    try:
+        user = User.objects.filter(pk=user_pk).only("email").first() if user_pk else None
+    except (ValueError, ValidationError):
+        return ""
+    return user.email if user is not None else ""
+
+
+def _named_account(request: HttpRequest, prefix: str, body: Any, field: str | None) -> str:
+    if field == SESSION_ACCOUNT:
+        return _session_account(request, prefix)
     value = body.get(field) if field is not None and isinstance(body, dict) else None
     return value if isinstance(value, str) else ""
 
@@ -91,18 +126,21 @@ class IdentityGateMiddleware(DualModeMiddleware):
     account named; both refusals in our error shape."""
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
-        if not request.path.startswith(HEADLESS_PREFIX) or not request.body:
+        prefix = next((p for p in HEADLESS_PREFIXES if request.path.startswith(p)), None)
+        endpoint = request.path.removeprefix(prefix or "")
+        if prefix is None or endpoint in FORM_ENDPOINTS or not request.body:
             return None
         try:
             body = json_loads(request.body)
         except JSONInputError as exc:
             return engram_error_response(ValidationFailed(str(exc)))
-        limited = LIMITED_ENDPOINTS.get(request.path.removeprefix(HEADLESS_PREFIX))
+        limited = LIMITED_ENDPOINTS.get(endpoint)
         if request.method != "POST" or limited is None:
             return None
         group, field = limited
         try:
-            auth_rate_limit(request, group=group, account=_named_account(body, field))
+            account = _named_account(request, prefix, body, field)
+            auth_rate_limit(request, group=group, account=account)
         except RateLimited as exc:
             return engram_error_response(exc)
         return None

@@ -226,7 +226,7 @@ def tokens_revoke(*, refresh: str) -> None:
         BlacklistedToken.objects.get_or_create(token=outstanding)
 
 
-def _revoke_all_refresh_tokens(user: User) -> None:
+def refresh_tokens_revoke_all(user: User) -> None:
     open_tokens = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
     BlacklistedToken.objects.bulk_create(
         [BlacklistedToken(token=token) for token in open_tokens], ignore_conflicts=True
@@ -241,7 +241,7 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        _revoke_all_refresh_tokens(user)
+        refresh_tokens_revoke_all(user)
         return tokens_issue(user=user)
 
 
@@ -252,7 +252,7 @@ def user_password_set(*, user: User, password: str) -> None:
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
-        _revoke_all_refresh_tokens(user)
+        refresh_tokens_revoke_all(user)
 
 
 def user_profile_update(*, user: User, changes: dict[str, Any]) -> User:

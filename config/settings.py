@@ -54,10 +54,18 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
     # /health is probed over plain HTTP by load balancers and container health checks.
     SECURE_REDIRECT_EXEMPT = [r"^health"]
+
+# The browser session (cookie mode for first-party web clients, docs/identity.md): Django's
+# session cookie, httpOnly, SameSite=Lax, Secure outside development; CSRF checked on unsafe
+# methods (the API's SessionAuthentication too).
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", ENVIRONMENT != "development")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", 14 * 24 * 60 * 60)
 
 # --- Applications ----------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -81,6 +89,11 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.headless",
     "allauth.mfa",
+    # Sign-in with Google, GitHub and any OpenID Connect provider (docs/identity.md).
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.github",
     "djstripe",
     "core",
     "accounts",
@@ -311,6 +324,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",
         "accounts.authentication.JWTAuthentication",
+        # A first-party web client's browser session; CSRF checked on unsafe methods.
+        "accounts.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
@@ -436,7 +451,9 @@ ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_RATE_LIMITS = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Engram] "
 HEADLESS_ONLY = True
-HEADLESS_CLIENTS = ("app",)
+# "app": tokens (/_allauth/app/v1/); "browser": the session cookie with CSRF
+# (/_allauth/browser/v1/), which also runs the redirect to Google, GitHub or an OIDC provider.
+HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_TOKEN_STRATEGY = "accounts.identity.JwtTokenStrategy"
 # A second factor: TOTP with recovery codes, set up at /_allauth/app/v1/account/authenticators/;
 # secrets encrypted under ENCRYPTION_KEYS (accounts.identity.MfaAdapter).
@@ -455,6 +472,60 @@ HEADLESS_FRONTEND_URLS = {
     "account_confirm_email": f"{ACCOUNT_LINK_BASE_URL}/account/verify-email/{{key}}",
     "account_reset_password_from_key": f"{ACCOUNT_LINK_BASE_URL}/account/password/reset/{{key}}",
     "account_signup": f"{ACCOUNT_LINK_BASE_URL}/account/signup",
+    "socialaccount_login_error": f"{ACCOUNT_LINK_BASE_URL}/account/provider/callback",
+}
+# Sign-in with Google, GitHub and OpenID Connect providers, configured here from the environment
+# only: no client secret is kept in the database (the admin does not offer allauth's SocialApp).
+# OIDC_PROVIDERS is a JSON list of {"id", "name", "server_url", "client_id", "secret"}; each is
+# reached at /accounts/oidc/<id>/login/callback/ (the redirect URI to register with it).
+SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
+SOCIALACCOUNT_ONLY = False
+# A provider's sign-in creates the account when its email is new; when the email is an
+# existing account's, it signs in to it and links the provider only if the provider says the
+# address is verified (otherwise no link and no sign-in: docs/identity.md).
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = ACCOUNT_EMAIL_VERIFICATION
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_OPENID_CONNECT_URL_PREFIX = "oidc"
+
+
+def _social_apps(provider_id: str, name: str, variable: str) -> list[dict]:
+    """The app of ``provider_id`` if <VARIABLE>_CLIENT_ID is set (its secret in
+    <VARIABLE>_CLIENT_SECRET), else none."""
+    client_id = env.str(f"{variable}_CLIENT_ID", "")
+    secret = env.str(f"{variable}_CLIENT_SECRET", "")
+    if not client_id:
+        return []
+    return [{"provider_id": provider_id, "name": name, "client_id": client_id, "secret": secret}]
+
+
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        # allauth's provider plus a nonce, sent and checked (accounts/social.py).
+        "provider_class": "accounts.social.OpenIDConnectProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": app["id"],
+                "name": app.get("name", app["id"]),
+                "client_id": app["client_id"],
+                "secret": app.get("secret", ""),
+                "settings": {"server_url": app["server_url"]},
+            }
+            for app in env.json("OIDC_PROVIDERS", default=[])
+        ],
+    },
+    "google": {
+        "OAUTH_PKCE_ENABLED": True,
+        "SCOPE": ["openid", "email", "profile"],
+        "APPS": _social_apps("google", "Google", "GOOGLE"),
+    },
+    "github": {
+        "SCOPE": ["read:user", "user:email"],
+        "APPS": _social_apps("github", "GitHub", "GITHUB"),
+    },
 }
 # Mail: EMAIL_URL (smtp://user:password@host:587/?tls=True, submission://..., consolemail://);
 # unset, mail is printed on the console.

@@ -36,8 +36,11 @@ urlpatterns = [
     path("v1/", include("chat.api.openai_urls")),
     # mem0's platform API, for mem0ai's MemoryClient with host="http://HOST:PORT/mem0".
     path("mem0/", include("interop.mem0_compat.urls")),
-    # allauth's headless API: email verification, password reset, change of email (app clients).
+    # allauth's headless API: sign-in (app and browser clients), email, MFA, provider sign-in.
     path("_allauth/", include("allauth.headless.urls")),
+    # Where Google, GitHub and OIDC providers send the browser back (/accounts/oidc/<id>/login/
+    # callback/, /accounts/google/login/callback/, ...): allauth's provider views only.
+    path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

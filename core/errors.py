@@ -26,6 +26,8 @@ class ErrorCode(StrEnum):
     AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
     EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
     MFA_REQUIRED = "MFA_REQUIRED"
+    # Unlinking a provider that is an account's last way to sign in (accounts/social.py)
+    LAST_SIGN_IN_METHOD = "LAST_SIGN_IN_METHOD"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     NOT_FOUND = "NOT_FOUND"

@@ -140,3 +140,21 @@ class ProviderKeyOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class LinkedAccountOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    provider = serializers.CharField(
+        help_text="The provider's id in this server's settings (e.g. google, github, keycloak)."
+    )
+    name = serializers.CharField(source="get_provider.name", help_text="The provider's name.")
+    label = serializers.CharField(
+        source="get_provider_account.to_str", help_text="The account at the provider."
+    )
+    linked_at = serializers.DateTimeField(source="date_joined")
+    last_login = serializers.DateTimeField()
+
+
+class SignInMethodsOutput(serializers.Serializer):
+    password = serializers.BooleanField(help_text="Whether the account has a password.")
+    linked_accounts = LinkedAccountOutput(many=True)

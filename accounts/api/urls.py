@@ -9,6 +9,13 @@ urlpatterns = [
     path("refresh", views.RefreshView.as_view(), name="refresh"),
     path("logout", views.LogoutView.as_view(), name="logout"),
     path("me", views.MeView.as_view(), name="me"),
+    path("session/tokens", views.SessionTokensView.as_view(), name="session-tokens"),
+    path("sign-in-methods", views.SignInMethodsView.as_view(), name="sign-in-methods"),
+    path(
+        "linked-accounts/<int:account_id>",
+        views.LinkedAccountDetailView.as_view(),
+        name="linked-account",
+    ),
     path("password", views.PasswordView.as_view(), name="password"),
     path("email", views.EmailView.as_view(), name="email"),
     path("email/verification", views.EmailVerificationView.as_view(), name="email-verification"),

@@ -3,8 +3,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import selectors, services
+from accounts import selectors, services, social
 from accounts.api import serializers as s
+from accounts.authentication import SessionAuthentication
 from accounts.models import Provider
 from accounts.ratelimit import (
     EMAIL_CHANGE_GROUP,
@@ -70,6 +71,48 @@ class LogoutView(PublicAuthView):
     @extend_schema(tags=[TAG], request=s.RefreshInput, responses={204: None})
     def post(self, request: Request) -> Response:
         services.tokens_revoke(**validated(s.RefreshInput, request.data))
+        return Response(status=204)
+
+
+class SessionTokensView(ApiView):
+    """The browser session's JWT pair: a first-party web client signed in with its session
+    cookie (a password, or a redirect to Google, GitHub or an OIDC provider) gets the pair the
+    WebSocket, MCP and SDK clients use."""
+
+    authentication_classes = [SessionAuthentication]
+
+    @extend_schema(
+        tags=[TAG],
+        request=None,
+        responses={200: s.SessionOutput},
+        description="Needs the browser session cookie and its CSRF token (X-CSRFToken); "
+        "bearer tokens and API keys are refused here.",
+    )
+    def post(self, request: Request) -> Response:
+        return Response(_session(request.user, services.tokens_issue(user=request.user)))
+
+
+class SignInMethodsView(ApiView):
+    @extend_schema(tags=[TAG], responses={200: s.SignInMethodsOutput})
+    def get(self, request: Request) -> Response:
+        methods = {
+            "password": request.user.has_usable_password(),
+            "linked_accounts": social.linked_accounts(request.user),
+        }
+        return Response(s.SignInMethodsOutput(methods).data)
+
+
+class LinkedAccountDetailView(ApiView):
+    @extend_schema(
+        tags=[TAG],
+        responses={204: None},
+        description="Unlinks a provider account; 409 LAST_SIGN_IN_METHOD when it is the "
+        "account's last way to sign in (no password, no other provider).",
+    )
+    def delete(self, request: Request, account_id: int) -> Response:
+        social.linked_account_unlink(
+            request=request._request, user=request.user, account_id=account_id
+        )
         return Response(status=204)
 
 

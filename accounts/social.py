@@ -1,0 +1,122 @@
+"""Sign-in with Google, GitHub and any OpenID Connect provider, on django-allauth's
+``socialaccount``: where its rules meet ours (docs/identity.md).
+
+- allauth's OpenID Connect provider sends no ``nonce``; ours sends one with each redirect,
+  keeps it in the redirect's server-side state, and refuses an ID token that does not carry it.
+- A provider's email signs in to an existing account (and links the provider) only if the
+  provider says it is verified (allauth's email authentication looks at verified addresses
+  only); an account whose own address was never verified loses its password and its refresh
+  tokens when that happens, as whoever set that password never proved the address.
+- The last way to sign in cannot be unlinked (allauth's ``validate_disconnect``).
+"""
+
+import hmac
+import secrets
+from typing import Any
+
+import jwt
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
+from allauth.socialaccount.internal.flows.connect import validate_disconnect
+from allauth.socialaccount.models import SocialAccount, SocialLogin
+from allauth.socialaccount.providers.openid_connect.provider import (
+    OpenIDConnectProvider as AllauthOpenIDConnectProvider,
+)
+from allauth.socialaccount.signals import social_account_removed
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.models import User
+from core.errors import Conflict, ErrorCode, NotFound
+
+NONCE_STATE_KEY = "oidc_nonce"
+# An ID token is signed with the provider's published key: an asymmetric algorithm, never
+# "none" nor an HMAC keyed with a public key.
+ID_TOKEN_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class OpenIDConnectProvider(AllauthOpenIDConnectProvider):
+    """allauth's OpenID Connect provider, with a nonce sent and checked."""
+
+    # Its URLs and views stay allauth's (/accounts/oidc/<id>/login/callback/).
+    package = "allauth.socialaccount.providers.openid_connect"
+
+    def redirect(self, request: HttpRequest, process, next_url=None, data=None, **kwargs):
+        nonce = secrets.token_urlsafe(32)
+        auth_params = kwargs.pop("auth_params", None)
+        if auth_params is None:
+            auth_params = self.get_auth_params()
+        auth_params["nonce"] = nonce
+        return super().redirect(
+            request, process, next_url, data, auth_params=auth_params,
+            **{NONCE_STATE_KEY: nonce}, **kwargs,
+        )  # fmt: skip
+
+    def verify_token(self, request: HttpRequest, token):
+        """An ID token handed over by an app: allauth checks its signature, issuer, audience and
+        expiry; a token whose header names no key, or an algorithm that is not a public-key
+        signature, is refused before (allauth answered those with a 500)."""
+        id_token = token.get("id_token") if isinstance(token, dict) else None
+        try:
+            header = jwt.get_unverified_header(id_token or "")
+        except jwt.PyJWTError:
+            header = {}
+        if header.get("alg") not in ID_TOKEN_ALGORITHMS or not isinstance(header.get("kid"), str):
+            raise get_adapter().validation_error("invalid_token")
+        return super().verify_token(request, token)
+
+
+def _id_token_nonce(sociallogin: SocialLogin) -> str:
+    id_token = (sociallogin.account.extra_data or {}).get("id_token")
+    nonce = id_token.get("nonce") if isinstance(id_token, dict) else None
+    return nonce if isinstance(nonce, str) else ""
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        """A redirect that sent a nonce takes back only an ID token that carries it."""
+        expected = (sociallogin.state or {}).get(NONCE_STATE_KEY)
+        if expected is not None and not hmac.compare_digest(
+            _id_token_nonce(sociallogin).encode(), str(expected).encode()
+        ):
+            raise PermissionDenied("The ID token's nonce is not the one sent.")
+        super().pre_social_login(request, sociallogin)
+
+    def authenticate_by_email(self, sociallogin: SocialLogin) -> tuple[Any, str] | None:
+        found = super().authenticate_by_email(sociallogin)
+        if found is not None:
+            user, email = found
+            if not user.emailaddress_set.filter(email__iexact=email, verified=True).exists():
+                # allauth wipes the password of such an account; its sessions end as well.
+                services.refresh_tokens_revoke_all(user)
+        return found
+
+    def list_apps(self, request, provider=None, client_id=None):
+        # Apps come from settings only: a client secret is never kept in the database.
+        return [app for app in super().list_apps(request, provider, client_id) if not app.pk]
+
+
+def linked_accounts(user: User) -> list[SocialAccount]:
+    return list(SocialAccount.objects.filter(user=user).order_by("date_joined", "pk"))
+
+
+def linked_account_unlink(*, request: HttpRequest, user: User, account_id: Any) -> None:
+    """Unlink one of ``user``'s provider accounts; refused (409 LAST_SIGN_IN_METHOD) when it is
+    their last way to sign in."""
+    account = SocialAccount.objects.filter(user=user, pk=account_id).first()
+    if account is None:
+        raise NotFound("No such linked account.")
+    with transaction.atomic():
+        try:
+            validate_disconnect(request, account)
+        except ValidationError as exc:
+            raise Conflict(
+                "This is your last way to sign in: set a password or link another provider first.",
+                code=ErrorCode.LAST_SIGN_IN_METHOD,
+                details={"reason": exc.code or "disconnect_last"},
+            ) from exc
+        account.delete()
+    social_account_removed.send(sender=SocialAccount, request=request, socialaccount=account)
