@@ -478,7 +478,8 @@ HEADLESS_FRONTEND_URLS = {
 # only: no client secret is kept in the database (the admin does not offer allauth's SocialApp).
 # OIDC_PROVIDERS is a JSON list of {"id", "name", "server_url", "client_id", "secret"}; each is
 # reached at /accounts/oidc/<id>/login/callback/ (the redirect URI to register with it).
-SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
+# Adds each organisation's own provider (team SSO, teams/sso.py) to accounts' adapter.
+SOCIALACCOUNT_ADAPTER = "teams.sso.TeamSocialAccountAdapter"
 SOCIALACCOUNT_ONLY = False
 # A provider's sign-in creates the account when its email is new; when the email is an
 # existing account's, it signs in to it and links the provider only if the provider says the
