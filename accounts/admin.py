@@ -1,13 +1,17 @@
-"""The operators' view of accounts: users with their tier and keys as metadata only."""
+"""The operators' view of accounts: users with their tier, keys as metadata only, and how each
+signs in (password, linked providers, second factor, last sign-in) without any secret."""
 
 from allauth.account.admin import EmailAddressAdmin as AllauthEmailAddressAdmin
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import PREFERENCE_FIELDS, ApiKey, Persona, ProviderKey, User
+from accounts.social import provider_name
 from billing.admin import BillingInline
 from billing.tiers import Tier
 from core.admin_mixins import shortened
@@ -64,10 +68,11 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"fields": ("email", "password", "display_name", "tier", "seats")}),
         ("Preferences", {"fields": PREFERENCE_FIELDS}),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Sign-in", {"fields": ("sign_in_methods", "second_factor", "last_login")}),
+        ("Dates", {"fields": ("date_joined",)}),
     )
     add_fieldsets = ((None, {"fields": ("email", "password1", "password2", "tier")}),)
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("last_login", "date_joined", "sign_in_methods", "second_factor")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         active_keys = Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True))
@@ -76,6 +81,25 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="API keys", ordering="active_api_keys")
     def api_key_count(self, user: User) -> int:
         return user.active_api_keys
+
+    @admin.display(description="Sign-in methods")
+    def sign_in_methods(self, user: User) -> str:
+        methods = ["password"] if user.has_usable_password() else []
+        methods += [
+            f"{provider_name(account)} (linked {account.date_joined:%Y-%m-%d})"
+            for account in SocialAccount.objects.filter(user=user).order_by("date_joined")
+        ]
+        return ", ".join(methods) or "none"
+
+    @admin.display(description="Second factor")
+    def second_factor(self, user: User) -> str:
+        """Which factors are on and when they were last used; never their secrets."""
+        factors = [
+            f"{factor.get_type_display()} (since {factor.created_at:%Y-%m-%d}"
+            + (f", last used {factor.last_used_at:%Y-%m-%d %H:%M})" if factor.last_used_at else ")")
+            for factor in Authenticator.objects.filter(user=user).order_by("created_at")
+        ]
+        return ", ".join(factors) or "off"
 
 
 @admin.register(ApiKey)
@@ -151,3 +175,55 @@ class EmailAddressAdmin(AllauthEmailAddressAdmin):
         "primary",
         "verified",
     )
+
+
+# Google, GitHub and OIDC providers are configured in settings only (config/settings.py): no
+# client secret, and no provider token, is kept in the database.
+admin.site.unregister(SocialApp)
+admin.site.unregister(SocialToken)
+admin.site.unregister(SocialAccount)
+admin.site.unregister(Authenticator)
+
+
+@admin.register(SocialAccount)
+class LinkedAccountAdmin(admin.ModelAdmin):
+    """Which provider accounts are linked to whom; what the provider said of them stays out."""
+
+    list_display = (
+        shortened("user", length=20),
+        "provider",
+        shortened("uid", length=16),
+        "date_joined",
+        "last_login",
+    )
+    list_filter = ("provider",)
+    search_fields = ("user__email", "uid")
+    list_select_related = ("user",)
+    ordering = ("-date_joined",)
+    fields = ("user", "provider", "uid", "date_joined", "last_login")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Authenticator)
+class SecondFactorAdmin(admin.ModelAdmin):
+    """A user's second factors: their kind and use, never their (encrypted) secrets."""
+
+    list_display = (shortened("user", length=20), "type", "created_at", "last_used_at")
+    list_filter = ("type",)
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    fields = ("user", "type", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

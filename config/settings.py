@@ -7,6 +7,7 @@ in-process. Each integration switches on through its own variable (DATABASE_URL,
 One file, however long: every setting in one place, grouped by concern under headed sections.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -348,7 +349,12 @@ SPECTACULAR_SETTINGS = {
     "delete_memory, delete_all_memories, extract_memories, get_job; resources "
     "`memory://summary` and `memory://memories/{id}`.\n\n"
     "**mem0 compatibility:** mem0's platform API under `/mem0/` for mem0ai's `MemoryClient` "
-    '(`host="http://HOST:PORT/mem0"`, `Authorization: Token egm_…`).',
+    '(`host="http://HOST:PORT/mem0"`, `Authorization: Token egm_…`).\n\n'
+    "**Sign-in, email verification, password reset, second factor, Google, GitHub and OpenID "
+    "Connect:** django-allauth's headless API at `/_allauth/app/v1/` (tokens) and "
+    "`/_allauth/browser/v1/` (the session cookie), documented in its own OpenAPI document at "
+    "[/_allauth/openapi.json](/_allauth/openapi.json); every sign-in there ends in the JWT pair "
+    "of `POST /api/v1/auth/login`.",
     "VERSION": runtime.VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -502,12 +508,10 @@ def _social_apps(provider_id: str, name: str, variable: str) -> list[dict]:
     return [{"provider_id": provider_id, "name": name, "client_id": client_id, "secret": secret}]
 
 
-SOCIALACCOUNT_PROVIDERS = {
-    "openid_connect": {
-        # allauth's provider plus a nonce, sent and checked (accounts/social.py).
-        "provider_class": "accounts.social.OpenIDConnectProvider",
-        "OAUTH_PKCE_ENABLED": True,
-        "APPS": [
+def _oidc_apps(text: str) -> list[dict]:
+    """OIDC_PROVIDERS: [{"id", "name"?, "server_url", "client_id", "secret"}, ...]."""
+    try:
+        return [
             {
                 "provider_id": app["id"],
                 "name": app.get("name", app["id"]),
@@ -515,8 +519,21 @@ SOCIALACCOUNT_PROVIDERS = {
                 "secret": app.get("secret", ""),
                 "settings": {"server_url": app["server_url"]},
             }
-            for app in env.json("OIDC_PROVIDERS", default=[])
-        ],
+            for app in json.loads(text)
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise environ.ImproperlyConfigured(
+            'OIDC_PROVIDERS must be a JSON list of {"id", "server_url", "client_id", "secret"} '
+            f"objects ({exc!r})."
+        ) from None
+
+
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        # allauth's provider plus a nonce, sent and checked (accounts/social.py).
+        "provider_class": "accounts.social.OpenIDConnectProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": _oidc_apps(env.str("OIDC_PROVIDERS", "") or "[]"),
     },
     "google": {
         "OAUTH_PKCE_ENABLED": True,

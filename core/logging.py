@@ -12,7 +12,8 @@ from core.request_context import current_request_id
 # characters of URL-safe base64, the colons percent-encoded in uvicorn's access lines: a signed
 # download link's path, a signed cookie), and
 # key=value pairs whose key names a secret (a presigned URL's ``X-Amz-Signature=``), and the
-# keys of emailed links (password reset, email verification) in a path or a ``key=`` query.
+# keys of emailed links (password reset, email verification) in a path or a ``key=`` query, and
+# an OAuth authorization code or PKCE verifier in a query.
 _SECRET_PATTERNS = [
     re.compile(r"egm_[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\b(?:sk|pk|rk|xai|gsk)-[A-Za-z0-9_\-]{8,}"),
@@ -28,6 +29,9 @@ _SECRET_PATTERNS = [
     ),
     re.compile(r"(?i)(/account/(?:password/reset|verify-email)/)[^\s\"'?#]+"),
     re.compile(r"(?i)([?&]key=)[^\s\"'&#]+"),
+    # A provider's authorization code on its way back (/accounts/.../login/callback/?code=),
+    # and the PKCE verifier that redeems it.
+    re.compile(r"(?i)([?&](?:code|code_verifier)=)[^\s\"'&#]+"),
 ]
 REDACTED = "[REDACTED]"
 

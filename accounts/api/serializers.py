@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts import social
 from accounts.models import SYSTEM_PROMPT_MAX_CHARS, ApiScope, Provider
 from core.schema import SPACE
 
@@ -147,12 +148,16 @@ class LinkedAccountOutput(serializers.Serializer):
     provider = serializers.CharField(
         help_text="The provider's id in this server's settings (e.g. google, github, keycloak)."
     )
-    name = serializers.CharField(source="get_provider.name", help_text="The provider's name.")
-    label = serializers.CharField(
-        source="get_provider_account.to_str", help_text="The account at the provider."
-    )
+    name = serializers.SerializerMethodField(help_text="The provider's name.")
+    label = serializers.SerializerMethodField(help_text="The account at the provider.")
     linked_at = serializers.DateTimeField(source="date_joined")
     last_login = serializers.DateTimeField()
+
+    def get_name(self, account) -> str:
+        return social.provider_name(account)
+
+    def get_label(self, account) -> str:
+        return social.account_label(account)
 
 
 class SignInMethodsOutput(serializers.Serializer):

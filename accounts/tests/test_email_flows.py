@@ -236,8 +236,11 @@ def test_allauths_endpoints_are_documented_in_its_own_schema(api_client):
 
     assert schema.status_code == 200
     paths = schema.json()["paths"]
+    # One path per endpoint for both clients, "app" (tokens) and "browser" (the session cookie).
     for path in (RESET_REQUEST, RESET, VERIFY, HEADLESS_LOGIN):
-        assert path in paths, sorted(paths)
+        assert path.replace("/app/", "/{client}/") in paths, sorted(paths)
+    assert "/_allauth/browser/v1/auth/provider/redirect" in paths
+    assert "/_allauth/{client}/v1/auth/provider/token" in paths
 
 
 @pytest.mark.parametrize("path", [RESET_REQUEST, f"{HEADLESS}/auth/session"])

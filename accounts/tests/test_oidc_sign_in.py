@@ -327,3 +327,24 @@ def test_a_tampered_id_token_is_refused(idp, tampering):
     assert response.status_code == 400
     assert not User.objects.filter(email="victim@example.com").exists()
     assert not SocialAccount.objects.exists()
+
+
+def test_our_schema_links_allauths_own(api_client):
+    ours = api_client.get("/api/schema/?format=json").json()
+    assert "/_allauth/openapi.json" in ours["info"]["description"]
+    assert "/api/v1/auth/session/tokens" in ours["paths"]
+    assert "/api/v1/auth/linked-accounts/{account_id}" in ours["paths"]
+
+
+def test_the_client_secret_is_in_no_answer_and_no_table(idp, caplog):
+    from allauth.socialaccount.models import SocialApp
+
+    caplog.set_level("DEBUG")
+    config = APIClient().get("/_allauth/app/v1/config")
+    _, back = sign_in(idp, ADA["sub"])
+
+    assert IDP in config.content.decode()
+    assert CLIENT_SECRET not in config.content.decode()
+    assert CLIENT_SECRET not in back.content.decode()
+    assert not SocialApp.objects.exists()
+    assert CLIENT_SECRET not in caplog.text

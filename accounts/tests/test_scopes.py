@@ -102,6 +102,10 @@ ACCOUNT = [
     ("GET", "/api/v1/auth/api-keys"),
     ("POST", "/api/v1/auth/api-keys"),
     ("GET", "/api/v1/auth/provider-keys"),
+    ("GET", "/api/v1/auth/sign-in-methods"),
+    ("DELETE", "/api/v1/auth/linked-accounts/1"),
+    # The browser session's pair: the session cookie only.
+    ("POST", "/api/v1/auth/session/tokens"),
 ]
 
 

@@ -87,6 +87,15 @@ def test_the_keys_of_emailed_links_are_redacted(url):
     assert "[REDACTED]" in line and "HTTP/1.1" in line
 
 
+def test_a_providers_authorization_code_is_redacted_from_its_callback_line():
+    code = "Xq3dG9pV0mT7rLw2kN8sYb1cZf4hJ6uE"
+    url = f"GET /accounts/oidc/keycloak/login/callback/?state=abc&code={code}&iss=x HTTP/1.1"
+    line = _log_through(RedactingFormatter("%(message)s"), "%s", url)
+
+    assert code not in line
+    assert "code=[REDACTED]&iss=x HTTP/1.1" in line
+
+
 def test_json_lines_carry_the_request_id_and_redact():
     bind_request_id("req-42")
 

@@ -94,6 +94,7 @@ def test_stopping_ends_everything_serve_started(data_dir, tmp_path, how):
                        "the banner", seconds=240)  # fmt: skip
             assert "API docs:" in out.read_text(), out.read_text()
             assert "OpenAPI:   http" in out.read_text()
+            assert "Email:     printed here, on the console" in out.read_text()
             pids = json.loads(pid_file.read_text())
             database = postmaster_pid(data_dir)
             assert set(pids) == {"serve", "web", "worker", "beat"}
@@ -115,3 +116,14 @@ def test_stopping_ends_everything_serve_started(data_dir, tmp_path, how):
     assert not alive(database), output
     assert postgres_processes(data_dir) == []
     assert not pid_file.exists()
+
+
+def test_the_banner_says_where_mail_goes(settings):
+    from core.management.commands.serve import mail_destination
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    assert mail_destination().startswith("printed here, on the console")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "smtp.example.com", 587
+    settings.EMAIL_HOST_PASSWORD = "smtp-secret"
+    assert mail_destination() == "SMTP smtp.example.com:587"

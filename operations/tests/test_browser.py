@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -212,6 +213,8 @@ def every_list_filled() -> None:
     XpEntry.objects.create(user=customer, task=task, completion=1, kind="grant", amount=60)
     EmailAddress.objects.create(user=customer, email=customer.email, verified=True, primary=True)
     Authenticator.objects.create(user=customer, type=Authenticator.Type.TOTP, data={"secret": "x"})
+    SocialAccount.objects.create(user=customer, provider="keycloak-engineering",
+                                 uid="f3b6c1d2-8e4a-4b7c-9d0e-1a2b3c4d5e6f")  # fmt: skip
     team = organisation_create(owner=customer, name="Example Enterprise Operations and Logistics")
     Invitation.objects.create(organisation=team, invited_by=customer, token_hash="d" * 64,
                               email="new.colleague-logistics@example-enterprise.com",

@@ -41,6 +41,16 @@ def pid_file() -> Path:
     return settings.DATA_DIR / "run" / "serve.json"
 
 
+def mail_destination() -> str:
+    """Where this server's mail (verification and reset links) goes, credentials left out."""
+    backend = settings.EMAIL_BACKEND
+    if backend.endswith("console.EmailBackend"):
+        return "printed here, on the console (set EMAIL_URL to send it: .env.example)"
+    if backend.endswith("smtp.EmailBackend"):
+        return f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    return backend
+
+
 def _wait_for_port(host: str, port: int, process: subprocess.Popen) -> bool:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
@@ -146,6 +156,8 @@ class Command(BaseCommand):
                 + f"  Admin:     {base}/admin/\n"
                 + f"  Ready:     {base}/health/ready\n"
                 + f"  Metrics:   {base}/metrics (from this machine, or with METRICS_TOKEN)\n"
+                + f"  Sign-in:   {base}/_allauth/openapi.json (email, MFA, OIDC, Google, GitHub)\n"
+                + f"  Email:     {mail_destination()}\n"
                 + "  First admin user:  .venv/bin/python manage.py createsuperuser\n"
                 + "  Stop with Ctrl+C (or `make stop` after a crash).\n"
             )
