@@ -13,9 +13,11 @@ from allauth.account.internal.stagekit import LOGIN_SESSION_KEY
 from allauth.headless import app_settings as headless_settings
 from allauth.headless.tokens.strategies.sessions import SessionTokenStrategy
 from allauth.mfa.adapter import DefaultMFAAdapter
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
 
 from accounts import crypto, services
 from accounts.models import User
@@ -58,6 +60,14 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str | None]] = {
 class AccountAdapter(DefaultAccountAdapter):
     def set_password(self, user, password: str) -> None:
         services.user_password_set(user=user, password=password)
+
+    def pre_authenticate(self, request, **credentials) -> None:
+        """allauth's password sign-in meets the same checks as ours (ACCOUNTS_SIGN_IN_CHECKS:
+        a team requiring SSO refuses its domain's addresses)."""
+        if email := credentials.get("email"):
+            for check in settings.ACCOUNTS_SIGN_IN_CHECKS:
+                import_string(check)(email=str(email).strip())
+        super().pre_authenticate(request, **credentials)
 
 
 class MfaAdapter(DefaultMFAAdapter):

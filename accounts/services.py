@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -150,7 +151,10 @@ def user_second_factor_check(*, user: User, code: str) -> None:
 def user_login(*, request: HttpRequest, email: str, password: str, code: str = "") -> User:
     """The user with these credentials. With a second factor on, ``code`` is a TOTP code or a
     recovery code (MFA_REQUIRED without one). While verification is mandatory, an unverified
-    address is refused (EMAIL_NOT_VERIFIED) and mailed a fresh link."""
+    address is refused (EMAIL_NOT_VERIFIED) and mailed a fresh link. ACCOUNTS_SIGN_IN_CHECKS
+    may refuse first (a team requiring SSO for the address's domain: SSO_REQUIRED)."""
+    for check in settings.ACCOUNTS_SIGN_IN_CHECKS:
+        import_string(check)(email=email.strip())
     user = authenticate(email=email.strip(), password=password)
     if user is None:
         raise AuthenticationFailed("Invalid email or password.")

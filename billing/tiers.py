@@ -11,16 +11,21 @@ user can capture months of daily prompts. ``None`` means unlimited.
 billing is off (``BILLING_DEFAULT_TIER``): every feature, no daily cap, and a per-minute rate
 that stops a runaway script without getting in a person's way.
 
-A team's counted limits are per seat: ``limits_for`` multiplies them by the user's seats.
-Callers never compare tier names: they ask ``allowance(user, feature, used=...)``.
+A team's limits are per seat, per person, never pooled: every member of an organisation whose
+owner pays for the team tier has the team tier's limits and features for themself
+(``BILLING_TIER_GRANTS``: teams.selectors.granted_tier), and the seats are how many people may
+be members. The owner's own limits are one seat's, whatever the seat count. Callers never
+compare tier names: they ask ``allowance(user, feature, used=...)``.
 """
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from django.conf import settings
 from django.db import models
+from django.utils.module_loading import import_string
 
 GB = 1024**3
 MB = 1024**2
@@ -184,7 +189,9 @@ def default_tier() -> str:
 
 
 def tier_limits(tier: str, seats: int = 1) -> TierLimits:
-    """The limits of ``tier`` for ``seats`` seats (only a per-seat tier looks at seats)."""
+    """The limits of ``tier`` for ``seats`` seats pooled in one account (only a per-seat tier
+    looks at seats). People's limits are never pooled (``limits_for``); this answers what a
+    whole team may use together, for reports."""
     limits = TIERS.get(tier, TIERS[Tier.FREE])
     if not limits.per_seat or seats <= 1:
         return limits
@@ -194,8 +201,29 @@ def tier_limits(tier: str, seats: int = 1) -> TierLimits:
     return dataclasses.replace(limits, **scaled)
 
 
+# Which of two tiers gives more, for a user who has one of their own and one through a team.
+_RANK = {Tier.FREE: 0, Tier.PRO: 1, Tier.POWER: 2, Tier.TEAM: 3, Tier.SELF_HOSTED: 4}
+
+
+def effective_tier(user: HasTier) -> str:
+    """The best of ``user``'s own tier and the tiers granted to them (BILLING_TIER_GRANTS:
+    membership of a paying team). Read once per user object."""
+    cached = getattr(user, "_effective_tier", None)
+    if cached is not None and cached[0] == user.tier:
+        return cached[1]
+    best = user.tier
+    for grant in getattr(settings, "BILLING_TIER_GRANTS", ()):
+        granted = import_string(grant)(user)
+        if granted and _RANK.get(granted, 0) > _RANK.get(best, 0):
+            best = granted
+    with contextlib.suppress(AttributeError):  # a frozen stand-in: asked again next time
+        user._effective_tier = (user.tier, best)  # type: ignore[attr-defined]
+    return best
+
+
 def limits_for(user: HasTier) -> TierLimits:
-    return tier_limits(user.tier, getattr(user, "seats", 1) or 1)
+    """``user``'s limits: one person's, from their best tier (per seat, never pooled)."""
+    return TIERS.get(effective_tier(user), TIERS[Tier.FREE])
 
 
 def allowance(user: HasTier, feature: Feature, *, used: int = 0, adding: int = 1) -> Allowance:

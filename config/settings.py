@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "agents",
     "tasks",
     "connect",
+    "teams",
 ]
 
 # dj-stripe's three migrations as one (scripts/squash_djstripe_migrations.py says why and proves
@@ -500,7 +501,8 @@ HEADLESS_FRONTEND_URLS = {
 # only: no client secret is kept in the database (the admin does not offer allauth's SocialApp).
 # OIDC_PROVIDERS is a JSON list of {"id", "name", "server_url", "client_id", "secret"}; each is
 # reached at /accounts/oidc/<id>/login/callback/ (the redirect URI to register with it).
-SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
+# Adds each organisation's own provider (team SSO, teams/sso.py) to accounts' adapter.
+SOCIALACCOUNT_ADAPTER = "teams.sso.TeamSocialAccountAdapter"
 SOCIALACCOUNT_ONLY = False
 # A provider's sign-in creates the account when its email is new; when the email is an
 # existing account's, it signs in to it and links the provider only if the provider says the
@@ -618,6 +620,19 @@ BILLING_USAGE_METERS = [
     "memories.selectors.memory_usage",
     "backups.selectors.storage_usage",
 ]
+# Tiers a user has through others (a team member through the owner's team subscription):
+# functions of the user answering a tier or None; the best of these and their own applies.
+BILLING_TIER_GRANTS = ["teams.selectors.granted_tier"]
+
+# --- Teams (docs/teams.md) -----------------------------------------------------------------------
+# Days an emailed invitation link stays valid.
+TEAMS_INVITATION_DAYS = env.int("TEAMS_INVITATION_DAYS", 7)
+# Where invitation links point (the page of your web client that posts the token).
+TEAMS_LINK_BASE_URL = env.str("TEAMS_LINK_BASE_URL", "") or ACCOUNT_LINK_BASE_URL
+# What reads a domain's TXT records for domain verification (a function of the domain).
+TEAMS_DNS_RESOLVER = env.str("TEAMS_DNS_RESOLVER", "teams.services.system_dns_txt")
+# Checks before a password sign-in (a team requiring SSO refuses its domain's addresses).
+ACCOUNTS_SIGN_IN_CHECKS = ["teams.services.password_sign_in_check"]
 
 # --- LLM providers and model catalog -------------------------------------------------------------
 # Every provider is spoken to with the OpenAI chat-completions protocol at its own base URL. The
@@ -701,6 +716,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "TaskStatusEnum": "tasks.models.TaskStatus.choices",
     "TaskSourceEnum": "tasks.models.TaskSource.choices",
     "TaskCreatedByEnum": "tasks.models.TASK_CREATORS",
+    "TeamRoleEnum": "teams.models.Role.choices",
+    "TeamInvitableRoleEnum": "teams.models.INVITABLE_ROLES",
 }
 
 # --- Memories and embeddings ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ api_v1 = [
     path("", include("backups.api.urls")),
     path("", include("tasks.api.urls")),
     path("", include("connect.api.urls")),
+    path("", include("teams.api.urls")),
 ]
 
 urlpatterns = [

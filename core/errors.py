@@ -51,6 +51,8 @@ class ErrorCode(StrEnum):
     MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
     # Billing (billing/services.py): the server runs without Stripe
     BILLING_DISABLED = "BILLING_DISABLED"
+    # Teams: password sign-in refused where the organisation requires SSO.
+    SSO_REQUIRED = "SSO_REQUIRED"
 
 
 class EngramError(Exception):

@@ -98,12 +98,13 @@ def test_upgrade_to_power_prorates(auth_client, subscribe, deliver):
     assert newest["status"] == "paid"
 
 
-def test_team_with_three_seats_multiplies_the_per_seat_limits(auth_client, subscribe):
+def test_team_with_three_seats_gives_each_person_one_seats_limits(auth_client, subscribe):
     subscribe("team", seats=3)
 
     state = subscription(auth_client)
     assert (state["tier"], state["seats"]) == ("team", 3)
-    assert rate_limit(auth_client) == 600
+    # Per seat, per person (teams/: the members have the same), never pooled on the owner.
+    assert rate_limit(auth_client) == 200
     assert auth_client.get(f"{BILLING}/invoices").json()["results"][0]["total"] == 3 * 4900
 
 

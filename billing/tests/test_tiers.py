@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from billing.tiers import TIERS, Tier, allowance
+from billing.tiers import TIERS, Tier, allowance, tier_limits
 
 
 def user_of(tier: str) -> SimpleNamespace:
@@ -42,10 +42,11 @@ def test_an_unknown_tier_gets_free_limits():
     assert allowance(user_of("legacy"), "provider_keys", used=1).allowed is False
 
 
-def test_a_team_multiplies_its_counted_limits_by_its_seats():
+def test_a_teams_limits_are_per_seat_per_person_never_pooled():
     team = SimpleNamespace(tier=Tier.TEAM, seats=3)
 
-    assert allowance(team, "requests_per_minute").limit == 600
+    assert allowance(team, "requests_per_minute").limit == 200  # the owner's own, one seat's
+    assert tier_limits(Tier.TEAM, 3).requests_per_minute == 600  # the team's together
     assert allowance(team, "memories").limit is None
     assert allowance(SimpleNamespace(tier=Tier.PRO, seats=3), "requests_per_minute").limit == 60
 

@@ -17,7 +17,8 @@ from chat.services.threads import thread_create
 from llm.catalog import ModelSpec
 from llm.credentials import ResolvedModel, model_resolve
 from llm.services import usage_cost, usage_for_user
-from memories.selectors import memories_query_prefetch, memories_search
+from memories.selectors import memories_query_prefetch
+from memories.spaces import memories_search_scoped
 from providers.llm import ContextTooLong, Usage
 from providers.llm.tokens import count_message_tokens, count_tokens
 
@@ -65,7 +66,8 @@ def _recall(user: User, content: str) -> list[Recalled]:
         return []
     # The floor keeps unrelated memories away from the provider: a prompt gets only what
     # bears on the message, however few that is.
-    outcome = memories_search(
+    # With the teams the user leaves in their searches (memories.spaces).
+    outcome = memories_search_scoped(
         user=user,
         query=content,
         mode="hybrid",
@@ -79,7 +81,7 @@ def _recall(user: User, content: str) -> list[Recalled]:
             score=round(hit.score, 4),
             created=hit.memory.created_at.date().isoformat(),
         )
-        for hit in outcome.hits
+        for hit in (scoped.hit for scoped in outcome.hits)
     ]
 
 

@@ -19,19 +19,31 @@ MAY_IMPORT: dict[str, set[str]] = {
     "accounts": {"billing", "core"},
     "billing": {"providers", "accounts", "core"},  # providers.payments: Stripe
     "llm": {"providers", "accounts", "billing", "core"},
-    "memories": {"llm", "providers", "accounts", "billing", "core"},
-    "chat": {"llm", "memories", "providers", "accounts", "billing", "core"},
+    # Organisations, seats, SSO; below memories, which keeps each team's memories in its space.
+    "teams": {"accounts", "billing", "core"},
+    "memories": {"llm", "providers", "teams", "accounts", "billing", "core"},
+    "chat": {"llm", "memories", "providers", "teams", "accounts", "billing", "core"},
     # The tasks and projects agents act on the server's tasks when asked (records: server).
-    "agents": {"llm", "memories", "tasks", "providers", "accounts", "billing", "core"},
-    "tasks": {"llm", "memories", "accounts", "billing", "core"},
+    "agents": {"llm", "memories", "tasks", "providers", "teams", "accounts", "billing", "core"},
+    "tasks": {"llm", "memories", "teams", "accounts", "billing", "core"},
     "backups": {"providers", "accounts", "billing", "core"},
     "marketplace": {"providers", "accounts", "billing", "backups", "core"},
     # The MCP server and mem0's API: other doors to memories' (and tasks') services and selectors.
-    "interop": {"memories", "tasks", "llm", "accounts", "billing", "core"},
-    # The operators' dashboard reads every domain; nothing imports it.
+    "interop": {"memories", "tasks", "llm", "teams", "accounts", "billing", "core"},
     # The connect handshake hands a client a scoped API key.
     "connect": {"accounts", "core"},
-    "operations": {"chat", "memories", "tasks", "llm", "providers", "accounts", "billing", "core"},
+    # The operators' dashboard reads every domain; nothing imports it.
+    "operations": {
+        "chat",
+        "memories",
+        "tasks",
+        "llm",
+        "providers",
+        "teams",
+        "accounts",
+        "billing",
+        "core",
+    },
 }
 FREE = {"config", "testing", "bench"}
 PARTS = set(MAY_IMPORT) | FREE

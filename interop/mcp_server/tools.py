@@ -26,7 +26,6 @@ from memories.api import serializers as s
 from memories.extraction import extraction_job_create
 from memories.selectors import (
     extraction_job_get,
-    memories_search,
     memory_get,
     memory_page,
     memory_summary_get,
@@ -38,6 +37,7 @@ from memories.services import (
     memory_update,
     summary_refresh,
 )
+from memories.spaces import memories_search_scoped
 
 # The API key of the request being served, set by the /mcp endpoint once it is authenticated.
 current_key: ContextVar[ApiKey] = ContextVar("engram_mcp_api_key")
@@ -151,21 +151,36 @@ async def search_memories(
             "present), since, until (ISO 8601), metadata (keys equal to values)."
         ),
     ] = None,
+    include_team: Annotated[
+        str | None,
+        Field(
+            description="Team memories searched too: all, none or team:<organisation id>; "
+            "left out, the teams the user keeps in their searches."
+        ),
+    ] = None,
 ) -> CallToolResult:
-    """Find the user's memories that best match a query; best first, each with a score."""
+    """Find the user's memories (and their teams') that best match a query; best first, each
+    with a score."""
 
     def work(user: User) -> tuple[Any, str]:
         arguments = {"query": query, "mode": mode, "top_k": top_k, "filters": filters}
+        if include_team is not None:
+            arguments["include_team"] = include_team
         search = _validated(s.SearchSerializer, arguments)
         data = search.validated_data
-        outcome = memories_search(
+        outcome = memories_search_scoped(
             user=user,
             query=data["query"],
+            include_team=data.get("include_team"),
             mode=data["mode"],
             top_k=data["top_k"],
             filters=search.to_filters(),
         )
-        results = [{**_memory(hit.memory), "score": hit.score} for hit in outcome.hits]
+        results = [
+            {**_memory(sh.hit.memory), "score": sh.hit.score,
+             "organisation_id": str(sh.organisation_id) if sh.organisation_id else None}
+            for sh in outcome.hits
+        ]  # fmt: skip
         lines = [f"{hit['score']:.3f} {_snippet(hit)}" for hit in results]
         text = "\n".join([f"{len(results)} memories ({outcome.mode}):", *lines])
         return {"results": results, "mode": outcome.mode}, text

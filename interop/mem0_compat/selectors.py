@@ -13,7 +13,8 @@ from django.db.models import Count, Max, Min, QuerySet
 from accounts.models import User
 from interop.mem0_compat.mapping import ENTITY_NAMES, METADATA_PREFIX
 from memories.models import Memory
-from memories.selectors import MemoryFilters, SearchHit, memories_search, memory_filter_q
+from memories.selectors import MemoryFilters, SearchHit, memory_filter_q
+from memories.spaces import memories_search_scoped
 
 
 def mem0_memories(*, user: User, alternatives: list[MemoryFilters]) -> QuerySet[Memory]:
@@ -32,15 +33,18 @@ def mem0_search(
     top_k: int,
     threshold: float | None,
     mode: str,
+    include_team: str | None = None,
 ) -> list[SearchHit]:
-    """The best ``top_k`` of ``user``'s memories for ``query`` over all ``alternatives`` (one
-    search each; a memory found by several keeps its best score)."""
+    """The best ``top_k`` of ``user``'s memories (and their teams' that ``include_team``
+    selects: memories.spaces) for ``query`` over all ``alternatives`` (one search each; a
+    memory found by several keeps its best score)."""
     best: dict[Any, SearchHit] = {}
     for filters in alternatives:
-        outcome = memories_search(
-            user=user, query=query, mode=mode, top_k=top_k, threshold=threshold, filters=filters
-        )
-        for hit in outcome.hits:
+        outcome = memories_search_scoped(
+            user=user, query=query, include_team=include_team, mode=mode, top_k=top_k,
+            threshold=threshold, filters=filters,
+        )  # fmt: skip
+        for hit in (scoped.hit for scoped in outcome.hits):
             if hit.memory.pk not in best or best[hit.memory.pk].score < hit.score:
                 best[hit.memory.pk] = hit
     ranked = sorted(best.values(), key=lambda hit: (-hit.score, str(hit.memory.pk)))

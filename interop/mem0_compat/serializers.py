@@ -11,6 +11,7 @@ from interop.mem0_compat.mapping import ENTITY_MAX_CHARS, ENTITY_NAMES, METADATA
 from memories.api.serializers import ConversationMessageSerializer, InputSerializer
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
 from memories.services import BULK_MAX_ITEMS
+from memories.spaces import TEAM_SCOPE_PATTERN
 
 # 9999-12-31T23:59:59Z, the last moment Python's datetime can hold.
 LAST_TIMESTAMP = 253_402_300_799
@@ -96,6 +97,12 @@ class Mem0SearchSerializer(Mem0EntityFieldsMixin):
     threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
     keyword_search = serializers.BooleanField(
         default=False, help_text="Fuse keyword and semantic ranking (Engram's hybrid search)."
+    )
+    include_team = serializers.RegexField(
+        TEAM_SCOPE_PATTERN,
+        required=False,
+        help_text="Engram's teams: `all`, `none` or `team:<organisation id>`; left out, your "
+        "own default per team.",
     )
 
 

@@ -194,6 +194,7 @@ class SearchView(Mem0ReadView):
             top_k=data["top_k"],
             threshold=data.get("threshold"),
             mode="hybrid" if data["keyword_search"] else "semantic",
+            include_team=data.get("include_team"),
         )
         return Response({"results": [memory_body(hit.memory, score=hit.score) for hit in hits]})
 

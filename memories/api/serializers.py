@@ -21,6 +21,7 @@ from memories.models import (
 from memories.prompts import EVENTS
 from memories.selectors import SEARCH_QUERY_MAX_CHARS, MemoryFilters
 from memories.services import BULK_MAX_ITEMS, MemoryDraft
+from memories.spaces import TEAM_SCOPE_PATTERN
 
 MAX_TAGS = 50
 SCALAR_TYPES = (str, int, float, bool, type(None))
@@ -199,6 +200,12 @@ class SearchSerializer(InputSerializer):
     filters = SearchFiltersSerializer(required=False)
     importance_boost = serializers.FloatField(min_value=0, max_value=1, default=0)
     recency_boost = serializers.FloatField(min_value=0, max_value=1, default=0)
+    include_team = serializers.RegexField(
+        TEAM_SCOPE_PATTERN,
+        required=False,
+        help_text="Team memories searched beside yours: `all` your teams, `none`, or "
+        "`team:<organisation id>`; left out, the teams whose `include_in_search` you left on.",
+    )
 
     def to_filters(self) -> MemoryFilters:
         return MemoryFilters(**self.validated_data.get("filters", {}))
@@ -370,6 +377,9 @@ class HistoryPageSerializer(serializers.Serializer):
 
 
 class SearchHitSerializer(MemorySerializer):
+    organisation_id = serializers.UUIDField(
+        allow_null=True, help_text="The team whose memory this is; null: your own."
+    )
     score = serializers.FloatField(
         help_text="What results are ranked by, 0..1. hybrid: w·semantic_score + (1 - w)·"
         "(keyword_score normalised), w = MEMORY_SEARCH_SEMANTIC_WEIGHT; semantic: semantic_score; "

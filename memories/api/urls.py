@@ -17,5 +17,15 @@ urlpatterns = [
     path("memories/<str:memory_id>/response", views.MemoryResponseView.as_view(), name="response"),
     path("memories/<str:memory_id>/history", views.MemoryHistoryView.as_view(), name="history"),
     path("memories/<str:memory_id>/revert", views.MemoryRevertView.as_view(), name="revert"),
+    path(
+        "teams/<str:organisation_id>/memories",
+        views.TeamMemoryCollectionView.as_view(),
+        name="team-collection",
+    ),
+    path(
+        "teams/<str:organisation_id>/memories/<str:memory_id>",
+        views.TeamMemoryDetailView.as_view(),
+        name="team-detail",
+    ),
     path("jobs/<str:job_id>", views.ExtractionJobView.as_view(), name="job"),
 ]

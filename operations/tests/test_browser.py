@@ -32,6 +32,8 @@ from marketplace.models import (
 from memories.models import ExtractionJob, MemoryHistory, MemorySummary, UserVectorIndex
 from memories.tests.factories import MemoryFactory
 from tasks.models import Comment, Project, RecurrenceRule, Task, XpEntry
+from teams.models import AuditEvent, Invitation, TeamDomain, TeamSso
+from teams.services import organisation_create
 from testing.live import REPO, live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -213,6 +215,18 @@ def every_list_filled() -> None:
     Authenticator.objects.create(user=customer, type=Authenticator.Type.TOTP, data={"secret": "x"})
     SocialAccount.objects.create(user=customer, provider="keycloak-engineering",
                                  uid="f3b6c1d2-8e4a-4b7c-9d0e-1a2b3c4d5e6f")  # fmt: skip
+    team = organisation_create(owner=customer, name="Example Enterprise Operations and Logistics")
+    Invitation.objects.create(organisation=team, invited_by=customer, token_hash="d" * 64,
+                              email="new.colleague-logistics@example-enterprise.com",
+                              expires_at=now + timedelta(days=7))  # fmt: skip
+    TeamSso.objects.create(organisation=team, issuer="https://login.example-enterprise.com/realms/staff",
+                           client_id="engram-production-client-0123456789",
+                           client_secret_ciphertext="k:abc", required=True)  # fmt: skip
+    TeamDomain.objects.create(organisation=team, domain="operations.example-enterprise.com",
+                              verification_token="e" * 32, verified_at=now)  # fmt: skip
+    AuditEvent.objects.create(organisation=team, actor=customer, actor_email=customer.email,
+                              action="role_changed", subject=reviewer.email,
+                              details={"from": "member", "to": "admin"})  # fmt: skip
 
 
 # Whatever a cell shows: its text must stay on its line or wrap between words, and neither a

@@ -13,6 +13,7 @@ from memories.api.views.records import (
     MemoryRevertView,
 )
 from memories.api.views.search import MemorySearchView, MemoryStatsView, MemorySummaryView
+from memories.api.views.team import TeamMemoryCollectionView, TeamMemoryDetailView
 
 __all__ = [
     "ExtractionJobView",
@@ -29,4 +30,6 @@ __all__ = [
     "MemorySearchView",
     "MemoryStatsView",
     "MemorySummaryView",
+    "TeamMemoryCollectionView",
+    "TeamMemoryDetailView",
 ]

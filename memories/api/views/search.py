@@ -11,6 +11,7 @@ from memories.api.views.common import (
     TAG,
     MemoryView,
 )
+from memories.spaces import memories_search_scoped
 
 # Built once: making a serializer deep-copies its declared fields, a fifth of a repeated search's
 # time; representing a memory keeps no state in it.
@@ -23,16 +24,17 @@ class MemorySearchView(MemoryView):
     @extend_schema(
         tags=TAG,
         operation_id="memories_search",
-        summary="Search your memories (semantic, keyword or hybrid)",
+        summary="Search your memories and your teams' (semantic, keyword or hybrid)",
         request=s.SearchSerializer,
         responses={200: s.SearchResultSerializer},
     )
     def post(self, request: Request) -> Response:
         search = validated_serializer(s.SearchSerializer, request.data)
         data = search.validated_data
-        outcome = selectors.memories_search(
+        outcome = memories_search_scoped(
             user=request.user,
             query=data["query"],
+            include_team=data.get("include_team"),
             mode=data["mode"],
             top_k=data["top_k"],
             threshold=data.get("threshold"),
@@ -41,12 +43,15 @@ class MemorySearchView(MemoryView):
             importance_boost=data["importance_boost"],
             recency_boost=data["recency_boost"],
         )
-        for hit in outcome.hits:
-            memory = hit.memory
+        for scoped in outcome.hits:
+            hit, memory = scoped.hit, scoped.hit.memory
             memory.score, memory.highlights = hit.score, hit.highlights
             memory.semantic_score, memory.keyword_score = hit.semantic_score, hit.keyword_score
+            memory.organisation_id = scoped.organisation_id
         body = {
-            "results": [_SEARCH_HIT.to_representation(hit.memory) for hit in outcome.hits],
+            "results": [
+                _SEARCH_HIT.to_representation(scoped.hit.memory) for scoped in outcome.hits
+            ],
             "took_ms": outcome.took_ms,
             "mode": outcome.mode,
         }
