@@ -18,6 +18,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organisation)
 class OrganisationAdmin(ListedByIdMixin, admin.ModelAdmin):
+    ordering = ("-created_at",)
     list_display = (
         shortened("id"),
         "name",
@@ -40,6 +41,7 @@ class OrganisationAdmin(ListedByIdMixin, admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(ListedByIdMixin, ReadOnlyMixin, admin.ModelAdmin):
+    ordering = ("-joined_at",)
     list_display = (
         shortened("organisation.name", length=24, description="organisation"),
         shortened("user.email", length=24, description="user"),
@@ -67,6 +69,7 @@ class InvitationAdmin(ListedByIdMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(TeamSso)
 class TeamSsoAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    ordering = ("-updated_at",)
     list_display = (
         shortened("organisation.name", length=24, description="organisation"),
         shortened("issuer", length=32),
@@ -79,6 +82,7 @@ class TeamSsoAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(TeamDomain)
 class TeamDomainAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    ordering = ("-created_at",)
     list_display = (
         shortened("organisation.name", length=24, description="organisation"),
         shortened("domain", length=24),
