@@ -8,7 +8,7 @@ PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data bench-memories \
 	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval \
-	system-packages
+	bench-web system-packages
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,23 +19,29 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/py
 		-e clients/python
 	touch $(STAMP)
 
-install: $(STAMP)
+# The web app's browser assets (htmx; axe-core for the browser tests), from web/package-lock.json.
+WEB_ASSETS := web/node_modules/.package-lock.json
+$(WEB_ASSETS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_ASSETS)
 
-run: $(STAMP)
+install: $(STAMP) $(WEB_ASSETS)
+
+run: $(STAMP) $(WEB_ASSETS)
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 # The suite runs on the in-process fallbacks; tests that need Redis start their own on a free port
 # (a Redis already on the machine may be someone else's). TEST_WORKERS processes share the tests
 # (pytest-xdist), each on its own clone of one migrated template database (testing/database.py).
 TEST_WORKERS ?= 2
-test: lint system-packages
+test: lint system-packages $(WEB_ASSETS)
 	REDIS_URL= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Debian packages the tests drive: Chromium for the browser tests (Playwright's own browser builds
-# are downloads, which this project never makes) and redis-server, which the Redis tests start on
-# ports of their own. Installed when apt-get can (root, CI); elsewhere those tests are skipped and
-# say why.
-SYSTEM_PACKAGES := chromium redis-server
+# are downloads, which this project never makes), redis-server, which the Redis tests start on
+# ports of their own, and npm, which installs the web app's assets (web/package-lock.json).
+# Installed when apt-get can (root, CI); elsewhere those tests are skipped and say why.
+SYSTEM_PACKAGES := chromium redis-server npm
 system-packages:
 	@missing="$$(for name in $(SYSTEM_PACKAGES); do command -v $$name >/dev/null || echo $$name; \
 		done)"; [ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] \
@@ -81,6 +87,11 @@ bench-dashboard: $(STAMP)
 # and the local router's accuracy and latency on bench/agents_router_set.tsv.
 bench-agents: $(STAMP)
 	$(PY) -m bench.agents_bench $(BENCH_ARGS)
+
+# Server time of the web app's memories list and search pages at a 100k-memory user, beside the
+# API's own (see bench/README.md).
+bench-web: $(STAMP) $(WEB_ASSETS)
+	$(PY) -m bench.web_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

@@ -29,6 +29,17 @@ MAY_IMPORT: dict[str, set[str]] = {
     "interop": {"memories", "llm", "accounts", "billing", "core"},
     # The operators' dashboard reads every domain; nothing imports it.
     "operations": {"chat", "memories", "llm", "providers", "accounts", "billing", "core"},
+    # The web app: one more interface over every app's services and selectors; nothing imports it.
+    "web": {
+        "chat",
+        "memories",
+        "llm",
+        "providers",
+        "accounts",
+        "billing",
+        "marketplace",
+        "core",
+    },
 }
 FREE = {"config", "testing", "bench"}
 PARTS = set(MAY_IMPORT) | FREE
