@@ -67,10 +67,13 @@ def site(tmp_path, fake_openai):
 class Person:
     """One person's browser: every page they reach is checked and photographed."""
 
-    def __init__(self, browser, base: str, scheme: str = "light") -> None:
+    def __init__(self, browser, base: str, scheme: str = "light", signed_in_as=None) -> None:
         self.base = base
         self.context = browser.new_context(
-            color_scheme=scheme, viewport={"width": 1400, "height": 1000}, accept_downloads=True
+            color_scheme=scheme,
+            viewport={"width": 1400, "height": 1000},
+            accept_downloads=True,
+            storage_state=signed_in_as.context.storage_state() if signed_in_as else None,
         )
         # Through the DevTools protocol, so the pages' CSP (scripts from 'self' only) allows it.
         self.context.add_init_script(path=str(AXE))
@@ -163,7 +166,6 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     me.page.get_by_role("button", name="Save a new version").click()
     me.page.get_by_text("Saved as a new version.").wait_for()
     assert me.page.get_by_label("What to remember").input_value() == "I moved to Porto in June."
-    memory_url = me.page.url
     me.page.get_by_role("button", name="Revert").first.click()
     me.page.get_by_text("Restored.").wait_for()
     assert me.page.get_by_label("What to remember").input_value() == "I moved to Porto in May."
@@ -175,6 +177,7 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     me.look("chat-threads")
     me.page.get_by_role("button", name="New conversation").click()
     me.page.wait_for_url("**/chat/*-*/")
+    chat_url = me.page.url
     fake_openai.script(Reply(text="You live in Porto, since May."))
     me.page.get_by_label("Your message").fill("Where do I live, Porto?")
     me.page.get_by_role("button", name="Send").click()
@@ -225,16 +228,34 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     me.go("/memories/")
     assert "I moved to Porto in May." in me.listed()
 
-    # Delete one, with an undo offered for a few seconds.
-    me.page.locator("#results .memory").first.get_by_role("link").click()
+    # Delete one, with an undo offered for a few seconds: taken, it is back.
+    me.go("/memories/?q=Porto")
+    me.page.locator("#results .memory", has_text="moved to Porto").get_by_role("link").click()
+    me.page.wait_for_url("**/memories/*-*/")
+    memory_url = me.page.url
     me.page.get_by_role("button", name="Delete this memory").click()
     me.page.get_by_role("button", name="Undo").wait_for()
+    assert "I moved to Porto in May." not in me.listed()
     me.look("deleted-undo")
+    me.page.get_by_role("button", name="Undo").click()
+    me.page.get_by_text("Restored.").wait_for()
+    assert me.page.url == memory_url
 
     me.go("/me/")
     me.look("what-engram-knows")
     me.go("/plan/")
     me.look("plan")
+
+    # The dark theme passes the same checks.
+    dark = Person(browser, base, scheme="dark", signed_in_as=me)
+    for name, path in [
+        ("search-dark", "/memories/?q=Porto"),
+        ("memory-dark", memory_url.removeprefix(base)),
+        ("chat-dark", chat_url.removeprefix(base)),
+        ("connect-dark", "/connect/"),
+    ]:
+        dark.go(path)
+        dark.look(name)
 
     # Another person sees none of it.
     other = Person(browser, base)
@@ -256,6 +277,7 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     me.page.get_by_text("Forgotten:").wait_for()
     assert me.listed() == []
 
-    assert me.accessibility == {} and other.accessibility == {}
-    assert me.overflow == {} and other.overflow == {}
-    assert me.problems == [] and other.problems == []
+    people = [me, dark, other]
+    assert [person.accessibility for person in people] == [{}, {}, {}]
+    assert [person.overflow for person in people] == [{}, {}, {}]
+    assert [person.problems for person in people] == [[], [], []]
