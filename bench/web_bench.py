@@ -45,7 +45,7 @@ def measure(data: dict[str, Any], renders: int) -> dict[str, dict[str, float]]:
     user = data["heavy"]
     web = Client(HTTP_HOST="127.0.0.1", HTTP_ACCEPT="text/html")
     web.force_login(user)
-    api = APIClient()
+    api = APIClient(HTTP_HOST="127.0.0.1")
     api.force_authenticate(user)
     embedder = BenchEmbedder(data["corpus"], data["topics"])
     embedder.user_id = user.pk
