@@ -13,6 +13,7 @@ urlpatterns = [
     path("account/logout", account.sign_out, name="sign-out"),
     path("account/password/reset", account.password_forgot, name="password-forgot"),
     path("account/password/reset/<str:key>", account.password_reset, name="password-reset"),
+    path("account/verify-email/<str:key>", account.email_verify, name="email-verify"),
     path("memories/", memories.memory_list, name="memories"),
     path("memories/new", memories.memory_add, name="memory-add"),
     path("memories/export", memories.memory_export, name="memory-export"),

@@ -4,6 +4,7 @@ answering with the CSP, CSRF on forms, and another user's objects answering 404.
 import json
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -231,3 +232,36 @@ def test_an_api_key_is_shown_once_and_revoked(browser, person):
 def test_a_client_still_gets_json_at_the_root(db):
     answer = Client().get("/", HTTP_ACCEPT="application/json")
     assert answer.json()["links"]["api_docs"] == "/api/docs/"
+
+
+def test_the_emailed_verification_link_verifies_on_a_button_not_on_the_visit(settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "optional"
+    client = Client(HTTP_ACCEPT=HTML)
+    client.post("/account/signup", {"email": "v@example.com", "password": "a long passphrase"})
+    link = next(word for word in mail.outbox[-1].body.split() if "/account/verify-email/" in word)
+    path = link.split("8000", 1)[1]
+
+    shown = client.get(path)
+    address = EmailAddress.objects.get(email="v@example.com")
+    assert shown.status_code == 200 and not address.verified
+    client.post(path)
+
+    address.refresh_from_db()
+    assert address.verified
+    assert client.get("/account/verify-email/nonsense").status_code == 400
+
+
+def test_the_api_takes_the_session_only_with_its_csrf_token(person):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(person)
+    token = client.get("/memories/", HTTP_ACCEPT=HTML).cookies["csrftoken"].value
+    body = json.dumps({"content": "From the page's script."})
+
+    refused = client.post("/api/v1/memories", body, content_type="application/json")
+    accepted = client.post(
+        "/api/v1/memories", body, content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "PERMISSION_DENIED"
+    assert accepted.status_code == 201

@@ -3,6 +3,7 @@
 does) and allauth's password-reset forms, so its emailed links land on these pages."""
 
 from allauth.account.forms import ResetPasswordForm, ResetPasswordKeyForm, UserTokenForm
+from allauth.account.models import get_emailconfirmation_model
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -117,3 +118,17 @@ def password_reset(request: HttpRequest, key: str) -> HttpResponse:
         messages.success(request, "Your password is changed. Sign in with it.")
         return redirect("web:sign-in")
     return render(request, "web/password_reset.html", {"form": form})
+
+
+def email_verify(request: HttpRequest, key: str) -> HttpResponse:
+    """The emailed verification link's page (HEADLESS_FRONTEND_URLS): a button confirms the
+    address (a GET changes nothing, so a mail scanner following the link verifies nothing)."""
+    confirmation = get_emailconfirmation_model().from_key(key)
+    if confirmation is None:
+        return render(request, "web/email_verify.html", {"invalid": True}, status=400)
+    if request.method == "POST":
+        if confirmation.confirm(request) is None:
+            return render(request, "web/email_verify.html", {"invalid": True}, status=400)
+        messages.success(request, "Your address is verified.")
+        return redirect("web:memories" if request.user.is_authenticated else "web:sign-in")
+    return render(request, "web/email_verify.html", {"email": confirmation.email_address.email})
