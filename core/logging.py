@@ -13,6 +13,8 @@ from core.request_context import current_request_id
 # download link's path, a signed cookie), and
 # key=value pairs whose key names a secret (a presigned URL's ``X-Amz-Signature=``), and the
 # keys of emailed links (password reset, email verification) in a path or a ``key=`` query.
+# Not a credential, but what a person searched their memories for: a ``q=`` query (the web
+# app's search page, the threads list) is not written either.
 _SECRET_PATTERNS = [
     re.compile(r"egm_[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\b(?:sk|pk|rk|xai|gsk)-[A-Za-z0-9_\-]{8,}"),
@@ -28,6 +30,7 @@ _SECRET_PATTERNS = [
     ),
     re.compile(r"(?i)(/account/(?:password/reset|verify-email)/)[^\s\"'?#]+"),
     re.compile(r"(?i)([?&]key=)[^\s\"'&#]+"),
+    re.compile(r"([?&]q=)[^\s\"'&#]+"),
 ]
 REDACTED = "[REDACTED]"
 

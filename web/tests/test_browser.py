@@ -281,3 +281,6 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     assert [person.accessibility for person in people] == [{}, {}, {}]
     assert [person.overflow for person in people] == [{}, {}, {}]
     assert [person.problems for person in people] == [[], [], []]
+    # No memory's text, nor what was searched for, in the server's log (its access lines too).
+    log = (tmp_path / "server.log").read_text()
+    assert "GET /memories/" in log and "Porto" not in log and "sister" not in log
