@@ -8,7 +8,7 @@ PORT ?= 8000
 
 .PHONY: run test install lint stop migrations-check superuser clean-data extension bench-memories \
 	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval bench-tasks \
-	system-packages
+	bench-web system-packages
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,36 +19,34 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-mem0.txt clients/py
 		-e clients/python
 	touch $(STAMP)
 
-# The browser extension's tooling (eslint), from its own package-lock.json: Node.js and npm from
-# the machine (Debian's nodejs and npm packages, or any Node.js 20+).
+# Node packages, each folder from its own package-lock.json (Node.js and npm from the machine,
+# Debian's nodejs and npm): the extension's eslint, the web app's htmx (and axe-core for its
+# browser tests), and the real OpenID provider the sign-in tests run (testing/oidc.py).
 EXTENSION := clients/browser-extension
 EXTENSION_STAMP := $(EXTENSION)/node_modules/.installed
-$(EXTENSION_STAMP): $(EXTENSION)/package.json $(EXTENSION)/package-lock.json
-	cd $(EXTENSION) && npm ci --no-audit --no-fund --loglevel=error
-	touch $(EXTENSION_STAMP)
+WEB_ASSETS := web/node_modules/.installed
+OIDC_PROVIDER := testing/oidc_provider/node_modules/.installed
+%/node_modules/.installed: %/package.json %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
-# The real OpenID Connect provider the sign-in tests run (testing/oidc.py), from its lock file.
-OIDC_PROVIDER := testing/oidc_provider/node_modules/.package-lock.json
-$(OIDC_PROVIDER): testing/oidc_provider/package.json testing/oidc_provider/package-lock.json
-	cd testing/oidc_provider && npm ci --no-audit --no-fund --loglevel=error
+install: $(STAMP) $(EXTENSION_STAMP) $(WEB_ASSETS) $(OIDC_PROVIDER)
 
-install: $(STAMP) $(EXTENSION_STAMP) $(OIDC_PROVIDER)
-
-run: $(STAMP)
+run: $(STAMP) $(WEB_ASSETS)
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 # The suite runs on the in-process fallbacks; tests that need Redis start their own on a free port
 # (a Redis already on the machine may be someone else's). TEST_WORKERS processes share the tests
 # (pytest-xdist), each on its own clone of one migrated template database (testing/database.py).
 TEST_WORKERS ?= 2
-test: lint system-packages $(OIDC_PROVIDER)
+test: lint system-packages $(WEB_ASSETS) $(OIDC_PROVIDER)
 	REDIS_URL= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Debian packages the tests drive: Chromium for the browser tests (Playwright's own browser builds
-# are downloads, which this project never makes) and redis-server, which the Redis tests start on
-# ports of their own. Installed when apt-get can (root, CI); elsewhere those tests are skipped and
-# say why.
-SYSTEM_PACKAGES := chromium redis-server
+# are downloads, which this project never makes), redis-server, which the Redis tests start on
+# ports of their own, and npm, which installs the web app's assets (web/package-lock.json).
+# Installed when apt-get can (root, CI); elsewhere those tests are skipped and say why.
+SYSTEM_PACKAGES := chromium redis-server npm
 system-packages:
 	@missing="$$(for name in $(SYSTEM_PACKAGES); do command -v $$name >/dev/null || echo $$name; \
 		done)"; [ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] \
@@ -105,6 +103,11 @@ bench-agents: $(STAMP)
 # same scale (see bench/README.md).
 bench-tasks: $(STAMP)
 	$(PY) -m bench.tasks_bench $(BENCH_ARGS)
+
+# Server time of the web app's memories list and search pages at a 100k-memory user, beside the
+# API's own (see bench/README.md).
+bench-web: $(STAMP) $(WEB_ASSETS)
+	$(PY) -m bench.web_bench $(BENCH_ARGS)
 
 superuser: $(STAMP)
 	$(PY) manage.py createsuperuser

@@ -11,7 +11,8 @@ from django.db.models.functions import Left
 
 from accounts.models import User
 from chat.models import Message, ModelContext, Thread
-from core.ownership import get_owned_object
+from core.errors import NotFound
+from core.ownership import get_owned_object, owned_id
 
 
 def with_message_count(threads: QuerySet[Thread]) -> QuerySet[Thread]:
@@ -125,6 +126,14 @@ def thread_messages_recent(thread: Thread, *, limit: int) -> tuple[list[Message]
 
 def messages_of(thread: Thread, model_id: str) -> QuerySet[Message]:
     return Message.objects.filter(thread=thread, model_id=model_id)
+
+
+def thread_message_get(thread: Thread, message_id: Any) -> Message:
+    """One message of ``thread``; NotFound for another thread's, a missing or a malformed id."""
+    message = Message.objects.filter(thread=thread, pk=owned_id(message_id, name="message")).first()
+    if message is None:
+        raise NotFound("No message with this id.")
+    return message
 
 
 def exchange_get(*, question_id: Any, answer_id: Any) -> tuple[Message, Message] | None:

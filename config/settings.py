@@ -110,6 +110,8 @@ INSTALLED_APPS = [
     "tasks",
     "connect",
     "teams",
+    # The web app people use (docs/web.md): pages over the other apps' services and selectors.
+    "web",
 ]
 
 # dj-stripe's three migrations as one (scripts/squash_djstripe_migrations.py says why and proves
@@ -137,6 +139,8 @@ MIDDLEWARE = [
     # reset and verification endpoints.
     "accounts.identity.IdentityGateMiddleware",
     "core.middleware.ExceptionShapeMiddleware",
+    # The web app's pages carry a Content-Security-Policy: scripts and styles only from here.
+    "web.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -274,6 +278,8 @@ STORAGES = {
 }
 # Serve straight from the installed packages when collectstatic has not run (tests, first start).
 WHITENOISE_USE_FINDERS = True
+# The web app's browser library, installed by `make install` (npm ci in web/), never a CDN.
+STATICFILES_DIRS = [("web/vendor/htmx", BASE_DIR / "web" / "node_modules" / "htmx.org" / "dist")]
 # Encrypted storage and backups (backups/): the bytes live in the "blobs" storage, never in
 # PostgreSQL. filesystem (default): STORAGE_ROOT; s3: any S3-compatible store via django-storages
 # (keys empty: boto3's own credential chain, e.g. an instance role).
@@ -451,6 +457,9 @@ SIMPLE_JWT = {
 # Sign-in, email verification, password reset and change of email: django-allauth's headless
 # API for apps (/_allauth/app/v1/...). Every sign-in there ends in the JWT pair above
 # (accounts.identity.JwtTokenStrategy); limits are ours (AUTH_RATE_LIMIT), not allauth's.
+# The web app's pages for a signed-out visitor send them here (web/views/account.py).
+LOGIN_URL = "web:sign-in"
+LOGIN_REDIRECT_URL = "web:memories"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.metrics import metrics_view
-from core.views import LivenessView, ReadinessView, RootView, VersionView
+from core.views import LivenessView, ReadinessView, VersionView
 
 admin.site.site_header = "Engram operations"
 admin.site.site_title = "Engram operations"
@@ -27,8 +27,6 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    # Until the web app takes it over: what this server is, and where its doors are.
-    path("", RootView.as_view(), name="root"),
     path("health", LivenessView.as_view(), name="health"),
     path("health/ready", ReadinessView.as_view(), name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
@@ -47,6 +45,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The approval page of the extension's connect handshake (docs/extension.md).
     path("connect/", include("connect.urls")),
+    # The web app (docs/web.md): `/` is its home for a browser, the JSON of what this server is
+    # and where its doors are (core's RootView) for a client.
+    path("", include("web.urls")),
 ]
 
 handler400 = "core.views.bad_request"

@@ -105,3 +105,14 @@ def test_json_lines_carry_the_request_id_and_redact():
     assert entry["request_id"] == "req-42"
     assert entry["level"] == "WARNING"
     assert SECRETS[0] not in entry["message"]
+
+
+def test_what_a_person_searched_for_is_not_written():
+    line = _log_through(
+        RedactingFormatter("%(message)s"),
+        "%s",
+        "GET /memories/?mode=hybrid&q=my+sister%27s+name HTTP/1.1",
+    )
+
+    assert "sister" not in line
+    assert "?mode=hybrid&q=[REDACTED] HTTP/1.1" in line

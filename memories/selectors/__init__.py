@@ -4,6 +4,7 @@ extraction jobs) and search. The public names are re-exported here."""
 from memories.selectors.records import (
     MemoryFilters,
     extraction_job_get,
+    extraction_jobs_recent,
     extraction_jobs_stale,
     memories_export,
     memories_overview,
@@ -38,6 +39,7 @@ __all__ = [
     "SearchHit",
     "SearchOutcome",
     "extraction_job_get",
+    "extraction_jobs_recent",
     "extraction_jobs_stale",
     "memories_export",
     "memories_overview",

@@ -281,6 +281,16 @@ def extraction_job_get(*, user: User, job_id: Any) -> ExtractionJob:
     return get_owned_object(ExtractionJob.objects.all(), owner=user, pk=job_id)
 
 
+def extraction_jobs_recent(*, user: User, limit: int = 20) -> list[ExtractionJob]:
+    """``user``'s newest extraction jobs, those still queued or running first: what the
+    conversations they read produced, or is about to."""
+    pending = Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+    jobs = ExtractionJob.objects.filter(user=user)
+    return list(jobs.filter(pending).order_by("-created_at")[:limit]) + list(
+        jobs.exclude(pending).order_by("-created_at")[:limit]
+    )
+
+
 def extraction_jobs_stale(*, queued_before: datetime, running_before: datetime) -> list[uuid.UUID]:
     """Jobs whose task was lost: queued since before ``queued_before``, or claimed by a worker
     before ``running_before`` and never finished."""

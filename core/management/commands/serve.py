@@ -151,6 +151,7 @@ class Command(BaseCommand):
             base = f"http://{host}:{port}"
             self.stdout.write(
                 self.style.SUCCESS(f"\n{describe_stack()}\n")
+                + f"  Web app:   {base}/\n"
                 + f"  API docs:  {base}/api/docs/\n"
                 + f"  OpenAPI:   {base}/api/schema/\n"
                 + f"  Admin:     {base}/admin/\n"

@@ -1,0 +1,114 @@
+"""The web app's forms: they validate what a person typed; services decide the rest."""
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from accounts.models import ApiScope, Provider
+from core.pagination import CURSOR_PATTERN
+from memories.models import Provider as MemoryProvider
+from memories.models import Source
+from memories.selectors import SEARCH_QUERY_MAX_CHARS
+
+SEARCH_MODES = [("hybrid", "Hybrid"), ("semantic", "Meaning"), ("keyword", "Keywords")]
+# What a person types to confirm that every memory goes.
+FORGET_PHRASE = "forget everything"
+
+
+class SignUpForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters; not a common password.",
+    )
+
+
+class SignInForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "username"}))
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    code = forms.CharField(
+        required=False,
+        label="Authentication code",
+        help_text="From your authenticator app, or a recovery code.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+cursor_field = forms.CharField(
+    required=False, validators=[RegexValidator(CURSOR_PATTERN)], widget=forms.HiddenInput
+)
+
+
+class MemoryQueryForm(forms.Form):
+    """The memories page's search box and filters (all optional: no query lists newest first)."""
+
+    q = forms.CharField(
+        required=False, max_length=SEARCH_QUERY_MAX_CHARS, label="Search your memories"
+    )
+    mode = forms.ChoiceField(choices=SEARCH_MODES, required=False, initial="hybrid")
+    provider = forms.ChoiceField(
+        choices=[("", "Any"), *MemoryProvider.choices], required=False, label="Provider"
+    )
+    source = forms.ChoiceField(choices=[("", "Any"), *Source.choices], required=False)
+    tag = forms.CharField(required=False, max_length=64, label="Tag")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    cursor = cursor_field
+
+
+class MemoryForm(forms.Form):
+    content = forms.CharField(widget=forms.Textarea, label="What to remember")
+    tags = forms.CharField(
+        required=False, max_length=2000, help_text="Separated by commas.", label="Tags"
+    )
+
+    def clean_tags(self) -> list[str]:
+        return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="An export (JSON Lines, one memory a line)",
+        widget=forms.ClearableFileInput(attrs={"accept": ".jsonl,.json,application/x-ndjson"}),
+    )
+
+
+class ForgetForm(forms.Form):
+    confirm = forms.CharField(
+        label=f'Type "{FORGET_PHRASE}" to confirm',
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean_confirm(self) -> str:
+        if self.cleaned_data["confirm"].strip().lower() != FORGET_PHRASE:
+            raise forms.ValidationError(f'Type "{FORGET_PHRASE}" exactly.')
+        return self.cleaned_data["confirm"]
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Name", help_text="Where it is used.")
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ApiScope.MEMORIES_READ, ApiScope.MEMORIES_WRITE, ApiScope.CHAT],
+    )
+
+
+class ProviderKeyForm(forms.Form):
+    provider = forms.ChoiceField(choices=Provider.choices)
+    api_key = forms.CharField(
+        label="API key", max_length=500, widget=forms.PasswordInput(attrs={"autocomplete": "off"})
+    )
+    base_url = forms.URLField(
+        required=False, label="Base URL", help_text="Only for a custom OpenAI-compatible server."
+    )
+
+
+class ChatForm(forms.Form):
+    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Your message")
+    model = forms.CharField(max_length=200)

@@ -1,0 +1,31 @@
+// Small enhancements of the server-rendered pages; every page works without them.
+"use strict";
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (!source) return;
+  const label = button.firstChild.textContent;
+  try {
+    await navigator.clipboard.writeText(source.textContent);
+    button.firstChild.textContent = "Copied";
+  } catch (error) {
+    // No clipboard (an insecure origin): select the text so the person can copy it.
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(range);
+    button.firstChild.textContent = "Selected: press Ctrl+C";
+  }
+  setTimeout(() => { button.firstChild.textContent = label; }, 2000);
+});
+
+// An offer that lasts a few seconds (the undo of a delete) goes away by itself.
+function expireOffers(root) {
+  for (const offer of root.querySelectorAll("[data-expires]")) {
+    const seconds = Number(offer.dataset.expires) || 10;
+    setTimeout(() => offer.remove(), seconds * 1000);
+  }
+}
+document.addEventListener("DOMContentLoaded", () => expireOffers(document));

@@ -1,0 +1,27 @@
+"""Template helpers of the web app."""
+
+import re
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+_MARKS = re.compile(r"(</?mark>)")
+
+
+@register.filter
+def highlighted(fragment: str) -> SafeString:
+    """A search highlight (PostgreSQL's ts_headline of the memory's text, the matched words in
+    <mark>): the text escaped, only the <mark> tags kept as HTML."""
+    parts = _MARKS.split(fragment or "")
+    return mark_safe("".join(part if _MARKS.fullmatch(part) else escape(part) for part in parts))
+
+
+@register.filter
+def percent(used: int | None, limit: int | None) -> int:
+    """How full a meter is, 0..100 (0 without a limit)."""
+    if not used or not limit:
+        return 0
+    return min(100, round(100 * used / limit))

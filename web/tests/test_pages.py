@@ -1,0 +1,267 @@
+"""The web app through Django's test client: sign-up and sign-in on the session, each page
+answering with the CSP, CSRF on forms, and another user's objects answering 404."""
+
+import json
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from chat.services import thread_create
+from memories import selectors, services
+from memories.models import Memory
+from web.templatetags.web import highlighted
+
+pytestmark = pytest.mark.django_db
+HTML = "text/html,application/xhtml+xml,*/*;q=0.8"
+
+
+def remember(user, content: str, **fields) -> Memory:
+    memory, _ = services.memory_create(
+        user=user, draft=services.MemoryDraft(content=content, **fields)
+    )
+    return memory
+
+
+def test_a_visitor_signs_up_and_lands_on_their_memories():
+    client = Client(HTTP_ACCEPT=HTML)
+
+    answer = client.post(
+        "/account/signup", {"email": "new@example.com", "password": "a long passphrase"}
+    )
+
+    assert answer.status_code == 302 and answer["Location"] == "/memories/"
+    page = client.get("/memories/")
+    assert page.status_code == 200 and b"Your memories" in page.content
+    assert client.get("/").status_code == 302  # signed in: home is the memories
+
+
+def test_signing_in_with_a_wrong_password_says_so_and_a_right_one_follows_next(person):
+    client = Client(HTTP_ACCEPT=HTML)
+
+    wrong = client.post("/account/login", {"email": person.email, "password": "nope"})
+    right = client.post(
+        "/account/login?next=/chat/", {"email": person.email, "password": DEFAULT_PASSWORD}
+    )
+
+    assert wrong.status_code == 200 and b"Invalid email or password" in wrong.content
+    assert right.status_code == 302 and right["Location"] == "/chat/"
+
+
+def test_an_open_redirect_after_sign_in_goes_home_instead(person):
+    client = Client(HTTP_ACCEPT=HTML)
+    answer = client.post(
+        "/account/login",
+        {"email": person.email, "password": DEFAULT_PASSWORD, "next": "//evil.example"},
+    )
+    assert answer["Location"] == "/memories/"
+
+
+def test_a_signed_out_visitor_is_sent_to_sign_in(db):
+    answer = Client(HTTP_ACCEPT=HTML).get("/memories/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/account/login?next=")
+
+
+def test_forgot_password_mails_a_link_to_the_reset_page_which_sets_it(person):
+    client = Client(HTTP_ACCEPT=HTML)
+    client.post("/account/password/reset", {"email": person.email})
+    link = next(word for word in mail.outbox[-1].body.split() if "/account/password/reset/" in word)
+    path = link.split("8000", 1)[1]
+
+    answer = client.post(path, {"password1": "another long one", "password2": "another long one"})
+
+    assert answer.status_code == 302
+    person.refresh_from_db()
+    assert person.check_password("another long one")
+    assert client.get(path).status_code == 400  # used once
+
+
+def test_every_form_needs_its_csrf_token(person):
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT=HTML)
+    client.force_login(person)
+
+    refused = client.post("/memories/new", {"content": "no token"})
+    page = client.get("/memories/new")
+    token = page.cookies["csrftoken"].value
+    accepted = client.post(
+        "/memories/new", {"content": "with a token", "csrfmiddlewaretoken": token}
+    )
+
+    assert refused.status_code == 403
+    assert accepted.status_code == 302
+    assert [m.content for m in Memory.objects.filter(user=person)] == ["with a token"]
+
+
+def test_the_pages_carry_the_content_security_policy_and_no_inline_script(browser, person):
+    memory = remember(person, "I moved to Porto in May.")
+    thread = thread_create(user=person)
+    for path in ["/memories/", f"/memories/{memory.pk}/", "/memories/new", "/memories/import",
+                 "/memories/forget", "/chat/", f"/chat/{thread.pk}/", "/connect/", "/me/",
+                 "/plan/"]:  # fmt: skip
+        answer = browser.get(path)
+        assert answer.status_code == 200, path
+        assert "script-src 'self'" in answer["Content-Security-Policy"], path
+        assert b"<script>" not in answer.content and b"onclick" not in answer.content, path
+
+
+def test_another_users_memory_and_thread_are_404_and_untouched(browser):
+    stranger = UserFactory()
+    theirs = remember(stranger, "A stranger's secret.")
+    their_thread = thread_create(user=stranger)
+
+    answers = [
+        browser.get(f"/memories/{theirs.pk}/"),
+        browser.post(f"/memories/{theirs.pk}/", {"content": "mine now"}),
+        browser.post(f"/memories/{theirs.pk}/delete"),
+        browser.post(f"/memories/{theirs.pk}/undo"),
+        browser.get(f"/chat/{their_thread.pk}/"),
+        browser.get("/memories/not-a-uuid/"),
+    ]
+
+    assert [answer.status_code for answer in answers] == [404] * 6
+    assert Memory.objects.get(pk=theirs.pk).content == "A stranger's secret."
+    listing = browser.get("/memories/").content + browser.get("/memories/?q=secret").content
+    assert b"stranger" not in listing
+
+
+def test_edit_makes_a_new_version_and_revert_brings_the_old_one_back(browser, person):
+    memory = remember(person, "I live in Lisbon.")
+    browser.post(f"/memories/{memory.pk}/", {"content": "I live in Porto.", "tags": "home, city"})
+    memory.refresh_from_db()
+    first = selectors.memory_history_page(
+        user=person, memory_id=memory.pk, cursor=None, limit=10
+    ).items[0]
+
+    browser.post(f"/memories/{memory.pk}/revert", {"history_id": str(first.pk)})
+
+    memory.refresh_from_db()
+    assert memory.content == "I live in Lisbon." and memory.tags == ["home", "city"]
+    page = browser.get(f"/memories/{memory.pk}/").content.decode()
+    assert "Reverted" in page and "Updated" in page
+
+
+def test_delete_then_undo_restores_the_memory(browser, person):
+    memory = remember(person, "Keep me.")
+
+    deleted = browser.post(f"/memories/{memory.pk}/delete")
+    offer = browser.get(deleted["Location"])
+    undone = browser.post(f"/memories/{memory.pk}/undo")
+
+    assert f"/memories/{memory.pk}/undo".encode() in offer.content
+    assert undone.status_code == 302
+    assert Memory.objects.get(pk=memory.pk).content == "Keep me."
+
+
+def test_search_shows_highlights_escaped_and_score_parts(browser, person):
+    remember(person, "<b>bold</b> plans for the Porto trip")
+    remember(person, "Something else entirely")
+
+    page = browser.get("/memories/?q=porto&mode=keyword").content.decode()
+
+    assert "<mark>Porto</mark>" in page and "<b>" not in page
+    assert "Keywords (BM25)" in page
+
+
+def test_a_highlight_keeps_only_its_marks_as_html():
+    fragment = 'x <script>alert(1)</script> & <mark>Porto</mark> <mark onclick="x">'
+    assert highlighted(fragment) == (
+        "x &lt;script&gt;alert(1)&lt;/script&gt; &amp; <mark>Porto</mark> "
+        "&lt;mark onclick=&quot;x&quot;&gt;"
+    )
+
+
+def test_the_list_pages_by_cursor_and_filters_by_tag(browser, person):
+    for number in range(30):
+        remember(person, f"Memory number {number}", tags=["even"] if number % 2 == 0 else [])
+
+    first = browser.get("/memories/")
+    cursor = first.context["next_query"]
+    second = browser.get(f"/memories/?{cursor}")
+    tagged = browser.get("/memories/?tag=even")
+
+    assert len(first.context["memories"]) == 25 and len(second.context["memories"]) == 5
+    assert len(tagged.context["memories"]) == 15
+    assert browser.get("/memories/?cursor=nonsense").status_code == 400
+
+
+def test_export_then_import_round_trips(browser, person):
+    remember(person, "First thing", tags=["a"])
+    remember(person, "Second thing")
+
+    export = b"".join(browser.get("/memories/export").streaming_content)
+    services.memories_delete_all(user=person)
+    lines = [json.loads(line) for line in export.splitlines()]
+
+    upload = SimpleUploadedFile("memories.jsonl", export, content_type="application/x-ndjson")
+    answer = browser.post("/memories/import", {"file": upload})
+
+    assert answer.status_code == 302
+    assert [line["content"] for line in lines] == ["First thing", "Second thing"]
+    assert sorted(Memory.objects.filter(user=person).values_list("content", flat=True)) == [
+        "First thing",
+        "Second thing",
+    ]
+
+
+def test_forget_everything_needs_the_typed_phrase(browser, person):
+    remember(person, "One")
+    refused = browser.post("/memories/forget", {"confirm": "yes"})
+    assert refused.status_code == 200 and Memory.objects.filter(user=person).count() == 1
+
+    browser.post("/memories/forget", {"confirm": "forget everything"})
+
+    assert Memory.objects.filter(user=person).count() == 0
+
+
+def test_an_api_key_is_shown_once_and_revoked(browser, person):
+    created = browser.post("/connect/keys", {"name": "Laptop", "scopes": ["memories:read"]})
+    secret = created.context["secret"]
+
+    assert secret.startswith("egm_") and secret in created.content.decode()
+    assert "Bearer " + secret in created.content.decode()  # the snippets have it filled in
+    assert secret not in browser.get("/connect/").content.decode()
+    key = person.api_keys.get()
+    browser.post(f"/connect/keys/{key.pk}/revoke")
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_a_client_still_gets_json_at_the_root(db):
+    answer = Client().get("/", HTTP_ACCEPT="application/json")
+    assert answer.json()["links"]["api_docs"] == "/api/docs/"
+
+
+def test_the_emailed_verification_link_verifies_on_a_button_not_on_the_visit(settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "optional"
+    client = Client(HTTP_ACCEPT=HTML)
+    client.post("/account/signup", {"email": "v@example.com", "password": "a long passphrase"})
+    link = next(word for word in mail.outbox[-1].body.split() if "/account/verify-email/" in word)
+    path = link.split("8000", 1)[1]
+
+    shown = client.get(path)
+    address = EmailAddress.objects.get(email="v@example.com")
+    assert shown.status_code == 200 and not address.verified
+    client.post(path)
+
+    address.refresh_from_db()
+    assert address.verified
+    assert client.get("/account/verify-email/nonsense").status_code == 400
+
+
+def test_the_api_takes_the_session_only_with_its_csrf_token(person):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(person)
+    token = client.get("/memories/", HTTP_ACCEPT=HTML).cookies["csrftoken"].value
+    body = json.dumps({"content": "From the page's script."})
+
+    refused = client.post("/api/v1/memories", body, content_type="application/json")
+    accepted = client.post(
+        "/api/v1/memories", body, content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "PERMISSION_DENIED"
+    assert accepted.status_code == 201

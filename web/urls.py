@@ -1,0 +1,49 @@
+"""The web app's pages (docs/web.md). The paths under /account/ are those allauth's mails link
+to (HEADLESS_FRONTEND_URLS in config/settings.py)."""
+
+from django.urls import path
+
+from web.views import account, account_data, chat, connect, memories
+
+app_name = "web"
+urlpatterns = [
+    path("", account.home, name="home"),
+    path("account/signup", account.sign_up, name="sign-up"),
+    path("account/login", account.sign_in, name="sign-in"),
+    path("account/logout", account.sign_out, name="sign-out"),
+    path("account/password/reset", account.password_forgot, name="password-forgot"),
+    path("account/password/reset/<str:key>", account.password_reset, name="password-reset"),
+    path("account/verify-email/<str:key>", account.email_verify, name="email-verify"),
+    path("memories/", memories.memory_list, name="memories"),
+    path("memories/new", memories.memory_add, name="memory-add"),
+    path("memories/export", memories.memory_export, name="memory-export"),
+    path("memories/import", memories.memory_import, name="memory-import"),
+    path("memories/import/progress", memories.memory_progress, name="memory-progress"),
+    path("memories/forget", memories.memory_forget, name="memory-forget"),
+    path("memories/<str:memory_id>/", memories.memory_detail, name="memory"),
+    path("memories/<str:memory_id>/revert", memories.memory_revert, name="memory-revert"),
+    path("memories/<str:memory_id>/delete", memories.memory_delete, name="memory-delete"),
+    path("memories/<str:memory_id>/undo", memories.memory_undelete, name="memory-undelete"),
+    path("chat/", chat.thread_list, name="chat"),
+    path("chat/new", chat.thread_new, name="thread-new"),
+    path("chat/<str:thread_id>/", chat.thread_detail, name="thread"),
+    path("chat/<str:thread_id>/send", chat.thread_send, name="thread-send"),
+    path(
+        "chat/<str:thread_id>/answers/<str:message_id>/memories",
+        chat.answer_memories,
+        name="answer-memories",
+    ),
+    path("connect/", connect.connect, name="connect"),
+    path("connect/keys", connect.api_key_create, name="api-key-create"),
+    path("connect/keys/<str:key_id>/revoke", connect.api_key_revoke, name="api-key-revoke"),
+    path("connect/provider-keys", connect.provider_key_save, name="provider-key-save"),
+    path(
+        "connect/provider-keys/<str:provider>/delete",
+        connect.provider_key_delete,
+        name="provider-key-delete",
+    ),
+    path("me/", account_data.knows, name="knows"),
+    path("plan/", account_data.plan, name="plan"),
+    path("plan/checkout", account_data.checkout, name="checkout"),
+    path("plan/portal", account_data.portal, name="portal"),
+]

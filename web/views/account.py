@@ -1,0 +1,134 @@
+"""Signing up, in and out, and a forgotten password, on Django's session: the account services
+(accounts.services, whose sign-in checks a second factor and a verified address as the API's
+does) and allauth's password-reset forms, so its emailed links land on these pages."""
+
+from allauth.account.forms import ResetPasswordForm, ResetPasswordKeyForm, UserTokenForm
+from allauth.account.models import get_emailconfirmation_model
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import services as accounts
+from accounts.ratelimit import login_rate_limit
+from core.errors import EmailNotVerified, EngramError, MfaRequired
+from core.views import RootView
+from web.forms import SignInForm, SignUpForm
+from web.views.common import form_error
+
+# The backend a session signed in here is kept under (allauth's: it knows email sign-in).
+SESSION_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """``/``: a client that does not ask for HTML first gets the JSON of what this server is;
+    a person gets their memories, or, signed out, the landing page (with the same doors)."""
+    if request.get_preferred_type(["application/json", "text/html"]) != "text/html":
+        return RootView.as_view()(request)
+    if request.user.is_authenticated:
+        return redirect("web:memories")
+    return render(request, "web/landing.html", {"version": settings.ENGRAM_VERSION})
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    # Only a path on this server: never an open redirect.
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return settings.LOGIN_REDIRECT_URL
+
+
+def sign_up(request: HttpRequest) -> HttpResponse:
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user, tokens = accounts.user_sign_up(
+                request=request,
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            )
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            if tokens is None:  # the address must be verified first
+                messages.success(request, "Check your inbox: a link verifies your address.")
+                return redirect("web:sign-in")
+            login(request, user, backend=SESSION_BACKEND)
+            messages.success(request, "Welcome to Engram.")
+            return redirect("web:memories")
+    return render(request, "web/sign_up.html", {"form": form})
+
+
+def sign_in(request: HttpRequest) -> HttpResponse:
+    form = SignInForm(request.POST or None)
+    needs_code = False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            login_rate_limit(request, account=data["email"])
+            user = accounts.user_login(
+                request=request, email=data["email"], password=data["password"], code=data["code"]
+            )
+        except MfaRequired:
+            needs_code = True
+            form.add_error("code", "Enter the code from your authenticator app.")
+        except EmailNotVerified as error:
+            form.add_error(None, f"{error.message} We sent a new link.")
+        except EngramError as error:
+            needs_code = bool(data["code"])
+            form_error(form, error)
+        else:
+            login(request, user, backend=SESSION_BACKEND)
+            return redirect(_next_url(request))
+    context = {"form": form, "needs_code": needs_code, "next": _next_url(request)}
+    return render(request, "web/sign_in.html", context)
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.success(request, "You are signed out.")
+    return redirect("web:sign-in")
+
+
+def password_forgot(request: HttpRequest) -> HttpResponse:
+    """allauth's reset form: the mail (to a known address only; the answer is the same) links
+    to password_reset below, the page HEADLESS_FRONTEND_URLS names."""
+    form = ResetPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save(request)
+        messages.success(request, "If an account has this address, a reset link is on its way.")
+        return redirect("web:sign-in")
+    return render(request, "web/password_forgot.html", {"form": form})
+
+
+def password_reset(request: HttpRequest, key: str) -> HttpResponse:
+    """The emailed link's page: a new password for the account the key names (once, for
+    PASSWORD_RESET_TIMEOUT), which signs out every other session of it."""
+    uidb36, _, token = key.partition("-")
+    token_form = UserTokenForm(data={"uidb36": uidb36, "key": token})
+    if not token_form.is_valid():
+        return render(request, "web/password_reset.html", {"invalid": True}, status=400)
+    user = token_form.reset_user
+    form = ResetPasswordKeyForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        accounts.user_password_set(user=user, password=form.cleaned_data["password1"])
+        messages.success(request, "Your password is changed. Sign in with it.")
+        return redirect("web:sign-in")
+    return render(request, "web/password_reset.html", {"form": form})
+
+
+def email_verify(request: HttpRequest, key: str) -> HttpResponse:
+    """The emailed verification link's page (HEADLESS_FRONTEND_URLS): a button confirms the
+    address (a GET changes nothing, so a mail scanner following the link verifies nothing)."""
+    confirmation = get_emailconfirmation_model().from_key(key)
+    if confirmation is None:
+        return render(request, "web/email_verify.html", {"invalid": True}, status=400)
+    if request.method == "POST":
+        if confirmation.confirm(request) is None:
+            return render(request, "web/email_verify.html", {"invalid": True}, status=400)
+        messages.success(request, "Your address is verified.")
+        return redirect("web:memories" if request.user.is_authenticated else "web:sign-in")
+    return render(request, "web/email_verify.html", {"email": confirmation.email_address.email})

@@ -1,0 +1,110 @@
+"""Chat: the threads, and a thread's page. The page's script streams an answer from the API
+(POST /api/v1/threads/{id}/models/{model}/messages, SSE, with this session and its CSRF token);
+without scripts the form posts here and the answer is waited for. The memories each answer was
+given are listed under it."""
+
+from asgiref.sync import async_to_sync
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from chat import selectors as chat_selectors
+from chat import services as chat_services
+from chat import streaming
+from core.errors import EngramError, NotFound
+from core.pagination import paginate
+from llm import selectors as llm_selectors
+from memories import selectors as memory_selectors
+from web.forms import ChatForm
+from web.views.common import flash_error, page, render_page
+
+THREADS_SHOWN = 50
+MESSAGES_SHOWN = 50
+
+
+@page("chat")
+def thread_list(request: HttpRequest) -> HttpResponse:
+    threads = paginate(
+        chat_selectors.threads_of(request.user),
+        cursor=None,
+        limit=THREADS_SHOWN,
+        order_field="updated_at",
+    ).items
+    return render_page(request, "web/chat/threads.html", {"threads": threads})
+
+
+@require_POST
+@page("chat")
+def thread_new(request: HttpRequest) -> HttpResponse:
+    thread = chat_services.thread_create(user=request.user)
+    return redirect("web:thread", thread_id=thread.pk)
+
+
+def _models(request: HttpRequest) -> list:
+    """The catalog as the user sees it, usable models first."""
+    listings = llm_selectors.model_listings(request.user)
+    return sorted(listings, key=lambda listing: not listing.availability.available)
+
+
+@page("chat")
+def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
+    thread = chat_selectors.thread_get(request.user, thread_id)
+    models = _models(request)
+    usable = [listing.model.id for listing in models if listing.availability.available]
+    model_id = request.GET.get("model") or (usable[0] if usable else "")
+    history = paginate(
+        chat_selectors.messages_of(thread, model_id), cursor=None, limit=MESSAGES_SHOWN
+    ).items
+    context = {
+        "thread": thread,
+        "models": models,
+        "model_id": model_id,
+        "transcript": list(reversed(history)),
+        "form": ChatForm(initial={"model": model_id}),
+        "stream_url": reverse("chat:messages", kwargs={"thread_id": thread.pk, "model_id": "M"}),
+    }
+    return render_page(request, "web/chat/thread.html", context)
+
+
+@require_POST
+@page("chat")
+def thread_send(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """Without scripts: the whole answer, then the thread again."""
+    thread = chat_selectors.thread_get(request.user, thread_id)
+    form = ChatForm(request.POST)
+    model_id = request.POST.get("model", "")
+    if form.is_valid():
+        try:
+            turn = chat_services.turn_prepare(
+                user=request.user,
+                thread=thread,
+                model_id=form.cleaned_data["model"],
+                content=form.cleaned_data["content"],
+                temperature=None,
+            )
+            result = async_to_sync(streaming.collect)(turn)
+        except EngramError as error:
+            flash_error(request, error)
+        else:
+            if result.error is not None:
+                flash_error(request, result.error)
+    else:
+        messages.error(request, "Write a message first.")
+    return redirect(f"{reverse('web:thread', kwargs={'thread_id': thread.pk})}?model={model_id}")
+
+
+@page("chat")
+def answer_memories(request: HttpRequest, thread_id: str, message_id: str) -> HttpResponse:
+    """The memories one answer was given (a fragment under the answer)."""
+    thread = chat_selectors.thread_get(request.user, thread_id)
+    answer = chat_selectors.thread_message_get(thread, message_id)
+    used = []
+    for item in answer.memories_used:
+        try:
+            memory = memory_selectors.memory_get(user=request.user, memory_id=item["id"])
+        except NotFound:
+            memory = None  # forgotten since
+        used.append({"memory": memory, "score": item.get("score")})
+    return render_page(request, "web/chat/_used.html", {"used": used})

@@ -1,0 +1,65 @@
+"""What every page shares: the signed-in check, turning the project's errors into form errors
+or an error page, and the few parsing helpers the pages need."""
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from core.errors import EngramError, NotFound
+
+
+def page(section: str) -> Callable:
+    """A signed-in page of ``section`` (the navigation marks it): signed-out visitors go to the
+    sign-in page; another user's, a missing or a malformed object is the 404 page."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            request.section = section
+            try:
+                return view(request, *args, **kwargs)
+            except NotFound:
+                return render(request, "web/not_found.html", {"section": section}, status=404)
+
+        return wrapper
+
+    return decorate
+
+
+def render_page(
+    request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
+    context = {"section": getattr(request, "section", ""), **(context or {})}
+    return render(request, template, context, status=status)
+
+
+def error_text(error: EngramError) -> str:
+    """The error's message and, when it names fields, what it says of each (no input echoed)."""
+    parts = [error.message]
+    for field, problems in (error.details or {}).items():
+        if isinstance(problems, list | tuple):
+            parts.append(f"{field}: {' '.join(str(problem) for problem in problems)}")
+    return " ".join(parts)
+
+
+def form_error(form: forms.Form, error: EngramError) -> None:
+    """Show a service's refusal on the form: on the fields it names, else on the whole form."""
+    placed = False
+    for field, problems in (error.details or {}).items():
+        if field in form.fields and isinstance(problems, list | tuple):
+            for problem in problems:
+                form.add_error(field, str(problem))
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+def flash_error(request: HttpRequest, error: EngramError) -> None:
+    messages.error(request, error_text(error))

@@ -1,0 +1,282 @@
+"""Memories: the list (newest first, keyset pages), search with highlights and score parts,
+filters, a memory's page (edit, history, revert, similar memories, delete with undo), adding,
+import and export, and forgetting everything. Every read is a memories selector, every write a
+memories service; memory text never reaches a log line from here."""
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from core.errors import EngramError, ValidationFailed
+from core.ownership import owned_id
+from memories import selectors, services
+from memories.api import serializers as memory_serializers
+from memories.api.views.common import items_to_drafts
+from providers.embeddings import EmbeddingError
+from web.forms import ForgetForm, ImportForm, MemoryForm, MemoryQueryForm
+from web.views.common import flash_error, form_error, page, render_page
+
+PAGE_SIZE = 25
+SEARCH_RESULTS = 20
+# Similar memories shown on a memory's page, and how similar they must be to be shown.
+SIMILAR_SHOWN = 3
+SIMILAR_FLOOR = 0.75
+HISTORY_SHOWN = 50
+
+
+def _filters(data: dict[str, Any]) -> selectors.MemoryFilters:
+    def day_start(day: dt.date | None) -> dt.datetime | None:
+        if day is None:
+            return None
+        return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+    until = data.get("until")
+    return selectors.MemoryFilters(
+        provider=data.get("provider") or None,
+        source=data.get("source") or None,
+        tags=[data["tag"]] if data.get("tag") else [],
+        since=day_start(data.get("since")),
+        until=day_start(until + dt.timedelta(days=1)) if until else None,
+    )
+
+
+@page("memories")
+def memory_list(request: HttpRequest) -> HttpResponse:
+    """Newest first, one keyset page at a time (the same cost at any depth, no count), or the
+    best matches of a search; an htmx request gets only the results."""
+    form = MemoryQueryForm(request.GET)
+    context: dict[str, Any] = {"form": form, "deleted": request.GET.get("deleted", "")}
+    status = 200
+    if not form.is_valid():
+        status = 400
+    elif query := form.cleaned_data["q"].strip():
+        mode = form.cleaned_data["mode"] or "hybrid"
+        try:
+            outcome = selectors.memories_search(
+                user=request.user,
+                query=query,
+                mode=mode,
+                top_k=SEARCH_RESULTS,
+                filters=_filters(form.cleaned_data),
+            )
+        except EngramError as error:
+            form_error(form, error)
+            status = 400
+        else:
+            context.update(hits=outcome.hits, searched=True, mode=outcome.mode)
+    else:
+        result = selectors.memory_page(
+            user=request.user,
+            filters=_filters(form.cleaned_data),
+            cursor=form.cleaned_data["cursor"] or None,
+            limit=PAGE_SIZE,
+        )
+        more = request.GET.copy()
+        more["cursor"] = result.next_cursor or ""
+        context.update(memories=result.items, next_query=more.urlencode(), more=result.has_more)
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
+        return render_page(request, "web/memories/_results.html", context, status=status)
+    return render_page(request, "web/memories/list.html", context, status=status)
+
+
+@page("memories")
+def memory_add(request: HttpRequest) -> HttpResponse:
+    form = MemoryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        draft = services.MemoryDraft(
+            content=form.cleaned_data["content"], tags=form.cleaned_data["tags"]
+        )
+        try:
+            memory, created = services.memory_create(user=request.user, draft=draft)
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            messages.success(request, "Saved." if created else "You already had this memory.")
+            return redirect("web:memory", memory_id=memory.pk)
+    return render_page(request, "web/memories/add.html", {"form": form})
+
+
+def _who(entry) -> str:
+    if entry.job_id:
+        return "extraction from a conversation"
+    if entry.event == "merge":
+        return "a merge"
+    if entry.event == "revert":
+        return "you (a revert)"
+    return "you"
+
+
+def _similar(request: HttpRequest, memory) -> list:
+    try:
+        found = selectors.memories_similar(
+            user=request.user,
+            texts=[memory.content],
+            top_k=SIMILAR_SHOWN + 1,
+            filters=selectors.MemoryFilters(),
+        )[0]
+    except EmbeddingError:
+        return []
+    return [hit for hit in found if hit.memory.pk != memory.pk and hit.score >= SIMILAR_FLOOR][
+        :SIMILAR_SHOWN
+    ]
+
+
+@page("memories")
+def memory_detail(request: HttpRequest, memory_id: str) -> HttpResponse:
+    """A memory, its edit form (a save is a new version in its history), its history with who
+    made each change and a revert for each, and the memories most like it."""
+    memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+    initial = {"content": memory.content, "tags": ", ".join(memory.tags)}
+    form = MemoryForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changes = {"content": form.cleaned_data["content"], "tags": form.cleaned_data["tags"]}
+        try:
+            services.memory_update(memory=memory, changes=changes)
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            messages.success(request, "Saved as a new version.")
+            return redirect("web:memory", memory_id=memory.pk)
+    history = selectors.memory_history_page(
+        user=request.user, memory_id=memory.pk, cursor=None, limit=HISTORY_SHOWN
+    ).items
+    context = {
+        "memory": memory,
+        "form": form,
+        "history": [(entry, _who(entry)) for entry in reversed(history)],
+        "similar": _similar(request, memory),
+    }
+    return render_page(request, "web/memories/detail.html", context)
+
+
+@require_POST
+@page("memories")
+def memory_revert(request: HttpRequest, memory_id: str) -> HttpResponse:
+    try:
+        memory = services.memory_revert(
+            user=request.user, memory_id=memory_id, history_id=request.POST.get("history_id", "")
+        )
+    except ValidationFailed as error:
+        flash_error(request, error)
+        return redirect("web:memory", memory_id=memory_id)
+    except EngramError as error:
+        if error.code == "NOT_FOUND":
+            raise
+        flash_error(request, error)
+        return redirect("web:memories")
+    messages.success(request, "Restored.")
+    return redirect("web:memory", memory_id=memory.pk)
+
+
+@require_POST
+@page("memories")
+def memory_delete(request: HttpRequest, memory_id: str) -> HttpResponse:
+    """Delete; the list then offers an undo for a few seconds (the history keeps what a
+    revert needs to recreate it)."""
+    memory = selectors.memory_get(user=request.user, memory_id=memory_id)
+    services.memory_delete(memory=memory)
+    return redirect(f"{reverse('web:memories')}?deleted={memory.pk}")
+
+
+@require_POST
+@page("memories")
+def memory_undelete(request: HttpRequest, memory_id: str) -> HttpResponse:
+    """Undo a delete: revert to the newest history entry that still had the text."""
+    key = owned_id(memory_id, name="memory")
+    entries = selectors.memory_history_page(
+        user=request.user, memory_id=key, cursor=None, limit=HISTORY_SHOWN
+    ).items
+    with_text = [entry for entry in entries if entry.new_content]
+    if not with_text:
+        messages.error(request, "There is nothing to restore.")
+        return redirect("web:memories")
+    try:
+        memory = services.memory_revert(
+            user=request.user, memory_id=key, history_id=with_text[-1].pk
+        )
+    except EngramError as error:
+        flash_error(request, error)
+        return redirect("web:memories")
+    messages.success(request, "Restored.")
+    return redirect("web:memory", memory_id=memory.pk)
+
+
+@page("memories")
+def memory_export(request: HttpRequest) -> HttpResponse:
+    """Every memory as JSON Lines, oldest first, streamed (the browser shows the download's
+    progress); the same format as GET /api/v1/memories/export, which import reads back."""
+    lines = (
+        json.dumps(memory_serializers.MemorySerializer(memory).data, default=str) + "\n"
+        for memory in selectors.memories_export(user=request.user)
+    )
+    response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="engram-memories-{stamp}.jsonl"'
+    return response
+
+
+def _read_lines(upload) -> list[Any]:
+    items = []
+    for number, raw in enumerate(upload, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            items.append(json.loads(line))
+        except ValueError:
+            raise ValidationFailed(
+                "The file is not JSON Lines.", details={"file": [f"Line {number} is not JSON."]}
+            ) from None
+    if not items:
+        raise ValidationFailed(details={"file": ["The file holds no memories."]})
+    return items
+
+
+@page("memories")
+def memory_import(request: HttpRequest) -> HttpResponse:
+    """Import an export (the same text in the same scope folds into what is there); the page
+    then follows the embedding of what came in."""
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            items = _read_lines(form.cleaned_data["file"])
+            drafts = items_to_drafts(items, memory_serializers.MemoryImportLineSerializer)
+            result = services.memories_import(user=request.user, drafts=drafts)
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            messages.success(
+                request,
+                f"Imported {result.created} new memories ({result.duplicates} already there).",
+            )
+            return redirect("web:memory-import")
+    stats = selectors.memory_stats(user=request.user)
+    return render_page(request, "web/memories/import.html", {"form": form, "stats": stats})
+
+
+@page("memories")
+def memory_progress(request: HttpRequest) -> HttpResponse:
+    """How many memories are still being made searchable (polled by the import page; 286, the
+    answer that stops htmx's polling, once none are left)."""
+    stats = selectors.memory_stats(user=request.user)
+    done = not stats["by_status"].get("pending")
+    return render_page(
+        request, "web/memories/_progress.html", {"stats": stats}, status=286 if done else 200
+    )
+
+
+@page("memories")
+def memory_forget(request: HttpRequest) -> HttpResponse:
+    form = ForgetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        deleted = services.memories_delete_all(user=request.user)
+        messages.success(request, f"Forgotten: {deleted} memories and their history.")
+        return redirect("web:memories")
+    return render_page(request, "web/memories/forget.html", {"form": form})
