@@ -19,7 +19,7 @@ from memories.models import (
     Source,
 )
 from memories.prompts import EVENTS
-from memories.selectors import SEARCH_QUERY_MAX_CHARS, MemoryFilters
+from memories.selectors import SEARCH_QUERY_MAX_CHARS, MemoryFilters, SearchHit
 from memories.services import BULK_MAX_ITEMS, MemoryDraft
 
 MAX_TAGS = 50
@@ -390,6 +390,20 @@ class SearchHitSerializer(MemorySerializer):
         "ones).",
     )
     highlights = serializers.ListField(child=serializers.CharField())
+
+    def to_representation(self, hit: SearchHit) -> dict[str, Any]:
+        """A search's ``SearchHit``: its memory as ``MemorySerializer`` shows it, then the hit's
+        scores and highlights (read from the hit: the memory is not touched)."""
+        data = _MEMORY.to_representation(hit.memory)
+        data["score"] = hit.score
+        data["semantic_score"] = hit.semantic_score
+        data["keyword_score"] = hit.keyword_score
+        data["highlights"] = list(hit.highlights)
+        return data
+
+
+# Built once: making a serializer deep-copies its declared fields; representing keeps no state.
+_MEMORY = MemorySerializer()
 
 
 class SearchResultSerializer(serializers.Serializer):

@@ -20,7 +20,7 @@ from memories.models import (
     TermStatistic,
     UserVectorIndex,
 )
-from memories.selectors.keyword_plan import TERM_STATISTICS_MIN_DOCUMENTS
+from memories.search.keyword_plan import TERM_STATISTICS_MIN_DOCUMENTS
 
 # The sweep refreshes a user's statistics past this share of new memories, or this age.
 REFRESH_AFTER_GROWTH = 0.1

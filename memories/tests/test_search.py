@@ -14,9 +14,9 @@ from django.utils import timezone
 from core.errors import ServiceUnavailable
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
+from memories.search.fusion import fuse
+from memories.search.query_vectors import query_vectors_forget
 from memories.selectors import MemoryFilters, memories_query_prefetch, memories_search
-from memories.selectors.query_vectors import query_vectors_forget
-from memories.selectors.search import fuse
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import EmbeddingUnavailable, get_embedder
 

@@ -13,7 +13,7 @@ from memories.api.views.common import (
 )
 
 # Built once: making a serializer deep-copies its declared fields, a fifth of a repeated search's
-# time; representing a memory keeps no state in it.
+# time; representing a hit keeps no state in it.
 _SEARCH_HIT = s.SearchHitSerializer()
 
 
@@ -41,12 +41,8 @@ class MemorySearchView(MemoryView):
             importance_boost=data["importance_boost"],
             recency_boost=data["recency_boost"],
         )
-        for hit in outcome.hits:
-            memory = hit.memory
-            memory.score, memory.highlights = hit.score, hit.highlights
-            memory.semantic_score, memory.keyword_score = hit.semantic_score, hit.keyword_score
         body = {
-            "results": [_SEARCH_HIT.to_representation(hit.memory) for hit in outcome.hits],
+            "results": [_SEARCH_HIT.to_representation(hit) for hit in outcome.hits],
             "took_ms": outcome.took_ms,
             "mode": outcome.mode,
         }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from memories.models import Memory
-from memories.selectors.vectors import Ranked
+from memories.search.vectors import Ranked
 
 # (memory id, BM25, BM25 normalised to 0..1)
 KeywordRanked = list[tuple[uuid.UUID, float, float]]

@@ -22,8 +22,8 @@ from accounts.models import User
 from core import vector_index
 from core.vector_index import hnsw_kept as hnsw_kept
 from core.vector_index import hnsw_session as hnsw_session
+from memories.filters import MemoryFilters, memory_filter_q
 from memories.models import IndexStatus, Memory, MemoryChunk, UserVectorIndex
-from memories.selectors.records import MemoryFilters, memory_filter_q
 
 Ranked = list[tuple[uuid.UUID, float]]
 # The exact search ranks memories by their nearest chunks, this many per memory asked for.
