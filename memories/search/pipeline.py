@@ -117,7 +117,12 @@ def memories_search(
         ranking = fuse(
             semantic, keyword, depth=depth, weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
         )
-        ranking = boosted(ranking, importance_boost=importance_boost, recency_boost=recency_boost)
+        ranking = boosted(
+            ranking,
+            user_id=user.pk,
+            importance_boost=importance_boost,
+            recency_boost=recency_boost,
+        )
     elif mode == "semantic":
         ranking = [Fused(pk, similarity, similarity, None) for pk, similarity in semantic]
     else:
@@ -261,7 +266,7 @@ def memories_similar(
         for vector in vectors
     ]
     ids = {pk for ranking in rankings for pk, _ in ranking}
-    by_pk = {memory.pk: memory for memory in Memory.objects.filter(pk__in=ids)}
+    by_pk = {memory.pk: memory for memory in Memory.objects.filter(user=user, pk__in=ids)}
     return [
         [
             SearchHit(memory=by_pk[pk], score=round(float(score), 6), highlights=[])
@@ -290,7 +295,7 @@ def memory_near_duplicate(
     if not others:
         return None
     eligible = set(
-        Memory.objects.filter(pk__in=others)
+        Memory.objects.filter(user_id=memory.user_id, pk__in=others)
         .exclude(~Q(prompt="") & Q(response=""))
         .annotate(vectors=Count("chunks", filter=Q(chunks__model=model)))
         .filter(vectors=1)
