@@ -340,7 +340,7 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
     rows = []
     budget = settings.MEMORY_RESIDENT_MB
     # The heavy user twice: searched in PostgreSQL (their HNSW index and keyword plan), then
-    # from their copy in the process (memories/selectors/resident.py), loaded first and timed.
+    # from their copy in the process (memories/search/resident.py), loaded first and timed.
     # Small users (below MEMORY_RESIDENT_MIN_MEMORIES) are always searched in PostgreSQL.
     plan = (("small", data["small"], False), ("heavy", [data["heavy"]], False))
     plan += (("heavy", [data["heavy"]], True),) if budget > 0 else ()

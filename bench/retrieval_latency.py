@@ -117,7 +117,7 @@ def endpoint(user, texts: list[str]) -> dict:
 
 def _resident_loaded(user, post, text: str) -> float | None:
     """Search once, as a user who starts searching does, then wait for the background copy of
-    their data (memories/selectors/resident.py): the timings are of a user who searches often.
+    their data (memories/search/resident.py): the timings are of a user who searches often.
     The wait, in ms, or None when the user is not copied (below the minimum, or turned off)."""
     from django.conf import settings
 

@@ -633,12 +633,12 @@ MEMORY_HNSW_EF_CONSTRUCTION = env.int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 MEMORY_SEARCH_DEPTH = env.int("MEMORY_SEARCH_DEPTH", 50)
 MEMORY_SEARCH_SEMANTIC_WEIGHT = env.float("MEMORY_SEARCH_SEMANTIC_WEIGHT", 0.8)
 # A heavy user's keyword leg reads about this many memories at most: all those of the query's
-# rarer words, and those holding several of its common ones (memories/selectors/keyword_plan.py).
+# rarer words, and those holding several of its common ones (memories/search/keyword_plan.py).
 MEMORY_KEYWORD_CANDIDATE_BUDGET = env.int("MEMORY_KEYWORD_CANDIDATE_BUDGET", 1_000)
 # Query embeddings kept per process, so a repeated query is not embedded again.
 MEMORY_SEARCH_QUERY_CACHE_SIZE = env.int("MEMORY_SEARCH_QUERY_CACHE_SIZE", 1024)
 # Users with at least this many memories who search get a copy of their vectors and words in
-# each web process (memories/selectors/resident.py), at most MEMORY_RESIDENT_MB per process, the
+# each web process (memories/search/resident.py), at most MEMORY_RESIDENT_MB per process, the
 # least recently searched out first; 0 MB turns it off. 6,000 memories take ~10 MB.
 MEMORY_RESIDENT_MIN_MEMORIES = env.int("MEMORY_RESIDENT_MIN_MEMORIES", 2_000)
 MEMORY_RESIDENT_MB = env.int("MEMORY_RESIDENT_MB", 256)
