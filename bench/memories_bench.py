@@ -330,9 +330,9 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
     from django.conf import settings
     from rest_framework.test import APIClient
 
+    from memories.search import pipeline
     from memories.search.query_vectors import query_vectors_forget
     from memories.search.resident import resident_index_load, resident_indexes_forget
-    from memories.selectors import search as selectors
 
     embedder = BenchEmbedder(data["corpus"], data["topics"])
     rng = random.Random(11)
@@ -344,7 +344,7 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
     # Small users (below MEMORY_RESIDENT_MIN_MEMORIES) are always searched in PostgreSQL.
     plan = (("small", data["small"], False), ("heavy", [data["heavy"]], False))
     plan += (("heavy", [data["heavy"]], True),) if budget > 0 else ()
-    with mock.patch.object(selectors, "get_embedder", return_value=embedder):
+    with mock.patch.object(pipeline, "get_embedder", return_value=embedder):
         for label, users, resident in plan:
             resident_indexes_forget()
             settings.MEMORY_RESIDENT_MB = budget if resident else 0
