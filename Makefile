@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint stop migrations-check superuser clean-data extension bench-memories \
+.PHONY: run test install lint stop migrations-check superuser clean-data db-upgrade extension bench-memories \
 	bench-extraction bench-chat bench-storage bench-dashboard bench-agents bench-retrieval bench-tasks \
 	bench-web system-packages
 
@@ -120,3 +120,8 @@ stop:
 
 clean-data: stop
 	rm -rf .data staticfiles
+
+# An embedded database made by PostgreSQL 16 (pgserver, before the move to 18) into 18, data kept
+# (scripts/upgrade_embedded_db.py; the old directory stays beside it as .data/pg-16).
+db-upgrade: $(STAMP)
+	$(PY) scripts/upgrade_embedded_db.py .data/pg

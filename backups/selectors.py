@@ -143,19 +143,18 @@ def vectors_query(
         return query, [user.pk, *table_params, literal, literal, top_k], None
     dims = len(vector)
     distance = vector_index.cosine_distance("embedding", dims)
-    # Overfetch when a table filters the index's rows after its scan.
-    fetch = top_k * 4 if table else top_k
+    # The table filter is in the scanned query: the iterative scan goes on until enough pass it.
     query = f"""
         SELECT key, 1 - distance AS score, blob_key FROM (
-            SELECT key, "table", blob_key, {distance} AS distance
+            SELECT key, blob_key, {distance} AS distance
             FROM {EncryptedVector._meta.db_table}
-            WHERE user_id = %s AND dimensions = {dims}
+            WHERE user_id = %s AND dimensions = {dims} {table_sql}
             ORDER BY {distance} LIMIT %s
-        ) nearest WHERE true {table_sql}
-        ORDER BY distance, key LIMIT %s
+        ) nearest
+        ORDER BY distance, key
     """
-    params = [literal, user.pk, literal, fetch, *table_params, top_k]
-    return query, params, vector_index.ef_search_for(fetch, floor=settings.STORAGE_HNSW_EF_SEARCH)
+    params = [literal, user.pk, *table_params, literal, top_k]
+    return query, params, vector_index.ef_search_for(top_k, floor=settings.STORAGE_HNSW_EF_SEARCH)
 
 
 def vectors_ranked(

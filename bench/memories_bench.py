@@ -330,9 +330,9 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
     from django.conf import settings
     from rest_framework.test import APIClient
 
-    from memories.selectors import search as selectors
-    from memories.selectors.query_vectors import query_vectors_forget
-    from memories.selectors.resident import resident_index_load, resident_indexes_forget
+    from memories.search import pipeline
+    from memories.search.query_vectors import query_vectors_forget
+    from memories.search.resident import resident_index_load, resident_indexes_forget
 
     embedder = BenchEmbedder(data["corpus"], data["topics"])
     rng = random.Random(11)
@@ -340,11 +340,11 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
     rows = []
     budget = settings.MEMORY_RESIDENT_MB
     # The heavy user twice: searched in PostgreSQL (their HNSW index and keyword plan), then
-    # from their copy in the process (memories/selectors/resident.py), loaded first and timed.
+    # from their copy in the process (memories/search/resident.py), loaded first and timed.
     # Small users (below MEMORY_RESIDENT_MIN_MEMORIES) are always searched in PostgreSQL.
     plan = (("small", data["small"], False), ("heavy", [data["heavy"]], False))
     plan += (("heavy", [data["heavy"]], True),) if budget > 0 else ()
-    with mock.patch.object(selectors, "get_embedder", return_value=embedder):
+    with mock.patch.object(pipeline, "get_embedder", return_value=embedder):
         for label, users, resident in plan:
             resident_indexes_forget()
             settings.MEMORY_RESIDENT_MB = budget if resident else 0
@@ -407,18 +407,18 @@ def measure_search(data: dict[str, Any], *, queries: int, top_k: int = 10) -> li
 def exact_ids(user, text: str, embedder: BenchEmbedder, *, mode: str, top_k: int) -> list[str]:
     from django.conf import settings
 
-    from memories.selectors import search as selectors
+    from memories.filters import MemoryFilters
+    from memories.search.fusion import fuse
+    from memories.search.rankers import SqlRanker
 
     vector = embedder.corpus.query_vector(text, embedder.topics[user.pk])
     depth = top_k if mode == "semantic" else max(settings.MEMORY_SEARCH_DEPTH, top_k)
-    semantic, keyword, _ = selectors.legs_ranked(
-        user=user, query=text, vector=vector, model=MODEL, depth=depth, threshold=None,
-        filters=selectors.MemoryFilters(), heavy=False, keyword=mode == "hybrid",
-    )  # fmt: skip
+    ranker = SqlRanker(user=user, query=text, model=MODEL, filters=MemoryFilters(), heavy=False)
+    legs = ranker.rank(vector=vector, threshold=None, keyword=mode == "hybrid", depth=depth)
     if mode == "semantic":
-        return [str(pk) for pk, _ in semantic[:top_k]]
+        return [str(pk) for pk, _ in legs.semantic[:top_k]]
     weight = settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
-    fused = selectors.fuse(semantic, keyword, depth=depth, weight=weight)
+    fused = fuse(legs.semantic, legs.keyword, depth=depth, weight=weight)
     return [str(item.pk) for item in fused[:top_k]]
 
 
@@ -427,14 +427,15 @@ def keyword_plan_recall(user, text: str) -> float:
     (term statistics, rarer words first) finds."""
     from django.conf import settings
 
-    from memories.selectors import search as selectors
+    from memories.filters import MemoryFilters
+    from memories.search.rankers import SqlRanker
 
     def keyword(heavy: bool) -> set:
-        _, ranked, _ = selectors.legs_ranked(
-            user=user, query=text, vector=None, model=MODEL, depth=settings.MEMORY_SEARCH_DEPTH,
-            threshold=None, filters=selectors.MemoryFilters(), heavy=heavy, keyword=True,
-        )  # fmt: skip
-        return {pk for pk, _, _ in ranked}
+        ranker = SqlRanker(user=user, query=text, model=MODEL, filters=MemoryFilters(), heavy=heavy)
+        legs = ranker.rank(
+            vector=None, threshold=None, keyword=True, depth=settings.MEMORY_SEARCH_DEPTH
+        )
+        return {pk for pk, _, _ in legs.keyword}
 
     exact = keyword(heavy=False)
     return len(keyword(heavy=True) & exact) / max(1, len(exact))
@@ -443,14 +444,14 @@ def keyword_plan_recall(user, text: str) -> float:
 def last_path(user, text: str, embedder: BenchEmbedder, mode: str) -> str:
     from django.conf import settings
 
-    from memories.selectors import search as selectors
+    from memories.filters import MemoryFilters
+    from memories.search.vectors import has_vector_index, semantic_ranked
 
     vector = embedder.corpus.query_vector(text, embedder.topics[user.pk])
     depth = 10 if mode == "semantic" else max(settings.MEMORY_SEARCH_DEPTH, 10)
-    _, path = selectors.semantic_ranked(
+    _, path = semantic_ranked(
         user=user, vector=vector, model=MODEL, limit=depth, threshold=None,
-        filters=selectors.MemoryFilters(),
-        has_index=selectors.has_vector_index(user.pk, MODEL),
+        filters=MemoryFilters(), has_index=has_vector_index(user.pk, MODEL),
     )  # fmt: skip
     return path
 

@@ -112,24 +112,28 @@ def engram_rankings(user, talk: Conversation, mode: str, top: int) -> list[list]
 
 def legs(user, talk: Conversation, depth: int) -> list[tuple[list, list]]:
     """Each question's two candidate lists, ``depth`` long, as hybrid search fetches them."""
-    from memories.selectors import MemoryFilters, search
-    from memories.selectors.query_vectors import query_vector
+    from memories.filters import MemoryFilters
+    from memories.search.query_vectors import query_vector
+    from memories.search.rankers import SqlRanker
     from providers.embeddings import get_embedder
 
     embedder = get_embedder()
     out = []
     for question in talk.questions:
-        semantic, keyword, _ = search.legs_ranked(
-            user=user, query=question.text, vector=query_vector(embedder, question.text),
-            model=embedder.name, depth=depth, threshold=None, filters=MemoryFilters(),
-            heavy=False, keyword=True,
+        ranker = SqlRanker(
+            user=user, query=question.text, model=embedder.name, filters=MemoryFilters(),
+            heavy=False,
         )  # fmt: skip
-        out.append((semantic, keyword))
+        legs = ranker.rank(
+            vector=query_vector(embedder, question.text), threshold=None, keyword=True,
+            depth=depth,
+        )  # fmt: skip
+        out.append((legs.semantic, legs.keyword))
     return out
 
 
 def convex(semantic: list, keyword: list, depth: int, weight: float) -> list:
-    from memories.selectors.search import fuse
+    from memories.search.fusion import fuse
 
     return fuse(semantic[:depth], keyword[:depth], depth=depth, weight=weight)
 
@@ -250,8 +254,6 @@ def floor(sets: list[tuple[Any, list, Conversation]], all_legs: list, best: dict
 def run(args: argparse.Namespace) -> dict:
     from django.conf import settings
 
-    from memories.selectors import search
-
     started = time.perf_counter()
     conversations = [conversation(seed, args.turns) for seed in range(args.conversations)]
     loaded = load(conversations)
@@ -262,24 +264,23 @@ def run(args: argparse.Namespace) -> dict:
         "benchmark": "retrieval",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "code": "after" if hasattr(search, "legs_ranked") else "before",
+        "code": "after",
         "memories": sum(len(t.turns) for t in conversations),
         "questions": sum(evidence_questions(t) for t in conversations),
         "report_questions": sum(evidence_questions(t) for _, _, t in report_set),
     }
-    if hasattr(search, "legs_ranked"):
-        tuned = tune(tuning_set)
-        result["tuning"] = tuned
-        if not args.keep_settings:
-            settings.MEMORY_SEARCH_DEPTH = tuned["best"]["depth"]
-            settings.MEMORY_SEARCH_SEMANTIC_WEIGHT = tuned["best"]["weight"]
-        result["settings"] = {
-            "MEMORY_SEARCH_DEPTH": settings.MEMORY_SEARCH_DEPTH,
-            "MEMORY_SEARCH_SEMANTIC_WEIGHT": settings.MEMORY_SEARCH_SEMANTIC_WEIGHT,
-        }
+    tuned = tune(tuning_set)
+    result["tuning"] = tuned
+    if not args.keep_settings:
+        settings.MEMORY_SEARCH_DEPTH = tuned["best"]["depth"]
+        settings.MEMORY_SEARCH_SEMANTIC_WEIGHT = tuned["best"]["weight"]
+    result["settings"] = {
+        "MEMORY_SEARCH_DEPTH": settings.MEMORY_SEARCH_DEPTH,
+        "MEMORY_SEARCH_SEMANTIC_WEIGHT": settings.MEMORY_SEARCH_SEMANTIC_WEIGHT,
+    }
     report: dict[str, dict] = {}
     questions = [q for _, _, talk in report_set for q in talk.questions]
-    for system in SYSTEMS + (["rrf"] if hasattr(search, "legs_ranked") else []):
+    for system in [*SYSTEMS, "rrf"]:
         rankings = []
         for user, ids, talk in report_set:
             if system == "bm25":

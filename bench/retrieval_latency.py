@@ -64,7 +64,7 @@ def endpoint(user, texts: list[str]) -> dict:
     from rest_framework.test import APIClient
 
     from memories.models import MemoryChunk
-    from memories.selectors.query_vectors import query_vectors_forget
+    from memories.search.query_vectors import query_vectors_forget
     from providers.embeddings import get_embedder
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process client
@@ -117,7 +117,7 @@ def endpoint(user, texts: list[str]) -> dict:
 
 def _resident_loaded(user, post, text: str) -> float | None:
     """Search once, as a user who starts searching does, then wait for the background copy of
-    their data (memories/selectors/resident.py): the timings are of a user who searches often.
+    their data (memories/search/resident.py): the timings are of a user who searches often.
     The wait, in ms, or None when the user is not copied (below the minimum, or turned off)."""
     from django.conf import settings
 
@@ -133,7 +133,7 @@ def _resident_loaded(user, post, text: str) -> float | None:
 
 
 def _resident(user, text: str) -> bool:
-    from memories.selectors.resident import resident_search
+    from memories.search.resident import resident_search
     from providers.embeddings import get_embedder
 
     return resident_search(user_id=user.pk, model=get_embedder().name, query=text) is not None
@@ -145,12 +145,14 @@ def breakdown(user, texts: list[str]) -> dict:
     from the user's copy in the process (its generation check included) when there is one."""
     from django.conf import settings
 
-    from memories.selectors import MemoryFilters, search
-    from memories.selectors.resident import resident_search
+    from memories.filters import MemoryFilters
+    from memories.search.rankers import ResidentRanker, SqlRanker
+    from memories.search.resident import resident_search
+    from memories.search.vectors import has_vector_index
     from providers.embeddings import get_embedder
 
     embedder = get_embedder()
-    heavy = search.has_vector_index(user.pk, embedder.name)
+    heavy = has_vector_index(user.pk, embedder.name)
     parts: dict[str, list[float]] = {
         "embedding": [], "semantic": [], "keyword": [], "both": [], "resident": []
     }  # fmt: skip
@@ -158,7 +160,13 @@ def breakdown(user, texts: list[str]) -> dict:
     def resident_legs(text: str, vector) -> None:
         copy = resident_search(user_id=user.pk, model=embedder.name, query=text)
         if copy is not None:
-            copy.legs(vector=vector, threshold=None, keyword=True, depth=depth)
+            ResidentRanker(copy).rank(vector=vector, threshold=None, keyword=True, depth=depth)
+
+    def sql_legs(text: str, vector, keyword: bool) -> None:
+        ranker = SqlRanker(
+            user=user, query=text, model=embedder.name, filters=MemoryFilters(), heavy=heavy
+        )
+        ranker.rank(vector=vector, threshold=None, keyword=keyword, depth=depth)
 
     depth = settings.MEMORY_SEARCH_DEPTH
     for i, text in enumerate(texts):
@@ -169,12 +177,7 @@ def breakdown(user, texts: list[str]) -> dict:
             ("keyword", False, True),
             ("both", True, True),
         ):
-            _timed(
-                samples[part], search.legs_ranked, user=user, query=text,
-                vector=vector if with_vector else None, model=embedder.name,
-                depth=settings.MEMORY_SEARCH_DEPTH, threshold=None, filters=MemoryFilters(),
-                heavy=heavy, keyword=with_keyword,
-            )  # fmt: skip
+            _timed(samples[part], sql_legs, text, vector if with_vector else None, with_keyword)
         if _resident(user, text):
             _timed(samples["resident"], resident_legs, text, vector)
     return {part: percentiles(samples) for part, samples in parts.items() if samples}

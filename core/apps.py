@@ -12,7 +12,7 @@ SUPERVISED_ENV = "ENGRAM_SUPERVISED"
 def describe_stack() -> str:
     """One line naming what this process runs on, so nobody has to guess."""
     database = (
-        f"embedded pgserver PostgreSQL in {settings.DATA_DIR / 'pg'}"
+        f"embedded PostgreSQL 18 in {settings.DATA_DIR / 'pg'}"
         if settings.EMBEDDED_DATABASE
         else "PostgreSQL at DATABASE_URL"
     )

@@ -4,16 +4,19 @@ for users past a threshold. The generic half of the strategy memories measured
 backups (client vectors per user) say which rows, when an index is due and how a search ranks,
 and call these.
 
-Why per user: a global HNSW index filters by user only after its scan, so one tenant among many
-gets short or wrong lists. A user below the threshold is searched exactly (a btree on the owner
-picks the rows; the caller's MATERIALIZED CTE keeps any plan from doing otherwise). Past it the
-user gets a partial index ``WHERE user_id = X ...`` holding only their rows, over the expression
-``column::vector(dims)`` (the column itself may hold any dimension), built CONCURRENTLY outside
-the request. The planner uses it only when a query orders by that same expression
-(``cosine_distance``) under a predicate implying the index's; the scan's breadth is
-``hnsw.ef_search``, set for one transaction (``hnsw_session``). An index that answers fewer
-rows than asked (filters applied after the scan) is not trusted: the exact search runs instead
-(``ranked``).
+Why per user: a global HNSW index filters by user as it walks the graph, so one tenant among
+many has most of the graph to walk past (pgvector 0.8's iterative scans make the list complete,
+not cheap: up to ``hnsw.max_scan_tuples`` visited per search). A user below the threshold is
+searched exactly (a btree on the owner picks the rows; the caller's MATERIALIZED CTE keeps any
+plan from doing otherwise). Past it the user gets a partial index ``WHERE user_id = X ...``
+holding only their rows, over the expression ``column::vector(dims)`` (the column itself may
+hold any dimension), built CONCURRENTLY outside the request. The planner uses it only when a
+query orders by that same expression (``cosine_distance``) under a predicate implying the
+index's; the scan's breadth is ``hnsw.ef_search``, set for one transaction (``hnsw_session``),
+and the scan goes on past it while the query's other filters leave fewer rows than its LIMIT
+(``hnsw.iterative_scan``, pgvector 0.8), so filters go in the scanned query's WHERE. An index
+that still answers fewer rows than asked (fewer matching rows than that, or the scan's cap
+reached) is not trusted: the exact search runs instead (``ranked``).
 """
 
 import hashlib
@@ -245,13 +248,21 @@ class ReadinessCache:
 @contextmanager
 def hnsw_session(ef_search: int | None) -> Iterator[CursorWrapper]:
     """A cursor whose statements may scan an HNSW index with ``ef_search`` (a transaction of
-    its own for the SET LOCAL), or a plain cursor when ``ef_search`` is None."""
+    its own for the SET LOCALs), or a plain cursor when ``ef_search`` is None.
+
+    The scan is iterative (pgvector 0.8): while the query's filters leave fewer rows than its
+    LIMIT it goes on through the graph instead of answering short. ``relaxed_order``: the rows
+    may come slightly out of distance order, which every caller re-sorts (it groups or orders
+    the scan's rows in an outer query)."""
     if ef_search is None:
         with connection.cursor() as cursor:
             yield cursor
         return
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        cursor.execute(
+            f"SET LOCAL hnsw.ef_search = {int(ef_search)}; "
+            "SET LOCAL hnsw.iterative_scan = relaxed_order"
+        )
         yield cursor
 
 

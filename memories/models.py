@@ -232,7 +232,7 @@ class KeywordStatistics(models.Model):
     """A heavy user's word statistics, as of ``refreshed_at``: how many memories they had, their
     average length in distinct lexemes, and (``TermStatistic``) how many memories hold each
     word that is not rare. The keyword leg reads them to find candidates through the rarer words
-    of a query first (``selectors/keyword_plan.py``); refreshed by ``term_statistics_refresh``.
+    of a query first (``search/keyword_plan.py``); refreshed by ``term_statistics_refresh``.
     """
 
     user = models.OneToOneField(
@@ -280,7 +280,7 @@ class TermStatistic(models.Model):
 
 class SearchGeneration(models.Model):
     """A number that changes with every write to a user's memories or their vectors, so that a
-    copy of their search data held in a process (``selectors/resident.py``) knows whether it is
+    copy of their search data held in a process (``search/resident.py``) knows whether it is
     still current: read at generation g, it is current while the user's generation is g.
 
     Database triggers set it (migration 0007), from one sequence: every statement that inserts,

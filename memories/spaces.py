@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from accounts.models import User
-from memories.selectors.search import SearchHit, memories_search
+from memories.search import SearchHit, memories_search
 from teams.models import AuditAction
 from teams.selectors import readable_spaces
 from teams.services import team_memory_audit

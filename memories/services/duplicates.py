@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from memories.models import Memory, MemoryChunk
+from memories.search.vectors import has_vector_index
 from memories.selectors import memory_near_duplicate
-from memories.selectors.vectors import has_vector_index
 
 # A memory just embedded: its id, its one vector, and the text the vector is of.
 Newcomer = tuple[Any, np.ndarray, str]

@@ -15,7 +15,7 @@ from memories.models import (
     MemoryChunk,
     UserVectorIndex,
 )
-from memories.selectors.search import vector_index_forget
+from memories.search.vectors import vector_index_forget
 from memories.services.scheduling import vector_index_build_schedule
 from memories.services.term_statistics import term_statistics_refresh
 

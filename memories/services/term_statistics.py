@@ -1,4 +1,4 @@
-"""A heavy user's word statistics, refreshed in the background (read by selectors/keyword.py).
+"""A heavy user's word statistics, refreshed in the background (read by search/keyword.py).
 
 The statistics need not follow every write: BM25 barely moves when a word's count is a few
 percent off, and words the query's plan reads in full are counted at query time anyway. So they
@@ -20,7 +20,7 @@ from memories.models import (
     TermStatistic,
     UserVectorIndex,
 )
-from memories.selectors.keyword_plan import TERM_STATISTICS_MIN_DOCUMENTS
+from memories.search.keyword_plan import TERM_STATISTICS_MIN_DOCUMENTS
 
 # The sweep refreshes a user's statistics past this share of new memories, or this age.
 REFRESH_AFTER_GROWTH = 0.1

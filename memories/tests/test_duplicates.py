@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from memories import services
 from memories.models import HistoryEvent, IndexStatus, Memory, MemoryHistory, UserVectorIndex
-from memories.selectors.vectors import vector_index_forget
+from memories.search.vectors import vector_index_forget
 from memories.services import MemoryDraft
 from providers.embeddings import get_embedder
 

@@ -7,15 +7,15 @@ from django.conf import settings
 
 from memories import services
 from memories.models import IndexStatus, KeywordStatistics, TermStatistic, UserVectorIndex
-from memories.selectors import MemoryFilters
-from memories.selectors.keyword import bm25_statement
-from memories.selectors.keyword_plan import (
+from memories.search.keyword import bm25_statement
+from memories.search.keyword_plan import (
     TERM_STATISTICS_MIN_DOCUMENTS,
     expected_holding_at_least,
     keyword_plan,
     tsquery_lexeme,
 )
-from memories.selectors.search import legs_ranked
+from memories.search.rankers import SqlRanker
+from memories.selectors import MemoryFilters
 from memories.tests.factories import MemoryFactory
 
 QUERY = "alpha beta gamma zebra"
@@ -73,18 +73,9 @@ def test_the_refresh_counts_the_memories_holding_each_word_but_rare_ones(corpus)
 
 
 def keyword_ranking(user, *, heavy: bool, depth: int):
-    _, ranked, _ = legs_ranked(
-        user=user,
-        query=QUERY,
-        vector=None,
-        model="",
-        depth=depth,
-        threshold=None,
-        filters=MemoryFilters(),
-        heavy=heavy,
-        keyword=True,
-    )
-    return [(pk, round(score, 6)) for pk, score, _ in ranked]
+    ranker = SqlRanker(user=user, query=QUERY, model="", filters=MemoryFilters(), heavy=heavy)
+    legs = ranker.rank(vector=None, threshold=None, keyword=True, depth=depth)
+    return [(pk, round(score, 6)) for pk, score, _ in legs.keyword]
 
 
 def test_the_plan_reads_fewer_memories_and_ranks_them_as_exact_bm25(corpus, settings):
@@ -166,15 +157,6 @@ def test_any_words_a_user_types_reach_the_index_quoted(corpus, settings, query):
     # must stay words.
     services.term_statistics_refresh(user_id=corpus.pk)
     settings.MEMORY_KEYWORD_CANDIDATE_BUDGET = 1
-    _, ranked, _ = legs_ranked(
-        user=corpus,
-        query=query,
-        vector=None,
-        model="",
-        depth=10,
-        threshold=None,
-        filters=MemoryFilters(),
-        heavy=True,
-        keyword=True,
-    )
+    ranker = SqlRanker(user=corpus, query=query, model="", filters=MemoryFilters(), heavy=True)
+    ranked = ranker.rank(vector=None, threshold=None, keyword=True, depth=10).keyword
     assert len(ranked) == (10 if "alpha" in query else 0)

@@ -1,6 +1,8 @@
-"""A hot user's search data held in the process: the same answers as the SQL legs, used only
-while the user's generation says nothing was written since it was read."""
+"""A hot user's search data held in the process: the same answers as the SQL legs (every
+``Ranker`` on the same corpora), used only while the user's generation says nothing was written
+since it was read."""
 
+import itertools
 import time
 
 import pytest
@@ -8,13 +10,14 @@ from django.db import transaction
 
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, SearchGeneration, UserVectorIndex
-from memories.selectors import MemoryFilters, memories_search, resident
-from memories.selectors.resident import (
+from memories.search import resident
+from memories.search.rankers import Ranker, ResidentRanker, SqlRanker
+from memories.search.resident import (
     resident_index_load,
     resident_indexes_forget,
     resident_search,
 )
-from memories.selectors.search import legs_ranked, vector_index_forget
+from memories.selectors import MemoryFilters, memories_search, vector_index_forget
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import get_embedder
 
@@ -70,38 +73,54 @@ def model() -> str:
     return get_embedder().name
 
 
-def sql_legs(user, query, vector, depth):
-    return legs_ranked(
-        user=user,
-        query=query,
-        vector=vector,
-        model=model(),
-        depth=depth,
-        threshold=None,
-        filters=MemoryFilters(),
-        heavy=False,
-        keyword=True,
-    )
+def every_ranker(user, query) -> list[Ranker]:
+    """Every ranker of a light user's search, SQL first: each must answer what it answers."""
+    resident = resident_search(user_id=user.pk, model=model(), query=query)
+    assert resident is not None and resident.index.holds_vectors
+    sql = SqlRanker(user=user, query=query, model=model(), filters=MemoryFilters(), heavy=False)
+    return [sql, ResidentRanker(resident)]
 
 
-def test_the_copy_ranks_as_the_sql_legs_do(user, diary):
+def test_every_ranker_ranks_the_same_corpora_in_the_same_order(user, diary):
     assert resident_index_load(user_id=user.pk, model=model()) is not None
     embedder = get_embedder()
     for query in QUERIES:
         vector = list(embedder.embed([query])[0])
-        resident = resident_search(user_id=user.pk, model=model(), query=query)
-        assert resident is not None
+        sql, *others = every_ranker(user, query)
         for depth in (3, 50):
-            semantic, keyword, path = resident.legs(
-                vector=vector, threshold=None, keyword=True, depth=depth
-            )
-            sql_semantic, sql_keyword, _ = sql_legs(user, query, vector, depth)
-            assert path == "resident"
-            assert_same_ranking(semantic, sql_semantic, tolerance=1e-6)
-            assert_same_ranking(
-                [row[:2] for row in keyword], [row[:2] for row in sql_keyword], tolerance=1e-9
-            )
-            assert [row[2] for row in keyword] == pytest.approx([row[2] for row in sql_keyword])
+            expected = sql.rank(vector=vector, threshold=None, keyword=True, depth=depth)
+            assert expected.path == "exact"
+            for ranker in others:
+                legs = ranker.rank(vector=vector, threshold=None, keyword=True, depth=depth)
+                assert_same_ranking(legs.semantic, expected.semantic, tolerance=1e-6)
+                assert_same_ranking(
+                    [row[:2] for row in legs.keyword],
+                    [row[:2] for row in expected.keyword],
+                    tolerance=1e-9,
+                )
+                assert [row[2] for row in legs.keyword] == pytest.approx(
+                    [row[2] for row in expected.keyword]
+                )
+        widest = sql.rank(vector=vector, threshold=None, keyword=False, depth=50)
+        # A threshold cuts every ranker's semantic leg at the same place: between two
+        # scores of the SQL answer, past its first one.
+        scores = [score for _, score in widest.semantic]
+        floor = next(
+            (
+                (above + below) / 2
+                for above, below in itertools.pairwise(scores[1:])
+                if above - below > 1e-5
+            ),
+            None,
+        )
+        if floor is None:  # every memory as near as the others (no word of it in the diary)
+            continue
+        cut = sql.rank(vector=vector, threshold=floor, keyword=False, depth=50)
+        assert 0 < len(cut.semantic) < len(widest.semantic)
+        for ranker in others:
+            legs = ranker.rank(vector=vector, threshold=floor, keyword=False, depth=50)
+            assert_same_ranking(legs.semantic, cut.semantic, tolerance=1e-6)
+            assert legs.keyword == []
 
 
 def assert_same_ranking(ours, theirs, *, tolerance):

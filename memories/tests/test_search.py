@@ -14,9 +14,9 @@ from django.utils import timezone
 from core.errors import ServiceUnavailable
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
+from memories.search.fusion import fuse
+from memories.search.query_vectors import query_vectors_forget
 from memories.selectors import MemoryFilters, memories_query_prefetch, memories_search
-from memories.selectors.query_vectors import query_vectors_forget
-from memories.selectors.search import fuse
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import EmbeddingUnavailable, get_embedder
 
@@ -227,8 +227,13 @@ def test_user_above_the_threshold_is_searched_through_their_own_index(
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE memories_memorychunk")  # as autovacuum would have by now
+        # At 300 rows pgvector 0.8's costs rightly prefer sorting every distance (at the real
+        # threshold, 10,000, they pick the index): forbid the sort to see that the partial index
+        # is the one the statement can be answered from.
+        cursor.execute("SET enable_sort = off")
         cursor.execute("EXPLAIN " + hnsw_sql)
         plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_sort")
     assert index.name in plan
     # The heavy user's keyword search has its own partial GIN index too.
     with connection.cursor() as cursor:
@@ -240,14 +245,21 @@ def test_user_above_the_threshold_is_searched_through_their_own_index(
     keyword = memories_search(user=heavy, query="python", mode="keyword", top_k=5)
     assert len(keyword.hits) == 5
 
-    # A filter the index cannot apply leaves fewer than top_k: the guard re-runs exact.
+    # A filter is applied inside the index's scan, which goes on until enough rows pass it
+    # (pgvector 0.8's iterative scan): every one of the 30 matching memories.
     only_claude = MemoryFilters(provider="claude")
-    guarded = memories_search(
+    filtered = memories_search(
         user=heavy, query="python garden", mode="semantic", top_k=30, filters=only_claude
+    )
+    assert filtered.vector_path == "hnsw"
+    assert len(filtered.hits) == 30
+    assert {hit.memory.provider for hit in filtered.hits} == {"claude"}
+    # Asking for more than match: only the exact search can say there are no more.
+    guarded = memories_search(
+        user=heavy, query="python garden", mode="semantic", top_k=40, filters=only_claude
     )
     assert guarded.vector_path == "hnsw+exact"
     assert len(guarded.hits) == 30
-    assert {hit.memory.provider for hit in guarded.hits} == {"claude"}
 
     light_outcome = memories_search(user=light, query="python garden", mode="semantic")
     assert light_outcome.vector_path == "exact"

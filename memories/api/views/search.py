@@ -14,7 +14,7 @@ from memories.api.views.common import (
 from memories.spaces import memories_search_scoped
 
 # Built once: making a serializer deep-copies its declared fields, a fifth of a repeated search's
-# time; representing a memory keeps no state in it.
+# time; representing a hit keeps no state in it.
 _SEARCH_HIT = s.SearchHitSerializer()
 
 
@@ -43,15 +43,8 @@ class MemorySearchView(MemoryView):
             importance_boost=data["importance_boost"],
             recency_boost=data["recency_boost"],
         )
-        for scoped in outcome.hits:
-            hit, memory = scoped.hit, scoped.hit.memory
-            memory.score, memory.highlights = hit.score, hit.highlights
-            memory.semantic_score, memory.keyword_score = hit.semantic_score, hit.keyword_score
-            memory.organisation_id = scoped.organisation_id
         body = {
-            "results": [
-                _SEARCH_HIT.to_representation(scoped.hit.memory) for scoped in outcome.hits
-            ],
+            "results": [_SEARCH_HIT.to_representation(scoped) for scoped in outcome.hits],
             "took_ms": outcome.took_ms,
             "mode": outcome.mode,
         }

@@ -1,14 +1,12 @@
-"""Search over one user's memories: semantic, keyword (BM25) and hybrid, and the
-similar-memory reads extraction and embedding use.
+"""Search over one user's memories as one pipeline: embed the query, choose who ranks each leg,
+rank both legs, fuse them, read the hits. Also the similar-memory reads extraction and
+embedding use (the semantic leg alone).
 
-The two legs live in their own modules (vectors.py: cosine similarity, exact or through a heavy
-user's HNSW index; keyword.py: Okapi BM25 with the user's own term statistics) and are fused by
-fusion.py. A new query's embedding runs in another thread while the keyword leg runs
-(query_vectors.py); a query embedded lately sends both legs to PostgreSQL as one statement.
-A user who searches often and has many memories is searched in the process instead, from a
-copy that is used only while no write has happened since it was read (resident.py).
-The weight, the candidate depth and chat's relevance floor were chosen on
-``make bench-retrieval``'s tuning split (bench/README.md).
+A new query's embedding runs in another thread while the keyword leg runs (query_vectors.py);
+a query embedded lately sends both legs to PostgreSQL as one statement. Who ranks is
+``rankers.rankers_for``'s choice (SQL, or the user's copy in this process). The weight, the
+candidate depth and chat's relevance floor were chosen on ``make bench-retrieval``'s tuning
+split (bench/README.md).
 """
 
 import functools
@@ -23,22 +21,13 @@ from django.db.models import Count, Q
 
 from accounts.models import User
 from core.errors import ServiceUnavailable
+from memories.filters import MemoryFilters
 from memories.models import TEXT_SEARCH_CONFIG, Memory
-from memories.selectors.fusion import Fused, KeywordRanked, boosted, fuse
-from memories.selectors.keyword import bm25_statement, or_query_text
-from memories.selectors.query_vectors import cached_query_vector, query_vector_started
-from memories.selectors.records import MemoryFilters, memory_filter_q
-from memories.selectors.resident import resident_search
-from memories.selectors.vectors import (
-    Ranked,
-    filter_subquery,
-    has_vector_index,
-    hnsw_kept,
-    hnsw_session,
-    semantic_ranked,
-    semantic_sql,
-)
-from memories.selectors.vectors import vector_index_forget as vector_index_forget
+from memories.search.fusion import Fused, boosted, fuse
+from memories.search.keyword import or_query_text
+from memories.search.query_vectors import cached_query_vector, query_vector_started
+from memories.search.rankers import Legs, Rankers, rankers_for
+from memories.search.vectors import has_vector_index, semantic_ranked
 from providers.embeddings import Embedder, EmbeddingError, get_embedder
 
 HIGHLIGHT_DELIMITER = " … "
@@ -72,92 +61,6 @@ class SearchOutcome:
     vector_path: str
 
 
-def legs_ranked(
-    *,
-    user: User,
-    query: str,
-    vector: Sequence[float] | None,
-    model: str,
-    depth: int,
-    threshold: float | None,
-    filters: MemoryFilters,
-    heavy: bool,
-    keyword: bool,
-) -> tuple[Ranked, KeywordRanked, str]:
-    """Up to ``depth`` memories from each leg asked for (the semantic leg when ``vector`` is
-    given, cut at ``threshold``; the keyword leg when ``keyword``), best first, and the vector
-    path. Both legs go to PostgreSQL as one statement."""
-    parts, params, ef_search = [], [], None
-    if vector is not None:
-        sql, leg_params, ef_search = semantic_sql(
-            user=user,
-            model=model,
-            vector=vector,
-            limit=depth,
-            threshold=threshold,
-            filters=filters,
-            indexed=heavy,
-        )
-        parts.append(f"SELECT 's' AS leg, * FROM ({sql}) s")
-        params += leg_params
-    statement = None
-    if keyword:
-        subquery, sub_params = filter_subquery(user, filters)
-        keyword_leg = functools.partial(
-            bm25_statement,
-            user=user,
-            query=query,
-            limit=depth,
-            filter_sql=subquery,
-            filter_params=sub_params,
-            heavy=heavy,
-        )
-        statement = keyword_leg()
-        parts.append(f"SELECT 'k' AS leg, * FROM ({statement.sql}) k")
-        params += statement.params
-    semantic: Ranked = []
-    keyword_ranked: KeywordRanked = []
-    with hnsw_session(ef_search) as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        for leg, pk, raw, normalised in cursor.fetchall():
-            if leg == "s":
-                semantic.append((pk, float(raw)))
-            else:
-                keyword_ranked.append((pk, float(raw), float(normalised or 0.0)))
-        # A heavy user's plan that found fewer than asked for widens: fewer common words needed.
-        while (
-            statement is not None
-            and statement.plan is not None
-            and not statement.plan.exact
-            and len(keyword_ranked) < depth
-        ):
-            statement = keyword_leg(max_at_least=statement.plan.at_least - 1)
-            cursor.execute(statement.sql, statement.params)
-            keyword_ranked = [
-                (pk, float(raw), float(normalised or 0.0))
-                for pk, raw, normalised in cursor.fetchall()
-            ]
-    semantic.sort(key=lambda row: (-row[1], row[0]))
-    keyword_ranked.sort(key=lambda row: (-row[1], row[0]))
-    path = "" if vector is None else ("hnsw" if heavy else "exact")
-    if vector is not None and heavy:
-        kept = hnsw_kept(semantic, limit=depth, threshold=threshold)
-        if kept is None:  # the index answered short: only an exact search can say more
-            semantic, _ = semantic_ranked(
-                user=user,
-                vector=vector,
-                model=model,
-                limit=depth,
-                threshold=threshold,
-                filters=filters,
-                has_index=False,
-            )
-            path = "hnsw+exact"
-        else:
-            semantic = kept
-    return semantic, keyword_ranked, path
-
-
 def memories_search(
     *,
     user: User,
@@ -186,42 +89,40 @@ def memories_search(
     query = _search_text(query)
     filters = filters or MemoryFilters()
     depth = top_k if mode != "hybrid" else max(settings.MEMORY_SEARCH_DEPTH, top_k)
+    # Embed: started now, so it runs while the database is asked.
     embedder = get_embedder()
     if mode != "keyword" and cached_query_vector(embedder, query) is None:
-        query_vector_started(embedder, query)  # embedding while the database is asked
-    # A user with their own vector index is a heavy user: their own GIN index too.
-    heavy = has_vector_index(user.pk, embedder.name)
-    sql_legs = functools.partial(
-        legs_ranked,
+        query_vector_started(embedder, query)
+    # Choose who ranks each leg. A user with their own vector index is a heavy user: their own
+    # GIN index too.
+    rankers = rankers_for(
         user=user,
         query=query,
         model=embedder.name,
-        depth=depth,
         filters=filters,
-        heavy=heavy,
+        heavy=has_vector_index(user.pk, embedder.name),
     )
-    resident = None
-    if not memory_filter_q(filters):
-        resident = resident_search(user_id=user.pk, model=embedder.name, query=query)
-    legs = sql_legs
-    if resident is not None:
-        # A heavy user's own HNSW index answers the semantic leg faster than any scan.
-        semantic_from_copy = resident.index.holds_vectors and not heavy
-        legs = functools.partial(
-            resident.legs, depth=depth, semantic_legs=None if semantic_from_copy else sql_legs
-        )
-    semantic, keyword, path, mode = _legs(
-        legs=legs,
+    # Rank both legs.
+    legs, mode = _legs(
+        rankers=rankers,
         embedder=embedder,
         query=query,
         mode=mode,
         threshold=threshold,
+        depth=depth,
     )
+    semantic, keyword, path = legs.semantic, legs.keyword, legs.path
+    # Fuse.
     if mode == "hybrid":
         ranking = fuse(
             semantic, keyword, depth=depth, weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
         )
-        ranking = boosted(ranking, importance_boost=importance_boost, recency_boost=recency_boost)
+        ranking = boosted(
+            ranking,
+            user_id=user.pk,
+            importance_boost=importance_boost,
+            recency_boost=recency_boost,
+        )
     elif mode == "semantic":
         ranking = [Fused(pk, similarity, similarity, None) for pk, similarity in semantic]
     else:
@@ -233,6 +134,7 @@ def memories_search(
     if min_score is not None:
         # On the score as answered (rounded), so a score a client was shown passes its own floor.
         ranking = [item for item in ranking if round(item.score, 6) >= min_score]
+    # Read the hits.
     keyword_ids = {pk for pk, _, _ in keyword}
     hits = _hits(ranking[:top_k], user=user, query=query, highlight_ids=keyword_ids)
     took_ms = (time.perf_counter() - started) * 1000
@@ -254,15 +156,18 @@ def _search_text(query: str) -> str:
 
 
 def _legs(
-    *, legs: functools.partial, embedder: Embedder, query: str, mode: str, threshold: float | None
-) -> tuple[Ranked, KeywordRanked, str, str]:
-    """The candidates of the legs ``mode`` asks for (``legs``: ``legs_ranked``, or a current
-    resident copy's, with everything but the vector, the threshold and the keyword switch), the
-    vector path, and the mode that
-    answered: ``keyword`` when the embedder is down in a hybrid search."""
+    *,
+    rankers: Rankers,
+    embedder: Embedder,
+    query: str,
+    mode: str,
+    threshold: float | None,
+    depth: int,
+) -> tuple[Legs, str]:
+    """The candidates of the legs ``mode`` asks for and the mode that answered: ``keyword``
+    when the embedder is down in a hybrid search."""
     if mode == "keyword":
-        semantic, keyword, path = legs(vector=None, threshold=None, keyword=True)
-        return semantic, keyword, path, mode
+        return rankers.rank(vector=None, threshold=None, keyword=True, depth=depth), mode
     vector = cached_query_vector(embedder, query)
     if vector is None and mode == "semantic":
         try:
@@ -270,17 +175,19 @@ def _legs(
         except EmbeddingError as exc:
             raise ServiceUnavailable("The embedding model is unavailable.") from exc
     if vector is not None:
-        semantic, keyword, path = legs(vector=vector, threshold=threshold, keyword=mode == "hybrid")
-        return semantic, keyword, path, mode
+        legs = rankers.rank(
+            vector=vector, threshold=threshold, keyword=mode == "hybrid", depth=depth
+        )
+        return legs, mode
     # A new query in a hybrid search: the keyword leg needs no vector, so it runs meanwhile.
     pending = query_vector_started(embedder, query)
-    _, keyword, _ = legs(vector=None, threshold=None, keyword=True)
+    words = rankers.rank(vector=None, threshold=None, keyword=True, depth=depth)
     try:
         vector = pending.result()
     except EmbeddingError:
-        return [], keyword, "", "keyword"
-    semantic, _, path = legs(vector=vector, threshold=threshold, keyword=False)
-    return semantic, keyword, path, mode
+        return Legs([], words.keyword, ""), "keyword"
+    semantic = rankers.rank(vector=vector, threshold=threshold, keyword=False, depth=depth)
+    return Legs(semantic.semantic, words.keyword, semantic.path), mode
 
 
 # ts_headline's options, as Django's SearchHeadline writes them.
@@ -359,7 +266,7 @@ def memories_similar(
         for vector in vectors
     ]
     ids = {pk for ranking in rankings for pk, _ in ranking}
-    by_pk = {memory.pk: memory for memory in Memory.objects.filter(pk__in=ids)}
+    by_pk = {memory.pk: memory for memory in Memory.objects.filter(user=user, pk__in=ids)}
     return [
         [
             SearchHit(memory=by_pk[pk], score=round(float(score), 6), highlights=[])
@@ -388,7 +295,7 @@ def memory_near_duplicate(
     if not others:
         return None
     eligible = set(
-        Memory.objects.filter(pk__in=others)
+        Memory.objects.filter(user_id=memory.user_id, pk__in=others)
         .exclude(~Q(prompt="") & Q(response=""))
         .annotate(vectors=Count("chunks", filter=Q(chunks__model=model)))
         .filter(vectors=1)

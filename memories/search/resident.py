@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -36,9 +36,9 @@ from django.conf import settings
 from django.db import connection, connections
 
 from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGeneration
-from memories.selectors.fusion import KeywordRanked
-from memories.selectors.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
-from memories.selectors.vectors import Ranked, has_vector_index
+from memories.search.fusion import KeywordRanked
+from memories.search.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
+from memories.search.vectors import Ranked, has_vector_index
 
 logger = logging.getLogger(__name__)
 
@@ -159,30 +159,10 @@ def _top(scores: np.ndarray, numbers: np.ndarray, limit: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ResidentSearch:
-    """A current copy and the query's lexemes: the legs of one search."""
+    """A current copy and the query's lexemes: what ``rankers.ResidentRanker`` ranks."""
 
     index: ResidentIndex
     lexemes: list[str]
-
-    def legs(
-        self,
-        *,
-        vector: Sequence[float] | None,
-        threshold: float | None,
-        keyword: bool,
-        depth: int,
-        semantic_legs: Callable[..., tuple[Ranked, KeywordRanked, str]] | None = None,
-    ) -> tuple[Ranked, KeywordRanked, str]:
-        """What ``search.legs_ranked`` answers: the keyword leg from the copy, the semantic leg
-        from the copy too, or from ``semantic_legs`` (``legs_ranked``) when given."""
-        semantic, path = [], ""
-        if vector is not None and semantic_legs is not None:
-            semantic, _, path = semantic_legs(vector=vector, threshold=threshold, keyword=False)
-        elif vector is not None:
-            semantic = self.index.semantic_ranked(vector, limit=depth, threshold=threshold)
-            path = "resident"
-        ranked = self.index.keyword_ranked(self.lexemes, limit=depth) if keyword else []
-        return semantic, ranked, path
 
 
 class _Copies:

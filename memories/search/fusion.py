@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from memories.models import Memory
-from memories.selectors.vectors import Ranked
+from memories.search.vectors import Ranked
 
 # (memory id, BM25, BM25 normalised to 0..1)
 KeywordRanked = list[tuple[uuid.UUID, float, float]]
@@ -46,15 +46,18 @@ def fuse(semantic: Ranked, keyword: KeywordRanked, *, depth: int, weight: float)
     return fused
 
 
-def boosted(fused: list[Fused], *, importance_boost: float, recency_boost: float) -> list[Fused]:
-    """Scale fused scores up by importance and recency (a 30-day half-life), when asked."""
+def boosted(
+    fused: list[Fused], *, user_id: uuid.UUID, importance_boost: float, recency_boost: float
+) -> list[Fused]:
+    """Scale fused scores up by importance and recency (a 30-day half-life), when asked; the
+    facts are read from ``user_id``'s memories (every search statement names its user)."""
     if not (importance_boost or recency_boost):
         return fused
     now = timezone.now()
     facts = dict(
         (pk, (importance, created_at))
         for pk, importance, created_at in Memory.objects.filter(
-            pk__in=[item.pk for item in fused]
+            user_id=user_id, pk__in=[item.pk for item in fused]
         ).values_list("pk", "importance", "created_at")
     )
     boosted = []

@@ -1,13 +1,13 @@
 """The semantic leg of search: nearest memories by cosine similarity, exact or through a heavy
 user's own HNSW index.
 
-Vector search follows what was measured on PostgreSQL 16 + pgvector 0.6 with 1M rows: a global
-HNSW index filters by user only after its scan (short or wrong lists for a user among many), so
-there is none. A user below MEMORY_HNSW_USER_THRESHOLD vectors is searched exactly (btree on the
-owner, distances computed for their rows; the MATERIALIZED CTE keeps any plan, cached or not,
-from doing otherwise). A user above it gets a partial HNSW index of their own, built in the
-background (services.vector_indexes_ensure); when that index answers with fewer than the memories
-asked for (filters applied after the scan, or a short scan) the exact search runs instead.
+Vector search is per user (core/vector_index.py says why; measured first on PostgreSQL 16 +
+pgvector 0.6, kept on 18 + 0.8). A user below MEMORY_HNSW_USER_THRESHOLD vectors is searched
+exactly (btree on the owner, distances computed for their rows; the MATERIALIZED CTE keeps any
+plan, cached or not, from doing otherwise). A user above it gets a partial HNSW index of their
+own, built in the background (services.vector_indexes_ensure), scanned iteratively with the
+search's filters inside the scan (pgvector 0.8); when it still answers with fewer than the
+memories asked for (fewer match, or several chunks of one memory) the exact search runs instead.
 
 The SQL is built here and run by the caller, so search can send both legs in one statement.
 """
@@ -22,8 +22,8 @@ from accounts.models import User
 from core import vector_index
 from core.vector_index import hnsw_kept as hnsw_kept
 from core.vector_index import hnsw_session as hnsw_session
+from memories.filters import MemoryFilters, memory_filter_q
 from memories.models import IndexStatus, Memory, MemoryChunk, UserVectorIndex
-from memories.selectors.records import MemoryFilters, memory_filter_q
 
 Ranked = list[tuple[uuid.UUID, float]]
 # The exact search ranks memories by their nearest chunks, this many per memory asked for.
@@ -98,27 +98,28 @@ def exact_sql(
 def hnsw_sql(
     *, user: User, model: str, vector: str, limit: int, filters: MemoryFilters
 ) -> tuple[str, list[Any], int]:
-    """Nearest memories through the user's own HNSW index (approximate; filters apply after):
-    SQL, parameters and the ``hnsw.ef_search`` it needs."""
+    """Nearest memories through the user's own HNSW index (approximate): SQL, parameters and
+    the ``hnsw.ef_search`` it needs. The filters are in the scanned query, so the iterative
+    scan (``hnsw_session``) goes on until enough rows pass them."""
     distance = vector_index.cosine_distance("c.embedding", settings.EMBEDDING_DIMENSIONS)
     subquery, sub_params = filter_subquery(user, filters)
-    restrict = f"WHERE nearest.memory_id IN ({subquery})" if subquery else ""
-    # Overfetch: several chunks of one memory, and filtered-out rows, use up the index's rows.
-    fetch = limit * (4 if subquery else 2)
+    restrict = f"AND c.memory_id IN ({subquery})" if subquery else ""
+    # Overfetch: several chunks of one memory use up the index's rows.
+    fetch = limit * 2
     sql = f"""
         SELECT nearest.memory_id, 1 - MIN(nearest.distance) AS similarity,
                1 - MIN(nearest.distance)
         FROM (
             SELECT c.memory_id, {distance} AS distance
             FROM {MemoryChunk._meta.db_table} c
-            WHERE c.user_id = %s AND c.model = %s
+            WHERE c.user_id = %s AND c.model = %s {restrict}
             ORDER BY {distance}
             LIMIT %s
-        ) nearest {restrict}
+        ) nearest
         GROUP BY nearest.memory_id ORDER BY similarity DESC, nearest.memory_id
     """
     ef_search = vector_index.ef_search_for(fetch, floor=settings.MEMORY_HNSW_EF_SEARCH)
-    return sql, [vector, user.pk, model, vector, fetch, *sub_params], ef_search
+    return sql, [vector, user.pk, model, *sub_params, vector, fetch], ef_search
 
 
 # Per process: whether (user id, model) has a ready index (core.vector_index.ReadinessCache).

@@ -29,7 +29,7 @@ from django.db import connection
 
 from accounts.models import User
 from memories.models import TEXT_SEARCH_CONFIG, KeywordStatistics, Memory, TermStatistic
-from memories.selectors.keyword_plan import KeywordPlan, keyword_plan
+from memories.search.keyword_plan import KeywordPlan, keyword_plan
 
 # Okapi BM25's usual constants (Robertson & Zaragoza): term-frequency saturation and how much
 # a memory's length discounts it.

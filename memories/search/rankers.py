@@ -1,0 +1,189 @@
+"""The two legs of a search, ranked: one interface (``Ranker``), two implementations.
+
+``SqlRanker``: PostgreSQL ranks, both legs in one statement (vectors.py: cosine similarity,
+exact or through a heavy user's HNSW index; keyword.py: Okapi BM25 with the user's own term
+statistics). ``ResidentRanker``: the user's copy in this process ranks the same way with numpy
+(resident.py), for a user who searches often and has many memories. Both answer the same order
+(memories/tests/test_resident.py runs every ranker on the same corpora). ``rankers_for`` chooses
+one per leg: a heavy user's own HNSW index answers the semantic leg faster than any scan, so
+their copy holds only words.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from accounts.models import User
+from memories.filters import MemoryFilters, memory_filter_q
+from memories.search.fusion import KeywordRanked
+from memories.search.keyword import KeywordStatement, bm25_statement
+from memories.search.resident import ResidentSearch, resident_search
+from memories.search.vectors import (
+    Ranked,
+    filter_subquery,
+    hnsw_kept,
+    hnsw_session,
+    semantic_ranked,
+    semantic_sql,
+)
+
+
+@dataclass(frozen=True)
+class Legs:
+    """Each leg's candidates, best first, and how the semantic leg ran: "exact", "hnsw",
+    "hnsw+exact" (the index answered short, the exact search re-ran it), "resident" (the copy
+    in this process, exact), or "" (no semantic leg)."""
+
+    semantic: Ranked
+    keyword: KeywordRanked
+    path: str
+
+
+class Ranker(Protocol):
+    def rank(
+        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+    ) -> Legs:
+        """Up to ``depth`` memories from each leg asked for, best first (ties by id): the
+        semantic leg when ``vector`` is given (cut at ``threshold``), the keyword leg when
+        ``keyword``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SqlRanker:
+    user: User
+    query: str
+    model: str
+    filters: MemoryFilters
+    # A user with their own vector index: their HNSW and GIN indexes, their kept statistics.
+    heavy: bool
+
+    def rank(
+        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+    ) -> Legs:
+        parts, params, ef_search = [], [], None
+        if vector is not None:
+            sql, leg_params, ef_search = semantic_sql(
+                user=self.user,
+                model=self.model,
+                vector=vector,
+                limit=depth,
+                threshold=threshold,
+                filters=self.filters,
+                indexed=self.heavy,
+            )
+            parts.append(f"SELECT 's' AS leg, * FROM ({sql}) s")
+            params += leg_params
+        statement = None
+        if keyword:
+            statement = self._keyword_statement(depth)
+            parts.append(f"SELECT 'k' AS leg, * FROM ({statement.sql}) k")
+            params += statement.params
+        semantic: Ranked = []
+        keyword_ranked: KeywordRanked = []
+        with hnsw_session(ef_search) as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for leg, pk, raw, normalised in cursor.fetchall():
+                if leg == "s":
+                    semantic.append((pk, float(raw)))
+                else:
+                    keyword_ranked.append((pk, float(raw), float(normalised or 0.0)))
+            # A heavy user's plan that found fewer than asked for widens: fewer common words.
+            while (
+                statement is not None
+                and statement.plan is not None
+                and not statement.plan.exact
+                and len(keyword_ranked) < depth
+            ):
+                statement = self._keyword_statement(depth, statement.plan.at_least - 1)
+                cursor.execute(statement.sql, statement.params)
+                keyword_ranked = [
+                    (pk, float(raw), float(normalised or 0.0))
+                    for pk, raw, normalised in cursor.fetchall()
+                ]
+        semantic.sort(key=lambda row: (-row[1], row[0]))
+        keyword_ranked.sort(key=lambda row: (-row[1], row[0]))
+        path = "" if vector is None else ("hnsw" if self.heavy else "exact")
+        if vector is not None and self.heavy:
+            kept = hnsw_kept(semantic, limit=depth, threshold=threshold)
+            if kept is None:  # the index answered short: only an exact search can say more
+                semantic, _ = semantic_ranked(
+                    user=self.user,
+                    vector=vector,
+                    model=self.model,
+                    limit=depth,
+                    threshold=threshold,
+                    filters=self.filters,
+                    has_index=False,
+                )
+                path = "hnsw+exact"
+            else:
+                semantic = kept
+        return Legs(semantic, keyword_ranked, path)
+
+    def _keyword_statement(self, depth: int, max_at_least: int | None = None) -> KeywordStatement:
+        subquery, sub_params = filter_subquery(self.user, self.filters)
+        return bm25_statement(
+            user=self.user,
+            query=self.query,
+            limit=depth,
+            filter_sql=subquery,
+            filter_params=sub_params,
+            heavy=self.heavy,
+            max_at_least=max_at_least,
+        )
+
+
+@dataclass(frozen=True)
+class ResidentRanker:
+    """A current copy of the user's search data and the query's lexemes."""
+
+    search: ResidentSearch
+
+    def rank(
+        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+    ) -> Legs:
+        index = self.search.index
+        semantic = []
+        if vector is not None:
+            semantic = index.semantic_ranked(vector, limit=depth, threshold=threshold)
+        ranked = index.keyword_ranked(self.search.lexemes, limit=depth) if keyword else []
+        return Legs(semantic, ranked, "" if vector is None else "resident")
+
+
+@dataclass(frozen=True)
+class Rankers:
+    """The ranker of each leg; a ranker of both asked for both ranks them at once."""
+
+    semantic: Ranker
+    keyword: Ranker
+
+    def rank(
+        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+    ) -> Legs:
+        if vector is None:
+            return self.keyword.rank(vector=None, threshold=None, keyword=keyword, depth=depth)
+        if not keyword or self.semantic is self.keyword:
+            return self.semantic.rank(
+                vector=vector, threshold=threshold, keyword=keyword, depth=depth
+            )
+        semantic = self.semantic.rank(
+            vector=vector, threshold=threshold, keyword=False, depth=depth
+        )
+        words = self.keyword.rank(vector=None, threshold=None, keyword=True, depth=depth)
+        return Legs(semantic.semantic, words.keyword, semantic.path)
+
+
+def rankers_for(
+    *, user: User, query: str, model: str, filters: MemoryFilters, heavy: bool
+) -> Rankers:
+    """Who ranks each leg of ``user``'s search: their current copy in this process when there
+    is one and nothing filters (its semantic leg only when it holds vectors), else SQL."""
+    sql = SqlRanker(user=user, query=query, model=model, filters=filters, heavy=heavy)
+    if memory_filter_q(filters):
+        return Rankers(sql, sql)
+    resident = resident_search(user_id=user.pk, model=model, query=query)
+    if resident is None:
+        return Rankers(sql, sql)
+    copy = ResidentRanker(resident)
+    return Rankers(copy if resident.index.holds_vectors and not heavy else sql, copy)
