@@ -5,6 +5,12 @@ WORKDIR /build
 COPY requirements.txt .
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
 
+# The web app's browser assets (htmx) from web/package-lock.json; axe-core is for the tests only.
+FROM node:20-slim AS assets
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim
 ARG GIT_COMMIT=unknown
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,6 +25,7 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
 WORKDIR /app
 COPY --chown=engram . .
+COPY --from=assets /web/node_modules web/node_modules
 # collectstatic needs settings but no database: DATABASE_URL only has to parse here.
 RUN SECRET_KEY=build-only DATABASE_URL=postgresql://build@localhost/build \
     python manage.py collectstatic --noinput -v0
