@@ -1,7 +1,7 @@
 """Who is calling: a personal API key (``X-API-Key`` or ``Bearer egm_…``), a JWT access token,
 or a first-party web client's browser session."""
 
-from rest_framework import authentication, exceptions
+from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 from rest_framework_simplejwt import authentication as simplejwt
@@ -44,9 +44,3 @@ class JWTAuthentication(simplejwt.JWTAuthentication):
         if bearer is not None and bearer.startswith(API_KEY_PREFIX):
             return None
         return super().authenticate(request)
-
-
-class SessionAuthentication(authentication.SessionAuthentication):
-    """A first-party web client's browser session (the Django session cookie, httpOnly,
-    SameSite=Lax): DRF's, which checks the CSRF token on unsafe methods. After the bearer and
-    API-key authenticators, so an explicit credential always wins."""

@@ -239,8 +239,10 @@ def sse_turn(target: Target, client: Client, timeout: float) -> Turn:
         if not sample.error:
             events = {}
             for frame in body.split(b"\n\n"):
-                name, _, data = frame.partition(b"\ndata: ")
-                events[name.removeprefix(b"event: ").decode()] = data
+                # A frame's lines: "id: …" (resumable streams), "event: …", "data: …".
+                fields = dict(line.partition(b": ")[::2] for line in frame.split(b"\n"))
+                if b"event" in fields:
+                    events[fields[b"event"].decode()] = fields.get(b"data", b"")
             if "error" in events:
                 sample.error = events["error"].decode()
             elif "message_complete" not in events:

@@ -39,8 +39,8 @@ def measure(data: dict[str, Any], renders: int) -> dict[str, dict[str, float]]:
     from django.test import Client
     from rest_framework.test import APIClient
 
-    from memories.selectors import search as search_selectors
-    from memories.selectors.query_vectors import query_vectors_forget
+    from memories.search import pipeline as search_pipeline
+    from memories.search.query_vectors import query_vectors_forget
 
     user = data["heavy"]
     web = Client(HTTP_HOST="127.0.0.1", HTTP_ACCEPT="text/html")
@@ -64,7 +64,7 @@ def measure(data: dict[str, Any], renders: int) -> dict[str, dict[str, float]]:
         assert response.status_code == 200, (args, response.status_code)
         return elapsed, response
 
-    with mock.patch.object(search_selectors, "get_embedder", return_value=embedder):
+    with mock.patch.object(search_pipeline, "get_embedder", return_value=embedder):
         for warm_up, sample in [(True, 3), (False, renders)]:
             for _ in range(sample):
                 elapsed, _ = timed(web.get, "/memories/")

@@ -349,8 +349,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",
         "accounts.authentication.JWTAuthentication",
-        # A first-party web client's browser session; CSRF checked on unsafe methods.
-        "accounts.authentication.SessionAuthentication",
+        # A first-party web client's browser session (the web app's scripts); DRF's checks the
+        # CSRF token on unsafe methods. Last, so an explicit credential always wins.
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",

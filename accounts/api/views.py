@@ -1,11 +1,11 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors, services, social
 from accounts.api import serializers as s
-from accounts.authentication import SessionAuthentication
 from accounts.models import Provider
 from accounts.ratelimit import (
     EMAIL_CHANGE_GROUP,

@@ -35,6 +35,11 @@ TABLE = {
     ("GET", f"/api/v1/memories/{ANY_ID}/history"): READ,
     ("POST", f"/api/v1/memories/{ANY_ID}/revert"): WRITE,
     ("GET", f"/api/v1/jobs/{ANY_ID}"): READ,
+    # A team's memories (teams/): the same scopes as one's own.
+    ("GET", f"/api/v1/teams/{ANY_ID}/memories"): READ,
+    ("POST", f"/api/v1/teams/{ANY_ID}/memories"): WRITE,
+    ("GET", f"/api/v1/teams/{ANY_ID}/memories/{ANY_ID}"): READ,
+    ("DELETE", f"/api/v1/teams/{ANY_ID}/memories/{ANY_ID}"): WRITE,
     # Disconnect revokes the calling key (connect/): a connected extension's key can.
     ("DELETE", "/api/v1/connect/key"): WRITE,
     ("GET", "/api/v1/models"): CHAT,

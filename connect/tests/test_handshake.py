@@ -4,6 +4,7 @@ key once, use it, disconnect."""
 from datetime import timedelta
 
 import pytest
+from django.shortcuts import resolve_url
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -127,7 +128,7 @@ def test_the_page_needs_a_signed_in_user(client, settings):
     response = client.get(f"{PAGE}?code={started['user_code']}")
 
     assert response.status_code == 302
-    assert response["Location"].startswith(settings.LOGIN_URL)
+    assert response["Location"].startswith(resolve_url(settings.LOGIN_URL))
     assert ConnectRequest.objects.get(pk=started["request_id"]).status == ConnectStatus.PENDING
 
 
