@@ -187,8 +187,8 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     used.first.wait_for()
     assert "I moved to Porto in May." in used.all_inner_texts()
     # The chat turn's request (the profile the user's model writes is another one).
-    (turn,) = [request for request in fake_openai.chat_requests
-               if request.json["messages"][-1]["content"] == "Where do I live, Porto?"]  # fmt: skip
+    turn = next(request for request in fake_openai.chat_requests
+                if request.json["messages"][-1]["content"] == "Where do I live, Porto?")  # fmt: skip
     prompt = turn.json["messages"][0]["content"]
     assert "I moved to Porto in May." in prompt
     me.look("chat")
