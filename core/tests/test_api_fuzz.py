@@ -1,10 +1,13 @@
 """Schema-driven fuzzing of every documented endpoint: no 5xx, every response as documented.
 
-It reads the live OpenAPI schema, so every endpoint a later change adds is fuzzed too.
+It reads the live OpenAPI schema, so every endpoint a later change adds is fuzzed too. The
+operations are fuzzed in two halves, this file's and test_api_fuzz_second_half.py's, so that
+the two test workers share the suite's longest test (pytest-xdist hands out whole files).
 """
 
 import json
 import os
+import zlib
 
 import pytest
 import schemathesis
@@ -173,11 +176,21 @@ def schema_valid_request_accepted(ctx, response, case):
     return positive_data_acceptance(ctx, response, case)
 
 
-@schema.parametrize()
-# One test fuzzes every operation, so its run time grows with the API (past pytest.ini's 300 s
-# hang guard on a busy 2-core machine); still a hang guard.
-@pytest.mark.timeout(1800)
-@settings(
+def half(number: int):
+    """Operations in half ``number`` (0 or 1) of the API: split by a hash of method and path,
+    so each operation always lands in the same half and a new one in either."""
+
+    def matches(ctx) -> bool:
+        operation = ctx.operation
+        return zlib.crc32(f"{operation.method} {operation.path}".encode()) % 2 == number
+
+    return matches
+
+
+# Each half's one test fuzzes every operation in it, so its run time grows with the API (past
+# pytest.ini's 300 s hang guard on a busy 2-core machine); still a hang guard.
+HANG_GUARD = pytest.mark.timeout(1800)
+EXAMPLES = settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=list(HealthCheck),
@@ -185,7 +198,9 @@ def schema_valid_request_accepted(ctx, response, case):
     # draws new ones and so keeps finding what the schema and the API disagree on.
     derandomize=bool(os.environ.get("CI")),
 )
-def test_documented_endpoints_never_fail(case, user):
+
+
+def fuzz(case, user) -> None:
     """Fuzzed as a signed-in user, so requests get past authentication into the views; every
     status, media type and body must be the documented ones. Answers come uncompressed: the
     in-process WSGI transport would not undo gzip as an HTTP client does (compression has its
@@ -206,3 +221,10 @@ def test_documented_endpoints_never_fail(case, user):
     )
     if not case.path.startswith(SIGN_IN_PATHS):
         assert response.status_code != 401, "the request never reached the view"
+
+
+@schema.include(half(0)).parametrize()
+@HANG_GUARD
+@EXAMPLES
+def test_documented_endpoints_never_fail(case, user):
+    fuzz(case, user)

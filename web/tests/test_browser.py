@@ -158,6 +158,8 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     assert "moved to Porto" in first.inner_text()
     first.locator("summary").click()  # the score's parts, on demand
     assert "Keywords (BM25)" in first.inner_text()
+    # Nothing that shares neither a word nor a meaning with the query is offered.
+    assert "Green tea" not in me.page.locator("#results").inner_text()
     me.look("search")
 
     # Edit it (a new version), then revert to the first.

@@ -25,6 +25,9 @@ from web.views.common import flash_error, form_error, page, render_page
 
 PAGE_SIZE = 25
 SEARCH_RESULTS = 20
+# A hit sharing neither a word nor any meaning with the query (score 0) is noise on a page a
+# person reads; the API leaves that cut to its callers (min_score).
+SEARCH_MIN_SCORE = 0.01
 # Similar memories shown on a memory's page, and how similar they must be to be shown.
 SIMILAR_SHOWN = 3
 SIMILAR_FLOOR = 0.75
@@ -64,6 +67,7 @@ def memory_list(request: HttpRequest) -> HttpResponse:
                 query=query,
                 mode=mode,
                 top_k=SEARCH_RESULTS,
+                min_score=SEARCH_MIN_SCORE,
                 filters=_filters(form.cleaned_data),
             )
         except EngramError as error:
