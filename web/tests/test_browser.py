@@ -181,7 +181,8 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     me.page.wait_for_url("**/chat/*-*/")
     chat_url = me.page.url
     fake_openai.script(Reply(text="You live in Porto, since May."))
-    me.page.get_by_label("Your message").fill("Where do I live, Porto?")
+    question = "Where do I live, Porto?"
+    me.page.get_by_label("Your message").fill(question)
     me.page.get_by_role("button", name="Send").click()
     answer = me.page.locator(".turn.assistant").last
     answer.get_by_text("You live in Porto, since May.").wait_for()
@@ -190,7 +191,7 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     assert "I moved to Porto in May." in used.all_inner_texts()
     # The chat turn's request (the profile the user's model writes is another one).
     turn = next(request for request in fake_openai.chat_requests
-                if request.json["messages"][-1]["content"] == "Where do I live, Porto?")  # fmt: skip
+                if request.json["messages"][-1]["content"] == question)  # fmt: skip
     prompt = turn.json["messages"][0]["content"]
     assert "I moved to Porto in May." in prompt
     me.look("chat")
