@@ -3,7 +3,8 @@
 A convex combination keeps what each score means (Bruch et al., "An Analysis of Fusion Functions
 for Hybrid Retrieval": a tuned convex combination beats reciprocal rank fusion and needs few
 labelled queries). The weight and the candidate depth were chosen on ``make bench-retrieval``'s
-tuning split (bench/README.md).
+tuning split (bench/README.md). The weight can be the query's own, lowered when the keyword
+leg's best memory leads the next one (``semantic_weight``); off by default, as measured there.
 """
 
 import math
@@ -25,6 +26,26 @@ class Fused:
     score: float
     semantic: float | None
     keyword: float | None
+
+
+# The query-dependent weight never drops below an even split: a lone word match (an incidental
+# "twice") must not outrank what the question means.
+MIN_SEMANTIC_WEIGHT = 0.5
+
+
+def semantic_weight(keyword: KeywordRanked, *, weight: float, lead_slope: float) -> float:
+    """Cosine's weight for this query: ``weight`` less ``lead_slope`` times the lead of the
+    keyword leg's best memory over its second (normalised BM25, 0..1), not below
+    ``MIN_SEMANTIC_WEIGHT`` (nor above ``weight``). A memory that alone holds the question's
+    rare word (a name, a title) leads the rest, and the question is then the keyword leg's to
+    decide: the semantic leg would fill the top with turns of the person the question names
+    (bench/HISTORY.md, "Query-dependent fusion weight"). Words many memories share (a name)
+    lead nothing, so the weight stays ``weight``."""
+    if not keyword:
+        return weight
+    second = keyword[1][2] if len(keyword) > 1 else 0.0
+    lead = max(keyword[0][2] - second, 0.0)
+    return max(weight - lead_slope * lead, min(weight, MIN_SEMANTIC_WEIGHT))
 
 
 def fuse(semantic: Ranked, keyword: KeywordRanked, *, depth: int, weight: float) -> list[Fused]:

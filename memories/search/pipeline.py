@@ -23,7 +23,7 @@ from accounts.models import User
 from core.errors import ServiceUnavailable
 from memories.filters import MemoryFilters
 from memories.models import TEXT_SEARCH_CONFIG, Memory
-from memories.search.fusion import Fused, boosted, fuse
+from memories.search.fusion import Fused, boosted, fuse, semantic_weight
 from memories.search.keyword import or_query_text
 from memories.search.query_vectors import cached_query_vector, query_vector_started
 from memories.search.rankers import Legs, Rankers, rankers_for
@@ -114,9 +114,12 @@ def memories_search(
     semantic, keyword, path = legs.semantic, legs.keyword, legs.path
     # Fuse.
     if mode == "hybrid":
-        ranking = fuse(
-            semantic, keyword, depth=depth, weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
+        weight = semantic_weight(
+            keyword,
+            weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT,
+            lead_slope=settings.MEMORY_SEARCH_KEYWORD_LEAD_SLOPE,
         )
+        ranking = fuse(semantic, keyword, depth=depth, weight=weight)
         ranking = boosted(
             ranking,
             user_id=user.pk,
