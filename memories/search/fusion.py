@@ -28,8 +28,8 @@ class Fused:
     keyword: float | None
 
 
-# The query-dependent weight never drops below an even split: a lone word match (an incidental
-# "twice") must not outrank what the question means.
+# The query-dependent weight never drops below an even split: however far one memory's words
+# lead, what the question means keeps half of the say.
 MIN_SEMANTIC_WEIGHT = 0.5
 
 
