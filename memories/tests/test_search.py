@@ -14,7 +14,7 @@ from django.utils import timezone
 from core.errors import ServiceUnavailable
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
-from memories.search.fusion import fuse
+from memories.search.fusion import MIN_SEMANTIC_WEIGHT, fuse
 from memories.search.query_vectors import query_vectors_forget
 from memories.selectors import MemoryFilters, memories_query_prefetch, memories_search
 from memories.tests.factories import MemoryFactory
@@ -304,6 +304,21 @@ def test_hybrid_hits_carry_both_legs_scores_and_a_fused_score(user, notes, setti
     assert best.score <= weight * best.semantic_score + (1 - weight) + 1e-6
     unmatched = [hit for hit in outcome.hits if hit.keyword_score is None]
     assert unmatched and all(hit.semantic_score is not None for hit in unmatched)
+
+
+def test_hybrid_fuses_with_the_query_dependent_weight_when_a_slope_is_set(user, notes, settings):
+    settings.MEMORY_SEARCH_KEYWORD_LEAD_SLOPE = 10
+    # "lasagna" is only in note 1: it leads the keyword leg by its whole normalised score.
+    words = memories_search(user=user, query="lasagna recipes", mode="keyword", top_k=4)
+    lead = words.hits[0].score - (words.hits[1].score if len(words.hits) > 1 else 0.0)
+
+    outcome = memories_search(user=user, query="lasagna recipes", mode="hybrid", top_k=4)
+
+    weight = max(settings.MEMORY_SEARCH_SEMANTIC_WEIGHT - 10 * lead, MIN_SEMANTIC_WEIGHT)
+    best = outcome.hits[0]
+    assert best.memory.pk == notes[1].pk and weight < settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
+    expected = weight * best.semantic_score + (1 - weight) * words.hits[0].score
+    assert best.score == pytest.approx(expected, abs=1e-6)
 
 
 def test_min_score_is_a_floor_on_the_score(user, notes):
