@@ -8,10 +8,9 @@ with known evidence of four types. Memories are embedded by the real local model
 (EMBEDDING_BACKEND=local). For each question: recall@5/10/20 and hit@10 of Engram's semantic,
 keyword and hybrid search and of a plain BM25 baseline (``rank-bm25``, a test requirement, over
 lower-cased words). Conversations are split: the first half tunes the fusion (weight and depth,
-convex combination against reciprocal rank fusion; separately, the query-dependent weight's
-slope) and the relevance floor, the second half is reported with what the tuning chose:
-``hybrid`` with the fixed weight search ships, ``hybrid_lead`` with the query-dependent one
-(measured, not adopted: bench/HISTORY.md), in the same run.
+convex combination against reciprocal rank fusion) and the relevance floor, the second half is
+reported with what the tuning chose. Hybrid's recall@10 is of answers ten long, as a search with
+``top_k`` 10 gives them (the keyword leg's best keeps a place among the first ``top_k``).
 Latency (bench/retrieval_latency.py): p50/p95 of the search endpoint in process (the Django
 stack, JSON included) for a user with ``--latency-rows`` memories, with the query embedded (a
 new query) and cached (the same query again), next to baselines timed in the same run.
@@ -28,7 +27,6 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,12 +36,8 @@ from bench.results_io import bench_write_results
 from bench.retrieval_data import Conversation, Question, conversation
 
 KINDS = ["wrong_person", "spread", "paraphrase", "rare_word"]
-SYSTEMS = ["semantic", "keyword", "hybrid", "hybrid_lead", "bm25"]
+SYSTEMS = ["semantic", "keyword", "hybrid", "bm25"]
 WEIGHTS = [round(0.1 * i, 1) for i in range(1, 10)]
-# The query-dependent weight (fusion.semantic_weight): a weight from here lowered by a slope
-# times the keyword leg's lead. Slope 0 is the fixed weight (WEIGHTS).
-LEAD_WEIGHTS = [0.8, 0.85, 0.9, 0.95]
-LEAD_SLOPES = [2.0, 4.0, 6.0, 8.0, 10.0]
 DEPTHS = [50, 100, 150, 200]
 RRF_K = 60
 _WORD = re.compile(r"\w+")
@@ -106,15 +100,23 @@ def bm25_rankings(talk: Conversation, ids: list, top: int) -> list[list]:
 
 
 def engram_rankings(user, talk: Conversation, mode: str, top: int) -> list[list]:
+    """Each question's ``top`` memories. Hybrid's first ten are those of a search asking for
+    ten: the keyword leg's best keeps a place among the first ``top_k``, so a longer answer's
+    first ten can differ."""
     from memories.selectors import memories_search
 
-    return [
-        [
-            hit.memory.pk
-            for hit in memories_search(user=user, query=q.text, mode=mode, top_k=top).hits
-        ]
-        for q in talk.questions
-    ]
+    def found(text: str, top_k: int) -> list:
+        return [hit.memory.pk for hit in memories_search(
+            user=user, query=text, mode=mode, top_k=top_k).hits]  # fmt: skip
+
+    rankings = []
+    for question in talk.questions:
+        ranking = found(question.text, top)
+        if mode == "hybrid" and top > 10:
+            first = found(question.text, 10)
+            ranking = first + [pk for pk in ranking if pk not in first]
+        rankings.append(ranking)
+    return rankings
 
 
 def legs(user, talk: Conversation, depth: int) -> list[tuple[list, list]]:
@@ -139,29 +141,13 @@ def legs(user, talk: Conversation, depth: int) -> list[tuple[list, list]]:
     return out
 
 
-@contextmanager
-def fusion_settings(*, depth: int, weight: float, slope: float):
-    """Search fuses with these while the block runs."""
-    from django.conf import settings
-
-    names = ["MEMORY_SEARCH_DEPTH", "MEMORY_SEARCH_SEMANTIC_WEIGHT",
-             "MEMORY_SEARCH_KEYWORD_LEAD_SLOPE"]  # fmt: skip
-    saved = [getattr(settings, name) for name in names]
-    for name, value in zip(names, (depth, weight, slope), strict=True):
-        setattr(settings, name, value)
-    try:
-        yield
-    finally:
-        for name, value in zip(names, saved, strict=True):
-            setattr(settings, name, value)
-
-
-def convex(semantic: list, keyword: list, depth: int, weight: float, slope: float = 0.0) -> list:
-    from memories.search.fusion import fuse, semantic_weight
+def convex(semantic: list, keyword: list, depth: int, weight: float) -> list:
+    """The hybrid ranking search would answer with ``top_k`` 10."""
+    from memories.search.fusion import fuse, keyword_best_kept
 
     keyword = keyword[:depth]
-    weight = semantic_weight(keyword, weight=weight, lead_slope=slope)
-    return fuse(semantic[:depth], keyword, depth=depth, weight=weight)
+    fused = fuse(semantic[:depth], keyword, depth=depth, weight=weight)
+    return keyword_best_kept(fused, keyword, top_k=10)
 
 
 def rrf(semantic: list, keyword: list, depth: int) -> list:
@@ -214,8 +200,7 @@ def recall_by_kind(rows: Judged, k: int = 10) -> dict[str, float]:
 
 
 def tune(tuning: list[tuple[Any, list, Conversation]]) -> dict:
-    """Weight and depth of the convex fusion (``best``, a fixed weight; ``best_lead``, the
-    query-dependent weight's slope too), and RRF's best depth, on the tuning conversations;
+    """Weight and depth of the convex fusion, and RRF's best depth, on the tuning conversations;
     then the relevance floor. The product's promise is "never worse than BM25, nor than its own
     keyword search, on any kind of question", so the choice is the best macro recall@10 (each
     type counting the same) among the settings that match both on every type (failing that,
@@ -236,29 +221,23 @@ def tune(tuning: list[tuple[Any, list, Conversation]]) -> dict:
         row["worst_gap"] = round(min(by_kind[k] - max(bm25[k], keyword[k]) for k in by_kind), 4)
         grid.append(row)
 
-    convex_grid = [(w, 0.0) for w in WEIGHTS] + [
-        (w, slope) for w in LEAD_WEIGHTS for slope in LEAD_SLOPES
-    ]
     for depth in DEPTHS:
-        for weight, slope in convex_grid:
-            rankings = [
-                [item.pk for item in convex(s, k, depth, weight, slope)] for s, k in all_legs
-            ]
-            add({"fusion": "convex", "depth": depth, "weight": weight, "slope": slope}, rankings)
+        for weight in WEIGHTS:
+            rankings = [[item.pk for item in convex(s, k, depth, weight)] for s, k in all_legs]
+            add({"fusion": "convex", "depth": depth, "weight": weight}, rankings)
         add({"fusion": "rrf", "depth": depth, "k": RRF_K}, [rrf(s, k, depth) for s, k in all_legs])
 
     def rank(row: dict) -> tuple:
         return (min(row["worst_gap"], 0), row["macro_recall@10"], row["macro_recall@5"],
-                -abs(row["weight"] - 0.5), -row["slope"])  # fmt: skip
+                -abs(row["weight"] - 0.5))  # fmt: skip
 
-    best = max((row for row in grid if row["fusion"] == "convex" and not row["slope"]), key=rank)
-    best_lead = max((row for row in grid if row["fusion"] == "convex" and row["slope"]), key=rank)
+    best = max((row for row in grid if row["fusion"] == "convex"), key=rank)
     best_rrf = max(
         (row for row in grid if row["fusion"] == "rrf"),
         key=lambda row: (min(row["worst_gap"], 0), row["macro_recall@10"]),
     )
     return {"grid": grid, "bm25_recall@10": bm25, "keyword_recall@10": keyword, "best": best,
-            "best_lead": best_lead, "best_rrf": best_rrf,
+            "best_rrf": best_rrf,
             "floor": floor(tuning, all_legs, best)}  # fmt: skip
 
 
@@ -268,7 +247,7 @@ def floor(sets: list[tuple[Any, list, Conversation]], all_legs: list, best: dict
     evidence_scores, unrelated_top = [], []
     pairs = [(q, ids) for _, ids, talk in sets for q in talk.questions]
     for (semantic, keyword), (question, ids) in zip(all_legs, pairs, strict=True):
-        fused = convex(semantic, keyword, best["depth"], best["weight"], best["slope"])[:5]
+        fused = convex(semantic, keyword, best["depth"], best["weight"])[:5]
         if not question.evidence:
             unrelated_top.append(fused[0].score if fused else 0.0)
             continue
@@ -312,13 +291,10 @@ def run(args: argparse.Namespace) -> dict:
     if not args.keep_settings:
         settings.MEMORY_SEARCH_DEPTH = tuned["best"]["depth"]
         settings.MEMORY_SEARCH_SEMANTIC_WEIGHT = tuned["best"]["weight"]
-        settings.MEMORY_SEARCH_KEYWORD_LEAD_SLOPE = tuned["best"]["slope"]
     result["settings"] = {
         "MEMORY_SEARCH_DEPTH": settings.MEMORY_SEARCH_DEPTH,
         "MEMORY_SEARCH_SEMANTIC_WEIGHT": settings.MEMORY_SEARCH_SEMANTIC_WEIGHT,
-        "MEMORY_SEARCH_KEYWORD_LEAD_SLOPE": settings.MEMORY_SEARCH_KEYWORD_LEAD_SLOPE,
     }
-    lead = tuned["best_lead"]
     report: dict[str, dict] = {}
     questions = [q for _, _, talk in report_set for q in talk.questions]
     for system in [*SYSTEMS, "rrf"]:
@@ -326,11 +302,6 @@ def run(args: argparse.Namespace) -> dict:
         for user, ids, talk in report_set:
             if system == "bm25":
                 rankings += bm25_rankings(talk, ids, 20)
-            elif system == "hybrid_lead":
-                with fusion_settings(
-                    depth=lead["depth"], weight=lead["weight"], slope=lead["slope"]
-                ):
-                    rankings += engram_rankings(user, talk, "hybrid", 20)
             elif system == "rrf":
                 depth = result["tuning"]["best_rrf"]["depth"]
                 rankings += [rrf(s, k, depth)[:20] for s, k in legs(user, talk, depth)]
@@ -381,8 +352,7 @@ def markdown(result: dict) -> str:
         tuned = result["tuning"]
         lines += [
             "",
-            f"Tuned: {tuned['best']}; query-dependent weight: {tuned['best_lead']}; "
-            f"best RRF: {tuned['best_rrf']}; floor: {tuned['floor']}",
+            f"Tuned: {tuned['best']}; best RRF: {tuned['best_rrf']}; floor: {tuned['floor']}",
         ]
     return "\n".join(lines)
 

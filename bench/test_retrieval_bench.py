@@ -31,13 +31,10 @@ def test_the_benchmark_runs_at_a_tiny_scale():
     result = retrieval_bench.run(args)
 
     assert result["code"] == "after" and result["memories"] == 120
-    assert set(result["report"]) == {"semantic", "keyword", "hybrid", "hybrid_lead", "bm25", "rrf"}
+    assert set(result["report"]) == {"semantic", "keyword", "hybrid", "bm25", "rrf"}
     for system in result["report"].values():
         assert set(system) == {*retrieval_bench.KINDS, "all"}
-    assert result["tuning"]["best"]["weight"] in {
-        *retrieval_bench.WEIGHTS,
-        *retrieval_bench.LEAD_WEIGHTS,
-    }
+    assert result["tuning"]["best"]["weight"] in retrieval_bench.WEIGHTS
     assert 0 <= result["tuning"]["floor"]["value"] <= 1
     assert result["latency"]["rows"] == 150
     assert "| hybrid | wrong_person |" in retrieval_bench.markdown(result)

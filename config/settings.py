@@ -766,11 +766,6 @@ MEMORY_HNSW_EF_CONSTRUCTION = env.int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 # normalised BM25 in the fused score (both chosen on `make bench-retrieval`, bench/README.md).
 MEMORY_SEARCH_DEPTH = env.int("MEMORY_SEARCH_DEPTH", 50)
 MEMORY_SEARCH_SEMANTIC_WEIGHT = env.float("MEMORY_SEARCH_SEMANTIC_WEIGHT", 0.8)
-# A query-dependent weight: the weight less this slope times the keyword leg's lead (its best
-# memory's normalised BM25 over the second's), not below 0.5 (memories/search/fusion.py). Off:
-# measured with a weight of 0.95 and a slope of 6 (tuned) it wins one held-out wrong-name and
-# one paraphrase question and loses one two-fact question (bench/HISTORY.md).
-MEMORY_SEARCH_KEYWORD_LEAD_SLOPE = env.float("MEMORY_SEARCH_KEYWORD_LEAD_SLOPE", 0.0)
 # A heavy user's keyword leg reads about this many memories at most: all those of the query's
 # rarer words, and those holding several of its common ones (memories/search/keyword_plan.py).
 MEMORY_KEYWORD_CANDIDATE_BUDGET = env.int("MEMORY_KEYWORD_CANDIDATE_BUDGET", 1_000)

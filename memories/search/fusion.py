@@ -3,8 +3,8 @@
 A convex combination keeps what each score means (Bruch et al., "An Analysis of Fusion Functions
 for Hybrid Retrieval": a tuned convex combination beats reciprocal rank fusion and needs few
 labelled queries). The weight and the candidate depth were chosen on ``make bench-retrieval``'s
-tuning split (bench/README.md). The weight can be the query's own, lowered when the keyword
-leg's best memory leads the next one (``semantic_weight``); off by default, as measured there.
+tuning split (bench/README.md). Then the keyword leg's best memory keeps a place in the
+answer (``keyword_best_kept``).
 """
 
 import math
@@ -26,26 +26,6 @@ class Fused:
     score: float
     semantic: float | None
     keyword: float | None
-
-
-# The query-dependent weight never drops below an even split: however far one memory's words
-# lead, what the question means keeps half of the say.
-MIN_SEMANTIC_WEIGHT = 0.5
-
-
-def semantic_weight(keyword: KeywordRanked, *, weight: float, lead_slope: float) -> float:
-    """Cosine's weight for this query: ``weight`` less ``lead_slope`` times the lead of the
-    keyword leg's best memory over its second (normalised BM25, 0..1), not below
-    ``MIN_SEMANTIC_WEIGHT`` (nor above ``weight``). A memory that alone holds the question's
-    rare word (a name, a title) leads the rest, and the question is then the keyword leg's to
-    decide: the semantic leg would fill the top with turns of the person the question names
-    (bench/HISTORY.md, "Query-dependent fusion weight"). Words many memories share (a name)
-    lead nothing, so the weight stays ``weight``."""
-    if not keyword:
-        return weight
-    second = keyword[1][2] if len(keyword) > 1 else 0.0
-    lead = max(keyword[0][2] - second, 0.0)
-    return max(weight - lead_slope * lead, min(weight, MIN_SEMANTIC_WEIGHT))
 
 
 def fuse(semantic: Ranked, keyword: KeywordRanked, *, depth: int, weight: float) -> list[Fused]:
@@ -92,3 +72,23 @@ def boosted(
         boosted.append(Fused(item.pk, item.score * factor, item.semantic, item.keyword))
     boosted.sort(key=lambda item: (-item.score, item.pk))
     return boosted
+
+
+def keyword_best_kept(ranking: list[Fused], keyword: KeywordRanked, *, top_k: int) -> list[Fused]:
+    """``ranking`` with the keyword leg's best memory among its first ``top_k``: when the fused
+    order left it out, it takes the last of those places, with its own (lower) score. A question
+    decided by one rare word (a name, a title) names that memory alone, yet the semantic leg can
+    fill every place with turns of the person it names; hybrid search then missed what its own
+    keyword search found first (bench/HISTORY.md, "The keyword leg's best keeps a place"). A
+    memory filtered out of ``ranking`` (``min_score``) stays out."""
+    if not keyword or top_k <= 0:
+        return ranking
+    best = keyword[0][0]
+    head = ranking[:top_k]
+    if any(item.pk == best for item in head):
+        return ranking
+    kept = next((item for item in ranking if item.pk == best), None)
+    if kept is None:
+        return ranking
+    rest = [item for item in ranking[top_k - 1 :] if item.pk != best]
+    return [*head[: top_k - 1], kept, *rest]

@@ -23,7 +23,7 @@ from accounts.models import User
 from core.errors import ServiceUnavailable
 from memories.filters import MemoryFilters
 from memories.models import TEXT_SEARCH_CONFIG, Memory
-from memories.search.fusion import Fused, boosted, fuse, semantic_weight
+from memories.search.fusion import Fused, boosted, fuse, keyword_best_kept
 from memories.search.keyword import or_query_text
 from memories.search.query_vectors import cached_query_vector, query_vector_started
 from memories.search.rankers import Legs, Rankers, rankers_for
@@ -81,9 +81,10 @@ def memories_search(
     to 0..1 (keyword.py), ``threshold`` a minimum of it. ``hybrid``: both legs
     (``MEMORY_SEARCH_DEPTH`` candidates each, the semantic one cut at ``threshold``) fused as
     ``w·cosine + (1 - w)·normalised BM25`` (``w`` = ``MEMORY_SEARCH_SEMANTIC_WEIGHT``), with
-    optional boosts for importance and recency. ``min_score``: only results whose score reaches
-    it. Every hit carries both legs' own scores where known. When the embedder is down a hybrid
-    search answers from keywords alone (``mode`` says so).
+    optional boosts for importance and recency; the keyword leg's best memory keeps a place
+    among the first ``top_k`` (``fusion.keyword_best_kept``). ``min_score``: only results whose
+    score reaches it. Every hit carries both legs' own scores where known. When the embedder is
+    down a hybrid search answers from keywords alone (``mode`` says so).
     """
     started = time.perf_counter()
     query = _search_text(query)
@@ -114,12 +115,9 @@ def memories_search(
     semantic, keyword, path = legs.semantic, legs.keyword, legs.path
     # Fuse.
     if mode == "hybrid":
-        weight = semantic_weight(
-            keyword,
-            weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT,
-            lead_slope=settings.MEMORY_SEARCH_KEYWORD_LEAD_SLOPE,
+        ranking = fuse(
+            semantic, keyword, depth=depth, weight=settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
         )
-        ranking = fuse(semantic, keyword, depth=depth, weight=weight)
         ranking = boosted(
             ranking,
             user_id=user.pk,
@@ -137,6 +135,8 @@ def memories_search(
     if min_score is not None:
         # On the score as answered (rounded), so a score a client was shown passes its own floor.
         ranking = [item for item in ranking if round(item.score, 6) >= min_score]
+    if mode == "hybrid":
+        ranking = keyword_best_kept(ranking, keyword, top_k=top_k)
     # Read the hits.
     keyword_ids = {pk for pk, _, _ in keyword}
     hits = _hits(ranking[:top_k], user=user, query=query, highlight_ids=keyword_ids)

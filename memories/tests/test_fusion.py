@@ -1,56 +1,64 @@
-"""Hybrid search's query-dependent weight: pure functions, no database."""
+"""Hybrid search's fusion: the keyword leg's best memory keeps a place (pure functions, no
+database)."""
 
 import uuid
 
-import pytest
-
-from memories.search.fusion import MIN_SEMANTIC_WEIGHT, fuse, semantic_weight
+from memories.search.fusion import Fused, fuse, keyword_best_kept
 
 
 def keyword_leg(*normalised: float) -> list[tuple[uuid.UUID, float, float]]:
     return [(uuid.uuid4(), 10 * score, score) for score in normalised]
 
 
-def test_a_memory_alone_holding_the_rare_word_lowers_the_weight_by_its_lead():
-    # The best memory leads the second by 0.05 of the query's words.
-    leg = keyword_leg(0.22, 0.17, 0.16)
-
-    assert semantic_weight(leg, weight=0.9, lead_slope=4) == pytest.approx(0.9 - 4 * 0.05)
+def fused(count: int) -> list[Fused]:
+    return [Fused(uuid.uuid4(), 1.0 - 0.01 * rank, 0.5, None) for rank in range(count)]
 
 
-@pytest.mark.parametrize(
-    "leg",
-    [
-        keyword_leg(0.26, 0.26, 0.25),  # a name every memory holds: nobody leads
-        keyword_leg(),  # no word matched
-    ],
-)
-def test_a_keyword_leg_that_singles_out_no_memory_keeps_the_weight(leg):
-    assert semantic_weight(leg, weight=0.9, lead_slope=8) == 0.9
-
-
-def test_the_weight_never_drops_below_an_even_split_nor_rises_above_its_setting():
-    assert semantic_weight(keyword_leg(1.0, 0.01), weight=0.9, lead_slope=8) == MIN_SEMANTIC_WEIGHT
-    assert semantic_weight(keyword_leg(1.0), weight=0.3, lead_slope=8) == 0.3
-    assert semantic_weight(keyword_leg(0.5, 0.5), weight=0.9, lead_slope=8) == 0.9
-
-
-def test_slope_zero_is_the_fixed_weight():
-    assert semantic_weight(keyword_leg(1.0, 0.1), weight=0.8, lead_slope=0) == 0.8
-
-
-def test_the_lead_brings_the_keyword_legs_decisive_memory_into_the_top_ten():
-    # The wrong-name question: the semantic leg's top ten are the named person's turns, the
-    # evidence (the only memory holding the rare word) is its 48th; the keyword leg's first.
+def test_the_wrong_name_question_finds_what_the_keyword_leg_found_first():
+    # The semantic leg's top ten are turns of the person the question names; the evidence (the
+    # only memory holding the rare word) is its 48th, and the keyword leg's first.
     close = [0.509 - 0.001 * rank for rank in range(10)]
     rest = [0.49 - 0.0015 * rank for rank in range(40)]
     semantic = [(uuid.uuid4(), cosine) for cosine in close + rest]
     evidence = semantic[47][0]
     keyword = [(evidence, 5.1, 0.22), *keyword_leg(*[0.17 - 0.001 * i for i in range(49)])]
+    ranking = fuse(semantic, keyword, depth=50, weight=0.9)
+    assert evidence not in [item.pk for item in ranking[:10]]
 
-    def top_ten(slope: float) -> list[uuid.UUID]:
-        weight = semantic_weight(keyword, weight=0.9, lead_slope=slope)
-        return [item.pk for item in fuse(semantic, keyword, depth=50, weight=weight)[:10]]
+    kept = keyword_best_kept(ranking, keyword, top_k=10)
 
-    assert evidence not in top_ten(0)
-    assert evidence in top_ten(8)
+    assert [item.pk for item in kept[:9]] == [item.pk for item in ranking[:9]]
+    assert kept[9].pk == evidence
+    # Nothing lost, nothing doubled: the memory it displaced comes next.
+    assert kept[10] == ranking[9]
+    assert sorted(item.pk for item in kept) == sorted(item.pk for item in ranking)
+
+
+def test_a_ranking_already_holding_the_keyword_legs_best_is_unchanged():
+    ranking = fused(12)
+    keyword = [(ranking[4].pk, 3.0, 0.3)]
+
+    assert keyword_best_kept(ranking, keyword, top_k=5) == ranking
+
+
+def test_the_kept_memory_keeps_its_own_score():
+    ranking = fused(20)
+    keyword = [(ranking[15].pk, 3.0, 0.3)]
+
+    kept = keyword_best_kept(ranking, keyword, top_k=3)
+
+    assert kept[2] == ranking[15]
+    assert kept[:2] == ranking[:2]
+
+
+def test_a_memory_the_floor_removed_is_not_brought_back():
+    ranking = fused(5)
+    keyword = keyword_leg(0.9)  # its best is not in the (floored) ranking
+
+    assert keyword_best_kept(ranking, keyword, top_k=3) == ranking
+
+
+def test_no_keyword_match_leaves_the_ranking_alone():
+    ranking = fused(5)
+
+    assert keyword_best_kept(ranking, [], top_k=3) == ranking

@@ -14,7 +14,7 @@ from django.utils import timezone
 from core.errors import ServiceUnavailable
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
-from memories.search.fusion import MIN_SEMANTIC_WEIGHT, fuse
+from memories.search.fusion import fuse
 from memories.search.query_vectors import query_vectors_forget
 from memories.selectors import MemoryFilters, memories_query_prefetch, memories_search
 from memories.tests.factories import MemoryFactory
@@ -306,19 +306,31 @@ def test_hybrid_hits_carry_both_legs_scores_and_a_fused_score(user, notes, setti
     assert unmatched and all(hit.semantic_score is not None for hit in unmatched)
 
 
-def test_hybrid_fuses_with_the_query_dependent_weight_when_a_slope_is_set(user, notes, settings):
-    settings.MEMORY_SEARCH_KEYWORD_LEAD_SLOPE = 10
-    # "lasagna" is only in note 1: it leads the keyword leg by its whole normalised score.
-    words = memories_search(user=user, query="lasagna recipes", mode="keyword", top_k=4)
-    lead = words.hits[0].score - (words.hits[1].score if len(words.hits) > 1 else 0.0)
+def test_hybrid_keeps_the_keyword_legs_best_memory_when_meaning_fills_every_place(
+    user, embed_now, settings
+):
+    # The wrong-name question: it names Maya, who never said the answer, and one rare word
+    # ("otter") that only Leo's memory holds. Meaning alone ranks Maya's chatter first.
+    settings.MEMORY_SEARCH_SEMANTIC_WEIGHT = 1.0
+    chatter = [
+        MemoryFactory(user=user, content=f"Maya: {text}.")
+        for text in (
+            "I told you how my week went, it was a long one",
+            "how have things been with you lately?",
+            "my week was busy but good, thanks for asking",
+        )
+    ]
+    otter = MemoryFactory(user=user, content="Leo: I finally got an otter tattoo on my arm.")
+    embed_now(*chatter, otter)
+    query = "How was Maya's week with the otter?"
+    meaning = memories_search(user=user, query=query, mode="semantic", top_k=2)
+    assert otter.pk not in ids(meaning)  # what makes this the wrong-name case
 
-    outcome = memories_search(user=user, query="lasagna recipes", mode="hybrid", top_k=4)
+    outcome = memories_search(user=user, query=query, mode="hybrid", top_k=2)
 
-    weight = max(settings.MEMORY_SEARCH_SEMANTIC_WEIGHT - 10 * lead, MIN_SEMANTIC_WEIGHT)
-    best = outcome.hits[0]
-    assert best.memory.pk == notes[1].pk and weight < settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
-    expected = weight * best.semantic_score + (1 - weight) * words.hits[0].score
-    assert best.score == pytest.approx(expected, abs=1e-6)
+    assert ids(outcome) == [ids(meaning)[0], otter.pk]
+    # In the last place, with its own (lower) score.
+    assert outcome.hits[1].score < outcome.hits[0].score and outcome.hits[1].keyword_score
 
 
 def test_min_score_is_a_floor_on_the_score(user, notes):
