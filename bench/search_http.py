@@ -100,8 +100,13 @@ class SearchClient:
         body = json.dumps({"query": query, "mode": mode, "top_k": top_k})
         headers = {"Content-Type": "application/json", "X-API-Key": secret}
         started = time.perf_counter()
-        self.connection.request("POST", "/api/v1/memories/search", body, headers)
-        response = self.connection.getresponse()
+        try:
+            response = self._post(body, headers)
+        except (ConnectionError, http.client.RemoteDisconnected):
+            # The server closed the kept-alive connection (idle past its keep-alive timeout):
+            # a client opens another, as HTTP libraries do, and that is timed too.
+            self.connection.close()
+            response = self._post(body, headers)
         payload = response.read()
         elapsed = (time.perf_counter() - started) * 1000
         if response.status != 200:
@@ -110,6 +115,10 @@ class SearchClient:
         path = timing.partition('desc="')[2].rstrip('"') if 'desc="' in timing else ""
         ids = [row["id"] for row in json.loads(payload)["results"]]
         return Answer(ms=elapsed, ids=ids, vector_path=path)
+
+    def _post(self, body: str, headers: dict) -> http.client.HTTPResponse:
+        self.connection.request("POST", "/api/v1/memories/search", body, headers)
+        return self.connection.getresponse()
 
     def close(self) -> None:
         self.connection.close()
