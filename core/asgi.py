@@ -109,7 +109,7 @@ class StreamedBodyASGIHandler(ASGIHandler):
         # WSGI (as the tests run it), a request runs in one worker thread, one hop from the event
         # loop and one back. Built for async, the stack hopped back and forth around each sync
         # part (WhiteNoise, and every hook of Django's MiddlewareMixin runs in sync_to_async):
-        # about 2 ms of a search (bench/HISTORY.md, "The request path over HTTP").
+        # ~15% of a search's request thread (bench/HISTORY.md, "The request path over HTTP").
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request):
