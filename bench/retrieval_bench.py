@@ -311,15 +311,20 @@ def run(args: argparse.Namespace) -> dict:
     result["report"] = report
     if args.latency_rows:
         print(markdown(result), file=sys.stderr)  # the recall figures, should timing fail
-        user = retrieval_latency.load_latency_user(loaded, args.latency_rows)
-        texts = [q.text for q in questions[: args.latency_queries + retrieval_latency.WARM_UP]]
-        result["latency"] = {
-            "rows": args.latency_rows,
+        # Distinct questions: each is a new query to the server once.
+        texts = list(dict.fromkeys(q.text for q in questions))
+        texts = texts[: args.latency_queries + retrieval_latency.WARM_UP]
+        latency: dict[str, Any] = {
             "queries": len(texts) - retrieval_latency.WARM_UP,
             "load_average": [round(v, 2) for v in os.getloadavg()],
-            **retrieval_latency.endpoint(user, texts),
-            "breakdown": retrieval_latency.breakdown(user, texts),
+            "users": [],
         }
+        for rows in args.latency_rows:
+            user = retrieval_latency.load_latency_user(loaded, rows)
+            latency["users"].append(retrieval_latency.endpoint(user, texts))
+        latency["breakdown"] = retrieval_latency.breakdown(user, texts)
+        latency["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+        result["latency"] = latency
     result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
@@ -361,7 +366,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=6)
     parser.add_argument("--turns", type=int, default=400)
-    parser.add_argument("--latency-rows", type=int, default=6_000)
+    parser.add_argument(
+        "--latency-rows", type=int, nargs="*", default=[600, 6_000], help="none: no latency"
+    )
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument(
         "--keep-settings",

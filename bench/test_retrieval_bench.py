@@ -1,6 +1,7 @@
 """A seconds-long smoke run of the retrieval benchmark: it loads a tiny set, tunes, reports
-every system on every question type and times the endpoint. It asserts that the benchmark works
-and is deterministic, never how good or fast search is (the test embedder is not the real one)."""
+every system on every question type and times the endpoint over HTTP. It asserts that the
+benchmark works and is deterministic, never how good or fast search is (the test embedder is not
+the real one)."""
 
 import argparse
 
@@ -9,7 +10,7 @@ import pytest
 from bench import retrieval_bench
 from bench.retrieval_data import conversation
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # the search server reads the rows
 
 
 def test_the_set_is_deterministic_and_has_every_question_type():
@@ -25,7 +26,7 @@ def test_the_set_is_deterministic_and_has_every_question_type():
 
 def test_the_benchmark_runs_at_a_tiny_scale():
     args = argparse.Namespace(
-        conversations=2, turns=60, latency_rows=150, latency_queries=3, keep_settings=False
+        conversations=2, turns=60, latency_rows=[150], latency_queries=3, keep_settings=False
     )
 
     result = retrieval_bench.run(args)
@@ -36,5 +37,7 @@ def test_the_benchmark_runs_at_a_tiny_scale():
         assert set(system) == {*retrieval_bench.KINDS, "all"}
     assert result["tuning"]["best"]["weight"] in retrieval_bench.WEIGHTS
     assert 0 <= result["tuning"]["floor"]["value"] <= 1
-    assert result["latency"]["rows"] == 150
+    (latency,) = result["latency"]["users"]
+    assert latency["rows"] == 150 and latency["vector_paths"] == {"exact": 3}
+    assert latency["recall_at_10"] == 1.0
     assert "| hybrid | wrong_person |" in retrieval_bench.markdown(result)

@@ -1,5 +1,5 @@
 """Django's ASGI handler, except that raw bodies sent to the routes in STREAMED_UPLOAD_PATHS
-reach their views unread.
+reach their views unread, and that a request's middleware and view run in one thread.
 
 Django's own handler reads every request body to its end (into a temporary file) before any
 middleware or view runs: a 5 GB backup would be received whole before its size or its sender's
@@ -21,7 +21,7 @@ import io
 import re
 
 import django
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.core.handlers.asgi import ASGIHandler
@@ -104,6 +104,18 @@ def _header(scope: dict, name: bytes) -> str:
 
 
 class StreamedBodyASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async: bool = False) -> None:
+        # Every middleware here is sync-capable and every view sync (DRF's): built as under
+        # WSGI (as the tests run it), a request runs in one worker thread, one hop from the event
+        # loop and one back. Built for async, the stack hopped back and forth around each sync
+        # part (WhiteNoise, and every hook of Django's MiddlewareMixin runs in sync_to_async):
+        # ~15% of a search's request thread (bench/HISTORY.md, "The request path over HTTP").
+        super().load_middleware(is_async=False)
+
+    async def get_response_async(self, request):
+        # As Django runs a sync view: in the request's own thread (ThreadSensitiveContext).
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+
     async def handle(self, scope, receive, send):
         if is_streamed_upload(scope["path"], _header(scope, b"content-type")):
             receive = StreamedBody(receive)

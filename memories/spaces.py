@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from accounts.models import User
-from memories.search import SearchHit, memories_search
+from memories.search import SearchHit, memories_query_prefetch, memories_search
 from teams.models import AuditAction
 from teams.selectors import readable_spaces
 from teams.services import team_memory_audit
@@ -43,6 +43,10 @@ def memories_search_scoped(
     """``memories_search`` over ``user``'s own memories and the team spaces ``include_team``
     selects (see TEAM_SCOPE_PATTERN), best ``top_k`` of them all by score. A team the user is
     not in is a 404; reading a team's memories is written to its audit log."""
+    if search.get("mode", "hybrid") != "keyword":
+        # The model's milliseconds are most of a new query's time: they start first, and the
+        # reads before the ranking (the team spaces, the user's copy) happen meanwhile.
+        memories_query_prefetch(query)
     spaces = readable_spaces(user=user, include=include_team)
     own = memories_search(user=user, query=query, top_k=top_k, **search)
     hits = [ScopedHit(hit, None) for hit in own.hits]

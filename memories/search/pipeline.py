@@ -92,8 +92,8 @@ def memories_search(
     depth = top_k if mode != "hybrid" else max(settings.MEMORY_SEARCH_DEPTH, top_k)
     # Embed: started now, so it runs while the database is asked.
     embedder = get_embedder()
-    if mode != "keyword" and cached_query_vector(embedder, query) is None:
-        query_vector_started(embedder, query)
+    if mode != "keyword":
+        _embedding_started(embedder, query)
     # Choose who ranks each leg. A user with their own vector index is a heavy user: their own
     # GIN index too.
     rankers = rankers_for(
@@ -148,7 +148,13 @@ def memories_query_prefetch(query: str) -> None:
     """Start embedding ``query`` for a search about to run (chat's recall, while the rest of
     the turn is prepared): that search then finds its vector ready or on its way. Errors are
     the search's to report."""
-    query_vector_started(get_embedder(), _search_text(query))
+    _embedding_started(get_embedder(), _search_text(query))
+
+
+def _embedding_started(embedder: Embedder, query: str) -> None:
+    """``query``'s embedding on its way in another thread, unless it was embedded lately."""
+    if cached_query_vector(embedder, query) is None:
+        query_vector_started(embedder, query)
 
 
 def _search_text(query: str) -> str:

@@ -354,6 +354,8 @@ def test_the_search_endpoint_answers_each_score_and_checks_min_score(auth_client
     first = response.json()["results"][0]
     assert {"score", "semantic_score", "keyword_score", "highlights"} <= set(first)
     assert first["score"] >= 0.05 and first["keyword_score"] > 0
+    took = response.json()["took_ms"]
+    assert response["Server-Timing"] == f'search;dur={took};desc="exact"'
     wrong = auth_client.post(url, {"query": "python", "min_score": 2}, format="json")
     assert wrong.status_code == 400
     assert "min_score" in wrong.json()["error"]["details"]

@@ -48,7 +48,10 @@ class MemorySearchView(MemoryView):
             "took_ms": outcome.took_ms,
             "mode": outcome.mode,
         }
-        return Response(body)
+        # The search's own time and which index answered it ("exact", "hnsw", "resident"...):
+        # for a browser's developer tools, and for bench/search_http.py.
+        timing = f'search;dur={outcome.took_ms};desc="{outcome.vector_path}"'
+        return Response(body, headers={"Server-Timing": timing})
 
 
 class MemoryStatsView(MemoryView):
