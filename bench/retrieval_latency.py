@@ -118,10 +118,14 @@ def endpoint(user, texts: list[str]) -> dict:
 def _resident_loaded(user, post, text: str) -> float | None:
     """Search once, as a user who starts searching does, then wait for the background copy of
     their data (memories/search/resident.py): the timings are of a user who searches often.
-    The wait, in ms, or None when the user is not copied (below the minimum, or turned off)."""
+    The wait, in ms, or None when the user is not copied (below the minimum, or turned off):
+    then no copy is waited for, which would only end at the minute's limit."""
     from django.conf import settings
 
-    if settings.MEMORY_RESIDENT_MB <= 0:
+    from memories.models import Memory
+
+    below_minimum = Memory.objects.filter(user=user).count() < settings.MEMORY_RESIDENT_MIN_MEMORIES
+    if settings.MEMORY_RESIDENT_MB <= 0 or below_minimum:
         return None
     started = time.perf_counter()
     post(text, "semantic")
