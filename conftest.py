@@ -2,12 +2,27 @@
 
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from rest_framework.test import APIClient
 
 pytest_plugins = ["testing.fixtures", "testing.oidc"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist workers: files marked ``heavy`` first, then the others by their number of
+    tests, most first. `--dist loadfile` hands whole files out in this order (pytest.ini turns
+    xdist's own ordering, by number of tests alone, off): the files of tens of seconds start
+    while the short ones wait, which then even out the workers' ends. By xdist's order the
+    heaviest files, one or two tests each, came last, and one worker ran them on alone."""
+    if not hasattr(config, "workerinput"):
+        return
+    tests_in = Counter(item.path for item in items)
+    heavy = {item.path for item in items if item.get_closest_marker("heavy")}
+    items.sort(key=lambda item: (item.path not in heavy, -tests_in[item.path]))
 
 
 @pytest.hookimpl(hookwrapper=True)
