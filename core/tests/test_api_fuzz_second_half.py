@@ -5,7 +5,7 @@ import pytest
 
 from core.tests.test_api_fuzz import EXAMPLES, HANG_GUARD, api_schema, fuzz, half, schema
 
-pytestmark = pytest.mark.heavy
+pytestmark = pytest.mark.heavy(140)
 
 __all__ = ["api_schema"]  # the fixture the lazy schema is read from
 
