@@ -2,12 +2,31 @@
 
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from rest_framework.test import APIClient
 
 pytest_plugins = ["testing.fixtures", "testing.oidc"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist workers: files marked ``heavy(seconds)`` first, longest first, then the
+    others by their number of tests, most first. `--dist loadfile` hands whole files out in this
+    order (pytest.ini turns xdist's own ordering, by number of tests alone, off): the long files
+    start on both workers at once and the short ones even out the workers' ends. By xdist's
+    order the fuzz halves, one test each, came last; and as a worker takes its next file while
+    it still has two tests or fewer to run, two one-test files next to each other in the queue
+    end up on one worker, so the two longest go first, one to each."""
+    if not hasattr(config, "workerinput"):
+        return
+    tests_in = Counter(item.path for item in items)
+    seconds = {
+        item.path: marker.args[0] for item in items if (marker := item.get_closest_marker("heavy"))
+    }
+    items.sort(key=lambda item: (-seconds.get(item.path, 0), -tests_in[item.path]))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -10,7 +10,7 @@ from testing.fake_openai import Reply
 from testing.fixtures import SERVER_KEY
 from testing.live import live_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(35)]
 
 
 @pytest.mark.parametrize("cold", [False, True], ids=["warmed-up", "cold"])

@@ -7,7 +7,7 @@ import pytest
 
 from bench import storage_bench
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(20)]
 
 
 def test_the_benchmark_runs_at_a_tiny_scale(tmp_path):

@@ -18,7 +18,7 @@ from backups.models import Backup, BackupUpload, EncryptedRecord
 from backups.tests.conftest import STALL_SECONDS, make_user, stored_blobs, token_for
 from billing.tiers import GB
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(65)]
 MARKER = b"plaintext-marker-that-must-never-reach-the-server"
 
 

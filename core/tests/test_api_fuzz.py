@@ -55,6 +55,7 @@ def _json_lines(context, value) -> bytes:
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
+pytestmark = pytest.mark.heavy(230)
 # Operations that check credentials of their own (a password, a refresh token) in the body.
 SIGN_IN_PATHS = ("/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout")
 NUL_REFUSED = "Text may not contain NUL characters."

@@ -26,7 +26,7 @@ from testing.fake_openai import Reply
 from testing.live import REPO, shared_database_url
 from testing.redis_server import redis_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(65)]
 VISIBILITY_TIMEOUT = 3
 # What the old mechanisms would wait for (an hour each), far beyond the recovery tests' bound.
 NEVER = "3600"

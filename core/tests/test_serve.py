@@ -15,6 +15,7 @@ import pytest
 from testing.live import REPO, free_port
 from testing.redis_server import redis_server
 
+pytestmark = pytest.mark.heavy(110)
 STACK_LINE = "Engram 0.1.0 (development) on embedded PostgreSQL 18"
 
 

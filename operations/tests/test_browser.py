@@ -36,7 +36,7 @@ from teams.models import AuditEvent, Invitation, TeamDomain, TeamSso
 from teams.services import organisation_create
 from testing.live import REPO, live_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(70)]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"
 # The flags that let Chromium run as root in a container without a GPU or network of its own.

@@ -14,7 +14,7 @@ from testing.fake_openai import Reply
 from testing.fixtures import SERVER_KEY
 from testing.live import REPO, live_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(45)]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = REPO / "test-artifacts" / "web"

@@ -29,7 +29,7 @@ from accounts.tests.factories import UserFactory
 from memories.models import Memory
 from testing.live import REPO, free_port, live_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(45)]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 EXTENSION = REPO / "clients" / "browser-extension"
 FIXTURES = EXTENSION / "tests" / "fixtures"
