@@ -8,7 +8,11 @@ from rest_framework import serializers
 
 from core.schema import NO_NUL, named_schema
 from interop.mem0_compat.mapping import ENTITY_MAX_CHARS, ENTITY_NAMES, METADATA_PREFIX
-from memories.api.serializers import ConversationMessageSerializer, InputSerializer
+from memories.api.serializers import (
+    SCALAR_VALUE_SCHEMA,
+    ConversationMessageSerializer,
+    InputSerializer,
+)
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
 from memories.services import BULK_MAX_ITEMS
 from memories.spaces import TEAM_SCOPE_PATTERN
@@ -60,6 +64,7 @@ def _filter_schema(itself: dict[str, str]) -> dict[str, Any]:
             "metadata": {
                 "type": "object",
                 "properties": {METADATA_PREFIX + name: {"not": {}} for name in ENTITY_NAMES},
+                "additionalProperties": SCALAR_VALUE_SCHEMA,
             },
             "created_at": {
                 "type": "object",

@@ -59,6 +59,23 @@ def test_metadata_may_not_claim_an_entity(client, token):
     assert answer.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
+def test_a_metadata_filter_matches_scalars_and_says_so_in_the_schema(client, token):
+    answer = client.post(
+        "/mem0/v3/memories/",
+        {"filters": {"user_id": "alice", "metadata": {"topic": {"nested": 1}}}},
+        content_type="application/json",
+        **token,
+    )
+
+    assert answer.status_code == 400
+    details = answer.json()["error"]["details"]
+    assert details == {"filters": {"metadata": {"topic": ["Only scalar values can be matched."]}}}
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    metadata = schema["components"]["schemas"]["Mem0Filter"]["properties"]["metadata"]
+    kinds = metadata["additionalProperties"]["anyOf"]
+    assert {kind["type"] for kind in kinds} == {"string", "number", "boolean"}
+
+
 def test_add_needs_an_entity(client, token):
     answer = client.post(
         "/mem0/v3/memories/add/",

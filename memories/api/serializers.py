@@ -139,19 +139,14 @@ class DeleteAllQuerySerializer(InputSerializer):
     )
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "additionalProperties": {
-            "anyOf": [
-                {"type": "string", "pattern": NO_NUL},
-                {"type": "number"},
-                {"type": "boolean"},
-            ],
-            "nullable": True,
-        },
-    }
-)
+# A value a metadata filter can match: a scalar, or null.
+SCALAR_VALUE_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": NO_NUL}, {"type": "number"}, {"type": "boolean"}],
+    "nullable": True,
+}
+
+
+@extend_schema_field({"type": "object", "additionalProperties": SCALAR_VALUE_SCHEMA})
 class ScalarMapField(serializers.DictField):
     """Keys and the scalar value (or null) each must equal."""
 
