@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from operations.tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from testing.browser import chromium_launched, chromium_required
 from testing.live import live_server
 
 EMAIL = "web@example.com"
@@ -34,8 +34,7 @@ CALL = """async ([method, path, body, csrf]) => {
 
 @pytest.fixture
 def web(tmp_path, settings, transactional_db):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (`make system-packages`, as root)")
+    chromium_required()
     from playwright.sync_api import sync_playwright
 
     # The server checks the password with its own (default) hashers.
@@ -45,9 +44,7 @@ def web(tmp_path, settings, transactional_db):
     user.save()
     env = {"LOG_LEVEL": "WARNING", "EMBEDDING_BACKEND": "hashing"}
     with live_server(env, tmp_path / "server.log") as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = chromium_launched(playwright)
         try:
             yield server.url, browser
         finally:

@@ -1,7 +1,6 @@
 """The operator console in a real browser: Debian's Chromium, driven by Playwright, against a
 live server. Screenshots are kept in test-artifacts/ (not committed)."""
 
-import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -34,27 +33,16 @@ from memories.tests.factories import MemoryFactory
 from tasks.models import Comment, Project, RecurrenceRule, Task, XpEntry
 from teams.models import AuditEvent, Invitation, TeamDomain, TeamSso
 from teams.services import organisation_create
+from testing.browser import chromium_launched, chromium_required
 from testing.live import REPO, live_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(70)]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"
-# The flags that let Chromium run as root in a container without a GPU or network of its own.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
 def console(tmp_path, settings):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (`make system-packages`, as root)")
+    chromium_required()
     from playwright.sync_api import sync_playwright
 
     # The server checks the password with its own (default) hashers.
@@ -69,9 +57,7 @@ def console(tmp_path, settings):
     env = {"LOG_LEVEL": "WARNING", "EMBEDDING_BACKEND": "hashing"}
     ARTIFACTS.mkdir(exist_ok=True)
     with live_server(env, tmp_path / "server.log") as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = chromium_launched(playwright)
         try:
             yield server.url, browser
         finally:

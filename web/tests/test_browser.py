@@ -5,28 +5,17 @@ from the openai SDK, export and import, forget everything; then another person s
 Every page is checked by axe-core (no serious or critical violation), must fit a 390 px phone,
 and is kept as screenshots at 1400 and 390 px in test-artifacts/web/ (not committed)."""
 
-import shutil
-
 import pytest
 from openai import OpenAI
 
+from testing.browser import chromium_launched, chromium_required
 from testing.fake_openai import Reply
 from testing.fixtures import SERVER_KEY
 from testing.live import REPO, live_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(45)]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = REPO / "test-artifacts" / "web"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "a long passphrase for the test"
 SERIOUS = """async () => {
   const result = await axe.run(document, {resultTypes: ['violations']});
@@ -38,8 +27,7 @@ OVERFLOW = """() => document.documentElement.scrollWidth - document.documentElem
 
 @pytest.fixture
 def site(tmp_path, fake_openai):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (`make system-packages`, as root)")
+    chromium_required()
     if not AXE.exists():
         pytest.skip("web/node_modules is not installed (`make install` runs npm ci)")
     from playwright.sync_api import sync_playwright
@@ -55,9 +43,7 @@ def site(tmp_path, fake_openai):
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with live_server(env, tmp_path / "server.log") as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = chromium_launched(playwright)
         try:
             yield server.url, browser
         finally:

@@ -8,7 +8,6 @@ disconnect; the other the queue across a server outage. Screenshots go to test-a
 import datetime
 import http.server
 import json
-import shutil
 import ssl
 import threading
 import time
@@ -27,10 +26,10 @@ from django.test import Client
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory
 from memories.models import Memory
+from testing.browser import CHROMIUM, CHROMIUM_ARGS, chromium_required
 from testing.live import REPO, free_port, live_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(45)]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 EXTENSION = REPO / "clients" / "browser-extension"
 FIXTURES = EXTENSION / "tests" / "fixtures"
 ARTIFACTS = REPO / "test-artifacts"
@@ -61,17 +60,6 @@ SITES = {
     ),
     "openwebui": ("https://localhost:{port}/c/owui-42", "#chat-input", "#send-message-button"),
 }
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--ignore-certificate-errors",
-]
 
 
 def answer_to(prompt: str) -> str:
@@ -222,8 +210,7 @@ def wait_for(predicate, timeout: float = 30, what: str = ""):
 
 @pytest.fixture
 def rig(tmp_path, monkeypatch) -> Iterator[Rig]:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (`make system-packages`, as root)")
+    chromium_required()
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads are
@@ -241,7 +228,9 @@ def rig(tmp_path, monkeypatch) -> Iterator[Rig]:
             executable_path=CHROMIUM,
             headless=False,  # --headless=new below: the old headless mode loads no extensions
             args=[
+                "--headless=new",
                 *CHROMIUM_ARGS,
+                "--ignore-certificate-errors",
                 f"--host-resolver-rules={rules.format(port=sites_port)}",
                 f"--disable-extensions-except={EXTENSION / 'src'}",
                 f"--load-extension={EXTENSION / 'src'}",
