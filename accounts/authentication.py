@@ -11,22 +11,34 @@ from accounts.services import API_KEY_PREFIX, api_key_authenticate
 
 
 def _bearer_token(request: Request) -> str | None:
-    parts = get_authorization_header(request).split()
-    if len(parts) == 2 and parts[0].lower() == b"bearer":
-        return parts[1].decode("latin-1")
+    return _bearer(get_authorization_header(request).decode("latin-1"))
+
+
+def _bearer(authorization: str) -> str | None:
+    parts = authorization.split()
+    if len(parts) == 2 and parts[0].lower() == "bearer":
+        return parts[1]
     return None
+
+
+def api_key_secret(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The API key a request sends, from its ``X-API-Key`` or ``Authorization: Bearer egm_…``
+    header values, or None (no key: another authenticator's turn)."""
+    if x_api_key is not None:
+        return x_api_key
+    bearer = _bearer(authorization or "")
+    return bearer if bearer is not None and bearer.startswith(API_KEY_PREFIX) else None
 
 
 class ApiKeyAuthentication(BaseAuthentication):
     """``request.auth`` is the ApiKey, so permissions can check its scopes."""
 
     def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
-        secret = request.headers.get("X-API-Key")
+        secret = api_key_secret(
+            request.headers.get("X-API-Key"), request.headers.get("Authorization")
+        )
         if secret is None:
-            bearer = _bearer_token(request)
-            if bearer is None or not bearer.startswith(API_KEY_PREFIX):
-                return None
-            secret = bearer
+            return None
         key = api_key_authenticate(secret)
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is invalid or revoked.")

@@ -1,5 +1,6 @@
 """Django's ASGI handler, except that raw bodies sent to the routes in STREAMED_UPLOAD_PATHS
-reach their views unread, and that a request's middleware and view run in one thread.
+reach their views unread, and that a request's middleware and view run in one thread, which
+is kept for the next request (RequestThreads) rather than started for each.
 
 Django's own handler reads every request body to its end (into a temporary file) before any
 middleware or view runs: a 5 GB backup would be received whole before its size or its sender's
@@ -13,24 +14,38 @@ A client that stops sending half-way would hold the view's worker thread for as 
 connected: a read that waits STREAMED_UPLOAD_IDLE_SECONDS without a byte raises BodyStalled
 instead (a 408 in the error shape), and the view drops what it stored. No database connection
 is held while a read waits for the client.
+
+The routes in EARLY_BODY_HOOKS also show their (small) body, as soon as it has arrived, to a
+function of their domain, on the event loop, before the request's thread runs its middleware and
+view: search starts its query's embedding there (memories.api.prefetch).
 """
 
 import asyncio
 import contextlib
 import io
+import logging
 import re
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import django
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.core.handlers.asgi import ASGIHandler
+from django.utils.module_loading import import_string
 
 from core.db import release_connections
 from core.errors import EngramError, ErrorCode
 from core.sse import EventStreamResponse
 
+logger = logging.getLogger(__name__)
+
 STREAMED_CONTENT_TYPE = "application/octet-stream"
+# Bodies larger than this are not shown to an early hook: what it looks at (a search) is small.
+EARLY_BODY_MAX_BYTES = 16 * 1024
+
+EarlyBodyHook = Callable[[Mapping[str, str], bytes], None]
 
 
 def is_streamed_upload(path: str, content_type: str) -> bool:
@@ -103,7 +118,99 @@ def _header(scope: dict, name: bytes) -> str:
     return ""
 
 
+def early_body_hook(path: str) -> EarlyBodyHook | None:
+    """The function EARLY_BODY_HOOKS names for ``path``, or None."""
+    name = settings.EARLY_BODY_HOOKS.get(path)
+    return import_string(name) if name else None
+
+
+def body_shown(receive, hook: EarlyBodyHook, scope: dict):
+    """``receive``, which also calls ``hook(headers, body)`` once the whole body has arrived
+    (unless it passed EARLY_BODY_MAX_BYTES). Header names are lower case, as ASGI gives them."""
+    parts: list[bytes] | None = []
+    size = 0
+    headers_in = scope["headers"]
+
+    async def receiving() -> dict:
+        nonlocal parts, size
+        message = await receive()
+        if parts is None or message["type"] != "http.request":
+            return message
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > EARLY_BODY_MAX_BYTES:
+            parts = None
+            return message
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            body, parts = b"".join(parts), None
+            headers = {name.decode("latin1"): value.decode("latin1") for name, value in headers_in}
+            try:
+                hook(headers, body)
+            except Exception:
+                # A head start, never a reason to fail the request: the view does the work anyway.
+                logger.exception("The early body hook of %s failed", scope["path"])
+        return message
+
+    return receiving
+
+
+class RequestThreads:
+    """The threads that run requests' sync parts (middleware, view, signals), each one request
+    at a time, kept from one request to the next.
+
+    Django gives each request a thread of its own (ThreadSensitiveContext), so that its sync
+    parts share one thread and requests run side by side; but it starts that thread for the
+    request and a second one to join it at the end: ~0.6 ms a request at the median on this
+    project's machine, several at the tail when it is loaded (bench/HISTORY.md, "The request
+    path over HTTP"). Here a request borrows an idle thread instead (a new one when none is
+    idle) and gives it back when it ends. Only the event loop's thread borrows and gives back.
+    """
+
+    def __init__(self, idle_max: int = 64) -> None:
+        self.idle: list[ThreadPoolExecutor] = []
+        self.idle_max = idle_max
+
+    def borrow(self) -> ThreadPoolExecutor:
+        if self.idle:
+            return self.idle.pop()  # the most recently used: its stack is still in the caches
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give_back(self, executor: ThreadPoolExecutor) -> None:
+        # Idle again once what the request left queued there has run (a view still running for a
+        # client that went away), never while it does: the next request would wait behind it.
+        loop = asyncio.get_running_loop()
+
+        def done(_) -> None:
+            try:
+                loop.call_soon_threadsafe(self._idle_again, executor)
+            except RuntimeError:  # the loop has closed (a test's)
+                executor.shutdown(wait=False)
+
+        executor.submit(int).add_done_callback(done)
+
+    def _idle_again(self, executor: ThreadPoolExecutor) -> None:
+        if len(self.idle) < self.idle_max:
+            self.idle.append(executor)
+        else:
+            executor.shutdown(wait=False)
+
+
 class StreamedBodyASGIHandler(ASGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads = RequestThreads()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)  # Django refuses it
+        executor = self.threads.borrow()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self.threads.give_back(executor)
+
     def load_middleware(self, is_async: bool = False) -> None:
         # Every middleware here is sync-capable and every view sync (DRF's): built as under
         # WSGI (as the tests run it), a request runs in one worker thread, one hop from the event
@@ -113,12 +220,14 @@ class StreamedBodyASGIHandler(ASGIHandler):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request):
-        # As Django runs a sync view: in the request's own thread (ThreadSensitiveContext).
+        # As Django runs a sync view: in the request's own thread (RequestThreads).
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
     async def handle(self, scope, receive, send):
         if is_streamed_upload(scope["path"], _header(scope, b"content-type")):
             receive = StreamedBody(receive)
+        elif (hook := early_body_hook(scope["path"])) is not None:
+            receive = body_shown(receive, hook, scope)
         await super().handle(scope, receive, send)
 
     async def read_body(self, receive):

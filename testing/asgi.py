@@ -7,6 +7,26 @@ from typing import Any
 from channels.testing import ApplicationCommunicator
 
 
+def http_scope(
+    method: str, path: str, *, headers: list[tuple[bytes, bytes]] = (), query: bytes = b""
+) -> dict:
+    """The scope of an HTTP/1.1 request to ``path`` from a local client: a Host header, then
+    ``headers``."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
 class AsgiHttpClient:
     def __init__(self, application: Any) -> None:
         self.application = application
@@ -15,23 +35,11 @@ class AsgiHttpClient:
         self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None
     ) -> "AsgiExchange":
         raw = json.dumps(body).encode() if body is not None else b""
-        header_list = [(b"host", b"testserver"), (b"content-type", b"application/json")]
+        header_list = [(b"content-type", b"application/json")]
         header_list += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
         header_list.append((b"content-length", str(len(raw)).encode()))
         path, _, query = path.partition("?")
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "headers": header_list,
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
+        scope = http_scope(method, path, headers=header_list, query=query.encode())
         communicator = ApplicationCommunicator(self.application, scope)
         await communicator.send_input({"type": "http.request", "body": raw, "more_body": False})
         start = await communicator.receive_output(timeout=10)

@@ -5,7 +5,8 @@ import hashlib
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, User
+from accounts.services import api_key_authenticate
 from testing.isolation import assert_invisible_to
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +122,30 @@ def test_another_users_key_is_invisible(auth_client, other_client):
         [("DELETE", f"{KEYS}/{created['id']}"), ("DELETE", f"{KEYS}/not-a-uuid")],
     )
     assert len(auth_client.get(KEYS).json()) == 1
+
+
+def test_api_key_read_is_the_orms(auth_client, user):
+    # The key is read by a written statement on every call: it must build the same key and user
+    # the ORM would, field by field.
+    secret = create_key(auth_client, ["memories:read"])["key"]
+    expected = ApiKey.objects.select_related("user").get(prefix=secret[:12])
+
+    read = api_key_authenticate(secret)
+
+    fields = [field.attname for field in ApiKey._meta.concrete_fields]
+    assert [getattr(read, name) for name in fields] == [getattr(expected, n) for n in fields]
+    user_fields = [field.attname for field in User._meta.concrete_fields]
+    assert [getattr(read.user, name) for name in user_fields] == [
+        getattr(expected.user, name) for name in user_fields
+    ]
+    assert read.user == user and not read._state.adding and not read.user._state.adding
+
+
+def test_a_deactivated_users_key_is_401(auth_client, user):
+    secret = create_key(auth_client, ["memories:read"])["key"]
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+    response = key_client(secret).get(MEMORIES)
+
+    assert response.status_code == 401
+    assert api_key_authenticate(secret) is None

@@ -7,6 +7,7 @@ import pytest
 from channels.testing import ApplicationCommunicator
 
 from config.asgi import application
+from testing.asgi import http_scope
 
 pytestmark = [pytest.mark.urls("core.tests.urls")]
 
@@ -54,20 +55,13 @@ def test_unsupported_media_type_is_a_415(client):
     assert_error_shape(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
+JSON = (b"content-type", b"application/json")
+
+
 def _post(headers: list[tuple[bytes, bytes]]) -> dict:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/test/echo",
-        "raw_path": b"/test/echo",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    return http_scope(
+        "POST", "/test/echo", headers=[(b"content-type", b"application/json"), *headers]
+    )
 
 
 async def _answer(communicator: ApplicationCommunicator) -> tuple[int, dict]:

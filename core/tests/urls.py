@@ -1,5 +1,7 @@
 """The real URLconf plus a few views that exist only to exercise the error plumbing."""
 
+import threading
+
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from rest_framework.permissions import IsAuthenticated
@@ -15,6 +17,18 @@ from core.views import PublicView
 class EchoView(PublicView):
     def post(self, request: Request) -> Response:
         return Response({"received": request.data})
+
+
+class ThreadView(PublicView):
+    """Which thread ran the view; with ``?wait=1``, it first waits for ``RELEASE``."""
+
+    def get(self, request: Request) -> Response:
+        if request.query_params.get("wait"):
+            RELEASE.wait(10)
+        return Response({"thread": threading.get_ident()})
+
+
+RELEASE = threading.Event()
 
 
 class PrivateView(APIView):
@@ -36,6 +50,7 @@ def exploding_django_view(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("test/echo", EchoView.as_view()),
     path("test/private", PrivateView.as_view()),
+    path("test/thread", ThreadView.as_view()),
     path("test/explode", ExplodingApiView.as_view()),
     path("test/explode-django", exploding_django_view),
     *real_urlpatterns,

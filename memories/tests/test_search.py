@@ -441,3 +441,20 @@ def test_a_hybrid_search_answers_from_keywords_when_the_embedder_is_down(user, n
     assert outcome.hits[0].semantic_score is None
     with pytest.raises(ServiceUnavailable):
         memories_search(user=user, query="lasagna recipes", mode="semantic")
+
+
+def test_a_hit_is_the_memory_as_the_orm_reads_it(user, embed_now):
+    # Hits are read by a written statement: every field as the ORM gives it, JSON and arrays
+    # decoded (the search vector, never shown, left out).
+    memory = MemoryFactory(
+        user=user, content="Lasagna for the team", metadata={"app": "notes", "n": [1, 2]},
+        tags=["food", "team"], title="Lasagna",
+    )  # fmt: skip
+    embed_now(memory)
+
+    hit = memories_search(user=user, query="lasagna", mode="keyword").hits[0]
+
+    stored = type(memory).objects.get(pk=memory.pk)
+    fields = [f.attname for f in type(memory)._meta.concrete_fields if f.name != "search_vector"]
+    assert [getattr(hit.memory, name) for name in fields] == [getattr(stored, n) for n in fields]
+    assert hit.memory.metadata == {"app": "notes", "n": [1, 2]}

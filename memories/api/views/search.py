@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from core.api import validated_serializer
 from memories import selectors, services
+from memories.api import prefetch
 from memories.api import serializers as s
 from memories.api.views.common import (
     TAG,
@@ -52,6 +53,11 @@ class MemorySearchView(MemoryView):
         # for a browser's developer tools, and for bench/search_http.py.
         timing = f'search;dur={outcome.took_ms};desc="{outcome.vector_path}"'
         return Response(body, headers={"Server-Timing": timing})
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        # Whether this caller's next search may start its embedding before it is authenticated.
+        prefetch.search_answered(request, response)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class MemoryStatsView(MemoryView):
