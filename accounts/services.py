@@ -324,7 +324,7 @@ def _active_api_key(key_hash: str) -> ApiKey | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    split = len(keys.attnames)
+    split = len(ApiKey._meta.concrete_fields)
     key = keys.read(row[:split])
     ApiKey.user.field.set_cached_value(key, users.read(row[split:]))
     return key

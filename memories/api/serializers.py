@@ -1,6 +1,9 @@
 """Input and output shapes of the memories API. Input serializers only validate; the services
 write. The content length limit is the service's (a 413, not a field error)."""
 
+import functools
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -15,6 +18,7 @@ from memories.models import (
     HistoryEvent,
     JobStatus,
     JobTrigger,
+    Memory,
     Provider,
     Source,
 )
@@ -235,6 +239,23 @@ class MemorySerializer(serializers.Serializer):
     embedding_error = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+    def to_representation(self, memory: Memory) -> dict[str, Any]:
+        # Each field's own representation of the attribute it reads, without DRF's walk over
+        # the fields (a lookup of its source and checks, per field): half the time, and lists
+        # and search represent tens of memories a request. Every field reads a plain attribute;
+        # test_a_memory_is_represented_as_drf_represents_it holds it to DRF's output.
+        return {
+            name: None if (value := read(memory)) is None else represent(value)
+            for name, read, represent in self._readers
+        }
+
+    @functools.cached_property
+    def _readers(self) -> list[tuple[str, Callable[[Any], Any], Callable[[Any], Any]]]:
+        return [
+            (name, operator.attrgetter(field.source), field.to_representation)
+            for name, field in self.fields.items()
+        ]
 
 
 class MemorySavedSerializer(MemorySerializer):

@@ -371,3 +371,25 @@ def test_every_memories_view_declares_the_scope_family():
     for pattern in urls.urlpatterns:
         assert pattern.callback.view_class.scope_family == "memories", pattern.name
     assert get_resolver()  # the URLconf loads
+
+
+def test_a_memory_is_represented_as_drf_represents_it(user, embed_now):
+    # MemorySerializer skips DRF's walk over its fields; what it answers must stay DRF's own.
+    from rest_framework import serializers
+
+    from memories.api.serializers import MemorySerializer
+
+    plain = MemoryFactory(user=user, content="plain")
+    rich = MemoryFactory(
+        user=user, content="rich", title="A title", tags=["a", "b"], importance=0.75,
+        metadata={"app": "notes", "nested": {"n": [1, 2.5, None]}}, agent_id="agent",
+        session_id="s-1", source_url="https://example.com/x", near_duplicate_of=plain,
+    )  # fmt: skip
+    embed_now(rich)
+    serializer = MemorySerializer()
+
+    for memory in Memory.objects.filter(pk__in=[plain.pk, rich.pk]):
+        expected = serializers.Serializer.to_representation(serializer, memory)
+        assert serializer.to_representation(memory) == expected
+        assert list(serializer.to_representation(memory)) == list(expected)
+    assert MemorySerializer(Memory.objects.filter(user=user), many=True).data[0]["id"]
