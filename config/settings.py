@@ -339,7 +339,10 @@ STREAMED_UPLOAD_PATHS = [
 # Routes whose (small, JSON) body a function of their domain sees as soon as it has arrived, on
 # the event loop, before middleware and view run (core.asgi): path -> that function's dotted path.
 # Search's query embedding starts there, beside authentication and the rest (memories.api.prefetch).
-EARLY_BODY_HOOKS = {"/api/v1/memories/search": "memories.api.prefetch.search_body_received"}
+EARLY_BODY_HOOKS = {
+    "/api/v1/memories/search": "memories.api.prefetch.search_body_received",
+    "/mem0/v3/memories/search/": "interop.mem0_compat.prefetch.search_body_received",
+}
 # Such an upload that sends no byte for this many seconds is dropped (408 REQUEST_TIMEOUT if the
 # client still listens): a stalled client holds no worker or connection for longer.
 STREAMED_UPLOAD_IDLE_SECONDS = env.int("STREAMED_UPLOAD_IDLE_SECONDS", 60)

@@ -163,7 +163,7 @@ class RequestThreads:
     parts share one thread and requests run side by side; but it starts that thread for the
     request and a second one to join it at the end: ~0.6 ms a request at the median on this
     project's machine, several at the tail when it is loaded (bench/HISTORY.md, "The request
-    path over HTTP"). Here a request borrows an idle thread instead (a new one when none is
+    path, second pass"). Here a request borrows an idle thread instead (a new one when none is
     idle) and gives it back when it ends. Only the event loop's thread borrows and gives back.
     """
 

@@ -4,7 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class Mem0TokenScheme(OpenApiAuthenticationExtension):
-    target_class = "interop.mem0_compat.views.Mem0TokenAuthentication"
+    target_class = "interop.mem0_compat.authentication.Mem0TokenAuthentication"
     name = "mem0TokenAuth"
 
     def get_security_definition(self, auto_schema) -> dict:

@@ -7,19 +7,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions
-from rest_framework.authentication import get_authorization_header
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import ApiKeyAuthentication, JWTAuthentication
-from accounts.models import ApiKey, ApiScope, User
-from accounts.services import api_key_authenticate
+from accounts.authentication import JWTAuthentication
+from accounts.models import ApiScope
 from core.api import validated
 from core.errors import ValidationFailed
 from interop.mem0_compat import serializers as s
 from interop.mem0_compat import services
+from interop.mem0_compat.authentication import Mem0TokenAuthentication, mem0_key_secret
 from interop.mem0_compat.mapping import (
     Entities,
     entities_from,
@@ -28,6 +26,7 @@ from interop.mem0_compat.mapping import (
     memory_body,
 )
 from interop.mem0_compat.selectors import mem0_entities, mem0_memories, mem0_search
+from memories.api import prefetch
 from memories.models import ExtractionJob, HistoryEvent, JobStatus, MemoryHistory
 from memories.selectors import extraction_job_get, memory_get, memory_history_page
 
@@ -46,23 +45,6 @@ HISTORY_EVENTS = {HistoryEvent.CREATE: "ADD", HistoryEvent.DELETE: "DELETE"}
 def mem0_schema(operation: str, **details: Any):
     """The OpenAPI description of a mem0 endpoint: under its tag, as operation ``mem0_<name>``."""
     return extend_schema(tags=TAG, operation_id=f"mem0_{operation}", **details)
-
-
-class Mem0TokenAuthentication(ApiKeyAuthentication):
-    """mem0's ``Authorization: Token <key>`` with an Engram API key; ``Bearer egm_…`` and
-    ``X-API-Key`` work too."""
-
-    def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
-        parts = get_authorization_header(request).split()
-        if len(parts) != 2 or parts[0].lower() != b"token":
-            return super().authenticate(request)
-        key = api_key_authenticate(parts[1].decode("latin-1"))
-        if key is None:
-            raise exceptions.AuthenticationFailed("The API key is invalid or revoked.")
-        return key.user, key
-
-    def authenticate_header(self, request: Request) -> str:
-        return 'Token realm="mem0"'
 
 
 class Mem0View(APIView):
@@ -197,6 +179,13 @@ class SearchView(Mem0ReadView):
             include_team=data.get("include_team"),
         )
         return Response({"results": [memory_body(hit.memory, score=hit.score) for hit in hits]})
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        # Whether this client's next search may start its embedding before it is authenticated.
+        headers = request.headers
+        secret = mem0_key_secret(headers.get("X-API-Key"), headers.get("Authorization"))
+        prefetch.search_answered(secret, response)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 def _page_url(request: Request, page: int) -> str:

@@ -19,7 +19,6 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from django.http import HttpResponseBase
-from rest_framework.request import Request
 
 from accounts.authentication import api_key_secret
 from accounts.services import hash_api_key
@@ -34,9 +33,14 @@ _LOCK = threading.Lock()
 
 
 def search_body_received(headers: Mapping[str, str], body: bytes) -> None:
-    """Start embedding the query of a search whose body is ``body``, when its API key is
-    trusted and the search needs a vector (core.asgi's early body hook)."""
-    secret = api_key_secret(headers.get("x-api-key"), headers.get("authorization"))
+    """core.asgi's early body hook of ``POST memories/search``."""
+    body_received(api_key_secret(headers.get("x-api-key"), headers.get("authorization")), body)
+
+
+def body_received(secret: str | None, body: bytes) -> None:
+    """Start embedding the query of a search whose body is ``body`` (JSON, the text in
+    ``query``), sent with the API key ``secret``, when that key is trusted and the search needs
+    a vector."""
     if secret is None or not _trusted(hash_api_key(secret)):
         return
     try:
@@ -51,9 +55,9 @@ def search_body_received(headers: Mapping[str, str], body: bytes) -> None:
         memories_query_prefetch(query.strip())
 
 
-def search_answered(request: Request, response: HttpResponseBase) -> None:
-    """Trust the API key of a search answered 200; forget it after any other answer."""
-    secret = api_key_secret(request.headers.get("X-API-Key"), request.headers.get("Authorization"))
+def search_answered(secret: str | None, response: HttpResponseBase) -> None:
+    """Trust the API key ``secret`` of a search answered 200; forget it after any other
+    answer."""
     if secret is None:
         return
     key_hash = hash_api_key(secret)

@@ -1,5 +1,6 @@
 """A search's query embedding starts as soon as its body has arrived, before authentication, for
-API keys whose last search here was answered; and core.asgi shows a route's body to its hook."""
+API keys whose last search here was answered (Engram's search and mem0's); and core.asgi shows a
+route's body to its hook."""
 
 import json
 import threading
@@ -12,6 +13,7 @@ from accounts.models import ApiScope
 from accounts.services import api_key_create
 from config.asgi import application
 from core.asgi import EARLY_BODY_MAX_BYTES, early_body_hook
+from interop.mem0_compat.prefetch import search_body_received as mem0_search_body_received
 from memories.api.prefetch import search_body_received, trusted_forget
 from memories.search.query_vectors import query_vectors_forget
 from providers.embeddings import get_embedder
@@ -19,6 +21,7 @@ from testing.asgi import http_scope
 
 pytestmark = pytest.mark.django_db
 SEARCH = "/api/v1/memories/search"
+MEM0_SEARCH = "/mem0/v3/memories/search/"
 
 
 @pytest.fixture
@@ -86,8 +89,23 @@ def test_a_key_whose_search_was_refused_is_forgotten(key, embedded):
     assert not embedded.wait(0.2)
 
 
-def test_the_search_route_shows_its_body_to_the_prefetch():
+def test_a_mem0_clients_search_gets_the_same_head_start(key, embedded):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    headers = {"authorization": f"Token {key}"}
+    body = json.dumps({"query": "where is the garden", "user_id": "alice"}).encode()
+    mem0_search_body_received(headers, body)
+    assert not embedded.wait(0.2)
+
+    assert client.post(MEM0_SEARCH, {"query": "first", "user_id": "alice"}).status_code == 200
+    mem0_search_body_received(headers, body)
+
+    assert embedded.wait(10)
+
+
+def test_the_search_routes_show_their_body_to_the_prefetch():
     assert early_body_hook(SEARCH) is search_body_received
+    assert early_body_hook(MEM0_SEARCH) is mem0_search_body_received
     assert early_body_hook("/api/v1/memories") is None
 
 

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import api_key_secret
 from core.api import validated_serializer
 from memories import selectors, services
 from memories.api import prefetch
@@ -56,7 +57,9 @@ class MemorySearchView(MemoryView):
 
     def finalize_response(self, request: Request, response, *args, **kwargs):
         # Whether this caller's next search may start its embedding before it is authenticated.
-        prefetch.search_answered(request, response)
+        headers = request.headers
+        secret = api_key_secret(headers.get("X-API-Key"), headers.get("Authorization"))
+        prefetch.search_answered(secret, response)
         return super().finalize_response(request, response, *args, **kwargs)
 
 
