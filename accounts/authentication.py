@@ -33,10 +33,12 @@ def api_key_secret(x_api_key: str | None, authorization: str | None) -> str | No
 class ApiKeyAuthentication(BaseAuthentication):
     """``request.auth`` is the ApiKey, so permissions can check its scopes."""
 
+    # Which header values hold the key: a client with a scheme of its own (mem0's) overrides it.
+    key_secret = staticmethod(api_key_secret)
+
     def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
-        secret = api_key_secret(
-            request.headers.get("X-API-Key"), request.headers.get("Authorization")
-        )
+        headers = request.headers
+        secret = self.key_secret(headers.get("X-API-Key"), headers.get("Authorization"))
         if secret is None:
             return None
         key = api_key_authenticate(secret)

@@ -1,11 +1,8 @@
 """Who a mem0 client is: mem0's ``Authorization: Token <key>`` with an Engram API key."""
 
-from rest_framework import exceptions
 from rest_framework.request import Request
 
 from accounts.authentication import ApiKeyAuthentication, api_key_secret
-from accounts.models import ApiKey, User
-from accounts.services import api_key_authenticate
 
 
 def mem0_key_secret(x_api_key: str | None, authorization: str | None) -> str | None:
@@ -21,15 +18,7 @@ class Mem0TokenAuthentication(ApiKeyAuthentication):
     """mem0's ``Authorization: Token <key>`` with an Engram API key; ``Bearer egm_…`` and
     ``X-API-Key`` work too."""
 
-    def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
-        headers = request.headers
-        secret = mem0_key_secret(headers.get("X-API-Key"), headers.get("Authorization"))
-        if secret is None:
-            return None
-        key = api_key_authenticate(secret)
-        if key is None:
-            raise exceptions.AuthenticationFailed("The API key is invalid or revoked.")
-        return key.user, key
+    key_secret = staticmethod(mem0_key_secret)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Token realm="mem0"'
