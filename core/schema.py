@@ -29,7 +29,10 @@ EMPTY_OR_NOT_BLANK = rf"^([^\x00]*[^\x00{SPACE}][^\x00]*)?$"
 class EventStream:
     """A ``text/event-stream`` response in ``extend_schema``: each event is named one of
     ``events`` and its data is ``data`` as JSON. Open API 3.0 has the media type's schema
-    describe one event (``event``, ``data``, ``id``, ``retry``), as schemathesis reads it."""
+    describe one event (``event``, ``data``, ``id``, ``retry``), as schemathesis reads it. That
+    the data is JSON of ``data``'s schema is said with JSON Schema's ``contentMediaType`` and
+    ``contentSchema`` as extensions (``x-``): 3.0's schema objects take no other keys, and a
+    schema with them fails validation (``manage.py spectacular --validate``)."""
 
     events: tuple[str, ...]
     data: type[serializers.Serializer]
@@ -60,8 +63,8 @@ class AutoSchema(openapi.AutoSchema):
                     "event": {"type": "string", "enum": list(response.events)},
                     "data": {
                         "type": "string",
-                        "contentMediaType": "application/json",
-                        "contentSchema": data,
+                        "x-contentMediaType": "application/json",
+                        "x-contentSchema": data,
                     },
                     "id": {"type": "string"},
                     "retry": {"type": "integer"},
