@@ -165,6 +165,7 @@ async function onConnect(message) {
   } catch (error) {
     return { ok: false, error: error.message };
   }
+  const previous = await heldKey();
   await store.saveSettings({ serverUrl: server });
   const started = await api.connectStart(server);
   if (!started.ok) {
@@ -177,6 +178,7 @@ async function onConnect(message) {
     userCode: started.body.user_code,
     interval: started.body.interval,
     expiresAt: Date.now() + started.body.expires_in * 1000,
+    previous,
   };
   await chrome.storage.local.set({ connecting });
   await chrome.tabs.create({ url: started.body.approval_url });
@@ -222,7 +224,23 @@ async function finishConnect(connecting, granted, error) {
     auth: { apiKey: granted.api_key, email: granted.email, keyId: granted.key_id },
   });
   await store.setStatus({ connection: "connected", lastError: "" });
+  await revokeReplaced(connecting.previous, granted.api_key);
   flush();
+}
+
+// The key this extension holds now and the server it is for, or null.
+async function heldKey() {
+  const [settings, key] = await Promise.all([store.settings(), store.auth()]);
+  return key && settings.serverUrl ? { server: settings.serverUrl, apiKey: key.apiKey } : null;
+}
+
+// A key replaced by a new one (connecting again, or a pasted key) is revoked on its server, so
+// no key the extension no longer uses stays valid. Best effort: one that cannot be reached now
+// keeps it, listed under the user's API keys to revoke there.
+async function revokeReplaced(previous, apiKey) {
+  if (previous && previous.apiKey !== apiKey) {
+    await api.disconnect(previous.server, previous.apiKey);
+  }
 }
 
 async function onPasteKey(message) {
@@ -237,9 +255,11 @@ async function onPasteKey(message) {
   if (!check.ok) {
     return { ok: false, error: check.error || `The server did not answer (${check.status}).` };
   }
+  const previous = await heldKey();
   await store.saveSettings({ serverUrl: server });
   await chrome.storage.local.set({ auth: { apiKey, email: "", keyId: "" } });
   await store.setStatus({ connection: "connected", lastError: "" });
+  await revokeReplaced(previous, apiKey);
   flush();
   return { ok: true };
 }

@@ -290,10 +290,20 @@ def search_with(server_url: str, api_key: str) -> int:
 
 def test_connect_capture_on_every_site_redact_recall_and_disconnect(rig):
     # Given the extension connected through the handshake: a key with the memories scopes only
+    first = connect_by_handshake(rig)
+    replaced = rig.storage(first, "auth")
+    assert search_with(rig.server_url, replaced["apiKey"]) == 200
+    first.close()
+
+    # Connecting again replaces that key: the one the extension held is revoked on the server
     options = connect_by_handshake(rig)
-    auth = rig.storage(options, "auth")
+    auth = wait_for(
+        lambda: (held := rig.storage(options, "auth"))["apiKey"] != replaced["apiKey"] and held,
+        what="the new key",
+    )
+    wait_for(lambda: search_with(rig.server_url, replaced["apiKey"]) == 401, what="the revoke")
     assert search_with(rig.server_url, auth["apiKey"]) == 200
-    key = rig.user.api_keys.get()
+    key = rig.user.api_keys.get(revoked_at__isnull=True)
     assert sorted(key.scopes) == ["memories:read", "memories:write"]
 
     # When a prompt is sent on each site, then its memory arrives with its answer and metadata
