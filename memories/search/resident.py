@@ -365,8 +365,10 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
     held = np.frombuffer(postings or b"", dtype=[("number", ">i4"), ("tf", ">i4")])
     numbers, vectors = _chunks(chunks_blob or b"")
     graph = None
-    if heavy and len(numbers):  # the graph holds the vectors: the copy keeps no other matrix
-        graph = chunk_graph_build(vectors, numbers)
+    if heavy:  # the graph holds the vectors (no other matrix is kept), if it fits beside the words
+        graph_bytes = vectors.nbytes + GRAPH_BYTES_PER_CHUNK * len(numbers)
+        if len(numbers) and owned.nbytes + held.nbytes + graph_bytes <= budget:
+            graph = chunk_graph_build(vectors, numbers)
         numbers, vectors = np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
     return _index(
         generation=generation,

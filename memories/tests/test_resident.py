@@ -10,7 +10,7 @@ from django.db import transaction
 
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, SearchGeneration, UserVectorIndex
-from memories.search import resident
+from memories.search import resident, resident_ann
 from memories.search.rankers import Ranker, ResidentRanker, SqlRanker
 from memories.search.resident import (
     ResidentSearch,
@@ -255,13 +255,18 @@ def test_a_heavy_users_copy_ranks_by_meaning_through_its_graph(user, diary, auth
     heavy(user, ready=False)
 
 
-def test_a_heavy_user_whose_vectors_do_not_fit_is_copied_with_their_words(user, diary, settings):
+@pytest.mark.parametrize("beside_the_words", [False, True])
+def test_a_heavy_user_whose_vectors_do_not_fit_is_copied_with_their_words(
+    user, diary, settings, beside_the_words
+):
     heavy(user)
     query = "Why did Leo choose an otter for the tattoo?"
     settings.MEMORY_RESIDENT_MB = 0
     from_sql = memories_search(user=user, query=query, mode="hybrid", top_k=8)
-    # The words' few kB fit; the vectors and their graph do not.
-    settings.MEMORY_RESIDENT_MB = len(diary) * 384 * 4 / 1024 / 1024
+    # The words' few kB fit; the vectors and their graph do not (or fit only without the words).
+    chunks = MemoryChunk.objects.filter(user=user).count()
+    graph = chunks * (384 * 4 + resident_ann.GRAPH_BYTES_PER_CHUNK) + 100 * beside_the_words
+    settings.MEMORY_RESIDENT_MB = (graph if beside_the_words else chunks * 384 * 4) / 1024 / 1024
 
     copy = resident_index_load(user_id=user.pk, model=model())
     outcome = memories_search(user=user, query=query, mode="hybrid", top_k=8)
