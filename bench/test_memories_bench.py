@@ -39,6 +39,8 @@ def test_the_benchmark_runs_at_a_tiny_scale():
         ("heavy", "semantic"),
         ("heavy", "hybrid"),
     }
+    # The copy ranks both legs: by meaning through its HNSW graph.
+    assert all(set(row["vector_paths"]) == {"resident-ann"} for row in from_copy)
     assert "| 2,000 |" in memories_bench.markdown(result)
 
 

@@ -780,7 +780,8 @@ MEMORY_KEYWORD_CANDIDATE_BUDGET = env.int("MEMORY_KEYWORD_CANDIDATE_BUDGET", 1_0
 MEMORY_SEARCH_QUERY_CACHE_SIZE = env.int("MEMORY_SEARCH_QUERY_CACHE_SIZE", 1024)
 # Users with at least this many memories who search get a copy of their vectors and words in
 # each web process (memories/search/resident.py), at most MEMORY_RESIDENT_MB per process, the
-# least recently searched out first; 0 MB turns it off. 6,000 memories take ~10 MB. Over HTTP a
+# least recently searched out first; 0 MB turns it off. 6,000 memories take ~10 MB; a heavy
+# user's 100k, with their vectors in an HNSW graph (resident_ann.py), ~177 MB. Over HTTP a
 # copy answers a 300-memory user in ~0.7x the SQL path's time, a 150-memory one about as fast
 # (bench/HISTORY.md, "The request path over HTTP").
 MEMORY_RESIDENT_MIN_MEMORIES = env.int("MEMORY_RESIDENT_MIN_MEMORIES", 200)

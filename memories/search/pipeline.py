@@ -58,7 +58,8 @@ class SearchOutcome:
     took_ms: float
     mode: str
     # How the semantic leg ran: "exact", "hnsw", "hnsw+exact" (the guard re-ran it),
-    # "resident" (the user's copy in this process, exact), or "".
+    # "resident" (the user's copy in this process, exact), "resident-ann" (a heavy user's copy,
+    # through its HNSW graph; "resident-ann+exact" when it scanned every vector), or "".
     vector_path: str
 
 

@@ -3,10 +3,10 @@
 ``SqlRanker``: PostgreSQL ranks, both legs in one statement (vectors.py: cosine similarity,
 exact or through a heavy user's HNSW index; keyword.py: Okapi BM25 with the user's own term
 statistics). ``ResidentRanker``: the user's copy in this process ranks the same way with numpy
-(resident.py), for a user who searches often and has many memories. Both answer the same order
-(memories/tests/test_resident.py runs every ranker on the same corpora). ``rankers_for`` chooses
-one per leg: a heavy user's own HNSW index answers the semantic leg faster than any scan, so
-their copy holds only words.
+(resident.py), for a user who searches often and has many memories; a heavy user's copy ranks by
+meaning through an HNSW graph in the process (resident_ann.py), as their own index in PostgreSQL
+would. All answer the same order (memories/tests/test_resident.py runs every ranker on the same
+corpora). ``rankers_for`` chooses one per leg.
 """
 
 from collections.abc import Sequence
@@ -32,7 +32,9 @@ from memories.search.vectors import (
 class Legs:
     """Each leg's candidates, best first, and how the semantic leg ran: "exact", "hnsw",
     "hnsw+exact" (the index answered short, the exact search re-ran it), "resident" (the copy
-    in this process, exact), or "" (no semantic leg)."""
+    in this process, exact), "resident-ann" (a heavy user's copy, through its HNSW graph),
+    "resident-ann+exact" (the graph answered short, the copy scanned every vector), or "" (no
+    semantic leg)."""
 
     semantic: Ranked
     keyword: KeywordRanked
@@ -144,11 +146,11 @@ class ResidentRanker:
         self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
     ) -> Legs:
         index = self.search.index
-        semantic = []
+        semantic, path = [], ""
         if vector is not None:
-            semantic = index.semantic_ranked(vector, limit=depth, threshold=threshold)
+            semantic, path = index.semantic_ranked(vector, limit=depth, threshold=threshold)
         ranked = index.keyword_ranked(self.search.lexemes, limit=depth) if keyword else []
-        return Legs(semantic, ranked, "" if vector is None else "resident")
+        return Legs(semantic, ranked, path)
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,8 @@ def rankers_for(
     *, user: User, query: str, model: str, filters: MemoryFilters, heavy: bool
 ) -> Rankers:
     """Who ranks each leg of ``user``'s search: their current copy in this process when there
-    is one and nothing filters (its semantic leg only when it holds vectors), else SQL."""
+    is one and nothing filters (its semantic leg when it holds a heavy user's graph, or a light
+    user's vectors), else SQL."""
     sql = SqlRanker(user=user, query=query, model=model, filters=filters, heavy=heavy)
     if memory_filter_q(filters):
         return Rankers(sql, sql)
@@ -186,4 +189,6 @@ def rankers_for(
     if resident is None:
         return Rankers(sql, sql)
     copy = ResidentRanker(resident)
-    return Rankers(copy if resident.index.holds_vectors and not heavy else sql, copy)
+    index = resident.index
+    by_copy = index.graph is not None or (index.holds_vectors and not heavy)
+    return Rankers(copy if by_copy else sql, copy)

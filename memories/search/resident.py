@@ -8,8 +8,10 @@ reads: their chunks' vectors (normalised, one matrix) and their memories' words 
 memory holds each lexeme how often, and each memory's length), read in one statement, so one
 snapshot, with their ``SearchGeneration``. Search then ranks exactly as the SQL legs do (cosine
 similarity of the nearest chunk; Okapi BM25 with the user's own statistics, counted at load)
-and reads only the hits' rows. A heavy user's copy (one with their own HNSW index) holds their
-words only: the index answers the semantic leg faster than a scan of 100k vectors would.
+and reads only the hits' rows. A heavy user's copy (one with their own HNSW index) puts their
+vectors in an HNSW graph in the process instead (resident_ann.py): a scan of 100k vectors is too
+slow, and the graph answers faster than their index in PostgreSQL; one whose vectors and graph
+would not fit ``MEMORY_RESIDENT_MB`` holds their words only, their index ranking by meaning.
 
 Coherence: every search asks PostgreSQL for the user's generation (in the round trip that parses
 the query's words, beside the query's embedding); a copy whose generation differs is never used,
@@ -38,6 +40,7 @@ from django.db import connection, connections
 from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGeneration
 from memories.search.fusion import KeywordRanked
 from memories.search.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
+from memories.search.resident_ann import GRAPH_BYTES_PER_CHUNK, ChunkGraph, chunk_graph_build
 from memories.search.vectors import Ranked, has_vector_index
 
 logger = logging.getLogger(__name__)
@@ -67,9 +70,10 @@ class ResidentIndex:
     ids: np.ndarray  # (memories,) of 16-byte ids
     lengths: np.ndarray  # (memories,) distinct lexemes per memory: BM25's document length
     # (chunks, dimensions) float32, unit length, grouped by memory; empty when not held (a user
-    # with their own HNSW index: it answers faster than a scan of 100k vectors would)
+    # with their own HNSW index: ``graph`` holds them, or only PostgreSQL does)
     vectors: np.ndarray
     holds_vectors: bool
+    graph: ChunkGraph | None  # a heavy user's chunks, searched approximately
     group_starts: np.ndarray  # first chunk of each memory that has chunks
     group_memories: np.ndarray  # that memory's number
     terms: dict[str, tuple[int, int]]  # lexeme -> its postings' slice
@@ -83,28 +87,36 @@ class ResidentIndex:
             sum(array.nbytes for array in arrays)
             + self.postings.nbytes
             + self.frequencies.nbytes
+            + (self.graph.nbytes if self.graph is not None else 0)
             + 100 * len(self.terms)  # the dict's entries and their strings, roughly
         )
 
     def semantic_ranked(
         self, vector: Sequence[float], *, limit: int, threshold: float | None
-    ) -> Ranked:
+    ) -> tuple[Ranked, str]:
         """Up to ``limit`` (memory id, cosine similarity of its nearest chunk), best first,
-        only those reaching ``threshold``: what ``vectors.exact_sql`` answers."""
-        if not len(self.group_starts):
-            return []
+        only those reaching ``threshold``: what ``vectors.exact_sql`` answers, approximately
+        through the graph when there is one; and the path taken: "resident", "resident-ann", or
+        "resident-ann+exact" (the graph's chunks came from too few memories: all were scanned)."""
         query = np.array(vector, dtype=np.float32)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        similarities = self.vectors @ query
-        if len(self.group_starts) < len(similarities):  # some memory has several chunks
-            similarities = np.maximum.reduceat(similarities, self.group_starts)
-        nearest = similarities.astype(np.float64)
-        memories = self.group_memories
+        path = "resident"
+        if self.graph is not None:
+            memories, nearest, exact = self.graph.nearest(query, limit=limit, threshold=threshold)
+            path = "resident-ann+exact" if exact else "resident-ann"
+        elif not len(self.group_starts):
+            return [], path
+        else:
+            similarities = self.vectors @ query
+            if len(self.group_starts) < len(similarities):  # some memory has several chunks
+                similarities = np.maximum.reduceat(similarities, self.group_starts)
+            nearest = similarities.astype(np.float64)
+            memories = self.group_memories
         if threshold is not None:
             keep = np.flatnonzero(nearest >= threshold)
             nearest, memories = nearest[keep], memories[keep]
         best = _top(nearest, memories, limit)
-        return list(zip(self._ids(memories[best]), nearest[best].tolist(), strict=True))
+        return list(zip(self._ids(memories[best]), nearest[best].tolist(), strict=True)), path
 
     def keyword_ranked(self, lexemes: Sequence[str], *, limit: int) -> KeywordRanked:
         """Up to ``limit`` (memory id, BM25, normalised BM25), best first, of the memories
@@ -265,7 +277,8 @@ def resident_search(*, user_id: uuid.UUID, model: str, query: str) -> ResidentSe
 def resident_index_load(*, user_id: uuid.UUID, model: str) -> ResidentIndex | None:
     """Read the user's copy for ``model`` now, on this thread's connection, and keep it; None
     (and nothing kept) when they have fewer than ``MEMORY_RESIDENT_MIN_MEMORIES`` memories,
-    more vectors than ``MEMORY_RESIDENT_MB`` holds, or no generation yet."""
+    more vectors than ``MEMORY_RESIDENT_MB`` holds, or no generation yet. A heavy user's graph
+    is built here too (~16 s per 100k vectors on one core)."""
     key = (user_id, model)
     try:
         index = _read(user_id, model)
@@ -305,10 +318,12 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
             [user_id, user_id, model],
         )
         count, vectors = cursor.fetchone()
-        holds_vectors = not has_vector_index(user_id, model)
-        vector_bytes = vectors * 4 * settings.EMBEDDING_DIMENSIONS if holds_vectors else 0
+        heavy = has_vector_index(user_id, model)
+        per_vector = 4 * settings.EMBEDDING_DIMENSIONS + GRAPH_BYTES_PER_CHUNK * heavy
         budget = min(settings.MEMORY_RESIDENT_MB * 1024 * 1024, MAX_COPY_BYTES)
-        if count < settings.MEMORY_RESIDENT_MIN_MEMORIES or vector_bytes > budget:
+        # A heavy user whose vectors do not fit is still copied, without them.
+        with_vectors = vectors * per_vector <= budget
+        if count < settings.MEMORY_RESIDENT_MIN_MEMORIES or not (with_vectors or heavy):
             return None
         # One statement, so one snapshot: the generation is the data's. Each part comes as one
         # bytea of fixed-size big-endian records (int4send, uuid_send, vector_send), which numpy
@@ -341,7 +356,7 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
                 (SELECT string_agg(int4send(number) || int4send(tf), ''::bytea
                                    ORDER BY lexeme, number) FROM postings)
             """,
-            [user_id, user_id, holds_vectors, user_id, model],
+            [user_id, user_id, with_vectors, user_id, model],
         )
         generation, memories_blob, chunks_blob, lexemes, documents, postings = cursor.fetchone()
     if generation is None:
@@ -349,13 +364,20 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
     owned = np.frombuffer(memories_blob or b"", dtype=[("id", "V16"), ("length", ">i4")])
     held = np.frombuffer(postings or b"", dtype=[("number", ">i4"), ("tf", ">i4")])
     numbers, vectors = _chunks(chunks_blob or b"")
+    graph = None
+    if heavy:  # the graph holds the vectors (no other matrix is kept), if it fits beside the words
+        graph_bytes = vectors.nbytes + GRAPH_BYTES_PER_CHUNK * len(numbers)
+        if len(numbers) and owned.nbytes + held.nbytes + graph_bytes <= budget:
+            graph = chunk_graph_build(vectors, numbers)
+        numbers, vectors = np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
     return _index(
         generation=generation,
         ids=owned["id"].copy(),
         lengths=owned["length"].astype(np.int32),
         chunk_numbers=numbers,
         vectors=vectors,
-        holds_vectors=holds_vectors,
+        holds_vectors=with_vectors and not heavy,
+        graph=graph,
         lexemes=lexemes or [],
         documents=np.frombuffer(documents or b"", dtype=">i4").astype(np.int32),
         postings=held["number"].astype(np.int32),
@@ -386,6 +408,7 @@ def _index(
     chunk_numbers: np.ndarray,
     vectors: np.ndarray,
     holds_vectors: bool,
+    graph: ChunkGraph | None,
     lexemes: list[str],
     documents: np.ndarray,
     postings: np.ndarray,
@@ -405,6 +428,7 @@ def _index(
         lengths=lengths,
         vectors=vectors,
         holds_vectors=holds_vectors,
+        graph=graph,
         group_starts=starts,
         group_memories=chunk_numbers[starts],
         terms=terms,

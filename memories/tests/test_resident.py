@@ -10,9 +10,10 @@ from django.db import transaction
 
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, SearchGeneration, UserVectorIndex
-from memories.search import resident
+from memories.search import resident, resident_ann
 from memories.search.rankers import Ranker, ResidentRanker, SqlRanker
 from memories.search.resident import (
+    ResidentSearch,
     resident_index_load,
     resident_indexes_forget,
     resident_search,
@@ -73,20 +74,43 @@ def model() -> str:
     return get_embedder().name
 
 
-def every_ranker(user, query) -> list[Ranker]:
-    """Every ranker of a light user's search, SQL first: each must answer what it answers."""
+def heavy(user, *, ready: bool = True) -> None:
+    """Give ``user`` their own vector index, as far as search can tell (or take it away)."""
+    if ready:
+        UserVectorIndex.objects.create(
+            user=user, model=model(), dimensions=384, name="memories_test_hnsw",
+            status=IndexStatus.READY, rows=MemoryChunk.objects.filter(user=user).count(),
+        )  # fmt: skip
+    else:
+        UserVectorIndex.objects.filter(user=user).delete()
+    vector_index_forget(user_id=user.pk, model=model())
+
+
+def every_copy(user) -> list:
+    """The copies a user can have: a light user's (exact) and a heavy user's (its graph)."""
+    light = resident_index_load(user_id=user.pk, model=model())
+    heavy(user)
+    graph = resident_index_load(user_id=user.pk, model=model())
+    heavy(user, ready=False)
+    assert light.holds_vectors and graph.graph is not None
+    return [light, graph]
+
+
+def every_ranker(user, query, copies) -> list[Ranker]:
+    """Every ranker of a user's search, SQL (exact) first: each must answer what it answers."""
     resident = resident_search(user_id=user.pk, model=model(), query=query)
-    assert resident is not None and resident.index.holds_vectors
     sql = SqlRanker(user=user, query=query, model=model(), filters=MemoryFilters(), heavy=False)
-    return [sql, ResidentRanker(resident)]
+    return [sql, *(ResidentRanker(ResidentSearch(copy, resident.lexemes)) for copy in copies)]
 
 
 def test_every_ranker_ranks_the_same_corpora_in_the_same_order(user, diary):
-    assert resident_index_load(user_id=user.pk, model=model()) is not None
+    # The heavy copy's graph is searched through at least SEARCH_CANDIDATES chunks: for a corpus
+    # this small, every one, so it answers exactly.
+    copies = every_copy(user)
     embedder = get_embedder()
     for query in QUERIES:
         vector = list(embedder.embed([query])[0])
-        sql, *others = every_ranker(user, query)
+        sql, *others = every_ranker(user, query, copies)
         for depth in (3, 50):
             expected = sql.rank(vector=vector, threshold=None, keyword=True, depth=depth)
             assert expected.path == "exact"
@@ -208,30 +232,53 @@ def test_a_write_is_seen_by_the_next_search(user, diary, remember):
     assert added.pk not in [hit.memory.pk for hit in after_delete.hits]
 
 
-def test_a_heavy_users_copy_holds_their_words_and_their_own_index_ranks_by_meaning(
-    user, diary, settings
+def test_a_heavy_users_copy_ranks_by_meaning_through_its_graph(user, diary, auth_client):
+    heavy(user)
+    query = "Why did Leo choose an otter for the tattoo?"
+    exact = SqlRanker(user=user, query=query, model=model(), filters=MemoryFilters(), heavy=False)
+    vector = list(get_embedder().embed([query])[0])
+    expected = exact.rank(vector=vector, threshold=None, keyword=False, depth=8).semantic
+
+    copy = resident_index_load(user_id=user.pk, model=model())
+    outcome = memories_search(user=user, query=query, mode="semantic", top_k=8)
+    response = auth_client.post("/api/v1/memories/search", {"query": query}, format="json")
+
+    # The graph holds the vectors, and the copy's size counts it.
+    assert not copy.holds_vectors and copy.vectors.size == 0
+    assert copy.nbytes > copy.graph.nbytes >= len(diary) * 384 * 4
+    assert outcome.vector_path == "resident-ann"
+    assert_same_ranking(
+        [(hit.memory.pk, hit.semantic_score) for hit in outcome.hits], expected, tolerance=1e-5
+    )
+    assert response.status_code == 200, response.content
+    assert response["Server-Timing"].endswith('desc="resident-ann"')
+    heavy(user, ready=False)
+
+
+@pytest.mark.parametrize("beside_the_words", [False, True])
+def test_a_heavy_user_whose_vectors_do_not_fit_is_copied_with_their_words(
+    user, diary, settings, beside_the_words
 ):
-    UserVectorIndex.objects.create(
-        user=user, model=model(), dimensions=384, name="memories_test_hnsw",
-        status=IndexStatus.READY, rows=len(diary),
-    )  # fmt: skip
-    vector_index_forget(user_id=user.pk, model=model())
+    heavy(user)
     query = "Why did Leo choose an otter for the tattoo?"
     settings.MEMORY_RESIDENT_MB = 0
     from_sql = memories_search(user=user, query=query, mode="hybrid", top_k=8)
-    settings.MEMORY_RESIDENT_MB = 64
+    # The words' few kB fit; the vectors and their graph do not (or fit only without the words).
+    chunks = MemoryChunk.objects.filter(user=user).count()
+    graph = chunks * (384 * 4 + resident_ann.GRAPH_BYTES_PER_CHUNK) + 100 * beside_the_words
+    settings.MEMORY_RESIDENT_MB = (graph if beside_the_words else chunks * 384 * 4) / 1024 / 1024
 
     copy = resident_index_load(user_id=user.pk, model=model())
     outcome = memories_search(user=user, query=query, mode="hybrid", top_k=8)
 
-    assert not copy.holds_vectors and copy.vectors.size == 0
+    assert copy.graph is None and not copy.holds_vectors
     # The user's index, then its exact guard (this diary holds fewer memories than asked for).
     assert outcome.vector_path == from_sql.vector_path == "hnsw+exact"
     assert [hit.memory.pk for hit in outcome.hits] == [hit.memory.pk for hit in from_sql.hits]
     assert [hit.keyword_score for hit in outcome.hits] == pytest.approx(
         [hit.keyword_score for hit in from_sql.hits]
     )
-    vector_index_forget(user_id=user.pk, model=model())
+    heavy(user, ready=False)
 
 
 def test_filtered_searches_use_sql(user, diary):

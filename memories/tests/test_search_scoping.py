@@ -99,5 +99,6 @@ def test_every_statement_of_every_search_path_filters_on_the_user(
         paths.add(memories_search(user=user, query="python garden", mode="hybrid").vector_path)
     resident_indexes_forget()
 
-    # The heavy user's index answered (then the exact guard: 40 memories, 50 candidates asked).
-    assert paths == {"exact", "hnsw+exact", "resident"}
+    # The heavy user's index answered (then the exact guard: 40 memories, 50 candidates asked),
+    # then their copy's graph.
+    assert paths == {"exact", "hnsw+exact", "resident", "resident-ann"}

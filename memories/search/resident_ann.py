@@ -1,0 +1,112 @@
+"""A heavy user's chunks in an HNSW graph held in the process: the semantic leg of their copy.
+
+A user with their own HNSW index in PostgreSQL (100k memories at ``make bench-memories``) is too
+big for the copy's exact scan (a product of 100k x 384 floats, ~20 ms on one core), and the
+round trip to their index cost more than the rest of the search. So their copy (resident.py)
+puts the vectors it reads into an HNSW graph of its own, built by the background loader that
+reads the copy: ~0.3 ms a query. The graph holds the vectors (the copy keeps no other matrix of
+them), so its answers are exact inner products of unit vectors, that is the same cosine
+similarities the exact search computes.
+
+faiss-cpu (``IndexHNSWFlat``) was measured against usearch on the benchmark's 100k heavy user
+(bench/HISTORY.md): it built faster (16 s against 24 s on one core at the same M and ef), answered
+faster (0.25 against 0.40 ms) and found more of the exact top 50 (1.0 against 0.996). It is a
+compute library, not a vendor answering for a service, so it is not in providers/ (whose
+packages stand behind our interfaces to external models and APIs): this is the one module that
+imports it.
+"""
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+# The graph's shape: each chunk linked to NEIGHBOURS others (twice that on the lowest layer),
+# found among BUILD_CANDIDATES while building; a search looks through at least SEARCH_CANDIDATES.
+# At 100k manifold vectors these find every one of the exact top 50 (bench/HISTORY.md).
+NEIGHBOURS = 16
+BUILD_CANDIDATES = 64
+SEARCH_CANDIDATES = 100
+# The graph's own bytes per chunk beside its vector (links on each layer, levels, offsets): an
+# estimate for deciding before the read whether a copy fits; ``ChunkGraph.nbytes`` counts them.
+GRAPH_BYTES_PER_CHUNK = 2 * NEIGHBOURS * 4 + 32
+# Chunks asked of the graph per memory asked for (a memory's several chunks use up its answers,
+# as in vectors.hnsw_sql), widened this many times over while they come from too few memories;
+# past EXACT_PAST chunks an exact scan of the same vectors is as cheap and sure.
+CHUNKS_PER_MEMORY = 2
+WIDEN = 4
+EXACT_PAST = 2_000
+
+# One thread: a search is one query (nothing to share out) and a build runs in the copies'
+# loader thread beside requests; OpenMP's threads would spin on the cores the query's embedding
+# and PostgreSQL need, as numpy's BLAS threads did (core/numeric.py).
+faiss.omp_set_num_threads(1)
+
+
+@dataclass(frozen=True)
+class ChunkGraph:
+    """Unit-length chunk vectors in an HNSW graph; ``memories``: the memory number of each
+    chunk, in the graph's order."""
+
+    graph: faiss.IndexHNSWFlat
+    memories: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        hnsw = self.graph.hnsw
+        vectors = self.graph.ntotal * self.graph.d * 4
+        links = (hnsw.neighbors.size() + hnsw.levels.size()) * 4 + hnsw.offsets.size() * 8
+        return vectors + links + self.memories.nbytes
+
+    def nearest(
+        self, query: np.ndarray, *, limit: int, threshold: float | None
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Memory numbers and the cosine similarity of each one's nearest chunk to ``query``
+        (unit length), unordered: every memory the graph finds that can be among the ``limit``
+        nearest, or reach ``threshold``; and whether an exact scan answered instead."""
+        total = self.graph.ntotal
+        wanted = min(total, limit * CHUNKS_PER_MEMORY)
+        while True:
+            exact = wanted > EXACT_PAST
+            similarities, rows = self._search(query, wanted, exact=exact)
+            numbers, best = _nearest_per_memory(self.memories[rows], similarities)
+            # Every memory that can rank is here when the chunks found come from enough
+            # memories, are all there are, or reach past the threshold.
+            if (
+                len(numbers) >= limit
+                or wanted >= total
+                or (threshold is not None and len(similarities) and similarities[-1] < threshold)
+            ):
+                return numbers, best.astype(np.float64), exact
+            wanted = min(total, wanted * WIDEN)
+
+    def _search(self, query: np.ndarray, wanted: int, *, exact: bool) -> tuple[np.ndarray, ...]:
+        if exact:
+            similarities, rows = self.graph.storage.search(query[None, :], wanted)
+        else:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = max(SEARCH_CANDIDATES, wanted)
+            similarities, rows = self.graph.search(query[None, :], wanted, params=params)
+        found = rows[0] >= 0  # fewer chunks reachable than asked for
+        return similarities[0][found], rows[0][found]
+
+
+def chunk_graph_build(vectors: np.ndarray, memories: np.ndarray) -> ChunkGraph:
+    """The graph of ``vectors`` (unit length, float32, one row per chunk; ``memories`` their
+    memory numbers). faiss lets go of the GIL while it builds: requests go on meanwhile."""
+    graph = faiss.IndexHNSWFlat(vectors.shape[1], NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = BUILD_CANDIDATES
+    graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return ChunkGraph(graph, memories)
+
+
+def _nearest_per_memory(
+    memories: np.ndarray, similarities: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each memory among ``memories`` once, with the best of its ``similarities``."""
+    if not len(memories):
+        return memories, similarities
+    order = np.lexsort((-similarities, memories))
+    memories, similarities = memories[order], similarities[order]
+    first = np.r_[True, memories[1:] != memories[:-1]]
+    return memories[first], similarities[first]
