@@ -278,7 +278,7 @@ def resident_index_load(*, user_id: uuid.UUID, model: str) -> ResidentIndex | No
     """Read the user's copy for ``model`` now, on this thread's connection, and keep it; None
     (and nothing kept) when they have fewer than ``MEMORY_RESIDENT_MIN_MEMORIES`` memories,
     more vectors than ``MEMORY_RESIDENT_MB`` holds, or no generation yet. A heavy user's graph
-    is built here too (~16 s per 100k vectors on one core)."""
+    is built here too (~17 s per 100k vectors on one core)."""
     key = (user_id, model)
     try:
         index = _read(user_id, model)
