@@ -3,7 +3,7 @@
 core.asgi shows the search route's body to ``search_body_received`` on the event loop, before
 the request's thread runs its middleware, authentication, rate limit and validation: the model's
 milliseconds, the largest part of a new query's time, then run beside all of that instead of
-after it (bench/HISTORY.md, "The request path over HTTP").
+after it (bench/HISTORY.md, "The request path, second pass").
 
 That happens before the caller is known, so only for an API key whose last search in this
 process was answered (200) within TRUSTED_SECONDS: a stranger, a revoked key or a client held
