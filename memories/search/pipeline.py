@@ -197,7 +197,13 @@ def _legs(
         vector = pending.result()
     except EmbeddingError:
         return Legs([], words.keyword, ""), "keyword"
-    semantic = rankers.rank(vector=vector, threshold=threshold, keyword=False, depth=depth)
+    semantic = rankers.rank(
+        vector=vector,
+        threshold=threshold,
+        keyword=False,
+        depth=depth,
+        exact_for=[pk for pk, _, _ in words.keyword],
+    )
     return Legs(semantic.semantic, words.keyword, semantic.path), mode
 
 

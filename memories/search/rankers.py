@@ -9,7 +9,8 @@ would. All answer the same order (memories/tests/test_resident.py runs every ran
 corpora). ``rankers_for`` chooses one per leg.
 """
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,11 +44,19 @@ class Legs:
 
 class Ranker(Protocol):
     def rank(
-        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+        self,
+        *,
+        vector: Sequence[float] | None,
+        threshold: float | None,
+        keyword: bool,
+        depth: int,
+        exact_for: Collection[uuid.UUID] = (),
     ) -> Legs:
         """Up to ``depth`` memories from each leg asked for, best first (ties by id): the
         semantic leg when ``vector`` is given (cut at ``threshold``), the keyword leg when
-        ``keyword``."""
+        ``keyword``. ``exact_for``: memories an approximate semantic leg looks at whether or not
+        it finds them (hybrid's keyword candidates: their fused scores need their own
+        similarity, not the leg's lowest); with ``keyword``, that leg's own candidates."""
         ...
 
 
@@ -58,10 +67,18 @@ class SqlRanker:
     model: str
     filters: MemoryFilters
     # A user with their own vector index: their HNSW and GIN indexes, their kept statistics.
+    # Their index leaves ``exact_for`` aside: both legs go in one statement, and a heavy user who
+    # searches is soon ranked by their copy's graph (which heeds it).
     heavy: bool
 
     def rank(
-        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+        self,
+        *,
+        vector: Sequence[float] | None,
+        threshold: float | None,
+        keyword: bool,
+        depth: int,
+        exact_for: Collection[uuid.UUID] = (),
     ) -> Legs:
         parts, params, ef_search = [], [], None
         if vector is not None:
@@ -143,13 +160,24 @@ class ResidentRanker:
     search: ResidentSearch
 
     def rank(
-        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+        self,
+        *,
+        vector: Sequence[float] | None,
+        threshold: float | None,
+        keyword: bool,
+        depth: int,
+        exact_for: Collection[uuid.UUID] = (),
     ) -> Legs:
         index = self.search.index
+        ranked = index.keyword_ranked(self.search.lexemes, limit=depth) if keyword else []
         semantic, path = [], ""
         if vector is not None:
-            semantic, path = index.semantic_ranked(vector, limit=depth, threshold=threshold)
-        ranked = index.keyword_ranked(self.search.lexemes, limit=depth) if keyword else []
+            semantic, path = index.semantic_ranked(
+                vector,
+                limit=depth,
+                threshold=threshold,
+                exact_for=exact_for or [pk for pk, _, _ in ranked],
+            )
         return Legs(semantic, ranked, path)
 
 
@@ -161,18 +189,32 @@ class Rankers:
     keyword: Ranker
 
     def rank(
-        self, *, vector: Sequence[float] | None, threshold: float | None, keyword: bool, depth: int
+        self,
+        *,
+        vector: Sequence[float] | None,
+        threshold: float | None,
+        keyword: bool,
+        depth: int,
+        exact_for: Collection[uuid.UUID] = (),
     ) -> Legs:
         if vector is None:
             return self.keyword.rank(vector=None, threshold=None, keyword=keyword, depth=depth)
         if not keyword or self.semantic is self.keyword:
             return self.semantic.rank(
-                vector=vector, threshold=threshold, keyword=keyword, depth=depth
+                vector=vector,
+                threshold=threshold,
+                keyword=keyword,
+                depth=depth,
+                exact_for=exact_for,
             )
-        semantic = self.semantic.rank(
-            vector=vector, threshold=threshold, keyword=False, depth=depth
-        )
         words = self.keyword.rank(vector=None, threshold=None, keyword=True, depth=depth)
+        semantic = self.semantic.rank(
+            vector=vector,
+            threshold=threshold,
+            keyword=False,
+            depth=depth,
+            exact_for=[pk for pk, _, _ in words.keyword],
+        )
         return Legs(semantic.semantic, words.keyword, semantic.path)
 
 

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -92,17 +92,25 @@ class ResidentIndex:
         )
 
     def semantic_ranked(
-        self, vector: Sequence[float], *, limit: int, threshold: float | None
+        self,
+        vector: Sequence[float],
+        *,
+        limit: int,
+        threshold: float | None,
+        exact_for: Collection[uuid.UUID] = (),
     ) -> tuple[Ranked, str]:
         """Up to ``limit`` (memory id, cosine similarity of its nearest chunk), best first,
         only those reaching ``threshold``: what ``vectors.exact_sql`` answers, approximately
-        through the graph when there is one; and the path taken: "resident", "resident-ann", or
-        "resident-ann+exact" (the graph's chunks came from too few memories: all were scanned)."""
+        through the graph when there is one (which also looks at the memories ``exact_for``);
+        and the path taken: "resident", "resident-ann", or "resident-ann+exact" (the graph's
+        chunks came from too few memories: all were scanned)."""
         query = np.array(vector, dtype=np.float32)
         query /= max(float(np.linalg.norm(query)), 1e-12)
         path = "resident"
         if self.graph is not None:
-            memories, nearest, exact = self.graph.nearest(query, limit=limit, threshold=threshold)
+            memories, nearest, exact = self.graph.nearest(
+                query, limit=limit, threshold=threshold, also=self._numbers(exact_for)
+            )
             path = "resident-ann+exact" if exact else "resident-ann"
         elif not len(self.group_starts):
             return [], path
@@ -151,6 +159,15 @@ class ResidentIndex:
             (pk, score, min(score / idf_sum, 1.0) if idf_sum else 0.0)
             for pk, score in zip(self._ids(best), scores[best].tolist(), strict=True)
         ]
+
+    def _numbers(self, pks: Collection[uuid.UUID]) -> np.ndarray:
+        """The numbers of those of ``pks`` this copy holds, ascending."""
+        if not pks or not len(self.ids):
+            return np.zeros(0, dtype=np.int64)
+        held = self.ids.view("S16")  # sorted: bytewise, as PostgreSQL orders uuids
+        keys = np.array([pk.bytes for pk in pks], dtype="S16")
+        at = np.minimum(np.searchsorted(held, keys), len(held) - 1)
+        return np.unique(at[held[at] == keys])
 
     def _ids(self, numbers: np.ndarray) -> list[uuid.UUID]:
         packed = self.ids[numbers].tobytes()

@@ -59,17 +59,24 @@ class ChunkGraph:
         return vectors + links + self.memories.nbytes
 
     def nearest(
-        self, query: np.ndarray, *, limit: int, threshold: float | None
+        self,
+        query: np.ndarray,
+        *,
+        limit: int,
+        threshold: float | None,
+        also: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """Memory numbers and the cosine similarity of each one's nearest chunk to ``query``
         (unit length), unordered: every memory the graph finds that can be among the ``limit``
-        nearest, or reach ``threshold``; and whether an exact scan answered instead."""
+        nearest, or reach ``threshold``, and the memories numbered in ``also``; and whether an
+        exact scan answered instead. Each similarity is exact, over all of the memory's chunks:
+        the graph only chooses which memories are looked at."""
         total = self.graph.ntotal
         wanted = min(total, limit * CHUNKS_PER_MEMORY)
         while True:
             exact = wanted > EXACT_PAST
             similarities, rows = self._search(query, wanted, exact=exact)
-            numbers, best = _nearest_per_memory(self.memories[rows], similarities)
+            numbers = np.unique(self.memories[rows])
             # Every memory that can rank is here when the chunks found come from enough
             # memories, are all there are, or reach past the threshold.
             if (
@@ -77,8 +84,28 @@ class ChunkGraph:
                 or wanted >= total
                 or (threshold is not None and len(similarities) and similarities[-1] < threshold)
             ):
-                return numbers, best.astype(np.float64), exact
+                break
             wanted = min(total, wanted * WIDEN)
+        if also is not None and len(also):
+            numbers = np.union1d(numbers, also)
+        numbers, best = self._nearest_chunks(query, numbers)
+        return numbers, best, exact
+
+    def _nearest_chunks(
+        self, query: np.ndarray, numbers: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Those of ``numbers`` (ascending, distinct) that have chunks, and the similarity of
+        each one's nearest chunk to ``query``, over all its chunks: the graph may have found a
+        memory through one chunk and missed a nearer one."""
+        starts = np.searchsorted(self.memories, numbers, "left")
+        counts = np.searchsorted(self.memories, numbers, "right") - starts
+        numbers, starts, counts = numbers[counts > 0], starts[counts > 0], counts[counts > 0]
+        if not len(numbers):
+            return numbers, np.zeros(0, dtype=np.float64)
+        firsts = np.cumsum(counts) - counts  # each memory's first row among those read
+        rows = np.repeat(starts - firsts, counts) + np.arange(int(counts.sum()))
+        similarities = self.graph.storage.reconstruct_batch(rows) @ query
+        return numbers, np.maximum.reduceat(similarities, firsts).astype(np.float64)
 
     def _search(self, query: np.ndarray, wanted: int, *, exact: bool) -> tuple[np.ndarray, ...]:
         if exact:
@@ -98,15 +125,3 @@ def chunk_graph_build(vectors: np.ndarray, memories: np.ndarray) -> ChunkGraph:
     graph.hnsw.efConstruction = BUILD_CANDIDATES
     graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return ChunkGraph(graph, memories)
-
-
-def _nearest_per_memory(
-    memories: np.ndarray, similarities: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each memory among ``memories`` once, with the best of its ``similarities``."""
-    if not len(memories):
-        return memories, similarities
-    order = np.lexsort((-similarities, memories))
-    memories, similarities = memories[order], similarities[order]
-    first = np.r_[True, memories[1:] != memories[:-1]]
-    return memories[first], similarities[first]

@@ -255,6 +255,43 @@ def test_a_heavy_users_copy_ranks_by_meaning_through_its_graph(user, diary, auth
     heavy(user, ready=False)
 
 
+def test_a_heavy_users_graph_still_scores_the_keyword_candidates_it_misses(
+    user, diary, monkeypatch
+):
+    # Hybrid fuses each keyword candidate with its own similarity: one the graph misses would
+    # get the semantic leg's lowest instead, and fall in the fused order.
+    query = "Why did Leo choose an otter for the tattoo?"
+    copies = every_copy(user)
+    sql, _, by_graph = every_ranker(user, query, copies)
+    vector = list(get_embedder().embed([query])[0])
+    expected = sql.rank(vector=vector, threshold=None, keyword=True, depth=8)
+    missed = expected.keyword[0][0]
+    assert missed in dict(expected.semantic)
+    number = copies[1]._numbers([missed])[0]
+    search = resident_ann.ChunkGraph._search
+
+    def missing_it(self, query, wanted, *, exact):
+        similarities, rows = search(self, query, wanted, exact=exact)
+        kept = self.memories[rows] != number
+        return similarities[kept], rows[kept]
+
+    monkeypatch.setattr(resident_ann.ChunkGraph, "_search", missing_it)
+    both = by_graph.rank(vector=vector, threshold=None, keyword=True, depth=8)
+    words = by_graph.rank(vector=None, threshold=None, keyword=True, depth=8)
+    apart = by_graph.rank(
+        vector=vector,
+        threshold=None,
+        keyword=False,
+        depth=8,
+        exact_for=[pk for pk, _, _ in words.keyword],
+    )
+    alone = by_graph.rank(vector=vector, threshold=None, keyword=False, depth=8)
+
+    assert_same_ranking(both.semantic, expected.semantic, tolerance=1e-6)
+    assert_same_ranking(apart.semantic, expected.semantic, tolerance=1e-6)
+    assert missed not in dict(alone.semantic)  # the graph did miss it
+
+
 @pytest.mark.parametrize("beside_the_words", [False, True])
 def test_a_heavy_user_whose_vectors_do_not_fit_is_copied_with_their_words(
     user, diary, settings, beside_the_words

@@ -81,3 +81,18 @@ def test_the_graph_counts_its_vectors_and_links(chunks):
 
     assert graph.nbytes > vectors.nbytes + memories.nbytes
     assert graph.nbytes < vectors.nbytes + len(vectors) * resident_ann.GRAPH_BYTES_PER_CHUNK * 2
+
+
+def test_memories_asked_for_are_scored_whether_the_graph_finds_them_or_not(chunks):
+    vectors, memories = chunks
+    graph = chunk_graph_build(vectors, memories)
+    query = vectors[0]
+    farthest = list(exact(vectors, memories, query, 500))[-3:]
+
+    found = graph.nearest(query, limit=5, threshold=None, also=np.array(sorted(farthest)))
+
+    expected = exact(vectors, memories, query, 500)
+    scored = dict(zip(found[0].tolist(), found[1].tolist(), strict=True))
+    assert set(farthest) <= set(scored)
+    # Every memory looked at has its nearest chunk's similarity, over all its chunks.
+    assert scored == pytest.approx({number: expected[number] for number in scored})
