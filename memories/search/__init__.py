@@ -3,7 +3,7 @@ plain reads in selectors/.
 
     embed the query (query_vectors.py) → choose who ranks each leg (rankers.py: SQL, or the
     user's copy in this process, resident.py) → rank both legs (vectors.py, keyword.py) →
-    fuse (fusion.py) → read the hits (pipeline.py)
+    fuse (fusion.py) → read the hits (hits.py)
 
 The entry point is ``memories_search``; ``memories.selectors`` re-exports the public names, as
 other apps have always imported them.

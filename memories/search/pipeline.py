@@ -9,47 +9,29 @@ candidate depth and chat's relevance floor were chosen on ``make bench-retrieval
 split (bench/README.md).
 """
 
-import functools
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Q
 
 from accounts.models import User
-from core.db import RowReader, row_reader
 from core.errors import ServiceUnavailable
 from memories.filters import MemoryFilters
-from memories.models import TEXT_SEARCH_CONFIG, Memory
+from memories.models import Memory
 from memories.search.fusion import Fused, boosted, fuse, keyword_best_kept
-from memories.search.keyword import or_query_text
+from memories.search.hits import Highlights, SearchHit, hits_read
 from memories.search.query_vectors import cached_query_vector, query_vector_started
 from memories.search.rankers import Legs, Rankers, rankers_for
 from memories.search.vectors import has_vector_index, semantic_ranked
 from providers.embeddings import Embedder, EmbeddingError, get_embedder
 
-HIGHLIGHT_DELIMITER = " … "
 # Longer queries are cut to this: it bounds the embedding and the full-text parse.
 SEARCH_QUERY_MAX_CHARS = 2_000
 
 # --- Search --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    memory: Memory
-    # The ranking score: hybrid's fused score, else the leg's own normalised score (0..1).
-    score: float
-    highlights: list[str]
-    # Cosine similarity of the query to the memory's closest chunk; None when not computed.
-    semantic_score: float | None = None
-    # Okapi BM25 over the user's memories (unbounded, ~0-30); None when the memory was not among
-    # the keyword leg's candidates (for hybrid: it holds none of the query's words, or ranks
-    # below the candidate depth).
-    keyword_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +88,7 @@ def memories_search(
         heavy=has_vector_index(user.pk, embedder.name),
     )
     # Rank both legs.
+    highlights = Highlights(user=user, query=query)
     legs, mode = _legs(
         rankers=rankers,
         embedder=embedder,
@@ -113,6 +96,8 @@ def memories_search(
         mode=mode,
         threshold=threshold,
         depth=depth,
+        highlights=highlights,
+        top_k=top_k,
     )
     semantic, keyword, path = legs.semantic, legs.keyword, legs.path
     # Fuse.
@@ -140,8 +125,13 @@ def memories_search(
     if mode == "hybrid":
         ranking = keyword_best_kept(ranking, keyword, top_k=top_k)
     # Read the hits.
-    keyword_ids = {pk for pk, _, _ in keyword}
-    hits = _hits(ranking[:top_k], user=user, query=query, highlight_ids=keyword_ids)
+    hits = hits_read(
+        ranking[:top_k],
+        user=user,
+        keyword_ids={pk for pk, _, _ in keyword},
+        highlights=highlights,
+        held=rankers.rows,
+    )
     took_ms = (time.perf_counter() - started) * 1000
     return SearchOutcome(hits=hits, took_ms=round(took_ms, 2), mode=mode, vector_path=path)
 
@@ -174,9 +164,12 @@ def _legs(
     mode: str,
     threshold: float | None,
     depth: int,
+    highlights: Highlights,
+    top_k: int,
 ) -> tuple[Legs, str]:
     """The candidates of the legs ``mode`` asks for and the mode that answered: ``keyword``
-    when the embedder is down in a hybrid search."""
+    when the embedder is down in a hybrid search. A new query's keyword leg, and the highlights
+    of its first ``top_k`` memories, are read while the query embeds."""
     if mode == "keyword":
         return rankers.rank(vector=None, threshold=None, keyword=True, depth=depth), mode
     vector = cached_query_vector(embedder, query)
@@ -193,6 +186,8 @@ def _legs(
     # A new query in a hybrid search: the keyword leg needs no vector, so it runs meanwhile.
     pending = query_vector_started(embedder, query)
     words = rankers.rank(vector=None, threshold=None, keyword=True, depth=depth)
+    if not pending.done():
+        highlights.read_now([pk for pk, _, _ in words.keyword[:top_k]])
     try:
         vector = pending.result()
     except EmbeddingError:
@@ -205,64 +200,6 @@ def _legs(
         exact_for=[pk for pk, _, _ in words.keyword],
     )
     return Legs(semantic.semantic, words.keyword, semantic.path), mode
-
-
-# ts_headline's options, as Django's SearchHeadline writes them.
-_HEADLINE_OPTIONS = (
-    "StartSel='<mark>', StopSel='</mark>', MaxWords=20, MinWords=5, MaxFragments=2, "
-    f"FragmentDelimiter='{HIGHLIGHT_DELIMITER}'"
-)
-
-
-def _hit_reader() -> RowReader:
-    return row_reader(Memory, "m", without=("search_vector",))
-
-
-@functools.cache
-def _hits_sql() -> str:
-    """The read of a search's hits, written once: the ORM spent 2-3 ms a search compiling the
-    same query and building its rows (a fifth of a repeated search). Every column but the
-    tsvector (not shown, a parse per row); highlights only for the memories the keyword leg
-    found."""
-    return (
-        f"SELECT {_hit_reader().columns}, CASE WHEN m.id = ANY(%s::uuid[]) THEN "
-        "ts_headline(%s::regconfig, m.content, websearch_to_tsquery(%s::regconfig, %s), %s) END "
-        f"FROM {Memory._meta.db_table} m WHERE m.user_id = %s AND m.id = ANY(%s::uuid[])"
-    )
-
-
-def _hits(
-    ranking: list[Fused], *, user: User, query: str, highlight_ids: set[uuid.UUID]
-) -> list[SearchHit]:
-    if not ranking:
-        return []
-    ids = [item.pk for item in ranking]
-    highlighted = [pk for pk in ids if pk in highlight_ids]
-    params = [highlighted, TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, or_query_text(query)]
-    with connection.cursor() as cursor:
-        cursor.execute(_hits_sql(), [*params, _HEADLINE_OPTIONS, user.pk, ids])
-        rows = cursor.fetchall()
-    reader = _hit_reader()
-    by_pk = {}
-    for *values, headline in rows:
-        memory = reader.read(values)
-        by_pk[memory.pk] = (memory, headline)
-    hits = []
-    for item in ranking:
-        if item.pk not in by_pk:  # deleted between the ranking and this read
-            continue
-        memory, headline = by_pk[item.pk]
-        highlights = headline.split(HIGHLIGHT_DELIMITER) if headline else []
-        hits.append(
-            SearchHit(
-                memory=memory,
-                score=round(float(item.score), 6),
-                highlights=highlights,
-                semantic_score=None if item.semantic is None else round(item.semantic, 6),
-                keyword_score=None if item.keyword is None else round(item.keyword, 6),
-            )
-        )
-    return hits
 
 
 def memories_similar(

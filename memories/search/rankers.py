@@ -17,6 +17,7 @@ from typing import Protocol
 from accounts.models import User
 from memories.filters import MemoryFilters, memory_filter_q
 from memories.search.fusion import KeywordRanked
+from memories.search.hits import HeldRows
 from memories.search.keyword import KeywordStatement, bm25_statement
 from memories.search.resident import ResidentSearch, resident_search
 from memories.search.vectors import (
@@ -187,6 +188,8 @@ class Rankers:
 
     semantic: Ranker
     keyword: Ranker
+    # The user's rows, when their copy (current: its generation was checked) holds them.
+    rows: HeldRows | None = None
 
     def rank(
         self,
@@ -233,4 +236,4 @@ def rankers_for(
     copy = ResidentRanker(resident)
     index = resident.index
     by_copy = index.graph is not None or (index.holds_vectors and not heavy)
-    return Rankers(copy if by_copy else sql, copy)
+    return Rankers(copy if by_copy else sql, copy, rows=index.rows)

@@ -7,11 +7,13 @@ with at least ``MEMORY_RESIDENT_MIN_MEMORIES`` memories who searches gets a copy
 reads: their chunks' vectors (normalised, one matrix) and their memories' words (postings: which
 memory holds each lexeme how often, and each memory's length), read in one statement, so one
 snapshot, with their ``SearchGeneration``. Search then ranks exactly as the SQL legs do (cosine
-similarity of the nearest chunk; Okapi BM25 with the user's own statistics, counted at load)
-and reads only the hits' rows. A heavy user's copy (one with their own HNSW index) puts their
-vectors in an HNSW graph in the process instead (resident_ann.py): a scan of 100k vectors is too
-slow, and the graph answers faster than their index in PostgreSQL; one whose vectors and graph
-would not fit ``MEMORY_RESIDENT_MB`` holds their words only, their index ranking by meaning.
+similarity of the nearest chunk; Okapi BM25 with the user's own statistics, counted at load).
+A light user's copy also holds their memories' rows, read in a second statement that checks the
+generation again (hits.py): their hits then need PostgreSQL for their highlights only. A heavy
+user's copy (one with their own HNSW index) puts their vectors in an HNSW graph in the process
+instead (resident_ann.py): a scan of 100k vectors is too slow, and the graph answers faster than
+their index in PostgreSQL; one whose vectors and graph would not fit ``MEMORY_RESIDENT_MB`` holds
+their words only, their index ranking by meaning.
 
 Coherence: every search asks PostgreSQL for the user's generation (in the round trip that parses
 the query's words, beside the query's embedding); a copy whose generation differs is never used,
@@ -31,7 +33,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from django.conf import settings
@@ -39,6 +41,7 @@ from django.db import connection, connections
 
 from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGeneration
 from memories.search.fusion import KeywordRanked
+from memories.search.hits import HeldRows, held_rows_read
 from memories.search.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
 from memories.search.resident_ann import GRAPH_BYTES_PER_CHUNK, ChunkGraph, chunk_graph_build
 from memories.search.vectors import Ranked, has_vector_index
@@ -79,6 +82,8 @@ class ResidentIndex:
     terms: dict[str, tuple[int, int]]  # lexeme -> its postings' slice
     postings: np.ndarray  # memory numbers, by lexeme
     frequencies: np.ndarray  # occurrences of the lexeme in that memory
+    # A light user's rows, for the hits (the search's last round trip); None when not held
+    rows: HeldRows | None = None
 
     @property
     def nbytes(self) -> int:
@@ -88,6 +93,7 @@ class ResidentIndex:
             + self.postings.nbytes
             + self.frequencies.nbytes
             + (self.graph.nbytes if self.graph is not None else 0)
+            + (self.rows.nbytes if self.rows is not None else 0)
             + 100 * len(self.terms)  # the dict's entries and their strings, roughly
         )
 
@@ -376,6 +382,10 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
             [user_id, user_id, with_vectors, user_id, model],
         )
         generation, memories_blob, chunks_blob, lexemes, documents, postings = cursor.fetchone()
+        # A light user's rows too, when nothing was written in between (the generation says).
+        rows = None
+        if generation is not None and with_vectors and not heavy:
+            rows = held_rows_read(cursor, user_id=user_id, generation=generation)
     if generation is None:
         return None
     owned = np.frombuffer(memories_blob or b"", dtype=[("id", "V16"), ("length", ">i4")])
@@ -387,7 +397,7 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
         if len(numbers) and owned.nbytes + held.nbytes + graph_bytes <= budget:
             graph = chunk_graph_build(vectors, numbers)
         numbers, vectors = np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
-    return _index(
+    index = _index(
         generation=generation,
         ids=owned["id"].copy(),
         lengths=owned["length"].astype(np.int32),
@@ -400,6 +410,9 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
         postings=held["number"].astype(np.int32),
         frequencies=held["tf"].astype(np.int32),
     )
+    if rows is not None and index.nbytes + rows.nbytes <= budget:
+        index = replace(index, rows=rows)
+    return index
 
 
 def _chunks(blob: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -4,13 +4,16 @@ since it was read."""
 
 import itertools
 import time
+from concurrent.futures import Future
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from memories import services
-from memories.models import IndexStatus, MemoryChunk, SearchGeneration, UserVectorIndex
-from memories.search import resident, resident_ann
+from memories.models import IndexStatus, Memory, MemoryChunk, SearchGeneration, UserVectorIndex
+from memories.search import pipeline, resident, resident_ann
+from memories.search.hits import Highlights, held_rows_read
 from memories.search.rankers import Ranker, ResidentRanker, SqlRanker
 from memories.search.resident import (
     ResidentSearch,
@@ -230,6 +233,85 @@ def test_a_write_is_seen_by_the_next_search(user, diary, remember):
     services.memory_delete(memory=added)
     after_delete = memories_search(user=user, query="oboe", mode="hybrid", top_k=100)
     assert added.pk not in [hit.memory.pk for hit in after_delete.hits]
+
+
+def hit_fields(outcome) -> dict:
+    """Each hit's row and highlights, by id (pgvector and numpy may order near ties apart)."""
+    return {
+        hit.memory.pk: ({f.attname: getattr(hit.memory, f.attname)
+                         for f in Memory._meta.concrete_fields if f.name != "search_vector"},
+                        hit.highlights)
+        for hit in outcome.hits
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+def test_a_light_users_hits_are_read_from_their_copy_as_from_the_database(user, diary, mode):
+    query = "Why did Leo choose an otter for the tattoo?"
+    from_sql = memories_search(user=user, query=query, mode=mode, top_k=len(diary))
+    copy = resident_index_load(user_id=user.pk, model=model())
+
+    with CaptureQueriesContext(connection) as statements:
+        from_copy = memories_search(user=user, query=query, mode=mode, top_k=len(diary))
+
+    assert copy.rows is not None and len(copy.rows.values) == len(diary)
+    assert copy.nbytes > copy.rows.nbytes > sum(len(m.content) for m in diary)
+    assert from_copy.vector_path == ("" if mode == "keyword" else "resident")
+    assert hit_fields(from_copy) == hit_fields(from_sql)
+    # The generation check, then (when the keyword leg found a hit) its highlights: no row read.
+    read = [s["sql"] for s in statements.captured_queries]
+    assert len(read) == (1 if mode == "semantic" else 2), read
+    assert all("ts_headline" in sql for sql in read[1:])
+
+
+def test_rows_read_after_a_write_are_not_held(user, diary):
+    generation = SearchGeneration.objects.get(user_id=user.pk).generation
+    with connection.cursor() as cursor:
+        assert held_rows_read(cursor, user_id=user.pk, generation=generation) is not None
+        MemoryFactory(user=user, content="Ana learns to surf")
+        assert held_rows_read(cursor, user_id=user.pk, generation=generation) is None
+
+
+def test_a_copy_whose_rows_do_not_fit_is_kept_without_them(user, diary, settings):
+    whole = resident_index_load(user_id=user.pk, model=model())
+    settings.MEMORY_RESIDENT_MB = (whole.nbytes - whole.rows.nbytes / 2) / 1024 / 1024
+
+    copy = resident_index_load(user_id=user.pk, model=model())
+
+    assert copy.rows is None and copy.holds_vectors
+    found = memories_search(user=user, query="otter tattoo", mode="hybrid", top_k=3)
+    assert found.vector_path == "resident" and found.hits[0].highlights
+
+
+def test_a_new_querys_highlights_are_read_while_it_embeds(user, diary, monkeypatch):
+    # The keyword leg's first memories get their highlights before the vector is there; the
+    # hits then show the same highlights as a search that read them after the ranking.
+    query = "Which city is the marathon in?"
+    expected = memories_search(user=user, query=query, mode="hybrid", top_k=5)
+    resident_index_load(user_id=user.pk, model=model())
+    order = []
+
+    class Embedding(Future):
+        def done(self):  # still embedding
+            return False
+
+        def result(self, timeout=None):
+            order.append("vector")
+            return list(get_embedder().embed([query])[0])
+
+    monkeypatch.setattr(pipeline, "query_vector_started", lambda embedder, text: Embedding())
+    monkeypatch.setattr(pipeline, "cached_query_vector", lambda embedder, text: None)
+    read_now = Highlights.read_now
+
+    def reading(self, ids):
+        order.append(("highlights", len(ids)))
+        read_now(self, ids)
+
+    monkeypatch.setattr(Highlights, "read_now", reading)
+    found = memories_search(user=user, query=query, mode="hybrid", top_k=5)
+
+    assert order[0][0] == "highlights" and order[0][1] > 0 and order[1] == "vector"
+    assert hit_fields(found) == hit_fields(expected)
 
 
 def test_a_heavy_users_copy_ranks_by_meaning_through_its_graph(user, diary, auth_client):
