@@ -437,6 +437,8 @@ LOGGING = {
         "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # The Stripe client logs every request at INFO; its errors reach us as exceptions.
         "stripe": {"level": "WARNING"},
+        # faiss's loader says at INFO, in every process, which of its CPU builds it loaded.
+        "faiss": {"level": "WARNING"},
     },
 }
 

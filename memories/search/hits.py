@@ -60,9 +60,14 @@ class HeldRows:
     nbytes: int
 
     def memories(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Memory]:
-        """New instances of those of ``ids`` held."""
+        """New instances of those of ``ids`` held, sharing no list with the held rows (an array
+        column, ``tags``, comes as one: a caller's change must not reach the copy)."""
         reader = _reader()
-        return {pk: reader.read(self.values[pk]) for pk in ids if pk in self.values}
+        return {
+            pk: reader.read([list(v) if type(v) is list else v for v in self.values[pk]])
+            for pk in ids
+            if pk in self.values
+        }
 
 
 def held_rows_read(cursor, *, user_id: uuid.UUID, generation: int) -> HeldRows | None:

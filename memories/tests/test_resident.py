@@ -262,6 +262,11 @@ def test_a_light_users_hits_are_read_from_their_copy_as_from_the_database(user, 
     read = [s["sql"] for s in statements.captured_queries]
     assert len(read) == (1 if mode == "semantic" else 2), read
     assert all("ts_headline" in sql for sql in read[1:])
+    # A hit's memory is the caller's own: changing it leaves the copy's rows as they were.
+    for hit in from_copy.hits:
+        hit.memory.tags.append("changed")
+    again = memories_search(user=user, query=query, mode=mode, top_k=len(diary))
+    assert all("changed" not in hit.memory.tags for hit in again.hits)
 
 
 def test_rows_read_after_a_write_are_not_held(user, diary):
