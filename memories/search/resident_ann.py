@@ -23,7 +23,7 @@ import numpy as np
 
 # The graph's shape: each chunk linked to NEIGHBOURS others (twice that on the lowest layer),
 # found among BUILD_CANDIDATES while building; a search looks through at least SEARCH_CANDIDATES.
-# At 100k manifold vectors these find every one of the exact top 50 (bench/HISTORY.md).
+# At 100k manifold vectors these find 0.997 of the exact top 50 (bench/HISTORY.md).
 NEIGHBOURS = 16
 BUILD_CANDIDATES = 64
 SEARCH_CANDIDATES = 100
@@ -36,6 +36,13 @@ GRAPH_BYTES_PER_CHUNK = 2 * NEIGHBOURS * 4 + 32
 CHUNKS_PER_MEMORY = 2
 WIDEN = 4
 EXACT_PAST = 2_000
+# Chunks taken at even steps through the graph's order and checked exactly beside each search:
+# a search stuck in another part of the space (2 of 820 of the benchmark's queries found none of
+# their exact top 50, at efSearch 100 as at 300) leaves many sampled chunks nearer than its last
+# answer unfound, more than the few an approximate answer misses at its edge (at most
+# MISSED_SENTINELS, or as many as its answers' share of the sample), and every vector is scanned.
+SENTINELS = 1_024
+MISSED_SENTINELS = 2
 
 # One thread: a search is one query (nothing to share out) and a build runs in the copies'
 # loader thread beside requests; OpenMP's threads would spin on the cores the query's embedding
@@ -50,13 +57,16 @@ class ChunkGraph:
 
     graph: faiss.IndexHNSWFlat
     memories: np.ndarray
+    sentinel_rows: np.ndarray  # SENTINELS rows of the graph, and their vectors
+    sentinels: np.ndarray
 
     @property
     def nbytes(self) -> int:
         hnsw = self.graph.hnsw
         vectors = self.graph.ntotal * self.graph.d * 4
         links = (hnsw.neighbors.size() + hnsw.levels.size()) * 4 + hnsw.offsets.size() * 8
-        return vectors + links + self.memories.nbytes
+        sampled = self.sentinel_rows.nbytes + self.sentinels.nbytes
+        return vectors + links + self.memories.nbytes + sampled
 
     def nearest(
         self,
@@ -76,6 +86,9 @@ class ChunkGraph:
         while True:
             exact = wanted > EXACT_PAST
             similarities, rows = self._search(query, wanted, exact=exact)
+            if not exact and self._missed(query, similarities, rows):
+                exact = True
+                similarities, rows = self._search(query, wanted, exact=True)
             numbers = np.unique(self.memories[rows])
             # Every memory that can rank is here when the chunks found come from enough
             # memories, are all there are, or reach past the threshold.
@@ -107,6 +120,16 @@ class ChunkGraph:
         similarities = self.graph.storage.reconstruct_batch(rows) @ query
         return numbers, np.maximum.reduceat(similarities, firsts).astype(np.float64)
 
+    def _missed(self, query: np.ndarray, similarities: np.ndarray, rows: np.ndarray) -> bool:
+        """Whether the graph's answer left out more of the sampled chunks nearer than its last
+        one than its edge explains: its walk ended in another part of the space."""
+        if not len(rows):
+            return self.graph.ntotal > 0
+        nearer = self.sentinel_rows[self.sentinels @ query > similarities[-1]]
+        unfound = np.count_nonzero(~np.isin(nearer, rows))
+        share = len(rows) * len(self.sentinel_rows) / self.graph.ntotal
+        return unfound > max(MISSED_SENTINELS, share)
+
     def _search(self, query: np.ndarray, wanted: int, *, exact: bool) -> tuple[np.ndarray, ...]:
         if exact:
             similarities, rows = self.graph.storage.search(query[None, :], wanted)
@@ -124,4 +147,7 @@ def chunk_graph_build(vectors: np.ndarray, memories: np.ndarray) -> ChunkGraph:
     graph = faiss.IndexHNSWFlat(vectors.shape[1], NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
     graph.hnsw.efConstruction = BUILD_CANDIDATES
     graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return ChunkGraph(graph, memories)
+    rows = np.unique(
+        np.linspace(0, len(vectors) - 1, min(len(vectors), SENTINELS)).astype(np.int64)
+    )
+    return ChunkGraph(graph, memories, rows, np.ascontiguousarray(vectors[rows], dtype=np.float32))

@@ -96,3 +96,26 @@ def test_memories_asked_for_are_scored_whether_the_graph_finds_them_or_not(chunk
     assert set(farthest) <= set(scored)
     # Every memory looked at has its nearest chunk's similarity, over all its chunks.
     assert scored == pytest.approx({number: expected[number] for number in scored})
+
+
+def test_a_search_stuck_elsewhere_in_the_graph_is_caught_and_every_vector_scanned(
+    chunks, monkeypatch
+):
+    vectors, memories = chunks
+    graph = chunk_graph_build(vectors, memories)
+    query = vectors[0]
+    search = resident_ann.ChunkGraph._search
+
+    def stuck(self, query, wanted, *, exact):
+        if exact:
+            return search(self, query, wanted, exact=True)
+        # The graph's walk ended among the chunks farthest from the query.
+        similarities = vectors @ query
+        rows = np.argsort(similarities)[:wanted][::-1]
+        return similarities[rows], rows
+
+    monkeypatch.setattr(resident_ann.ChunkGraph, "_search", stuck)
+    found = graph.nearest(query, limit=10, threshold=None)
+
+    assert found[2]  # scanned
+    assert top(found, 10) == pytest.approx(exact(vectors, memories, query, 10))
