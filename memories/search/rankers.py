@@ -35,8 +35,8 @@ class Legs:
     """Each leg's candidates, best first, and how the semantic leg ran: "exact", "hnsw",
     "hnsw+exact" (the index answered short, the exact search re-ran it), "resident" (the copy
     in this process, exact), "resident-ann" (a heavy user's copy, through its HNSW graph),
-    "resident-ann+exact" (the graph answered short, the copy scanned every vector), or "" (no
-    semantic leg)."""
+    "resident-ann+exact" (the graph answered short or was found stuck, the copy scanned every
+    vector), or "" (no semantic leg)."""
 
     semantic: Ranked
     keyword: KeywordRanked

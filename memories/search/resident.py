@@ -108,8 +108,8 @@ class ResidentIndex:
         """Up to ``limit`` (memory id, cosine similarity of its nearest chunk), best first,
         only those reaching ``threshold``: what ``vectors.exact_sql`` answers, approximately
         through the graph when there is one (which also looks at the memories ``exact_for``);
-        and the path taken: "resident", "resident-ann", or "resident-ann+exact" (the graph's
-        chunks came from too few memories: all were scanned)."""
+        and the path taken: "resident", "resident-ann", or "resident-ann+exact" (every vector
+        scanned: the graph's chunks came from too few memories, or its walk was found stuck)."""
         query = np.array(vector, dtype=np.float32)
         query /= max(float(np.linalg.norm(query)), 1e-12)
         path = "resident"

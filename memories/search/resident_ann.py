@@ -83,8 +83,9 @@ class ChunkGraph:
         the graph only chooses which memories are looked at."""
         total = self.graph.ntotal
         wanted = min(total, limit * CHUNKS_PER_MEMORY)
+        exact = False  # once the graph is found stuck, or past EXACT_PAST, every round scans
         while True:
-            exact = wanted > EXACT_PAST
+            exact = exact or wanted > EXACT_PAST
             similarities, rows = self._search(query, wanted, exact=exact)
             if not exact and self._missed(query, similarities, rows):
                 exact = True

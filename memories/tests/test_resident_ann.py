@@ -106,9 +106,12 @@ def test_a_search_stuck_elsewhere_in_the_graph_is_caught_and_every_vector_scanne
     query = vectors[0]
     search = resident_ann.ChunkGraph._search
 
+    walks = []
+
     def stuck(self, query, wanted, *, exact):
         if exact:
             return search(self, query, wanted, exact=True)
+        walks.append(wanted)
         # The graph's walk ended among the chunks farthest from the query.
         similarities = vectors @ query
         rows = np.argsort(similarities)[:wanted][::-1]
@@ -119,3 +122,5 @@ def test_a_search_stuck_elsewhere_in_the_graph_is_caught_and_every_vector_scanne
 
     assert found[2]  # scanned
     assert top(found, 10) == pytest.approx(exact(vectors, memories, query, 10))
+    # Widening past a stuck walk scans again rather than walking the graph again.
+    assert walks == [20]
