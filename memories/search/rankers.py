@@ -18,9 +18,11 @@ from accounts.models import User
 from memories.filters import MemoryFilters, memory_filter_q
 from memories.search.fusion import KeywordRanked
 from memories.search.hits import HeldRows
+from memories.search.index_check import index_stuck
 from memories.search.keyword import KeywordStatement, bm25_statement
 from memories.search.resident import ResidentSearch, resident_search
 from memories.search.vectors import (
+    NEAREST_CHUNKS_PER_MEMORY,
     Ranked,
     filter_subquery,
     hnsw_kept,
@@ -33,8 +35,9 @@ from memories.search.vectors import (
 @dataclass(frozen=True)
 class Legs:
     """Each leg's candidates, best first, and how the semantic leg ran: "exact", "hnsw",
-    "hnsw+exact" (the index answered short, the exact search re-ran it), "resident" (the copy
-    in this process, exact), "resident-ann" (a heavy user's copy, through its HNSW graph),
+    "hnsw+exact" (the index answered short or was found stuck, the exact search re-ran it),
+    "resident" (the copy in this process, exact), "resident-ann" (a heavy user's copy, through
+    its HNSW graph),
     "resident-ann+exact" (the graph answered short or was found stuck, the copy scanned every
     vector), or "" (no semantic leg)."""
 
@@ -68,8 +71,9 @@ class SqlRanker:
     model: str
     filters: MemoryFilters
     # A user with their own vector index: their HNSW and GIN indexes, their kept statistics.
-    # Their index leaves ``exact_for`` aside: both legs go in one statement, and a heavy user who
-    # searches is soon ranked by their copy's graph (which heeds it).
+    # Their index's answer is checked against their copy's sample (index_check.py). It leaves
+    # ``exact_for`` aside: scoring the keyword leg's candidates exactly, as the copy's graph
+    # does, cost a round trip and found nothing more at the heavy user (bench/HISTORY.md).
     heavy: bool
 
     def rank(
@@ -126,7 +130,15 @@ class SqlRanker:
         path = "" if vector is None else ("hnsw" if self.heavy else "exact")
         if vector is not None and self.heavy:
             kept = hnsw_kept(semantic, limit=depth, threshold=threshold)
-            if kept is None:  # the index answered short: only an exact search can say more
+            # The index answered short (only an exact search can say more), or was found stuck.
+            if kept is None or index_stuck(
+                user=self.user,
+                model=self.model,
+                vector=vector,
+                found=semantic,
+                answered=depth * NEAREST_CHUNKS_PER_MEMORY,
+                filters=self.filters,
+            ):
                 semantic, _ = semantic_ranked(
                     user=self.user,
                     vector=vector,

@@ -19,7 +19,9 @@ Coherence: every search asks PostgreSQL for the user's generation (in the round 
 the query's words, beside the query's embedding); a copy whose generation differs is never used,
 so a search sees every write committed before it, the searcher's own included. A write makes
 the next search use SQL and starts a reload in the background. Copies live per process, at most
-``MEMORY_RESIDENT_MB`` of them, least recently searched out first. Searches with filters use SQL.
+``MEMORY_RESIDENT_MB`` of them, least recently searched out first. Searches with filters use SQL,
+and so do a heavy user's while their copy reloads: their index's answer is then checked against
+the sample of their copy's graph, current or not (index_check.py).
 
 One module past 400 lines: the copy's layout, its ranking, the process's cache of copies and
 their loading change together.
@@ -219,6 +221,11 @@ class _Copies:
                 self.indexes.move_to_end(key)
             return index
 
+    def peek(self, key: tuple) -> ResidentIndex | None:
+        """The copy of ``key``, current or not, not counted as a search of it."""
+        with self.lock:
+            return self.indexes.get(key)
+
     def wanted(self, key: tuple) -> bool:
         """Whether a load of ``key`` should start now (and if so, it is marked as loading)."""
         now = time.monotonic()
@@ -295,6 +302,21 @@ def resident_search(*, user_id: uuid.UUID, model: str, query: str) -> ResidentSe
         _load_later(key)
         return None
     return ResidentSearch(index, lexemes)
+
+
+def resident_sampled_nearer(
+    *, user_id: uuid.UUID, model: str, vector: Sequence[float], similarity: float
+) -> tuple[list[uuid.UUID], int, int] | None:
+    """From the graph of the user's copy, current or not (a sample need not be current), the
+    memory of each sampled chunk nearer to ``vector`` than ``similarity``, how many chunks it
+    sampled and how many it holds; None when this process holds no graph of theirs."""
+    index = _COPIES.peek((user_id, model))
+    if index is None or index.graph is None:
+        return None
+    query = np.array(vector, dtype=np.float32)
+    query /= max(float(np.linalg.norm(query)), 1e-12)
+    nearer = index.graph.sampled_nearer(query, similarity)
+    return index._ids(nearer), len(index.graph.sentinel_rows), index.graph.graph.ntotal
 
 
 def resident_index_load(*, user_id: uuid.UUID, model: str) -> ResidentIndex | None:

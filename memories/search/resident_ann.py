@@ -128,8 +128,14 @@ class ChunkGraph:
             return self.graph.ntotal > 0
         nearer = self.sentinel_rows[self.sentinels @ query > similarities[-1]]
         unfound = np.count_nonzero(~np.isin(nearer, rows))
-        share = len(rows) * len(self.sentinel_rows) / self.graph.ntotal
-        return unfound > max(MISSED_SENTINELS, share)
+        return too_many_missed(
+            unfound, answered=len(rows), sampled=len(self.sentinel_rows), total=self.graph.ntotal
+        )
+
+    def sampled_nearer(self, query: np.ndarray, similarity: float) -> np.ndarray:
+        """The memory number of each sampled chunk nearer to ``query`` (unit length) than
+        ``similarity``: what checks another index's answer (index_check.py)."""
+        return self.memories[self.sentinel_rows[self.sentinels @ query > similarity]]
 
     def _search(self, query: np.ndarray, wanted: int, *, exact: bool) -> tuple[np.ndarray, ...]:
         if exact:
@@ -143,6 +149,13 @@ class ChunkGraph:
             similarities, rows = self.graph.search(query[None, :], candidates, params=params)
         found = rows[0] >= 0  # fewer chunks reachable than asked for
         return similarities[0][found], rows[0][found]
+
+
+def too_many_missed(unfound: int, *, answered: int, sampled: int, total: int) -> bool:
+    """Whether an approximate answer of ``answered`` chunks among ``total`` left out more of
+    ``sampled`` chunks (taken evenly) nearer than its last one (``unfound`` of them) than its
+    edge explains: at most MISSED_SENTINELS, or its answers' share of the sample."""
+    return unfound > max(MISSED_SENTINELS, answered * sampled / max(total, 1))
 
 
 def chunk_graph_build(vectors: np.ndarray, memories: np.ndarray) -> ChunkGraph:

@@ -26,7 +26,8 @@ from memories.filters import MemoryFilters, memory_filter_q
 from memories.models import IndexStatus, Memory, MemoryChunk, UserVectorIndex
 
 Ranked = list[tuple[uuid.UUID, float]]
-# The exact search ranks memories by their nearest chunks, this many per memory asked for.
+# Both searches rank memories by their nearest chunks, this many per memory asked for: several
+# chunks of one memory use up the rows.
 NEAREST_CHUNKS_PER_MEMORY = 2
 
 
@@ -104,8 +105,7 @@ def hnsw_sql(
     distance = vector_index.cosine_distance("c.embedding", settings.EMBEDDING_DIMENSIONS)
     subquery, sub_params = filter_subquery(user, filters)
     restrict = f"AND c.memory_id IN ({subquery})" if subquery else ""
-    # Overfetch: several chunks of one memory use up the index's rows.
-    fetch = limit * 2
+    fetch = limit * NEAREST_CHUNKS_PER_MEMORY
     sql = f"""
         SELECT nearest.memory_id, 1 - MIN(nearest.distance) AS similarity,
                1 - MIN(nearest.distance)

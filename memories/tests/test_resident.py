@@ -10,9 +10,10 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from core import vector_index
 from memories import services
 from memories.models import IndexStatus, Memory, MemoryChunk, SearchGeneration, UserVectorIndex
-from memories.search import pipeline, resident, resident_ann
+from memories.search import pipeline, rankers, resident, resident_ann
 from memories.search.hits import Highlights, held_rows_read
 from memories.search.rankers import Ranker, ResidentRanker, SqlRanker
 from memories.search.resident import (
@@ -377,6 +378,45 @@ def test_a_heavy_users_graph_still_scores_the_keyword_candidates_it_misses(
     assert_same_ranking(both.semantic, expected.semantic, tolerance=1e-6)
     assert_same_ranking(apart.semantic, expected.semantic, tolerance=1e-6)
     assert missed not in dict(alone.semantic)  # the graph did miss it
+
+
+def test_a_heavy_users_index_found_stuck_is_replaced_by_the_exact_search(user, diary, monkeypatch):
+    # Their index in PostgreSQL answers while their copy reloads after a write, and for filtered
+    # searches. An answer from the wrong part of the space (here: the farthest chunks) is caught
+    # by the sample of their copy's graph, current or not, and the exact search answers instead.
+    query = "Why did Leo choose an otter for the tattoo?"
+    vector = list(get_embedder().embed([query])[0])
+    exact = SqlRanker(user=user, query=query, model=model(), filters=MemoryFilters(), heavy=False)
+    expected = exact.rank(vector=vector, threshold=None, keyword=False, depth=5).semantic
+    nearest = vector_index.cosine_distance("c.embedding", 384)
+    written = rankers.semantic_sql
+
+    def stuck(**kwargs):
+        sql, params, ef_search = written(**kwargs)
+        return sql.replace(f"ORDER BY {nearest}", f"ORDER BY {nearest} DESC"), params, ef_search
+
+    def search(filters=None, depth=5):
+        filters = filters or MemoryFilters()
+        ranker = SqlRanker(user=user, query=query, model=model(), filters=filters, heavy=True)
+        return ranker.rank(vector=vector, threshold=None, keyword=False, depth=depth)
+
+    heavy(user)
+    copy = resident_index_load(user_id=user.pk, model=model())
+    assert search().path == "hnsw"  # a right answer passes
+    # So does a filtered one, which leaves out the nearer memories its filter does.
+    Memory.objects.filter(user=user, content__startswith="Ana").update(session_id="ana")
+    assert search(MemoryFilters(session_id="ana"), depth=2).path == "hnsw"
+    assert SearchGeneration.objects.get(user_id=user.pk).generation != copy.generation  # written to
+    monkeypatch.setattr(rankers, "semantic_sql", stuck)
+    caught = search()
+    resident_indexes_forget()
+    unchecked = search()
+
+    assert caught.path == "hnsw+exact"
+    assert_same_ranking(caught.semantic, expected, tolerance=1e-6)
+    assert unchecked.path == "hnsw"  # no copy in this process: nothing to check against
+    assert {pk for pk, _ in unchecked.semantic}.isdisjoint(pk for pk, _ in expected)
+    heavy(user, ready=False)
 
 
 @pytest.mark.parametrize("beside_the_words", [False, True])
