@@ -2,21 +2,45 @@
 
 HNSW on clustered vectors can walk into the wrong part of the space and stay there: at
 ``make bench-memories`` 5 of 200 of the heavy user's questions found none of their exact top 10
-through their index, at ``hnsw.ef_search`` 100, 200 and 400 alike (bench/HISTORY.md). Their
-index answers while their copy is reloaded after a write and for filtered searches, so its
-answers are checked against the chunks their copy's graph sampled (current or not: a sample only
-has to be spread over their vectors). An answer that leaves out more of them than its edge
-explains is replaced by the exact search. Without a copy in this process nothing is checked.
+through their index, at ``hnsw.ef_search`` 100, 200 and 400 alike (bench/HISTORY.md). Their index
+answers their filtered searches, and the others while their copy in the process is loaded again
+after a write (or when copies are off). So each answer is checked against a sample of their
+chunks held in the process: one that leaves out more of the sampled chunks nearer than its last
+memory than its edge explains is replaced by the exact search.
+
+The sample: the chunks of every n-th of the user's memories in id order (random UUIDs, so a
+uniform sample), read in one statement (the memories' ids from their index, then the sampled
+chunks by memory) on a search that finds none, and again after ``SAMPLE_SECONDS``.
 """
 
+import threading
+import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connection
 
 from accounts.models import User
 from memories.filters import MemoryFilters, memory_filter_q
-from memories.models import Memory
-from memories.search.resident import resident_sampled_nearer
-from memories.search.resident_ann import too_many_missed
-from memories.search.vectors import Ranked
+from memories.models import Memory, MemoryChunk
+from memories.search.resident_ann import SENTINELS, too_many_missed
+from memories.search.vectors import Ranked, vector_records
+
+# A user's sample is read again after this long: it follows what they wrote since.
+SAMPLE_SECONDS = 600.0
+# Users whose samples a process keeps (~1.5 MB each), the least recently searched out first.
+SAMPLED_USERS = 32
+
+
+@dataclass(frozen=True)
+class ChunkSample:
+    memories: np.ndarray  # each sampled chunk's memory id, 16 bytes ("V16")
+    vectors: np.ndarray  # (sampled, dimensions) float32, unit length
+    total: int  # the user's chunks of the model
+    read_at: float  # time.monotonic()
 
 
 def index_stuck(
@@ -29,25 +53,72 @@ def index_stuck(
     filters: MemoryFilters,
 ) -> bool:
     """Whether the index's answer ``found`` (every memory it found, best first, from
-    ``answered`` chunks) left out too many of the sampled chunks nearer than its last memory
-    that ``filters`` allow."""
-    if not found:
+    ``answered`` chunks) left out too many of the sampled chunks nearer than its last memory,
+    counting only memories still there that ``filters`` allow."""
+    sample = _SAMPLES.get((user.pk, model))
+    if not found or not len(sample.memories):
         return False
-    sampled = resident_sampled_nearer(
-        user_id=user.pk, model=model, vector=vector, similarity=found[-1][1]
-    )
-    if sampled is None:
-        return False
-    nearer, size, total = sampled
+    query = np.array(vector, dtype=np.float32)
+    query /= max(float(np.linalg.norm(query)), 1e-12)
+    nearer = sample.memories[sample.vectors @ query > found[-1][1]]
     found_ids = {pk for pk, _ in found}
-    unfound = [pk for pk in nearer if pk not in found_ids]
-    if not too_many_missed(len(unfound), answered=answered, sampled=size, total=total):
+    unfound = [pk for pk in (uuid.UUID(bytes=v.tobytes()) for v in nearer) if pk not in found_ids]
+    sampled, total = len(sample.memories), sample.total
+    if not too_many_missed(len(unfound), answered=answered, sampled=sampled, total=total):
         return False
-    # Only those the search could have answered: still there, and passing its filters.
     allowed = set(
         Memory.objects.filter(user=user, pk__in=unfound)
         .filter(memory_filter_q(filters))
         .values_list("pk", flat=True)
     )
     unfound = [pk for pk in unfound if pk in allowed]
-    return too_many_missed(len(unfound), answered=answered, sampled=size, total=total)
+    return too_many_missed(len(unfound), answered=answered, sampled=sampled, total=total)
+
+
+def chunk_sample_read(*, user_id: uuid.UUID, model: str) -> ChunkSample:
+    """About SENTINELS of the user's chunks of ``model``: those of every n-th memory by id."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH owned AS MATERIALIZED (
+                SELECT id, row_number() OVER (ORDER BY id) AS n, count(*) OVER () AS memories
+                FROM {Memory._meta.db_table} WHERE user_id = %s
+            )
+            SELECT (SELECT count(*) FROM {MemoryChunk._meta.db_table}
+                    WHERE user_id = %s AND model = %s),
+                   string_agg(uuid_send(c.memory_id) || vector_send(c.embedding), ''::bytea)
+            FROM owned o JOIN {MemoryChunk._meta.db_table} c
+                 ON c.memory_id = o.id AND c.model = %s
+            WHERE mod(o.n, greatest(o.memories / %s, 1)) = 0
+            """,
+            [user_id, user_id, model, model, SENTINELS],
+        )
+        total, blob = cursor.fetchone()
+    memories, vectors = vector_records(blob or b"", "V16")
+    return ChunkSample(memories, vectors, int(total or 0), time.monotonic())
+
+
+class _Samples:
+    """The process's samples, least recently searched first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.samples: OrderedDict[tuple, ChunkSample] = OrderedDict()
+
+    def get(self, key: tuple) -> ChunkSample:
+        with self.lock:
+            sample = self.samples.get(key)
+            if sample is not None:
+                self.samples.move_to_end(key)
+        if sample is None or time.monotonic() - sample.read_at > SAMPLE_SECONDS:
+            user_id, model = key
+            sample = chunk_sample_read(user_id=user_id, model=model)
+            with self.lock:
+                self.samples[key] = sample
+                self.samples.move_to_end(key)
+                while len(self.samples) > SAMPLED_USERS:
+                    self.samples.popitem(last=False)
+        return sample
+
+
+_SAMPLES = _Samples()

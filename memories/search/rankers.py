@@ -71,7 +71,7 @@ class SqlRanker:
     model: str
     filters: MemoryFilters
     # A user with their own vector index: their HNSW and GIN indexes, their kept statistics.
-    # Their index's answer is checked against their copy's sample (index_check.py). It leaves
+    # Their index's answer is checked against a sample of their chunks (index_check.py). It leaves
     # ``exact_for`` aside: scoring the keyword leg's candidates exactly, as the copy's graph
     # does, cost a round trip and found nothing more at the heavy user (bench/HISTORY.md).
     heavy: bool

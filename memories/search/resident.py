@@ -19,9 +19,7 @@ Coherence: every search asks PostgreSQL for the user's generation (in the round 
 the query's words, beside the query's embedding); a copy whose generation differs is never used,
 so a search sees every write committed before it, the searcher's own included. A write makes
 the next search use SQL and starts a reload in the background. Copies live per process, at most
-``MEMORY_RESIDENT_MB`` of them, least recently searched out first. Searches with filters use SQL,
-and so do a heavy user's while their copy reloads: their index's answer is then checked against
-the sample of their copy's graph, current or not (index_check.py).
+``MEMORY_RESIDENT_MB`` of them, least recently searched out first. Searches with filters use SQL.
 
 One module past 400 lines: the copy's layout, its ranking, the process's cache of copies and
 their loading change together.
@@ -46,7 +44,7 @@ from memories.search.fusion import KeywordRanked
 from memories.search.hits import HeldRows, held_rows_read
 from memories.search.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
 from memories.search.resident_ann import GRAPH_BYTES_PER_CHUNK, ChunkGraph, chunk_graph_build
-from memories.search.vectors import Ranked, has_vector_index
+from memories.search.vectors import Ranked, has_vector_index, vector_records
 
 logger = logging.getLogger(__name__)
 
@@ -221,11 +219,6 @@ class _Copies:
                 self.indexes.move_to_end(key)
             return index
 
-    def peek(self, key: tuple) -> ResidentIndex | None:
-        """The copy of ``key``, current or not, not counted as a search of it."""
-        with self.lock:
-            return self.indexes.get(key)
-
     def wanted(self, key: tuple) -> bool:
         """Whether a load of ``key`` should start now (and if so, it is marked as loading)."""
         now = time.monotonic()
@@ -302,21 +295,6 @@ def resident_search(*, user_id: uuid.UUID, model: str, query: str) -> ResidentSe
         _load_later(key)
         return None
     return ResidentSearch(index, lexemes)
-
-
-def resident_sampled_nearer(
-    *, user_id: uuid.UUID, model: str, vector: Sequence[float], similarity: float
-) -> tuple[list[uuid.UUID], int, int] | None:
-    """From the graph of the user's copy, current or not (a sample need not be current), the
-    memory of each sampled chunk nearer to ``vector`` than ``similarity``, how many chunks it
-    sampled and how many it holds; None when this process holds no graph of theirs."""
-    index = _COPIES.peek((user_id, model))
-    if index is None or index.graph is None:
-        return None
-    query = np.array(vector, dtype=np.float32)
-    query /= max(float(np.linalg.norm(query)), 1e-12)
-    nearer = index.graph.sampled_nearer(query, similarity)
-    return index._ids(nearer), len(index.graph.sentinel_rows), index.graph.graph.ntotal
 
 
 def resident_index_load(*, user_id: uuid.UUID, model: str) -> ResidentIndex | None:
@@ -438,18 +416,11 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
 
 
 def _chunks(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Records of a memory number then vector_send's output (a 16-bit dimension count, 16
-    unused bits, big-endian float32): the numbers, ascending, and the unit-length vectors in
-    the same order."""
-    if not blob:
-        return np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
-    dimensions = int(np.frombuffer(blob[4:6], dtype=">i2")[0])
-    record = np.dtype([("number", ">i4"), ("head", ">i4"), ("values", ">f4", dimensions)])
-    rows = np.frombuffer(blob, dtype=record)
-    order = np.argsort(rows["number"], kind="stable")
-    vectors = rows["values"][order].astype(np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return rows["number"][order].astype(np.int32), vectors
+    """Records of a memory number (int4send) then its vector: the numbers, ascending, and the
+    unit-length vectors in the same order."""
+    numbers, vectors = vector_records(blob, ">i4")
+    order = np.argsort(numbers, kind="stable")
+    return numbers[order].astype(np.int32), vectors[order]
 
 
 def _index(

@@ -132,11 +132,6 @@ class ChunkGraph:
             unfound, answered=len(rows), sampled=len(self.sentinel_rows), total=self.graph.ntotal
         )
 
-    def sampled_nearer(self, query: np.ndarray, similarity: float) -> np.ndarray:
-        """The memory number of each sampled chunk nearer to ``query`` (unit length) than
-        ``similarity``: what checks another index's answer (index_check.py)."""
-        return self.memories[self.sentinel_rows[self.sentinels @ query > similarity]]
-
     def _search(self, query: np.ndarray, wanted: int, *, exact: bool) -> tuple[np.ndarray, ...]:
         if exact:
             similarities, rows = self.graph.storage.search(query[None, :], wanted)

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from accounts.models import User
@@ -38,6 +39,22 @@ def filter_subquery(user: User, filters: MemoryFilters) -> tuple[str, list[Any]]
         return "", []
     sql, params = Memory.objects.filter(user=user).filter(q).values("pk").query.sql_with_params()
     return sql, list(params)
+
+
+def vector_records(blob: bytes, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Records of a key (numpy dtype ``key``: ">i4" for int4send, "V16" for uuid_send) then
+    vector_send's output (a 16-bit dimension count, 16 unused bits, big-endian float32), as
+    PostgreSQL's ``string_agg`` sends them in one bytea: the keys, and the vectors scaled to unit
+    length (float32), in the same order. numpy reads the bytes as they are."""
+    width = np.dtype(key).itemsize
+    if not blob:
+        return np.zeros(0, dtype=key), np.zeros((0, 0), dtype=np.float32)
+    dimensions = int(np.frombuffer(blob[width : width + 2], dtype=">i2")[0])
+    record = np.dtype([("key", key), ("head", ">i4"), ("values", ">f4", dimensions)])
+    rows = np.frombuffer(blob, dtype=record)
+    vectors = rows["values"].astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return rows["key"].copy(), vectors
 
 
 def exact_sql(

@@ -4,8 +4,10 @@ since it was read."""
 
 import itertools
 import time
+import uuid
 from concurrent.futures import Future
 
+import numpy as np
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from core import vector_index
 from memories import services
 from memories.models import IndexStatus, Memory, MemoryChunk, SearchGeneration, UserVectorIndex
-from memories.search import pipeline, rankers, resident, resident_ann
+from memories.search import index_check, pipeline, rankers, resident, resident_ann
 from memories.search.hits import Highlights, held_rows_read
 from memories.search.rankers import Ranker, ResidentRanker, SqlRanker
 from memories.search.resident import (
@@ -381,9 +383,9 @@ def test_a_heavy_users_graph_still_scores_the_keyword_candidates_it_misses(
 
 
 def test_a_heavy_users_index_found_stuck_is_replaced_by_the_exact_search(user, diary, monkeypatch):
-    # Their index in PostgreSQL answers while their copy reloads after a write, and for filtered
-    # searches. An answer from the wrong part of the space (here: the farthest chunks) is caught
-    # by the sample of their copy's graph, current or not, and the exact search answers instead.
+    # Their index in PostgreSQL answers their filtered searches, and the others while their copy
+    # is loaded again after a write. An answer from the wrong part of the space (here: the
+    # farthest chunks) is caught by a sample of their chunks, and the exact search answers.
     query = "Why did Leo choose an otter for the tattoo?"
     vector = list(get_embedder().embed([query])[0])
     exact = SqlRanker(user=user, query=query, model=model(), filters=MemoryFilters(), heavy=False)
@@ -401,22 +403,32 @@ def test_a_heavy_users_index_found_stuck_is_replaced_by_the_exact_search(user, d
         return ranker.rank(vector=vector, threshold=None, keyword=False, depth=depth)
 
     heavy(user)
-    copy = resident_index_load(user_id=user.pk, model=model())
     assert search().path == "hnsw"  # a right answer passes
     # So does a filtered one, which leaves out the nearer memories its filter does.
     Memory.objects.filter(user=user, content__startswith="Ana").update(session_id="ana")
     assert search(MemoryFilters(session_id="ana"), depth=2).path == "hnsw"
-    assert SearchGeneration.objects.get(user_id=user.pk).generation != copy.generation  # written to
     monkeypatch.setattr(rankers, "semantic_sql", stuck)
     caught = search()
-    resident_indexes_forget()
-    unchecked = search()
 
     assert caught.path == "hnsw+exact"
     assert_same_ranking(caught.semantic, expected, tolerance=1e-6)
-    assert unchecked.path == "hnsw"  # no copy in this process: nothing to check against
-    assert {pk for pk, _ in unchecked.semantic}.isdisjoint(pk for pk, _ in expected)
     heavy(user, ready=False)
+
+
+def test_a_heavy_users_sample_is_the_chunks_of_every_nth_memory_by_id(user, diary, monkeypatch):
+    everything = index_check.chunk_sample_read(user_id=user.pk, model=model())
+    monkeypatch.setattr(index_check, "SENTINELS", len(diary) // 2)
+    half = index_check.chunk_sample_read(user_id=user.pk, model=model())
+
+    ids = sorted(memory.pk for memory in diary)
+    chunks = MemoryChunk.objects.filter(user=user, model=model())
+    assert everything.total == half.total == chunks.count()
+    assert sorted(uuid.UUID(bytes=v.tobytes()) for v in everything.memories) == ids
+    assert sorted(uuid.UUID(bytes=v.tobytes()) for v in half.memories) == ids[1::2]
+    stored = {chunk.memory_id: np.asarray(chunk.embedding) for chunk in chunks}
+    for memory, sampled in zip(half.memories, half.vectors, strict=True):
+        embedding = stored[uuid.UUID(bytes=memory.tobytes())]
+        assert sampled == pytest.approx(embedding / np.linalg.norm(embedding), abs=1e-6)
 
 
 @pytest.mark.parametrize("beside_the_words", [False, True])
