@@ -10,7 +10,8 @@ memory than its edge explains is replaced by the exact search.
 
 The sample: the chunks of every n-th of the user's memories in id order (random UUIDs, so a
 uniform sample), read in one statement (the memories' ids from their index, then the sampled
-chunks by memory) on a search that finds none, and again after ``SAMPLE_SECONDS``.
+chunks by memory) in the background, after a search finds none or finds it older than
+``SAMPLE_SECONDS``; until it is there, answers go unchecked.
 """
 
 import threading
@@ -24,6 +25,7 @@ import numpy as np
 from django.db import connection
 
 from accounts.models import User
+from core.background import BackgroundThread
 from memories.filters import MemoryFilters, memory_filter_q
 from memories.models import Memory, MemoryChunk
 from memories.search.resident_ann import SENTINELS, too_many_missed
@@ -56,7 +58,7 @@ def index_stuck(
     ``answered`` chunks) left out too many of the sampled chunks nearer than its last memory,
     counting only memories still there that ``filters`` allow."""
     sample = _SAMPLES.get((user.pk, model))
-    if not found or not len(sample.memories):
+    if not found or sample is None or not len(sample.memories):
         return False
     query = np.array(vector, dtype=np.float32)
     query /= max(float(np.linalg.norm(query)), 1e-12)
@@ -98,27 +100,54 @@ def chunk_sample_read(*, user_id: uuid.UUID, model: str) -> ChunkSample:
     return ChunkSample(memories, vectors, int(total or 0), time.monotonic())
 
 
+def chunk_sample_load(*, user_id: uuid.UUID, model: str) -> ChunkSample:
+    """Read the user's sample now, on this thread's connection, and keep it."""
+    sample = chunk_sample_read(user_id=user_id, model=model)
+    _SAMPLES.put((user_id, model), sample)
+    return sample
+
+
+def _load_in_background(key: tuple) -> None:
+    user_id, model = key
+    try:
+        chunk_sample_load(user_id=user_id, model=model)
+    finally:
+        _SAMPLES.done(key)
+
+
 class _Samples:
-    """The process's samples, least recently searched first."""
+    """The process's samples, least recently searched first, and who is being read."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.samples: OrderedDict[tuple, ChunkSample] = OrderedDict()
+        self.reading: set[tuple] = set()
 
-    def get(self, key: tuple) -> ChunkSample:
+    def get(self, key: tuple) -> ChunkSample | None:
+        """The sample of ``key``, None until one is read: one is read in the background when
+        there is none, or it is older than SAMPLE_SECONDS (a search never waits for it: at 100k
+        memories the read takes ~0.1 s)."""
         with self.lock:
             sample = self.samples.get(key)
             if sample is not None:
                 self.samples.move_to_end(key)
-        if sample is None or time.monotonic() - sample.read_at > SAMPLE_SECONDS:
-            user_id, model = key
-            sample = chunk_sample_read(user_id=user_id, model=model)
-            with self.lock:
-                self.samples[key] = sample
-                self.samples.move_to_end(key)
-                while len(self.samples) > SAMPLED_USERS:
-                    self.samples.popitem(last=False)
+            due = sample is None or time.monotonic() - sample.read_at > SAMPLE_SECONDS
+            if due and key not in self.reading:
+                self.reading.add(key)
+                _READER.submit(_load_in_background, key)
         return sample
+
+    def put(self, key: tuple, sample: ChunkSample) -> None:
+        with self.lock:
+            self.samples[key] = sample
+            self.samples.move_to_end(key)
+            while len(self.samples) > SAMPLED_USERS:
+                self.samples.popitem(last=False)
+
+    def done(self, key: tuple) -> None:
+        with self.lock:
+            self.reading.discard(key)
 
 
 _SAMPLES = _Samples()
+_READER = BackgroundThread("index-sample")

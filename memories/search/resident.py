@@ -25,28 +25,24 @@ One module past 400 lines: the copy's layout, its ranking, the process's cache o
 their loading change together.
 """
 
-import logging
-import os
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 
+from core.background import BackgroundThread
 from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGeneration
 from memories.search.fusion import KeywordRanked
 from memories.search.hits import HeldRows, held_rows_read
 from memories.search.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
 from memories.search.resident_ann import GRAPH_BYTES_PER_CHUNK, ChunkGraph, chunk_graph_build
 from memories.search.vectors import Ranked, has_vector_index, vector_records
-
-logger = logging.getLogger(__name__)
 
 # A user found too small, or too big for the budget, is asked again after this long.
 RECHECK_AFTER_SECONDS = 300.0
@@ -210,7 +206,6 @@ class _Copies:
         self.loading: set[tuple] = set()
         self.loaded_at: dict[tuple, float] = {}
         self.pruned_at = -PRUNE_EVERY_SECONDS
-        self.pool: tuple[int, ThreadPoolExecutor] | None = None
 
     def get(self, key: tuple) -> ResidentIndex | None:
         with self.lock:
@@ -237,13 +232,6 @@ class _Copies:
             self.loading.add(key)
             self.loaded_at[key] = now
             return True
-
-    def executor(self) -> ThreadPoolExecutor:
-        with self.lock:
-            # A forked child (a Celery worker, a preloading server) makes its own thread.
-            if self.pool is None or self.pool[0] != os.getpid():
-                self.pool = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="resident"))
-            return self.pool[1]
 
     def put(self, key: tuple, index: ResidentIndex | None) -> None:
         budget = settings.MEMORY_RESIDENT_MB * 1024 * 1024
@@ -272,6 +260,7 @@ class _Copies:
 
 
 _COPIES = _Copies()
+_LOADER = BackgroundThread("resident")
 
 
 def resident_search(*, user_id: uuid.UUID, model: str, query: str) -> ResidentSearch | None:
@@ -319,17 +308,8 @@ def resident_indexes_forget() -> None:
 
 def _load_later(key: tuple) -> None:
     if _COPIES.wanted(key):
-        _COPIES.executor().submit(_load_in_background, key)
-
-
-def _load_in_background(key: tuple) -> None:
-    user_id, model = key
-    try:
-        resident_index_load(user_id=user_id, model=model)
-    except Exception:
-        logger.exception("Loading a user's search data into the process failed")
-    finally:
-        connections.close_all()
+        user_id, model = key
+        _LOADER.submit(resident_index_load, user_id=user_id, model=model)
 
 
 def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:

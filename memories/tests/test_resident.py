@@ -403,6 +403,8 @@ def test_a_heavy_users_index_found_stuck_is_replaced_by_the_exact_search(user, d
         return ranker.rank(vector=vector, threshold=None, keyword=False, depth=depth)
 
     heavy(user)
+    # Read now, as the background reader would (its connection sees no test data).
+    index_check.chunk_sample_load(user_id=user.pk, model=model())
     assert search().path == "hnsw"  # a right answer passes
     # So does a filtered one, which leaves out the nearer memories its filter does.
     Memory.objects.filter(user=user, content__startswith="Ana").update(session_id="ana")
