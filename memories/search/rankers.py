@@ -37,9 +37,8 @@ class Legs:
     """Each leg's candidates, best first, and how the semantic leg ran: "exact", "hnsw",
     "hnsw+exact" (the index answered short or was found stuck, the exact search re-ran it),
     "resident" (the copy in this process, exact), "resident-ann" (a heavy user's copy, through
-    its HNSW graph),
-    "resident-ann+exact" (the graph answered short or was found stuck, the copy scanned every
-    vector), or "" (no semantic leg)."""
+    its HNSW graph), "resident-ann+exact" (the graph answered short or was found stuck, the copy
+    scanned every vector), or "" (no semantic leg)."""
 
     semantic: Ranked
     keyword: KeywordRanked
