@@ -10,8 +10,8 @@ memory than its edge explains is replaced by the exact search.
 
 The sample: the chunks of every n-th of the user's memories in id order (random UUIDs, so a
 uniform sample), read in one statement (the memories' ids from their index, then the sampled
-chunks by memory) in the background, after a search finds none or finds it older than
-``SAMPLE_SECONDS``; until it is there, answers go unchecked.
+chunks by memory) in the background, when any search of theirs (their copy's too) finds none
+or finds it older than ``SAMPLE_SECONDS``; until it is there, answers go unchecked.
 """
 
 import threading
@@ -98,6 +98,12 @@ def chunk_sample_read(*, user_id: uuid.UUID, model: str) -> ChunkSample:
         total, blob = cursor.fetchone()
     memories, vectors = vector_records(blob or b"", "V16")
     return ChunkSample(memories, vectors, int(total or 0), time.monotonic())
+
+
+def chunk_sample_wanted(*, user_id: uuid.UUID, model: str) -> None:
+    """Have the user's sample read in the background if it is missing or old, so that it is
+    there when their index next answers."""
+    _SAMPLES.get((user_id, model))
 
 
 def chunk_sample_load(*, user_id: uuid.UUID, model: str) -> ChunkSample:

@@ -18,7 +18,7 @@ from accounts.models import User
 from memories.filters import MemoryFilters, memory_filter_q
 from memories.search.fusion import KeywordRanked
 from memories.search.hits import HeldRows
-from memories.search.index_check import index_stuck
+from memories.search.index_check import chunk_sample_wanted, index_stuck
 from memories.search.keyword import KeywordStatement, bm25_statement
 from memories.search.resident import ResidentSearch, resident_search
 from memories.search.vectors import (
@@ -237,8 +237,11 @@ def rankers_for(
 ) -> Rankers:
     """Who ranks each leg of ``user``'s search: their current copy in this process when there
     is one and nothing filters (its semantic leg when it holds a heavy user's graph, or a light
-    user's vectors), else SQL."""
+    user's vectors), else SQL. A heavy user's sample of chunks is read ahead, whoever ranks:
+    their index answers as soon as they write (their copy is then out of date) or filter."""
     sql = SqlRanker(user=user, query=query, model=model, filters=filters, heavy=heavy)
+    if heavy:
+        chunk_sample_wanted(user_id=user.pk, model=model)
     if memory_filter_q(filters):
         return Rankers(sql, sql)
     resident = resident_search(user_id=user.pk, model=model, query=query)

@@ -417,6 +417,23 @@ def test_a_heavy_users_index_found_stuck_is_replaced_by_the_exact_search(user, d
     heavy(user, ready=False)
 
 
+def test_a_heavy_users_sample_is_read_ahead_while_their_copy_answers(user, diary, monkeypatch):
+    # Their first write sends their next search to their index: its check must already have
+    # the sample, so any search of theirs asks for it (in the background), once.
+    reads = []
+    monkeypatch.setattr(index_check._READER, "submit", lambda work, key: reads.append(key))
+    heavy(user)
+    resident_index_load(user_id=user.pk, model=model())
+    query = "Why did Leo choose an otter for the tattoo?"
+
+    first = memories_search(user=user, query=query, mode="semantic", top_k=5)
+    memories_search(user=user, query=query, mode="semantic", top_k=5)
+
+    assert first.vector_path == "resident-ann"
+    assert reads == [(user.pk, model())]
+    heavy(user, ready=False)
+
+
 def test_a_heavy_users_sample_is_the_chunks_of_every_nth_memory_by_id(user, diary, monkeypatch):
     everything = index_check.chunk_sample_read(user_id=user.pk, model=model())
     monkeypatch.setattr(index_check, "SENTINELS", len(diary) // 2)
