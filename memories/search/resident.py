@@ -18,7 +18,8 @@ their words only, their index ranking by meaning.
 Coherence: every search asks PostgreSQL for the user's generation (in the round trip that parses
 the query's words, beside the query's embedding); a copy whose generation differs is never used,
 so a search sees every write committed before it, the searcher's own included. A write makes
-the next search use SQL and starts a reload in the background. Copies live per process, at most
+the next search use SQL and starts a reload in the background, paced so that one user's reloads
+take at most a tenth of the loader's time. Copies live per process, at most
 ``MEMORY_RESIDENT_MB`` of them, least recently searched out first. Searches with filters use SQL.
 
 One module past 400 lines: the copy's layout, its ranking, the process's cache of copies and
@@ -51,6 +52,11 @@ MAX_COPY_BYTES = 768 * 1024 * 1024
 # Reloads of one user's copy start at most this often: a user writing and searching at once is
 # served by SQL meanwhile rather than by a reload per write.
 RELOAD_AFTER_SECONDS = 2.0
+# And after a load that took t seconds, the next of the same copy waits RELOAD_REST_FACTOR * t:
+# one user's loads take at most a tenth of the loader's time. A heavy user's load (their graph:
+# ~20-35 s of a core at 100k memories) is stale as soon as they write again, so a user who
+# writes as they chat would otherwise keep one core reading their copy back to back.
+RELOAD_REST_FACTOR = 9.0
 # Users remembered as skipped or lately loaded, past which the expired ones are forgotten: every
 # user who searches leaves an entry, and a process can serve millions of them. A pass over them
 # runs at most once a second: with more than this many users searching within
@@ -203,8 +209,8 @@ class _Copies:
         self.lock = threading.Lock()
         self.indexes: OrderedDict[tuple, ResidentIndex] = OrderedDict()
         self.skipped: dict[tuple, float] = {}  # key -> when to look again
-        self.loading: set[tuple] = set()
-        self.loaded_at: dict[tuple, float] = {}
+        self.loading: dict[tuple, float] = {}  # key -> when its load started
+        self.not_before: dict[tuple, float] = {}  # key -> when it may be loaded again
         self.pruned_at = -PRUNE_EVERY_SECONDS
 
     def get(self, key: tuple) -> ResidentIndex | None:
@@ -218,25 +224,29 @@ class _Copies:
         """Whether a load of ``key`` should start now (and if so, it is marked as loading)."""
         now = time.monotonic()
         with self.lock:
-            tracked = len(self.skipped) + len(self.loaded_at)
+            tracked = len(self.skipped) + len(self.not_before)
             if tracked > TRACKED_USERS_MAX and now - self.pruned_at >= PRUNE_EVERY_SECONDS:
                 self.pruned_at = now
                 self.skipped = {k: until for k, until in self.skipped.items() if until > now}
-                self.loaded_at = {
-                    k: at for k, at in self.loaded_at.items() if now - at < RELOAD_AFTER_SECONDS
-                }
+                self.not_before = {k: at for k, at in self.not_before.items() if at > now}
             if key in self.loading or self.skipped.get(key, 0.0) > now:
                 return False
-            if now - self.loaded_at.get(key, -RELOAD_AFTER_SECONDS) < RELOAD_AFTER_SECONDS:
+            if self.not_before.get(key, 0.0) > now:
                 return False
-            self.loading.add(key)
-            self.loaded_at[key] = now
+            self.loading[key] = now
+            self.not_before[key] = now + RELOAD_AFTER_SECONDS
             return True
+
+    def _loaded(self, key: tuple) -> None:
+        """``key``'s load is over: its next waits in proportion to how long this one took."""
+        now = time.monotonic()
+        took = now - self.loading.pop(key, now)
+        self.not_before[key] = max(self.not_before.get(key, 0.0), now + RELOAD_REST_FACTOR * took)
 
     def put(self, key: tuple, index: ResidentIndex | None) -> None:
         budget = settings.MEMORY_RESIDENT_MB * 1024 * 1024
         with self.lock:
-            self.loading.discard(key)
+            self._loaded(key)
             self.indexes.pop(key, None)
             if index is None or index.nbytes > budget:
                 self.skipped[key] = time.monotonic() + RECHECK_AFTER_SECONDS
@@ -250,13 +260,13 @@ class _Copies:
 
     def failed(self, key: tuple) -> None:
         with self.lock:
-            self.loading.discard(key)
+            self._loaded(key)
 
     def clear(self) -> None:
         with self.lock:
             self.indexes.clear()
             self.skipped.clear()
-            self.loaded_at.clear()
+            self.not_before.clear()
 
 
 _COPIES = _Copies()

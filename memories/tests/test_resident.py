@@ -529,7 +529,30 @@ def test_users_remembered_between_loads_are_forgotten_once_expired(monkeypatch):
 
     assert copies.wanted(("new", "model"))
 
-    assert len(copies.skipped) + len(copies.loaded_at) <= 3
+    assert len(copies.skipped) + len(copies.not_before) <= 3
+
+
+def test_a_users_next_load_waits_nine_times_as_long_as_their_last_took(monkeypatch):
+    """A heavy user writing as they chat makes every copy stale before it is ready: their loads
+    must not follow each other back to back."""
+    now = [1000.0]
+    monkeypatch.setattr(resident.time, "monotonic", lambda: now[0])
+    copies, key = resident._Copies(), ("heavy", "model")
+    assert copies.wanted(key)
+    now[0] += 30  # a heavy user's load: their graph
+    copies.put(key, None)
+    copies.skipped.clear()  # loaded, yet stale at once (a write meanwhile)
+
+    now[0] += 269
+    assert not copies.wanted(key)
+    now[0] += 2
+    assert copies.wanted(key)
+    now[0] += 0.1  # a light user's load, or a failed one: the two seconds between starts hold
+    copies.failed(key)
+    now[0] += 1.8
+    assert not copies.wanted(key)
+    now[0] += 0.2
+    assert copies.wanted(key)
 
 
 def test_many_users_searching_at_once_are_walked_at_most_once_a_second(monkeypatch):
