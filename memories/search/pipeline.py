@@ -24,8 +24,8 @@ from memories.models import Memory
 from memories.search.fusion import Fused, boosted, fuse, keyword_best_kept
 from memories.search.hits import Highlights, SearchHit, hits_read
 from memories.search.query_vectors import cached_query_vector, query_vector_started
-from memories.search.rankers import Legs, Rankers, rankers_for
-from memories.search.vectors import has_vector_index, semantic_ranked
+from memories.search.rankers import Legs, Rankers, SqlRanker, rankers_for
+from memories.search.vectors import has_vector_index
 from providers.embeddings import Embedder, EmbeddingError, get_embedder
 
 # Longer queries are cut to this: it bounds the embedding and the full-text parse.
@@ -212,17 +212,9 @@ def memories_similar(
         return []
     embedder = get_embedder()
     vectors = embedder.embed([text[:SEARCH_QUERY_MAX_CHARS] for text in texts])
-    has_index = has_vector_index(user.pk, embedder.name)
+    ranker = _semantic_ranker(user=user, model=embedder.name, filters=filters)
     rankings = [
-        semantic_ranked(
-            user=user,
-            vector=vector,
-            model=embedder.name,
-            limit=top_k,
-            threshold=None,
-            filters=filters,
-            has_index=has_index,
-        )[0]
+        ranker.rank(vector=vector, threshold=None, keyword=False, depth=top_k).semantic
         for vector in vectors
     ]
     ids = {pk for ranking in rankings for pk, _ in ranking}
@@ -243,14 +235,12 @@ def memory_near_duplicate(
     """The id of the memory of ``memory``'s user and scope, other than ``memory``, whose single
     vector of ``model`` is at least ``threshold`` cosine-similar to ``vector``; the most similar
     one, or None. Captured prompts still waiting for their response are left out."""
-    nearest, _ = semantic_ranked(
+    ranker = _semantic_ranker(
         user=memory.user,
-        vector=vector,
         model=model,
-        limit=5,
-        threshold=threshold,
         filters=MemoryFilters(agent_id=memory.agent_id, session_id=memory.session_id),
     )
+    nearest = ranker.rank(vector=vector, threshold=threshold, keyword=False, depth=5).semantic
     others = [pk for pk, _ in nearest if pk != memory.pk]
     if not others:
         return None
@@ -262,3 +252,10 @@ def memory_near_duplicate(
         .values_list("pk", flat=True)
     )
     return next((pk for pk in others if pk in eligible), None)
+
+
+def _semantic_ranker(*, user: User, model: str, filters: MemoryFilters) -> SqlRanker:
+    """The semantic leg of search in SQL, for reads by meaning alone: a heavy user's index
+    answers, checked as search's is (a stuck walk would miss the memory to merge with)."""
+    heavy = has_vector_index(user.pk, model)
+    return SqlRanker(user=user, query="", model=model, filters=filters, heavy=heavy)

@@ -11,7 +11,7 @@ corpora). ``rankers_for`` chooses one per leg.
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from accounts.models import User
@@ -27,7 +27,6 @@ from memories.search.vectors import (
     filter_subquery,
     hnsw_kept,
     hnsw_session,
-    semantic_ranked,
     semantic_sql,
 )
 
@@ -138,15 +137,10 @@ class SqlRanker:
                 answered=depth * NEAREST_CHUNKS_PER_MEMORY,
                 filters=self.filters,
             ):
-                semantic, _ = semantic_ranked(
-                    user=self.user,
-                    vector=vector,
-                    model=self.model,
-                    limit=depth,
-                    threshold=threshold,
-                    filters=self.filters,
-                    has_index=False,
-                )
+                exact = replace(self, heavy=False)
+                semantic = exact.rank(
+                    vector=vector, threshold=threshold, keyword=False, depth=depth
+                ).semantic
                 path = "hnsw+exact"
             else:
                 semantic = kept

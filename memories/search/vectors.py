@@ -183,35 +183,3 @@ def semantic_sql(
         filters=filters,
     )
     return sql, params, None
-
-
-def semantic_ranked(
-    *,
-    user: User,
-    vector: Sequence[float],
-    model: str,
-    limit: int,
-    threshold: float | None,
-    filters: MemoryFilters,
-    has_index: bool | None = None,
-) -> tuple[Ranked, str]:
-    """Up to ``limit`` ``(memory id, cosine similarity)``, best first, and the path taken
-    ("exact", "hnsw", or "hnsw+exact" when the guard re-ran it). ``has_index``: whether the
-    user's HNSW index is ready, when the caller already knows."""
-    if has_index is None:
-        has_index = has_vector_index(user.pk, model)
-    rows, path = vector_index.ranked(
-        indexed=has_index,
-        query=lambda indexed: semantic_sql(
-            user=user,
-            model=model,
-            vector=vector,
-            limit=limit,
-            threshold=threshold,
-            filters=filters,
-            indexed=indexed,
-        ),
-        limit=limit,
-        threshold=threshold,
-    )
-    return [(pk, similarity) for pk, similarity, *_ in rows], path

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from core import vector_index
 from memories import services
 from memories.models import IndexStatus, Memory, MemoryChunk, SearchGeneration, UserVectorIndex
-from memories.search import index_check, pipeline, rankers, resident, resident_ann
+from memories.search import index_check, pipeline, rankers, resident, resident_ann, vectors
 from memories.search.hits import Highlights, held_rows_read
 from memories.search.rankers import Ranker, ResidentRanker, SqlRanker
 from memories.search.resident import (
@@ -24,7 +24,12 @@ from memories.search.resident import (
     resident_indexes_forget,
     resident_search,
 )
-from memories.selectors import MemoryFilters, memories_search, vector_index_forget
+from memories.selectors import (
+    MemoryFilters,
+    memories_search,
+    memories_similar,
+    vector_index_forget,
+)
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import get_embedder
 
@@ -410,10 +415,14 @@ def test_a_heavy_users_index_found_stuck_is_replaced_by_the_exact_search(user, d
     Memory.objects.filter(user=user, content__startswith="Ana").update(session_id="ana")
     assert search(MemoryFilters(session_id="ana"), depth=2).path == "hnsw"
     monkeypatch.setattr(rankers, "semantic_sql", stuck)
+    monkeypatch.setattr(vectors, "semantic_sql", stuck)
     caught = search()
+    # Reads by meaning alone (extraction's similar facts) are checked as search is.
+    similar = memories_similar(user=user, texts=[query], top_k=5, filters=MemoryFilters())[0]
 
     assert caught.path == "hnsw+exact"
     assert_same_ranking(caught.semantic, expected, tolerance=1e-6)
+    assert_same_ranking([(hit.memory.pk, hit.score) for hit in similar], expected, tolerance=1e-5)
     heavy(user, ready=False)
 
 
