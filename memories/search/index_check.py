@@ -29,7 +29,7 @@ from core.background import BackgroundThread
 from memories.filters import MemoryFilters, memory_filter_q
 from memories.models import Memory, MemoryChunk
 from memories.search.resident_ann import SENTINELS, too_many_missed
-from memories.search.vectors import Ranked, vector_records
+from memories.search.vectors import Ranked, unit_length, vector_records
 
 # A user's sample is read again after this long: it follows what they wrote since.
 SAMPLE_SECONDS = 600.0
@@ -60,8 +60,7 @@ def index_stuck(
     sample = _SAMPLES.get((user.pk, model))
     if not found or sample is None or not len(sample.memories):
         return False
-    query = np.array(vector, dtype=np.float32)
-    query /= max(float(np.linalg.norm(query)), 1e-12)
+    query = unit_length(vector)
     nearer = sample.memories[sample.vectors @ query > found[-1][1]]
     found_ids = {pk for pk, _ in found}
     unfound = [pk for pk in (uuid.UUID(bytes=v.tobytes()) for v in nearer) if pk not in found_ids]

@@ -43,7 +43,7 @@ from memories.search.fusion import KeywordRanked
 from memories.search.hits import HeldRows, held_rows_read
 from memories.search.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
 from memories.search.resident_ann import GRAPH_BYTES_PER_CHUNK, ChunkGraph, chunk_graph_build
-from memories.search.vectors import Ranked, has_vector_index, vector_records
+from memories.search.vectors import Ranked, has_vector_index, unit_length, vector_records
 
 # A user found too small, or too big for the budget, is asked again after this long.
 RECHECK_AFTER_SECONDS = 300.0
@@ -112,8 +112,7 @@ class ResidentIndex:
         through the graph when there is one (which also looks at the memories ``exact_for``);
         and the path taken: "resident", "resident-ann", or "resident-ann+exact" (every vector
         scanned: the graph's chunks came from too few memories, or its walk was found stuck)."""
-        query = np.array(vector, dtype=np.float32)
-        query /= max(float(np.linalg.norm(query)), 1e-12)
+        query = unit_length(vector)
         path = "resident"
         if self.graph is not None:
             memories, nearest, exact = self.graph.nearest(

@@ -52,9 +52,15 @@ def vector_records(blob: bytes, key: str) -> tuple[np.ndarray, np.ndarray]:
     dimensions = int(np.frombuffer(blob[width : width + 2], dtype=">i2")[0])
     record = np.dtype([("key", key), ("head", ">i4"), ("values", ">f4", dimensions)])
     rows = np.frombuffer(blob, dtype=record)
-    vectors = rows["values"].astype(np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return rows["key"].copy(), vectors
+    return rows["key"].copy(), unit_length(rows["values"])
+
+
+def unit_length(vectors: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``vectors`` (one, or one per row) as float32 scaled to unit length: a product of two is
+    then their cosine similarity, as pgvector's ``<=>`` computes it."""
+    scaled = np.array(vectors, dtype=np.float32)
+    scaled /= np.maximum(np.linalg.norm(scaled, axis=-1, keepdims=True), 1e-12)
+    return scaled
 
 
 def exact_sql(
