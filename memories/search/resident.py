@@ -42,7 +42,12 @@ from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGener
 from memories.search.fusion import KeywordRanked
 from memories.search.hits import HeldRows, held_rows_read
 from memories.search.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
-from memories.search.resident_ann import GRAPH_BYTES_PER_CHUNK, ChunkGraph, chunk_graph_build
+from memories.search.resident_ann import (
+    GRAPH_BYTES_PER_CHUNK,
+    ChunkGraph,
+    chunk_graph_build,
+    chunk_graph_updated,
+)
 from memories.search.vectors import Ranked, has_vector_index, unit_length, vector_records
 
 # A user found too small, or too big for the budget, is asked again after this long.
@@ -53,9 +58,10 @@ MAX_COPY_BYTES = 768 * 1024 * 1024
 # served by SQL meanwhile rather than by a reload per write.
 RELOAD_AFTER_SECONDS = 2.0
 # And after a load that took t seconds, the next of the same copy waits RELOAD_REST_FACTOR * t:
-# one user's loads take at most a tenth of the loader's time. A heavy user's load (their graph:
-# ~20-35 s of a core at 100k memories) is stale as soon as they write again, so a user who
-# writes as they chat would otherwise keep one core reading their copy back to back.
+# one user's loads take at most a tenth of the loader's time. A user who writes as they chat
+# makes each copy stale before the next search, so their loads would otherwise follow each other
+# back to back: for a heavy user, seconds of a core each (their first, which builds their graph,
+# ~20 s at 100k chunks; the next keep it, resident_ann.chunk_graph_updated).
 RELOAD_REST_FACTOR = 9.0
 # Users remembered as skipped or lately loaded, past which the expired ones are forgotten: every
 # user who searches leaves an entry, and a process can serve millions of them. A pass over them
@@ -219,6 +225,11 @@ class _Copies:
                 self.indexes.move_to_end(key)
             return index
 
+    def held(self, key: tuple) -> ResidentIndex | None:
+        """The copy of ``key``, current or not, leaving the order of use alone."""
+        with self.lock:
+            return self.indexes.get(key)
+
     def wanted(self, key: tuple) -> bool:
         """Whether a load of ``key`` should start now (and if so, it is marked as loading)."""
         now = time.monotonic()
@@ -299,10 +310,11 @@ def resident_index_load(*, user_id: uuid.UUID, model: str) -> ResidentIndex | No
     """Read the user's copy for ``model`` now, on this thread's connection, and keep it; None
     (and nothing kept) when they have fewer than ``MEMORY_RESIDENT_MIN_MEMORIES`` memories,
     more vectors than ``MEMORY_RESIDENT_MB`` holds, or no generation yet. A heavy user's graph
-    is built here too (~17 s per 100k vectors on one core)."""
+    is built here too (~20 s per 100k vectors on one core), or their previous copy's brought
+    up to date (~1 s after a few writes)."""
     key = (user_id, model)
     try:
-        index = _read(user_id, model)
+        index = _read(user_id, model, previous=_COPIES.held(key))
     except Exception:
         _COPIES.failed(key)
         raise
@@ -321,7 +333,9 @@ def _load_later(key: tuple) -> None:
         _LOADER.submit(resident_index_load, user_id=user_id, model=model)
 
 
-def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
+def _read(
+    user_id: uuid.UUID, model: str, *, previous: ResidentIndex | None = None
+) -> ResidentIndex | None:
     memories, chunks = Memory._meta.db_table, MemoryChunk._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -384,7 +398,7 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
     if heavy:  # the graph holds the vectors (no other matrix is kept), if it fits beside the words
         graph_bytes = vectors.nbytes + GRAPH_BYTES_PER_CHUNK * len(numbers)
         if len(numbers) and owned.nbytes + held.nbytes + graph_bytes <= budget:
-            graph = chunk_graph_build(vectors, numbers)
+            graph = _graph(previous, ids=owned["id"], vectors=vectors, numbers=numbers)
         numbers, vectors = np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
     index = _index(
         generation=generation,
@@ -402,6 +416,20 @@ def _read(user_id: uuid.UUID, model: str) -> ResidentIndex | None:
     if rows is not None and index.nbytes + rows.nbytes <= budget:
         index = replace(index, rows=rows)
     return index
+
+
+def _graph(
+    previous: ResidentIndex | None, *, ids: np.ndarray, vectors: np.ndarray, numbers: np.ndarray
+) -> ChunkGraph:
+    """The user's graph: ``previous``'s (the copy read before this one) with what changed since,
+    when it has one that does not need building anew (resident_ann.chunk_graph_updated)."""
+    if previous is not None and previous.graph is not None:
+        graph = chunk_graph_updated(
+            previous.graph, previous_ids=previous.ids, ids=ids, vectors=vectors, memories=numbers
+        )
+        if graph is not None:
+            return graph
+    return chunk_graph_build(vectors, numbers)
 
 
 def _chunks(blob: bytes) -> tuple[np.ndarray, np.ndarray]:

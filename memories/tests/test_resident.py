@@ -350,6 +350,30 @@ def test_a_heavy_users_copy_ranks_by_meaning_through_its_graph(user, diary, auth
     heavy(user, ready=False)
 
 
+def test_a_heavy_users_copy_read_again_after_writes_keeps_its_graph(user, diary, remember):
+    # Built anew, their graph would cost ~17 s of a core per 100k chunks at every reload.
+    heavy(user)
+    first = resident_index_load(user_id=user.pk, model=model())
+    added = remember(user, "Leo sold his old cello to buy a theremin")
+    services.memory_delete(memory=diary[0])
+
+    second = resident_index_load(user_id=user.pk, model=model())
+
+    chunks = MemoryChunk.objects.filter(user=user, model=model())
+    assert (
+        second.graph.graph.ntotal == first.graph.graph.ntotal + chunks.filter(memory=added).count()
+    )
+    assert second.graph.live == chunks.count()
+    copy = ResidentRanker(ResidentSearch(second, []))
+    exact = SqlRanker(user=user, query="", model=model(), filters=MemoryFilters(), heavy=False)
+    for query in [*QUERIES, "theremin", diary[0].content]:
+        vector = list(get_embedder().embed([query])[0])
+        expected = exact.rank(vector=vector, threshold=None, keyword=False, depth=8).semantic
+        found = copy.rank(vector=vector, threshold=None, keyword=False, depth=8).semantic
+        assert_same_ranking(found, expected, tolerance=1e-5)
+    heavy(user, ready=False)
+
+
 def test_a_heavy_users_graph_still_scores_the_keyword_candidates_it_misses(
     user, diary, monkeypatch
 ):
