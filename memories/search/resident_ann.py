@@ -128,14 +128,14 @@ class ChunkGraph:
             return numbers, np.zeros(0, dtype=np.float64)
         firsts = np.cumsum(counts) - counts  # each memory's first row among those read
         rows = self.by_memory[np.repeat(starts - firsts, counts) + np.arange(int(counts.sum()))]
-        similarities = _stored(self.graph)[rows] @ query
+        similarities = self.graph.storage.reconstruct_batch(rows) @ query
         return numbers, np.maximum.reduceat(similarities, firsts).astype(np.float64)
 
     def _missed(self, query: np.ndarray, similarities: np.ndarray, rows: np.ndarray) -> bool:
         """Whether the graph's answer left out more of the sampled chunks nearer than its last
         one than its edge explains: its walk ended in another part of the space."""
         if not len(rows):
-            return self.graph.ntotal > 0
+            return self.live > 0
         nearer = self.sentinel_rows[self.sentinels @ query > similarities[-1]]
         unfound = np.count_nonzero(~np.isin(nearer, rows))
         return too_many_missed(
