@@ -5,13 +5,17 @@ import logging
 
 import pytest
 from django.test import Client
+from rest_framework.test import APIClient
 
+from accounts.models import ApiScope
+from accounts.services import api_key_create
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from billing.tiers import Tier
 from conftest import bearer_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("still_rate_limit_window")]
 ME = "/api/v1/auth/me"
+SEARCH = "/api/v1/memories/search"
 
 
 def test_every_api_response_carries_rate_limit_headers(auth_client):
@@ -38,6 +42,18 @@ def test_the_21st_request_of_a_free_user_in_a_minute_is_429(auth_client):
     assert "reset_at" in error["details"]
     assert int(response["Retry-After"]) >= 1
     assert response["X-RateLimit-Remaining"] == "0"
+
+
+def test_a_client_over_its_limit_can_still_revoke_its_own_key(user):
+    _, secret = api_key_create(user=user, name="extension", scopes=list(ApiScope))
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=secret)
+    search = {"query": "x"}
+    statuses = [client.post(SEARCH, search, format="json").status_code for _ in range(21)]
+    assert statuses == [200] * 20 + [429]
+
+    assert client.delete("/api/v1/connect/key").status_code == 204
+    assert client.post(SEARCH, search, format="json").status_code == 401
 
 
 def test_a_pro_user_passes_where_a_free_user_stops(db):

@@ -97,6 +97,10 @@ class ConnectTokenView(PublicConnectView):
 class ConnectKeyView(ApiView):
     # Needs memories:write, which every connected client's key has.
     scope_family = "memories"
+    # Not counted against the tier's limits: a client over its limit must still be able to kill
+    # its own key (a refused disconnect left it working while the extension forgot it). Only a
+    # working key reaches here, and once only: its next call is a 401.
+    throttle_classes: list = []
 
     @extend_schema(
         tags=TAG,
