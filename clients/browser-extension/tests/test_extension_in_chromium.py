@@ -25,6 +25,7 @@ from django.test import Client
 
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory
+from billing.tiers import Tier
 from memories.models import Memory
 from testing.browser import CHROMIUM, CHROMIUM_ARGS, chromium_required
 from testing.live import REPO, free_port, live_server
@@ -216,7 +217,9 @@ def rig(tmp_path, monkeypatch) -> Iterator[Rig]:
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads are
     # plain synchronous calls all the same.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    user = UserFactory(email="me@example.com")
+    # The tier `make run` gives every account (600 requests a minute): the free tier's 20 were
+    # spent before the test's end on a fast machine, and its captures would then wait a minute.
+    user = UserFactory(email="me@example.com", tier=Tier.SELF_HOSTED)
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     rules = ", ".join(f"MAP {host} 127.0.0.1:{{port}}" for host in SITE_HOSTS if "." in host)
