@@ -22,9 +22,13 @@ def chunks():
 
 
 def exact(vectors, memories, query, limit):
-    best = np.maximum.reduceat(vectors @ query, np.arange(0, len(vectors), CHUNKS_PER_MEMORY))
-    order = np.argsort(-best, kind="stable")[:limit]
-    return dict(zip(order.tolist(), best[order].tolist(), strict=True))
+    """Each memory's nearest chunk, exactly, the ``limit`` best (ties by number): what a graph
+    must answer."""
+    best = {}
+    for number, similarity in zip(memories.tolist(), (vectors @ query).tolist(), strict=True):
+        best[number] = max(best.get(number, -2.0), similarity)
+    order = sorted(best, key=lambda number: (-best[number], number))[:limit]
+    return {number: best[number] for number in order}
 
 
 def top(found, limit):
@@ -126,15 +130,6 @@ def test_a_search_stuck_elsewhere_in_the_graph_is_caught_and_every_vector_scanne
     assert walks == [20]
 
 
-def ranked(vectors, memories, query, limit):
-    """Each memory's nearest chunk, exactly, the ``limit`` best: what a graph must answer."""
-    best = {}
-    for number, similarity in zip(memories.tolist(), (vectors @ query).tolist(), strict=True):
-        best[number] = max(best.get(number, -2.0), similarity)
-    order = sorted(best, key=lambda number: (-best[number], number))[:limit]
-    return {number: best[number] for number in order}
-
-
 def memory_ids(count, rng):
     """``count`` ascending 16-byte ids, each 4 apart from the next at least (room for more)."""
     values = np.sort(rng.choice(2**60, count, replace=False)) * 4
@@ -184,7 +179,7 @@ def test_a_graph_read_again_keeps_what_did_not_change_and_answers_as_a_new_one(c
     for query in [*new_vectors[::53], new_vectors[numbers == 21][0], vectors[memories == 12][0]]:
         for limit in (1, 10, 50):
             found = graph.nearest(query, limit=limit, threshold=None)
-            assert top(found, limit) == pytest.approx(ranked(new_vectors, numbers, query, limit))
+            assert top(found, limit) == pytest.approx(exact(new_vectors, numbers, query, limit))
 
 
 def test_a_graph_with_too_many_changes_is_built_anew(chunks, monkeypatch):
