@@ -35,7 +35,7 @@ from agents.orchestrator import AgentTurn, TurnResult
 from agents.registry import registry
 from billing.tiers import allowance
 from core.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
-from memories.selectors import memories_search
+from memories.spaces import memories_search_scoped
 
 logger = logging.getLogger(__name__)
 PERSONA_FIELDS = ("name", "system_prompt", "default_model", "temperature")
@@ -130,7 +130,8 @@ def _router_for(user: User) -> ModelCall | None:
 
 
 def _recall(user: User, query: str, top_k: int) -> list[dict[str, Any]]:
-    outcome = memories_search(user=user, query=query, mode="hybrid", top_k=top_k)
+    # With the teams the user leaves in their searches, as chat's recall (memories.spaces).
+    outcome = memories_search_scoped(user=user, query=query, mode="hybrid", top_k=top_k)
     return [
         {
             "id": str(hit.memory.pk),
@@ -138,7 +139,7 @@ def _recall(user: User, query: str, top_k: int) -> list[dict[str, Any]]:
             "score": round(hit.score, 4),
             "created": hit.memory.created_at.date().isoformat(),
         }
-        for hit in outcome.hits
+        for hit in (scoped.hit for scoped in outcome.hits)
     ]
 
 

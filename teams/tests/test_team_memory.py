@@ -5,6 +5,7 @@ import pytest
 
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory
+from billing.tiers import Tier
 from chat.tests.factories import ThreadFactory
 from conftest import bearer_client
 from memories.models import Memory
@@ -173,3 +174,23 @@ def test_mem0_search_includes_ones_teams_and_never_another_teams(world, client):
     assert search(world["a"], include_team="none") == []
     assert str(world["in_a"].pk) not in search(world["b"])
     assert search(world["outsider"]) == []
+
+
+def test_agents_recall_ones_teams_memories_and_never_another_teams(world, llm_upstream):
+    question = "When does the staging database password rotate?"
+
+    def prompt(user) -> str:
+        user.tier = Tier.PRO
+        user.save()
+        llm_upstream.script(Reply(text="Fridays."))
+        answer = bearer_client(user).post(
+            "/api/v1/chat", {"message": question, "agents": ["memory"]}, format="json"
+        )
+        assert answer.status_code == 200, answer.content
+        return llm_upstream.chat_requests[-1].json["messages"][0]["content"]
+
+    assert STAGING in prompt(world["a"])
+    assert AuditEvent.objects.filter(organisation=world["team_a"], actor=world["a"],
+                                     action=AuditAction.MEMORY_READ).exists()  # fmt: skip
+    for other in ("b", "outsider"):
+        assert STAGING not in prompt(world[other])
