@@ -10,9 +10,6 @@ Playbooks are prebuilt plans for common jobs; a playbook spanning several agents
 tier's batch builder.
 """
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +22,7 @@ from agents.registry import AgentSpec
 from agents.selectors import agents_allowed
 from billing.tiers import allowance
 from core.errors import NotFound, QuotaExceeded, ValidationFailed
+from core.lru import Lru
 
 # Client steps: the actions (agents/actions.py), reading context, applying a step's actions.
 PLAN_ACTIONS = ("llm", "collect", "apply_actions", *ACTION_TYPES)
@@ -77,40 +75,8 @@ class ExecutionPlanBuilder:
         return {"agent": self.agent, "steps": [dict(step) for step in self.steps]}
 
 
-class PlanCache:
-    """A thread-safe LRU of plans by key; ``get_or_build`` builds a missing one once."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._plans: OrderedDict[Any, dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> dict[str, Any] | None:
-        with self._lock:
-            plan = self._plans.get(key)
-            if plan is not None:
-                self._plans.move_to_end(key)
-            return plan
-
-    def put(self, key: Any, plan: dict[str, Any]) -> None:
-        with self._lock:
-            self._plans[key] = plan
-            self._plans.move_to_end(key)
-            while len(self._plans) > self.maxsize:
-                self._plans.popitem(last=False)
-
-    def get_or_build(self, key: Any, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        plan = self.get(key)
-        if plan is None:
-            plan = build()
-            self.put(key, plan)
-        return plan
-
-    def __len__(self) -> int:
-        return len(self._plans)
-
-
-plan_cache = PlanCache(settings.AGENTS_PLAN_CACHE_SIZE)
+# Plans by the shape of the request (agent, context keys): a plan depends on nothing else.
+plan_cache: Lru[tuple, dict[str, Any]] = Lru(settings.AGENTS_PLAN_CACHE_SIZE)
 
 
 def agent_plan(spec: AgentSpec, context_keys: tuple[str, ...]) -> dict[str, Any]:
@@ -128,7 +94,12 @@ def agent_plan(spec: AgentSpec, context_keys: tuple[str, ...]) -> dict[str, Any]
         )
         return builder.add_data_step("apply_actions", len(builder.steps) - 1).build()
 
-    return plan_cache.get_or_build(("agent", spec.name, context_keys), build)
+    key = ("agent", spec.name, context_keys)
+    plan = plan_cache.get(key)
+    if plan is None:
+        plan = build()
+        plan_cache.put(key, plan)
+    return plan
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def test_plan_mode_returns_template_ids_and_never_their_text(pro_client, context
 
 
 def test_plans_are_cached_by_the_requests_shape(pro_client, context, llm_upstream):
-    plan_cache._plans.clear()
+    plan_cache.clear()
     body = {"message": "x", "context": context, "agents": ["notes"], "execution_mode": "plan"}
 
     first = pro_client.post(CHAT_URL, body, format="json").json()

@@ -13,23 +13,21 @@ query cache (memories.search.query_vectors) that the search itself reads.
 """
 
 import json
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 
 from django.http import HttpResponseBase
 
 from accounts.authentication import api_key_secret
 from accounts.services import hash_api_key
+from core.lru import Lru
 from memories.search import memories_query_prefetch
 
 TRUSTED_SECONDS = 300.0
-# Keys remembered at once in a process, the least recently answered first out.
+# Keys remembered at once in a process, the least recently used first out.
 TRUSTED_MAX = 10_000
 
-_TRUSTED: OrderedDict[str, float] = OrderedDict()  # key hash -> trusted until (monotonic)
-_LOCK = threading.Lock()
+_TRUSTED: Lru[str, float] = Lru(TRUSTED_MAX)  # key hash -> trusted until (monotonic)
 
 
 def search_body_received(headers: Mapping[str, str], body: bytes) -> None:
@@ -61,22 +59,16 @@ def search_answered(secret: str | None, response: HttpResponseBase) -> None:
     if secret is None:
         return
     key_hash = hash_api_key(secret)
-    with _LOCK:
-        if response.status_code != 200:
-            _TRUSTED.pop(key_hash, None)
-            return
-        _TRUSTED[key_hash] = time.monotonic() + TRUSTED_SECONDS
-        _TRUSTED.move_to_end(key_hash)
-        while len(_TRUSTED) > TRUSTED_MAX:
-            _TRUSTED.popitem(last=False)
+    if response.status_code != 200:
+        _TRUSTED.pop(key_hash)
+    else:
+        _TRUSTED.put(key_hash, time.monotonic() + TRUSTED_SECONDS)
 
 
 def trusted_forget() -> None:
     """Trust no key (tests start from a process that has answered no search)."""
-    with _LOCK:
-        _TRUSTED.clear()
+    _TRUSTED.clear()
 
 
 def _trusted(key_hash: str) -> bool:
-    with _LOCK:
-        return _TRUSTED.get(key_hash, 0.0) > time.monotonic()
+    return (_TRUSTED.get(key_hash) or 0.0) > time.monotonic()

@@ -17,7 +17,6 @@ or finds it older than ``SAMPLE_SECONDS``; until it is there, answers go uncheck
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from django.db import connection
 
 from accounts.models import User
 from core.background import BackgroundThread
+from core.lru import Lru
 from memories.filters import MemoryFilters, memory_filter_q
 from memories.models import Memory, MemoryChunk
 from memories.search.resident_ann import SENTINELS, too_many_missed
@@ -124,30 +124,24 @@ class _Samples:
     """The process's samples, least recently searched first, and who is being read."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.samples: OrderedDict[tuple, ChunkSample] = OrderedDict()
+        self.samples: Lru[tuple, ChunkSample] = Lru(SAMPLED_USERS)
+        self.lock = threading.Lock()  # of ``reading``
         self.reading: set[tuple] = set()
 
     def get(self, key: tuple) -> ChunkSample | None:
         """The sample of ``key``, None until one is read: one is read in the background when
         there is none, or it is older than SAMPLE_SECONDS (a search never waits for it: at 100k
         memories the read takes ~0.1 s)."""
-        with self.lock:
-            sample = self.samples.get(key)
-            if sample is not None:
-                self.samples.move_to_end(key)
-            due = sample is None or time.monotonic() - sample.read_at > SAMPLE_SECONDS
-            if due and key not in self.reading:
-                self.reading.add(key)
-                _READER.submit(_load_in_background, key)
+        sample = self.samples.get(key)
+        if sample is None or time.monotonic() - sample.read_at > SAMPLE_SECONDS:
+            with self.lock:
+                if key not in self.reading:
+                    self.reading.add(key)
+                    _READER.submit(_load_in_background, key)
         return sample
 
     def put(self, key: tuple, sample: ChunkSample) -> None:
-        with self.lock:
-            self.samples[key] = sample
-            self.samples.move_to_end(key)
-            while len(self.samples) > SAMPLED_USERS:
-                self.samples.popitem(last=False)
+        self.samples.put(key, sample)
 
     def done(self, key: tuple) -> None:
         with self.lock:

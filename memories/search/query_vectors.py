@@ -10,17 +10,19 @@ the rest of a turn's preparation (``memories_query_prefetch``).
 
 import os
 import threading
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 
+from core.lru import Lru
 from providers.embeddings import Embedder
 
-_QUERY_VECTORS: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
-_QUERY_VECTORS_LOCK = threading.Lock()
+_QUERY_VECTORS: Lru[tuple[str, str], list[float]] = Lru(
+    lambda: settings.MEMORY_SEARCH_QUERY_CACHE_SIZE
+)
 # Queries being embedded now, by (embedder, query): a search arriving meanwhile waits for it.
 _PENDING: dict[tuple[str, str], Future] = {}
+_PENDING_LOCK = threading.Lock()
 # Searches of one process embedding at the same moment; past this they queue. The local model
 # runs one thread per call, so a few calls side by side use a few cores.
 _EMBEDDING_THREADS = 4
@@ -31,12 +33,7 @@ _EMBEDDING_POOL: tuple[int, ThreadPoolExecutor] | None = None
 
 def cached_query_vector(embedder: Embedder, query: str) -> list[float] | None:
     """``query``'s embedding if it was embedded lately, else None."""
-    key = (embedder.name, query)
-    with _QUERY_VECTORS_LOCK:
-        if key in _QUERY_VECTORS:
-            _QUERY_VECTORS.move_to_end(key)
-            return _QUERY_VECTORS[key]
-    return None
+    return _QUERY_VECTORS.get((embedder.name, query))
 
 
 def query_vector(embedder: Embedder, query: str) -> list[float]:
@@ -46,10 +43,7 @@ def query_vector(embedder: Embedder, query: str) -> list[float]:
     if cached is not None:
         return cached
     vector = list(embedder.embed([query])[0])
-    with _QUERY_VECTORS_LOCK:
-        _QUERY_VECTORS[(embedder.name, query)] = vector
-        while len(_QUERY_VECTORS) > settings.MEMORY_SEARCH_QUERY_CACHE_SIZE:
-            _QUERY_VECTORS.popitem(last=False)
+    _QUERY_VECTORS.put((embedder.name, query), vector)
     return vector
 
 
@@ -59,7 +53,7 @@ def query_vector_started(embedder: Embedder, query: str) -> Future:
     its future is shared."""
     global _EMBEDDING_POOL
     key = (embedder.name, query)
-    with _QUERY_VECTORS_LOCK:
+    with _PENDING_LOCK:
         if key in _PENDING:
             return _PENDING[key]
         if _EMBEDDING_POOL is None or _EMBEDDING_POOL[0] != os.getpid():
@@ -72,11 +66,10 @@ def query_vector_started(embedder: Embedder, query: str) -> Future:
 
 
 def _pending_done(key: tuple[str, str]) -> None:
-    with _QUERY_VECTORS_LOCK:
+    with _PENDING_LOCK:
         _PENDING.pop(key, None)
 
 
 def query_vectors_forget() -> None:
     """Empty the cache (the next search of every query embeds it again)."""
-    with _QUERY_VECTORS_LOCK:
-        _QUERY_VECTORS.clear()
+    _QUERY_VECTORS.clear()
