@@ -1,5 +1,5 @@
 """A map that keeps its most recently used entries: the per-process caches (search's query
-vectors, trusted API keys and index samples, agents' plans) are each one."""
+vectors, trusted API keys, index samples and users' copies, agents' plans) are each one."""
 
 import threading
 from collections import OrderedDict
@@ -11,12 +11,15 @@ V = TypeVar("V")
 
 
 class Lru(Generic[K, V]):
-    """At most ``size`` entries (a number, or a function read at each ``put``, so a setting
-    changed at run time applies), the least recently used out first; safe across threads."""
+    """Entries weighing at most ``size`` in all (a number, or a function read at each ``put``,
+    so a setting changed at run time applies), the least recently used out first; safe across
+    threads. Each entry weighs 1 unless ``weight`` says otherwise (a copy's bytes)."""
 
-    def __init__(self, size: int | Callable[[], int]) -> None:
+    def __init__(self, size: int | Callable[[], int], *, weight: Callable[[V], int] | None = None):
         self._size = size if callable(size) else lambda: size
+        self._weight = weight or (lambda _: 1)
         self._entries: OrderedDict[K, V] = OrderedDict()
+        self._used = 0
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
@@ -27,21 +30,34 @@ class Lru(Generic[K, V]):
                 self._entries.move_to_end(key)
             return value
 
+    def peek(self, key: K) -> V | None:
+        """The value of ``key``, or None, leaving the order of use alone."""
+        with self._lock:
+            return self._entries.get(key)
+
     def put(self, key: K, value: V) -> None:
         with self._lock:
+            self._forget(key)
             self._entries[key] = value
-            self._entries.move_to_end(key)
+            self._used += self._weight(value)
             size = self._size()
-            while len(self._entries) > size:
-                self._entries.popitem(last=False)
+            while self._used > size:
+                _, evicted = self._entries.popitem(last=False)
+                self._used -= self._weight(evicted)
 
     def pop(self, key: K) -> None:
         with self._lock:
-            self._entries.pop(key, None)
+            self._forget(key)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._used = 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def _forget(self, key: K) -> None:
+        value = self._entries.pop(key, None)
+        if value is not None:
+            self._used -= self._weight(value)

@@ -34,3 +34,16 @@ def test_pop_and_clear_forget():
     assert (cache.get("a"), cache.get("b")) == (None, 2)
     cache.clear()
     assert cache.get("b") is None and len(cache) == 0
+
+
+def test_entries_weighing_more_than_the_size_push_the_oldest_out():
+    cache = Lru(10, weight=len)
+    cache.put("a", "xxxx")
+    cache.put("b", "xxxx")
+    assert cache.peek("a") == "xxxx"  # a peek leaves "a" the least recently used
+    cache.put("c", "xxxx")
+    assert [cache.peek(key) for key in "abc"] == [None, "xxxx", "xxxx"]
+
+    cache.put("b", "xx")  # a key put again weighs its new value only: 6 in all
+    cache.put("d", "xxxx")
+    assert [cache.peek(key) for key in "bcd"] == ["xx", "xxxx", "xxxx"]

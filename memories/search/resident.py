@@ -29,7 +29,6 @@ their loading change together.
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
@@ -38,6 +37,7 @@ from django.conf import settings
 from django.db import connection
 
 from core.background import BackgroundThread
+from core.lru import Lru
 from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGeneration
 from memories.search.fusion import KeywordRanked
 from memories.search.hits import HeldRows, held_rows_read
@@ -212,23 +212,20 @@ class _Copies:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.indexes: OrderedDict[tuple, ResidentIndex] = OrderedDict()
+        self.indexes: Lru[tuple, ResidentIndex] = Lru(
+            lambda: settings.MEMORY_RESIDENT_MB * 1024 * 1024, weight=lambda index: index.nbytes
+        )
         self.skipped: dict[tuple, float] = {}  # key -> when to look again
         self.loading: dict[tuple, float] = {}  # key -> when its load started
         self.not_before: dict[tuple, float] = {}  # key -> when it may be loaded again
         self.pruned_at = -PRUNE_EVERY_SECONDS
 
     def get(self, key: tuple) -> ResidentIndex | None:
-        with self.lock:
-            index = self.indexes.get(key)
-            if index is not None:
-                self.indexes.move_to_end(key)
-            return index
+        return self.indexes.get(key)
 
     def held(self, key: tuple) -> ResidentIndex | None:
         """The copy of ``key``, current or not, leaving the order of use alone."""
-        with self.lock:
-            return self.indexes.get(key)
+        return self.indexes.peek(key)
 
     def wanted(self, key: tuple) -> bool:
         """Whether a load of ``key`` should start now (and if so, it is marked as loading)."""
@@ -257,16 +254,12 @@ class _Copies:
         budget = settings.MEMORY_RESIDENT_MB * 1024 * 1024
         with self.lock:
             self._loaded(key)
-            self.indexes.pop(key, None)
+            self.indexes.pop(key)
             if index is None or index.nbytes > budget:
                 self.skipped[key] = time.monotonic() + RECHECK_AFTER_SECONDS
                 return
             self.skipped.pop(key, None)
-            self.indexes[key] = index
-            used = sum(copy.nbytes for copy in self.indexes.values())
-            while used > budget:
-                _, evicted = self.indexes.popitem(last=False)
-                used -= evicted.nbytes
+            self.indexes.put(key, index)
 
     def failed(self, key: tuple) -> None:
         with self.lock:
