@@ -13,6 +13,8 @@ from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from chat.services import thread_create
 from memories import selectors, services
 from memories.models import Memory
+from teams.services import organisation_create
+from teams.tests.conftest import join
 from web.templatetags.web import highlighted
 
 pytestmark = pytest.mark.django_db
@@ -163,6 +165,21 @@ def test_search_shows_highlights_escaped_and_score_parts(browser, person):
 
     assert "<mark>Porto</mark>" in page and "<b>" not in page
     assert "Keywords (BM25)" in page
+
+
+def test_search_shows_the_teams_memories_the_person_keeps_in_their_searches(browser, person):
+    team = organisation_create(owner=UserFactory(), name="Acme <ops>")
+    join(team, person)
+    shared = remember(team.space, "The staging password rotates every Friday")
+    own = remember(person, "My own staging notes")
+
+    page = browser.get("/memories/?q=staging&mode=keyword").content.decode()
+
+    assert "Team: Acme &lt;ops&gt;" in page and f"/memories/{shared.pk}" not in page
+    assert f"/memories/{own.pk}" in page
+    outsider = Client(HTTP_ACCEPT="text/html")
+    outsider.force_login(UserFactory())
+    assert "rotates every" not in outsider.get("/memories/?q=staging&mode=keyword").content.decode()
 
 
 def test_a_highlight_keeps_only_its_marks_as_html():

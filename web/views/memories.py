@@ -19,7 +19,9 @@ from core.ownership import owned_id
 from memories import selectors, services
 from memories.api import serializers as memory_serializers
 from memories.api.views.common import items_to_drafts
+from memories.spaces import ScopedHit, memories_search_scoped
 from providers.embeddings import EmbeddingError
+from teams.selectors import organisations_of
 from web.forms import ForgetForm, ImportForm, MemoryForm, MemoryQueryForm
 from web.views.common import flash_error, form_error, page, render_page
 
@@ -62,7 +64,8 @@ def memory_list(request: HttpRequest) -> HttpResponse:
     elif query := form.cleaned_data["q"].strip():
         mode = form.cleaned_data["mode"] or "hybrid"
         try:
-            outcome = selectors.memories_search(
+            # With the teams the person keeps in their searches, as everywhere they search.
+            outcome = memories_search_scoped(
                 user=request.user,
                 query=query,
                 mode=mode,
@@ -74,7 +77,8 @@ def memory_list(request: HttpRequest) -> HttpResponse:
             form_error(form, error)
             status = 400
         else:
-            context.update(hits=outcome.hits, searched=True, mode=outcome.mode)
+            hits = _with_team_names(request.user, outcome.hits)
+            context.update(hits=hits, searched=True, mode=outcome.mode)
     else:
         result = selectors.memory_page(
             user=request.user,
@@ -88,6 +92,14 @@ def memory_list(request: HttpRequest) -> HttpResponse:
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return render_page(request, "web/memories/_results.html", context, status=status)
     return render_page(request, "web/memories/list.html", context, status=status)
+
+
+def _with_team_names(user, hits: list[ScopedHit]) -> list[tuple[Any, str | None]]:
+    """Each hit with the name of the team whose memory it is (None: the person's own)."""
+    names = {}
+    if any(scoped.organisation_id for scoped in hits):
+        names = {m.organisation_id: m.organisation.name for m in organisations_of(user=user)}
+    return [(scoped.hit, names.get(scoped.organisation_id)) for scoped in hits]
 
 
 @page("memories")
