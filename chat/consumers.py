@@ -1,9 +1,10 @@
 """Chat over a WebSocket at /ws/chat/: several streams at once on one socket.
 
 Client frames: ``{"type": "chat.send", "thread_id", "model", "content", "temperature"?,
-"client_id"?}`` and ``{"type": "chat.cancel", "message_id", "client_id"?}``. Server frames carry
-the SSE event names as ``type`` (``message_start``, ``token``, ``message_complete``, ``error``,
-``close``), plus ``{"type": "ping"}`` every 30 s. Database work runs off the event loop.
+"include_team"?, "client_id"?}`` and ``{"type": "chat.cancel", "message_id", "client_id"?}``.
+Server frames carry the SSE event names as ``type`` (``message_start``, ``token``,
+``message_complete``, ``error``, ``close``), plus ``{"type": "ping"}`` every 30 s. Database work
+runs off the event loop.
 """
 
 import asyncio
@@ -19,6 +20,7 @@ from chat.streaming import ChatEvent, failure_events, run_turn, ws_frame
 from core.db import release_connections
 from core.errors import ErrorCode
 from core.websocket import SocketConsumer
+from memories.api.serializers import TeamScopeField
 
 
 class SendFrame(serializers.Serializer):
@@ -27,6 +29,7 @@ class SendFrame(serializers.Serializer):
     # The model's context is the real limit (CONTEXT_TOO_LONG); this only bounds the work.
     content = serializers.CharField(max_length=1_000_000, trim_whitespace=False)
     temperature = serializers.FloatField(required=False, allow_null=True, default=None)
+    include_team = TeamScopeField()
     client_id = serializers.CharField(required=False, max_length=128, default="")
 
     def validate_content(self, value: str) -> str:
@@ -117,6 +120,7 @@ class ChatConsumer(SocketConsumer):
                 model_id=data["model"],
                 content=data["content"],
                 temperature=data["temperature"],
+                include_team=data.get("include_team"),
             )
         finally:
             release_connections()  # not held while the answer streams

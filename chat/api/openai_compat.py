@@ -1,6 +1,9 @@
 """``/v1/chat/completions`` and ``/v1/models``: point any OpenAI client at Engram and it gets
 the user's memories for free. Authenticate with an Engram JWT or API key as the bearer token.
-``X-Engram-Thread: <thread id>`` also records the exchange in that thread."""
+``X-Engram-Thread: <thread id>`` also records the exchange in that thread;
+``X-Engram-Include-Team`` chooses the team memories recalled (as chat's ``include_team``)."""
+
+import re
 
 from asgiref.sync import async_to_sync
 from drf_spectacular.types import OpenApiTypes
@@ -21,8 +24,10 @@ from core.api import ApiView, validated
 from core.errors import ValidationFailed
 from core.sse import STREAM_RENDERERS, event_stream
 from llm.selectors import model_listings
+from memories.spaces import TEAM_SCOPE_PATTERN
 
 TAG = "openai-compatible"
+INCLUDE_TEAM_HEADER = "X-Engram-Include-Team"
 
 
 class ChatCompletionsView(ApiView):
@@ -46,6 +51,15 @@ class ChatCompletionsView(ApiView):
                 description="Speak as this persona of yours (id or name): its prompt first, "
                 "its temperature unless the request sets one.",
             ),
+            OpenApiParameter(
+                INCLUDE_TEAM_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                pattern=TEAM_SCOPE_PATTERN,
+                description="Team memories recalled beside yours: `all` your teams, `none`, or "
+                "`team:<organisation id>`; left out, the teams whose `include_in_search` you "
+                "left on.",
+            ),
         ],
         request=ChatCompletionInput,
         responses={
@@ -62,6 +76,12 @@ class ChatCompletionsView(ApiView):
         thread = selectors.thread_get(request.user, thread_id) if thread_id else None
         persona_ref = request.headers.get("X-Engram-Persona")
         persona = persona_by_name_or_id(request.user, persona_ref) if persona_ref else None
+        include_team = request.headers.get(INCLUDE_TEAM_HEADER)
+        if include_team is not None and not re.fullmatch(TEAM_SCOPE_PATTERN, include_team):
+            raise ValidationFailed(
+                f"{INCLUDE_TEAM_HEADER} is all, none or team:<organisation id>.",
+                details={INCLUDE_TEAM_HEADER: ["Not all, none or team:<organisation id>."]},
+            )
         data = validated(ChatCompletionInput, request.data)
         if data["n"] != 1:
             # Accepted and ignored, a client asking for several choices would pay for one and
@@ -79,6 +99,7 @@ class ChatCompletionsView(ApiView):
             options={key: data[key] for key in PASSED_THROUGH if data.get(key) is not None},
             thread=thread,
             persona=persona,
+            include_team=include_team,
         )
         if data["stream"]:
             include_usage = data.get("stream_options", {}).get("include_usage", False)

@@ -192,6 +192,7 @@ class MessageListView(ThreadView):
             model_id=model_id,
             content=data["content"],
             temperature=data["temperature"],
+            include_team=data.get("include_team"),
         )
         if data["stream"] or wants_event_stream(request):
             return event_stream(streaming.sse_stream(turn))
@@ -243,6 +244,7 @@ class ThreadStartView(ChatView):
             model_id=model_id,
             content=data["content"],
             temperature=data["temperature"],
+            include_team=data.get("include_team"),
         )
         if data["stream"] or wants_event_stream(request):
             created = streaming.ChatEvent(

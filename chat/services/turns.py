@@ -61,15 +61,17 @@ def _recall_started(user: User, content: str) -> None:
         memories_query_prefetch(content)
 
 
-def _recall(user: User, content: str) -> list[Recalled]:
+def _recall(user: User, content: str, include_team: str | None) -> list[Recalled]:
     if not user.memory_enabled:
         return []
     # The floor keeps unrelated memories away from the provider: a prompt gets only what
     # bears on the message, however few that is.
-    # With the teams the user leaves in their searches (memories.spaces).
+    # With the teams ``include_team`` names, else those the user leaves in their searches
+    # (memories.spaces).
     outcome = memories_search_scoped(
         user=user,
         query=content,
+        include_team=include_team,
         mode="hybrid",
         top_k=settings.CHAT_MEMORY_TOP_K,
         min_score=settings.CHAT_MEMORY_MIN_SCORE,
@@ -129,6 +131,7 @@ def thread_start(
     model_id: str,
     content: str,
     temperature: float | None,
+    include_team: str | None = None,
 ) -> PreparedTurn:
     """A new thread and its first turn, prepared (``turn_prepare``): one call for a client
     that starts a conversation with its first message. Nothing is created when the turn
@@ -136,16 +139,28 @@ def thread_start(
     with transaction.atomic():
         thread = thread_create(user=user, title=title, persona=persona)
         return turn_prepare(
-            user=user, thread=thread, model_id=model_id, content=content, temperature=temperature
+            user=user,
+            thread=thread,
+            model_id=model_id,
+            content=content,
+            temperature=temperature,
+            include_team=include_team,
         )
 
 
 def turn_prepare(
-    *, user: User, thread: Thread, model_id: str, content: str, temperature: float | None
+    *,
+    user: User,
+    thread: Thread,
+    model_id: str,
+    content: str,
+    temperature: float | None,
+    include_team: str | None = None,
 ) -> PreparedTurn:
-    """Check the request, recall memories and plan the context. The user's message and the
-    assistant message the answer will fill are saved by ``exchange_save`` under the ids given
-    here, while the upstream request starts."""
+    """Check the request, recall memories (with the team spaces ``include_team`` selects:
+    memories.spaces.TEAM_SCOPE_PATTERN, a team the user is not in a 404) and plan the context.
+    The user's message and the assistant message the answer will fill are saved by
+    ``exchange_save`` under the ids given here, while the upstream request starts."""
     _recall_started(user, content)
     resolved = model_resolve(user=user, model_id=model_id)
     model = resolved.model
@@ -161,7 +176,7 @@ def turn_prepare(
         system_prompt=persona.system_prompt if persona else user.system_prompt,
         summary=context.summary if context else "",
         history=_history(thread, model.id, context.summarized_until if context else None),
-        memories=_recall(user, content),
+        memories=_recall(user, content, include_team),
         new_message=content,
     )
     memories_used = [{"id": m.id, "score": m.score} for m in plan.memories_used]
@@ -254,6 +269,7 @@ def completion_prepare(
     options: dict[str, Any],
     thread: Thread | None = None,
     persona: Persona | None = None,
+    include_team: str | None = None,
 ) -> PreparedTurn:
     """An OpenAI-style request with the caller's relevant memories put in front.
 
@@ -273,7 +289,7 @@ def completion_prepare(
     speaker = [{"role": "system", "content": persona.system_prompt}] if persona else []
     answer_tokens = min(max_tokens or model.max_output_tokens, model.max_output_tokens)
     budget = model.context_length - answer_tokens
-    recalled = _recall(user, question) if question.strip() else []
+    recalled = _recall(user, question, include_team) if question.strip() else []
     while True:
         memory_block = memory_system_message(recalled)
         prompt = speaker + ([memory_block] if memory_block else []) + messages

@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts.services import api_key_create, tokens_issue
+from accounts.tests.factories import UserFactory
 from chat.models import Message
 from chat.tests.conftest import MODEL
 from chat.tests.factories import ThreadFactory
@@ -307,4 +308,30 @@ async def test_turns_over_the_socket_count_against_the_users_api_rate_limit(
     assert frame["details"]["window"] == "minute" and frame["client_id"] == "late"
     assert not llm_upstream.chat_requests
     assert not await Message.objects.filter(thread=thread).aexists()
+    await socket.disconnect()
+
+
+@pytest.fixture
+def team_memory(user):
+    """A team ``user`` is in, which they keep in their searches, and a memory of it."""
+    from teams.services import organisation_create
+    from teams.tests.conftest import join, remember
+
+    team = organisation_create(owner=UserFactory(), name="Ops")
+    join(team, user)
+    return remember(team.space, "The staging password rotates every Friday at noon.")
+
+
+async def test_a_send_frame_chooses_the_teams_recalled(token, thread, team_memory, llm_upstream):
+    socket, _, _ = await connect(f"/ws/chat/?token={token}")
+
+    for scope, recalled in (("none", False), ("all", True)):
+        llm_upstream.script(Reply(text="Fridays."))
+        before = len(llm_upstream.chat_requests)
+        await chat_send(socket, thread, "When does the staging password rotate?",
+                        include_team=scope)  # fmt: skip
+        await frames_until(socket, lambda f, _: f["type"] == "close")
+        # The turn's own request (an extraction of the exchange may follow it).
+        system = llm_upstream.chat_requests[before].json["messages"][0]["content"]
+        assert ("rotates every Friday" in system) is recalled
     await socket.disconnect()

@@ -12,10 +12,10 @@ from memories.api.serializers import (
     SCALAR_VALUE_SCHEMA,
     ConversationMessageSerializer,
     InputSerializer,
+    TeamScopeField,
 )
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
 from memories.services import BULK_MAX_ITEMS
-from memories.spaces import TEAM_SCOPE_PATTERN
 
 # 9999-12-31T23:59:59Z, the last moment Python's datetime can hold.
 LAST_TIMESTAMP = 253_402_300_799
@@ -103,11 +103,9 @@ class Mem0SearchSerializer(Mem0EntityFieldsMixin):
     keyword_search = serializers.BooleanField(
         default=False, help_text="Fuse keyword and semantic ranking (Engram's hybrid search)."
     )
-    include_team = serializers.RegexField(
-        TEAM_SCOPE_PATTERN,
-        required=False,
+    include_team = TeamScopeField(
         help_text="Engram's teams: `all`, `none` or `team:<organisation id>`; left out, your "
-        "own default per team.",
+        "own default per team."
     )
 
 

@@ -177,6 +177,19 @@ class SearchFiltersSerializer(ScopeFieldsMixin):
         return value
 
 
+class TeamScopeField(serializers.RegexField):
+    """Which team memories a search, or the recall of a chat turn, covers beside the caller's
+    own (memories.spaces.TEAM_SCOPE_PATTERN); left out, each team's ``include_in_search``."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "Team memories searched beside yours: `all` your teams, `none`, or "
+            "`team:<organisation id>`; left out, the teams whose `include_in_search` you left on.",
+        )
+        super().__init__(TEAM_SCOPE_PATTERN, required=False, **kwargs)
+
+
 class SearchSerializer(InputSerializer):
     query = serializers.CharField(max_length=SEARCH_QUERY_MAX_CHARS)
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=10)
@@ -199,12 +212,7 @@ class SearchSerializer(InputSerializer):
     filters = SearchFiltersSerializer(required=False)
     importance_boost = serializers.FloatField(min_value=0, max_value=1, default=0)
     recency_boost = serializers.FloatField(min_value=0, max_value=1, default=0)
-    include_team = serializers.RegexField(
-        TEAM_SCOPE_PATTERN,
-        required=False,
-        help_text="Team memories searched beside yours: `all` your teams, `none`, or "
-        "`team:<organisation id>`; left out, the teams whose `include_in_search` you left on.",
-    )
+    include_team = TeamScopeField()
 
     def to_filters(self) -> MemoryFilters:
         return MemoryFilters(**self.validated_data.get("filters", {}))

@@ -1,6 +1,8 @@
 """Shared team memory: members of A read, find and get recalled A's memories; a non-member and
 a member of B never do, over REST, search, chat recall and mem0's API (MCP: its own module)."""
 
+import json
+
 import pytest
 
 from accounts.services import api_key_create
@@ -134,11 +136,13 @@ def test_writes_only_by_the_roles_that_may(world):
                                      actor=admin).exists()  # fmt: skip
 
 
-def _chat(user, llm_upstream, question: str) -> dict:
+def _chat(user, llm_upstream, question: str, **body) -> dict:
     thread = ThreadFactory(user=user, title="t")
     llm_upstream.script(Reply(text="Noted."))
     answer = bearer_client(user).post(
-        f"/api/v1/threads/{thread.pk}/models/gpt-4o-mini/messages", {"content": question}
+        f"/api/v1/threads/{thread.pk}/models/gpt-4o-mini/messages",
+        {"content": question, **body},
+        format="json",
     )
     assert answer.status_code == 200, answer.content
     return answer.json()["assistant_message"]
@@ -158,6 +162,45 @@ def test_chat_recall_brings_ones_teams_memories_and_never_another_teams(world, l
         assert str(world["in_a"].pk) not in [m["id"] for m in recalled]
     # What the member said in chat is theirs: nothing moved into the team's space by itself.
     assert Memory.objects.filter(user=world["team_a"].space).count() == space_before
+
+
+def test_a_chat_turn_chooses_the_teams_recalled_as_search_does(world, llm_upstream):
+    question = "When does the staging database password rotate?"
+    a, in_a, team_b = world["a"], world["in_a"], world["team_b"]
+
+    def recalled(**body) -> list[str]:
+        return [m["id"] for m in _chat(a, llm_upstream, question, **body)["memories_used"]]
+
+    assert str(in_a.pk) in recalled(include_team="all")
+    assert str(in_a.pk) in recalled(include_team=f"team:{world['team_a'].pk}")
+    assert str(in_a.pk) not in recalled(include_team="none")
+    thread = ThreadFactory(user=a, title="t")
+    refused = bearer_client(a).post(
+        f"/api/v1/threads/{thread.pk}/models/gpt-4o-mini/messages",
+        {"content": question, "include_team": f"team:{team_b.pk}"},
+        format="json",
+    )
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "NOT_FOUND"
+    assert not thread.messages.exists()
+
+
+def test_the_openai_compatible_endpoint_takes_the_team_scope_as_a_header(world, llm_upstream):
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "staging password?"}]}
+
+    def sent(scope: str) -> str:
+        llm_upstream.script(Reply(text="Fridays."))
+        answer = bearer_client(world["a"]).post(
+            "/v1/chat/completions", body, format="json", HTTP_X_ENGRAM_INCLUDE_TEAM=scope
+        )
+        assert answer.status_code == 200, answer.content
+        return json.dumps(llm_upstream.chat_requests[-1].json["messages"])
+
+    assert STAGING in sent("all") and STAGING not in sent("none")
+    refused = bearer_client(world["a"]).post(
+        "/v1/chat/completions", body, format="json", HTTP_X_ENGRAM_INCLUDE_TEAM="everyone"
+    )
+    assert refused.status_code == 400
+    assert "X-Engram-Include-Team" in refused.json()["error"]["details"]
 
 
 def test_mem0_search_includes_ones_teams_and_never_another_teams(world, client):
