@@ -19,10 +19,7 @@ class MessageCreateInput(serializers.Serializer):
     content = serializers.CharField(max_length=1_000_000, trim_whitespace=False)
     temperature = serializers.FloatField(required=False, allow_null=True, default=None)
     stream = serializers.BooleanField(default=False)
-    include_team = TeamScopeField(
-        help_text="Team memories recalled beside yours: `all` your teams, `none`, or "
-        "`team:<organisation id>`; left out, the teams whose `include_in_search` you left on."
-    )
+    include_team = TeamScopeField()
 
     def validate_content(self, value: str) -> str:
         if not value.strip():

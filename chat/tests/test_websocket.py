@@ -13,6 +13,8 @@ from chat.tests.conftest import MODEL
 from chat.tests.factories import ThreadFactory
 from config.asgi import application
 from conftest import bearer_client
+from teams.services import organisation_create
+from teams.tests.conftest import join, remember
 from testing.db import async_connections_in_use
 from testing.fake_openai import Reply
 
@@ -314,9 +316,6 @@ async def test_turns_over_the_socket_count_against_the_users_api_rate_limit(
 @pytest.fixture
 def team_memory(user):
     """A team ``user`` is in, which they keep in their searches, and a memory of it."""
-    from teams.services import organisation_create
-    from teams.tests.conftest import join, remember
-
     team = organisation_create(owner=UserFactory(), name="Ops")
     join(team, user)
     return remember(team.space, "The staging password rotates every Friday at noon.")

@@ -1,7 +1,8 @@
 """Memories: the list (newest first, keyset pages), search with highlights and score parts,
 filters, a memory's page (edit, history, revert, similar memories, delete with undo), adding,
-import and export, and forgetting everything. Every read is a memories selector, every write a
-memories service; memory text never reaches a log line from here."""
+import and export, and forgetting everything. Every read is a memories selector (search with the
+person's teams: memories.spaces, as every door searches), every write a memories service; memory
+text never reaches a log line from here."""
 
 import datetime as dt
 import json
@@ -14,11 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.models import User
 from core.errors import EngramError, ValidationFailed
 from core.ownership import owned_id
 from memories import selectors, services
 from memories.api import serializers as memory_serializers
 from memories.api.views.common import items_to_drafts
+from memories.search import SearchHit
 from memories.spaces import ScopedHit, memories_search_scoped
 from providers.embeddings import EmbeddingError
 from teams.selectors import organisations_of
@@ -94,7 +97,7 @@ def memory_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "web/memories/list.html", context, status=status)
 
 
-def _with_team_names(user, hits: list[ScopedHit]) -> list[tuple[Any, str | None]]:
+def _with_team_names(user: User, hits: list[ScopedHit]) -> list[tuple[SearchHit, str | None]]:
     """Each hit with the name of the team whose memory it is (None: the person's own)."""
     names = {}
     if any(scoped.organisation_id for scoped in hits):
