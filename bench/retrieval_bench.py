@@ -11,9 +11,11 @@ lower-cased words). Conversations are split: the first half tunes the fusion (we
 convex combination against reciprocal rank fusion) and the relevance floor, the second half is
 reported with what the tuning chose. Hybrid's recall@10 is of answers ten long, as a search with
 ``top_k`` 10 gives them (the keyword leg's best keeps a place among the first ``top_k``).
-Latency (bench/retrieval_latency.py): p50/p95 of the search endpoint in process (the Django
-stack, JSON included) for a user with ``--latency-rows`` memories, with the query embedded (a
-new query) and cached (the same query again), next to baselines timed in the same run.
+Latency (bench/retrieval_latency.py): p50/p95 of the search endpoint over HTTP (the server
+`make run` starts, bench/search_http.py) for a user with ``--latency-rows`` memories, with the
+query embedded (a new query) and cached (the same query again), next to baselines timed in the
+same run: the model alone, an in-process exact search, and that search served by the same
+server with nothing else (bench/search_floor.py).
 
 Runs in its own database (``engram_bench_retrieval``); results: a JSON file in bench/results/
 and markdown on stdout (copied into bench/README.md by hand).

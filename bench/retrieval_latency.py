@@ -2,11 +2,13 @@
 with thousands of memories, and what the same machine does at the same moment without Engram.
 
 The machine these benchmarks run on is shared, so every figure moves with its neighbours. Each
-run therefore also times two baselines next to the endpoint, query by query: the embedder alone
-(one short query, the model's own cost), and a plain in-process exact search (that embedding
-plus a numpy dot product over the user's vectors, the "in-process peer" issue 18 compares with).
-Their ratios to the endpoint say what the code costs whatever the load. The parts of a search
-(the embedding, each leg's SQL, both legs in one statement) are timed the same way.
+run therefore also times three baselines next to the endpoint, query by query: the embedder alone
+(one short query, the model's own cost), a plain in-process exact search (that embedding plus a
+numpy dot product over the user's vectors, the "in-process peer" issue 18 compares with), and
+the same exact search served over HTTP by the same server with nothing else (the floor,
+bench/search_floor.py, after the same pause as a search). Their ratios to the endpoint say what
+the code costs whatever the load. The parts of a search (the embedding, each leg's SQL, both legs
+in one statement) are timed the same way.
 """
 
 import time
@@ -17,6 +19,7 @@ import numpy as np
 from bench.memories_bench import percentiles
 
 WARM_UP = 5
+FLOOR = "bench.search_floor:application"
 
 
 def load_latency_user(loaded: list[tuple[Any, list]], rows: int) -> Any:
@@ -82,14 +85,16 @@ def endpoint(user, texts: list[str]) -> dict:
         np.argpartition(-scores, min(10, len(scores) - 1))[:10]
 
     samples: dict[str, list[float]] = {
-        "new": [], "again": [], "new_search": [], "embedding": [], "in_process": []
+        "new": [], "again": [], "new_search": [], "embedding": [], "in_process": [], "floor": []
     }  # fmt: skip
     recalls, paths = [], {}
     # Its own server: every query is new to it, and a copy of the user's data in it is theirs.
     # It searches as this process does: the same model, and the weight and depth it tuned.
     names = ("EMBEDDING_BACKEND", "MEMORY_SEARCH_DEPTH", "MEMORY_SEARCH_SEMANTIC_WEIGHT")
-    with search_server(env={name: str(getattr(settings, name)) for name in names}) as address:
-        client = SearchClient(address)
+    env = {name: str(getattr(settings, name)) for name in names}
+    floor_env = {**env, "BENCH_FLOOR_USER": str(user.pk)}
+    with search_server(env=env) as address, search_server(app=FLOOR, env=floor_env) as bare:
+        client, floor = SearchClient(address), SearchClient(bare)
         rows = matrix.shape[0]
         out: dict[str, Any] = {"rows": rows, "resident_load_ms": _copy_loaded(client, user, rows)}
         # Query by query, the search and the baselines side by side: a drift of the machine's
@@ -100,6 +105,7 @@ def endpoint(user, texts: list[str]) -> dict:
             kept["new"].append(answer.ms)
             kept["new_search"].append(answer.search_ms)
             kept["again"].append(client.search(user, text).ms)
+            kept["floor"].append(floor.search(user, text, rested=True).ms)
             vector = _timed(kept["embedding"], embedder.embed, [text])[0]
             _timed(kept["in_process"], in_process, text)
             if i < WARM_UP:
@@ -108,6 +114,7 @@ def endpoint(user, texts: list[str]) -> dict:
             recalls.append(len(set(answer.ids) & set(expected)) / max(1, len(expected)))
             paths[answer.vector_path] = paths.get(answer.vector_path, 0) + 1
         client.close()
+        floor.close()
     out["hybrid"] = {
         "new_query": percentiles(samples["new"]),
         "repeated_query": percentiles(samples["again"]),
@@ -117,6 +124,8 @@ def endpoint(user, texts: list[str]) -> dict:
     out["baseline"] = {
         "embedding": percentiles(samples["embedding"]),
         "in_process_exact": percentiles(samples["in_process"]),
+        # The same query to bench/search_floor.py: the model and the server, nothing of Engram's.
+        "http_floor": percentiles(samples["floor"]),
     }
     out["recall_at_10"] = round(float(np.mean(recalls)), 4)
     out["min_recall"] = round(min(recalls), 2)
@@ -193,15 +202,16 @@ def markdown(latency: dict) -> list[str]:
         f"Latency over HTTP, {latency['queries']} queries a user (ms, p50 / p95; load "
         f"{latency['load_average']} at the start, {latency['load_average_at_end']} at the end):",
         "",
-        "| memories | the embedding alone | in-process exact | **HTTP hybrid, new query** "
-        "| HTTP hybrid, repeated | goal: new p95 ≤ 1.3 * embedding + 3 | recall@10 (min) | path |",
-        "|---|---|---|---|---|---|---|---|",
+        "| memories | the embedding alone | in-process exact | HTTP floor (model + numpy) "
+        "| **HTTP hybrid, new query** | HTTP hybrid, repeated "
+        "| goal: new p95 ≤ 1.3 * embedding + 3 | recall@10 (min) | path |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for user in latency["users"]:
         base, hybrid = user["baseline"], user["hybrid"]
         cells = [
-            base["embedding"], base["in_process_exact"], hybrid["new_query"],
-            hybrid["repeated_query"],
+            base["embedding"], base["in_process_exact"], base["http_floor"],
+            hybrid["new_query"], hybrid["repeated_query"],
         ]  # fmt: skip
         p50_p95 = [f"{cell['p50']} / {cell['p95']}" for cell in cells]
         met = "met" if user["goal"]["met"] else "**not met**"
@@ -215,6 +225,6 @@ def markdown(latency: dict) -> list[str]:
     rows = latency["users"][-1]["rows"]
     for name, row in latency["breakdown"].items():
         lines.append(
-            f"| (in process, {rows:,}: {name}) | {row['p50']} / {row['p95']} | | | | | | |"
+            f"| (in process, {rows:,}: {name}) | {row['p50']} / {row['p95']} | | | | | | | |"
         )
     return lines

@@ -40,4 +40,5 @@ def test_the_benchmark_runs_at_a_tiny_scale():
     (latency,) = result["latency"]["users"]
     assert latency["rows"] == 150 and latency["vector_paths"] == {"exact": 3}
     assert latency["recall_at_10"] == 1.0
+    assert latency["baseline"]["http_floor"]["p50"] > 0  # bench/search_floor.py answered
     assert "| hybrid | wrong_person |" in retrieval_bench.markdown(result)
