@@ -1,5 +1,9 @@
 """The web app's forms: they validate what a person typed; services decide the rest."""
 
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
 from django import forms
 from django.core.validators import RegexValidator
 
@@ -58,7 +62,19 @@ class MemoryQueryForm(forms.Form):
     until = forms.DateField(
         required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"})
     )
+    # Whose memories a search covers besides the person's own: search's include_team.
+    team = forms.ChoiceField(required=False, label="Search in")
     cursor = cursor_field
+
+    def __init__(self, *args: Any, teams: Mapping[uuid.UUID, str], **kwargs: Any) -> None:
+        """``teams``: the person's teams' names, by id."""
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [
+            ("", "Yours and the teams in your searches"),
+            ("none", "Only yours"),
+            ("all", "Yours and all your teams'"),
+            *((f"team:{pk}", f"Yours and {name}'s") for pk, name in teams.items()),
+        ]
 
 
 class MemoryForm(forms.Form):

@@ -13,7 +13,7 @@ from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from chat.services import thread_create
 from memories import selectors, services
 from memories.models import Memory
-from teams.services import organisation_create
+from teams.services import membership_preferences_set, organisation_create
 from teams.tests.conftest import join
 from web.templatetags.web import highlighted
 
@@ -180,6 +180,38 @@ def test_search_shows_the_teams_memories_the_person_keeps_in_their_searches(brow
     outsider = Client(HTTP_ACCEPT="text/html")
     outsider.force_login(UserFactory())
     assert "rotates every" not in outsider.get("/memories/?q=staging&mode=keyword").content.decode()
+
+
+def test_search_in_chooses_whose_memories_a_search_covers(browser, person):
+    acme = organisation_create(owner=UserFactory(), name="Acme <ops>")
+    join(acme, person)
+    quiet = organisation_create(owner=UserFactory(), name="Quiet")
+    join(quiet, person)
+    membership_preferences_set(user=person, organisation_id=quiet.pk, include_in_search=False)
+    remember(acme.space, "Staging rotates on Fridays: zebra")
+    remember(quiet.space, "The staging runbook: yak")
+    remember(person, "My own staging notes: walrus")
+    stranger = organisation_create(owner=UserFactory(), name="Elsewhere")
+    remember(stranger.space, "Staging secrets: vole")
+    words = {"zebra": "Acme", "yak": "Quiet", "walrus": "own", "vole": "Elsewhere"}
+
+    def found(scope: str) -> set[str]:
+        hits = browser.get(f"/memories/?q=staging&mode=keyword&team={scope}").context["hits"]
+        return {
+            whose for word, whose in words.items() for hit, _ in hits if word in hit.memory.content
+        }
+
+    assert found("") == {"Acme", "own"}  # the teams in their searches
+    assert found("none") == {"own"}
+    assert found("all") == {"Acme", "Quiet", "own"}
+    assert found(f"team:{quiet.pk}") == {"Quiet", "own"}
+    refused = browser.get(f"/memories/?q=staging&team=team:{stranger.pk}")
+    assert refused.status_code == 400 and "hits" not in refused.context
+    page = browser.get("/memories/").content.decode()
+    assert 'id="id_team"' in page and "Yours and Acme &lt;ops&gt;&#x27;s" in page
+    outsider = Client(HTTP_ACCEPT="text/html")
+    outsider.force_login(UserFactory())
+    assert 'id="id_team"' not in outsider.get("/memories/").content.decode()
 
 
 def test_a_highlight_keeps_only_its_marks_as_html():

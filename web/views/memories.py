@@ -15,14 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
 from core.errors import EngramError, ValidationFailed
 from core.ownership import owned_id
 from memories import selectors, services
 from memories.api import serializers as memory_serializers
 from memories.api.views.common import items_to_drafts
-from memories.search import SearchHit
-from memories.spaces import ScopedHit, memories_search_scoped
+from memories.spaces import memories_search_scoped
 from providers.embeddings import EmbeddingError
 from teams.selectors import organisations_of
 from web.forms import ForgetForm, ImportForm, MemoryForm, MemoryQueryForm
@@ -59,18 +57,25 @@ def _filters(data: dict[str, Any]) -> selectors.MemoryFilters:
 def memory_list(request: HttpRequest) -> HttpResponse:
     """Newest first, one keyset page at a time (the same cost at any depth, no count), or the
     best matches of a search; an htmx request gets only the results."""
-    form = MemoryQueryForm(request.GET)
-    context: dict[str, Any] = {"form": form, "deleted": request.GET.get("deleted", "")}
+    teams = {m.organisation_id: m.organisation.name for m in organisations_of(user=request.user)}
+    form = MemoryQueryForm(request.GET, teams=teams)
+    context: dict[str, Any] = {
+        "form": form,
+        "deleted": request.GET.get("deleted", ""),
+        "teams": teams,
+    }
     status = 200
     if not form.is_valid():
         status = 400
     elif query := form.cleaned_data["q"].strip():
         mode = form.cleaned_data["mode"] or "hybrid"
         try:
-            # With the teams the person keeps in their searches, as everywhere they search.
+            # With the teams the person keeps in their searches, as everywhere they search, unless
+            # they chose others.
             outcome = memories_search_scoped(
                 user=request.user,
                 query=query,
+                include_team=form.cleaned_data["team"] or None,
                 mode=mode,
                 top_k=SEARCH_RESULTS,
                 min_score=SEARCH_MIN_SCORE,
@@ -80,7 +85,7 @@ def memory_list(request: HttpRequest) -> HttpResponse:
             form_error(form, error)
             status = 400
         else:
-            hits = _with_team_names(request.user, outcome.hits)
+            hits = [(scoped.hit, teams.get(scoped.organisation_id)) for scoped in outcome.hits]
             context.update(hits=hits, searched=True, mode=outcome.mode)
     else:
         result = selectors.memory_page(
@@ -95,14 +100,6 @@ def memory_list(request: HttpRequest) -> HttpResponse:
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return render_page(request, "web/memories/_results.html", context, status=status)
     return render_page(request, "web/memories/list.html", context, status=status)
-
-
-def _with_team_names(user: User, hits: list[ScopedHit]) -> list[tuple[SearchHit, str | None]]:
-    """Each hit with the name of the team whose memory it is (None: the person's own)."""
-    names = {}
-    if any(scoped.organisation_id for scoped in hits):
-        names = {m.organisation_id: m.organisation.name for m in organisations_of(user=user)}
-    return [(scoped.hit, names.get(scoped.organisation_id)) for scoped in hits]
 
 
 @page("memories")
