@@ -96,6 +96,7 @@ class TurnRequest:
     persona: str | None = None
     agents: tuple[str, ...] = ()
     records: str = "client"  # "server": the tasks and projects agents use the server's records
+    include_team: str | None = None  # the team memories recalled, as search's include_team
 
 
 def _requested(user: User, names: tuple[str, ...]) -> list:
@@ -129,9 +130,12 @@ def _router_for(user: User) -> ModelCall | None:
         return None
 
 
-def _recall(user: User, query: str, top_k: int) -> list[dict[str, Any]]:
-    # With the teams the user leaves in their searches, as chat's recall (memories.spaces).
-    outcome = memories_search_scoped(user=user, query=query, mode="hybrid", top_k=top_k)
+def _recall(user: User, query: str, top_k: int, include_team: str | None) -> list[dict[str, Any]]:
+    # With the teams the user leaves in their searches unless the turn chose, as chat's recall
+    # (memories.spaces).
+    outcome = memories_search_scoped(
+        user=user, query=query, include_team=include_team, mode="hybrid", top_k=top_k
+    )
     return [
         {
             "id": str(hit.memory.pk),
@@ -158,10 +162,11 @@ def agent_turn_prepare(*, user: User, request: TurnRequest, transport: str = "ht
     memories: list[dict[str, Any]] = []
     search = None
     if user.memory_enabled:
-        memories = _recall(user, request.message, settings.AGENTS_MEMORY_TOP_K)
+        teams = request.include_team
+        memories = _recall(user, request.message, settings.AGENTS_MEMORY_TOP_K, teams)
 
         async def search(query: str, top_k: int) -> list[dict[str, Any]]:
-            return await sync_to_async(_recall)(user, query, top_k)
+            return await sync_to_async(_recall)(user, query, top_k, teams)
 
     run = AgentRun.objects.create(
         user=user,

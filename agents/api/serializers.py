@@ -5,6 +5,7 @@ from accounts.models import Persona
 from agents.actions import ACTION_TYPES, TABLES
 from agents.models import AgentRun, RunMode
 from core.pagination import PageQuerySerializer
+from memories.api.serializers import TeamScopeField
 
 CONTEXT_ITEMS = 1_000  # records per context list: the client sends what the agent needs
 MESSAGE_CHARS = 20_000
@@ -55,6 +56,11 @@ class AgentChatInput(serializers.Serializer):
         min_length=1,
         max_length=10,
         help_text="Skip routing: one agent, or several run as a pipeline in this order.",
+    )
+    include_team = TeamScopeField(
+        help_text="Team memories recalled beside yours (in the agents' prompt and their "
+        "`search_memories` tool): `all` your teams, `none`, or `team:<organisation id>`; left "
+        "out, the teams whose `include_in_search` you left on."
     )
     records = serializers.ChoiceField(
         choices=["client", "server"],

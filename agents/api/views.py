@@ -52,6 +52,7 @@ def turn_request(data: dict) -> services.TurnRequest:
         persona=data.get("persona"),
         agents=tuple(data.get("agents") or ()),
         records=data.get("records", "client"),
+        include_team=data.get("include_team"),
     )
 
 

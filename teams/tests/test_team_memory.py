@@ -7,6 +7,7 @@ import pytest
 
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory
+from agents.models import AgentRun
 from billing.tiers import Tier
 from chat.tests.factories import ThreadFactory
 from conftest import bearer_client
@@ -237,3 +238,29 @@ def test_agents_recall_ones_teams_memories_and_never_another_teams(world, llm_up
                                      action=AuditAction.MEMORY_READ).exists()  # fmt: skip
     for other in ("b", "outsider"):
         assert STAGING not in prompt(world[other])
+
+
+def test_an_agent_turn_chooses_the_teams_recalled(world, llm_upstream):
+    member = world["a"]
+    member.tier = Tier.PRO
+    member.save()
+    client = bearer_client(member)
+
+    def prompt(**scope) -> str:
+        llm_upstream.script(Reply(text="Fridays."))
+        body = {"message": "When does the staging password rotate?", "agents": ["memory"]}
+        answer = client.post("/api/v1/chat", {**body, **scope}, format="json")
+        assert answer.status_code == 200, answer.content
+        return llm_upstream.chat_requests[-1].json["messages"][0]["content"]
+
+    assert STAGING in prompt(include_team=f"team:{world['team_a'].pk}")
+    assert STAGING not in prompt(include_team="none")
+    runs = AgentRun.objects.count()
+    refused = client.post(
+        "/api/v1/chat",
+        {"message": "Anything?", "include_team": f"team:{world['team_b'].pk}"},
+        format="json",
+    )
+    assert refused.status_code == 404 and AgentRun.objects.count() == runs
+    malformed = client.post("/api/v1/chat", {"message": "x", "include_team": "b"}, format="json")
+    assert malformed.status_code == 400 and "include_team" in malformed.json()["error"]["details"]
