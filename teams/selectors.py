@@ -71,6 +71,22 @@ def organisations_of(*, user: User) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("organisation")
 
 
+def team_names_of(*, user: User) -> dict[uuid.UUID, str]:
+    """The names of ``user``'s teams, by organisation id, in the order they joined. The web
+    app's memories page asks on every load: one statement written once, where the ORM spent
+    ~1 ms compiling the join (a tenth of the page, measured with `make bench-web`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TEAM_NAMES_SQL, [user.pk])
+        return dict(cursor.fetchall())
+
+
+_TEAM_NAMES_SQL = (
+    f"SELECT m.organisation_id, o.name FROM {Membership._meta.db_table} m "
+    f"JOIN {Organisation._meta.db_table} o ON o.id = m.organisation_id "
+    "WHERE m.user_id = %s ORDER BY m.joined_at, m.id"
+)
+
+
 def members_of(*, organisation: Organisation) -> QuerySet[Membership]:
     return organisation.memberships.select_related("user")
 

@@ -22,7 +22,7 @@ from memories.api import serializers as memory_serializers
 from memories.api.views.common import items_to_drafts
 from memories.spaces import memories_search_scoped
 from providers.embeddings import EmbeddingError
-from teams.selectors import organisations_of
+from teams.selectors import team_names_of
 from web.forms import ForgetForm, ImportForm, MemoryForm, MemoryQueryForm
 from web.views.common import flash_error, form_error, page, render_page
 
@@ -57,7 +57,7 @@ def _filters(data: dict[str, Any]) -> selectors.MemoryFilters:
 def memory_list(request: HttpRequest) -> HttpResponse:
     """Newest first, one keyset page at a time (the same cost at any depth, no count), or the
     best matches of a search; an htmx request gets only the results."""
-    teams = {m.organisation_id: m.organisation.name for m in organisations_of(user=request.user)}
+    teams = team_names_of(user=request.user)
     form = MemoryQueryForm(request.GET, teams=teams)
     context: dict[str, Any] = {
         "form": form,
