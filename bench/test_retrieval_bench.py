@@ -24,6 +24,16 @@ def test_the_set_is_deterministic_and_has_every_question_type():
         assert all(0 <= i < 120 for i in question.evidence)
 
 
+def test_rrf_breaks_equal_sums_by_rank_not_by_id():
+    # "y" and "x" swap places across the legs: equal sums, equal best ranks, the semantic
+    # leg's order decides. "z" first in the semantic leg only, "w" in the keyword leg only:
+    # equal sums and best ranks again. Ids in the other order throughout.
+    semantic = [("z",), ("y",), ("x",)]
+    keyword = [("w",), ("x",), ("y",)]
+
+    assert retrieval_bench.rrf(semantic, keyword, depth=10) == ["y", "x", "z", "w"]
+
+
 def test_the_benchmark_runs_at_a_tiny_scale():
     args = argparse.Namespace(
         conversations=2, turns=60, latency_rows=[150], latency_queries=3, keep_settings=False
