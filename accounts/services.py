@@ -391,7 +391,9 @@ def provider_key_set(*, user: User, provider: str, api_key: str, base_url: str =
 
 
 def provider_key_delete(*, user: User, provider: str) -> None:
-    deleted, _ = ProviderKey.objects.filter(user=user, provider=provider).delete()
+    # A name no key is stored under (a typed URL, a NUL byte PostgreSQL's text refuses) is a 404.
+    known = provider in Provider.values
+    deleted = known and ProviderKey.objects.filter(user=user, provider=provider).delete()[0]
     if not deleted:
         raise NotFound("No key is stored for this provider.")
 

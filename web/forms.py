@@ -12,6 +12,7 @@ from core.pagination import CURSOR_PATTERN
 from memories.models import Provider as MemoryProvider
 from memories.models import Source
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
+from memories.services import TAG_MAX_CHARS
 
 SEARCH_MODES = [("hybrid", "Hybrid"), ("semantic", "Meaning"), ("keyword", "Keywords")]
 # What a person types to confirm that every memory goes.
@@ -55,7 +56,7 @@ class MemoryQueryForm(forms.Form):
         choices=[("", "Any"), *MemoryProvider.choices], required=False, label="Provider"
     )
     source = forms.ChoiceField(choices=[("", "Any"), *Source.choices], required=False)
-    tag = forms.CharField(required=False, max_length=64, label="Tag")
+    tag = forms.CharField(required=False, max_length=TAG_MAX_CHARS, label="Tag")
     since = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )

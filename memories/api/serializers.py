@@ -24,10 +24,9 @@ from memories.models import (
 )
 from memories.prompts import EVENTS
 from memories.selectors import SEARCH_QUERY_MAX_CHARS, MemoryFilters
-from memories.services import BULK_MAX_ITEMS, MemoryDraft
+from memories.services import BULK_MAX_ITEMS, MAX_TAGS, TAG_MAX_CHARS, MemoryDraft
 from memories.spaces import TEAM_SCOPE_PATTERN, ScopedHit
 
-MAX_TAGS = 50
 SCALAR_TYPES = (str, int, float, bool, type(None))
 
 
@@ -38,7 +37,7 @@ def _text(**kwargs: Any) -> serializers.CharField:
 
 def _tags(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.CharField(max_length=64), max_length=MAX_TAGS, **kwargs
+        child=serializers.CharField(max_length=TAG_MAX_CHARS), max_length=MAX_TAGS, **kwargs
     )
 
 
@@ -118,7 +117,7 @@ class MemoryUpdateSerializer(ScopeFieldsMixin):
 class MemoryListQuerySerializer(PageQuerySerializer, InputSerializer):
     provider = serializers.ChoiceField(choices=Provider.choices, required=False)
     source = serializers.ChoiceField(choices=Source.choices, required=False)
-    tag = serializers.CharField(max_length=64, required=False)
+    tag = serializers.CharField(max_length=TAG_MAX_CHARS, required=False)
     agent_id = serializers.CharField(max_length=255, required=False)
     session_id = serializers.CharField(max_length=255, required=False)
     since = serializers.DateTimeField(required=False)

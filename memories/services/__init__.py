@@ -13,7 +13,9 @@ from memories.services.bulk import (
 )
 from memories.services.drafts import (
     BULK_MAX_ITEMS,
+    MAX_TAGS,
     METADATA_MAX_DEPTH,
+    TAG_MAX_CHARS,
     UPDATABLE_FIELDS,
     BulkItemResult,
     MemoryDraft,
@@ -53,7 +55,9 @@ from memories.services.term_statistics import term_statistics_refresh, term_stat
 
 __all__ = [
     "BULK_MAX_ITEMS",
+    "MAX_TAGS",
     "METADATA_MAX_DEPTH",
+    "TAG_MAX_CHARS",
     "UPDATABLE_FIELDS",
     "BulkItemResult",
     "ImportResult",

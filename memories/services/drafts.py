@@ -30,6 +30,10 @@ from memories.models import (
 logger = logging.getLogger(__name__)
 
 BULK_MAX_ITEMS = 500
+# A memory's tags, whichever door they come in by: at most MAX_TAGS, each at most TAG_MAX_CHARS
+# (the column's width, which PostgreSQL would otherwise cut them to without a word).
+MAX_TAGS = 50
+TAG_MAX_CHARS = 64
 # How deep a memory's metadata may nest, whichever door it comes in by (REST, bulk, import,
 # MCP, the mem0-compatible API): the deepest envelope it travels in, a bulk request's item
 # (body, list, item), still fits the JSON reader's limit, and so does its export line.
@@ -116,6 +120,13 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
     for tag in tags:
         if cleaned := tag.strip():
             seen.setdefault(cleaned, None)
+    problems = []
+    if len(seen) > MAX_TAGS:
+        problems.append(f"A memory may have at most {MAX_TAGS} tags.")
+    if any(len(tag) > TAG_MAX_CHARS for tag in seen):
+        problems.append(f"A tag may be at most {TAG_MAX_CHARS} characters.")
+    if problems:
+        raise ValidationFailed("The tags are not valid.", details={"tags": problems})
     return list(seen)
 
 

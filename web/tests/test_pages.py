@@ -255,6 +255,57 @@ def test_export_then_import_round_trips(browser, person):
     ]
 
 
+def test_an_import_names_the_line_and_the_field_of_what_is_wrong(browser, person):
+    lines = [
+        json.dumps({"content": "Fine"}),
+        "",
+        json.dumps({"content": "Too many tags", "tags": [f"t{i}" for i in range(51)]}),
+        json.dumps({"content": "A long tag", "tags": ["x" * 65]}),
+    ]
+    upload = SimpleUploadedFile("memories.jsonl", "\n".join(lines).encode())
+    deep = SimpleUploadedFile("deep.jsonl", b"[" * 100_000 + b"]" * 100_000)
+
+    refused = browser.post("/memories/import", {"file": upload})
+    too_deep = browser.post("/memories/import", {"file": deep})
+
+    problems = refused.context["form"].errors["file"]
+    assert problems[0].startswith("Line 3: tags:") and problems[1].startswith("Line 4: tags.0:")
+    assert too_deep.context["form"].errors["file"] == [
+        "Line 1: JSON may be nested at most 64 levels deep."
+    ]
+    assert not Memory.objects.filter(user=person).exists()  # all or nothing
+
+
+def test_a_memory_saved_on_its_page_keeps_the_apis_tag_rules(browser, person):
+    too_many = browser.post(
+        "/memories/new", {"content": "Tagged", "tags": ",".join(f"t{i}" for i in range(51))}
+    )
+    too_long = browser.post("/memories/new", {"content": "Tagged", "tags": "x" * 65})
+
+    assert too_many.context["form"].errors["tags"] == ["A memory may have at most 50 tags."]
+    assert too_long.context["form"].errors["tags"] == ["A tag may be at most 64 characters."]
+    assert not Memory.objects.filter(user=person).exists()  # not saved with its tags cut
+
+
+def test_odd_input_on_the_pages_gets_an_answer_not_a_server_error(browser, person):
+    remember(person, "Dated")
+
+    last_day = browser.get("/memories/?until=9999-12-31")
+    nul = browser.post("/connect/provider-keys/%00/delete")
+
+    assert last_day.status_code == 200 and len(last_day.context["memories"]) == 1
+    assert nul.status_code == 302  # back to the page, saying no such key is stored
+
+
+def test_an_empty_filtered_page_says_the_filters_matched_nothing(browser, person):
+    remember(person, "Tagged", tags=["kept"])
+
+    filtered = browser.get("/memories/?tag=other").content.decode()
+
+    assert "No memory matches these filters." in filtered and "No memories here yet" not in filtered
+    assert "No memories here yet" not in browser.get("/memories/").content.decode()
+
+
 def test_forget_everything_needs_the_typed_phrase(browser, person):
     remember(person, "One")
     refused = browser.post("/memories/forget", {"confirm": "yes"})
@@ -314,3 +365,12 @@ def test_the_api_takes_the_session_only_with_its_csrf_token(person):
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "PERMISSION_DENIED"
     assert accepted.status_code == 201
+
+
+def test_a_conversation_with_no_usable_model_says_what_to_do(browser, person):
+    thread = thread_create(user=person, title="First")
+
+    page = browser.get(f"/chat/{thread.pk}/")
+
+    assert not page.context["usable"]  # no provider key, none configured on the test server
+    assert 'id="no-model"' in page.content.decode() and "/connect/" in page.content.decode()

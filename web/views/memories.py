@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from core.errors import EngramError, ValidationFailed
 from core.ownership import owned_id
+from core.parsers import JSONInputError, json_loads
 from memories import selectors, services
 from memories.api import serializers as memory_serializers
 from memories.api.views.common import items_to_drafts
@@ -35,6 +36,7 @@ SEARCH_MIN_SCORE = 0.01
 SIMILAR_SHOWN = 3
 SIMILAR_FLOOR = 0.75
 HISTORY_SHOWN = 50
+FILTERS = ("provider", "source", "tag", "since", "until")
 
 
 def _filters(data: dict[str, Any]) -> selectors.MemoryFilters:
@@ -44,6 +46,8 @@ def _filters(data: dict[str, Any]) -> selectors.MemoryFilters:
         return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
     until = data.get("until")
+    if until == dt.date.max:  # up to the last day there is: no bound
+        until = None
     return selectors.MemoryFilters(
         provider=data.get("provider") or None,
         source=data.get("source") or None,
@@ -63,6 +67,8 @@ def memory_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "deleted": request.GET.get("deleted", ""),
         "teams": teams,
+        # An empty page then says the filters matched nothing, not that there are no memories.
+        "filtered": any(request.GET.get(name) for name in FILTERS),
     }
     status = 200
     if not form.is_valid():
@@ -238,21 +244,58 @@ def memory_export(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _read_lines(upload) -> list[Any]:
-    items = []
+# Of a file's invalid lines, how many the page names.
+IMPORT_ERRORS_SHOWN = 5
+
+
+def _read_lines(upload) -> dict[int, Any]:
+    """The file's memories by line number, read as the API reads a body (``json_loads``: its
+    depth limit included)."""
+    items = {}
     for number, raw in enumerate(upload, start=1):
         line = raw.strip()
         if not line:
             continue
         try:
-            items.append(json.loads(line))
-        except ValueError:
+            items[number] = json_loads(line)
+        except JSONInputError as error:
             raise ValidationFailed(
-                "The file is not JSON Lines.", details={"file": [f"Line {number} is not JSON."]}
+                "The file is not JSON Lines.", details={"file": [f"Line {number}: {error}"]}
             ) from None
     if not items:
         raise ValidationFailed(details={"file": ["The file holds no memories."]})
     return items
+
+
+def _drafts(items: dict[int, Any]) -> list[services.MemoryDraft]:
+    """The file's memories checked as the API's import checks them; what is wrong is named by
+    line and field."""
+    numbers = list(items)
+    try:
+        return items_to_drafts(list(items.values()), memory_serializers.MemoryImportLineSerializer)
+    except ValidationFailed as error:
+        problems = [
+            f"Line {numbers[int(index)]}: {problem}"
+            for index, detail in error.details.get("items", {}).items()
+            for problem in _problems(detail)
+        ]
+        shown = problems[:IMPORT_ERRORS_SHOWN]
+        if len(problems) > len(shown):
+            shown.append(f"… and {len(problems) - len(shown)} more.")
+        raise ValidationFailed(error.message, details={"file": shown}) from None
+
+
+def _problems(detail: Any, field: str = "") -> list[str]:
+    """DRF's nested error detail as lines of "field: problem"."""
+    if isinstance(detail, dict):
+        return [
+            line
+            for name, inner in detail.items()
+            for line in _problems(inner, f"{field}.{name}" if field else str(name))
+        ]
+    if isinstance(detail, list | tuple):
+        return [line for inner in detail for line in _problems(inner, field)]
+    return [f"{field}: {detail}" if field else str(detail)]
 
 
 @page("memories")
@@ -262,8 +305,7 @@ def memory_import(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            items = _read_lines(form.cleaned_data["file"])
-            drafts = items_to_drafts(items, memory_serializers.MemoryImportLineSerializer)
+            drafts = _drafts(_read_lines(form.cleaned_data["file"]))
             result = services.memories_import(user=request.user, drafts=drafts)
         except EngramError as error:
             form_error(form, error)
