@@ -1,3 +1,5 @@
+import unicodedata
+
 from rest_framework import serializers
 
 from core.api import InputSerializer
@@ -9,6 +11,13 @@ class ConnectRequestInput(InputSerializer):
         default="Engram browser extension",
         help_text="Shown to the user on the approval page and in the API key's name.",
     )
+
+    def validate_client_name(self, value: str) -> str:
+        # Anyone may ask, and the name is shown to a person deciding: no control or format
+        # characters, which could turn the page's sentence around (U+202E) or hide text.
+        if any(unicodedata.category(char) in ("Cc", "Cf", "Co", "Cn") for char in value):
+            raise serializers.ValidationError("Only visible characters and spaces.")
+        return value
 
 
 class ConnectRequestOutput(serializers.Serializer):

@@ -84,6 +84,20 @@ def test_a_wrong_secret_or_an_unknown_request_learns_nothing(client, user):
     assert poll(started).status_code == 200  # the right secret still collects it
 
 
+def test_a_client_name_that_could_turn_the_approval_page_around_is_refused():
+    reversed_text = APIClient().post(
+        START, {"client_name": "Evil Client\u202egnp.exe"}, format="json"
+    )
+    hidden = APIClient().post(START, {"client_name": "Engram\u200b"}, format="json")
+
+    assert reversed_text.status_code == hidden.status_code == 400
+    assert reversed_text.json()["error"]["details"]["client_name"] == [
+        "Only visible characters and spaces."
+    ]
+    assert not ConnectRequest.objects.exists()
+    assert start("Engram für Firefox 🦊")["user_code"]  # any visible letters are fine
+
+
 def test_a_denied_request_gets_no_key(client, user):
     started = start()
     client.force_login(user)
