@@ -14,8 +14,10 @@ from core.request_context import current_request_id
 # key=value pairs whose key names a secret (a presigned URL's ``X-Amz-Signature=``), and the
 # keys of emailed links (password reset, email verification) in a path or a ``key=`` query, and
 # an OAuth authorization code or PKCE verifier in a query.
-# Not a credential, but what a person searched their memories for: a ``q=`` query (the web
-# app's search page, the threads list) is not written either.
+# Not a credential, but what a person searched their memories for or filtered them by: a ``q=``
+# or ``tag=`` query (the web app's memories page, the threads list, the API's list) is not
+# written either, a quote in it included (only a double quote, which closes a JSON log line's
+# string, or a space ends it).
 _SECRET_PATTERNS = [
     re.compile(r"egm_[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\b(?:sk|pk|rk|xai|gsk)-[A-Za-z0-9_\-]{8,}"),
@@ -34,7 +36,7 @@ _SECRET_PATTERNS = [
     # A provider's authorization code on its way back (/accounts/.../login/callback/?code=),
     # and the PKCE verifier that redeems it.
     re.compile(r"(?i)([?&](?:code|code_verifier)=)[^\s\"'&#]+"),
-    re.compile(r"([?&]q=)[^\s\"'&#]+"),
+    re.compile(r"([?&](?:q|tag)=)[^\s\"&#]+"),
 ]
 REDACTED = "[REDACTED]"
 

@@ -113,6 +113,10 @@ def test_what_a_person_searched_for_is_not_written():
         "%s",
         "GET /memories/?mode=hybrid&q=my+sister%27s+name HTTP/1.1",
     )
+    quoted = _log_through(RedactingFormatter("%(message)s"), "%s", "GET /memories/?q=a'secret x")
+    tagged = _log_through(RedactingFormatter("%(message)s"), "%s", "GET /memories/?tag=health&m=1")
 
     assert "sister" not in line
     assert "?mode=hybrid&q=[REDACTED] HTTP/1.1" in line
+    assert "secret" not in quoted and "?q=[REDACTED] x" in quoted
+    assert "health" not in tagged and "?tag=[REDACTED]&m=1" in tagged
