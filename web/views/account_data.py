@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from billing import selectors as billing_selectors
 from billing import services as billing_services
+from billing.tiers import Tier
 from core.errors import EngramError
 from marketplace import selectors as marketplace_selectors
 from memories import selectors as memory_selectors
@@ -53,6 +54,7 @@ def plan(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "usage": usage,
+        "tier": Tier(usage["tier"]).label,
         "meters": meters,
         "billing": settings.BILLING_ENABLED,
         "subscription": billing_selectors.subscription_summary(user=request.user)

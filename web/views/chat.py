@@ -61,6 +61,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
         "thread": thread,
         "models": models,
         "model_id": model_id,
+        "usable": bool(usable),
         "transcript": list(reversed(history)),
         "form": ChatForm(initial={"model": model_id}),
         "stream_url": reverse("chat:messages", kwargs={"thread_id": thread.pk, "model_id": "M"}),
