@@ -67,6 +67,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# A form sent with a stale token: a page saying what happened for a browser, the JSON shape else.
+CSRF_FAILURE_VIEW = "web.views.errors.csrf_failure"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", 14 * 24 * 60 * 60)
 
 # --- Applications ----------------------------------------------------------------------------

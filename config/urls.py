@@ -52,5 +52,6 @@ urlpatterns = [
 
 handler400 = "core.views.bad_request"
 handler403 = "core.views.permission_denied"
-handler404 = "core.views.not_found"
-handler500 = "core.views.server_error"
+# A browser's page gets the web app's (web.views.errors), every other client the JSON shape.
+handler404 = "web.views.errors.not_found"
+handler500 = "web.views.errors.server_error"

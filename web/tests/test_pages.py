@@ -7,7 +7,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from chat.services import thread_create
@@ -16,6 +16,7 @@ from memories.models import Memory
 from teams.services import membership_preferences_set, organisation_create
 from teams.tests.conftest import join
 from web.templatetags.web import highlighted
+from web.views import errors
 
 pytestmark = pytest.mark.django_db
 HTML = "text/html,application/xhtml+xml,*/*;q=0.8"
@@ -374,3 +375,21 @@ def test_a_conversation_with_no_usable_model_says_what_to_do(browser, person):
 
     assert not page.context["usable"]  # no provider key, none configured on the test server
     assert 'id="no-model"' in page.content.decode() and "/connect/" in page.content.decode()
+
+
+def test_a_browser_gets_error_pages_and_a_client_the_json_shape(person):
+    browser = Client(enforce_csrf_checks=True, HTTP_ACCEPT=HTML)
+    browser.force_login(person)
+    client = Client()
+    request = RequestFactory(HTTP_ACCEPT=HTML).get("/memories/")
+
+    stale = browser.post("/memories/new", {"content": "Typed in an old tab"})
+    lost = browser.get("/no-such-page/")
+    failed = errors.server_error(request)
+
+    assert stale.status_code == 403 and b"This form has expired" in stale.content
+    assert not Memory.objects.filter(user=person).exists()
+    assert lost.status_code == 404 and b"<h1>Not found</h1>" in lost.content
+    assert failed.status_code == 500 and b"Something went wrong" in failed.content
+    assert client.get("/no-such-page/").json()["error"]["code"] == "NOT_FOUND"
+    assert client.get("/api/v1/nope", HTTP_ACCEPT=HTML).json()["error"]["code"] == "NOT_FOUND"
