@@ -113,6 +113,18 @@ def threads_with_activity(threads: Sequence[Thread]) -> Sequence[Thread]:
     return threads
 
 
+def thread_unused(user: User) -> Thread | None:
+    """The user's newest thread that has neither a title nor a message, if any: where a "new
+    conversation" goes rather than into another empty one."""
+    used = Message.objects.filter(thread=OuterRef("pk"))
+    return (
+        Thread.objects.filter(user=user, title="", persona=None)
+        .exclude(Exists(used))
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def thread_get(user: User, thread_id) -> Thread:
     return get_owned_object(Thread.objects.all(), owner=user, pk=thread_id)
 

@@ -114,6 +114,9 @@ class ApiKeyForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         initial=[ApiScope.MEMORIES_READ, ApiScope.MEMORIES_WRITE, ApiScope.CHAT],
     )
+    # This form's own mark: a key is made once per form drawn, not again when the page that
+    # showed its secret is reloaded (the browser sends the form again).
+    once = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
 
 class ProviderKeyForm(forms.Form):

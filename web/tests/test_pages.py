@@ -318,8 +318,13 @@ def test_forget_everything_needs_the_typed_phrase(browser, person):
 
 
 def test_an_api_key_is_shown_once_and_revoked(browser, person):
-    created = browser.post("/connect/keys", {"name": "Laptop", "scopes": ["memories:read"]})
+    mark = browser.get("/connect/").context["key_form"].initial["once"]
+    form = {"name": "Laptop", "scopes": ["memories:read"], "once": mark}
+    created = browser.post("/connect/keys", form)
     secret = created.context["secret"]
+    reloaded = browser.post("/connect/keys", form)  # the page that showed it, reloaded
+
+    assert reloaded.status_code == 302 and person.api_keys.count() == 1
 
     assert secret.startswith("egm_") and secret in created.content.decode()
     assert "Bearer " + secret in created.content.decode()  # the snippets have it filled in
@@ -393,3 +398,15 @@ def test_a_browser_gets_error_pages_and_a_client_the_json_shape(person):
     assert failed.status_code == 500 and b"Something went wrong" in failed.content
     assert client.get("/no-such-page/").json()["error"]["code"] == "NOT_FOUND"
     assert client.get("/api/v1/nope", HTTP_ACCEPT=HTML).json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_new_conversation_twice_opens_the_same_empty_one(browser, person):
+    first = browser.post("/chat/new")
+    second = browser.post("/chat/new")
+
+    assert first["Location"] == second["Location"]
+    assert person.threads.count() == 1
+    used = person.threads.get()
+    used.title = "Named"
+    used.save()
+    assert browser.post("/chat/new")["Location"] != first["Location"]

@@ -38,7 +38,10 @@ def thread_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page("chat")
 def thread_new(request: HttpRequest) -> HttpResponse:
-    thread = chat_services.thread_create(user=request.user)
+    # A second click opens the empty conversation the first made instead of another one.
+    thread = chat_selectors.thread_unused(request.user) or chat_services.thread_create(
+        user=request.user
+    )
     return redirect("web:thread", thread_id=thread.pk)
 
 

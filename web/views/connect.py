@@ -1,6 +1,7 @@
 """Connect your tools: API keys (the key shown once), snippets for the clients people use with
 this server's own address filled in, and provider keys (stored encrypted by accounts)."""
 
+import secrets
 from typing import Any
 
 from django.contrib import messages
@@ -16,6 +17,27 @@ from web.forms import ApiKeyForm, ProviderKeyForm
 from web.views.common import flash_error, form_error, page, render_page
 
 KEY_PLACEHOLDER = "egm_your_key"
+# The key forms drawn for a session and not sent yet (its last few pages).
+KEY_FORMS_SESSION = "web:key-forms"
+KEY_FORMS_KEPT = 10
+
+
+def _key_form(request: HttpRequest) -> ApiKeyForm:
+    """A new key's form, marked as drawn for this session."""
+    mark = secrets.token_urlsafe(16)
+    request.session[KEY_FORMS_SESSION] = [*request.session.get(KEY_FORMS_SESSION, []), mark][
+        -KEY_FORMS_KEPT:
+    ]
+    return ApiKeyForm(initial={"once": mark})
+
+
+def _drawn(request: HttpRequest, mark: str) -> bool:
+    return mark in request.session.get(KEY_FORMS_SESSION, [])
+
+
+def _used(request: HttpRequest, mark: str) -> None:
+    drawn = request.session.get(KEY_FORMS_SESSION, [])
+    request.session[KEY_FORMS_SESSION] = [other for other in drawn if other != mark]
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -26,7 +48,7 @@ def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
         "api_keys": account_selectors.api_keys_of(request.user),
         "provider_keys": account_selectors.provider_keys_of(request.user),
         "scope_names": dict(ApiScope.choices),
-        "key_form": ApiKeyForm(),
+        "key_form": extra.get("key_form") or _key_form(request),
         "provider_form": ProviderKeyForm(),
         **extra,
     }
@@ -43,6 +65,13 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     """The new key's secret is in this answer only (never stored, never shown again)."""
     form = ApiKeyForm(request.POST)
     if form.is_valid():
+        if not _drawn(request, form.cleaned_data["once"]):
+            messages.info(
+                request,
+                "That form was sent already: its key is in the list below, and its secret was "
+                "shown once. Make another if you need one.",
+            )
+            return redirect("web:connect")
         try:
             key, secret = accounts.api_key_create(
                 user=request.user,
@@ -52,6 +81,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         except EngramError as error:
             form_error(form, error)
         else:
+            _used(request, form.cleaned_data["once"])
             response = render_page(
                 request, "web/connect.html", _context(request, secret=secret, new_key=key)
             )
