@@ -20,16 +20,19 @@ from accounts.websocket import TokenAuthMiddleware  # noqa: E402
 from config.celery import start_in_process_beat  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from core.apps import announce_stack  # noqa: E402
+from core.garbage import collect_between_requests_from_now  # noqa: E402
 from core.metrics import WebSocketMetrics  # noqa: E402
 from core.middleware import RequestBodyLimit  # noqa: E402
 from interop.mcp_server.asgi import lifespan, with_mcp  # noqa: E402
 
 
 async def lifespan_with_beat(scope: dict, receive, send) -> None:
-    """The server's lifespan. Without a broker this process is its own beat from its start:
-    periodic tasks, among them the sweeps that pick up work a process left queued when it died,
-    run at once and then on their schedule. Only servers send lifespan events (not the tests'
-    drivers of ``application``)."""
+    """The server's lifespan. The garbage collector runs between requests from its start
+    (core/garbage.py). Without a broker this process is its own beat from its start: periodic
+    tasks, among them the sweeps that pick up work a process left queued when it died, run at
+    once and then on their schedule. Only servers send lifespan events (not the tests' drivers
+    of ``application``)."""
+    collect_between_requests_from_now()
     start_in_process_beat()
     await lifespan(scope, receive, send)
 
