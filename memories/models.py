@@ -30,6 +30,7 @@ class Source(models.TextChoices):
     CHAT = "chat", "Chat"
     IMPORT = "import", "Import"
     EXTRACTION = "extraction", "Extraction"
+    WEB = "web", "Web app"
 
 
 class EmbeddingStatus(models.TextChoices):

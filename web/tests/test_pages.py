@@ -95,7 +95,8 @@ def test_every_form_needs_its_csrf_token(person):
 
     assert refused.status_code == 403
     assert accepted.status_code == 302
-    assert [m.content for m in Memory.objects.filter(user=person)] == ["with a token"]
+    saved = Memory.objects.get(user=person)
+    assert saved.content == "with a token" and saved.source == "web"  # not "API"
 
 
 def test_the_pages_carry_the_content_security_policy_and_no_inline_script(browser, person):

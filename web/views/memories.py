@@ -21,6 +21,7 @@ from core.parsers import JSONInputError, json_loads
 from memories import selectors, services
 from memories.api import serializers as memory_serializers
 from memories.api.views.common import items_to_drafts
+from memories.models import Source
 from memories.spaces import memories_search_scoped
 from providers.embeddings import EmbeddingError
 from teams.selectors import team_names_of
@@ -113,7 +114,7 @@ def memory_add(request: HttpRequest) -> HttpResponse:
     form = MemoryForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         draft = services.MemoryDraft(
-            content=form.cleaned_data["content"], tags=form.cleaned_data["tags"]
+            content=form.cleaned_data["content"], tags=form.cleaned_data["tags"], source=Source.WEB
         )
         try:
             memory, created = services.memory_create(user=request.user, draft=draft)
