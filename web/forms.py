@@ -71,9 +71,10 @@ class MemoryQueryForm(forms.Form):
         """``teams``: the person's teams' names, by id."""
         super().__init__(*args, **kwargs)
         self.fields["team"].choices = [
-            ("", "Yours and the teams in your searches"),
+            # Short: the select sits in the search bar's row.
+            ("", "As in your settings"),
             ("none", "Only yours"),
-            ("all", "Yours and all your teams'"),
+            ("all", "All your teams too"),
             *((f"team:{pk}", f"Yours and {name}'s") for pk, name in teams.items()),
         ]
 
