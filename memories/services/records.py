@@ -285,15 +285,22 @@ def _recreate(user: User, entry: MemoryHistory) -> Memory:
     return memory
 
 
+# The rows that point at a memory, which _delete_memories deletes itself (Django's cascade does
+# not run for a delete in SQL): a new one must be added there (memories/tests/test_services.py
+# checks this list against the models).
+DELETED_WITH_A_MEMORY = (MemoryChunk, CaptureReceipt)
+
+
 def _delete_memories(user: User, *, created_before: datetime | None = None) -> int:
-    """Delete a user's memories (optionally only older ones) and their vectors in two statements.
+    """Delete a user's memories (optionally only older ones), their vectors and capture receipts
+    in a few statements.
 
     Django's cascading delete would load every row first; a heavy user has 100k of them.
     """
     where, params = "user_id = %s", [user.pk]
     if created_before is not None:
         where, params = f"{where} AND created_at < %s", [*params, created_before]
-    memories, chunks = Memory._meta.db_table, MemoryChunk._meta.db_table
+    memories = Memory._meta.db_table
     with connection.cursor() as cursor:
         # Memories that stay forget a near duplicate that goes (the foreign key's SET NULL).
         cursor.execute(
@@ -301,10 +308,12 @@ def _delete_memories(user: User, *, created_before: datetime | None = None) -> i
             f"WHERE near_duplicate_of_id IN (SELECT id FROM {memories} WHERE {where})",
             params,
         )
-        cursor.execute(
-            f"DELETE FROM {chunks} WHERE memory_id IN (SELECT id FROM {memories} WHERE {where})",
-            params,
-        )
+        for model in DELETED_WITH_A_MEMORY:
+            cursor.execute(
+                f"DELETE FROM {model._meta.db_table} "
+                f"WHERE memory_id IN (SELECT id FROM {memories} WHERE {where})",
+                params,
+            )
         cursor.execute(f"DELETE FROM {memories} WHERE {where}", params)
         return cursor.rowcount
 

@@ -6,6 +6,7 @@ from django.db import connection
 from core.errors import Conflict, PayloadTooLarge, QuotaExceeded, ValidationFailed
 from memories import services
 from memories.models import (
+    CaptureReceipt,
     EmbeddingStatus,
     HistoryEvent,
     IndexStatus,
@@ -14,7 +15,7 @@ from memories.models import (
     MemoryHistory,
     UserVectorIndex,
 )
-from memories.services import MemoryDraft
+from memories.services import MemoryDraft, records
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import EmbeddingUnavailable, get_embedder
 
@@ -141,6 +142,37 @@ def test_delete_all_removes_memories_vectors_and_history_of_that_user_only(
     assert not MemoryChunk.objects.filter(user=user).exists()
     assert not MemoryHistory.objects.filter(user=user).exists()
     assert MemoryChunk.objects.filter(user=other_user).count() == 1
+
+
+def test_delete_all_takes_a_captures_receipt_with_its_memory(user, auth_client):
+    # The browser extension sends every capture with an Idempotency-Key: its receipt points at
+    # the memory, and a delete in SQL must not trip over it.
+    for key in ("first", "second"):
+        captured = auth_client.post(
+            "/api/v1/memories/prompts",
+            {"prompt": f"A {key} prompt", "provider": "chatgpt"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+        assert captured.status_code == 201, captured.content
+    services.memory_create(user=user, draft=MemoryDraft(content="typed"))
+
+    deleted = auth_client.delete("/api/v1/memories?confirm=true")
+
+    assert deleted.status_code == 200 and deleted.json()["deleted"] == 3
+    assert not CaptureReceipt.objects.exists()
+
+
+def test_every_row_pointing_at_a_memory_is_one_the_bulk_delete_takes():
+    pointing = {
+        (field.related_model, field.field.name)
+        for field in Memory._meta.get_fields(include_hidden=True)
+        if field.auto_created and not field.concrete
+    }
+
+    assert pointing == {(Memory, "near_duplicate_of")} | {
+        (model, "memory") for model in records.DELETED_WITH_A_MEMORY
+    }, "records._delete_memories deletes in SQL: teach it the new relation"
 
 
 @pytest.mark.parametrize("content", ["", "   \n "])
