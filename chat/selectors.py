@@ -137,6 +137,10 @@ def thread_messages_recent(thread: Thread, *, limit: int) -> tuple[list[Message]
 
 
 def messages_of(thread: Thread, model_id: str) -> QuerySet[Message]:
+    """The thread's messages with ``model_id``, whether or not the catalog still lists it (its
+    history stays readable); none for an id PostgreSQL's text cannot hold (a NUL)."""
+    if "\x00" in model_id:
+        return Message.objects.none()
     return Message.objects.filter(thread=thread, model_id=model_id)
 
 

@@ -89,6 +89,8 @@ def test_history_is_sent_per_model(auth_client, user, thread, messages_url, llm_
     ]
     other = auth_client.get(f"/api/v1/threads/{thread.pk}/models/other-model/messages")
     assert other.json()["results"] == []
+    nul = auth_client.get(f"/api/v1/threads/{thread.pk}/models/%00/messages")
+    assert nul.status_code == 200 and nul.json()["results"] == []  # not a 500
 
 
 def test_an_upstream_failure_keeps_both_messages(
