@@ -56,11 +56,19 @@ class RequestIDFilter(logging.Filter):
         return True
 
 
+# Control characters a client put in a path or a header (an ANSI escape, a NUL, a carriage
+# return) are written as escapes in text lines: a terminal showing the log would act on them.
+# Newlines stay (a traceback's); JSON lines escape all of them anyway.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 class RedactingFormatter(logging.Formatter):
-    """Readable text for development, with secrets scrubbed from message and traceback."""
+    """Readable text for development, with secrets scrubbed from message and traceback, and
+    control characters escaped."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        text = redact(super().format(record))
+        return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 class JSONFormatter(logging.Formatter):

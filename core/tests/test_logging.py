@@ -120,3 +120,11 @@ def test_what_a_person_searched_for_is_not_written():
     assert "?mode=hybrid&q=[REDACTED] HTTP/1.1" in line
     assert "secret" not in quoted and "?q=[REDACTED] x" in quoted
     assert "health" not in tagged and "?tag=[REDACTED]&m=1" in tagged
+
+
+def test_control_characters_from_a_client_are_escaped_in_text_lines():
+    line = _log_through(
+        RedactingFormatter("%(message)s"), "Unhandled error on GET %s", "/x\x1b[31mRED\x00\r/m"
+    )
+
+    assert line == "Unhandled error on GET /x\\x1b[31mRED\\x00\\x0d/m\n"
