@@ -17,7 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from accounts.models import ApiKey, ApiScope, User
 from accounts.ratelimit import user_rate_limit
@@ -262,8 +262,10 @@ async def delete_memory(memory_id: MemoryId) -> CallToolResult:
 
 @server.tool(annotations=ToolAnnotations(destructive_hint=True))
 async def delete_all_memories(
+    # Strict: the SDK would read "yes", "1" or "on" as true, and this deletes everything.
     confirm: Annotated[
-        bool, Field(description="Must be true. Only when the user asked to forget everything.")
+        StrictBool,
+        Field(description="Must be true. Only when the user asked to forget everything."),
     ] = False,
 ) -> CallToolResult:
     """Delete ALL of the user's memories, their vectors and history. Irreversible: call it only

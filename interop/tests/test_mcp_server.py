@@ -110,6 +110,10 @@ def test_every_tool_acts_on_the_keys_owner(engram, user, key_for, fake_openai):
         seen["resource"] = json.loads(one.contents[0].text)
         seen["delete"] = await call(session, "delete_memory", memory_id=memory_id)
         seen["unconfirmed"] = await call(session, "delete_all_memories")
+        seen["loosely"] = [
+            (await session.call_tool("delete_all_memories", {"confirm": value})).is_error
+            for value in ("yes", 1, "true")
+        ]
         seen["delete_all"] = await call(session, "delete_all_memories", confirm=True)
         seen["after"] = (await call(session, "list_memories"))[1]
         return seen
@@ -132,6 +136,7 @@ def test_every_tool_acts_on_the_keys_owner(engram, user, key_for, fake_openai):
     assert seen["delete"] == (False, {"deleted": memory_id})
     is_error, refusal = seen["unconfirmed"]
     assert is_error and refusal["error"]["code"] == "VALIDATION_ERROR"
+    assert seen["loosely"] == [True, True, True]  # only a JSON true deletes everything
     assert seen["delete_all"] == (False, {"deleted": 1})  # the fact the job added
     assert seen["after"]["results"] == []
     assert not Memory.objects.filter(user=user).exists()
