@@ -55,6 +55,8 @@ async def _refuse(send: Callable, status: int, code: str, message: str, request_
     headers = [(b"content-type", b"application/json")]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="mcp"'))
+    if status == 405:
+        headers.append((b"allow", b"POST"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
@@ -77,6 +79,12 @@ async def mcp_endpoint(scope: dict[str, Any], receive: Callable, send: Callable)
     host, _ = split_domain_port(_header(scope, b"host") or "")
     if not validate_host(host, settings.ALLOWED_HOSTS):
         await _refuse(send, 400, "VALIDATION_ERROR", "The Host header is not allowed.", request_id)
+        return
+    if scope["method"] == "GET":
+        # The SDK would open an event stream that, stateless and answering in JSON, never
+        # carries anything: an idle connection a key could open without limit.
+        message = "This server answers each POST in JSON and opens no event stream."
+        await _refuse(send, 405, "METHOD_NOT_ALLOWED", message, request_id)
         return
     secret = _secret(scope)
     try:

@@ -161,6 +161,14 @@ def test_no_key_or_a_wrong_key_is_refused(engram):
             over_mcp(engram, secret, lambda session: session.list_tools())
 
 
+def test_no_idle_event_stream_is_opened(engram, user, key_for):
+    answer = httpx2.get(f"{engram}/mcp", headers={"Authorization": f"Bearer {key_for(user)}"})
+
+    assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+    assert answer.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert over_mcp(engram, key_for(user), lambda session: session.list_tools())  # POST works
+
+
 def test_a_key_without_the_scope_cannot_use_the_tool(engram, user, key_for):
     async def steps(session: ClientSession):
         return (
