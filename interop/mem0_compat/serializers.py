@@ -21,8 +21,16 @@ from memories.services import BULK_MAX_ITEMS
 LAST_TIMESTAMP = 253_402_300_799
 
 
+def _not_a_wildcard(value: str) -> None:
+    # mem0's "*" means every entity; served nowhere, so that a delete cannot say it did it.
+    if value == "*":
+        raise serializers.ValidationError("An id; wildcards are not served.")
+
+
 def _entity(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(required=False, max_length=ENTITY_MAX_CHARS, **kwargs)
+    return serializers.CharField(
+        required=False, max_length=ENTITY_MAX_CHARS, validators=[_not_a_wildcard], **kwargs
+    )
 
 
 class Mem0EntityFieldsMixin(InputSerializer):

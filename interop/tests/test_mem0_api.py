@@ -87,6 +87,16 @@ def test_add_needs_an_entity(client, token):
     assert answer.status_code == 400
 
 
+def test_a_wildcard_delete_is_refused_not_answered_as_done(client, user, token):
+    note(user, "Kept", user_id="alice")
+
+    answer = client.delete("/mem0/v1/memories/?user_id=*", **token)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["details"]["user_id"] == ["An id; wildcards are not served."]
+    assert Memory.objects.filter(user=user).count() == 1
+
+
 def test_infer_without_a_language_model_stores_the_messages_as_they_are(client, user, token):
     answer = client.post(
         "/mem0/v3/memories/add/",
