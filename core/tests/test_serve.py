@@ -128,3 +128,19 @@ def test_the_banner_says_where_mail_goes(settings):
     settings.EMAIL_HOST, settings.EMAIL_PORT = "smtp.example.com", 587
     settings.EMAIL_HOST_PASSWORD = "smtp-secret"
     assert mail_destination() == "SMTP smtp.example.com:587"
+
+
+def test_emailed_links_point_where_the_server_listens_unless_configured(monkeypatch):
+    from core.management.commands.serve import children_environment
+
+    monkeypatch.delenv("ACCOUNT_LINK_BASE_URL", raising=False)
+    assert children_environment("127.0.0.1", 9000)["ACCOUNT_LINK_BASE_URL"] == (
+        "http://127.0.0.1:9000"
+    )
+    assert children_environment("0.0.0.0", 9001)["ACCOUNT_LINK_BASE_URL"] == (
+        "http://127.0.0.1:9001"
+    )
+    monkeypatch.setenv("ACCOUNT_LINK_BASE_URL", "https://engram.example.com")
+    assert children_environment("0.0.0.0", 9001)["ACCOUNT_LINK_BASE_URL"] == (
+        "https://engram.example.com"
+    )

@@ -51,6 +51,15 @@ def mail_destination() -> str:
     return backend
 
 
+def children_environment(host: str, port: int) -> dict[str, str]:
+    """The environment of the processes ``serve`` starts: its own, and unless configured, the
+    address emailed links point to where this server listens (not the default port's)."""
+    environment = {**os.environ, SUPERVISED_ENV: "1"}
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    environment.setdefault("ACCOUNT_LINK_BASE_URL", f"http://{reachable}:{port}")
+    return environment
+
+
 def _wait_for_port(host: str, port: int, process: subprocess.Popen) -> bool:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
@@ -125,7 +134,7 @@ class Command(BaseCommand):
             commands["worker"] = [*celery, "worker", "--loglevel", "INFO"]
             schedule = str(settings.DATA_DIR / "celerybeat-schedule")
             commands["beat"] = [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule]
-        environment = {**os.environ, SUPERVISED_ENV: "1"}
+        environment = children_environment(host, port)
         children: dict[str, subprocess.Popen] = {}
 
         def start(name: str) -> None:
