@@ -29,7 +29,14 @@ _HEADLINE_OPTIONS = (
     "StartSel='<mark>', StopSel='</mark>', MaxWords=20, MinWords=5, MaxFragments=2, "
     f"FragmentDelimiter='{HIGHLIGHT_DELIMITER}'"
 )
-_HEADLINE = "ts_headline(%s::regconfig, m.content, websearch_to_tsquery(%s::regconfig, %s), %s)"
+# A memory this short is its own highlight, whole: ts_headline's fragments would drop its first
+# words, and anything that looks like markup (its parser's tags).
+WHOLE_TEXT_CHARS = 300
+_WHOLE_OPTIONS = "StartSel='<mark>', StopSel='</mark>', HighlightAll=true"
+_HEADLINE = (
+    "ts_headline(%s::regconfig, m.content, websearch_to_tsquery(%s::regconfig, %s), "
+    f"CASE WHEN length(m.content) <= {WHOLE_TEXT_CHARS} THEN %s ELSE %s END)"
+)
 # A held row's bytes beyond its text: the tuple, its boxed values and the index's entry.
 _ROW_OVERHEAD_BYTES = 1_200
 
@@ -112,7 +119,9 @@ class Highlights:
                 self.keep(cursor.fetchall(), missing)
 
     def params(self) -> list:
-        return [TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, self.query, _HEADLINE_OPTIONS]
+        return [
+            TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, self.query, _WHOLE_OPTIONS, _HEADLINE_OPTIONS
+        ]  # fmt: skip
 
     def keep(self, rows: Sequence[tuple[uuid.UUID, str | None]], ids: Sequence[uuid.UUID]) -> None:
         for pk in ids:

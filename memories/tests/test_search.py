@@ -15,8 +15,10 @@ from core.errors import ServiceUnavailable
 from memories import services
 from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
 from memories.search.fusion import fuse
+from memories.search.hits import WHOLE_TEXT_CHARS
 from memories.search.query_vectors import query_vectors_forget
 from memories.selectors import MemoryFilters, memories_query_prefetch, memories_search
+from memories.services import MemoryDraft
 from memories.tests.factories import MemoryFactory
 from providers.embeddings import EmbeddingUnavailable, get_embedder
 
@@ -65,6 +67,21 @@ def test_keyword_search_uses_full_text_with_highlights(user, notes):
     assert ids(outcome) == [notes[1].pk]
     assert "<mark>Lasagna</mark>" in outcome.hits[0].highlights[0]
     assert 0 < outcome.hits[0].score <= 1
+
+
+def test_a_short_memory_is_highlighted_whole_and_a_long_one_in_fragments(user):
+    short = "My dog is named Biscuit and he <b>loves</b> the beach."
+    long = " ".join(["Filler words about nothing in particular."] * 10 + ["My dog is Biscuit."] * 2)
+    for content in (short, long):
+        services.memory_create(user=user, draft=MemoryDraft(content=content))
+
+    hits = memories_search(user=user, query="dog", mode="keyword").hits
+    whole = next(hit for hit in hits if hit.memory.content == short).highlights
+    cut = next(hit for hit in hits if hit.memory.content == long).highlights
+
+    assert whole == ["My <mark>dog</mark> is named Biscuit and he <b>loves</b> the beach."]
+    assert len(long) > WHOLE_TEXT_CHARS and all(len(part) < len(long) for part in cut)
+    assert all("<mark>dog</mark>" in part for part in cut)
 
 
 def test_hybrid_fuses_both_lists(user, notes):
