@@ -398,6 +398,9 @@ def test_a_browser_gets_error_pages_and_a_client_the_json_shape(person):
     assert lost.status_code == 404 and b"<h1>Not found</h1>" in lost.content
     assert failed.status_code == 500 and b"Something went wrong" in failed.content
     assert client.get("/no-such-page/").json()["error"]["code"] == "NOT_FOUND"
+    opened = browser.get("/account/logout")  # a button's address, opened on its own
+    assert opened.status_code == 405 and opened["Allow"] == "POST"
+    assert b"nothing was changed" in opened.content
     assert client.get("/api/v1/nope", HTTP_ACCEPT=HTML).json()["error"]["code"] == "NOT_FOUND"
 
 

@@ -9,14 +9,13 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from accounts import services as accounts
 from accounts.ratelimit import login_rate_limit
 from core.errors import EmailNotVerified, EngramError, MfaRequired
 from core.views import RootView
 from web.forms import SignInForm, SignUpForm
-from web.views.common import form_error
+from web.views.common import form_error, post_only
 
 # The backend a session signed in here is kept under (allauth's: it knows email sign-in).
 SESSION_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
@@ -86,7 +85,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     return render(request, "web/sign_in.html", context)
 
 
-@require_POST
+@post_only
 def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.success(request, "You are signed out.")

@@ -5,7 +5,6 @@ Checkout and the billing portal when billing is on, plugins)."""
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
 
 from billing import selectors as billing_selectors
 from billing import services as billing_services
@@ -13,7 +12,7 @@ from billing.tiers import Tier
 from core.errors import EngramError
 from marketplace import selectors as marketplace_selectors
 from memories import selectors as memory_selectors
-from web.views.common import flash_error, page, render_page
+from web.views.common import flash_error, page, post_only, render_page
 
 FACTS_SHOWN = 25
 PLUGINS_SHOWN = 12
@@ -67,7 +66,7 @@ def plan(request: HttpRequest) -> HttpResponse:
     return render_page(request, "web/plan.html", context)
 
 
-@require_POST
+@post_only
 @page("plan")
 def checkout(request: HttpRequest) -> HttpResponse:
     try:
@@ -82,7 +81,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
-@require_POST
+@post_only
 @page("plan")
 def portal(request: HttpRequest) -> HttpResponse:
     try:

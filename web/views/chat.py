@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
 from chat import selectors as chat_selectors
 from chat import services as chat_services
@@ -18,7 +17,7 @@ from core.pagination import paginate
 from llm import selectors as llm_selectors
 from memories import selectors as memory_selectors
 from web.forms import ChatForm
-from web.views.common import flash_error, page, render_page
+from web.views.common import flash_error, page, post_only, render_page
 
 THREADS_SHOWN = 50
 MESSAGES_SHOWN = 50
@@ -35,7 +34,7 @@ def thread_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "web/chat/threads.html", {"threads": threads})
 
 
-@require_POST
+@post_only
 @page("chat")
 def thread_new(request: HttpRequest) -> HttpResponse:
     # A second click opens the empty conversation the first made instead of another one.
@@ -72,7 +71,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     return render_page(request, "web/chat/thread.html", context)
 
 
-@require_POST
+@post_only
 @page("chat")
 def thread_send(request: HttpRequest, thread_id: str) -> HttpResponse:
     """Without scripts: the whole answer, then the thread again."""

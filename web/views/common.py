@@ -33,6 +33,21 @@ def page(section: str) -> Callable:
     return decorate
 
 
+def post_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view a form's button posts to. An address typed or followed gets a page saying so (405,
+    ``Allow: POST``), not the browser's blank error."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            response = render(request, "web/errors/post_only.html", status=405)
+            response["Allow"] = "POST"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def render_page(
     request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:

@@ -7,14 +7,13 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as accounts
 from accounts.models import ApiScope
 from core.errors import EngramError
 from web.forms import ApiKeyForm, ProviderKeyForm
-from web.views.common import flash_error, form_error, page, render_page
+from web.views.common import flash_error, form_error, page, post_only, render_page
 
 KEY_PLACEHOLDER = "egm_your_key"
 # The key forms drawn for a session and not sent yet (its last few pages).
@@ -59,7 +58,7 @@ def connect(request: HttpRequest) -> HttpResponse:
     return render_page(request, "web/connect.html", _context(request))
 
 
-@require_POST
+@post_only
 @page("connect")
 def api_key_create(request: HttpRequest) -> HttpResponse:
     """The new key's secret is in this answer only (never stored, never shown again)."""
@@ -90,7 +89,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     return render_page(request, "web/connect.html", _context(request, key_form=form), status=400)
 
 
-@require_POST
+@post_only
 @page("connect")
 def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     accounts.api_key_revoke(user=request.user, key_id=key_id)
@@ -98,7 +97,7 @@ def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     return redirect("web:connect")
 
 
-@require_POST
+@post_only
 @page("connect")
 def provider_key_save(request: HttpRequest) -> HttpResponse:
     form = ProviderKeyForm(request.POST)
@@ -115,7 +114,7 @@ def provider_key_save(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@post_only
 @page("connect")
 def provider_key_delete(request: HttpRequest, provider: str) -> HttpResponse:
     try:

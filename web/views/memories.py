@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from core.errors import EngramError, ValidationFailed
 from core.ownership import owned_id
@@ -26,7 +25,7 @@ from memories.spaces import memories_search_scoped
 from providers.embeddings import EmbeddingError
 from teams.selectors import team_names_of
 from web.forms import ForgetForm, ImportForm, MemoryForm, MemoryQueryForm
-from web.views.common import flash_error, form_error, page, render_page
+from web.views.common import flash_error, form_error, page, post_only, render_page
 
 PAGE_SIZE = 25
 SEARCH_RESULTS = 20
@@ -179,7 +178,7 @@ def memory_detail(request: HttpRequest, memory_id: str) -> HttpResponse:
     return render_page(request, "web/memories/detail.html", context)
 
 
-@require_POST
+@post_only
 @page("memories")
 def memory_revert(request: HttpRequest, memory_id: str) -> HttpResponse:
     try:
@@ -198,7 +197,7 @@ def memory_revert(request: HttpRequest, memory_id: str) -> HttpResponse:
     return redirect("web:memory", memory_id=memory.pk)
 
 
-@require_POST
+@post_only
 @page("memories")
 def memory_delete(request: HttpRequest, memory_id: str) -> HttpResponse:
     """Delete; the list then offers an undo for a few seconds (the history keeps what a
@@ -208,7 +207,7 @@ def memory_delete(request: HttpRequest, memory_id: str) -> HttpResponse:
     return redirect(f"{reverse('web:memories')}?deleted={memory.pk}")
 
 
-@require_POST
+@post_only
 @page("memories")
 def memory_undelete(request: HttpRequest, memory_id: str) -> HttpResponse:
     """Undo a delete: revert to the newest history entry that still had the text."""
