@@ -302,6 +302,10 @@ def _delete_memories(user: User, *, created_before: datetime | None = None) -> i
         where, params = f"{where} AND created_at < %s", [*params, created_before]
     memories = Memory._meta.db_table
     with connection.cursor() as cursor:
+        # Their rows locked in id order before any write, as every writer of memories does
+        # (SearchGeneration): a write takes the user's search generation, and an embedding run
+        # holding one of these rows would wait for it while this waited for the row.
+        cursor.execute(f"SELECT 1 FROM {memories} WHERE {where} ORDER BY id FOR UPDATE", params)
         # Memories that stay forget a near duplicate that goes (the foreign key's SET NULL).
         cursor.execute(
             f"UPDATE {memories} SET near_duplicate_of_id = NULL "

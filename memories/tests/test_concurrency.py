@@ -3,6 +3,7 @@ no PATCH or /response racing a DELETE deadlocks or fails (each is 200 or 404, th
 and a write whose memory was deleted after it was read is a 404, not a 500."""
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -100,6 +101,35 @@ def test_writes_racing_a_delete_never_deadlock_or_fail(user, write):
 
     assert {deleted for _, deleted in outcomes} == {204}
     assert {changed for changed, _ in outcomes} <= {200, 404}, outcomes
+    assert not Memory.objects.filter(user=user).exists()
+
+
+def test_deleting_everything_while_a_memory_is_embedded_does_not_deadlock(user):
+    # An embedding run locks its memory's row, then writes (its chunks, its status), which
+    # takes the user's search generation. Deleting everything meanwhile (the extension's capture
+    # is embedded just after it is saved) must not take the generation first and then wait for
+    # that row.
+    _embedded(user, content="Already embedded: its chunks go first.")
+    new, _ = services.memory_create(user=user, draft=MemoryDraft(content="Just captured."))
+    locked = threading.Event()
+
+    def embedding() -> int:
+        from django.db import transaction
+
+        with transaction.atomic():
+            list(Memory.objects.select_for_update().filter(pk=new.pk))
+            locked.set()
+            time.sleep(0.5)  # deleting everything starts meanwhile
+            return Memory.objects.filter(pk=new.pk).update(embedding_status="ready")
+
+    def delete_all() -> int:
+        locked.wait()
+        return services.memories_delete_all(user=user)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        embedded = pool.submit(_on_own_connection(embedding))
+        deleted = pool.submit(_on_own_connection(delete_all))
+        assert (embedded.result(), deleted.result()) == (1, 2)
     assert not Memory.objects.filter(user=user).exists()
 
 
