@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from channels.db import database_sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, ValidationError
 
 from accounts.models import ApiKey, ApiScope, User
 from accounts.ratelimit import user_rate_limit
@@ -44,7 +44,26 @@ current_key: ContextVar[ApiKey] = ContextVar("engram_mcp_api_key")
 READ, WRITE = ApiScope.MEMORIES_READ.value, ApiScope.MEMORIES_WRITE.value
 SNIPPET_CHARS = 200
 
-server = MCPServer(
+
+class EngramServer(MCPServer):
+    """The SDK's server, answering arguments that fail a tool's schema as Engram refuses any
+    input: ``VALIDATION_ERROR`` naming each field (the SDK answers with pydantic's text)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context=None):
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            details: dict[str, list[str]] = {}
+            for error in exc.__cause__.errors():  # the messages, never the values sent
+                field = ".".join(str(part) for part in error["loc"]) or "arguments"
+                details.setdefault(field, []).append(error["msg"])
+            message = "The tool's arguments are not valid."
+            return _refusal(ValidationFailed(message, details=details))
+
+
+server = EngramServer(
     name="Engram",
     instructions=(
         "Engram is the user's long-term memory. Search it before answering questions that may "
@@ -98,13 +117,18 @@ async def _call(scope: str, work: Callable[[User], tuple[Any, str]]) -> CallTool
     try:
         data, text = await database_sync_to_async(run)()
     except EngramError as exc:
-        error = {"code": str(exc.code), "message": exc.message, "details": _json(exc.details)}
-        return CallToolResult(
-            content=[TextContent(text=f"{exc.code}: {exc.message}")],
-            structured_content={"error": error},
-            is_error=True,
-        )
+        return _refusal(exc)
     return CallToolResult(content=[TextContent(text=text)], structured_content=_json(data))
+
+
+def _refusal(exc: EngramError) -> CallToolResult:
+    """Engram's error shape as a tool's error result, with a readable text."""
+    error = {"code": str(exc.code), "message": exc.message, "details": _json(exc.details)}
+    return CallToolResult(
+        content=[TextContent(text=f"{exc.code}: {exc.message}")],
+        structured_content={"error": error},
+        is_error=True,
+    )
 
 
 def _memory(memory) -> dict[str, Any]:

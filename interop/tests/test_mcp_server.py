@@ -110,6 +110,7 @@ def test_every_tool_acts_on_the_keys_owner(engram, user, key_for, fake_openai):
         seen["resource"] = json.loads(one.contents[0].text)
         seen["delete"] = await call(session, "delete_memory", memory_id=memory_id)
         seen["unconfirmed"] = await call(session, "delete_all_memories")
+        seen["mistyped"] = await call(session, "search_memories", query="x", top_k="many")
         seen["loosely"] = [
             (await session.call_tool("delete_all_memories", {"confirm": value})).is_error
             for value in ("yes", 1, "true")
@@ -137,6 +138,9 @@ def test_every_tool_acts_on_the_keys_owner(engram, user, key_for, fake_openai):
     is_error, refusal = seen["unconfirmed"]
     assert is_error and refusal["error"]["code"] == "VALIDATION_ERROR"
     assert seen["loosely"] == [True, True, True]  # only a JSON true deletes everything
+    is_error, mistyped = seen["mistyped"]
+    assert is_error and mistyped["error"]["code"] == "VALIDATION_ERROR"
+    assert list(mistyped["error"]["details"]) == ["top_k"]
     assert seen["delete_all"] == (False, {"deleted": 1})  # the fact the job added
     assert seen["after"]["results"] == []
     assert not Memory.objects.filter(user=user).exists()
