@@ -279,6 +279,8 @@ def _drafts(items: dict[int, Any]) -> list[services.MemoryDraft]:
             for index, detail in error.details.get("items", {}).items()
             for problem in _problems(detail)
         ]
+        if not problems:
+            raise
         shown = problems[:IMPORT_ERRORS_SHOWN]
         if len(problems) > len(shown):
             shown.append(f"… and {len(problems) - len(shown)} more.")

@@ -56,6 +56,8 @@ def children_environment(host: str, port: int) -> dict[str, str]:
     address emailed links point to where this server listens (not the default port's)."""
     environment = {**os.environ, SUPERVISED_ENV: "1"}
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in reachable:  # an IPv6 address
+        reachable = f"[{reachable}]"
     environment.setdefault("ACCOUNT_LINK_BASE_URL", f"http://{reachable}:{port}")
     return environment
 
