@@ -4,20 +4,23 @@ from rest_framework import serializers
 
 from core.api import InputSerializer
 
+DEFAULT_CLIENT_NAME = "Engram browser extension"
+
 
 class ConnectRequestInput(InputSerializer):
     client_name = serializers.CharField(
         max_length=60,
-        default="Engram browser extension",
-        help_text="Shown to the user on the approval page and in the API key's name.",
+        default=DEFAULT_CLIENT_NAME,
+        help_text="Shown to the user on the approval page and in the API key's name "
+        "(control and format characters left out).",
     )
 
     def validate_client_name(self, value: str) -> str:
-        # Anyone may ask, and the name is shown to a person deciding: no control or format
-        # characters, which could turn the page's sentence around (U+202E) or hide text.
-        if any(unicodedata.category(char) in ("Cc", "Cf", "Co", "Cn") for char in value):
-            raise serializers.ValidationError("Only visible characters and spaces.")
-        return value
+        # Anyone may ask, and the name is shown to a person deciding: control and format
+        # characters, which could turn the page's sentence around (U+202E) or hide text, are
+        # left out.
+        visible = "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf"))
+        return visible.strip() or DEFAULT_CLIENT_NAME
 
 
 class ConnectRequestOutput(serializers.Serializer):

@@ -84,18 +84,18 @@ def test_a_wrong_secret_or_an_unknown_request_learns_nothing(client, user):
     assert poll(started).status_code == 200  # the right secret still collects it
 
 
-def test_a_client_name_that_could_turn_the_approval_page_around_is_refused():
-    reversed_text = APIClient().post(
-        START, {"client_name": "Evil Client\u202egnp.exe"}, format="json"
-    )
-    hidden = APIClient().post(START, {"client_name": "Engram\u200b"}, format="json")
+def test_a_client_name_cannot_turn_the_approval_page_around(client, user):
+    started = start("Evil Client\u202egnp.exe")
+    hidden = start("\u200b\u2066")
+    client.force_login(user)
 
-    assert reversed_text.status_code == hidden.status_code == 400
-    assert reversed_text.json()["error"]["details"]["client_name"] == [
-        "Only visible characters and spaces."
-    ]
-    assert not ConnectRequest.objects.exists()
-    assert start("Engram für Firefox 🦊")["user_code"]  # any visible letters are fine
+    page = client.get(PAGE, {"code": started["user_code"]}).content.decode()
+
+    assert ConnectRequest.objects.get(pk=started["request_id"]).client_name == "Evil Clientgnp.exe"
+    assert "\u202e" not in page and "<bdi>Evil Clientgnp.exe</bdi>" in page
+    assert ConnectRequest.objects.get(pk=hidden["request_id"]).client_name == (
+        "Engram browser extension"
+    )
 
 
 def test_a_denied_request_gets_no_key(client, user):

@@ -27,10 +27,18 @@ def _not_a_wildcard(value: str) -> None:
         raise serializers.ValidationError("An id; wildcards are not served.")
 
 
+@extend_schema_field({"type": "string", "maxLength": ENTITY_MAX_CHARS, "not": {"enum": ["*"]}})
+class EntityIdField(serializers.CharField):
+    """An entity id (user_id, agent_id, run_id, app_id): any text but mem0's wildcard."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            required=False, max_length=ENTITY_MAX_CHARS, validators=[_not_a_wildcard], **kwargs
+        )
+
+
 def _entity(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(
-        required=False, max_length=ENTITY_MAX_CHARS, validators=[_not_a_wildcard], **kwargs
-    )
+    return EntityIdField(**kwargs)
 
 
 class Mem0EntityFieldsMixin(InputSerializer):
