@@ -46,6 +46,9 @@ API_KEY_DISPLAY_CHARS = 12
 API_KEYS_PER_USER = 50
 # last_used_at is a hint, not an audit log: write it at most this often per key.
 LAST_USED_RESOLUTION_SECONDS = 60
+# The refresh token's claim naming the sign-in it was rotated from: the jti of that sign-in's
+# first refresh token.
+FAMILY_CLAIM = "family"
 
 PROFILE_FIELDS = frozenset({"display_name", *PREFERENCE_FIELDS})
 # allauth.mfa's secrets (a TOTP secret, a recovery-code seed), encrypted by
@@ -181,10 +184,14 @@ def user_email_change(*, request: HttpRequest, user: User, email: str) -> EmailA
     return EmailAddress.objects.add_new_email(request, user, email)
 
 
-def tokens_issue(*, user: User) -> TokenPair:
-    """A new access/refresh pair whose claims carry the user's id and tier."""
+def tokens_issue(*, user: User, family: str | None = None) -> TokenPair:
+    """A new access/refresh pair whose claims carry the user's id and tier. ``family``: the
+    sign-in the refresh token descends from by rotation (a new sign-in starts one)."""
     refresh = RefreshToken.for_user(user)
     refresh["tier"] = user.tier
+    refresh[FAMILY_CLAIM] = family or refresh["jti"]
+    # simplejwt stored the token as it was before these claims: store what the client holds.
+    OutstandingToken.objects.filter(jti=refresh["jti"]).update(token=str(refresh))
     access = refresh.access_token
     return TokenPair(
         access=str(access),
@@ -197,11 +204,40 @@ def _valid_refresh(raw: str) -> RefreshToken:
     try:
         return RefreshToken(raw)
     except TokenError:
+        _family_revoke_if_replayed(raw)
         raise AuthenticationFailed("The refresh token is invalid, expired or revoked.") from None
 
 
+def _family_revoke_if_replayed(raw: str) -> None:
+    """A genuine refresh token already rotated (or signed out) presented again: it was copied,
+    and either copy may be the thief's. Every token of its sign-in is revoked, so whoever holds
+    the newest one signs in again (OAuth 2.0 Security BCP, refresh token reuse detection)."""
+    try:
+        payload = token_backend.decode(raw, verify=True)
+    except TokenBackendError:
+        return  # forged or expired: nothing of ours to protect
+    if (
+        payload.get("token_type") != "refresh"
+        or not BlacklistedToken.objects.filter(token__jti=payload.get("jti")).exists()
+    ):
+        return
+    family = payload.get(FAMILY_CLAIM, payload.get("jti"))
+    open_tokens = OutstandingToken.objects.filter(
+        user_id=payload.get("user_id"), blacklistedtoken__isnull=True, expires_at__gt=timezone.now()
+    )
+    BlacklistedToken.objects.bulk_create(
+        [
+            BlacklistedToken(token=token)
+            for token in open_tokens
+            if token_backend.decode(token.token, verify=False).get(FAMILY_CLAIM) == family
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def tokens_refresh(*, refresh: str) -> tuple[User, TokenPair]:
-    """Rotate: the old refresh token is revoked, and presenting it again is a 401."""
+    """Rotate: the old refresh token is revoked, and presenting it again is a 401 that revokes
+    every token rotated from the same sign-in."""
     token = _valid_refresh(refresh)
     with transaction.atomic():
         # Lock the token's row so two concurrent refreshes with one token cannot both succeed.
@@ -212,7 +248,7 @@ def tokens_refresh(*, refresh: str) -> tuple[User, TokenPair]:
         if user is None:
             raise AuthenticationFailed("The refresh token is invalid, expired or revoked.")
         BlacklistedToken.objects.create(token=outstanding)
-        return user, tokens_issue(user=user)
+        return user, tokens_issue(user=user, family=token.get(FAMILY_CLAIM, token["jti"]))
 
 
 def tokens_revoke(*, refresh: str) -> None:

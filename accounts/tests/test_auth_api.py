@@ -86,6 +86,22 @@ def test_reusing_a_rotated_refresh_token_is_a_401(api_client, user):
     error_of(api_client.post(REFRESH, {"refresh": refresh}), 401, "AUTHENTICATION_FAILED")
 
 
+def test_a_replayed_refresh_token_signs_out_its_sign_in_but_no_other(api_client, user):
+    def signed_in() -> str:
+        login = {"email": user.email, "password": DEFAULT_PASSWORD}
+        return api_client.post(LOGIN, login).json()["refresh"]
+
+    stolen, elsewhere = signed_in(), signed_in()
+    newest = api_client.post(REFRESH, {"refresh": stolen}).json()["refresh"]
+    newest = api_client.post(REFRESH, {"refresh": newest}).json()["refresh"]
+
+    # One of the two holders of the copied token presents it again.
+    error_of(api_client.post(REFRESH, {"refresh": stolen}), 401, "AUTHENTICATION_FAILED")
+
+    error_of(api_client.post(REFRESH, {"refresh": newest}), 401, "AUTHENTICATION_FAILED")
+    assert api_client.post(REFRESH, {"refresh": elsewhere}).status_code == 200
+
+
 def test_wrong_password_and_unknown_email_look_the_same(api_client, user):
     wrong = api_client.post(LOGIN, {"email": user.email, "password": "nope-nope-nope"})
     unknown = api_client.post(LOGIN, {"email": "ghost@example.com", "password": "nope-nope-nope"})
