@@ -37,15 +37,11 @@ class EntityIdField(serializers.CharField):
         )
 
 
-def _entity(**kwargs: Any) -> serializers.CharField:
-    return EntityIdField(**kwargs)
-
-
 class Mem0EntityFieldsMixin(InputSerializer):
-    user_id = _entity(help_text="Your end user (a namespace).")
-    agent_id = _entity()
-    run_id = _entity(help_text="A run or session.")
-    app_id = _entity()
+    user_id = EntityIdField(help_text="Your end user (a namespace).")
+    agent_id = EntityIdField()
+    run_id = EntityIdField(help_text="A run or session.")
+    app_id = EntityIdField()
 
 
 # mem0's filter language as ``mapping.filters_from`` reads it. What it cannot say: every

@@ -396,6 +396,7 @@ def test_a_browser_gets_error_pages_and_a_client_the_json_shape(person):
     assert stale.status_code == 403 and b"This form has expired" in stale.content
     assert not Memory.objects.filter(user=person).exists()
     assert lost.status_code == 404 and b"<h1>Not found</h1>" in lost.content
+    assert "script-src 'self'" in lost["Content-Security-Policy"]
     assert failed.status_code == 500 and b"Something went wrong" in failed.content
     assert client.get("/no-such-page/").json()["error"]["code"] == "NOT_FOUND"
     opened = browser.get("/account/logout")  # a button's address, opened on its own
