@@ -53,6 +53,8 @@ class ErrorCode(StrEnum):
     BILLING_DISABLED = "BILLING_DISABLED"
     # Teams: password sign-in refused where the organisation requires SSO.
     SSO_REQUIRED = "SSO_REQUIRED"
+    # An Idempotency-Key sent again with another request than the one it first came with.
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 
 
 class EngramError(Exception):

@@ -39,6 +39,11 @@ class EmbeddingStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The memories a new one with the same text in the same scope is folded into (and which the
+# scope's uniqueness covers): all but a captured prompt still awaiting its response.
+FOLDED_BY_CONTENT = models.Q(prompt="") | ~models.Q(response="")
+
+
 class Memory(models.Model):
     """One thing a user wants remembered: a note, or a prompt and the AI's response.
 
@@ -103,8 +108,11 @@ class Memory(models.Model):
             GinIndex(fields=["tags"], name="memories_tags"),
         ]
         constraints = [
+            # One memory per text in a scope, a prompt awaiting its response aside: two tabs may
+            # ask the same question, and a note may read like a prompt; each answer is its own.
             models.UniqueConstraint(
                 fields=["user", "agent_id", "session_id", "content_hash"],
+                condition=FOLDED_BY_CONTENT,
                 name="memories_unique_content_per_scope",
             ),
             models.CheckConstraint(
@@ -410,6 +418,9 @@ class CaptureReceipt(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="+")
+    # SHA-256 of the capture the key first came with: the key sent again with another is refused.
+    # Empty on receipts written before it was kept (any capture matches them).
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,6 +11,7 @@ from accounts.models import User
 from core.db import copy_insert
 from core.errors import Conflict, PayloadTooLarge, ValidationFailed
 from memories.models import (
+    FOLDED_BY_CONTENT,
     HistoryEvent,
     Memory,
     MemoryHistory,
@@ -19,6 +20,7 @@ from memories.services.drafts import (
     BULK_MAX_ITEMS,
     BulkItemResult,
     MemoryDraft,
+    _awaits_response,
     _ensure_allowance,
     _history,
     _prepared,
@@ -116,20 +118,25 @@ def _insert_many(user: User, drafts: Sequence[MemoryDraft]) -> list[BulkItemResu
     if errors:
         raise ValidationFailed("Some items are not valid.", details={"items": errors})
 
-    def key(values: dict[str, Any]) -> tuple[str, str, str]:
-        return values["agent_id"], values["session_id"], values["content_hash"]
+    def key(index: int, values: dict[str, Any]) -> tuple[str, str, str, int]:
+        # An item folds into a stored memory, or an earlier item, of the same text and scope;
+        # a prompt awaiting its response into none (its own index keeps it apart).
+        unique = index if _awaits_response(values) else -1
+        return values["agent_id"], values["session_id"], values["content_hash"], unique
 
     with transaction.atomic():
         stored = {
-            key(vars(memory)): memory
+            key(-1, vars(memory)): memory
             for memory in Memory.objects.filter(
-                user=user, content_hash__in={values["content_hash"] for values in prepared}
+                FOLDED_BY_CONTENT,
+                user=user,
+                content_hash__in={values["content_hash"] for values in prepared},
             )
         }
-        fresh: dict[tuple[str, str, str], Memory] = {}
-        for values in prepared:
-            if key(values) not in stored and key(values) not in fresh:
-                fresh[key(values)] = Memory(user=user, **values)
+        fresh: dict[tuple[str, str, str, int], Memory] = {}
+        for index, values in enumerate(prepared):
+            if key(index, values) not in stored and key(index, values) not in fresh:
+                fresh[key(index, values)] = Memory(user=user, **values)
         _ensure_allowance(
             user,
             adding=len(fresh),
@@ -148,9 +155,9 @@ def _insert_many(user: User, drafts: Sequence[MemoryDraft]) -> list[BulkItemResu
             ],
         )
     results = []
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, int]] = set()
     for index, values in enumerate(prepared):
-        item_key = key(values)
+        item_key = key(index, values)
         created = item_key in fresh and item_key not in seen
         seen.add(item_key)
         results.append(BulkItemResult(index, stored.get(item_key) or fresh[item_key], created))

@@ -21,6 +21,7 @@ from core.db import transaction_lock
 from core.errors import PayloadTooLarge, QuotaExceeded, ValidationFailed
 from core.parsers import MAX_JSON_DEPTH, json_depth_exceeds
 from memories.models import (
+    FOLDED_BY_CONTENT,
     Memory,
     MemoryHistory,
     Provider,
@@ -254,8 +255,17 @@ def _snapshot(memory: Memory) -> dict[str, Any]:
     return {**values, "created_at": memory.created_at.isoformat()}
 
 
+def _awaits_response(values: dict[str, Any]) -> bool:
+    """A captured prompt whose response has not come: folded into nothing, nothing into it."""
+    return bool(values["prompt"]) and not values["response"]
+
+
 def _duplicate_of(user: User, values: dict[str, Any], *, exclude: Any = None) -> Memory | None:
+    """The memory ``values`` is the same as (its text in its scope), which it is folded into."""
+    if _awaits_response(values):
+        return None
     queryset = Memory.objects.filter(
+        FOLDED_BY_CONTENT,
         user=user,
         agent_id=values["agent_id"],
         session_id=values["session_id"],

@@ -3,6 +3,9 @@
 Services validate, write inside their own transaction, and schedule side effects (embedding,
 the summary, extraction) after commit, so no task ever sees uncommitted rows."""
 
+import dataclasses
+import hashlib
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -11,7 +14,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 
 from accounts.models import User
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.db import transaction_lock
+from core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from core.ownership import get_owned_object, owned_id
 from memories.models import (
     CaptureReceipt,
@@ -54,7 +58,9 @@ def memory_create(
     """Store ``draft`` for ``user``; returns ``(memory, created)``.
 
     Identical content in the same scope (agent_id, session_id) is not stored twice: the existing
-    memory comes back with ``created=False``. Embedding happens in the background after commit.
+    memory comes back with ``created=False`` (a captured prompt awaiting its response is always
+    stored: another tab's same question, or a note that reads the same, is not its exchange).
+    Embedding happens in the background after commit.
     ``job_id``: the extraction job that creates it, named in its history.
     """
     values = _prepared(draft)
@@ -79,18 +85,39 @@ def memory_capture(
 ) -> tuple[Memory, bool]:
     """``memory_create`` for a captured prompt, once per ``idempotency_key``: a request that
     repeats a key (a client retrying after a lost answer) gets the memory the first one made,
-    ``created=False``, even after its response was saved and its text changed."""
+    ``created=False``, even after its response was saved and its text changed. The key sent
+    again with another capture is a Conflict (``IDEMPOTENCY_KEY_REUSED``), and nothing is stored.
+    Requests with the same key wait for each other: the memory and its receipt are written
+    together, so concurrent repeats store one memory, never one each."""
     if idempotency_key is None:
         return memory_create(user=user, draft=draft)
-    receipt = CaptureReceipt.objects.filter(user=user, key=idempotency_key)
-    if first := receipt.select_related("memory").first():
-        return first.memory, False
-    memory, created = memory_create(user=user, draft=draft)
-    # A concurrent request with the same key may have written its receipt since: its memory wins.
-    kept, _ = CaptureReceipt.objects.get_or_create(
-        user=user, key=idempotency_key, defaults={"memory": memory}
-    )
-    return kept.memory, created and kept.memory_id == memory.pk
+    fingerprint = _capture_fingerprint(draft)
+    with transaction.atomic():
+        transaction_lock(f"capture:{user.pk}", idempotency_key)
+        receipt = (
+            CaptureReceipt.objects.filter(user=user, key=idempotency_key)
+            .select_related("memory")
+            .first()
+        )
+        if receipt is not None:
+            if receipt.fingerprint not in ("", fingerprint):
+                raise Conflict(
+                    "This Idempotency-Key came with another capture; use a new key for each.",
+                    details={"Idempotency-Key": ["Already used for another capture."]},
+                    code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                )
+            return receipt.memory, False
+        memory, created = memory_create(user=user, draft=draft)
+        CaptureReceipt.objects.create(
+            user=user, key=idempotency_key, memory=memory, fingerprint=fingerprint
+        )
+    return memory, created
+
+
+def _capture_fingerprint(draft: MemoryDraft) -> str:
+    """What identifies a capture's request: its fields as the client sent them."""
+    fields = json.dumps(dataclasses.asdict(draft), sort_keys=True, default=str)
+    return hashlib.sha256(fields.encode()).hexdigest()
 
 
 def memory_update(
@@ -169,12 +196,7 @@ def _apply_changes(
         _check_importance(current.importance)
         current.content_hash = content_hash(current.content)
         current.size_bytes = _size_bytes(vars(current))
-        scope = {
-            "agent_id": current.agent_id,
-            "session_id": current.session_id,
-            "content_hash": current.content_hash,
-        }
-        if duplicate := _duplicate_of(current.user, scope, exclude=current.pk):
+        if duplicate := _duplicate_of(current.user, vars(current), exclude=current.pk):
             raise Conflict(
                 "Another memory in this scope has the same content.",
                 details={"existing_id": str(duplicate.pk)},

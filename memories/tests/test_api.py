@@ -116,6 +116,25 @@ def test_bulk_creates_and_reports_duplicates(auth_client, user):
     assert Memory.objects.filter(user=user).count() == 2
 
 
+def test_bulk_keeps_prompts_awaiting_their_response_apart(auth_client, user):
+    """As a capture: a prompt with no response yet folds into nothing, nothing into it."""
+    body = {
+        "memories": [
+            {"content": "Plan my week"},
+            {"prompt": "Plan my week"},
+            {"prompt": "Plan my week"},
+            {"prompt": "Plan my week", "response": "Monday: gym."},
+            {"prompt": "Plan my week", "response": "Monday: gym."},
+        ]
+    }
+
+    response = auth_client.post(f"{BASE}/bulk", body, format="json")
+
+    assert response.status_code == 201
+    assert [r["created"] for r in response.json()["results"]] == [True, True, True, True, False]
+    assert Memory.objects.filter(user=user).count() == 4
+
+
 def test_bulk_stores_every_field_and_every_acknowledged_id_reads_back(auth_client, user):
     item = {
         "content": "Café notes\twith a tab",

@@ -61,3 +61,43 @@ def test_forgetting_the_memory_drops_its_receipt(auth_client):
 
     assert not CaptureReceipt.objects.exists()
     assert capture(auth_client, "to be forgotten", key).status_code == 201
+
+
+def test_a_key_sent_again_with_another_capture_is_refused_and_stores_nothing(auth_client):
+    key = str(uuid.uuid4())
+    first = capture(auth_client, "Plan my week", key)
+
+    reused = capture(auth_client, "A different prompt altogether", key)
+
+    assert reused.status_code == 409
+    error = reused.json()["error"]
+    assert error["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert "Idempotency-Key" in error["details"]
+    assert list(Memory.objects.values_list("id", flat=True)) == [uuid.UUID(first.json()["id"])]
+
+
+def test_a_captured_prompt_is_never_folded_into_a_note_or_another_tabs_same_question(auth_client):
+    """A prompt awaiting its answer is its own exchange: a note that reads the same, or the
+    same question asked in another tab, does not take it (and then refuse its response)."""
+    note = auth_client.post("/api/v1/memories", {"content": "Plan my week"}, format="json")
+    first = capture(auth_client, "Plan my week", str(uuid.uuid4()))
+    second = capture(auth_client, "Plan my week", str(uuid.uuid4()))
+    assert note.status_code == first.status_code == second.status_code == 201
+    ids = [note.json()["id"], first.json()["id"], second.json()["id"]]
+    assert len(set(ids)) == 3
+
+    for memory_id, answer in [(ids[1], "Monday: gym."), (ids[2], "Tuesday: rest.")]:
+        saved = auth_client.post(
+            f"/api/v1/memories/{memory_id}/response", {"response": answer}, format="json"
+        )
+        assert saved.status_code == 200
+
+    contents = {m.pk: m.content for m in Memory.objects.all()}
+    assert contents == {
+        uuid.UUID(ids[0]): "Plan my week",
+        uuid.UUID(ids[1]): "Plan my week\n\nMonday: gym.",
+        uuid.UUID(ids[2]): "Plan my week\n\nTuesday: rest.",
+    }
+    # A note written again still folds into the note.
+    again = auth_client.post("/api/v1/memories", {"content": "Plan my week"}, format="json")
+    assert again.status_code == 200 and again.json()["id"] == ids[0]

@@ -154,3 +154,32 @@ def test_concurrent_writes_at_the_quota_never_exceed_it(user, size):
 
     assert statuses == [201, 201, 403, 403, 403, 403]
     assert Memory.objects.filter(user=user).count() == limit
+
+
+def test_captures_racing_with_one_key_store_one_memory_and_refuse_the_others(user):
+    """Twenty captures sent at once with the same Idempotency-Key, each with its own prompt (a
+    client's bug): one is stored, with its receipt; the others are told the key was used for
+    another capture, and none of their prompts is stored behind the client's back."""
+    key = "one-key-for-all"
+
+    def send(i: int) -> tuple[int, dict]:
+        response = _client(user).post(
+            f"{MEMORIES}/prompts",
+            {"prompt": f"racing prompt number {i}", "provider": "chatgpt"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda i: _on_own_connection(lambda: send(i))(), range(20)))
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201] + [409] * 19
+    assert {body["error"]["code"] for status, body in answers if status == 409} == {
+        "IDEMPOTENCY_KEY_REUSED"
+    }
+    stored = [body["id"] for status, body in answers if status == 201]
+    assert [str(pk) for pk in Memory.objects.filter(user=user).values_list("id", flat=True)] == (
+        stored
+    )

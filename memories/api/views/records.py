@@ -5,7 +5,7 @@ import re
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -84,7 +84,12 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=False,
     pattern=IDEMPOTENCY_KEY_PATTERN,
     description="A key of the client's choosing (a UUID) per capture: the same key again "
-    "answers 200 with the memory the first request made, and stores nothing more.",
+    "answers 200 with the memory the first request made, and stores nothing more. The same key "
+    "with another capture is a 409 (IDEMPOTENCY_KEY_REUSED).",
+)
+KEY_REUSED = OpenApiResponse(
+    description="The Idempotency-Key came before with another capture (IDEMPOTENCY_KEY_REUSED); "
+    "nothing was stored."
 )
 
 
@@ -104,7 +109,7 @@ class MemoryPromptView(MemoryView):
         summary="Capture a prompt before the AI answers",
         parameters=[IDEMPOTENCY_KEY],
         request=s.PromptCaptureSerializer,
-        responses={201: s.MemorySavedSerializer, 200: s.MemorySavedSerializer},
+        responses={201: s.MemorySavedSerializer, 200: s.MemorySavedSerializer, 409: KEY_REUSED},
     )
     def post(self, request: Request) -> Response:
         key = idempotency_key(request)
