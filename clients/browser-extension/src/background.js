@@ -66,12 +66,14 @@ async function sendQueue() {
 
 async function sendOne(server, apiKey, op) {
   if (op.kind === "prompt") {
-    const result = await api.call(server, "/api/v1/memories/prompts", {
-      method: "POST",
-      apiKey,
-      body: op.body,
-      headers: { "Idempotency-Key": op.idempotencyKey },
-    });
+    const result = await sentCutIfTooLong(op.body, "prompt", (body) =>
+      api.call(server, "/api/v1/memories/prompts", {
+        method: "POST",
+        apiKey,
+        body,
+        headers: { "Idempotency-Key": op.idempotencyKey },
+      }),
+    );
     if (result.ok) {
       await store.link(op.captureId, result.body.id, {
         memoryId: result.body.id,
@@ -85,11 +87,19 @@ async function sendOne(server, apiKey, op) {
   const memoryId = await store.memoryOf(op.captureId);
   if (!memoryId) return { ok: false, status: 404, error: "its prompt was not stored" };
   // Saving the same response again changes nothing on the server: safe to repeat.
-  return api.call(server, `/api/v1/memories/${memoryId}/response`, {
-    method: "POST",
-    apiKey,
-    body: op.body,
-  });
+  return sentCutIfTooLong(op.body, "response", (body) =>
+    api.call(server, `/api/v1/memories/${memoryId}/response`, { method: "POST", apiKey, body }),
+  );
+}
+
+// A text longer than the server keeps (a 413) is sent again cut to fit, saying so, rather than
+// dropped. A retry of the queue cuts the same text the same way: the same request again.
+async function sentCutIfTooLong(body, field, send) {
+  const result = await send(body);
+  if (result.status !== 413) return result;
+  const error = result.body && result.body.error;
+  const cut = api.cutToFit(body[field], error && error.details);
+  return cut === null ? result : send({ ...body, [field]: cut });
 }
 
 // --- Captures from the pages ------------------------------------------------------------------

@@ -48,6 +48,22 @@ export async function call(server, path, { method = "GET", apiKey, body, headers
   };
 }
 
+// What ends a text cut to fit the server's limit on a memory's text.
+export const CUT_NOTE =
+  "\n\n[Cut by Engram's extension: the exchange was longer than the server keeps.]";
+
+// A text the server refused as too long (413: details.length, of the memory's whole text, over
+// details.limit_chars) cut so that the whole fits, ending with CUT_NOTE; null when none of it
+// would fit. Counted in code points, as the server counts.
+export function cutToFit(text, details) {
+  const limit = Number(details && details.limit_chars);
+  const length = Number(details && details.length);
+  if (!(limit > 0) || !(length > limit)) return null;
+  const chars = Array.from(text);
+  const keep = chars.length - (length - limit) - Array.from(CUT_NOTE).length;
+  return keep > 0 ? chars.slice(0, keep).join("") + CUT_NOTE : null;
+}
+
 // Worth sending again later: no answer, a server error, too many requests.
 export function isRetryable(result) {
   return result.status === 0 || result.status === 429 || result.status >= 500;
