@@ -7,6 +7,7 @@ before the handler runs (Sentry's ``convert_args``): another user's object, a mi
 a malformed id are all the same 404, and no handler looks an owned object up itself.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -142,6 +143,18 @@ class InputSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+class ClosedInputSerializer(InputSerializer):
+    """An input whose unknown fields are a 400, not ignored: for filters, where a misspelt key
+    would silently widen what a read returns. The schema says so."""
+
+    schema_constraints = {"additionalProperties": False}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping) and (unknown := sorted(set(data) - set(self.fields))):
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
 
 
 # No docstrings on these bases: the OpenAPI schema takes a view's docstring as its description.

@@ -47,9 +47,18 @@ SNIPPET_CHARS = 200
 
 class EngramServer(MCPServer):
     """The SDK's server, answering arguments that fail a tool's schema as Engram refuses any
-    input: ``VALIDATION_ERROR`` naming each field (the SDK answers with pydantic's text)."""
+    input: ``VALIDATION_ERROR`` naming each field (the SDK answers with pydantic's text, and
+    ignores an argument the tool does not take: a misspelt filter would widen a read)."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context=None):
+        taken = {
+            tool.name: tool.input_schema.get("properties", {}) for tool in await self.list_tools()
+        }
+        if name in taken and (unknown := sorted(set(arguments or {}) - set(taken[name]))):
+            details = {argument: ["This tool takes no such argument."] for argument in unknown}
+            return _refusal(
+                ValidationFailed("The tool's arguments are not valid.", details=details)
+            )
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -224,6 +233,11 @@ async def list_memories(
     """List the user's memories, newest first, a page at a time."""
 
     def work(user: User) -> tuple[Any, str]:
+        named = set(s.MemoryListQuerySerializer().fields) - {"cursor", "limit"}
+        if unknown := sorted(set(filters or {}) - named):
+            raise ValidationFailed(
+                details={f"filters.{key}": ["Unknown filter."] for key in unknown}
+            )
         arguments = {**(filters or {}), "cursor": cursor, "limit": limit}
         query = _validated(s.MemoryListQuerySerializer, arguments)
         page = memory_page(

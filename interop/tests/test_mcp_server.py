@@ -111,6 +111,12 @@ def test_every_tool_acts_on_the_keys_owner(engram, user, key_for, fake_openai):
         seen["delete"] = await call(session, "delete_memory", memory_id=memory_id)
         seen["unconfirmed"] = await call(session, "delete_all_memories")
         seen["mistyped"] = await call(session, "search_memories", query="x", top_k="many")
+        # A misspelt argument or filter is refused, not ignored (ignored, it widens the read).
+        seen["misspelt"] = [
+            await call(session, "list_memories", tag="travel"),
+            await call(session, "list_memories", filters={"tags": ["travel"]}),
+            await call(session, "search_memories", query="x", filters={"tag": ["travel"]}),
+        ]
         seen["loosely"] = [
             (await session.call_tool("delete_all_memories", {"confirm": value})).is_error
             for value in ("yes", 1, "true")
@@ -141,6 +147,12 @@ def test_every_tool_acts_on_the_keys_owner(engram, user, key_for, fake_openai):
     is_error, mistyped = seen["mistyped"]
     assert is_error and mistyped["error"]["code"] == "VALIDATION_ERROR"
     assert list(mistyped["error"]["details"]) == ["top_k"]
+    assert [(is_error, refusal["error"]["code"], list(refusal["error"]["details"]))
+            for is_error, refusal in seen["misspelt"]] == [
+        (True, "VALIDATION_ERROR", ["tag"]),
+        (True, "VALIDATION_ERROR", ["filters.tags"]),
+        (True, "VALIDATION_ERROR", ["filters"]),
+    ]  # fmt: skip
     assert seen["delete_all"] == (False, {"deleted": 1})  # the fact the job added
     assert seen["after"]["results"] == []
     assert not Memory.objects.filter(user=user).exists()

@@ -9,7 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import InputSerializer
+from core.api import ClosedInputSerializer, InputSerializer
 from core.pagination import PageQuerySerializer
 from core.schema import EMPTY_OR_NOT_BLANK, NO_NUL, NOT_BLANK_NO_NUL
 from memories.extraction import ROLES
@@ -154,7 +154,7 @@ class ScalarMapField(serializers.DictField):
     """Keys and the scalar value (or null) each must equal."""
 
 
-class SearchFiltersSerializer(ScopeFieldsMixin):
+class SearchFiltersSerializer(ClosedInputSerializer, ScopeFieldsMixin):
     provider = serializers.ChoiceField(choices=Provider.choices, required=False)
     source = serializers.ChoiceField(choices=Source.choices, required=False)
     tags = _tags(required=False)

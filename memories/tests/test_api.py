@@ -320,6 +320,8 @@ def test_search_endpoint(auth_client, user, embed_now):
             400,
             "VALIDATION_ERROR",
         ),
+        # A misspelt filter ("tag" is the list's parameter) would otherwise widen the search.
+        ("post", "/search", {"query": "x", "filters": {"tag": ["a"]}}, 400, "VALIDATION_ERROR"),
         ("post", "", {"content": "x", "metadata": {"k\u0000": 1}}, 400, "VALIDATION_ERROR"),
         # Raw JSON: a lone surrogate escape, which PostgreSQL could not store.
         ("post", "", '{"content": "x", "metadata": {"k": ["\\ud800"]}}', 400, "VALIDATION_ERROR"),
