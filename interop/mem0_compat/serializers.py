@@ -37,6 +37,32 @@ class EntityIdField(serializers.CharField):
         )
 
 
+# An option of mem0's that Engram does not serve may only ask for nothing (null, false, empty).
+_NOTHING_ASKED = {
+    "nullable": True,
+    "anyOf": [
+        {"type": "boolean", "enum": [False]},
+        {"type": "string", "maxLength": 0},
+        {"type": "array", "maxItems": 0},
+        {"type": "object", "maxProperties": 0},
+    ],
+}
+
+
+@extend_schema_field(_NOTHING_ASKED)
+class NotServedField(serializers.Field):
+    """A mem0 option Engram does not serve: refused when it asks for something, so that nothing
+    a client asked for is dropped without a word (docs/interop.md, "Not served")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data is False or data in ("", [], {}):
+            return data
+        raise serializers.ValidationError("Engram does not serve this mem0 option.")
+
+
 class Mem0EntityFieldsMixin(InputSerializer):
     user_id = EntityIdField(help_text="Your end user (a namespace).")
     agent_id = EntityIdField()
@@ -105,6 +131,12 @@ class Mem0AddSerializer(Mem0EntityFieldsMixin):
         help_text="Unix time of the memories (infer=false).",
     )
     filters = serializers.DictField(required=False, help_text="Entity ids, as at the top level.")
+    expiration_date = NotServedField()
+    immutable = NotServedField()
+    custom_categories = NotServedField()
+    custom_instructions = NotServedField()
+    agent_custom_instructions = NotServedField()
+    structured_data_schema = NotServedField()
 
 
 class Mem0SearchSerializer(Mem0EntityFieldsMixin):

@@ -97,6 +97,35 @@ def test_a_wildcard_delete_is_refused_not_answered_as_done(client, user, token):
     assert Memory.objects.filter(user=user).count() == 1
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("expiration_date", "2030-01-01"),
+        ("immutable", True),
+        ("custom_categories", [{"travel": "Trips"}]),
+        ("custom_instructions", "Only keep food preferences."),
+    ],
+)
+def test_an_option_engram_does_not_serve_is_refused_not_dropped(client, user, token, option, value):
+    body = {"messages": [{"role": "user", "content": "I fly to Lisbon"}], "user_id": "alice"}
+
+    refused = client.post(
+        "/mem0/v3/memories/add/", {**body, option: value}, content_type="application/json", **token
+    )
+    # What asks for nothing (as a client's defaults may send) passes.
+    asked_nothing = client.post(
+        "/mem0/v3/memories/add/",
+        {**body, "infer": False, "immutable": False, "expiration_date": None},
+        content_type="application/json",
+        **token,
+    )
+
+    assert refused.status_code == 400
+    assert list(refused.json()["error"]["details"]) == [option]
+    assert asked_nothing.status_code == 200
+    assert Memory.objects.filter(user=user).count() == 1
+
+
 def test_infer_without_a_language_model_stores_the_messages_as_they_are(client, user, token):
     answer = client.post(
         "/mem0/v3/memories/add/",
