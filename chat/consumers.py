@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from accounts.ratelimit import user_rate_limit
 from chat import selectors, services
+from chat.api.serializers import temperature_field
 from chat.streaming import ChatEvent, failure_events, run_turn, ws_frame
 from core.db import release_connections
 from core.errors import ErrorCode
@@ -28,7 +29,7 @@ class SendFrame(serializers.Serializer):
     model = serializers.CharField(max_length=200)
     # The model's context is the real limit (CONTEXT_TOO_LONG); this only bounds the work.
     content = serializers.CharField(max_length=1_000_000, trim_whitespace=False)
-    temperature = serializers.FloatField(required=False, allow_null=True, default=None)
+    temperature = temperature_field()
     include_team = TeamScopeField()
     client_id = serializers.CharField(required=False, max_length=128, default="")
 

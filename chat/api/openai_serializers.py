@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chat.api.serializers import temperature_field
 from core.api import InputSerializer
 from core.schema import NO_NUL
 
@@ -62,7 +63,7 @@ class ChatCompletionInput(InputSerializer):
     )
     stream = serializers.BooleanField(default=False)
     stream_options = StreamOptionsInput(required=False)
-    temperature = serializers.FloatField(required=False, allow_null=True, default=None)
+    temperature = temperature_field()
     max_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     max_completion_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     top_p = serializers.FloatField(required=False, min_value=0, max_value=1)

@@ -14,10 +14,18 @@ class MessageListQuery(PageQuerySerializer):
     order = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
 
 
+def temperature_field() -> serializers.FloatField:
+    """A request's sampling temperature: 0 to 2, OpenAI's range, the widest of the providers'
+    (past it every provider refuses the request, which would be a provider's error, not ours)."""
+    return serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=2
+    )
+
+
 class MessageCreateInput(serializers.Serializer):
     # The model's context is the real limit (CONTEXT_TOO_LONG); this only bounds the work.
     content = serializers.CharField(max_length=1_000_000, trim_whitespace=False)
-    temperature = serializers.FloatField(required=False, allow_null=True, default=None)
+    temperature = temperature_field()
     stream = serializers.BooleanField(default=False)
     include_team = TeamScopeField()
 

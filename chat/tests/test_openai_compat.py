@@ -115,6 +115,17 @@ def test_asking_for_other_than_one_choice_is_a_400_the_client_shows(client, fake
     assert not fake_openai.chat_requests
 
 
+def test_a_temperature_out_of_every_providers_range_is_a_validation_error(client, fake_openai):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "Hot?"}], temperature=9
+        )
+
+    error = refused.value.body  # the SDK keeps the body's "error" object
+    assert error["code"] == "VALIDATION_ERROR" and "temperature" in error["details"]
+    assert not fake_openai.chat_requests
+
+
 def test_a_thread_header_keeps_the_exchange(client, user, fake_openai):
     thread = ThreadFactory(user=user)
     fake_openai.script(Reply(text="Noted."))
