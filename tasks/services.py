@@ -9,6 +9,7 @@ takes that grant back with a negative ledger row. A task awaiting approval canno
 
 import uuid
 from datetime import date, datetime, time, timedelta
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +36,9 @@ from tasks.xp import task_xp
 
 MAX_DEPTH = 3
 RECURRENCE_FREQUENCIES = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
+# A rule's INTERVAL and COUNT: RFC 5545 wants positive integers; past these, a step or a series
+# outruns the calendar dateutil can walk (a ValueError while generating).
+RECURRENCE_MAX_INTERVAL, RECURRENCE_MAX_COUNT = 1_000, 10_000
 EARLIEST_START, LATEST_START = date(2000, 1, 1), date(2200, 12, 31)
 # Occurrences one generation creates at most for one rule (a daily rule needs the horizon's days).
 OCCURRENCES_PER_RUN = 100
@@ -343,11 +347,16 @@ def recurrence_rule_parse(value: str) -> str:
     parts = dict(part.partition("=")[::2] for part in body.upper().split(";"))
     if parts.get("FREQ") not in RECURRENCE_FREQUENCIES:
         raise refuse(f"FREQ must be one of {', '.join(sorted(RECURRENCE_FREQUENCIES))}.")
+    for name, most in (("INTERVAL", RECURRENCE_MAX_INTERVAL), ("COUNT", RECURRENCE_MAX_COUNT)):
+        if name in parts and not (parts[name].isdigit() and 1 <= int(parts[name]) <= most):
+            raise refuse(f"{name} must be a whole number from 1 to {most}.")
     try:
-        first = _rule_of(body, datetime.combine(EARLIEST_START, time(9))).after(datetime.min)
+        # The first occurrences, walked as generation walks them: dateutil parses some rules
+        # it cannot follow.
+        first = list(islice(_rule_of(body, datetime.combine(EARLIEST_START, time(9))), 3))
     except (ValueError, TypeError, OverflowError) as exc:
         raise refuse(str(exc)) from None
-    if first is None:
+    if not first:
         raise refuse("This rule never occurs.")
     return body
 

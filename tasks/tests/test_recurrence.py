@@ -152,6 +152,12 @@ def test_rules_through_the_api(auth_client, other_client):
         "DTSTART:20260101T090000\nRRULE:FREQ=DAILY",
         "",
         "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+        # dateutil parses these, then fails walking them (a 500 once)
+        "FREQ=DAILY;INTERVAL=-1",
+        "FREQ=WEEKLY;INTERVAL=-2",
+        "FREQ=DAILY;INTERVAL=0",
+        "FREQ=DAILY;INTERVAL=99999999999999999999",
+        "FREQ=DAILY;COUNT=-1",
     ],
 )
 def test_unusable_rules_are_refused(auth_client, rrule):
