@@ -29,7 +29,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts import crypto
 from accounts.models import PREFERENCE_FIELDS, ApiKey, Provider, ProviderKey, User
 from billing.tiers import allowance
-from core.db import row_reader
+from core.db import row_reader, transaction_lock
 from core.egress import url_refusal
 from core.errors import (
     AuthenticationFailed,
@@ -408,6 +408,8 @@ def provider_key_set(*, user: User, provider: str, api_key: str, base_url: str =
         )
     ciphertext = crypto.encrypt(api_key, context=_provider_key_context(user.pk, provider))
     with transaction.atomic():
+        # Keys for other providers stored at the same moment count against the same plan limit.
+        transaction_lock("accounts.provider_keys", str(user.pk))
         existing = ProviderKey.objects.select_for_update().filter(user=user, provider=provider)
         key = existing.first()
         if key is None:

@@ -1,14 +1,20 @@
 """Provider keys: encrypted at rest, never shown back, never logged, rotatable."""
 
 import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 
-from accounts import crypto
+from accounts import crypto, services
 from accounts.models import ProviderKey
 from accounts.services import provider_credentials
 from accounts.tests.conftest import new_ring
+from billing.tiers import Tier, limits_for
+from core.errors import QuotaExceeded
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/auth/provider-keys"
@@ -156,3 +162,40 @@ def test_a_lan_base_url_is_allowed_and_a_local_one_when_the_operator_says_so(aut
     )
 
     assert (lan.status_code, local.status_code) == (200, 200)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keys_stored_at_once_for_several_providers_keep_to_the_plans_limit(user, monkeypatch):
+    """Five providers' keys sent at the same moment by a plan that allows one: one is stored,
+    the others are refused (unlocked, each counted before the others committed)."""
+    user.tier = Tier.FREE
+    user.save(update_fields=["tier"])
+    assert limits_for(user).provider_keys == 1
+    counted = services.allowance
+
+    def allowance_slowly(*args, **kwargs):
+        # Holds the gap between counting and storing open long enough for the others to count.
+        answer = counted(*args, **kwargs)
+        time.sleep(0.05)
+        return answer
+
+    monkeypatch.setattr(services, "allowance", allowance_slowly)
+    together = threading.Barrier(5)
+
+    def store(provider: str) -> str:
+        together.wait()
+        try:
+            key = f"{provider}-{PLAIN_KEY}"
+            services.provider_key_set(user=user, provider=provider, api_key=key)
+            return "stored"
+        except QuotaExceeded:
+            return "refused"
+        finally:
+            connections.close_all()
+
+    providers = ["openai", "anthropic", "google", "xai", "openrouter"]
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        outcomes = list(pool.map(store, providers))
+
+    assert sorted(outcomes) == ["refused"] * 4 + ["stored"]
+    assert ProviderKey.objects.filter(user=user).count() == 1

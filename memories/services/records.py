@@ -93,7 +93,7 @@ def memory_capture(
         return memory_create(user=user, draft=draft)
     fingerprint = _capture_fingerprint(draft)
     with transaction.atomic():
-        transaction_lock(f"capture:{user.pk}", idempotency_key)
+        transaction_lock("memories.capture", f"{user.pk}:{idempotency_key}")
         receipt = (
             CaptureReceipt.objects.filter(user=user, key=idempotency_key)
             .select_related("memory")
