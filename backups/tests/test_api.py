@@ -214,6 +214,24 @@ def test_a_resumable_upload_needs_room_for_its_whole_size(pro):
     assert answer.json()["error"]["details"]["requested_bytes"] == 6 * GB
 
 
+def test_a_resumable_upload_past_the_upload_size_limit_is_refused_on_any_plan(
+    api_client, local_blobs, settings
+):
+    """As a whole backup past STORAGE_MAX_UPLOAD_BYTES is (by its Content-Length), also where
+    the plan sets no storage limit."""
+    settings.STORAGE_MAX_UPLOAD_BYTES = 1_000
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(make_user(Tier.SELF_HOSTED))}")
+
+    answer = api_client.post(
+        "/api/v1/backup/uploads",
+        {"version": 1, "timestamp": 1, "size": 1_001, "checksum": sha(b"")},
+        format="json",
+    )
+
+    assert answer.status_code == 413
+    assert answer.json()["error"]["details"] == {"limit_bytes": 1_000}
+
+
 def test_conditional_gets_of_the_latest_backup(pro):
     assert pro.get("/api/v1/backup").status_code == 404
     put_backup(pro, b"first")
