@@ -19,7 +19,7 @@ from django.utils.module_loading import import_string
 
 from accounts import crypto
 from accounts.models import User
-from billing.tiers import Tier
+from billing.tiers import Tier, allowance
 from core.errors import (
     Conflict,
     ErrorCode,
@@ -401,6 +401,19 @@ def _sso_context(organisation_id: Any) -> str:
 
 
 @transaction.atomic
+def _sso_membership(*, user: User, organisation_id: Any) -> Membership:
+    """``user``'s membership, to set up the organisation's sign-in (its provider, its domains):
+    a role that may, on a plan that includes SSO (billing/tiers.py)."""
+    membership = selectors.membership_allowed(
+        user=user, organisation_id=organisation_id, action="sso"
+    )
+    if not allowance(user, "sso").allowed:
+        raise QuotaExceeded(
+            "Your plan does not include SSO; the team plan does.", details={"feature": "sso"}
+        )
+    return membership
+
+
 def sso_configure(
     *,
     user: User,
@@ -412,9 +425,7 @@ def sso_configure(
 ) -> TeamSso:
     """Set the organisation's OIDC issuer and client; the secret is encrypted at rest and never
     answered (omit it to keep the stored one). Requiring SSO needs a verified domain."""
-    membership = selectors.membership_allowed(
-        user=user, organisation_id=organisation_id, action="sso"
-    )
+    membership = _sso_membership(user=user, organisation_id=organisation_id)
     organisation = membership.organisation
     sso = TeamSso.objects.filter(organisation=organisation).first()
     if client_secret is None and sso is None:
@@ -468,9 +479,7 @@ def sso_remove(*, user: User, organisation_id: Any) -> None:
 def domain_add(*, user: User, organisation_id: Any, domain: str) -> TeamDomain:
     """Claim ``domain``; it counts once a DNS TXT record ``engram-verification=<token>`` on it
     is seen (``domain_verify``)."""
-    membership = selectors.membership_allowed(
-        user=user, organisation_id=organisation_id, action="sso"
-    )
+    membership = _sso_membership(user=user, organisation_id=organisation_id)
     domain = domain.strip().lower().rstrip(".")
     if "." not in domain or "@" in domain or " " in domain:
         raise ValidationFailed(details={"domain": ["Give a domain name such as example.com."]})

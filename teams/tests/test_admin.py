@@ -3,6 +3,7 @@ the secret, and the audit log it cannot change or delete."""
 
 import pytest
 
+from billing.tiers import Tier
 from conftest import bearer_client
 from teams.models import AuditEvent, TeamSso
 from teams.tests.conftest import TEAMS
@@ -12,6 +13,8 @@ SECRET = "console-must-never-show-this-secret"
 
 
 def test_every_teams_page_answers_and_never_shows_the_secret(operator_client, team, owner, people):
+    owner.tier = Tier.TEAM  # SSO comes with the team plan
+    owner.save(update_fields=["tier"])
     bearer_client(owner).put(f"{TEAMS}/{team.pk}/sso", {
         "issuer": "https://id.acme.example", "client_id": "acme", "client_secret": SECRET,
     }, format="json")  # fmt: skip

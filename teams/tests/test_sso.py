@@ -9,6 +9,7 @@ from allauth.account.models import EmailAddress
 from django.test import Client
 
 from accounts.models import User
+from billing.tiers import Tier
 from conftest import bearer_client
 from teams.models import AuditAction, AuditEvent, Membership, TeamSso
 from teams.services import sso_client_secret
@@ -23,6 +24,13 @@ CLIENT_SECRET = "acme-client-secret-0123456789abcdef"
 ADA = {"sub": "ada-1", "email": "ada@acme.example", "email_verified": True, "name": "Ada"}
 MALLORY = {"sub": "mal-1", "email": "boss@other.example", "email_verified": True}
 PASSWORD = "a-long-enough-password-1"
+
+
+@pytest.fixture(autouse=True)
+def owner_on_the_team_plan(owner):
+    # SSO comes with the team plan (billing/tiers.py); the refusal is tested below.
+    owner.tier = Tier.TEAM
+    owner.save(update_fields=["tier"])
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +57,24 @@ def verified_domain(client, team, dns, domain="acme.example") -> dict:
     verified = client.post(f"{TEAMS}/{team.pk}/domains/{body['id']}/verify")
     assert verified.status_code == 200 and verified.json()["verified_at"]
     return verified.json()
+
+
+@pytest.mark.parametrize("tier", [Tier.FREE, Tier.PRO, Tier.POWER])
+def test_a_plan_without_sso_cannot_set_it_up(team, owner, tier):
+    owner.tier = tier
+    owner.save(update_fields=["tier"])
+    client = bearer_client(owner)
+
+    answers = [
+        configure(client, team),
+        client.post(f"{TEAMS}/{team.pk}/domains", {"domain": "gmail.com"}, format="json"),
+    ]
+
+    for answer in answers:
+        assert answer.status_code == 403
+        assert answer.json()["error"]["code"] == "QUOTA_EXCEEDED"
+        assert answer.json()["error"]["details"] == {"feature": "sso"}
+    assert not TeamSso.objects.exists() and not team.domains.exists()
 
 
 def test_the_secret_is_encrypted_at_rest_and_never_answered(team, owner):
