@@ -204,7 +204,7 @@ def space_of(*, user: User, organisation_id: Any, write: bool = False) -> Space:
     if write and not writable:
         raise PermissionDenied(
             "Only this organisation's owner and admins may write its memories.",
-            details={"role": membership.role},
+            details={"role": membership.role, "allowed_roles": [Role.ADMIN, Role.OWNER]},
         )
     organisation = membership.organisation
     return Space(organisation.pk, organisation.space, writable)

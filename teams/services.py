@@ -188,7 +188,12 @@ def invitation_create(
     email = email.strip().lower()
     if role == Role.OWNER or (role == Role.ADMIN and membership.role != Role.OWNER):
         raise PermissionDenied(
-            "Only the owner invites admins; nobody invites an owner.", details={"role": role}
+            "Only the owner invites admins; nobody invites an owner.",
+            details={
+                "role": membership.role,
+                "allowed_roles": [] if role == Role.OWNER else [Role.OWNER],
+                "invited_role": role,
+            },
         )
     with transaction.atomic():
         # One invitation at a time per organisation: two admins cannot both take the last seat.

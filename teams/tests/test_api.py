@@ -121,7 +121,8 @@ def test_roles_are_enforced_per_endpoint(team, owner, people, who, method, path,
     assert answer.status_code == status, answer.content
     if status == 403:
         assert code(answer) == "PERMISSION_DENIED"
-        assert "role" in answer.json()["error"]["details"]
+        details = answer.json()["error"]["details"]
+        assert details["role"] == who and who not in details["allowed_roles"]
 
 
 @pytest.mark.parametrize(

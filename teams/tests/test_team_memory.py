@@ -128,6 +128,10 @@ def test_writes_only_by_the_roles_that_may(world):
     refused = a.post(f"{TEAMS}/{team_a.pk}/memories", {"content": "Lunch at 12."}, format="json")
 
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "PERMISSION_DENIED"
+    assert refused.json()["error"]["details"] == {
+        "role": "member",
+        "allowed_roles": ["admin", "owner"],
+    }
     assert a.delete(f"{TEAMS}/{team_a.pk}/memories/{written.json()['id']}").status_code == 403
     admin = UserFactory()
     join(team_a, admin, Role.ADMIN)
