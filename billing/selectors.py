@@ -20,7 +20,7 @@ from billing.entitlements import (
     subscription_tier,
 )
 from billing.models import DailyUsage
-from billing.tiers import PAID_TIERS, TIERS, Tier, limits_for
+from billing.tiers import PAID_TIERS, TIERS, Tier, effective_tier, limits_for
 
 # Statuses after which a subscription can never pay again.
 ENDED = ("canceled", "incomplete_expired")
@@ -156,7 +156,8 @@ def usage_of(*, user: User) -> dict[str, Any]:
         used.update(import_string(meter)(user=user))
     limits = limits_for(user)
     return {
-        "tier": user.tier,
+        # The tier whose limits these are: the user's own, or a paying team's granted to them.
+        "tier": effective_tier(user),
         "period_start": since,
         "requests": _meter(llm["requests"] or 0, None),
         # What the daily limit counts (API requests), not the LLM calls summed in DailyUsage.

@@ -67,7 +67,9 @@ class UsageMeterOutput(serializers.Serializer):
 
 
 class BillingUsageOutput(serializers.Serializer):
-    tier = serializers.CharField()
+    tier = serializers.CharField(
+        help_text="The tier whose limits apply: your own, or your paying team's (the better)."
+    )
     period_start = serializers.DateField()
     requests = UsageMeterOutput()
     requests_today = UsageMeterOutput()

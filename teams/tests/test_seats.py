@@ -111,13 +111,14 @@ def test_the_team_tier_applies_to_each_member_per_person(paid_team, auth_client,
     join(paid_team, member)
     outsider = person("z@elsewhere.example")
 
-    def per_minute(client) -> int:
-        answer = client.get("/api/v1/billing/usage")
-        return answer.json()["requests_per_minute"]["limit"]
+    def per_minute(client) -> tuple[str, int]:
+        answer = client.get("/api/v1/billing/usage").json()
+        return answer["tier"], answer["requests_per_minute"]["limit"]
 
-    # 200 a minute each (the team tier's per seat), not 600 pooled on the owner.
-    assert per_minute(auth_client) == 200
-    assert per_minute(bearer_client(member)) == 200
-    assert per_minute(bearer_client(outsider)) == 20  # free
+    # 200 a minute each (the team tier's per seat), not 600 pooled on the owner; the usage
+    # names the tier whose limits it shows.
+    assert per_minute(auth_client) == ("team", 200)
+    assert per_minute(bearer_client(member)) == ("team", 200)
+    assert per_minute(bearer_client(outsider)) == ("free", 20)
     Membership.objects.filter(user=member).delete()
-    assert per_minute(bearer_client(member)) == 20
+    assert per_minute(bearer_client(member)) == ("free", 20)
