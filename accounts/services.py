@@ -40,7 +40,6 @@ from core.errors import (
     ValidationFailed,
 )
 from core.ownership import get_owned_object
-from llm.catalog import UnknownModel, get_catalog
 
 API_KEY_PREFIX = "egm_"
 API_KEY_DISPLAY_CHARS = 12
@@ -300,14 +299,6 @@ def user_profile_update(*, user: User, changes: dict[str, Any]) -> User:
         raise ValidationFailed(
             details={field: ["This field cannot be changed."] for field in unknown}
         )
-    if model_id := changes.get("default_model"):
-        try:
-            get_catalog().get(model_id)
-        except UnknownModel:
-            # A default no turn could use: every chat without a model would fail later.
-            raise ValidationFailed(
-                details={"default_model": [f"No model with id '{model_id}'."]}
-            ) from None
     for field, value in changes.items():
         setattr(user, field, value)
     user.save(update_fields=[*changes])

@@ -227,7 +227,6 @@ def test_profile_settings_round_trip(auth_client):
         ({"default_temperature": -0.1}, "default_temperature"),
         ({"system_prompt": "x" * 8001}, "system_prompt"),
         ({"memory_enabled": "maybe"}, "memory_enabled"),
-        ({"default_model": "no-such-model"}, "default_model"),
     ],
 )
 def test_profile_validation_errors_name_the_field(auth_client, changes, field):
