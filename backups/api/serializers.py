@@ -3,7 +3,9 @@
 import base64
 import binascii
 import math
+from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -202,8 +204,16 @@ class BackupPageOut(serializers.Serializer):
 class BackupUploadIn(serializers.Serializer):
     version = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
     timestamp = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
-    size = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
+    size = serializers.IntegerField(min_value=1)
     checksum = _checksum()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # At most an upload's limit (a whole backup past it is a 413), as configured now: the
+        # schema, made per request, says so too.
+        self.fields["size"] = serializers.IntegerField(
+            min_value=1, max_value=settings.STORAGE_MAX_UPLOAD_BYTES
+        )
 
 
 class BackupUploadOut(BackupOut):

@@ -19,7 +19,6 @@ from backups.services.upload import (
     quota_recheck,
     quota_room,
     upload_body,
-    upload_size_check,
 )
 from backups.services.vectors import vector_indexes_drop_stale
 from core.errors import ValidationFailed
@@ -63,7 +62,6 @@ def backup_upload_start(
     """Open a resumable upload of ``size`` bytes; its room in the quota is reserved until it is
     completed or aborted. Parts are BACKUP_PART_BYTES long, the last one shorter."""
     checksum = checksum_valid(checksum, field="checksum")
-    upload_size_check(size)
     with transaction.atomic():
         lock_user_storage(user)
         quota_room(user=user, kind=BACKUPS, adding=size)

@@ -154,15 +154,6 @@ class VerifiedBody:
             raise ChecksumMismatch(details={"checksum": self.checksum, "size": self.size})
 
 
-def upload_size_check(size: int) -> None:
-    """An upload (whole, or a resumable one's declared size) is at most STORAGE_MAX_UPLOAD_BYTES."""
-    if size > settings.STORAGE_MAX_UPLOAD_BYTES:
-        limit = settings.STORAGE_MAX_UPLOAD_BYTES
-        raise PayloadTooLarge(
-            f"An upload may have at most {limit} bytes.", details={"limit_bytes": limit}
-        )
-
-
 def upload_body(
     *,
     user: User,
@@ -174,8 +165,11 @@ def upload_body(
 ) -> VerifiedBody:
     """Check what the client declared (size limit, quota) before a byte is read, and return the
     body to stream to storage."""
-    if declared is not None:
-        upload_size_check(declared)
+    if declared is not None and declared > settings.STORAGE_MAX_UPLOAD_BYTES:
+        limit = settings.STORAGE_MAX_UPLOAD_BYTES
+        raise PayloadTooLarge(
+            f"An upload may have at most {limit} bytes.", details={"limit_bytes": limit}
+        )
     used, remaining = quota_room(user=user, kind=kind, adding=declared or 0, freeing=freeing)
     return VerifiedBody(
         source,

@@ -217,8 +217,8 @@ def test_a_resumable_upload_needs_room_for_its_whole_size(pro):
 def test_a_resumable_upload_past_the_upload_size_limit_is_refused_on_any_plan(
     api_client, local_blobs, settings
 ):
-    """As a whole backup past STORAGE_MAX_UPLOAD_BYTES is (by its Content-Length), also where
-    the plan sets no storage limit."""
+    """As a whole backup past STORAGE_MAX_UPLOAD_BYTES is (by its Content-Length: a 413), also
+    where the plan sets no storage limit; the schema states the limit."""
     settings.STORAGE_MAX_UPLOAD_BYTES = 1_000
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(make_user(Tier.SELF_HOSTED))}")
 
@@ -228,8 +228,13 @@ def test_a_resumable_upload_past_the_upload_size_limit_is_refused_on_any_plan(
         format="json",
     )
 
-    assert answer.status_code == 413
-    assert answer.json()["error"]["details"] == {"limit_bytes": 1_000}
+    assert answer.status_code == 400
+    assert answer.json()["error"]["details"] == {
+        "size": ["Ensure this value is less than or equal to 1000."]
+    }
+    schema = api_client.get("/api/schema/?format=json").json()
+    upload = schema["components"]["schemas"]["BackupUploadInRequest"]
+    assert upload["properties"]["size"]["maximum"] == 1_000
 
 
 def test_conditional_gets_of_the_latest_backup(pro):
