@@ -52,6 +52,9 @@ class TierLimits:
     backup_bytes: int | None
     cloud_storage_bytes: int | None
     provider_keys: int | None
+    # Organisations a person owns (teams): without the team plan an organisation has one seat,
+    # and its space takes its owner's limits, so more would only multiply them.
+    organisations: int | None
     agents: int | None
     active_batches: int | None
     batch_builder: bool
@@ -83,6 +86,7 @@ TIERS: dict[str, TierLimits] = {
         backup_bytes=0,
         cloud_storage_bytes=0,
         provider_keys=1,
+        organisations=1,
         agents=3,
         active_batches=2,
         batch_builder=False,
@@ -98,6 +102,7 @@ TIERS: dict[str, TierLimits] = {
         backup_bytes=5 * GB,
         cloud_storage_bytes=5 * GB,
         provider_keys=None,
+        organisations=1,
         agents=None,
         active_batches=10,
         batch_builder=False,
@@ -113,6 +118,7 @@ TIERS: dict[str, TierLimits] = {
         backup_bytes=25 * GB,
         cloud_storage_bytes=25 * GB,
         provider_keys=None,
+        organisations=1,
         agents=None,
         active_batches=None,
         batch_builder=True,
@@ -128,6 +134,7 @@ TIERS: dict[str, TierLimits] = {
         backup_bytes=None,
         cloud_storage_bytes=None,
         provider_keys=None,
+        organisations=None,
         agents=None,
         active_batches=None,
         batch_builder=True,
@@ -144,6 +151,7 @@ TIERS: dict[str, TierLimits] = {
         backup_bytes=None,
         cloud_storage_bytes=None,
         provider_keys=None,
+        organisations=None,
         agents=None,
         active_batches=None,
         batch_builder=True,
@@ -161,6 +169,7 @@ Feature = Literal[
     "backup_bytes",
     "cloud_storage_bytes",
     "provider_keys",
+    "organisations",
     "agents",
     "active_batches",
     "batch_builder",

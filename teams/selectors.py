@@ -11,10 +11,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from billing.tiers import Tier
+from billing.tiers import Tier, effective_tier
 from core.errors import NotFound, PermissionDenied
 from core.ownership import owned_id
 from teams.models import (
+    SPACE_EMAIL_DOMAIN,
     AuditEvent,
     Invitation,
     Membership,
@@ -220,9 +221,15 @@ def is_space(user: Any) -> bool:
 
 def granted_tier(user: Any) -> str | None:
     """``team`` when ``user`` belongs to an organisation whose owner pays for the team tier:
-    its limits and features then apply to them, per person (never pooled)."""
+    its limits and features then apply to them, per person (never pooled). An organisation's
+    space has its owner's tier: a paying team's space is unlimited, a free owner's has the free
+    plan's limits (and a free owner has one organisation)."""
     if not getattr(user, "pk", None) or not settings.BILLING_ENABLED:
         return None
+    if str(getattr(user, "email", "")).endswith(f"@{SPACE_EMAIL_DOMAIN}"):
+        organisation = Organisation.objects.filter(space_id=user.pk).select_related("owner")
+        owner = next((found.owner for found in organisation), None)
+        return effective_tier(owner) if owner is not None else None
     paid = Membership.objects.filter(user_id=user.pk, organisation__owner__tier=Tier.TEAM).exists()
     return Tier.TEAM if paid else None
 

@@ -19,7 +19,8 @@ from django.utils.module_loading import import_string
 
 from accounts import crypto
 from accounts.models import User
-from billing.tiers import Tier, allowance
+from billing.tiers import allowance, default_tier
+from core.db import transaction_lock
 from core.errors import (
     Conflict,
     ErrorCode,
@@ -31,6 +32,7 @@ from core.errors import (
 from core.ownership import owned_id
 from teams import selectors
 from teams.models import (
+    SPACE_EMAIL_DOMAIN,
     AuditAction,
     AuditEvent,
     Invitation,
@@ -42,7 +44,6 @@ from teams.models import (
 )
 
 logger = logging.getLogger(__name__)
-SPACE_EMAIL_DOMAIN = "spaces.engram.invalid"
 TXT_PREFIX = "engram-verification="
 
 
@@ -86,12 +87,13 @@ def team_memory_audit(*, user: User, organisation_id: Any, action: str, memory_i
 
 
 def _space_create(name: str) -> User:
-    """The organisation's memory principal: no usable password, inactive, no extraction."""
+    """The organisation's memory principal: no usable password, inactive, no extraction. Its
+    limits are its owner's plan's (``selectors.granted_tier``); its own tier is a new account's."""
     space = User(
         email=f"space-{uuid.uuid4().hex}@{SPACE_EMAIL_DOMAIN}",
         display_name=f"Team space: {name}"[:150],
         is_active=False,
-        tier=Tier.TEAM,
+        tier=default_tier(),
         memory_enabled=False,
         auto_extract=False,
         save_chat_memories=False,
@@ -108,6 +110,14 @@ def organisation_create(*, owner: User, name: str) -> Organisation:
     name = name.strip()
     if not name:
         raise ValidationFailed(details={"name": ["Give the organisation a name."]})
+    transaction_lock("teams.organisations", str(owner.pk))
+    owned = Organisation.objects.filter(owner=owner).count()
+    quota = allowance(owner, "organisations", used=owned)
+    if not quota.allowed:
+        raise QuotaExceeded(
+            f"Your plan allows {quota.limit} organisation(s); the team plan has no limit.",
+            details={"feature": "organisations", "limit": quota.limit, "used": owned},
+        )
     organisation = Organisation.objects.create(name=name, owner=owner, space=_space_create(name))
     Membership.objects.create(
         organisation=organisation, user=owner, role=Role.OWNER, joined_via="created"

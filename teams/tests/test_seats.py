@@ -1,10 +1,13 @@
 """Seats against the local Stripe: the team subscription's quantity is the seat count, and
 Stripe's webhook keeps it in step."""
 
+import dataclasses
+
 import pytest
 
 from accounts.models import User
 from billing.selectors import current_subscription
+from billing.tiers import TIERS, Tier, limits_for
 from conftest import bearer_client
 from providers.payments import stripe_api
 from teams.models import Membership
@@ -122,3 +125,27 @@ def test_the_team_tier_applies_to_each_member_per_person(paid_team, auth_client,
     assert per_minute(bearer_client(outsider)) == ("free", 20)
     Membership.objects.filter(user=member).delete()
     assert per_minute(bearer_client(member)) == ("free", 20)
+
+
+def test_a_space_takes_its_owners_plan_and_a_free_owner_has_one_organisation(
+    paid_team, monkeypatch
+):
+    """A paying team's space stores without a cap; a free owner's space has the free plan's
+    limits (its own, beside the owner's), and a second organisation is refused: a team space
+    is no way past one's own plan."""
+    monkeypatch.setitem(TIERS, Tier.FREE, dataclasses.replace(TIERS[Tier.FREE], memories=1))
+    assert limits_for(paid_team.space).memories is None
+    free = person("free@elsewhere.example")
+    client = bearer_client(free)
+    mine = client.post(TEAMS, {"name": "Mine"}, format="json")
+    assert mine.status_code == 201, mine.content
+    space_memories = f"{TEAMS}/{mine.json()['id']}/memories"
+
+    first = client.post(space_memories, {"content": "Standup at 9:30."}, format="json")
+    second = client.post(space_memories, {"content": "Lunch at 12."}, format="json")
+    another = client.post(TEAMS, {"name": "Another"}, format="json")
+
+    assert first.status_code == 201
+    assert second.status_code == 403 and second.json()["error"]["code"] == "QUOTA_EXCEEDED"
+    assert another.status_code == 403
+    assert another.json()["error"]["details"] == {"feature": "organisations", "limit": 1, "used": 1}
