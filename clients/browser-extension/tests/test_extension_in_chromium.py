@@ -154,7 +154,14 @@ def chat_sites(directory: Path) -> Iterator[int]:
 
 # --- The rig: Engram, the sites, Chromium with the extension -----------------------------------
 
-ENGRAM_ENV = {"LOG_LEVEL": "WARNING", "EMBEDDING_BACKEND": "hashing"}
+# A memory's text is kept short here, so that one exchange can outgrow it (the other tests' are
+# a few hundred characters at most).
+MAX_CONTENT_CHARS = 600
+ENGRAM_ENV = {
+    "LOG_LEVEL": "WARNING",
+    "EMBEDDING_BACKEND": "hashing",
+    "MEMORY_MAX_CONTENT_CHARS": str(MAX_CONTENT_CHARS),
+}
 
 
 class Rig:
@@ -462,3 +469,31 @@ def test_captures_wait_while_the_server_is_down_and_arrive_once_in_order(rig):
         assert [m.response for m in arrived] == [answer_to(p) for p in prompts]
         assert len(memories_of(rig.user)) == 3
         popup.wait_for_selector("#queue:text-is('0')")
+
+
+def test_an_exchange_longer_than_the_server_keeps_arrives_cut_to_fit(rig):
+    # Given a connected extension and a server that keeps 600 characters a memory
+    _, secret = api_key_create(
+        user=rig.user, name="pasted", scopes=["memories:read", "memories:write"]
+    )
+    options = rig.extension_page("options/options.html")
+    options.fill("#server-url", rig.server_url)
+    options.click("details summary")
+    options.fill("#api-key", secret)
+    options.click("#save-key")
+    options.wait_for_selector("#connection[data-state='connected']")
+
+    # When a prompt and its answer together are longer than that (the server answers 413)
+    rooms = ", ".join(["kitchen, bathroom, hallway"] * 11)
+    prompt = f"Summarise the renovation plan: {rooms}."
+    page, _ = rig.open_site("chatgpt")
+    rig.send_prompt(page, "chatgpt", prompt)
+
+    # Then the answer arrives, cut to fit and saying so, instead of being dropped
+    [memory] = wait_for(
+        lambda: [m for m in memories_of(rig.user) if m.response], timeout=60, what="the answer"
+    )
+    assert memory.prompt == prompt
+    assert len(memory.content) == MAX_CONTENT_CHARS
+    assert memory.response.endswith("the exchange was longer than the server keeps.]")
+    assert answer_to(prompt).startswith(memory.response.split("\n\n[Cut by")[0])
