@@ -28,7 +28,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import crypto
 from accounts.models import PREFERENCE_FIELDS, ApiKey, Provider, ProviderKey, User
-from billing.tiers import allowance
+from billing.tiers import allowance_required
 from core.db import row_reader, transaction_lock
 from core.egress import url_refusal
 from core.errors import (
@@ -414,12 +414,7 @@ def provider_key_set(*, user: User, provider: str, api_key: str, base_url: str =
         key = existing.first()
         if key is None:
             used = ProviderKey.objects.filter(user=user).count()
-            quota = allowance(user, "provider_keys", used=used)
-            if not quota.allowed:
-                raise QuotaExceeded(
-                    f"Your plan allows {quota.limit} provider key(s).",
-                    details={"feature": "provider_keys", "limit": quota.limit, "used": used},
-                )
+            allowance_required(user, "provider_keys", used=used, what="provider key(s)")
             key = ProviderKey(user=user, provider=provider)
         key.ciphertext = ciphertext
         key.last_four = api_key[-4:]

@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.module_loading import import_string
 
+from core.errors import QuotaExceeded
+
 GB = 1024**3
 MB = 1024**2
 
@@ -249,3 +251,14 @@ def allowance(user: HasTier, feature: Feature, *, used: int = 0, adding: int = 1
         return Allowance(allowed=True, limit=None, remaining=None)
     remaining = max(value - used, 0)
     return Allowance(allowed=adding <= remaining, limit=value, remaining=remaining)
+
+
+def allowance_required(user: HasTier, feature: Feature, *, used: int, what: str) -> None:
+    """Refuse (403 QUOTA_EXCEEDED, naming the limit) one more of ``feature`` past ``user``'s
+    plan, ``used`` being taken; ``what`` names them in the message ("provider key(s)")."""
+    quota = allowance(user, feature, used=used)
+    if not quota.allowed:
+        raise QuotaExceeded(
+            f"Your plan allows {quota.limit} {what}.",
+            details={"feature": feature, "limit": quota.limit, "used": used},
+        )

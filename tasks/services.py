@@ -348,7 +348,9 @@ def recurrence_rule_parse(value: str) -> str:
     if parts.get("FREQ") not in RECURRENCE_FREQUENCIES:
         raise refuse(f"FREQ must be one of {', '.join(sorted(RECURRENCE_FREQUENCIES))}.")
     for name, most in (("INTERVAL", RECURRENCE_MAX_INTERVAL), ("COUNT", RECURRENCE_MAX_COUNT)):
-        if name in parts and not (parts[name].isdigit() and 1 <= int(parts[name]) <= most):
+        value = parts.get(name, "1")
+        # ASCII digits only: "²" is a digit to str.isdigit() and a ValueError to int().
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= most):
             raise refuse(f"{name} must be a whole number from 1 to {most}.")
     try:
         # The first occurrences, walked as generation walks them: dateutil parses some rules

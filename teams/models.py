@@ -19,9 +19,9 @@ class Role(models.TextChoices):
     MEMBER = "member", "Member"
 
 
-# The roles an invitation or a role change may give (ownership never moves that way).
 # The address of an organisation's memory principal (a user row that never signs in).
 SPACE_EMAIL_DOMAIN = "spaces.engram.invalid"
+# The roles an invitation or a role change may give (ownership never moves that way).
 INVITABLE_ROLES = [(Role.ADMIN.value, Role.ADMIN.label), (Role.MEMBER.value, Role.MEMBER.label)]
 
 

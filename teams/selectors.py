@@ -212,8 +212,10 @@ def space_of(*, user: User, organisation_id: Any, write: bool = False) -> Space:
 
 
 def is_space(user: Any) -> bool:
-    """Whether ``user`` is an organisation's memory space (never a person)."""
-    return Organisation.objects.filter(space_id=getattr(user, "pk", None)).exists()
+    """Whether ``user`` is an organisation's memory space (never a person): by its address, so
+    asking costs no query (billing asks on every request). A person who registered such an
+    address is taken for a space with no organisation: no tier is granted to them."""
+    return str(getattr(user, "email", "")).endswith(f"@{SPACE_EMAIL_DOMAIN}")
 
 
 # --- what the team tier gives members (billing.tiers reads this: BILLING_TIER_GRANTS) ------------
@@ -226,10 +228,10 @@ def granted_tier(user: Any) -> str | None:
     plan's limits (and a free owner has one organisation)."""
     if not getattr(user, "pk", None) or not settings.BILLING_ENABLED:
         return None
-    if str(getattr(user, "email", "")).endswith(f"@{SPACE_EMAIL_DOMAIN}"):
+    if is_space(user):
         organisation = Organisation.objects.filter(space_id=user.pk).select_related("owner")
-        owner = next((found.owner for found in organisation), None)
-        return effective_tier(owner) if owner is not None else None
+        found = organisation.first()
+        return effective_tier(found.owner) if found is not None else None
     paid = Membership.objects.filter(user_id=user.pk, organisation__owner__tier=Tier.TEAM).exists()
     return Tier.TEAM if paid else None
 

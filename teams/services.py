@@ -19,7 +19,7 @@ from django.utils.module_loading import import_string
 
 from accounts import crypto
 from accounts.models import User
-from billing.tiers import allowance, default_tier
+from billing.tiers import allowance, allowance_required, default_tier
 from core.db import transaction_lock
 from core.errors import (
     Conflict,
@@ -112,12 +112,7 @@ def organisation_create(*, owner: User, name: str) -> Organisation:
         raise ValidationFailed(details={"name": ["Give the organisation a name."]})
     transaction_lock("teams.organisations", str(owner.pk))
     owned = Organisation.objects.filter(owner=owner).count()
-    quota = allowance(owner, "organisations", used=owned)
-    if not quota.allowed:
-        raise QuotaExceeded(
-            f"Your plan allows {quota.limit} organisation(s); the team plan has no limit.",
-            details={"feature": "organisations", "limit": quota.limit, "used": owned},
-        )
+    allowance_required(owner, "organisations", used=owned, what="organisation(s)")
     organisation = Organisation.objects.create(name=name, owner=owner, space=_space_create(name))
     Membership.objects.create(
         organisation=organisation, user=owner, role=Role.OWNER, joined_via="created"
@@ -415,7 +410,6 @@ def _sso_context(organisation_id: Any) -> str:
     return f"teams.sso:{organisation_id}"
 
 
-@transaction.atomic
 def _sso_membership(*, user: User, organisation_id: Any) -> Membership:
     """``user``'s membership, to set up the organisation's sign-in (its provider, its domains):
     a role that may, on a plan that includes SSO (billing/tiers.py)."""
@@ -429,6 +423,7 @@ def _sso_membership(*, user: User, organisation_id: Any) -> Membership:
     return membership
 
 
+@transaction.atomic
 def sso_configure(
     *,
     user: User,

@@ -171,15 +171,14 @@ def test_keys_stored_at_once_for_several_providers_keep_to_the_plans_limit(user,
     user.tier = Tier.FREE
     user.save(update_fields=["tier"])
     assert limits_for(user).provider_keys == 1
-    counted = services.allowance
+    checked = services.allowance_required
 
-    def allowance_slowly(*args, **kwargs):
+    def checked_slowly(*args, **kwargs):
         # Holds the gap between counting and storing open long enough for the others to count.
-        answer = counted(*args, **kwargs)
+        checked(*args, **kwargs)
         time.sleep(0.05)
-        return answer
 
-    monkeypatch.setattr(services, "allowance", allowance_slowly)
+    monkeypatch.setattr(services, "allowance_required", checked_slowly)
     together = threading.Barrier(5)
 
     def store(provider: str) -> str:

@@ -158,6 +158,7 @@ def test_rules_through_the_api(auth_client, other_client):
         "FREQ=DAILY;INTERVAL=0",
         "FREQ=DAILY;INTERVAL=99999999999999999999",
         "FREQ=DAILY;COUNT=-1",
+        "FREQ=DAILY;INTERVAL=²",
     ],
 )
 def test_unusable_rules_are_refused(auth_client, rrule):

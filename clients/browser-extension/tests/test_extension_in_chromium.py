@@ -174,6 +174,18 @@ class Rig:
         page.goto(f"chrome-extension://{self.extension_id}/{path}")
         return page
 
+    def connect_with_a_pasted_key(self) -> None:
+        """The fallback to the handshake: a key made by hand, pasted in the options page."""
+        _, secret = api_key_create(
+            user=self.user, name="pasted", scopes=["memories:read", "memories:write"]
+        )
+        options = self.extension_page("options/options.html")
+        options.fill("#server-url", self.server_url)
+        options.click("details summary")
+        options.fill("#api-key", secret)
+        options.click("#save-key")
+        options.wait_for_selector("#connection[data-state='connected']")
+
     def storage(self, page, key: str):
         return page.evaluate(f"async () => (await chrome.storage.local.get('{key}'))['{key}']")
 
@@ -426,15 +438,7 @@ def test_connect_capture_on_every_site_redact_recall_and_disconnect(rig):
 
 def test_captures_wait_while_the_server_is_down_and_arrive_once_in_order(rig):
     # Given a key pasted by hand (the fallback to the handshake)
-    _, secret = api_key_create(
-        user=rig.user, name="pasted", scopes=["memories:read", "memories:write"]
-    )
-    options = rig.extension_page("options/options.html")
-    options.fill("#server-url", rig.server_url)
-    options.click("details summary")
-    options.fill("#api-key", secret)
-    options.click("#save-key")
-    options.wait_for_selector("#connection[data-state='connected']")
+    rig.connect_with_a_pasted_key()
 
     # When the server stops and three exchanges are captured
     rig.stop_server()
@@ -473,15 +477,7 @@ def test_captures_wait_while_the_server_is_down_and_arrive_once_in_order(rig):
 
 def test_an_exchange_longer_than_the_server_keeps_arrives_cut_to_fit(rig):
     # Given a connected extension and a server that keeps 600 characters a memory
-    _, secret = api_key_create(
-        user=rig.user, name="pasted", scopes=["memories:read", "memories:write"]
-    )
-    options = rig.extension_page("options/options.html")
-    options.fill("#server-url", rig.server_url)
-    options.click("details summary")
-    options.fill("#api-key", secret)
-    options.click("#save-key")
-    options.wait_for_selector("#connection[data-state='connected']")
+    rig.connect_with_a_pasted_key()
 
     # When a prompt and its answer together are longer than that (the server answers 413)
     rooms = ", ".join(["kitchen, bathroom, hallway"] * 11)
