@@ -17,6 +17,7 @@ from memories.models import IndexStatus, MemoryChunk, UserVectorIndex
 from memories.search.fusion import fuse
 from memories.search.hits import WHOLE_TEXT_CHARS
 from memories.search.query_vectors import query_vectors_forget
+from memories.search.resident import resident_index_load, resident_indexes_forget
 from memories.selectors import MemoryFilters, memories_query_prefetch, memories_search
 from memories.services import MemoryDraft
 from memories.tests.factories import MemoryFactory
@@ -475,3 +476,46 @@ def test_a_hit_is_the_memory_as_the_orm_reads_it(user, embed_now):
     fields = [f.attname for f in type(memory)._meta.concrete_fields if f.name != "search_vector"]
     assert [getattr(hit.memory, name) for name in fields] == [getattr(stored, n) for n in fields]
     assert hit.memory.metadata == {"app": "notes", "n": [1, 2]}
+
+
+def memory_rows_read(sql: str) -> int:
+    """The rows of ``memories_memory`` PostgreSQL reads running ``sql``, kept or filtered out."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
+        plan = cursor.fetchone()[0][0]["Plan"]
+    nodes, read = [plan], 0
+    while nodes:
+        node = nodes.pop()
+        nodes += node.get("Plans", [])
+        if node.get("Relation Name") == "memories_memory":
+            kept = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            read += round(kept * node["Actual Loops"])
+    return read
+
+
+@pytest.mark.parametrize("copy", [False, True], ids=["rows-from-sql", "rows-held"])
+def test_the_hits_are_read_by_id_whatever_the_statistics_say_of_the_user(
+    user, other_user, settings, request, copy
+):
+    # The table analysed before this user's bulk import: its statistics say they have no rows,
+    # and the hits' statements must still read only the hits, not all the user's memories.
+    settings.MEMORY_RESIDENT_MB = 256 if copy else 0
+    settings.MEMORY_RESIDENT_MIN_MEMORIES = 10
+    MemoryFactory.create_batch(30, user=other_user)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memory")
+    services.memories_bulk_create(
+        user=user,
+        drafts=[MemoryDraft(content=f"Lantern number {i} on the shelf") for i in range(400)],
+    )
+    if copy:
+        request.addfinalizer(resident_indexes_forget)
+        assert resident_index_load(user_id=user.pk, model=get_embedder().name)
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = memories_search(user=user, query="lantern", mode="keyword", top_k=5)
+
+    assert len(outcome.hits) == 5
+    headlines = [q["sql"] for q in queries if "ts_headline" in q["sql"]]
+    assert headlines
+    assert [memory_rows_read(sql) for sql in headlines] == [5] * len(headlines)
