@@ -294,11 +294,15 @@ def user_password_set(*, user: User, password: str) -> None:
 
 
 def user_profile_update(*, user: User, changes: dict[str, Any]) -> User:
+    """Save ``changes`` to ``user``'s profile, once ACCOUNTS_PROFILE_CHECKS accept them (the
+    default model: one the catalog has)."""
     unknown = set(changes) - PROFILE_FIELDS
     if unknown:
         raise ValidationFailed(
             details={field: ["This field cannot be changed."] for field in unknown}
         )
+    for check in settings.ACCOUNTS_PROFILE_CHECKS:
+        import_string(check)(changes=changes)
     for field, value in changes.items():
         setattr(user, field, value)
     user.save(update_fields=[*changes])

@@ -655,6 +655,8 @@ TEAMS_LINK_BASE_URL = env.str("TEAMS_LINK_BASE_URL", "") or ACCOUNT_LINK_BASE_UR
 TEAMS_DNS_RESOLVER = env.str("TEAMS_DNS_RESOLVER", "teams.services.system_dns_txt")
 # Checks before a password sign-in (a team requiring SSO refuses its domain's addresses).
 ACCOUNTS_SIGN_IN_CHECKS = ["teams.services.password_sign_in_check"]
+# Checks of a profile change before it is saved (a default model the catalog has).
+ACCOUNTS_PROFILE_CHECKS = ["llm.catalog.default_model_check"]
 
 # --- LLM providers and model catalog -------------------------------------------------------------
 # Every provider is spoken to with the OpenAI chat-completions protocol at its own base URL. The

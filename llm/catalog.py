@@ -378,6 +378,14 @@ def get_catalog() -> Catalog:
     )
 
 
+def default_model_check(*, changes: Mapping[str, Any]) -> None:
+    """A person's default model must be one the catalog has: every chat that names no model
+    would otherwise be a 404 (accounts' ACCOUNTS_PROFILE_CHECKS; accounts sits below llm)."""
+    model_id = changes.get("default_model")
+    if model_id and model_id not in get_catalog().models:
+        raise ValidationFailed(details={"default_model": [f"No model with id '{model_id}'."]})
+
+
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith("LLM_"):

@@ -227,6 +227,8 @@ def test_profile_settings_round_trip(auth_client):
         ({"default_temperature": -0.1}, "default_temperature"),
         ({"system_prompt": "x" * 8001}, "system_prompt"),
         ({"memory_enabled": "maybe"}, "memory_enabled"),
+        # Every chat naming no model would be a 404 later.
+        ({"default_model": "no-such-model"}, "default_model"),
     ],
 )
 def test_profile_validation_errors_name_the_field(auth_client, changes, field):
