@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from accounts.models import User
-from llm.catalog import ModelSpec, ModelUnavailable, UnknownModel, get_catalog
+from llm.catalog import ModelSpec, ModelUnavailable, UnknownModel, default_model_check
 from llm.credentials import model_resolve
 from llm.services import usage_cost, usage_for_user
 from providers.embeddings import EmbeddingError, get_embedder
@@ -41,10 +41,10 @@ __all__ = [
     "ToolCall",
     "UnknownModel",
     "Usage",
+    "default_model_check",
     "embed",
     "embedder_name",
     "model_for_user",
-    "model_known",
     "usage_add",
 ]
 
@@ -124,12 +124,3 @@ def embed(texts: Sequence[str]) -> np.ndarray:
 def embedder_name() -> str:
     """Names the vector space ``embed`` answers in: vectors of different names never mix."""
     return get_embedder().name
-
-
-def model_known(model_id: str) -> bool:
-    """Whether the catalog has ``model_id`` (enabled)."""
-    try:
-        get_catalog().get(model_id)
-    except UnknownModel:
-        return False
-    return True

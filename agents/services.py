@@ -25,8 +25,8 @@ from agents.llm_access import (
     ModelCall,
     ModelUnavailable,
     UnknownModel,
+    default_model_check,
     model_for_user,
-    model_known,
     usage_add,
 )
 from agents.loop import LoopState
@@ -34,7 +34,7 @@ from agents.models import AgentRun, ProposedAction
 from agents.orchestrator import AgentTurn, TurnResult
 from agents.registry import registry
 from billing.tiers import allowance
-from core.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
+from core.errors import Conflict, NotFound, QuotaExceeded
 from memories.spaces import memories_search_scoped
 
 logger = logging.getLogger(__name__)
@@ -44,17 +44,10 @@ PERSONA_FIELDS = ("name", "system_prompt", "default_model", "temperature")
 # --- personas ------------------------------------------------------------------------------
 
 
-def _check_model(data: dict[str, Any]) -> None:
-    if data.get("default_model") and not model_known(data["default_model"]):
-        raise ValidationFailed(
-            details={"default_model": [f"No model with id '{data['default_model']}'."]}
-        )
-
-
 def persona_create(*, user: User, data: dict[str, Any]) -> Persona:
     """A new persona; Conflict when the user already has one of that name, ValidationFailed for
     a default model the catalog does not have."""
-    _check_model(data)
+    default_model_check(changes=data)
     try:
         with transaction.atomic():
             return Persona.objects.create(
@@ -67,7 +60,7 @@ def persona_create(*, user: User, data: dict[str, Any]) -> Persona:
 
 
 def persona_update(*, persona: Persona, data: dict[str, Any]) -> Persona:
-    _check_model(data)
+    default_model_check(changes=data)
     for name in PERSONA_FIELDS:
         if name in data:
             setattr(persona, name, data[name])
