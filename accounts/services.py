@@ -87,11 +87,21 @@ def user_register(*, email: str, password: str, display_name: str = "") -> User:
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationFailed(details={"email": ["An account with this email already exists."]})
     try:
-        return User.objects.create_user(email, password, display_name=display_name)
+        user = User.objects.create_user(email, password, display_name=display_name)
     except IntegrityError:  # a concurrent registration of the same email won the race
         raise ValidationFailed(
             details={"email": ["An account with this email already exists."]}
         ) from None
+    pending_email_changes_cancel(user=user)
+    return user
+
+
+def pending_email_changes_cancel(*, user: User) -> None:
+    """``user``'s address is theirs now: other accounts' pending changes to it are dropped (their
+    links then answer "invalid or expired" instead of failing on the address being taken)."""
+    EmailAddress.objects.filter(email__iexact=user.email, verified=False).exclude(
+        user=user
+    ).delete()
 
 
 def user_sign_up(
@@ -181,7 +191,16 @@ def user_email_change(*, request: HttpRequest, user: User, email: str) -> EmailA
         raise ValidationFailed(details={"email": ["An account with this email already exists."]})
     if email == user.email:
         raise ValidationFailed(details={"email": ["This is already your email address."]})
-    return EmailAddress.objects.add_new_email(request, user, email)
+    with transaction.atomic():
+        # Not allauth's add_new_email: it takes the user's newest unverified address for the
+        # pending change, which for an account not yet verified is its own, and removes it
+        # (blanking the account's email).
+        EmailAddress.objects.filter(user=user, verified=False).exclude(
+            email__iexact=user.email
+        ).delete()
+        address = EmailAddress.objects.create(user=user, email=email)
+    address.send_confirmation(request)
+    return address
 
 
 def tokens_issue(*, user: User, family: str | None = None) -> TokenPair:

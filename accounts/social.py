@@ -100,6 +100,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 services.refresh_tokens_revoke_all(user)
         return found
 
+    def save_user(self, request, sociallogin: SocialLogin, form=None):
+        user = super().save_user(request, sociallogin, form)
+        services.pending_email_changes_cancel(user=user)
+        return user
+
     def list_apps(self, request, provider=None, client_id=None):
         # Apps come from settings only: a client secret is never kept in the database.
         return [app for app in super().list_apps(request, provider, client_id) if not app.pk]

@@ -194,6 +194,40 @@ def test_a_new_email_replaces_the_old_one_once_verified(user, auth_client):
     ]
 
 
+def test_an_unverified_account_changing_its_email_keeps_the_old_one_until_the_link(api_client):
+    # Every new account is unverified (verification is optional by default): the change used
+    # to take the account's own address for the pending one and blank the account's email.
+    api_client.post(REGISTER, {"email": "ada@example.com", "password": STRONG})
+    client = APIClient(
+        HTTP_AUTHORIZATION=f"Bearer {login('ada@example.com', STRONG).json()['access']}"
+    )
+    mail.outbox.clear()
+
+    started = client.post(EMAIL, {"email": "ada.new@example.com"}, format="json")
+
+    assert started.status_code == 202, started.content
+    assert client.get(ME).json()["email"] == "ada@example.com"
+    assert login("ada@example.com", STRONG).status_code == 200
+    post_json(VERIFY, {"key": key_in(mail.outbox[-1], "verify-email")})
+    assert client.get(ME).json()["email"] == "ada.new@example.com"
+    assert login("ada.new@example.com", STRONG).status_code == 200
+    assert login("ada@example.com", STRONG).status_code == 401
+
+
+def test_an_address_registered_while_a_change_to_it_waits_ends_that_change(user, auth_client):
+    auth_client.post(EMAIL, {"email": "wanted@example.com"}, format="json")
+    link = key_in(mail.outbox[-1], "verify-email")
+
+    registered = post_json(REGISTER, {"email": "wanted@example.com", "password": STRONG})
+    verified = post_json(VERIFY, {"key": link})
+
+    assert registered.status_code == 201
+    assert verified.status_code == 400  # the link is void, not a 500 on the taken address
+    user.refresh_from_db()
+    assert user.email != "wanted@example.com"
+    assert login("wanted@example.com", STRONG).status_code == 200
+
+
 def test_an_email_of_another_account_cannot_be_taken(user, other_user, auth_client):
     taken = auth_client.post(EMAIL, {"email": other_user.email.upper()}, format="json")
 
