@@ -137,11 +137,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "allauth.account.middleware.AccountMiddleware",
     # allauth's bodies read by our JSON reader; our per-IP and per-account limits on its sign-in,
     # reset and verification endpoints.
     "accounts.identity.IdentityGateMiddleware",
     "core.middleware.ExceptionShapeMiddleware",
+    # Inside the error shape: the responses allauth raises (410 for a session token it no longer
+    # knows) reach the client as allauth answers them, not as a 500.
+    "allauth.account.middleware.AccountMiddleware",
     # The web app's pages carry a Content-Security-Policy: scripts and styles only from here.
     "web.middleware.ContentSecurityPolicyMiddleware",
 ]
