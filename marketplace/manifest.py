@@ -32,8 +32,9 @@ SEMVER = (
 PART = r"[a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?"
 NAMESPACE = rf"^{PART}$"
 PLUGIN_ID = rf"^{PART}\.{PART}$"
-# Text only: control characters (NUL and the like) are how binary data shows in JSON strings.
-TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# Text only: control characters (NUL and the like) are how binary data shows in JSON strings,
+# and a lone surrogate (a "\ud800" escape) is no character at all (PostgreSQL refuses it).
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$"
 MAX_PRICE_CENTS = 100_000
 # Stripe charges nothing smaller than 0.50 EUR: a paid plugin costs at least this.
 MIN_PRICE_CENTS = 50
@@ -83,7 +84,11 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "anyOf": [{"const": 0}, {"minimum": MIN_PRICE_CENTS}],
         },
         "min_engram_version": {"type": "string", "pattern": SEMVER, "maxLength": 64},
-        "homepage": {"type": "string", "pattern": r"^https?://[^\s\x00-\x1f]+$", "maxLength": 300},
+        "homepage": {
+            "type": "string",
+            "pattern": r"^https?://[^\s\x00-\x1f\ud800-\udfff]+$",
+            "maxLength": 300,
+        },
     },
 }
 _VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA)

@@ -120,3 +120,22 @@ async def test_a_deep_websocket_frame_is_an_error_frame_and_the_socket_stays_usa
     assert error["type"] == "error" and error["code"] == "VALIDATION_ERROR"
     assert after["type"] == "error" and after["message"] == "Unknown frame type."
     await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/storage/records"),
+        ("PUT", f"/api/v1/storage/records/{uuid.uuid4()}"),
+        ("PUT", "/api/v1/storage/records/not-a-uuid"),
+    ],
+)
+def test_a_deep_body_to_a_view_that_also_takes_raw_bodies_is_a_validation_error(
+    auth_client, method, path, caplog
+):
+    # Encrypted storage reads JSON and raw ciphertext: its JSON went through DRF's own parser.
+    response = auth_client.generic(method, path, '{"table": ' + DEEP + "}", "application/json")
+
+    assert response.status_code in (400, 404), response.content
+    assert response.json()["error"]["code"] in ("VALIDATION_ERROR", "NOT_FOUND")
+    assert "Traceback" not in caplog.text

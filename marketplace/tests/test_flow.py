@@ -147,6 +147,9 @@ def test_only_installers_rate(publish, power_client):
         ({"category": "games"}, "manifest.category"),
         ({"version": "1.0"}, "manifest.version"),
         ({"description": "PK\x03\x04\x00\x00binary"}, "manifest.description"),
+        # A lone surrogate (JSON's "\ud800") was a 500: PostgreSQL refuses it in JSON.
+        ({"name": "\ud800"}, "manifest.name"),
+        ({"homepage": "https://example.com/\udc00"}, "manifest.homepage"),
         ({"price_cents": -1}, "manifest.price_cents"),
         ({"price_cents": 49}, "manifest.price_cents"),
     ],

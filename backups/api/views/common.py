@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 
 from backups import blobstore, services
@@ -20,6 +20,7 @@ from backups.api.serializers import CHECKSUM_PATTERN
 from core.api import ApiView
 from core.asgi import STREAMED_CONTENT_TYPE
 from core.errors import NotFound, ValidationFailed
+from core.parsers import JSONParser
 
 # An operator's problem, not the client's: manage.py verify_backups lists such rows.
 MISSING_BYTES = "The stored bytes are missing."
