@@ -25,6 +25,9 @@ from accounts.ratelimit import (
     EMAIL_CHANGE_GROUP,
     EMAIL_VERIFICATION_GROUP,
     LOGIN_GROUP,
+    PASSWORD_RESET_GROUP,
+    PASSWORD_RESET_KEY_GROUP,
+    SIGNUP_GROUP,
     auth_rate_limit,
 )
 from core.errors import AuthenticationFailed, RateLimited, ValidationFailed, engram_error_response
@@ -48,10 +51,10 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str | None]] = {
     "auth/reauthenticate": (LOGIN_GROUP, SESSION_ACCOUNT),
     # An ID token from a provider, handed over by an app that ran the provider's flow itself.
     "auth/provider/token": (LOGIN_GROUP, None),
-    "auth/provider/signup": ("auth:signup", "email"),
-    "auth/signup": ("auth:signup", "email"),
-    "auth/password/request": ("auth:password-reset", "email"),
-    "auth/password/reset": ("auth:password-reset-key", "key"),
+    "auth/provider/signup": (SIGNUP_GROUP, "email"),
+    "auth/signup": (SIGNUP_GROUP, "email"),
+    "auth/password/request": (PASSWORD_RESET_GROUP, "email"),
+    "auth/password/reset": (PASSWORD_RESET_KEY_GROUP, "key"),
     "auth/email/verify": (EMAIL_VERIFICATION_GROUP, "key"),
     "account/email": (EMAIL_CHANGE_GROUP, "email"),
 }

@@ -32,6 +32,9 @@ FAIL_OPEN_WARNING_INTERVAL_SECONDS = 60
 LOGIN_GROUP = "auth:login"
 EMAIL_CHANGE_GROUP = "auth:email-change"
 EMAIL_VERIFICATION_GROUP = "auth:email-verify"
+SIGNUP_GROUP = "auth:signup"
+PASSWORD_RESET_GROUP = "auth:password-reset"
+PASSWORD_RESET_KEY_GROUP = "auth:password-reset-key"
 _last_fail_open_warning = 0.0
 
 

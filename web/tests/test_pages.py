@@ -82,6 +82,29 @@ def test_forgot_password_mails_a_link_to_the_reset_page_which_sets_it(person):
     assert client.get(path).status_code == 400  # used once
 
 
+def test_sign_up_and_reset_forms_count_in_the_apis_limits(
+    person, settings, still_rate_limit_window
+):
+    # Without them, the pages were a way around the API's limits: any number of reset mails to
+    # one inbox, and accounts made by script.
+    settings.AUTH_RATE_LIMIT = "3/m"
+    client = Client(HTTP_ACCEPT=HTML)
+
+    resets = [client.post("/account/password/reset", {"email": person.email}) for _ in range(5)]
+    sign_ups = [
+        Client(HTTP_ACCEPT=HTML).post(
+            "/account/signup", {"email": f"new{i}@example.com", "password": "a long passphrase"}
+        )
+        for i in range(5)
+    ]
+
+    assert len(mail.outbox) == 6  # three reset mails and three sign-ups' verification mails
+    assert [answer.status_code for answer in resets] == [302, 302, 302, 200, 200]
+    assert b"Rate limit" in resets[-1].content
+    assert [answer.status_code for answer in sign_ups] == [302, 302, 302, 200, 200]
+    assert not EmailAddress.objects.filter(email="new4@example.com").exists()
+
+
 def test_every_form_needs_its_csrf_token(person):
     client = Client(enforce_csrf_checks=True, HTTP_ACCEPT=HTML)
     client.force_login(person)

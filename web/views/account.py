@@ -1,6 +1,8 @@
 """Signing up, in and out, and a forgotten password, on Django's session: the account services
 (accounts.services, whose sign-in checks a second factor and a verified address as the API's
-does) and allauth's password-reset forms, so its emailed links land on these pages."""
+does) and allauth's password-reset forms, so its emailed links land on these pages. Each form
+that tries a credential or sends a mail counts in the same limits as allauth's endpoints for
+the same thing (accounts.ratelimit), so no door is a way around another's."""
 
 from allauth.account.forms import ResetPasswordForm, ResetPasswordKeyForm, UserTokenForm
 from allauth.account.models import get_emailconfirmation_model
@@ -11,7 +13,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from accounts import services as accounts
-from accounts.ratelimit import login_rate_limit
+from accounts.ratelimit import (
+    PASSWORD_RESET_GROUP,
+    PASSWORD_RESET_KEY_GROUP,
+    SIGNUP_GROUP,
+    auth_rate_limit,
+    login_rate_limit,
+)
 from core.errors import EmailNotVerified, EngramError, MfaRequired
 from core.views import RootView
 from web.forms import SignInForm, SignUpForm
@@ -43,6 +51,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
+            auth_rate_limit(request, group=SIGNUP_GROUP, account=form.cleaned_data["email"])
             user, tokens = accounts.user_sign_up(
                 request=request,
                 email=form.cleaned_data["email"],
@@ -97,9 +106,14 @@ def password_forgot(request: HttpRequest) -> HttpResponse:
     to password_reset below, the page HEADLESS_FRONTEND_URLS names."""
     form = ResetPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        form.save(request)
-        messages.success(request, "If an account has this address, a reset link is on its way.")
-        return redirect("web:sign-in")
+        try:
+            auth_rate_limit(request, group=PASSWORD_RESET_GROUP, account=form.cleaned_data["email"])
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            form.save(request)
+            messages.success(request, "If an account has this address, a reset link is on its way.")
+            return redirect("web:sign-in")
     return render(request, "web/password_forgot.html", {"form": form})
 
 
@@ -113,9 +127,14 @@ def password_reset(request: HttpRequest, key: str) -> HttpResponse:
     user = token_form.reset_user
     form = ResetPasswordKeyForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
-        accounts.user_password_set(user=user, password=form.cleaned_data["password1"])
-        messages.success(request, "Your password is changed. Sign in with it.")
-        return redirect("web:sign-in")
+        try:
+            auth_rate_limit(request, group=PASSWORD_RESET_KEY_GROUP, account=key)
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            accounts.user_password_set(user=user, password=form.cleaned_data["password1"])
+            messages.success(request, "Your password is changed. Sign in with it.")
+            return redirect("web:sign-in")
     return render(request, "web/password_reset.html", {"form": form})
 
 
