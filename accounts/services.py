@@ -11,10 +11,16 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import (
+    ImproperlyConfigured,
+    MultipleObjectsReturned,
+    ObjectDoesNotExist,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
@@ -305,11 +311,34 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
 def user_password_set(*, user: User, password: str) -> None:
     """Set a password chosen through an emailed reset link (allauth has checked the link and
     the password's strength) and sign every session of the user out: whoever had the old
-    password keeps no refresh token."""
+    password keeps no refresh token. Whoever followed the link owns the address, so a provider
+    account linked on a claim to it the provider never verified is unlinked: otherwise someone
+    who signed up first through such a provider with another's address keeps a way into the
+    account its owner takes back (account pre-hijacking)."""
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
         refresh_tokens_revoke_all(user)
+        for account in SocialAccount.objects.filter(user=user):
+            if not _vouches_for(account, user.email):
+                account.delete()
+
+
+def linked_provider(account: SocialAccount) -> Any:
+    """The linked account's provider as configured now, or None when settings no longer name
+    it."""
+    try:
+        return account.get_provider()
+    except (ObjectDoesNotExist, MultipleObjectsReturned, ImproperlyConfigured):
+        return None
+
+
+def _vouches_for(account: SocialAccount, email: str) -> bool:
+    """Whether the provider said, when ``account`` was linked, that ``email`` is its verified
+    address."""
+    provider = linked_provider(account)
+    addresses = provider.extract_email_addresses(account.extra_data) if provider else []
+    return any(a.verified and a.email.casefold() == email.casefold() for a in addresses)
 
 
 def user_profile_update(*, user: User, changes: dict[str, Any]) -> User:

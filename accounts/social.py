@@ -23,9 +23,6 @@ from allauth.socialaccount.providers.openid_connect.provider import (
 )
 from allauth.socialaccount.signals import social_account_removed
 from django.core.exceptions import (
-    ImproperlyConfigured,
-    MultipleObjectsReturned,
-    ObjectDoesNotExist,
     PermissionDenied,
     ValidationError,
 )
@@ -110,22 +107,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return [app for app in super().list_apps(request, provider, client_id) if not app.pk]
 
 
-def _provider(account: SocialAccount):
-    """The account's provider as configured now, or None when settings no longer name it."""
-    try:
-        return account.get_provider()
-    except (ObjectDoesNotExist, MultipleObjectsReturned, ImproperlyConfigured):
-        return None
-
-
 def provider_name(account: SocialAccount) -> str:
-    provider = _provider(account)
+    provider = services.linked_provider(account)
     return provider.name if provider is not None else account.provider
 
 
 def account_label(account: SocialAccount) -> str:
     """How the provider names the account (an email, a login), else its id there."""
-    provider = _provider(account)
+    provider = services.linked_provider(account)
     return provider.wrap_account(account).to_str() if provider is not None else account.uid
 
 

@@ -534,7 +534,10 @@ SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
-SOCIALACCOUNT_EMAIL_VERIFICATION = ACCOUNT_EMAIL_VERIFICATION
+# A provider that has not verified the email it gives creates no usable account with it: the
+# sign-in stops until Engram's own emailed link is followed (a verified one needs no link).
+# Otherwise anyone could sign up first with another's address (account pre-hijacking).
+SOCIALACCOUNT_EMAIL_VERIFICATION = "mandatory"
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_OPENID_CONNECT_URL_PREFIX = "oidc"
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
+from django.core import mail
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -34,6 +35,8 @@ ADA = {"sub": "ada-1", "email": "ada@example.com", "email_verified": True, "name
 # Accounts at the provider with the address of an Engram account (made by the tests).
 BEA_VERIFIED = {"sub": "bea-1", "email": "bea@example.com", "email_verified": True}
 BEA_UNVERIFIED = {"sub": "bea-2", "email": "bea@example.com", "email_verified": False}
+# Someone at the provider giving, unverified, the address of a person not yet at Engram.
+CARA_CLAIMED = {"sub": "mallory-1", "email": "cara@example.com", "email_verified": False}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def idp_process():
         clients=[
             {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [CALLBACK]}
         ],
-        accounts=[ADA, BEA_VERIFIED, BEA_UNVERIFIED],
+        accounts=[ADA, BEA_VERIFIED, BEA_UNVERIFIED, CARA_CLAIMED],
     ) as provider:
         yield provider
 
@@ -213,6 +216,31 @@ def test_a_verified_provider_email_takes_an_unverified_account_from_whoever_set_
     assert not user.has_usable_password()
     refresh = APIClient().post("/api/v1/auth/refresh", {"refresh": squatter.json()["refresh"]})
     assert refresh.status_code == 401
+
+
+def test_an_unverified_new_email_signs_no_one_in_and_its_owner_takes_the_account_back(idp):
+    """Mallory signs up first through a provider that never verified cara's address. No one is
+    signed in until Engram's own link is followed; when cara takes the account with a reset
+    link, Mallory's provider account no longer leads into it (account pre-hijacking)."""
+    browser, _ = sign_in(idp, CARA_CLAIMED["sub"])
+
+    assert session_tokens(browser).status_code in (401, 403)
+    [verification] = [m for m in mail.outbox if m.to == ["cara@example.com"]]
+    assert "/account/verify-email/" in verification.body
+    client = Client()
+    client.post("/account/password/reset", {"email": "cara@example.com"})
+    link = next(w for w in mail.outbox[-1].body.split() if "/account/password/reset/" in w)
+    path = "/account/" + link.split("/account/", 1)[1]
+    assert client.post(path, {"password1": "cara's own phrase", "password2": "cara's own phrase"})
+    cara = User.objects.get(email="cara@example.com")
+    assert cara.check_password("cara's own phrase")
+    assert not SocialAccount.objects.filter(user=cara).exists()
+
+    again, _ = sign_in(idp, CARA_CLAIMED["sub"])
+
+    answer = session_tokens(again)
+    assert answer.status_code != 200 or answer.json()["user"]["id"] != str(cara.pk)
+    assert not SocialAccount.objects.filter(user=cara).exists()
 
 
 # --- Unlinking -----------------------------------------------------------------------------------
