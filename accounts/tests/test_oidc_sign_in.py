@@ -138,6 +138,11 @@ def test_a_callback_with_another_state_signs_no_one_in(idp):
     assert "error=" in response["Location"]
     assert not User.objects.filter(email=ADA["email"]).exists()
     assert session_tokens(browser).status_code in (401, 403)
+    # The browser lands on the sign-in page, told what happened (it was a 404).
+    failed = urlsplit(response["Location"])
+    page = browser.get(f"{failed.path}?{failed.query}", follow=True, HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and page.redirect_chain[-1][0] == "/account/login"
+    assert b"did not complete" in page.content
 
 
 def test_a_callback_from_another_browser_signs_no_one_in(idp):

@@ -94,6 +94,17 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     return render(request, "web/sign_in.html", context)
 
 
+def provider_sign_in_failed(request: HttpRequest) -> HttpResponse:
+    """Where allauth sends a browser whose sign-in with a provider did not complete
+    (HEADLESS_FRONTEND_URLS: consent cancelled, a state or code refused): the sign-in page,
+    saying so."""
+    if request.GET.get("error") == "cancelled":
+        messages.error(request, "Signing in with your provider was cancelled.")
+    else:
+        messages.error(request, "Signing in with your provider did not complete. Try again.")
+    return redirect("web:sign-in")
+
+
 @post_only
 def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
