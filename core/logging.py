@@ -11,7 +11,8 @@ from core.request_context import current_request_id
 # signed by Django (``value:signature`` or ``value:timestamp:signature``, the signature 43
 # characters of URL-safe base64, the colons percent-encoded in uvicorn's access lines: a signed
 # download link's path, a signed cookie), and
-# key=value pairs whose key names a secret (a presigned URL's ``X-Amz-Signature=``), and the
+# key=value pairs whose key names a secret (a presigned URL's ``X-Amz-Signature=``; its ``=``
+# percent-encoded too, as in a sign-in page's ``next=`` back to an invitation's link), and the
 # keys of emailed links (password reset, email verification) in a path or a ``key=`` query, and
 # an OAuth authorization code or PKCE verifier in a query.
 # Not a credential, but what a person searched their memories for or filtered them by: a ``q=``
@@ -29,7 +30,8 @@ _SECRET_PATTERNS = [
     ),
     re.compile(r"(?i)(bearer\s+)[^\s\"',]+"),
     re.compile(
-        r"(?i)((?:password|secret|api[_-]?key|token|signature)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"
+        r"(?i)((?:password|secret|api[_-]?key|token|signature)[\"']?\s*(?:[:=]|%3D)\s*[\"']?)"
+        r"[^\s\"',&]+"
     ),
     re.compile(r"(?i)(/account/(?:password/reset|verify-email)/)[^\s\"'?#]+"),
     re.compile(r"(?i)([?&]key=)[^\s\"'&#]+"),

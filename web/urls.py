@@ -3,7 +3,7 @@ to (HEADLESS_FRONTEND_URLS in config/settings.py)."""
 
 from django.urls import path
 
-from web.views import account, account_data, chat, connect, memories
+from web.views import account, account_data, chat, connect, memories, teams
 
 app_name = "web"
 urlpatterns = [
@@ -44,6 +44,7 @@ urlpatterns = [
         name="provider-key-delete",
     ),
     path("me/", account_data.knows, name="knows"),
+    path("teams/invitations/accept", teams.invitation_accept, name="invitation-accept"),
     path("plan/", account_data.plan, name="plan"),
     path("plan/checkout", account_data.checkout, name="checkout"),
     path("plan/portal", account_data.portal, name="portal"),

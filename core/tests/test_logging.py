@@ -128,3 +128,18 @@ def test_control_characters_from_a_client_are_escaped_in_text_lines():
     )
 
     assert line == "Unhandled error on GET /x\\x1b[31mRED\\x00\\x0d/m\n"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "GET /teams/invitations/accept?token=Zt9xQ2bV7mK4pL8sR1nW3yH6 HTTP/1.1",
+        # The sign-in page a signed-out invitee is sent to first, the link in its next=.
+        "GET /account/login?next=/teams/invitations/accept%3Ftoken%3DZt9xQ2bV7mK4pL8sR1nW3yH6"
+        " HTTP/1.1",
+    ],
+)
+def test_an_invitations_token_is_redacted_even_inside_a_next_address(url):
+    line = _log_through(RedactingFormatter("%(message)s"), "%s", url)
+
+    assert "Zt9xQ2bV7mK4pL8sR1nW3yH6" not in line and "HTTP/1.1" in line

@@ -13,7 +13,8 @@ from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from chat.services import thread_create
 from memories import selectors, services
 from memories.models import Memory
-from teams.services import membership_preferences_set, organisation_create
+from teams.models import Membership
+from teams.services import invitation_create, membership_preferences_set, organisation_create
 from teams.tests.conftest import join
 from web.templatetags.web import highlighted
 from web.views import errors
@@ -103,6 +104,34 @@ def test_sign_up_and_reset_forms_count_in_the_apis_limits(
     assert b"Rate limit" in resets[-1].content
     assert [answer.status_code for answer in sign_ups] == [302, 302, 302, 200, 200]
     assert not EmailAddress.objects.filter(email="new4@example.com").exists()
+
+
+def test_a_team_invitations_link_signs_in_then_joins_on_a_button(
+    person, django_capture_on_commit_callbacks
+):
+    acme = organisation_create(owner=UserFactory(), name="Acme <ops>")
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_create(
+            user=acme.owner, organisation_id=acme.pk, email=person.email, link_base="http://x"
+        )
+    link = next(w for w in mail.outbox[-1].body.split() if "/teams/invitations/accept" in w)
+    path = link.removeprefix("http://x")
+    client = Client(HTTP_ACCEPT=HTML)
+
+    signed_out = client.get(path)
+    client.post(signed_out["Location"], {"email": person.email, "password": DEFAULT_PASSWORD})
+    asked = client.get(path)
+    assert not Membership.objects.filter(organisation=acme, user=person).exists()
+    joined = client.post(
+        "/teams/invitations/accept", {"token": asked.context["token"]}, follow=True
+    )
+    spent = client.post("/teams/invitations/accept", {"token": asked.context["token"]})
+
+    assert signed_out.status_code == 302 and "/account/login?next=" in signed_out["Location"]
+    assert asked.status_code == 200 and b"Join the team" in asked.content
+    assert Membership.objects.filter(organisation=acme, user=person).exists()
+    assert b"You joined Acme &lt;ops&gt;." in joined.content
+    assert spent.status_code == 404 and b"unknown, used, expired" in spent.content
 
 
 def test_every_form_needs_its_csrf_token(person):
