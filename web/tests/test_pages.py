@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, RequestFactory
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from chat.models import Message
 from chat.services import thread_create
 from memories import selectors, services
 from memories.models import Memory
@@ -132,6 +133,29 @@ def test_a_team_invitations_link_signs_in_then_joins_on_a_button(
     assert Membership.objects.filter(organisation=acme, user=person).exists()
     assert b"You joined Acme &lt;ops&gt;." in joined.content
     assert spent.status_code == 404 and b"unknown, used, expired" in spent.content
+
+
+def test_the_memories_an_answer_was_given_include_a_teams_and_a_forgotten_one(browser, person):
+    acme = organisation_create(owner=UserFactory(), name="Acme <ops>")
+    join(acme, person)
+    own = remember(person, "My cat is called Mochi")
+    shared = remember(acme.space, "The office wifi is called Orion")
+    gone = remember(person, "Something since forgotten")
+    thread = thread_create(user=person)
+    answer = Message.objects.create(
+        thread=thread, role=Message.Role.ASSISTANT, content="…", memories_used=[
+            {"id": str(m.pk), "score": 0.5, "text": m.content} for m in (own, shared, gone)
+        ],
+    )  # fmt: skip
+    gone.delete()
+
+    page = browser.get(f"/chat/{thread.pk}/answers/{answer.pk}/memories")
+
+    assert page.status_code == 200
+    assert f'href="/memories/{own.pk}/"'.encode() in page.content
+    # A team's memory is shown with its team (its page is the team's, not the person's).
+    assert b'The office wifi is called Orion <span class="small">(Acme &lt;ops&gt;)' in page.content
+    assert page.content.count(b"a memory forgotten since") == 1
 
 
 def test_every_form_needs_its_csrf_token(person):

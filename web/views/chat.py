@@ -16,6 +16,7 @@ from core.errors import EngramError, NotFound
 from core.pagination import paginate
 from llm import selectors as llm_selectors
 from memories import selectors as memory_selectors
+from teams.selectors import readable_spaces, team_names_of
 from web.forms import ChatForm
 from web.views.common import flash_error, page, post_only, render_page
 
@@ -103,11 +104,20 @@ def answer_memories(request: HttpRequest, thread_id: str, message_id: str) -> Ht
     """The memories one answer was given (a fragment under the answer)."""
     thread = chat_selectors.thread_get(request.user, thread_id)
     answer = chat_selectors.thread_message_get(thread, message_id)
+    # Whose memories an answer may have been given: the person's, and their teams' spaces.
+    names = team_names_of(user=request.user)
+    owners = [(request.user, "")] + [
+        (space.space, names.get(space.organisation_id, ""))
+        for space in readable_spaces(user=request.user, include="all")
+    ]
     used = []
     for item in answer.memories_used:
-        try:
-            memory = memory_selectors.memory_get(user=request.user, memory_id=item["id"])
-        except NotFound:
-            memory = None  # forgotten since
-        used.append({"memory": memory, "score": item.get("score")})
+        memory, team = None, ""  # forgotten since, or no longer the person's to read
+        for owner, name in owners:
+            try:
+                memory, team = memory_selectors.memory_get(user=owner, memory_id=item["id"]), name
+                break
+            except NotFound:
+                continue
+        used.append({"memory": memory, "team": team, "score": item.get("score")})
     return render_page(request, "web/chat/_used.html", {"used": used})
