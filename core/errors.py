@@ -6,6 +6,7 @@ mapped onto the same codes here.
 """
 
 import logging
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -197,8 +198,10 @@ def error_response(
 
 def _with_retry_after(response: Any, exc: EngramError) -> Any:
     # Our own rate limit and an upstream one (429) or outage (503) may say when to come back.
+    # The header is whole seconds (RFC 9110: a client may int() it); an upstream's may be a
+    # fraction (OpenAI's retry-after-ms), rounded up.
     if exc.status_code in (429, 503) and "retry_after" in exc.details:
-        response["Retry-After"] = str(exc.details["retry_after"])
+        response["Retry-After"] = str(math.ceil(float(exc.details["retry_after"])))
     return response
 
 

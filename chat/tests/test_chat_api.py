@@ -351,3 +351,17 @@ def test_a_message_too_long_for_one_memory_is_remembered_in_parts(
     assert "".join(part.content for part in parts) == f"{content}\n\nNoted, all of it."
     assert {part.metadata["parts"] for part in parts} == {len(parts)}
     assert all(part.thread_id == thread.pk for part in parts)
+
+
+def test_an_upstream_rate_limit_says_when_to_come_back_in_whole_seconds(
+    auth_client, messages_url, llm_upstream, settings
+):
+    # A fraction (OpenAI's retry-after-ms) in the header broke clients that int() it.
+    settings.LLM_MAX_RETRIES = 0
+    llm_upstream.script(Reply(status=429, headers={"retry-after-ms": "6500"}))
+
+    response = auth_client.post(messages_url, {"content": "Hello?"})
+
+    assert response.status_code == 429, response.content
+    assert response.json()["error"]["code"] == "RATE_LIMITED_UPSTREAM"
+    assert response["Retry-After"] == "7"
