@@ -1,7 +1,8 @@
 """The revenue ledger and the monthly payouts.
 
 Every paid install is a sale entry and every refund a negative one, split by
-``marketplace.revenue.split_fee`` (the platform's 30% rounded down to the cent). A sale made as
+``marketplace.shares`` (the platform's 30% rounded down to the cent; a refund leaves what stays
+sold split the same way). A sale made as
 a destination charge is ``settled``: the publisher's share reached them with the charge, and a
 refund reverses that transfer. What is not settled is paid once per publisher and month by
 ``payouts_run``: the (publisher, period) payout row is claimed before Stripe is called, and
@@ -23,7 +24,7 @@ from marketplace.models import (
     PayoutStatus,
     Publisher,
 )
-from marketplace.shares import period_of, split_fee
+from marketplace.shares import period_of, split_fee, split_refund
 from providers.payments import PaymentsError
 from providers.payments import stripe_api as stripe
 
@@ -31,9 +32,15 @@ logger = logging.getLogger(__name__)
 
 
 def _entry(
-    *, installation: Installation, kind: str, gross: int, settled: bool, stripe_id: str
+    *,
+    installation: Installation,
+    kind: str,
+    split: tuple[int, int],
+    settled: bool,
+    stripe_id: str,
 ) -> bool:
-    fee, share = split_fee(gross)
+    fee, share = split
+    gross = fee + share
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -60,7 +67,7 @@ def sale_record(*, installation: Installation, intent: dict[str, Any]) -> bool:
     return _entry(
         installation=installation,
         kind=LedgerKind.SALE,
-        gross=int(intent.get("amount_received") or intent["amount"]),
+        split=split_fee(int(intent.get("amount_received") or intent["amount"])),
         settled=bool((intent.get("transfer_data") or {}).get("destination")),
         stripe_id=intent["id"],
     )
@@ -75,14 +82,23 @@ def sale_of(*, payment_intent_id: str) -> LedgerEntry | None:
 
 def refund_record(*, installation: Installation, refund: dict[str, Any], sale: LedgerEntry) -> bool:
     """Record a refund of ``sale`` as a negative entry; it is settled when the sale was
-    (Stripe reverses the destination transfer with it). False when it was recorded before."""
-    return _entry(
-        installation=installation,
-        kind=LedgerKind.REFUND,
-        gross=-int(refund["amount"]),
-        settled=sale.settled,
-        stripe_id=refund["id"],
-    )
+    (Stripe reverses the destination transfer with it). False when it was recorded before.
+    Refunds of one sale are split one at a time, each against what was refunded before it."""
+    with transaction.atomic():
+        LedgerEntry.objects.select_for_update().filter(pk=sale.pk).first()
+        refunded = -(
+            LedgerEntry.objects.filter(
+                kind=LedgerKind.REFUND, installation_id=sale.installation_id
+            ).aggregate(total=Sum("gross_cents"))["total"]
+            or 0
+        )
+        return _entry(
+            installation=installation,
+            kind=LedgerKind.REFUND,
+            split=split_refund(sale.gross_cents, refunded, int(refund["amount"])),
+            settled=sale.settled,
+            stripe_id=refund["id"],
+        )
 
 
 # --- payouts -------------------------------------------------------------------------------------

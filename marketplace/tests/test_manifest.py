@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from marketplace.manifest import MANIFEST_NAME, archive_report, manifest_errors, version_is_newer
-from marketplace.shares import period_of, previous_period, split_fee
+from marketplace.shares import period_of, previous_period, split_fee, split_refund
 from marketplace.tests.conftest import RawEntry, manifest_of, package_of, raw_zip
 
 
@@ -21,7 +21,20 @@ def test_the_platform_fee_is_rounded_down_so_the_publisher_keeps_at_least_70_per
 ):
     assert split_fee(gross) == (fee, share)
     assert share * 100 >= gross * 70
-    assert split_fee(-gross) == (-fee, -share)  # a refund mirrors its sale
+    assert split_refund(gross, 0, gross) == (-fee, -share)  # a full refund mirrors its sale
+
+
+@pytest.mark.parametrize("parts", [[333, 333, 333], [1] * 999, [500, 499], [1, 998], [7, 992]])
+def test_refunds_in_any_parts_leave_the_remainders_split_and_net_a_full_refund_to_zero(parts):
+    # Each part split on its own left a 999-cent sale refunded in thirds at +2 / -2 cents.
+    fee, share = split_fee(999)
+    refunded = 0
+    for part in parts:
+        part_fee, part_share = split_refund(999, refunded, part)
+        fee, share, refunded = fee + part_fee, share + part_share, refunded + part
+        assert part_fee + part_share == -part
+        assert (fee, share) == split_fee(999 - refunded)
+    assert (fee, share) == (0, 0)
 
 
 def test_every_amount_up_to_100_euros_splits_exactly():
