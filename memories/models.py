@@ -12,6 +12,23 @@ from pgvector.django import VectorField
 
 # Full-text configuration of the generated search column and of every keyword query.
 TEXT_SEARCH_CONFIG = "english"
+# What the search column reads of a text: every run of characters other than letters, digits,
+# spaces, ``'`` and ``-`` is a space. PostgreSQL's parser would keep an email address, a path
+# or a URL as one token and drop an HTML tag, so "ada", "template" or "setup" never found
+# "<ada@example.com>", "<template>" or ".../docs/setup"; a query is split into words as well
+# (keyword.or_query_text).
+SEARCH_TEXT_SEPARATORS = r"[^\w\s'-]+"
+
+
+def _searched_text(field: str) -> models.Func:
+    return models.Func(
+        models.F(field),
+        models.Value(SEARCH_TEXT_SEPARATORS),
+        models.Value(" "),
+        models.Value("g"),
+        function="regexp_replace",
+        output_field=models.TextField(),
+    )
 
 
 class Provider(models.TextChoices):
@@ -91,7 +108,9 @@ class Memory(models.Model):
     embedding_error = models.TextField(blank=True, default="")
     embedded_at = models.DateTimeField(null=True, blank=True)
     search_vector = models.GeneratedField(
-        expression=SearchVector("title", "content", config=TEXT_SEARCH_CONFIG),
+        expression=SearchVector(
+            _searched_text("title"), _searched_text("content"), config=TEXT_SEARCH_CONFIG
+        ),
         output_field=SearchVectorField(),
         db_persist=True,
     )

@@ -28,7 +28,13 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
-from memories.models import TEXT_SEARCH_CONFIG, KeywordStatistics, Memory, TermStatistic
+from memories.models import (
+    SEARCH_TEXT_SEPARATORS,
+    TEXT_SEARCH_CONFIG,
+    KeywordStatistics,
+    Memory,
+    TermStatistic,
+)
 from memories.search.keyword_plan import KeywordPlan, keyword_plan
 
 # Okapi BM25's usual constants (Robertson & Zaragoza): term-frequency saturation and how much
@@ -38,6 +44,15 @@ BM25_B = 0.75
 # Words of a query that take part; past this the rest only cost time.
 MAX_QUERY_TERMS = 64
 _WORD = re.compile(r"\w+")
+# The query's distinct lexemes, its text read as the search column reads a memory's (its
+# separators spaces: models.SEARCH_TEXT_SEPARATORS). Parameters: query_lexemes_params(query).
+QUERY_LEXEMES_SQL = (
+    "tsvector_to_array(to_tsvector(%s::regconfig, regexp_replace(%s, %s, ' ', 'g')))"
+)
+
+
+def query_lexemes_params(query: str) -> list[str]:
+    return [TEXT_SEARCH_CONFIG, query, SEARCH_TEXT_SEPARATORS]
 
 
 def or_query_text(query: str) -> str:
@@ -100,8 +115,8 @@ def bm25_statement(
     sql, params = _scored_sql(
         owned=owned,
         owned_params=[TEXT_SEARCH_CONFIG, or_query_text(query), user.pk, *filter_params],
-        terms="tsvector_to_array(to_tsvector(%s::regconfig, %s))",
-        terms_params=[TEXT_SEARCH_CONFIG, query],
+        terms=QUERY_LEXEMES_SQL,
+        terms_params=query_lexemes_params(query),
         corpus="SELECT count(*)::float8 AS n, coalesce(avg(dl), 1) AS avgdl FROM every",
         corpus_params=[],
         known={},
@@ -168,12 +183,12 @@ def _term_statistics(user: User, query: str) -> tuple[dict[str, int | None], tup
         cursor.execute(
             f"""
             SELECT t.lexeme, s.documents, k.memories, k.average_length
-            FROM unnest(tsvector_to_array(to_tsvector(%s::regconfig, %s))) t(lexeme)
+            FROM unnest({QUERY_LEXEMES_SQL}) t(lexeme)
             LEFT JOIN {TermStatistic._meta.db_table} s
                    ON s.user_id = %s AND s.lexeme = t.lexeme
             LEFT JOIN {KeywordStatistics._meta.db_table} k ON k.user_id = %s
             """,
-            [TEXT_SEARCH_CONFIG, query, user.pk, user.pk],
+            [*query_lexemes_params(query), user.pk, user.pk],
         )
         rows = cursor.fetchall()
     documents = {lexeme: count for lexeme, count, _, _ in rows}

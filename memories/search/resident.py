@@ -38,10 +38,16 @@ from django.db import connection
 
 from core.background import BackgroundThread
 from core.lru import Lru
-from memories.models import TEXT_SEARCH_CONFIG, Memory, MemoryChunk, SearchGeneration
+from memories.models import Memory, MemoryChunk, SearchGeneration
 from memories.search.fusion import KeywordRanked
 from memories.search.hits import HeldRows, held_rows_read
-from memories.search.keyword import BM25_B, BM25_K1, MAX_QUERY_TERMS
+from memories.search.keyword import (
+    BM25_B,
+    BM25_K1,
+    MAX_QUERY_TERMS,
+    QUERY_LEXEMES_SQL,
+    query_lexemes_params,
+)
 from memories.search.resident_ann import (
     GRAPH_BYTES_PER_CHUNK,
     ChunkGraph,
@@ -289,8 +295,8 @@ def resident_search(*, user_id: uuid.UUID, model: str, query: str) -> ResidentSe
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT (SELECT generation FROM {SearchGeneration._meta.db_table} WHERE user_id = %s),"
-            " tsvector_to_array(to_tsvector(%s::regconfig, %s))",
-            [user_id, TEXT_SEARCH_CONFIG, query],
+            f" {QUERY_LEXEMES_SQL}",
+            [user_id, *query_lexemes_params(query)],
         )
         generation, lexemes = cursor.fetchone()
     if generation != index.generation:

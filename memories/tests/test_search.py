@@ -519,3 +519,34 @@ def test_the_hits_are_read_by_id_whatever_the_statistics_say_of_the_user(
     headlines = [q["sql"] for q in queries if "ts_headline" in q["sql"]]
     assert headlines
     assert [memory_rows_read(sql) for sql in headlines] == [5] * len(headlines)
+
+
+@pytest.mark.parametrize("copy", [False, True], ids=["sql", "copy"])
+@pytest.mark.parametrize(
+    ("query", "content"),
+    [
+        ("template", "In Vue I wrap markup in <template> tags"),
+        ("Orion", "My wifi password hint is <Orion>"),
+        ("ada", "Email me at <ada@example.com>"),
+        ("ada@example.com", "Email me at <ada@example.com>"),
+        ("engram-start", "The path is /usr/local/bin/engram-start"),
+        ("setup", "The docs are at https://example.com/docs/setup"),
+        ("3.5", "Upgraded the library to version 3.5 today"),
+    ],
+)
+def test_words_inside_tags_addresses_paths_and_urls_are_found_by_keyword(
+    user, settings, request, query, content, copy
+):
+    # PostgreSQL's parser keeps an email, a path or a URL as one token and drops a tag: none of
+    # these was found by its words.
+    settings.MEMORY_RESIDENT_MB = 64 if copy else 0
+    settings.MEMORY_RESIDENT_MIN_MEMORIES = 1
+    found = MemoryFactory(user=user, content=content)
+    MemoryFactory(user=user, content="Something else entirely")
+    if copy:
+        request.addfinalizer(resident_indexes_forget)
+        assert resident_index_load(user_id=user.pk, model=get_embedder().name)
+
+    outcome = memories_search(user=user, query=query, mode="keyword")
+
+    assert ids(outcome) == [found.pk]
