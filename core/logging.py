@@ -58,6 +58,16 @@ class RequestIDFilter(logging.Filter):
         return True
 
 
+class WithoutTraceback(logging.Filter):
+    """A record's message without its traceback: for what a client's input raises by design
+    (a request to a host not in ALLOWED_HOSTS), where a scanner's requests would fill the log
+    with tracebacks of Django's own code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 # Control characters a client put in a path or a header (an ANSI escape, a NUL, a carriage
 # return) are written as escapes in text lines: a terminal showing the log would act on them.
 # Newlines stay (a traceback's); JSON lines escape all of them anyway.

@@ -143,3 +143,13 @@ def test_an_invitations_token_is_redacted_even_inside_a_next_address(url):
     line = _log_through(RedactingFormatter("%(message)s"), "%s", url)
 
     assert "Zt9xQ2bV7mK4pL8sR1nW3yH6" not in line and "HTTP/1.1" in line
+
+
+def test_a_request_for_another_host_is_one_line_not_a_traceback(client, caplog, db):
+    caplog.set_level(logging.INFO)
+
+    answer = client.get("/health", HTTP_HOST="evil.example")
+
+    assert answer.status_code == 400
+    [record] = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
+    assert record.exc_info is None and "evil.example" in record.getMessage()
