@@ -31,6 +31,17 @@ SEMVER = (
 )
 PART = r"[a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?"
 NAMESPACE = rf"^{PART}$"
+# Namespaces no publisher may claim: a plugin under them would pass for the project's own or the
+# operators'. The admin can still give one to a publisher.
+RESERVED_NAMESPACES = frozenset(
+    {"admin", "builtin", "core", "engram", "marketplace", "official", "security", "staff", "system"}
+)
+
+
+def namespace_reserved(namespace: str) -> bool:
+    return namespace in RESERVED_NAMESPACES or namespace.startswith("engram-")
+
+
 PLUGIN_ID = rf"^{PART}\.{PART}$"
 # Text only: control characters (NUL and the like) are how binary data shows in JSON strings,
 # and a lone surrogate (a "\ud800" escape) is no character at all (PostgreSQL refuses it).

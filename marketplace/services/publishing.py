@@ -22,6 +22,7 @@ from marketplace import packages
 from marketplace.manifest import (
     archive_report,
     manifest_errors,
+    namespace_reserved,
     version_is_newer,
     version_key,
 )
@@ -41,9 +42,14 @@ logger = logging.getLogger(__name__)
 
 
 def publisher_create(*, user: User, namespace: str) -> Publisher:
-    """Make ``user`` a publisher under ``namespace`` (unique, already validated)."""
+    """Make ``user`` a publisher under ``namespace`` (unique, already validated; not one of
+    the reserved ones)."""
     if Publisher.objects.filter(user=user).exists():
         raise Conflict("You are a publisher already.")
+    if namespace_reserved(namespace):
+        raise Conflict(
+            "That namespace is reserved.", details={"namespace": ["Reserved: choose another."]}
+        )
     try:
         with transaction.atomic():
             return Publisher.objects.create(user=user, namespace=namespace)

@@ -263,6 +263,14 @@ def test_publishers_stay_in_their_own_namespace(publish, publisher_client, other
     assert taken.status_code == 409
 
 
+@pytest.mark.parametrize("namespace", ["engram", "official", "engram-labs"])
+def test_a_namespace_that_would_pass_for_the_projects_own_is_reserved(other_client, namespace):
+    claimed = other_client.post(f"{MARKETPLACE}/publisher", {"namespace": namespace}, format="json")
+
+    assert claimed.status_code == 409, claimed.content
+    assert claimed.json()["error"]["details"]["namespace"] == ["Reserved: choose another."]
+
+
 def test_staff_cannot_review_their_own_plugin(publisher_user, publisher_client):
     publisher_user.is_staff = True
     publisher_user.save(update_fields=["is_staff"])
