@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
@@ -452,6 +453,11 @@ def provider_key_set(*, user: User, provider: str, api_key: str, base_url: str =
     gateway checks it again, resolved anew, at each request)."""
     if provider == Provider.CUSTOM and not base_url:
         raise ValidationFailed(details={"base_url": ["A custom provider needs its base URL."]})
+    if "@" in urlsplit(base_url).netloc:
+        # It is stored and shown as it is; a secret belongs in api_key, which is encrypted.
+        raise ValidationFailed(
+            details={"base_url": ["No user or password in the address: put the key in api_key."]}
+        )
     refusal = base_url and not settings.LLM_ALLOW_LOCAL_BASE_URLS and url_refusal(base_url)
     if refusal:
         raise ValidationFailed(

@@ -92,6 +92,13 @@ def test_a_free_user_may_store_one_provider_key(auth_client):
         (f"{URL}/openai", {"api_key": "has space in it"}, 400, "api_key"),
         (f"{URL}/custom", {"api_key": PLAIN_KEY}, 400, "base_url"),
         (f"{URL}/custom", {"api_key": PLAIN_KEY, "base_url": "not a url"}, 400, "base_url"),
+        # Stored and listed as typed: a password in it would be shown in clear.
+        (
+            f"{URL}/custom",
+            {"api_key": PLAIN_KEY, "base_url": "https://me:secret-pw@llm.example.com/v1"},
+            400,
+            "base_url",
+        ),
         (f"{URL}/nosuchprovider", {"api_key": PLAIN_KEY}, 404, None),
     ],
 )
