@@ -21,6 +21,7 @@ from memories.services.drafts import (
     MemoryDraft,
     compose_content,
     content_hash,
+    draft_problems,
 )
 from memories.services.duplicates import memories_link_near_duplicates
 from memories.services.embedding import (
@@ -65,6 +66,7 @@ __all__ = [
     "chunks_drop_other_models",
     "compose_content",
     "content_hash",
+    "draft_problems",
     "extraction_schedule",
     "memories_bulk_create",
     "memories_delete_all",

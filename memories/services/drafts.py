@@ -154,12 +154,32 @@ def _check_importance(importance: float) -> None:
         raise ValidationFailed(details={"importance": ["Must be between 0 and 1."]})
 
 
-def _prepared(draft: MemoryDraft) -> dict[str, Any]:
-    """Model field values for ``draft``; raises ValidationFailed or PayloadTooLarge."""
+def _checked(draft: MemoryDraft) -> tuple[str, list[str]]:
+    """``draft``'s text and tags once every rule beyond its fields' own holds (a memory needs
+    text, within the size; metadata not too deep); raises ValidationFailed or PayloadTooLarge."""
     content = draft.content or compose_content(draft.prompt, draft.response)
     _check_content(content)
     _check_metadata(draft.metadata)
     _check_importance(draft.importance)
+    return content, _clean_tags(draft.tags)
+
+
+def draft_problems(draft: MemoryDraft) -> dict[str, Any] | None:
+    """What ``draft`` breaks of those rules, as field errors, or None (too large is left to the
+    request's 413, which says the limit): so a request of many items names every item's
+    problems at once, not its fields' first and its text's after they are fixed."""
+    try:
+        _checked(draft)
+    except ValidationFailed as exc:
+        return exc.details
+    except PayloadTooLarge:
+        return None
+    return None
+
+
+def _prepared(draft: MemoryDraft) -> dict[str, Any]:
+    """Model field values for ``draft``; raises ValidationFailed or PayloadTooLarge."""
+    content, tags = _checked(draft)
     values = {
         "content": content,
         "prompt": draft.prompt,
@@ -168,7 +188,7 @@ def _prepared(draft: MemoryDraft) -> dict[str, Any]:
         "provider": draft.provider,
         "source": draft.source,
         "source_url": draft.source_url,
-        "tags": _clean_tags(draft.tags),
+        "tags": tags,
         "importance": draft.importance,
         "metadata": draft.metadata,
         "agent_id": draft.agent_id,

@@ -177,12 +177,18 @@ def test_ingest_costs_the_same_queries_for_500_memories_as_for_50(auth_client, u
 
 
 def test_bulk_item_errors_are_reported_by_index_and_nothing_is_written(auth_client, user):
-    body = {"memories": [{"content": "ok"}, {"content": "x", "provider": "myspace"}, "nope"]}
+    # An item without text is named beside the others (it was only after they were fixed).
+    body = {
+        "memories": [
+            {"content": "ok"}, {"content": "x", "provider": "myspace"}, "nope", {"content": ""}
+        ]
+    }  # fmt: skip
 
     error = error_of(auth_client.post(f"{BASE}/bulk", body, format="json"), 400, "VALIDATION_ERROR")
 
-    assert set(error["details"]["items"]) == {"1", "2"}
+    assert set(error["details"]["items"]) == {"1", "2", "3"}
     assert "provider" in error["details"]["items"]["1"]
+    assert error["details"]["items"]["3"] == {"content": ["This field may not be blank."]}
     assert not Memory.objects.filter(user=user).exists()
 
 

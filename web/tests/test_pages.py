@@ -339,6 +339,7 @@ def test_an_import_names_the_line_and_the_field_of_what_is_wrong(browser, person
         "",
         json.dumps({"content": "Too many tags", "tags": [f"t{i}" for i in range(51)]}),
         json.dumps({"content": "A long tag", "tags": ["x" * 65]}),
+        json.dumps({"title": "No text at all"}),
     ]
     upload = SimpleUploadedFile("memories.jsonl", "\n".join(lines).encode())
     deep = SimpleUploadedFile("deep.jsonl", b"[" * 100_000 + b"]" * 100_000)
@@ -348,6 +349,7 @@ def test_an_import_names_the_line_and_the_field_of_what_is_wrong(browser, person
 
     problems = refused.context["form"].errors["file"]
     assert problems[0].startswith("Line 3: tags:") and problems[1].startswith("Line 4: tags.0:")
+    assert problems[2] == "Line 5: content: This field may not be blank."
     assert too_deep.context["form"].errors["file"] == [
         "Line 1: JSON may be nested at most 64 levels deep."
     ]

@@ -71,9 +71,13 @@ def items_to_drafts(items: list[Any], serializer_class) -> list[services.MemoryD
             errors[str(index)] = type_errors
             continue
         try:
-            drafts.append(services.MemoryDraft(**serializer.run_validation(item)))
+            draft = services.MemoryDraft(**serializer.run_validation(item))
         except DRFValidationError as exc:
             errors[str(index)] = exc.detail
+            continue
+        if problems := services.draft_problems(draft):
+            errors[str(index)] = problems
+        drafts.append(draft)
     if errors:
         raise ValidationFailed("Some items are not valid.", details={"items": errors})
     return drafts
