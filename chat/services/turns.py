@@ -88,11 +88,24 @@ def _recall(user: User, content: str, include_team: str | None) -> list[Recalled
 
 
 def _history(thread: Thread, model_id: str, after) -> list[Turn]:
-    messages = Message.objects.filter(thread=thread, model_id=model_id).exclude(content="")
+    """The thread's exchanges with ``model_id`` since ``after``, as the model is sent them. A
+    question whose answer failed or never came is left out: kept, every retry of it went again
+    (eight failures, eight copies of the question before the ninth)."""
+    messages = Message.objects.filter(thread=thread, model_id=model_id)
     if after is not None:
         messages = messages.filter(created_at__gt=after)
-    rows = messages.exclude(status=Message.Status.ERROR).order_by("created_at", "pk")
-    return [Turn(role, content) for role, content in rows.values_list("role", "content")]
+    rows = messages.order_by("created_at", "pk").values_list("role", "content", "status")
+    turns: list[Turn] = []
+    for role, content, status in rows:
+        if role == Message.Role.USER:
+            if turns and turns[-1].role == Message.Role.USER:
+                turns.pop()  # the question before it got no answer
+            turns.append(Turn(role, content))
+        elif content and status != Message.Status.ERROR:
+            turns.append(Turn(role, content))
+    if turns and turns[-1].role == Message.Role.USER:
+        turns.pop()
+    return turns
 
 
 def exchange_save(*, turn: "PreparedTurn") -> None:

@@ -365,3 +365,25 @@ def test_an_upstream_rate_limit_says_when_to_come_back_in_whole_seconds(
     assert response.status_code == 429, response.content
     assert response.json()["error"]["code"] == "RATE_LIMITED_UPSTREAM"
     assert response["Retry-After"] == "7"
+
+
+def test_a_question_whose_answer_failed_is_not_sent_again_with_the_next(
+    auth_client, messages_url, llm_upstream, settings
+):
+    # Kept, every retry of a failing question went again: n failures, n copies of it in the
+    # prompt, one after another.
+    settings.LLM_MAX_RETRIES = 0
+    llm_upstream.script(Reply(status=500), Reply(status=500))
+    auth_client.post(messages_url, {"content": "Which plan suits me?"})
+    auth_client.post(messages_url, {"content": "Which plan suits me?"})
+    llm_upstream.script(Reply(text="The team plan."), Reply(text="Plans"))
+
+    answered = auth_client.post(messages_url, {"content": "Which plan suits me, then?"})
+
+    assert answered.status_code in (200, 201), answered.content
+    [answer] = [
+        r for r in llm_upstream.chat_requests
+        if r.json["messages"][-1]["content"] == "Which plan suits me, then?"
+    ]  # fmt: skip
+    sent = [m["content"] for m in answer.json["messages"] if m["role"] == "user"]
+    assert sent == ["Which plan suits me, then?"]
