@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, RequestFactory
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from billing.tiers import Tier
 from chat.models import Message
 from chat.services import thread_create
 from memories import selectors, services
@@ -156,6 +157,18 @@ def test_the_memories_an_answer_was_given_include_a_teams_and_a_forgotten_one(br
     # A team's memory is shown with its team (its page is the team's, not the person's).
     assert b'The office wifi is called Orion <span class="small">(Acme &lt;ops&gt;)' in page.content
     assert page.content.count(b"a memory forgotten since") == 1
+
+
+def test_the_plan_shows_what_is_counted_and_not_a_zero_for_what_is_not(browser, person):
+    # A tier with no daily limit does not count today's requests: "0 (no limit)" said nothing
+    # had been used.
+    person.tier = Tier.SELF_HOSTED
+    person.save(update_fields=["tier"])
+
+    page = browser.get("/plan/")
+
+    assert b"API requests today" not in page.content
+    assert b"Model requests this period" in page.content
 
 
 def test_every_form_needs_its_csrf_token(person):

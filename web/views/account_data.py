@@ -19,6 +19,7 @@ PLUGINS_SHOWN = 12
 # The meters of the plan page: (name in billing's usage, what a person calls it, bytes?).
 METERS = [
     ("requests_today", "API requests today", False),
+    ("requests", "Model requests this period", False),
     ("tokens", "Model tokens this period", False),
     ("memories", "Memories", False),
     ("memory_storage_bytes", "Memory storage", True),
@@ -46,10 +47,12 @@ def knows(request: HttpRequest) -> HttpResponse:
 @page("plan")
 def plan(request: HttpRequest) -> HttpResponse:
     usage = billing_selectors.usage_of(user=request.user)
+    # A meter nothing counts (no daily limit to count requests against) is left out: "0" would
+    # say nothing was used.
     meters = [
         {"label": label, "bytes": is_bytes, **usage[name]}
         for name, label, is_bytes in METERS
-        if name in usage
+        if usage.get(name, {}).get("used") is not None
     ]
     context = {
         "usage": usage,
