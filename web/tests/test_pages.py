@@ -390,6 +390,18 @@ def test_odd_input_on_the_pages_gets_an_answer_not_a_server_error(browser, perso
     assert nul.status_code == 302  # back to the page, saying no such key is stored
 
 
+@pytest.mark.parametrize("query", ["provider=bogus", "cursor=garbage"])
+def test_a_filter_or_cursor_that_is_not_valid_says_so(browser, person, query):
+    # The page said "No memories here yet" to a person who has some.
+    remember(person, "Kept")
+
+    page = browser.get(f"/memories/?{query}")
+
+    assert page.status_code == 400
+    assert b"Not valid here: " + query.split("=")[0].encode() in page.content
+    assert b"No memories here yet" not in page.content and b"No memory matches" not in page.content
+
+
 def test_an_empty_filtered_page_says_the_filters_matched_nothing(browser, person):
     remember(person, "Tagged", tags=["kept"])
 

@@ -72,7 +72,10 @@ def memory_list(request: HttpRequest) -> HttpResponse:
     }
     status = 200
     if not form.is_valid():
-        status = 400
+        # Said above the (empty) results: "no memories here yet" misled a person who has some.
+        named = ", ".join(sorted(form.errors))
+        form.add_error(None, f"Not valid here: {named}. Change or clear it to see your memories.")
+        context["invalid"], status = True, 400
     elif query := form.cleaned_data["q"].strip():
         mode = form.cleaned_data["mode"] or "hybrid"
         try:
