@@ -1,7 +1,10 @@
 """The web app through Django's test client: sign-up and sign-in on the session, each page
 answering with the CSP, CSRF on forms, and another user's objects answering 404."""
 
+import html
 import json
+import re
+from urllib.parse import quote
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -43,6 +46,26 @@ def test_a_visitor_signs_up_and_lands_on_their_memories():
     page = client.get("/memories/")
     assert page.status_code == 200 and b"Your memories" in page.content
     assert client.get("/").status_code == 302  # signed in: home is the memories
+
+
+def test_signing_up_from_a_page_that_sent_the_visitor_goes_back_to_it():
+    # The extension's connect page sends a new person to sign in; they sign up instead, and
+    # used to land on their memories without the code the page was showing.
+    client = Client(HTTP_ACCEPT=HTML)
+    back = "/connect/extension/?code=ABCD-1234"
+    sign_in = client.get(f"/account/login?next={quote(back)}")
+    link = re.search(rb'href="(/account/signup[^"]*)">Create an account', sign_in.content)[
+        1
+    ].decode()
+
+    answer = client.post(
+        html.unescape(link),
+        {"email": "new@example.com", "password": "a long passphrase", "next": back},
+    )
+
+    assert quote(back) in link
+    assert answer.status_code == 302 and answer["Location"] == back
+    assert b"web:memories" not in sign_in.content
 
 
 def test_signing_in_with_a_wrong_password_says_so_and_a_right_one_follows_next(person):

@@ -4,6 +4,8 @@ does) and allauth's password-reset forms, so its emailed links land on these pag
 that tries a credential or sends a mail counts in the same limits as allauth's endpoints for
 the same thing (accounts.ratelimit), so no door is a way around another's."""
 
+from urllib.parse import urlencode
+
 from allauth.account.forms import ResetPasswordForm, ResetPasswordKeyForm, UserTokenForm
 from allauth.account.models import get_emailconfirmation_model
 from django.conf import settings
@@ -11,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from accounts import services as accounts
 from accounts.ratelimit import (
@@ -39,12 +42,16 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "web/landing.html", {"version": settings.ENGRAM_VERSION})
 
 
-def _next_url(request: HttpRequest) -> str:
+def _next_path(request: HttpRequest) -> str:
+    """Where the person asked to go after signing in or up (a page that sent them here, as the
+    extension's connect page does), or ""."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     # Only a path on this server: never an open redirect.
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return settings.LOGIN_REDIRECT_URL
+    return target if target.startswith("/") and not target.startswith("//") else ""
+
+
+def _next_url(request: HttpRequest) -> str:
+    return _next_path(request) or settings.LOGIN_REDIRECT_URL
 
 
 def sign_up(request: HttpRequest) -> HttpResponse:
@@ -62,11 +69,15 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         else:
             if tokens is None:  # the address must be verified first
                 messages.success(request, "Check your inbox: a link verifies your address.")
-                return redirect("web:sign-in")
+                after = _next_path(request)
+                sign_in_page = reverse("web:sign-in")
+                return redirect(
+                    f"{sign_in_page}?{urlencode({'next': after})}" if after else sign_in_page
+                )
             login(request, user, backend=SESSION_BACKEND)
             messages.success(request, "Welcome to Engram.")
-            return redirect("web:memories")
-    return render(request, "web/sign_up.html", {"form": form})
+            return redirect(_next_url(request))
+    return render(request, "web/sign_up.html", {"form": form, "next": _next_path(request)})
 
 
 def sign_in(request: HttpRequest) -> HttpResponse:
@@ -90,7 +101,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user, backend=SESSION_BACKEND)
             return redirect(_next_url(request))
-    context = {"form": form, "needs_code": needs_code, "next": _next_url(request)}
+    context = {"form": form, "needs_code": needs_code, "next": _next_path(request)}
     return render(request, "web/sign_in.html", context)
 
 
