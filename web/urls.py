@@ -14,6 +14,12 @@ urlpatterns = [
     path("account/provider/callback", account.provider_sign_in_failed, name="provider-failed"),
     path("account/password/reset", account.password_forgot, name="password-forgot"),
     path("account/password/reset/<str:key>", account.password_reset, name="password-reset"),
+    # Before the link's page: "send" is not a key.
+    path(
+        "account/verify-email/send",
+        account.email_verification_resend,
+        name="email-verification-send",
+    ),
     path("account/verify-email/<str:key>", account.email_verify, name="email-verify"),
     path("memories/", memories.memory_list, name="memories"),
     path("memories/new", memories.memory_add, name="memory-add"),

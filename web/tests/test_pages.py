@@ -484,6 +484,21 @@ def test_the_emailed_verification_link_verifies_on_a_button_not_on_the_visit(set
     assert client.get("/account/verify-email/nonsense").status_code == 400
 
 
+def test_a_used_or_expired_verification_link_offers_a_new_one(browser, person):
+    # It said "sign in to be sent a new one" to a person signed in already, and signing in
+    # sends nothing while verification is optional.
+    page = browser.get("/account/verify-email/not-a-key-any-more")
+    signed_out = Client(HTTP_ACCEPT=HTML).get("/account/verify-email/not-a-key-any-more")
+
+    sent = browser.post("/account/verify-email/send", follow=True)
+
+    assert page.status_code == 400 and b"Send me a new link" in page.content
+    assert b"/account/login?next=/account/verify-email/not-a-key-any-more" in signed_out.content
+    assert b"A new link is on its way" in sent.content
+    assert mail.outbox[-1].to == [person.email]
+    assert "/account/verify-email/" in mail.outbox[-1].body
+
+
 def test_the_api_takes_the_session_only_with_its_csrf_token(person):
     client = Client(enforce_csrf_checks=True)
     client.force_login(person)

@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from accounts import services as accounts
 from accounts.ratelimit import (
+    EMAIL_VERIFICATION_GROUP,
     PASSWORD_RESET_GROUP,
     PASSWORD_RESET_KEY_GROUP,
     SIGNUP_GROUP,
@@ -26,7 +27,7 @@ from accounts.ratelimit import (
 from core.errors import EmailNotVerified, EngramError, MfaRequired
 from core.views import RootView
 from web.forms import SignInForm, SignUpForm
-from web.views.common import form_error, post_only
+from web.views.common import flash_error, form_error, page, post_only
 
 # The backend a session signed in here is kept under (allauth's: it knows email sign-in).
 SESSION_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
@@ -158,6 +159,24 @@ def password_reset(request: HttpRequest, key: str) -> HttpResponse:
             messages.success(request, "Your password is changed. Sign in with it.")
             return redirect("web:sign-in")
     return render(request, "web/password_reset.html", {"form": form})
+
+
+@post_only
+@page("")
+def email_verification_resend(request: HttpRequest) -> HttpResponse:
+    """A new verification link for the signed-in person (the page of a used or expired one
+    offers it), counted with allauth's verification endpoints."""
+    try:
+        auth_rate_limit(request, group=EMAIL_VERIFICATION_GROUP, account=request.user.email)
+    except EngramError as error:
+        flash_error(request, error)
+        return redirect("web:memories")
+    if accounts.email_verified(request.user):
+        messages.success(request, "Your address is verified already.")
+    else:
+        accounts.email_verification_send(request=request, user=request.user)
+        messages.success(request, "A new link is on its way to your inbox.")
+    return redirect("web:memories")
 
 
 def email_verify(request: HttpRequest, key: str) -> HttpResponse:
