@@ -5,4 +5,4 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  registers the OpenAPI auth extensions
+        from accounts import receivers, schema  # noqa: F401  signal receivers, OpenAPI extensions

@@ -56,6 +56,8 @@ LAST_USED_RESOLUTION_SECONDS = 60
 # The refresh token's claim naming the sign-in it was rotated from: the jti of that sign-in's
 # first refresh token.
 FAMILY_CLAIM = "family"
+# The browser session's key holding the family of the JWT pairs the session was given.
+SESSION_TOKEN_FAMILY = "accounts_token_family"
 
 PROFILE_FIELDS = frozenset({"display_name", *PREFERENCE_FIELDS})
 # allauth.mfa's secrets (a TOTP secret, a recovery-code seed), encrypted by
@@ -247,9 +249,16 @@ def _family_revoke_if_replayed(raw: str) -> None:
         or not BlacklistedToken.objects.filter(token__jti=payload.get("jti")).exists()
     ):
         return
-    family = payload.get(FAMILY_CLAIM, payload.get("jti"))
+    refresh_family_revoke(
+        user_id=payload.get("user_id"), family=payload.get(FAMILY_CLAIM, payload.get("jti"))
+    )
+
+
+def refresh_family_revoke(*, user_id: Any, family: str) -> None:
+    """Revoke every open refresh token of ``user_id`` descending from one sign-in, ``family``
+    (rotation keeps it: tokens_issue)."""
     open_tokens = OutstandingToken.objects.filter(
-        user_id=payload.get("user_id"), blacklistedtoken__isnull=True, expires_at__gt=timezone.now()
+        user_id=user_id, blacklistedtoken__isnull=True, expires_at__gt=timezone.now()
     )
     BlacklistedToken.objects.bulk_create(
         [

@@ -1,3 +1,5 @@
+import secrets
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
@@ -89,7 +91,11 @@ class SessionTokensView(ApiView):
         "bearer tokens and API keys are refused here.",
     )
     def post(self, request: Request) -> Response:
-        return Response(_session(request.user, services.tokens_issue(user=request.user)))
+        # The pairs of one browser session are one sign-in: signing out of the session revokes
+        # them (accounts.apps: user_logged_out).
+        family = request.session.setdefault(services.SESSION_TOKEN_FAMILY, secrets.token_hex(16))
+        pair = services.tokens_issue(user=request.user, family=family)
+        return Response(_session(request.user, pair))
 
 
 class SignInMethodsView(ApiView):
