@@ -177,11 +177,24 @@ def user_login(*, request: HttpRequest, email: str, password: str, code: str = "
     recovery code (MFA_REQUIRED without one). While verification is mandatory, an unverified
     address is refused (EMAIL_NOT_VERIFIED) and mailed a fresh link. ACCOUNTS_SIGN_IN_CHECKS
     may refuse first (a team requiring SSO for the address's domain: SSO_REQUIRED)."""
+    user = user_password_check(email=email, password=password)
+    return user_sign_in_finish(request=request, user=user, code=code)
+
+
+def user_password_check(*, email: str, password: str) -> User:
+    """A sign-in's first step: the user with these credentials, once ACCOUNTS_SIGN_IN_CHECKS
+    pass; AuthenticationFailed otherwise."""
     for check in settings.ACCOUNTS_SIGN_IN_CHECKS:
         import_string(check)(email=email.strip())
     user = authenticate(email=email.strip(), password=password)
     if user is None:
         raise AuthenticationFailed("Invalid email or password.")
+    return user
+
+
+def user_sign_in_finish(*, request: HttpRequest, user: User, code: str = "") -> User:
+    """The rest of a sign-in whose password was right (now, or moments ago in the same browser
+    session: the web's second step): the second factor, the verified address, the last login."""
     user_second_factor_check(user=user, code=code)
     if email_verification_required() and not email_verified(user):
         email_verification_send(request=request, user=user)

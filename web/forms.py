@@ -39,6 +39,13 @@ class SignInForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
+    def __init__(self, *args: Any, code_only: bool = False, **kwargs: Any) -> None:
+        """``code_only``: the second step of a sign-in whose password was right."""
+        super().__init__(*args, **kwargs)
+        if code_only:
+            self.fields["email"].required = self.fields["password"].required = False
+            self.fields["code"].required = True
+
 
 cursor_field = forms.CharField(
     required=False, validators=[RegexValidator(CURSOR_PATTERN)], widget=forms.HiddenInput

@@ -125,18 +125,28 @@ def test_signing_out_of_a_session_revokes_the_pairs_it_was_given(user):
     browser.post("/account/login", {"email": user.email, "password": DEFAULT_PASSWORD})
     first = browser.post("/api/v1/auth/session/tokens").json()
     second = browser.post("/api/v1/auth/session/tokens").json()
-    elsewhere = Client().post(
-        "/api/v1/auth/login",
-        {"email": user.email, "password": DEFAULT_PASSWORD},
-        content_type="application/json",
-    ).json()
+    elsewhere = (
+        Client()
+        .post(
+            "/api/v1/auth/login",
+            {"email": user.email, "password": DEFAULT_PASSWORD},
+            content_type="application/json",
+        )
+        .json()
+    )
 
     browser.post("/account/logout")
 
     def refreshed(pair: dict) -> int:
-        return Client().post(
-            "/api/v1/auth/refresh", {"refresh": pair["refresh"]}, content_type="application/json"
-        ).status_code
+        return (
+            Client()
+            .post(
+                "/api/v1/auth/refresh",
+                {"refresh": pair["refresh"]},
+                content_type="application/json",
+            )
+            .status_code
+        )
 
     assert [refreshed(first), refreshed(second)] == [401, 401]
     assert refreshed(elsewhere) == 200  # another sign-in is not this session's

@@ -189,3 +189,29 @@ def test_the_operator_console_asks_for_the_second_factor(user):
     assert without.status_code == 200 and "second factor" in without.content.decode()
     assert with_code.status_code == 302
     assert browser.session["_auth_user_id"] == str(user.pk)
+
+
+def test_the_web_sign_in_asks_for_the_code_alone_once_the_password_was_right(user):
+    # The second step emptied the password field, and a code alone was "This field is required".
+    _, recovery = turn_on_totp(user)
+    browser = Client(HTTP_ACCEPT="text/html")
+
+    first = browser.post("/account/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    wrong = browser.post("/account/login", {"code": "000000"})
+    second = browser.post("/account/login", {"code": recovery[0]})
+
+    assert (
+        first.status_code == 200 and b"Enter the code from your authenticator app" in first.content
+    )
+    assert f"Signing in as <strong>{user.email}</strong>".encode() in first.content
+    assert wrong.status_code == 200 and b"Invalid authentication code" in wrong.content
+    assert second.status_code == 302
+    assert browser.get("/memories/").status_code == 200
+
+
+def test_a_code_alone_signs_no_one_in_without_a_password_first(user):
+    turn_on_totp(user)
+
+    answer = Client(HTTP_ACCEPT="text/html").post("/account/login", {"code": "123456"})
+
+    assert answer.status_code == 200 and b"This field is required" in answer.content

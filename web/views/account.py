@@ -4,6 +4,7 @@ does) and allauth's password-reset forms, so its emailed links land on these pag
 that tries a credential or sends a mail counts in the same limits as allauth's endpoints for
 the same thing (accounts.ratelimit), so no door is a way around another's."""
 
+import time
 from urllib.parse import urlencode
 
 from allauth.account.forms import ResetPasswordForm, ResetPasswordKeyForm, UserTokenForm
@@ -16,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts import services as accounts
+from accounts.models import User
 from accounts.ratelimit import (
     EMAIL_VERIFICATION_GROUP,
     PASSWORD_RESET_GROUP,
@@ -31,6 +33,9 @@ from web.views.common import flash_error, form_error, page, post_only
 
 # The backend a session signed in here is kept under (allauth's: it knows email sign-in).
 SESSION_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
+# A sign-in whose password was right, waiting for its second factor: the account, and since when.
+PENDING_SIGN_IN = "web_pending_sign_in"
+PENDING_SIGN_IN_SECONDS = 300
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -82,28 +87,51 @@ def sign_up(request: HttpRequest) -> HttpResponse:
 
 
 def sign_in(request: HttpRequest) -> HttpResponse:
-    form = SignInForm(request.POST or None)
-    needs_code = False
+    """Email and password; with a second factor on, a second step asks for the code alone (the
+    account whose password was right is kept in the session for PENDING_SIGN_IN_SECONDS)."""
+    if request.GET.get("restart"):
+        request.session.pop(PENDING_SIGN_IN, None)
+    pending = _pending_sign_in(request)
+    form = SignInForm(request.POST or None, code_only=pending is not None)
+    needs_code = pending is not None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            login_rate_limit(request, account=data["email"])
-            user = accounts.user_login(
-                request=request, email=data["email"], password=data["password"], code=data["code"]
+            login_rate_limit(request, account=pending.email if pending else data["email"])
+            user = pending or accounts.user_password_check(
+                email=data["email"], password=data["password"]
             )
+            try:
+                user = accounts.user_sign_in_finish(request=request, user=user, code=data["code"])
+            except MfaRequired:
+                request.session[PENDING_SIGN_IN] = {"user": str(user.pk), "at": time.time()}
+                pending = user
+                raise
         except MfaRequired:
             needs_code = True
             form.add_error("code", "Enter the code from your authenticator app.")
         except EmailNotVerified as error:
             form.add_error(None, f"{error.message} We sent a new link.")
         except EngramError as error:
-            needs_code = bool(data["code"])
+            needs_code = pending is not None or bool(data["code"])
             form_error(form, error)
         else:
+            request.session.pop(PENDING_SIGN_IN, None)
             login(request, user, backend=SESSION_BACKEND)
             return redirect(_next_url(request))
-    context = {"form": form, "needs_code": needs_code, "next": _next_path(request)}
+    context = {
+        "form": form, "needs_code": needs_code, "pending": pending, "next": _next_path(request)
+    }  # fmt: skip
     return render(request, "web/sign_in.html", context)
+
+
+def _pending_sign_in(request: HttpRequest) -> User | None:
+    """The account whose password this session gave moments ago, waiting for its code."""
+    pending = request.session.get(PENDING_SIGN_IN)
+    if not pending or time.time() - pending["at"] > PENDING_SIGN_IN_SECONDS:
+        request.session.pop(PENDING_SIGN_IN, None)
+        return None
+    return User.objects.filter(pk=pending["user"], is_active=True).first()
 
 
 def provider_sign_in_failed(request: HttpRequest) -> HttpResponse:
