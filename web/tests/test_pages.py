@@ -524,6 +524,20 @@ def test_a_conversation_with_no_usable_model_says_what_to_do(browser, person):
     assert 'id="no-model"' in page.content.decode() and "/connect/" in page.content.decode()
 
 
+def test_a_message_that_could_not_be_sent_waits_in_the_box(browser, person):
+    # Without scripts the page reloads with why: what the person wrote was gone.
+    thread = thread_create(user=person, title="First")
+
+    sent = browser.post(
+        f"/chat/{thread.pk}/send", {"model": "gpt-4o-mini", "content": "My long question"}
+    )
+    page = browser.get(sent["Location"])
+    again = browser.get(sent["Location"])
+
+    assert b"My long question</textarea>" in page.content
+    assert b"My long question</textarea>" not in again.content  # once
+
+
 def test_a_browser_gets_error_pages_and_a_client_the_json_shape(person):
     browser = Client(enforce_csrf_checks=True, HTTP_ACCEPT=HTML)
     browser.force_login(person)

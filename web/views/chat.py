@@ -12,6 +12,7 @@ from django.urls import reverse
 from chat import selectors as chat_selectors
 from chat import services as chat_services
 from chat import streaming
+from chat.models import Thread
 from core.errors import EngramError, NotFound
 from core.pagination import paginate
 from llm import selectors as llm_selectors
@@ -22,6 +23,9 @@ from web.views.common import flash_error, page, post_only, render_page
 
 THREADS_SHOWN = 50
 MESSAGES_SHOWN = 50
+# A message that could not be sent without scripts (the page reloads with why), by thread: the
+# box holds it again rather than losing what the person wrote.
+UNSENT = "web_unsent_message"
 
 
 @page("chat")
@@ -66,10 +70,15 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
         "model_id": model_id,
         "usable": bool(usable),
         "transcript": list(reversed(history)),
-        "form": ChatForm(initial={"model": model_id}),
+        "form": ChatForm(initial={"model": model_id, "content": _unsent(request, thread)}),
         "stream_url": reverse("chat:messages", kwargs={"thread_id": thread.pk, "model_id": "M"}),
     }
     return render_page(request, "web/chat/thread.html", context)
+
+
+def _unsent(request: HttpRequest, thread: Thread) -> str:
+    unsent = request.session.pop(UNSENT, None) or {}
+    return unsent.get("content", "") if unsent.get("thread") == str(thread.pk) else ""
 
 
 @post_only
@@ -91,6 +100,8 @@ def thread_send(request: HttpRequest, thread_id: str) -> HttpResponse:
             result = async_to_sync(streaming.collect)(turn)
         except EngramError as error:
             flash_error(request, error)
+            unsent = {"thread": str(thread.pk), "content": form.cleaned_data["content"]}
+            request.session[UNSENT] = unsent
         else:
             if result.error is not None:
                 flash_error(request, result.error)
