@@ -269,6 +269,11 @@ def test_delete_then_undo_restores_the_memory(browser, person):
     assert f"/memories/{memory.pk}/undo".encode() in offer.content
     assert undone.status_code == 302
     assert Memory.objects.get(pk=memory.pk).content == "Keep me."
+    # Restored, the memory is no longer offered back, nor is an id that was never deleted.
+    for shown in (memory.pk, "not-an-id", remember(person, "Alive").pk):
+        assert b"Memory deleted." not in browser.get(f"/memories/?deleted={shown}").content
+    again = browser.post(f"/memories/{memory.pk}/undo", follow=True)
+    assert b"There is nothing to restore." in again.content
 
 
 def test_search_shows_highlights_escaped_and_score_parts(browser, person):

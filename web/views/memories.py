@@ -14,7 +14,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
-from core.errors import EngramError, ValidationFailed
+from core.errors import EngramError, NotFound, ValidationFailed
 from core.ownership import owned_id
 from core.parsers import JSONInputError, json_loads
 from memories import selectors, services
@@ -65,7 +65,7 @@ def memory_list(request: HttpRequest) -> HttpResponse:
     form = MemoryQueryForm(request.GET, teams=teams)
     context: dict[str, Any] = {
         "form": form,
-        "deleted": request.GET.get("deleted", ""),
+        "deleted": _deleted(request, request.GET.get("deleted", "")),
         "teams": teams,
         # An empty page then says the filters matched nothing, not that there are no memories.
         "filtered": any(request.GET.get(name) for name in FILTERS),
@@ -219,7 +219,7 @@ def memory_undelete(request: HttpRequest, memory_id: str) -> HttpResponse:
         user=request.user, memory_id=key, cursor=None, limit=HISTORY_SHOWN
     ).items
     with_text = [entry for entry in entries if entry.new_content]
-    if not with_text:
+    if not with_text or not _deleted(request, memory_id):
         messages.error(request, "There is nothing to restore.")
         return redirect("web:memories")
     try:
@@ -231,6 +231,21 @@ def memory_undelete(request: HttpRequest, memory_id: str) -> HttpResponse:
         return redirect("web:memories")
     messages.success(request, "Restored.")
     return redirect("web:memory", memory_id=memory.pk)
+
+
+def _deleted(request: HttpRequest, memory_id: str) -> str:
+    """``memory_id`` when it names a memory of the person's that is deleted and has a history
+    to come back from (the list's "Undo" after a delete), else ""."""
+    try:
+        key = owned_id(memory_id, name="memory")
+    except NotFound:
+        return ""
+    try:
+        selectors.memory_get(user=request.user, memory_id=key)
+    except NotFound:
+        page = selectors.memory_history_page(user=request.user, memory_id=key, cursor=None, limit=1)
+        return memory_id if page.items else ""
+    return ""  # not deleted
 
 
 @page("memories")
