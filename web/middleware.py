@@ -1,5 +1,5 @@
-"""The Content-Security-Policy of the web app's pages: scripts, styles and connections only to
-this server, no inline script or style, no framing. The API and the operator console are left
+"""The Content-Security-Policy of the web app's pages (the extension's connect page among them):
+scripts, styles and connections only to this server, no inline script or style, no framing. The API and the operator console are left
 as they are (JSON has nothing to run; the admin is Django's)."""
 
 from django.http import HttpRequest, HttpResponse
@@ -25,7 +25,7 @@ class ContentSecurityPolicyMiddleware(DualModeMiddleware):
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         match = getattr(request, "resolver_match", None)
-        if match is not None and "web" in match.namespaces:
+        if match is not None and {"web", "connect"} & set(match.namespaces):
             response.setdefault("Content-Security-Policy", POLICY)
             response.setdefault("Referrer-Policy", "same-origin")
         return response

@@ -216,11 +216,12 @@ def test_the_pages_carry_the_content_security_policy_and_no_inline_script(browse
     thread = thread_create(user=person)
     for path in ["/memories/", f"/memories/{memory.pk}/", "/memories/new", "/memories/import",
                  "/memories/forget", "/chat/", f"/chat/{thread.pk}/", "/connect/", "/me/",
-                 "/plan/"]:  # fmt: skip
+                 "/plan/", "/connect/extension/"]:  # fmt: skip
         answer = browser.get(path)
         assert answer.status_code == 200, path
         assert "script-src 'self'" in answer["Content-Security-Policy"], path
         assert b"<script>" not in answer.content and b"onclick" not in answer.content, path
+        assert b"<style" not in answer.content and b"style=" not in answer.content, path
 
 
 def test_another_users_memory_and_thread_are_404_and_untouched(browser):
