@@ -126,7 +126,7 @@ async def test_a_deep_websocket_frame_is_an_error_frame_and_the_socket_stays_usa
     ("method", "path"),
     [
         ("POST", "/api/v1/storage/records"),
-        ("PUT", f"/api/v1/storage/records/{uuid.uuid4()}"),
+        ("PUT", "/api/v1/storage/records/5f0c3c53-2a43-4c8e-9a77-3d1a2b6c7d8e"),
         ("PUT", "/api/v1/storage/records/not-a-uuid"),
     ],
 )
