@@ -1,6 +1,7 @@
 """The Content-Security-Policy of the web app's pages (the extension's connect page among them):
-scripts, styles and connections only to this server, no inline script or style, no framing. The API and the operator console are left
-as they are (JSON has nothing to run; the admin is Django's)."""
+scripts, styles and connections only to this server, no inline script or style, no framing.
+The API and the operator console are left as they are (JSON has nothing to run; the admin is
+Django's)."""
 
 from django.http import HttpRequest, HttpResponse
 
