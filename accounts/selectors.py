@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.db.models import QuerySet
 
 from accounts.models import ApiKey, Persona, ProviderKey, User
@@ -24,3 +26,8 @@ def persona_by_name_or_id(user: User, reference: str) -> Persona:
     """A persona of ``user`` named by its name or its id (NotFound when neither matches)."""
     found = Persona.objects.filter(user=user, name=reference).first()
     return found or persona_get(user, reference)
+
+
+def active_user(user_id: Any) -> User | None:
+    """The active user ``user_id``, or None (deactivated or gone since)."""
+    return User.objects.filter(pk=user_id, is_active=True).first()

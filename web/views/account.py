@@ -26,6 +26,7 @@ from accounts.ratelimit import (
     auth_rate_limit,
     login_rate_limit,
 )
+from accounts.selectors import active_user
 from core.errors import EmailNotVerified, EngramError, MfaRequired
 from core.views import RootView
 from web.forms import SignInForm, SignUpForm
@@ -131,7 +132,7 @@ def _pending_sign_in(request: HttpRequest) -> User | None:
     if not pending or time.time() - pending["at"] > PENDING_SIGN_IN_SECONDS:
         request.session.pop(PENDING_SIGN_IN, None)
         return None
-    return User.objects.filter(pk=pending["user"], is_active=True).first()
+    return active_user(pending["user"])
 
 
 def provider_sign_in_failed(request: HttpRequest) -> HttpResponse:
