@@ -168,7 +168,8 @@ async def test_a_rate_limit_that_persists_is_rate_limited_upstream(
     assert error.details["retry_after"] == 0.01
     assert error.details["upstream_status"] == 429
     response = drf_exception_handler(error, {})
-    assert response.status_code == 429 and response["Retry-After"] == "0.01"
+    # The header is whole seconds, rounded up (RFC 9110).
+    assert response.status_code == 429 and response["Retry-After"] == "1"
     assert response.data["error"]["code"] == "RATE_LIMITED_UPSTREAM"
 
 
