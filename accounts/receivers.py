@@ -2,10 +2,11 @@
 
 from typing import Any
 
+from allauth.account.signals import password_reset
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
-from accounts.services import SESSION_TOKEN_FAMILY, refresh_family_revoke
+from accounts.services import SESSION_TOKEN_FAMILY, refresh_family_revoke, unvouched_links_drop
 
 
 @receiver(user_logged_out)
@@ -15,3 +16,9 @@ def session_tokens_revoke(sender: Any, request: Any, user: Any, **kwargs: Any) -
     family = request.session.get(SESSION_TOKEN_FAMILY) if request is not None else None
     if family and user is not None:
         refresh_family_revoke(user_id=user.pk, family=family)
+
+
+@receiver(password_reset)
+def reset_links_check(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """allauth's reset link followed (its headless API): as the web app's reset does."""
+    unvouched_links_drop(user=user)

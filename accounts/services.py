@@ -332,19 +332,31 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
 
 
 def user_password_set(*, user: User, password: str) -> None:
-    """Set a password chosen through an emailed reset link (allauth has checked the link and
-    the password's strength) and sign every session of the user out: whoever had the old
-    password keeps no refresh token. Whoever followed the link owns the address, so a provider
-    account linked on a claim to it the provider never verified is unlinked: otherwise someone
-    who signed up first through such a provider with another's address keeps a way into the
-    account its owner takes back (account pre-hijacking)."""
+    """Set a password allauth has checked (its reset link or its change of password, with its
+    strength) and sign every session of the user out: whoever had the old password keeps no
+    refresh token."""
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
         refresh_tokens_revoke_all(user)
-        for account in SocialAccount.objects.filter(user=user):
-            if not _vouches_for(account, user.email):
-                account.delete()
+
+
+def user_password_reset(*, user: User, password: str) -> None:
+    """``user_password_set`` through an emailed reset link (the web app's page; allauth's own
+    reset ends in ``unvouched_links_drop`` through its signal)."""
+    with transaction.atomic():
+        user_password_set(user=user, password=password)
+        unvouched_links_drop(user=user)
+
+
+def unvouched_links_drop(*, user: User) -> None:
+    """After a reset link: whoever followed it owns the address, so a provider account linked
+    on a claim to it the provider never verified is unlinked. Otherwise someone who signed up
+    first through such a provider with another's address keeps a way into the account its
+    owner takes back (account pre-hijacking)."""
+    for account in SocialAccount.objects.filter(user=user):
+        if not _vouches_for(account, user.email):
+            account.delete()
 
 
 def linked_provider(account: SocialAccount) -> Any:

@@ -92,7 +92,7 @@ class SessionTokensView(ApiView):
     )
     def post(self, request: Request) -> Response:
         # The pairs of one browser session are one sign-in: signing out of the session revokes
-        # them (accounts.apps: user_logged_out).
+        # them (accounts.receivers).
         family = request.session.setdefault(services.SESSION_TOKEN_FAMILY, secrets.token_hex(16))
         pair = services.tokens_issue(user=request.user, family=family)
         return Response(_session(request.user, pair))

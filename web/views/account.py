@@ -102,14 +102,11 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             user = pending or accounts.user_password_check(
                 email=data["email"], password=data["password"]
             )
-            try:
-                user = accounts.user_sign_in_finish(request=request, user=user, code=data["code"])
-            except MfaRequired:
-                request.session[PENDING_SIGN_IN] = {"user": str(user.pk), "at": time.time()}
-                pending = user
-                raise
+            user = accounts.user_sign_in_finish(request=request, user=user, code=data["code"])
         except MfaRequired:
-            needs_code = True
+            # The password was right (only the last step asks for a code): next, the code alone.
+            request.session[PENDING_SIGN_IN] = {"user": str(user.pk), "at": time.time()}
+            pending, needs_code = user, True
             form.add_error("code", "Enter the code from your authenticator app.")
         except EmailNotVerified as error:
             form.add_error(None, f"{error.message} We sent a new link.")
@@ -184,7 +181,7 @@ def password_reset(request: HttpRequest, key: str) -> HttpResponse:
         except EngramError as error:
             form_error(form, error)
         else:
-            accounts.user_password_set(user=user, password=form.cleaned_data["password1"])
+            accounts.user_password_reset(user=user, password=form.cleaned_data["password1"])
             messages.success(request, "Your password is changed. Sign in with it.")
             return redirect("web:sign-in")
     return render(request, "web/password_reset.html", {"form": form})
