@@ -2,7 +2,7 @@
 export, the summary, and extraction jobs."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,18 @@ from memories.models import (
 def memory_get(*, user: User, memory_id: Any) -> Memory:
     """The memory ``memory_id`` of ``user``; NotFound for another's, a missing or a malformed id."""
     return get_owned_object(Memory.objects.all(), owner=user, pk=memory_id)
+
+
+def memories_by_id(*, owners: Sequence[User], memory_ids: Iterable[Any]) -> dict[str, Memory]:
+    """Those of ``memory_ids`` that are memories of one of ``owners`` (a person and the team
+    spaces they read), by id as text; malformed, another's and deleted ones are left out."""
+    keys = []
+    for memory_id in memory_ids:
+        try:
+            keys.append(owned_id(memory_id, name="memory"))
+        except NotFound:
+            continue
+    return {str(m.pk): m for m in Memory.objects.filter(user__in=owners, pk__in=keys)}
 
 
 def memory_page(

@@ -13,7 +13,7 @@ from chat import selectors as chat_selectors
 from chat import services as chat_services
 from chat import streaming
 from chat.models import Thread
-from core.errors import EngramError, NotFound
+from core.errors import EngramError
 from core.pagination import paginate
 from llm import selectors as llm_selectors
 from memories import selectors as memory_selectors
@@ -116,19 +116,16 @@ def answer_memories(request: HttpRequest, thread_id: str, message_id: str) -> Ht
     thread = chat_selectors.thread_get(request.user, thread_id)
     answer = chat_selectors.thread_message_get(thread, message_id)
     # Whose memories an answer may have been given: the person's, and their teams' spaces.
+    spaces = readable_spaces(user=request.user, include="all")
     names = team_names_of(user=request.user)
-    owners = [(request.user, "")] + [
-        (space.space, names.get(space.organisation_id, ""))
-        for space in readable_spaces(user=request.user, include="all")
-    ]
+    team_of = {space.space.pk: names.get(space.organisation_id, "") for space in spaces}
+    found = memory_selectors.memories_by_id(
+        owners=[request.user, *(space.space for space in spaces)],
+        memory_ids=[item["id"] for item in answer.memories_used],
+    )
     used = []
     for item in answer.memories_used:
-        memory, team = None, ""  # forgotten since, or no longer the person's to read
-        for owner, name in owners:
-            try:
-                memory, team = memory_selectors.memory_get(user=owner, memory_id=item["id"]), name
-                break
-            except NotFound:
-                continue
+        memory = found.get(str(item["id"]))  # None: forgotten since, or no longer readable
+        team = team_of.get(memory.user_id, "") if memory is not None else ""
         used.append({"memory": memory, "team": team, "score": item.get("score")})
     return render_page(request, "web/chat/_used.html", {"used": used})

@@ -6,6 +6,7 @@ text never reaches a log line from here."""
 
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -15,7 +16,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import EngramError, NotFound, ValidationFailed
-from core.ownership import owned_id
 from core.parsers import JSONInputError, json_loads
 from memories import selectors, services
 from memories.api import serializers as memory_serializers
@@ -214,12 +214,15 @@ def memory_delete(request: HttpRequest, memory_id: str) -> HttpResponse:
 @page("memories")
 def memory_undelete(request: HttpRequest, memory_id: str) -> HttpResponse:
     """Undo a delete: revert to the newest history entry that still had the text."""
-    key = owned_id(memory_id, name="memory")
+    key = selectors.memory_known(user=request.user, memory_id=memory_id)  # another's: 404
+    if _live(request, key):
+        messages.error(request, "There is nothing to restore.")
+        return redirect("web:memories")
     entries = selectors.memory_history_page(
         user=request.user, memory_id=key, cursor=None, limit=HISTORY_SHOWN
     ).items
     with_text = [entry for entry in entries if entry.new_content]
-    if not with_text or not _deleted(request, memory_id):
+    if not with_text:
         messages.error(request, "There is nothing to restore.")
         return redirect("web:memories")
     try:
@@ -237,15 +240,18 @@ def _deleted(request: HttpRequest, memory_id: str) -> str:
     """``memory_id`` when it names a memory of the person's that is deleted and has a history
     to come back from (the list's "Undo" after a delete), else ""."""
     try:
-        key = owned_id(memory_id, name="memory")
+        key = selectors.memory_known(user=request.user, memory_id=memory_id)
     except NotFound:
         return ""
+    return "" if _live(request, key) else memory_id
+
+
+def _live(request: HttpRequest, key: uuid.UUID) -> bool:
     try:
         selectors.memory_get(user=request.user, memory_id=key)
     except NotFound:
-        page = selectors.memory_history_page(user=request.user, memory_id=key, cursor=None, limit=1)
-        return memory_id if page.items else ""
-    return ""  # not deleted
+        return False
+    return True
 
 
 @page("memories")
