@@ -386,12 +386,17 @@ def test_an_import_names_the_line_and_the_field_of_what_is_wrong(browser, person
     upload = SimpleUploadedFile("memories.jsonl", "\n".join(lines).encode())
     deep = SimpleUploadedFile("deep.jsonl", b"[" * 100_000 + b"]" * 100_000)
 
+    only_blank = SimpleUploadedFile("blank.jsonl", b'{"content": "Fine"}\n{"title": "t"}\n')
+
     refused = browser.post("/memories/import", {"file": upload})
     too_deep = browser.post("/memories/import", {"file": deep})
+    # Its only problem one the import itself checks (no text): named by line as well.
+    blank = browser.post("/memories/import", {"file": only_blank})
 
     problems = refused.context["form"].errors["file"]
     assert problems[0].startswith("Line 3: tags:") and problems[1].startswith("Line 4: tags.0:")
     assert problems[2] == "Line 5: content: This field may not be blank."
+    assert blank.context["form"].errors["file"] == ["Line 2: content: This field may not be blank."]
     assert too_deep.context["form"].errors["file"] == [
         "Line 1: JSON may be nested at most 64 levels deep."
     ]

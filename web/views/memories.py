@@ -15,6 +15,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
 from core.errors import EngramError, NotFound, ValidationFailed
 from core.parsers import JSONInputError, json_loads
 from memories import selectors, services
@@ -291,12 +292,15 @@ def _read_lines(upload) -> dict[int, Any]:
     return items
 
 
-def _drafts(items: dict[int, Any]) -> list[services.MemoryDraft]:
-    """The file's memories checked as the API's import checks them; what is wrong is named by
-    line and field."""
+def _imported(user: User, items: dict[int, Any]) -> services.ImportResult:
+    """The file's memories imported as the API's import takes them; what is wrong (in their
+    fields, or in the rules the import checks) is named by line and field."""
     numbers = list(items)
     try:
-        return items_to_drafts(list(items.values()), memory_serializers.MemoryImportLineSerializer)
+        drafts = items_to_drafts(
+            list(items.values()), memory_serializers.MemoryImportLineSerializer
+        )
+        return services.memories_import(user=user, drafts=drafts)
     except ValidationFailed as error:
         problems = [
             f"Line {numbers[int(index)]}: {problem}"
@@ -331,8 +335,7 @@ def memory_import(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            drafts = _drafts(_read_lines(form.cleaned_data["file"]))
-            result = services.memories_import(user=request.user, drafts=drafts)
+            result = _imported(request.user, _read_lines(form.cleaned_data["file"]))
         except EngramError as error:
             form_error(form, error)
         else:

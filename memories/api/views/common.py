@@ -62,25 +62,27 @@ def items_to_drafts(items: list[Any], serializer_class) -> list[services.MemoryD
     # One serializer for all items: a new one per item deep-copies its fields, which cost a
     # bulk request more than its database work (bench/README.md, ingest).
     serializer = serializer_class()
-    drafts, errors = [], {}
-    for index, item in enumerate(items):
+    drafts: dict[str, services.MemoryDraft] = {}
+    errors: dict[str, Any] = {}
+    for number, item in enumerate(items):
+        index = str(number)
         if not isinstance(item, dict):
-            errors[str(index)] = ["Expected a JSON object."]
-            continue
-        if type_errors := json_type_errors(serializer, item):
-            errors[str(index)] = type_errors
-            continue
-        try:
-            draft = services.MemoryDraft(**serializer.run_validation(item))
-        except DRFValidationError as exc:
-            errors[str(index)] = exc.detail
-            continue
-        if problems := services.draft_problems(draft):
-            errors[str(index)] = problems
-        drafts.append(draft)
+            errors[index] = ["Expected a JSON object."]
+        elif type_errors := json_type_errors(serializer, item):
+            errors[index] = type_errors
+        else:
+            try:
+                drafts[index] = services.MemoryDraft(**serializer.run_validation(item))
+            except DRFValidationError as exc:
+                errors[index] = exc.detail
     if errors:
+        # Every item's problems at once: for the items whose fields are fine, the rules the
+        # service would check next (a memory needs text), which came only after these.
+        for index, draft in drafts.items():
+            if problems := services.draft_problems(draft):
+                errors[index] = problems
         raise ValidationFailed("Some items are not valid.", details={"items": errors})
-    return drafts
+    return list(drafts.values())
 
 
 def memory_response(memory: Memory, created: bool) -> Response:
