@@ -83,22 +83,24 @@ def sale_of(*, payment_intent_id: str) -> LedgerEntry | None:
 def refund_record(*, installation: Installation, refund: dict[str, Any], sale: LedgerEntry) -> bool:
     """Record a refund of ``sale`` as a negative entry; it is settled when the sale was
     (Stripe reverses the destination transfer with it). False when it was recorded before.
-    Refunds of one sale are split one at a time, each against what was refunded before it."""
-    with transaction.atomic():
-        LedgerEntry.objects.select_for_update().filter(pk=sale.pk).first()
-        refunded = -(
-            LedgerEntry.objects.filter(
-                kind=LedgerKind.REFUND, installation_id=sale.installation_id
-            ).aggregate(total=Sum("gross_cents"))["total"]
-            or 0
-        )
-        return _entry(
-            installation=installation,
+    Split against what was refunded of the sale before it: the caller holds the installation's
+    row, so refunds of one sale are recorded one at a time (an installation bought again after
+    a refund counts only the refunds since its newer sale)."""
+    refunded = -(
+        LedgerEntry.objects.filter(
             kind=LedgerKind.REFUND,
-            split=split_refund(sale.gross_cents, refunded, int(refund["amount"])),
-            settled=sale.settled,
-            stripe_id=refund["id"],
-        )
+            installation_id=sale.installation_id,
+            occurred_at__gte=sale.occurred_at,
+        ).aggregate(total=Sum("gross_cents"))["total"]
+        or 0
+    )
+    return _entry(
+        installation=installation,
+        kind=LedgerKind.REFUND,
+        split=split_refund(sale.gross_cents, refunded, int(refund["amount"])),
+        settled=sale.settled,
+        stripe_id=refund["id"],
+    )
 
 
 # --- payouts -------------------------------------------------------------------------------------

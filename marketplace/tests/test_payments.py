@@ -232,3 +232,23 @@ def test_a_one_cent_refund_is_split_like_a_sale(
     earnings = publisher_earnings(connected.client)
     assert (earnings["gross_cents"], earnings["platform_fee_cents"]) == (998, 299)
     assert earnings["publisher_cents"] == 699
+
+
+def test_a_refund_after_buying_again_is_split_against_the_newer_sale(
+    connected, publish, power_client, fake_stripe, deliver
+):
+    # The installation is the same row: the first sale's refunds are not the second's.
+    connected.finish()
+    publish(manifest_of(price_cents=999))
+    for _ in range(2):
+        intent = _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+        fake_stripe.control(f"payment_intents/{intent}/succeed")
+        deliver()
+        installation_refund(
+            installation_id=Installation.objects.get().pk,
+            amount_cents=None if LedgerEntry.objects.count() == 1 else 1,
+        )
+        deliver()
+
+    last = LedgerEntry.objects.filter(kind="refund").order_by("occurred_at").last()
+    assert (last.gross_cents, last.fee_cents, last.publisher_cents) == (-1, 0, -1)
