@@ -475,3 +475,19 @@ async def test_events_that_arrive_in_one_read_come_out_together():
     batches = [parser.feed(read) for read in reads] + [parser.end()]
 
     assert batches == [['{"a": 1}', '{"a": 2}'], ['{"a": 3}'], [], ["[DONE]"]]
+
+
+@pytest.mark.parametrize("header", [{"retry-after": "1e999"}, {"retry-after-ms": "inf"}])
+async def test_a_retry_after_that_is_no_finite_number_is_left_out(
+    llm_gateway, credentials, fake_openai, settings, header
+):
+    # It reached the client's Retry-After header (a 500 once rounded up) and the JSON body.
+    settings.LLM_MAX_RETRIES = 0
+    fake_openai.script(Reply(status=429, headers=header))
+
+    with pytest.raises(RateLimitedUpstream) as caught:
+        await llm_gateway.complete(credentials=credentials, model="gpt-4o-mini", messages=MESSAGES)
+
+    assert "retry_after" not in caught.value.details
+    response = drf_exception_handler(caught.value, {})
+    assert response.status_code == 429 and "Retry-After" not in response
