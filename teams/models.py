@@ -7,6 +7,7 @@ why a principal rather than a new scope column.
 """
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -106,6 +107,14 @@ class Invitation(models.Model):
         return f"{self.email} → {self.organisation_id}"
 
 
+# allauth's provider id of an organisation's SSO (teams/sso.py): team-<organisation id, hex>.
+SSO_PROVIDER_PREFIX = "team-"
+
+
+def sso_provider_id(organisation_id: Any) -> str:
+    return f"{SSO_PROVIDER_PREFIX}{uuid.UUID(str(organisation_id)).hex}"
+
+
 class TeamSso(models.Model):
     """The organisation's OpenID Connect issuer; the client secret is encrypted at rest
     (accounts.crypto) and never answered."""
@@ -126,6 +135,10 @@ class TeamSso(models.Model):
 
     def __str__(self) -> str:
         return self.issuer
+
+    @property
+    def provider_id(self) -> str:
+        return sso_provider_id(self.organisation_id)
 
 
 class TeamDomain(models.Model):

@@ -577,11 +577,14 @@ def sso_member_join(*, user: User) -> Membership | None:
 def password_sign_in_check(*, email: str) -> None:
     """Refuse password sign-in (403 SSO_REQUIRED) for an address whose domain's team requires
     SSO (accounts calls it through ACCOUNTS_SIGN_IN_CHECKS)."""
-    if selectors.sso_required_for(email):
+    found = selectors.sso_domain_of(email)
+    sso = getattr(found.organisation, "sso", None) if found else None
+    if sso and sso.required:
+        # The provider to sign in through instead: what a client posts to allauth's redirect.
         raise PermissionDenied(
             "Your organisation requires single sign-on: sign in through your company's provider.",
             code=ErrorCode.SSO_REQUIRED,
-            details={"domain": email.rsplit("@", 1)[-1].lower()},
+            details={"domain": found.domain, "provider": sso.provider_id},
         )
 
 

@@ -11,7 +11,6 @@ SSO settings is one more OpenID Connect app, ``team-<organisation id hex>``, bui
 
 import logging
 import uuid
-from typing import Any
 
 from allauth.socialaccount.models import SocialApp, SocialLogin
 from django.core.exceptions import PermissionDenied
@@ -20,21 +19,16 @@ from django.http import HttpRequest
 from accounts.social import SocialAccountAdapter
 from core.errors import QuotaExceeded
 from teams import selectors, services
-from teams.models import TeamSso
+from teams.models import SSO_PROVIDER_PREFIX, TeamSso
 
 logger = logging.getLogger(__name__)
-PROVIDER_PREFIX = "team-"
-
-
-def provider_id_of(organisation_id: Any) -> str:
-    return f"{PROVIDER_PREFIX}{uuid.UUID(str(organisation_id)).hex}"
 
 
 def _organisation_of(provider_id: str) -> uuid.UUID | None:
-    if not provider_id.startswith(PROVIDER_PREFIX):
+    if not provider_id.startswith(SSO_PROVIDER_PREFIX):
         return None
     try:
-        return uuid.UUID(provider_id.removeprefix(PROVIDER_PREFIX))
+        return uuid.UUID(provider_id.removeprefix(SSO_PROVIDER_PREFIX))
     except ValueError:
         return None
 
@@ -43,7 +37,7 @@ def team_app(sso: TeamSso) -> SocialApp:
     """The organisation's provider as an allauth app (unsaved: nothing lands in its tables)."""
     return SocialApp(
         provider="openid_connect",
-        provider_id=provider_id_of(sso.organisation_id),
+        provider_id=sso.provider_id,
         name=f"{sso.organisation.name} SSO",
         client_id=sso.client_id,
         secret=services.sso_client_secret(sso),
@@ -54,14 +48,13 @@ def team_app(sso: TeamSso) -> SocialApp:
 class TeamSocialAccountAdapter(SocialAccountAdapter):
     def list_apps(self, request, provider=None, client_id=None):
         apps = super().list_apps(request, provider, client_id)
-        if provider not in (None, "openid_connect") and not (provider or "").startswith(
-            PROVIDER_PREFIX
-        ):
-            return apps
-        rows = TeamSso.objects.select_related("organisation")
+        # A team's provider only when asked for by its own id (a sign-in through it, its
+        # callback): a list of every provider is what allauth's public configuration answers,
+        # and would name every organisation with SSO, its issuer and client id, to anyone.
         wanted = _organisation_of(provider or "")
-        if wanted is not None:
-            rows = rows.filter(organisation_id=wanted)
+        if wanted is None:
+            return apps
+        rows = TeamSso.objects.select_related("organisation").filter(organisation_id=wanted)
         if client_id:
             rows = rows.filter(client_id=client_id)
         return apps + [team_app(sso) for sso in rows]

@@ -11,9 +11,8 @@ from django.test import Client
 from accounts.models import User
 from billing.tiers import Tier
 from conftest import bearer_client
-from teams.models import AuditAction, AuditEvent, Membership, TeamSso
+from teams.models import AuditAction, AuditEvent, Membership, TeamSso, sso_provider_id
 from teams.services import sso_client_secret
-from teams.sso import provider_id_of
 from teams.tests import dns_stub
 from teams.tests.conftest import TEAMS
 from testing.oidc import oidc_provider
@@ -139,7 +138,11 @@ def test_password_sign_in_is_refused_for_the_domain_once_sso_is_required(team, o
     refused = login("ADA@acme.example")
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "SSO_REQUIRED"
-    assert refused.json()["error"]["details"] == {"domain": "acme.example"}
+    # Where to sign in instead: what a client posts to allauth's redirect as the provider.
+    assert refused.json()["error"]["details"] == {
+        "domain": "acme.example",
+        "provider": sso_provider_id(team.pk),
+    }
     assert login("bob@elsewhere.example").status_code == 200
     # allauth's own password sign-in refuses it the same way.
     headless = client.post("/_allauth/app/v1/auth/login",
@@ -154,7 +157,7 @@ def test_password_sign_in_is_refused_for_the_domain_once_sso_is_required(team, o
 @pytest.fixture
 def team_idp(team, owner, dns):
     """``team`` with SSO through a real provider process, acme.example verified."""
-    callback = f"http://testserver/accounts/oidc/{provider_id_of(team.pk)}/login/callback/"
+    callback = f"http://testserver/accounts/oidc/{sso_provider_id(team.pk)}/login/callback/"
     client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [callback]}
     with oidc_provider(clients=[client], accounts=[ADA, MALLORY]) as provider:
         owner_client = bearer_client(owner)
@@ -166,7 +169,7 @@ def team_idp(team, owner, dns):
 def sso_sign_in(team, provider, login: str):
     browser = Client()
     started = browser.post("/_allauth/browser/v1/auth/provider/redirect",
-                           {"provider": provider_id_of(team.pk), "callback_url": "/signed-in",
+                           {"provider": sso_provider_id(team.pk), "callback_url": "/signed-in",
                             "process": "login"})  # fmt: skip
     assert started.status_code == 302, started.content
     assert started["Location"].startswith(f"{provider.issuer}/auth?")
@@ -190,6 +193,22 @@ def test_a_member_of_the_sso_domain_signs_in_and_lands_in_the_team(team, team_id
     assert Membership.objects.filter(user=ada).count() == 1
     assert AuditEvent.objects.filter(organisation=team, action=AuditAction.JOINED,
                                      subject=ADA["email"]).count() == 1  # fmt: skip
+
+
+@pytest.mark.parametrize("client_kind", ["browser", "app"])
+def test_the_public_configuration_names_no_organisation_and_its_sso_still_signs_in(
+    team, team_idp, client_kind
+):
+    # allauth's configuration answers anyone the providers it lists: a team's is not among them
+    # (it named every organisation with SSO, its issuer and its client id).
+    config = Client().get(f"/_allauth/{client_kind}/v1/config")
+
+    assert config.status_code == 200
+    text = config.content.decode()
+    for secretish in (sso_provider_id(team.pk), team.name, CLIENT_ID, team_idp.issuer):
+        assert secretish not in text
+    _, back = sso_sign_in(team, team_idp, ADA["email"])
+    assert back.status_code == 302 and back["Location"] == "/signed-in"
 
 
 def test_the_teams_provider_cannot_sign_in_an_address_of_another_domain(team, team_idp):
