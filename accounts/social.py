@@ -12,9 +12,14 @@
 
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from allauth.account.internal.stagekit import get_pending_stage
+from allauth.account.stages import LoginStageController
+from allauth.mfa.base.forms import AuthenticateForm
+from allauth.mfa.stages import AuthenticateStage
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
 from allauth.socialaccount.internal.flows.connect import validate_disconnect
 from allauth.socialaccount.models import SocialAccount, SocialLogin
@@ -31,7 +36,7 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import User
-from core.errors import Conflict, ErrorCode, NotFound
+from core.errors import AuthenticationFailed, Conflict, ErrorCode, NotFound
 
 NONCE_STATE_KEY = "oidc_nonce"
 # An ID token is signed with the provider's published key: an asymmetric algorithm, never
@@ -105,6 +110,56 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def list_apps(self, request, provider=None, client_id=None):
         # Apps come from settings only: a client secret is never kept in the database.
         return [app for app in super().list_apps(request, provider, client_id) if not app.pk]
+
+
+@dataclass(frozen=True)
+class SignInProvider:
+    id: str  # what a browser posts to allauth's redirect as ``provider``
+    name: str
+
+
+def sign_in_providers(request: HttpRequest) -> list[SignInProvider]:
+    """The providers this server offers everyone (a team's own is offered only where its
+    domain requires it: teams/sso.py)."""
+    return [
+        SignInProvider(provider.sub_id, provider.name)
+        for provider in get_adapter().list_providers(request)
+        if provider.supports_redirect
+    ]
+
+
+# The step of a pending sign-in that asks for a second factor's code.
+SECOND_FACTOR_STAGE = AuthenticateStage.key
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A sign-in allauth started in this browser (through a provider) that waits for a step:
+    ``stage`` is "mfa_authenticate" (a code) or "verify_email" (the emailed link)."""
+
+    stage: str
+    user: User
+
+
+def pending_sign_in(request: HttpRequest) -> PendingSignIn | None:
+    stage = get_pending_stage(request)
+    if stage is None or stage.login.user is None:
+        return None
+    return PendingSignIn(stage.key, stage.login.user)
+
+
+def pending_sign_in_code(request: HttpRequest, code: str) -> None:
+    """The second factor of this browser's pending sign-in: a right ``code`` (TOTP or an unused
+    recovery code) lets it go on, as allauth's own step does; a wrong one is
+    AuthenticationFailed."""
+    stage = LoginStageController.enter(request, SECOND_FACTOR_STAGE)
+    if stage is None:
+        raise AuthenticationFailed("This sign-in is no longer waiting for a code: start again.")
+    form = AuthenticateForm(user=stage.login.user, data={"code": code})
+    if not form.is_valid():
+        raise AuthenticationFailed("Invalid authentication code.", details={"field": "code"})
+    form.save()
+    stage.exit()
 
 
 def provider_name(account: SocialAccount) -> str:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("account/signup", account.sign_up, name="sign-up"),
     path("account/login", account.sign_in, name="sign-in"),
     path("account/logout", account.sign_out, name="sign-out"),
+    path("account/provider/done", account.provider_sign_in_done, name="provider-done"),
     path("account/provider/callback", account.provider_sign_in_failed, name="provider-failed"),
     path("account/password/reset", account.password_forgot, name="password-forgot"),
     path("account/password/reset/<str:key>", account.password_reset, name="password-reset"),

@@ -1,8 +1,9 @@
-"""Signing up, in and out, and a forgotten password, on Django's session: the account services
-(accounts.services, whose sign-in checks a second factor and a verified address as the API's
-does) and allauth's password-reset forms, so its emailed links land on these pages. Each form
-that tries a credential or sends a mail counts in the same limits as allauth's endpoints for
-the same thing (accounts.ratelimit), so no door is a way around another's."""
+"""Signing up, in and out, and a forgotten password, on Django's session: the account
+services (accounts.services, whose sign-in checks a second factor and a verified address as the
+API's does), allauth's password-reset forms, so its emailed links land on these pages, and
+allauth's provider sign-in, which comes back to provider_sign_in_done. Each form that tries a
+credential or sends a mail counts in the same limits as allauth's endpoints for the same thing
+(accounts.ratelimit), so no door is a way around another's."""
 
 import time
 from urllib.parse import urlencode
@@ -17,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts import services as accounts
+from accounts import social
 from accounts.models import User
 from accounts.ratelimit import (
     EMAIL_VERIFICATION_GROUP,
@@ -27,7 +29,8 @@ from accounts.ratelimit import (
     login_rate_limit,
 )
 from accounts.selectors import active_user
-from core.errors import EmailNotVerified, EngramError, MfaRequired
+from accounts.social import SignInProvider
+from core.errors import EmailNotVerified, EngramError, ErrorCode, MfaRequired
 from core.views import RootView
 from web.forms import SignInForm, SignUpForm
 from web.views.common import flash_error, form_error, page, post_only
@@ -61,6 +64,17 @@ def _next_url(request: HttpRequest) -> str:
     return _next_path(request) or settings.LOGIN_REDIRECT_URL
 
 
+def _providers_context(request: HttpRequest) -> dict:
+    """The provider buttons of a sign-in or sign-up page: they come back to
+    provider_sign_in_done, which goes on to where the person was going."""
+    after = _next_path(request)
+    done = reverse("web:provider-done")
+    return {
+        "providers": social.sign_in_providers(request),
+        "provider_callback": f"{done}?{urlencode({'next': after})}" if after else done,
+    }
+
+
 def sign_up(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -84,7 +98,8 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             login(request, user, backend=SESSION_BACKEND)
             messages.success(request, "Welcome to Engram.")
             return redirect(_next_url(request))
-    return render(request, "web/sign_up.html", {"form": form, "next": _next_path(request)})
+    context = {"form": form, "next": _next_path(request), **_providers_context(request)}
+    return render(request, "web/sign_up.html", context)
 
 
 def sign_in(request: HttpRequest) -> HttpResponse:
@@ -95,6 +110,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     pending = _pending_sign_in(request)
     form = SignInForm(request.POST or None, code_only=pending is not None)
     needs_code = pending is not None
+    sso = None  # a team's provider, when its domain refuses the password
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -113,12 +129,15 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         except EngramError as error:
             needs_code = pending is not None or bool(data["code"])
             form_error(form, error)
+            if error.code == ErrorCode.SSO_REQUIRED:
+                sso = SignInProvider(error.details["provider"], "Sign in with your organisation")
         else:
             request.session.pop(PENDING_SIGN_IN, None)
             login(request, user, backend=SESSION_BACKEND)
             return redirect(_next_url(request))
     context = {
-        "form": form, "needs_code": needs_code, "pending": pending, "next": _next_path(request)
+        "form": form, "needs_code": needs_code, "pending": pending, "next": _next_path(request),
+        "sso_providers": [sso] if sso else [], **_providers_context(request),
     }  # fmt: skip
     return render(request, "web/sign_in.html", context)
 
@@ -130,6 +149,34 @@ def _pending_sign_in(request: HttpRequest) -> User | None:
         request.session.pop(PENDING_SIGN_IN, None)
         return None
     return active_user(pending["user"])
+
+
+def provider_sign_in_done(request: HttpRequest) -> HttpResponse:
+    """Where a provider's sign-in comes back (the buttons' callback): signed in, on to where the
+    person was going; waiting for a second factor, its code asked here (allauth's own step,
+    counted in the sign-in limits); waiting for the address's emailed link, the sign-in page
+    saying so."""
+    if request.user.is_authenticated:
+        return redirect(_next_url(request))
+    pending = social.pending_sign_in(request)
+    if pending is None:
+        messages.error(request, "Signing in with your provider did not complete. Try again.")
+        return redirect("web:sign-in")
+    if pending.stage != social.SECOND_FACTOR_STAGE:
+        messages.success(request, "Check your inbox: a link verifies your address.")
+        return redirect("web:sign-in")
+    form = SignInForm(request.POST or None, code_only=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            login_rate_limit(request, account=pending.user.email)
+            social.pending_sign_in_code(request, form.cleaned_data["code"])
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            return redirect(request.get_full_path())  # signed in now: on to ``next``
+    # The sign-in page's second step, posted back here.
+    context = {"form": form, "needs_code": True, "pending": pending.user}
+    return render(request, "web/sign_in.html", context)
 
 
 def provider_sign_in_failed(request: HttpRequest) -> HttpResponse:
