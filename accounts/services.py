@@ -40,6 +40,7 @@ from core.db import row_reader, transaction_lock
 from core.egress import url_refusal
 from core.errors import (
     AuthenticationFailed,
+    Conflict,
     EmailNotVerified,
     MfaRequired,
     NotFound,
@@ -329,6 +330,15 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
         user.save(update_fields=["password"])
         refresh_tokens_revoke_all(user)
         return tokens_issue(user=user)
+
+
+def user_password_add(*, user: User, password: str) -> None:
+    """A first password for an account that has none (made through a provider), checked as any
+    new password is."""
+    if user.has_usable_password():
+        raise Conflict("This account has a password: change it with the current one.")
+    _check_password(password, user, field="new_password")
+    user_password_set(user=user, password=password)
 
 
 def user_password_set(*, user: User, password: str) -> None:

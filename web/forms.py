@@ -140,3 +140,44 @@ class ProviderKeyForm(forms.Form):
 class ChatForm(forms.Form):
     content = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Your message")
     model = forms.CharField(max_length=200)
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(
+        label="New email address", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+
+class PasswordChangeForm(forms.Form):
+    old_password = forms.CharField(
+        required=False,
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new_password = forms.CharField(
+        label="New password",
+        help_text="At least 8 characters; not a common password.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, has_password: bool = True, **kwargs: Any) -> None:
+        """``has_password``: the account has one, which must be given to change it."""
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].required = has_password
+
+
+class SecondFactorForm(forms.Form):
+    password = forms.CharField(
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    code = forms.CharField(
+        required=False,
+        label="Code from the app",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args: Any, turning_on: bool = True, **kwargs: Any) -> None:
+        """``turning_on``: a code from the app proves it has the secret."""
+        super().__init__(*args, **kwargs)
+        self.fields["code"].required = turning_on

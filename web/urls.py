@@ -3,11 +3,24 @@ to (HEADLESS_FRONTEND_URLS in config/settings.py)."""
 
 from django.urls import path
 
-from web.views import account, account_data, chat, connect, memories, teams
+from web.views import account, account_data, account_settings, chat, connect, memories, teams
 
 app_name = "web"
 urlpatterns = [
     path("", account.home, name="home"),
+    path("account/", account_settings.account, name="account"),
+    path("account/email", account_settings.email_change, name="account-email"),
+    path("account/password", account_settings.password_change, name="account-password"),
+    path(
+        "account/two-factor",
+        account_settings.second_factor_change,
+        name="account-second-factor",
+    ),
+    path(
+        "account/providers/<str:account_id>/unlink",
+        account_settings.linked_account_unlink,
+        name="account-unlink",
+    ),
     path("account/signup", account.sign_up, name="sign-up"),
     path("account/login", account.sign_in, name="sign-in"),
     path("account/logout", account.sign_out, name="sign-out"),

@@ -198,6 +198,11 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     assert reply.choices[0].message.content == "Say hello to the SDK test"  # the fake echoes
     me.go("/connect/")
     assert secret not in me.page.content()  # never shown again
+    me.go("/account/")
+    assert me.page.get_by_role(
+        "img", name="QR code of the key for your authenticator app"
+    ).is_visible()
+    me.look("account")
 
     # Export, forget everything, import it back.
     me.go("/memories/import")
