@@ -18,7 +18,7 @@ from django.db import connections
 from kombu import pools
 
 from core.apps import announce_stack
-from core.tasks import recovery_sweeps_send
+from core.tasks import recovery_sweeps_send, runs_later_in_this_process
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def start_in_process_beat() -> threading.Thread | None:
     """In a server process without a broker whose tasks run in the background: a daemon thread
     playing beat (``InProcessBeat``). With a broker, `manage.py serve` runs the real beat;
     with tasks inline (TASKS_IN_BACKGROUND false, the test servers) nothing is started."""
-    if not (app.conf.task_always_eager and settings.TASKS_IN_BACKGROUND):
+    if not runs_later_in_this_process():
         return None
     beat = InProcessBeat(settings.CELERY_BEAT_SCHEDULE)
     thread = threading.Thread(target=beat.run_forever, name="engram-beat", daemon=True)
@@ -114,7 +114,7 @@ def start_in_process_beat() -> threading.Thread | None:
 
 class EngramTask(Task):
     def apply_async(self, args=None, kwargs=None, **options):
-        if self.app.conf.task_always_eager and settings.TASKS_IN_BACKGROUND:
+        if runs_later_in_this_process():
             # Celery's eager mode would run it here, inside the request that enqueued it.
             parent = super()
             in_process_tasks.submit(lambda: parent.apply_async(args, kwargs, **options))

@@ -782,6 +782,9 @@ MEMORY_HNSW_USER_THRESHOLD = env.int("MEMORY_HNSW_USER_THRESHOLD", 10_000)
 # hnsw.ef_search for searches on a per-user index (raised to the rows asked for when larger),
 # and ef_construction of those indexes (higher: better recall, slower builds).
 MEMORY_HNSW_EF_SEARCH = env.int("MEMORY_HNSW_EF_SEARCH", 100)
+# A search by meaning waits up to this long for its user's memories still being embedded on this
+# process's own background threads (saved a moment before: memories/unembedded.py).
+MEMORY_SEARCH_WAITS_FOR_WRITES_SECONDS = env.float("MEMORY_SEARCH_WAITS_FOR_WRITES_SECONDS", 2.0)
 MEMORY_HNSW_EF_CONSTRUCTION = env.int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 # Hybrid search: candidates taken from each leg, and the weight of cosine similarity against
 # normalised BM25 in the fused score (both chosen on `make bench-retrieval`, bench/README.md).

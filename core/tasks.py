@@ -117,3 +117,9 @@ def enqueue(task_name: str, *args: Any, countdown: float | None = None) -> None:
     """Send the task registered as ``task_name`` now: for work on rows committed earlier (a
     sweep re-enqueueing what was lost); a service that writes uses ``enqueue_after_commit``."""
     current_app.tasks[task_name].apply_async(args=args, countdown=countdown)
+
+
+def runs_later_in_this_process() -> bool:
+    """Whether a task sent now runs on this process's own background threads (no broker, the
+    default stack): work a reader in this process may wait for."""
+    return bool(current_app.conf.task_always_eager and settings.TASKS_IN_BACKGROUND)

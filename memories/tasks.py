@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from memories import extraction, services
+from memories import extraction, services, unembedded
 from memories.selectors import extraction_jobs_stale, memories_pending_stale
 from providers.embeddings import EmbeddingRejected, EmbeddingUnavailable
 
@@ -47,6 +47,8 @@ def embed_memories(self, memory_ids: list[str]) -> int:
             )
             return 0
         raise self.retry(exc=exc, countdown=_backoff_seconds(self.request.retries)) from exc
+    finally:
+        unembedded.done(memory_ids)  # a search waiting for them goes on
 
 
 @shared_task(name="memories.embed_sweep", acks_late=True, time_limit=120, soft_time_limit=110)

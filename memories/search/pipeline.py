@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 
 from accounts.models import User
 from core.errors import ServiceUnavailable
+from memories import unembedded
 from memories.filters import MemoryFilters
 from memories.models import Memory
 from memories.search.fusion import Fused, boosted, fuse, keyword_best_kept
@@ -78,6 +79,8 @@ def memories_search(
     embedder = get_embedder()
     if mode != "keyword":
         _embedding_started(embedder, query)
+        # Memories the user saved a moment ago, still being embedded here: found, not missed.
+        unembedded.wait(user.pk, seconds=settings.MEMORY_SEARCH_WAITS_FOR_WRITES_SECONDS)
     # Choose who ranks each leg. A user with their own vector index is a heavy user: their own
     # GIN index too.
     rankers = rankers_for(

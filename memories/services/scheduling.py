@@ -14,7 +14,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
-from core.tasks import enqueue, enqueue_after_commit
+from core.tasks import enqueue, enqueue_after_commit, runs_later_in_this_process
+from memories import unembedded
 from memories.models import (
     EmbeddingStatus,
     ExtractionJob,
@@ -53,6 +54,9 @@ def embedding_schedule(*, memory_ids: Sequence[Any]) -> None:
 
 def followups_schedule(*, user_id: uuid.UUID, embed: Sequence[uuid.UUID] = ()) -> None:
     """Once the caller's transaction commits: embed ``embed`` and refresh the summary."""
+    if 0 < len(embed) <= unembedded.WAITED_FOR_AT_MOST and runs_later_in_this_process():
+        # Before the task is sent (callbacks run in order): it may end before the next line.
+        transaction.on_commit(lambda: unembedded.handed_over(user_id, embed))
     embedding_schedule(memory_ids=embed)
     transaction.on_commit(lambda: summary_schedule(user_id=user_id))
 
