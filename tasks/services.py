@@ -499,6 +499,8 @@ def recurrence_generate(*, rule: RecurrenceRule, now: datetime | None = None) ->
             )
         )
     Task.objects.bulk_create(occurrences, ignore_conflicts=True)
-    RecurrenceRule.objects.filter(pk=rule.pk).filter(
+    moved = RecurrenceRule.objects.filter(pk=rule.pk).filter(
         Q(generated_until__isnull=True) | Q(generated_until__lt=horizon)
     ).update(generated_until=horizon)
+    if moved:
+        rule.generated_until = horizon  # the caller's answer shows it (it showed null)

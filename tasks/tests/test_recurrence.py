@@ -136,6 +136,9 @@ def test_rules_through_the_api(auth_client, other_client):
     rule_id = created.json()["id"]
     occurrences = Task.objects.filter(recurrence_id=rule_id)
     assert occurrences.count() == 2  # two Mondays in the next 14 days
+    # The answer says how far ahead they exist (it said null, as if none did yet).
+    stored = RecurrenceRule.objects.get(pk=rule_id).generated_until
+    assert created.json()["generated_until"] == stored.isoformat().replace("+00:00", "Z")
 
     url = f"/api/v1/recurrences/{rule_id}"
     assert other_client.get(url).status_code == 404

@@ -170,7 +170,7 @@ class Command(BaseCommand):
                 + f"  Metrics:   {base}/metrics (from this machine, or with METRICS_TOKEN)\n"
                 + f"  Sign-in:   {base}/_allauth/openapi.json (email, MFA, OIDC, Google, GitHub)\n"
                 + f"  Email:     {mail_destination()}\n"
-                + "  First admin user:  .venv/bin/python manage.py createsuperuser\n"
+                + "  First admin user:  make superuser\n"
                 + "  Stop with Ctrl+C (or `make stop` after a crash).\n"
             )
             self._supervise(children, start)
