@@ -1,9 +1,10 @@
 """Template helpers of the web app."""
 
 import re
+from datetime import UTC, datetime
 
 from django import template
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
@@ -25,3 +26,19 @@ def percent(used: int | None, limit: int | None) -> int:
     if not used or not limit:
         return 0
     return min(100, round(100 * used / limit))
+
+
+@register.filter
+def moment(value: datetime | None, precision: str = "minutes") -> SafeString:
+    """A time as ``<time>``: written in UTC, and saying so, for a page without scripts; app.js
+    shows it in the reader's own time zone. ``precision``: "minutes" or "seconds"."""
+    if value is None:
+        return mark_safe("")
+    utc = value.astimezone(UTC)
+    shown = utc.strftime("%Y-%m-%d %H:%M:%S" if precision == "seconds" else "%Y-%m-%d %H:%M")
+    return format_html(
+        '<time datetime="{}" data-local="{}">{} UTC</time>',
+        utc.isoformat().replace("+00:00", "Z"),
+        precision,
+        shown,
+    )

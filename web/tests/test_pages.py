@@ -287,6 +287,26 @@ def test_search_shows_highlights_escaped_and_score_parts(browser, person):
     assert "Keywords (BM25)" in page
 
 
+@pytest.mark.parametrize(
+    ("mode", "floor", "close", "folded"),
+    [("hybrid", 0.0, 1, None), ("hybrid", 1.01, 0, 1), ("keyword", 1.01, 1, None)],
+)
+def test_hits_below_chats_relevance_floor_are_folded_apart(
+    browser, person, settings, mode, floor, close, folded
+):
+    settings.CHAT_MEMORY_MIN_SCORE = floor
+    remember(person, "Plans for the Porto trip")
+
+    page = browser.get(f"/memories/?q=porto&mode={mode}").content.decode()
+
+    assert f"{close} close match" in page
+    if folded:
+        assert f"<summary>{folded} less related</summary>" in page
+        assert "Nothing close in meaning." in page
+    else:
+        assert "less related" not in page
+
+
 def test_search_shows_the_teams_memories_the_person_keeps_in_their_searches(browser, person):
     team = organisation_create(owner=UserFactory(), name="Acme <ops>")
     join(team, person)
@@ -353,6 +373,9 @@ def test_the_list_pages_by_cursor_and_filters_by_tag(browser, person):
 
     assert len(first.context["memories"]) == 25 and len(second.context["memories"]) == 5
     assert len(tagged.context["memories"]) == 15
+    # The second page leads back to the newest, the first has nowhere newer to go.
+    assert b'href="?">Newest memories</a>' in second.content
+    assert b"Newest memories" not in first.content
     assert browser.get("/memories/?cursor=nonsense").status_code == 400
 
 

@@ -9,6 +9,7 @@ import json
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
@@ -96,7 +97,12 @@ def memory_list(request: HttpRequest) -> HttpResponse:
             status = 400
         else:
             hits = [(scoped.hit, teams.get(scoped.organisation_id)) for scoped in outcome.hits]
-            context.update(hits=hits, searched=True, mode=outcome.mode)
+            # Below chat's relevance floor a hit is shown apart, folded ("less related"): a page
+            # of twenty was all "best matches" down to 0.02. Every keyword hit holds a word.
+            floor = settings.CHAT_MEMORY_MIN_SCORE
+            close = [item for item in hits if mode == "keyword" or item[0].score >= floor]
+            weaker = [item for item in hits if item not in close]
+            context.update(hits=close, weaker=weaker, searched=True, mode=outcome.mode)
     else:
         result = selectors.memory_page(
             user=request.user,
@@ -106,7 +112,15 @@ def memory_list(request: HttpRequest) -> HttpResponse:
         )
         more = request.GET.copy()
         more["cursor"] = result.next_cursor or ""
-        context.update(memories=result.items, next_query=more.urlencode(), more=result.has_more)
+        first = request.GET.copy()
+        first.pop("cursor", None)
+        context.update(
+            memories=result.items,
+            next_query=more.urlencode(),
+            more=result.has_more,
+            # A later page leads back to the newest (keyset pages have no "previous").
+            first_query=first.urlencode() if form.cleaned_data["cursor"] else None,
+        )
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return render_page(request, "web/memories/_results.html", context, status=status)
     return render_page(request, "web/memories/list.html", context, status=status)

@@ -29,3 +29,20 @@ function expireOffers(root) {
   }
 }
 document.addEventListener("DOMContentLoaded", () => expireOffers(document));
+
+// Times are written in UTC (templatetags moment); shown in the reader's own time zone here.
+function localTimes(root) {
+  const pad = (n) => String(n).padStart(2, "0");
+  for (const time of root.querySelectorAll("time[data-local]")) {
+    const at = new Date(time.getAttribute("datetime"));
+    if (Number.isNaN(at.getTime())) continue;
+    let text = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ` +
+      `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+    if (time.dataset.local === "seconds") text += `:${pad(at.getSeconds())}`;
+    time.textContent = text;
+    time.title = `${time.getAttribute("datetime")} (UTC)`;
+    delete time.dataset.local;
+  }
+}
+document.addEventListener("DOMContentLoaded", () => localTimes(document));
+document.addEventListener("htmx:afterSwap", (event) => localTimes(event.target));
