@@ -5,6 +5,9 @@ from the openai SDK, export and import, forget everything; then another person s
 Every page is checked by axe-core (no serious or critical violation), must fit a 390 px phone,
 and is kept as screenshots at 1400 and 390 px in test-artifacts/web/ (not committed)."""
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from openai import OpenAI
 
@@ -17,6 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.heavy(45)]
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = REPO / "test-artifacts" / "web"
 PASSWORD = "a long passphrase for the test"
+READER_ZONE = "America/Los_Angeles"  # the browser's: times are shown in it
 SERIOUS = """async () => {
   const result = await axe.run(document, {resultTypes: ['violations']});
   return result.violations.filter(v => ['serious', 'critical'].includes(v.impact))
@@ -56,6 +60,7 @@ class Person:
     def __init__(self, browser, base: str, scheme: str = "light", signed_in_as=None) -> None:
         self.base = base
         self.context = browser.new_context(
+            timezone_id=READER_ZONE,
             color_scheme=scheme,
             viewport={"width": 1400, "height": 1000},
             accept_downloads=True,
@@ -132,6 +137,10 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     # Add memories, then find one by a word: first, with the word highlighted.
     me.add("I moved to Porto in May.", tags="home")
     me.look("memory")
+    # Its time in the reader's zone (the browser's; the page says UTC without scripts).
+    created = me.page.locator("time").first
+    at = datetime.fromisoformat(created.get_attribute("datetime")).astimezone(ZoneInfo(READER_ZONE))
+    assert created.inner_text() == at.strftime("%Y-%m-%d %H:%M")
     me.add("My sister is called Ines and she lives in Berlin.")
     me.add("Green tea in the morning, coffee after lunch.", tags="food")
     me.go("/memories/")
