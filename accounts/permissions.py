@@ -3,9 +3,12 @@
 A view opts in to API keys with ``scope_family``: ``"memories"`` needs ``memories:read`` for
 what only reads (safe methods, and the view's ``reading_methods``, e.g. a search sent by POST)
 and ``memories:write`` otherwise; a family that is itself a scope (``"chat"``) needs that scope.
-A view without ``scope_family`` (account management) refuses API keys.
+A view without ``scope_family`` (account management) refuses API keys. What a request does
+beyond its view's family (an agent turn on the server's tasks, asked through chat's scope) is
+checked where it is decided, with ``scope_required``.
 """
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -29,6 +32,22 @@ def required_scope(
     return f"{family}:{'read' if reads else 'write'}"
 
 
+def key_scopes(auth: object) -> tuple[str, ...] | None:
+    """The scopes of the API key a request came with; None for a signed-in session (JWT or
+    cookie), which may do everything."""
+    return tuple(auth.scopes) if isinstance(auth, ApiKey) else None
+
+
+def scope_required(scopes: Collection[str] | None, needed: str) -> None:
+    """Refuse (403, naming the scope) what an API key with ``scopes`` may not do; ``scopes``
+    None (a signed-in session) may do it."""
+    if scopes is not None and needed not in scopes:
+        raise PermissionDenied(
+            f"This API key lacks the '{needed}' scope.",
+            details={"required_scope": needed, "key_scopes": list(scopes)},
+        )
+
+
 class ScopePermission(BasePermission):
     def has_permission(self, request: Request, view: "APIView") -> bool:
         if not isinstance(request.auth, ApiKey):
@@ -40,9 +59,5 @@ class ScopePermission(BasePermission):
         )
         if needed is None:
             raise PermissionDenied("API keys cannot be used here; sign in with your password.")
-        if needed not in request.auth.scopes:
-            raise PermissionDenied(
-                f"This API key lacks the '{needed}' scope.",
-                details={"required_scope": needed, "key_scopes": request.auth.scopes},
-            )
+        scope_required(request.auth.scopes, needed)
         return True

@@ -6,6 +6,7 @@ parameter or as a subprotocol: ``new WebSocket(url, ["engram.v1", token])``; cli
 decides what to do with an anonymous connection (chat closes it with code 4401).
 """
 
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from asgiref.sync import ThreadSensitiveContext
@@ -34,27 +35,51 @@ def _token_from(scope: dict) -> str | None:
     return None
 
 
-def authenticate_token(token: str, *, scope: str) -> User | None:
-    """The active user behind a JWT access token or an API key holding ``scope``, or None."""
+@dataclass(frozen=True)
+class SocketCredential:
+    """What a socket was opened with, checked again before each request it sends
+    (``authenticated``): a key revoked, an account deactivated or an access token expired
+    since it opened stops it from starting anything more."""
+
+    token: str = field(repr=False)
+    # The API key's scopes; None for an access token (a signed-in session: everything).
+    scopes: tuple[str, ...] | None
+
+    def authenticated(self) -> User | None:
+        user, _ = authenticate_token(self.token, scope=ApiScope.CHAT)
+        return user
+
+
+def authenticate_token(token: str, *, scope: str) -> tuple[User | None, tuple[str, ...] | None]:
+    """The active user behind a JWT access token or an API key holding ``scope`` (or None), and
+    the key's scopes (None for a token)."""
     if token.startswith(API_KEY_PREFIX):
         key = api_key_authenticate(token)
-        return key.user if key is not None and scope in key.scopes else None
+        if key is None or scope not in key.scopes:
+            return None, None
+        return key.user, tuple(key.scopes)
     try:
         user_id = AccessToken(token)["user_id"]
     except (TokenError, KeyError):
-        return None
-    return User.objects.filter(pk=user_id, is_active=True).first()
+        return None, None
+    return User.objects.filter(pk=user_id, is_active=True).first(), None
 
 
 class TokenAuthMiddleware(BaseMiddleware):
-    """Puts the authenticated user (or None) in ``scope["user"]``."""
+    """Puts the authenticated user (or None) in ``scope["user"]``, and what authenticated them
+    in ``scope["credential"]``."""
 
     async def __call__(self, scope, receive, send):
         token = _token_from(scope)
-        user = None
+        user, credential = None, None
         if token:
             # On a thread of its own: a burst of connections does not queue on the one thread
             # that thread-sensitive calls share outside a context.
             async with ThreadSensitiveContext():
-                user = await database_sync_to_async(authenticate_token)(token, scope=ApiScope.CHAT)
-        return await super().__call__({**scope, "user": user}, receive, send)
+                user, scopes = await database_sync_to_async(authenticate_token)(
+                    token, scope=ApiScope.CHAT
+                )
+            credential = SocketCredential(token, scopes) if user is not None else None
+        return await super().__call__(
+            {**scope, "user": user, "credential": credential}, receive, send
+        )

@@ -52,6 +52,8 @@ class AgentConsumer(SocketConsumer):
     async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
         if content.get("type") == "cancel":
             await self._cancel()
+        elif not await self.still_authenticated():
+            return
         elif content.get("type") == "confirm":
             self.start(self._confirm(content))
         elif self.answering:
@@ -102,12 +104,17 @@ class AgentConsumer(SocketConsumer):
                 user=self.user,
                 request=turn_request(serializer.validated_data),
                 transport="websocket",
+                scopes=self._scopes(),
             )
         finally:
             release_connections()  # none is held while the answer streams
         if turn.search_memories is not None:
             turn.search_memories = _released(turn.search_memories)
         return turn
+
+    def _scopes(self) -> tuple[str, ...] | None:
+        credential = self.scope.get("credential")
+        return credential.scopes if credential is not None else None
 
     async def _confirm(self, frame: dict[str, Any]) -> None:
         async with ThreadSensitiveContext():
@@ -124,7 +131,7 @@ class AgentConsumer(SocketConsumer):
             if not serializer.is_valid():
                 raise EngramError("The confirm frame is not valid.", details=serializer.errors)
             return services.agent_actions_confirm(
-                user=self.user, ids=serializer.validated_data["ids"]
+                user=self.user, ids=serializer.validated_data["ids"], scopes=self._scopes()
             )
         finally:
             release_connections()

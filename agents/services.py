@@ -8,6 +8,7 @@ recorded here (the run's outcome and the usage, like a chat answer).
 import logging
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Persona, User
+from accounts.models import ApiScope, Persona, User
+from accounts.permissions import scope_required
 from accounts.selectors import persona_by_name_or_id
 from agents import selectors
 from agents.builtin.on_server import proposal_apply
@@ -140,12 +142,23 @@ def _recall(user: User, query: str, top_k: int, include_team: str | None) -> lis
     ]
 
 
-def agent_turn_prepare(*, user: User, request: TurnRequest, transport: str = "http") -> AgentTurn:
-    """Check and resolve everything a turn needs, and open its run.
+def agent_turn_prepare(
+    *,
+    user: User,
+    request: TurnRequest,
+    transport: str = "http",
+    scopes: Collection[str] | None = None,
+) -> AgentTurn:
+    """Check and resolve everything a turn needs, and open its run. ``scopes``: the API key's
+    the request came with (None: a signed-in session).
 
     Raises NotFound (an unknown agent or persona, or another user's), QuotaExceeded (an agent or
-    pipeline the tier does not include, naming the tier), UnknownModel / ModelUnavailable.
+    pipeline the tier does not include, naming the tier), UnknownModel / ModelUnavailable,
+    PermissionDenied (the server's records asked for by a key without ``tasks:write``: the
+    agents read and change the user's tasks and projects there).
     """
+    if request.records == "server":
+        scope_required(scopes, ApiScope.TASKS_WRITE)
     persona = persona_by_name_or_id(user, request.persona) if request.persona else None
     requested = _requested(user, request.agents)
     agents = selectors.agents_allowed(user)
@@ -246,7 +259,9 @@ def agent_turn_finish(
     return AgentRun.objects.get(pk=turn.run_id)
 
 
-def agent_actions_confirm(*, user: User, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+def agent_actions_confirm(
+    *, user: User, ids: list[uuid.UUID], scopes: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """The actions the user confirms, by the ids of the proposals their agents' answers carried,
     in the order asked: the client applies these. A proposal on the server's records
     (``on_server``) is applied here, and comes back with ``applied: true``: nothing for the
@@ -263,6 +278,8 @@ def agent_actions_confirm(*, user: User, ids: list[uuid.UUID]) -> list[dict[str,
     }
     if missing := [str(pk) for pk in wanted if pk not in found]:
         raise NotFound("No proposed action of yours has this id.", details={"ids": missing})
+    if any(found[pk].action.get("on_server") for pk in wanted):
+        scope_required(scopes, ApiScope.TASKS_WRITE)  # it changes the server's tasks
     actions = []
     with transaction.atomic():
         for pk in wanted:

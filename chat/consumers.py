@@ -53,7 +53,8 @@ class ChatConsumer(SocketConsumer):
     async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
         kind = content.get("type")
         if kind == "chat.send":
-            await self._send_chat(content)
+            if await self.still_authenticated():
+                await self._send_chat(content)
         elif kind == "chat.cancel":
             await self._cancel(content)
         else:

@@ -9,9 +9,11 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import OperationalError
 
+from core.db import release_connections
 from core.errors import DATABASE_BUSY_MESSAGE, INTERNAL_ERROR_MESSAGE, ErrorCode, known_error
 from core.parsers import JSONInputError, json_loads
 
@@ -19,6 +21,13 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL = "engram.v1"
 UNAUTHENTICATED = 4401
+
+
+def _authenticated(credential: Any) -> bool:
+    try:
+        return credential.authenticated() is not None
+    finally:
+        release_connections()  # an open socket holds none
 
 
 class SocketConsumer(AsyncJsonWebsocketConsumer):
@@ -37,6 +46,23 @@ class SocketConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=UNAUTHENTICATED)
             return
         self.start(self._ping())
+
+    async def still_authenticated(self) -> bool:
+        """Whether what opened this socket still authenticates (``scope["credential"]``: a key
+        not revoked, a token not expired); if not, the socket is closed with 4401. Asked before
+        each request a client sends on it."""
+        credential = self.scope.get("credential")
+        if credential is None:
+            return True
+        async with ThreadSensitiveContext():  # not queued behind other sockets' database work
+            if await sync_to_async(_authenticated)(credential):
+                return True
+        await self.send_error(
+            ErrorCode.AUTHENTICATION_FAILED, "The key or token this socket opened with is no "
+            "longer valid (revoked, expired): open it again."
+        )  # fmt: skip
+        await self.close(code=UNAUTHENTICATED)
+        return False
 
     def start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task:
         """Run ``work`` as a task of this socket: cancelled, and waited for, when it closes."""

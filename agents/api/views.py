@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import key_scopes
 from accounts.selectors import persona_get, personas_of
 from agents import plans, selectors, services
 from agents.api import serializers as s
@@ -76,7 +77,9 @@ class AgentChatView(AgentsView):
     )
     def post(self, request: Request) -> Response:
         data = validated(s.AgentChatInput, request.data)
-        turn = services.agent_turn_prepare(user=request.user, request=turn_request(data))
+        turn = services.agent_turn_prepare(
+            user=request.user, request=turn_request(data), scopes=key_scopes(request.auth)
+        )
         state, started = LoopState(), time.perf_counter()
         try:
             result = async_to_sync(orchestrate)(turn, state)
@@ -103,7 +106,9 @@ class ActionConfirmView(AgentsView):
     )
     def post(self, request: Request) -> Response:
         data = validated(s.ActionConfirmInput, request.data)
-        actions = services.agent_actions_confirm(user=request.user, ids=data["ids"])
+        actions = services.agent_actions_confirm(
+            user=request.user, ids=data["ids"], scopes=key_scopes(request.auth)
+        )
         return Response(s.ActionConfirmOutput({"actions": actions}).data)
 
 

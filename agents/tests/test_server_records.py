@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from accounts.services import api_key_create
 from agents.registry import TurnContext, registry
 from agents.tests.conftest import CHAT_URL, tool_messages
 from tasks.models import Comment, Project, Task, TaskSource
@@ -186,3 +188,41 @@ def test_due_today_is_the_users_day_and_comments_are_kept_on_the_server(pro_user
         comment.pk
     )
     assert Comment.objects.filter(pk=comment.pk).exists()  # until the user confirms
+
+
+def key_client(user, scopes: list[str]) -> APIClient:
+    _, secret = api_key_create(user=user, name="agents", scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=secret)
+    return client
+
+
+def test_an_api_key_reaches_the_server_records_only_with_tasks_write(pro_user, llm_upstream):
+    task = TaskFactory(user=pro_user, title="Private chore", status="todo")
+    llm_upstream.script(Reply.tool_call("list_tasks", {}), Reply(text="Listed."))
+
+    chat_only = ask(key_client(pro_user, ["chat"]), "list my tasks")
+    allowed = ask(key_client(pro_user, ["chat", "tasks:write"]), "list my tasks")
+
+    assert chat_only.status_code == 403, chat_only.content
+    assert chat_only.json()["error"]["details"]["required_scope"] == "tasks:write"
+    assert allowed.status_code == 200, allowed.content
+    listed = tool_messages(llm_upstream.chat_requests[1])[0]["content"]
+    assert [t["id"] for t in listed["tasks"]] == [str(task.pk)]  # only the allowed turn read them
+
+
+def test_confirming_a_server_deletion_needs_tasks_write(pro_client, pro_user, llm_upstream):
+    task = TaskFactory(user=pro_user, title="Obsolete")
+    llm_upstream.script(
+        Reply.tool_call("delete_task", {"task_id": str(task.pk)}),
+        Reply(text="Deleting it awaits your confirmation."),
+    )
+    [proposal] = ask(pro_client, "delete the obsolete task").json()["proposed_actions"]
+
+    refused = key_client(pro_user, ["chat"]).post(
+        CONFIRM_URL, {"ids": [proposal["id"]]}, format="json"
+    )
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["details"]["required_scope"] == "tasks:write"
+    assert Task.objects.filter(pk=task.pk).exists()

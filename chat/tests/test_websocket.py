@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from accounts.services import api_key_create, tokens_issue
+from accounts.services import api_key_create, api_key_revoke, tokens_issue
 from accounts.tests.factories import UserFactory
 from chat.models import Message
 from chat.tests.conftest import MODEL
@@ -102,6 +102,23 @@ async def test_an_api_key_needs_the_chat_scope(user, thread):
     socket, _, _ = await connect(f"/ws/chat/?token={readonly}")
 
     assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_key_revoked_while_the_socket_is_open_starts_nothing_more(
+    user, thread, llm_upstream
+):
+    key, secret = await api_key_create_async(user, ["chat"])
+    socket, _, _ = await connect(f"/ws/chat/?token={secret}")
+    await chat_send(socket, thread, "before")
+    await frames_until(socket, lambda f, _: f["type"] == "close")
+
+    await sync_to_async(api_key_revoke)(user=user, key_id=key.pk)
+    await chat_send(socket, thread, "sent after the revocation")
+
+    error = await socket.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "AUTHENTICATION_FAILED"
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    assert not any(b"sent after the revocation" in r.body for r in llm_upstream.chat_requests)
 
 
 async def api_key_create_async(user, scopes):
