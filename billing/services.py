@@ -31,6 +31,7 @@ from billing.entitlements import (
 from billing.models import DailyUsage
 from billing.signals import stripe_event_received
 from billing.tiers import PAID_TIERS, TIERS, Tier
+from core.db import transaction_lock
 from core.errors import Conflict, ErrorCode, NotFound, ServiceUnavailable, ValidationFailed
 from core.parsers import JSONInputError, json_loads
 from providers.payments import PaymentsError, PaymentsObjectMissing, PaymentsRefused
@@ -175,21 +176,28 @@ def checkout_start(*, user: User, tier: str, site_url: str, seats: int | None = 
             "You already have a subscription: change it with PATCH /billing/subscription.",
         )
     customer = _customer_for(user)
-    session = stripe_call(
-        stripe.checkout_session_create,
-        customer_id=customer.id,
-        price_id=_price_id(tier),
-        quantity=seats,
-        success_url=return_url(
-            settings.BILLING_SUCCESS_URL, site_url=site_url, path="/?billing=success"
-        ),
-        cancel_url=return_url(
-            settings.BILLING_CANCEL_URL, site_url=site_url, path="/?billing=cancel"
-        ),
-        trial_days=settings.BILLING_TRIAL_DAYS,
-        reference=str(user.pk),
-        metadata={"engram_user": str(user.pk), "tier": tier},
-    )
+    with transaction.atomic():
+        # Only the newest Checkout can be paid: one opened before (another tab, another tier)
+        # would start a second subscription beside the first when paid. Two at once wait here,
+        # so the second sees, and expires, the first.
+        transaction_lock("billing.checkout", str(user.pk))
+        for earlier in stripe_call(stripe.checkout_sessions_open, customer_id=customer.id):
+            stripe_call(stripe.checkout_session_expire, session_id=earlier["id"])
+        session = stripe_call(
+            stripe.checkout_session_create,
+            customer_id=customer.id,
+            price_id=_price_id(tier),
+            quantity=seats,
+            success_url=return_url(
+                settings.BILLING_SUCCESS_URL, site_url=site_url, path="/?billing=success"
+            ),
+            cancel_url=return_url(
+                settings.BILLING_CANCEL_URL, site_url=site_url, path="/?billing=cancel"
+            ),
+            trial_days=settings.BILLING_TRIAL_DAYS,
+            reference=str(user.pk),
+            metadata={"engram_user": str(user.pk), "tier": tier},
+        )
     return session["url"]
 
 

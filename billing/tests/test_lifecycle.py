@@ -2,11 +2,14 @@
 the tier follows what is paid for, and the very next request carries its limits."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.error import HTTPError
 
 import pytest
 from freezegun import freeze_time
 
+from billing.selectors import customer_of
 from billing.tests.conftest import BILLING
+from providers.payments.stripe_api import subscriptions_of
 
 ME = "/api/v1/auth/me"
 pytestmark = pytest.mark.django_db
@@ -40,6 +43,26 @@ def test_checkout_then_webhook_makes_the_user_pro(auth_client, fake_stripe, subs
     assert invoices[0]["hosted_invoice_url"].startswith(fake_stripe.url)
 
 
+def test_only_the_newest_checkout_can_be_paid(auth_client, fake_stripe, deliver, prices, user):
+    # Checkouts opened in two tabs (or for two tiers), then both paid: one subscription.
+    urls = [
+        auth_client.post(f"{BILLING}/checkout", {"tier": tier}, format="json").json()["url"]
+        for tier in ("pro", "power", "pro")
+    ]
+    paid = []
+    for url in urls:
+        try:
+            paid.append(fake_stripe.control(f"checkout/{url.rsplit('/', 1)[1]}/complete"))
+        except HTTPError as refused:
+            assert b"This Checkout Session is expired" in refused.read()
+    deliver()
+
+    assert len(paid) == 1 and paid[0]["id"] == urls[-1].rsplit("/", 1)[1]
+    customer = customer_of(user=user)
+    assert [s["status"] for s in subscriptions_of(customer_id=customer.id)] == ["active"]
+    assert subscription(auth_client)["tier"] == "pro"
+
+
 def test_checkout_answers_a_stripe_checkout_url(auth_client, fake_stripe, prices, user):
     answer = auth_client.post(f"{BILLING}/checkout", {"tier": "power"}, format="json")
 
@@ -50,7 +73,9 @@ def test_checkout_answers_a_stripe_checkout_url(auth_client, fake_stripe, prices
 
 
 def _sent(fake_stripe, path: str) -> dict:
-    [params] = [r["params"] for r in fake_stripe.requests() if r["path"] == path]
+    [params] = [
+        r["params"] for r in fake_stripe.requests() if r["method"] == "POST" and r["path"] == path
+    ]
     return params
 
 

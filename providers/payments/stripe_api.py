@@ -162,6 +162,14 @@ def checkout_session_create(
     )
 
 
+def checkout_sessions_open(*, customer_id: str) -> list[StripeData]:
+    return _list(stripe.checkout.Session.list, customer=customer_id, status="open")
+
+
+def checkout_session_expire(*, session_id: str) -> StripeData:
+    return _call(stripe.checkout.Session.expire, session_id)
+
+
 def portal_session_create(*, customer_id: str, return_url: str) -> StripeData:
     return _call(stripe.billing_portal.Session.create, customer=customer_id, return_url=return_url)
 

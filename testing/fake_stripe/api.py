@@ -55,6 +55,14 @@ def retrieve(store, params, match):
     return store.get(match["id"], match["kind"][:-1])
 
 
+@route("GET", r"/v1/checkout/sessions")
+def session_list(store, params, match):
+    found = store.find("checkout.session", customer=params.get("customer"))
+    if status := params.get("status"):
+        found = [session for session in found if session["status"] == status]
+    return found
+
+
 @route("GET", r"/v1/checkout/sessions/(?P<id>\w+)")
 def session_retrieve(store, params, match):
     return store.get(match["id"], "checkout.session")
