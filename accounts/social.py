@@ -16,16 +16,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import requests
 from allauth.account.internal.stagekit import get_pending_stage
 from allauth.account.stages import LoginStageController
 from allauth.mfa.base.forms import AuthenticateForm
 from allauth.mfa.stages import AuthenticateStage
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
+from allauth.socialaccount.helpers import render_authentication_error
 from allauth.socialaccount.internal.flows.connect import validate_disconnect
 from allauth.socialaccount.models import SocialAccount, SocialLogin
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.openid_connect.provider import (
     OpenIDConnectProvider as AllauthOpenIDConnectProvider,
 )
+from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from allauth.socialaccount.signals import social_account_removed
 from django.core.exceptions import (
     PermissionDenied,
@@ -33,6 +37,7 @@ from django.core.exceptions import (
 )
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 
 from accounts import services
 from accounts.models import User
@@ -46,11 +51,37 @@ ID_TOKEN_ALGORITHMS = frozenset(
 )
 
 
+# An app setting naming a function (dotted path) that says why its issuer may not be fetched, or
+# None: for issuers users chose (a team's SSO), checked each time before it is fetched.
+ISSUER_CHECK = "issuer_check"
+
+
+class OpenIDConnectAdapter(OpenIDConnectOAuth2Adapter):
+    """allauth's, with the issuer's configuration read safely: an issuer a user chose is checked
+    again before each fetch (it may resolve elsewhere since it was saved), and a configuration
+    that cannot be read is allauth's authentication error (the browser goes back to the sign-in
+    page saying so), where it was a 500 for anyone who asked for the provider."""
+
+    @property
+    def openid_config(self) -> dict:
+        if not hasattr(self, "_openid_config"):
+            provider = self.get_provider()
+            check = provider.app.settings.get(ISSUER_CHECK)
+            if check and (refusal := import_string(check)(provider.server_url)):
+                raise OAuth2Error(refusal)
+            try:
+                return super().openid_config
+            except (requests.RequestException, ValueError) as exc:
+                raise OAuth2Error(f"The provider's configuration is unreadable ({exc}).") from exc
+        return self._openid_config
+
+
 class OpenIDConnectProvider(AllauthOpenIDConnectProvider):
     """allauth's OpenID Connect provider, with a nonce sent and checked."""
 
     # Its URLs and views stay allauth's (/accounts/oidc/<id>/login/callback/).
     package = "allauth.socialaccount.providers.openid_connect"
+    oauth2_adapter_class = OpenIDConnectAdapter
 
     def redirect(self, request: HttpRequest, process, next_url=None, data=None, **kwargs):
         nonce = secrets.token_urlsafe(32)
@@ -58,10 +89,13 @@ class OpenIDConnectProvider(AllauthOpenIDConnectProvider):
         if auth_params is None:
             auth_params = self.get_auth_params()
         auth_params["nonce"] = nonce
-        return super().redirect(
-            request, process, next_url, data, auth_params=auth_params,
-            **{NONCE_STATE_KEY: nonce}, **kwargs,
-        )  # fmt: skip
+        try:
+            return super().redirect(
+                request, process, next_url, data, auth_params=auth_params,
+                **{NONCE_STATE_KEY: nonce}, **kwargs,
+            )  # fmt: skip
+        except OAuth2Error as exc:  # the issuer's configuration (OpenIDConnectAdapter)
+            return render_authentication_error(request, self, exception=exc)
 
     def verify_token(self, request: HttpRequest, token):
         """An ID token handed over by an app: allauth checks its signature, issuer, audience and

@@ -659,6 +659,9 @@ BILLING_TIER_GRANTS = ["teams.selectors.granted_tier"]
 TEAMS_INVITATION_DAYS = env.int("TEAMS_INVITATION_DAYS", 7)
 # Where invitation links point (the page of your web client that posts the token).
 TEAMS_LINK_BASE_URL = env.str("TEAMS_LINK_BASE_URL", "") or ACCOUNT_LINK_BASE_URL
+# A team's SSO issuer on this server's own network (loopback, link-local) is refused: a team
+# owner chooses it and the server fetches it. On for a provider run on the server itself.
+TEAMS_SSO_ALLOW_LOCAL_ISSUERS = env.bool("TEAMS_SSO_ALLOW_LOCAL_ISSUERS", False)
 # What reads a domain's TXT records for domain verification (a function of the domain).
 TEAMS_DNS_RESOLVER = env.str("TEAMS_DNS_RESOLVER", "teams.services.system_dns_txt")
 # Checks before a password sign-in (a team requiring SSO refuses its domain's addresses).

@@ -21,6 +21,7 @@ from accounts import crypto
 from accounts.models import User
 from billing.tiers import allowance, allowance_required, default_tier
 from core.db import transaction_lock
+from core.egress import url_refusal
 from core.errors import (
     Conflict,
     ErrorCode,
@@ -445,6 +446,11 @@ def sso_configure(
             "Verify a domain before requiring SSO: nobody's sign-in would be covered.",
             details={"required": ["Needs a verified domain."]},
         )
+    if refusal := issuer_refusal(issuer):
+        raise ValidationFailed(
+            "This issuer is not allowed.",
+            details={"issuer": [f"{refusal} Use your provider's address on the internet or LAN."]},
+        )
     sso = sso or TeamSso(organisation=organisation)
     sso.issuer, sso.client_id, sso.required = issuer, client_id, required
     if client_secret is not None:
@@ -464,6 +470,13 @@ def sso_configure(
         },
     )
     return sso
+
+
+def issuer_refusal(issuer: str) -> str | None:
+    """Why this server may not fetch a team's issuer (an address on its own network: loopback,
+    link-local, metadata; a team owner chose it), else None. TEAMS_SSO_ALLOW_LOCAL_ISSUERS lifts
+    it for a provider run on the server itself."""
+    return None if settings.TEAMS_SSO_ALLOW_LOCAL_ISSUERS else url_refusal(issuer)
 
 
 def sso_client_secret(sso: TeamSso) -> str:

@@ -16,7 +16,7 @@ from allauth.socialaccount.models import SocialApp, SocialLogin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from accounts.social import SocialAccountAdapter
+from accounts.social import ISSUER_CHECK, SocialAccountAdapter
 from core.errors import QuotaExceeded
 from teams import selectors, services
 from teams.models import SSO_PROVIDER_PREFIX, TeamSso
@@ -41,7 +41,7 @@ def team_app(sso: TeamSso) -> SocialApp:
         name=f"{sso.organisation.name} SSO",
         client_id=sso.client_id,
         secret=services.sso_client_secret(sso),
-        settings={"server_url": sso.issuer},
+        settings={"server_url": sso.issuer, ISSUER_CHECK: "teams.services.issuer_refusal"},
     )
 
 

@@ -155,8 +155,9 @@ def test_password_sign_in_is_refused_for_the_domain_once_sso_is_required(team, o
 
 
 @pytest.fixture
-def team_idp(team, owner, dns):
+def team_idp(team, owner, dns, settings):
     """``team`` with SSO through a real provider process, acme.example verified."""
+    settings.TEAMS_SSO_ALLOW_LOCAL_ISSUERS = True  # the provider runs on this machine
     callback = f"http://testserver/accounts/oidc/{sso_provider_id(team.pk)}/login/callback/"
     client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [callback]}
     with oidc_provider(clients=[client], accounts=[ADA, MALLORY]) as provider:
@@ -209,6 +210,56 @@ def test_the_public_configuration_names_no_organisation_and_its_sso_still_signs_
         assert secretish not in text
     _, back = sso_sign_in(team, team_idp, ADA["email"])
     assert back.status_code == 302 and back["Location"] == "/signed-in"
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["http://127.0.0.1:9/realms/x", "http://169.254.169.254/latest", "http://[::1]:9/x",
+     "http://localhost:9/x", "http://0.0.0.0:9/x"],
+)  # fmt: skip
+def test_an_issuer_on_the_servers_own_network_is_refused(team, owner, issuer):
+    answer = configure(bearer_client(owner), team, issuer=issuer)
+
+    assert answer.status_code == 400
+    assert "own network" in answer.json()["error"]["details"]["issuer"][0]
+    assert not TeamSso.objects.filter(organisation=team).exists()
+
+
+def start_team_sign_in(team):
+    return Client().post(
+        "/_allauth/browser/v1/auth/provider/redirect",
+        {"provider": sso_provider_id(team.pk), "callback_url": "/signed-in", "process": "login"},
+    )
+
+
+def test_an_issuer_that_moved_onto_the_servers_network_is_not_fetched(team, owner, settings):
+    # Saved while allowed (or while its name resolved elsewhere), then fetched: checked again.
+    settings.TEAMS_SSO_ALLOW_LOCAL_ISSUERS = True
+    assert configure(bearer_client(owner), team, issuer="http://127.0.0.1:9/x").status_code == 200
+    settings.TEAMS_SSO_ALLOW_LOCAL_ISSUERS = False
+
+    started = start_team_sign_in(team)
+
+    assert started.status_code == 302 and "error=" in started["Location"]
+
+
+def test_an_issuer_whose_configuration_cannot_be_read_is_no_500(team, owner, settings):
+    settings.TEAMS_SSO_ALLOW_LOCAL_ISSUERS = True
+    with oidc_provider(clients=[], accounts=[]) as provider:
+        # The provider answers its discovery document; a path under it answers 404.
+        assert (
+            configure(
+                bearer_client(owner), team, issuer=f"{provider.issuer}/no-such-realm"
+            ).status_code
+            == 200
+        )
+
+        started = start_team_sign_in(team)
+
+    assert started.status_code == 302 and "error=" in started["Location"]
+    nothing_there = configure(bearer_client(owner), team, issuer="http://127.0.0.1:9/none")
+    assert nothing_there.status_code == 200
+    assert start_team_sign_in(team)["Location"].count("error=") == 1
 
 
 def test_the_teams_provider_cannot_sign_in_an_address_of_another_domain(team, team_idp):
