@@ -7,6 +7,7 @@ XP: a completion of an approved task grants the task's XP once (tasks.xp); leavi
 takes that grant back with a negative ledger row. A task awaiting approval cannot be completed.
 """
 
+import re
 import uuid
 from datetime import date, datetime, time, timedelta
 from itertools import islice
@@ -40,6 +41,10 @@ RECURRENCE_FREQUENCIES = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 # outruns the calendar dateutil can walk (a ValueError while generating).
 RECURRENCE_MAX_INTERVAL, RECURRENCE_MAX_COUNT = 1_000, 10_000
 EARLIEST_START, LATEST_START = date(2000, 1, 1), date(2200, 12, 31)
+# The parts that count days, weeks or positions, and their largest value (RFC 5545).
+ORDINAL_PARTS = {"BYMONTHDAY": 31, "BYYEARDAY": 366, "BYWEEKNO": 53, "BYSETPOS": 366}
+UTC_ZONE = ZoneInfo("UTC")
+_UNTIL_UTC = re.compile(r"UNTIL=(\d{8}T\d{6})Z", re.IGNORECASE)
 # Occurrences one generation creates at most for one rule (a daily rule needs the horizon's days).
 OCCURRENCES_PER_RUN = 100
 TASK_FIELDS = {
@@ -352,6 +357,12 @@ def recurrence_rule_parse(value: str) -> str:
         # ASCII digits only: "²" is a digit to str.isdigit() and a ValueError to int().
         if not (value.isascii() and value.isdigit() and 1 <= int(value) <= most):
             raise refuse(f"{name} must be a whole number from 1 to {most}.")
+    for name, most in ORDINAL_PARTS.items():
+        # RFC 5545: ±1 to the most, never 0 (dateutil takes BYMONTHDAY=0 for every day).
+        for value in filter(None, parts.get(name, "").split(",")):
+            number = value.removeprefix("-").removeprefix("+")
+            if not (number.isascii() and number.isdigit() and 1 <= int(number) <= most):
+                raise refuse(f"{name} values are whole numbers from 1 to {most}, or -1 to -{most}.")
     try:
         # The first occurrences, walked as generation walks them: dateutil parses some rules
         # it cannot follow.
@@ -373,8 +384,16 @@ def _starts_on_check(starts_on: date) -> None:
         )
 
 
-def _rule_of(body: str, dtstart: datetime) -> rrule:
-    return rrulestr(body, dtstart=dtstart)
+def _rule_of(body: str, dtstart: datetime, zone: ZoneInfo = UTC_ZONE) -> rrule:
+    """The rule walked on wall-clock time (``dtstart`` naive). An UNTIL in UTC (``…Z``, RFC
+    5545's form for a rule with a time zone) is the wall time it is in ``zone``; dateutil
+    refuses it beside a naive start."""
+
+    def local(match: re.Match) -> str:
+        until = datetime.strptime(match[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC_ZONE)
+        return f"UNTIL={until.astimezone(zone):%Y%m%dT%H%M%S}"
+
+    return rrulestr(_UNTIL_UTC.sub(local, body), dtstart=dtstart)
 
 
 RULE_FIELDS = {
@@ -473,7 +492,7 @@ def recurrence_generate(*, rule: RecurrenceRule, now: datetime | None = None) ->
     if after >= horizon or not rule.is_active:
         return
     # The rule runs on wall-clock time in its zone: 09:00 is 09:00 before and after DST.
-    schedule = _rule_of(rule.rrule, datetime.combine(rule.starts_on, rule.at_time))
+    schedule = _rule_of(rule.rrule, datetime.combine(rule.starts_on, rule.at_time), zone)
     local_after = after.astimezone(zone).replace(tzinfo=None)
     local_horizon = horizon.astimezone(zone).replace(tzinfo=None)
     xp = task_xp(difficulty=rule.difficulty, priority=rule.priority)
@@ -499,8 +518,10 @@ def recurrence_generate(*, rule: RecurrenceRule, now: datetime | None = None) ->
             )
         )
     Task.objects.bulk_create(occurrences, ignore_conflicts=True)
-    moved = RecurrenceRule.objects.filter(pk=rule.pk).filter(
-        Q(generated_until__isnull=True) | Q(generated_until__lt=horizon)
-    ).update(generated_until=horizon)
+    moved = (
+        RecurrenceRule.objects.filter(pk=rule.pk)
+        .filter(Q(generated_until__isnull=True) | Q(generated_until__lt=horizon))
+        .update(generated_until=horizon)
+    )
     if moved:
         rule.generated_until = horizon  # the caller's answer shows it (it showed null)

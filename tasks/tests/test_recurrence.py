@@ -5,6 +5,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
+from freezegun import freeze_time
+from rest_framework.test import APIClient
 
 from tasks import services
 from tasks.models import RecurrenceRule, Task, TaskSource, TaskStatus
@@ -162,6 +164,12 @@ def test_rules_through_the_api(auth_client, other_client):
         "FREQ=DAILY;INTERVAL=99999999999999999999",
         "FREQ=DAILY;COUNT=-1",
         "FREQ=DAILY;INTERVAL=²",
+        # RFC 5545 has no day 0 (dateutil took BYMONTHDAY=0 for every day)
+        "FREQ=MONTHLY;BYMONTHDAY=0",
+        "FREQ=MONTHLY;BYMONTHDAY=15,0",
+        "FREQ=MONTHLY;BYMONTHDAY=32",
+        "FREQ=YEARLY;BYWEEKNO=0",
+        "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=0",
     ],
 )
 def test_unusable_rules_are_refused(auth_client, rrule):
@@ -172,6 +180,29 @@ def test_unusable_rules_are_refused(auth_client, rrule):
     )
     assert response.status_code == 400
     assert "rrule" in response.json()["error"]["details"]
+
+
+def test_an_until_in_utc_ends_the_rule_at_that_moment_in_its_zone(user):
+    # RFC 5545: with a time zone, UNTIL is UTC. 2030-01-03 08:30 UTC is 09:30 in Berlin, after
+    # that day's 09:00 occurrence; 07:30 UTC (08:30 there) is before it.
+    client = APIClient()
+    client.force_authenticate(user)  # a token would be expired in 2030
+
+    def occurrences(until: str) -> list[str]:
+        created = client.post(
+            "/api/v1/recurrences",
+            {"rrule": f"FREQ=DAILY;UNTIL={until}", "time_zone": "Europe/Berlin",
+             "starts_on": "2030-01-01", "at_time": "09:00", "title": until},
+            format="json",
+        )  # fmt: skip
+        assert created.status_code == 201, created.content
+        return [str(t.occurrence_date) for t in Task.objects.filter(title=until)]
+
+    with freeze_time("2030-01-01T00:00:00Z"):
+        assert sorted(occurrences("20300103T083000Z")) == [
+            "2030-01-01", "2030-01-02", "2030-01-03"
+        ]  # fmt: skip
+        assert sorted(occurrences("20300103T073000Z")) == ["2030-01-01", "2030-01-02"]
 
 
 def test_a_start_centuries_back_is_refused(auth_client):
