@@ -175,8 +175,19 @@ class Mem0BatchUpdateItemSerializer(Mem0UpdateSerializer):
     memory_id = serializers.CharField()
 
 
+def _each_once(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A batch names each memory once: twice, its count said more memories than changed."""
+    ids = [str(item["memory_id"]).strip().lower() for item in items]
+    if twice := sorted({pk for pk in ids if ids.count(pk) > 1}):
+        raise serializers.ValidationError(f"Each memory once; named more than once: {twice}.")
+    return items
+
+
 class Mem0BatchUpdateSerializer(InputSerializer):
     memories = Mem0BatchUpdateItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+
+    def validate_memories(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _each_once(items)
 
 
 class Mem0BatchDeleteItemSerializer(InputSerializer):
@@ -185,6 +196,9 @@ class Mem0BatchDeleteItemSerializer(InputSerializer):
 
 class Mem0BatchDeleteSerializer(InputSerializer):
     memories = Mem0BatchDeleteItemSerializer(many=True, min_length=1, max_length=BULK_MAX_ITEMS)
+
+    def validate_memories(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _each_once(items)
 
 
 # --- Outputs (for the OpenAPI document) -------------------------------------------------------

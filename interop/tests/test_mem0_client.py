@@ -254,6 +254,15 @@ def test_batch_update_and_delete_are_all_or_nothing(client):
         client.batch_update([{"memory_id": first, "text": "Lost"}, {"memory_id": missing}])
     assert client.get(first)["memory"] == "One!"
 
+    # One memory named twice: refused, not counted as two updated.
+    with pytest.raises(ValidationError):
+        client.batch_update(
+            [{"memory_id": first, "text": "x1"}, {"memory_id": first, "text": "x2"}]
+        )
+    with pytest.raises(ValidationError):
+        client.batch_delete([{"memory_id": first}, {"memory_id": first.upper()}])
+    assert client.get(first)["memory"] == "One!"
+
     client.batch_delete([{"memory_id": first}, {"memory_id": second}])
     assert client.get_all(filters={"user_id": "alice"})["count"] == 0
 
