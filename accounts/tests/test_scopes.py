@@ -170,3 +170,18 @@ def test_each_endpoint_needs_its_scope_and_no_other(keys, method, path):
             response.json()["error"]["details"].get("required_scope") == needed
         )
         assert refused == (scope != needed), (scope, response.status_code, response.content)
+
+
+def test_task_suggestions_read_memories_so_a_key_needs_memories_read_too(user):
+    def suggest(scopes: list[str]):
+        _, secret = api_key_create(user=user, name="+".join(scopes), scopes=scopes)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client.post("/api/v1/tasks/suggestions")
+
+    tasks_only = suggest([T_WRITE])
+    both = suggest([T_WRITE, READ])
+
+    assert tasks_only.status_code == 403
+    assert tasks_only.json()["error"]["details"]["required_scope"] == READ
+    assert both.status_code != 403  # past the scopes (the model's availability decides next)

@@ -20,6 +20,8 @@ PASSED_THROUGH = (
     "response_format",
 )
 ROLES = ("system", "developer", "user", "assistant", "tool")
+# More than any model writes in one answer: a larger max_tokens is a client's mistake.
+MAX_OUTPUT_TOKENS = 1_000_000
 
 
 @extend_schema_field(
@@ -44,11 +46,22 @@ class ChatMessageInput(serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = MessageContentField(allow_null=True)
     name = serializers.CharField(required=False, max_length=64)
+    tool_call_id = serializers.CharField(
+        required=False, max_length=200, help_text="A tool message's: the call it answers."
+    )
 
     def validate_content(self, value: Any) -> Any:
         if value is None or isinstance(value, str | list):
             return value
         raise serializers.ValidationError("Expected a string or a list of content parts.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # What the provider would refuse, refused here with the field named (it was sent on).
+        if attrs["content"] is None and attrs["role"] != "assistant":
+            raise serializers.ValidationError({"content": ["Only an assistant's may be null."]})
+        if attrs["role"] == "tool" and not attrs.get("tool_call_id"):
+            raise serializers.ValidationError({"tool_call_id": ["A tool message names its call."]})
+        return attrs
 
 
 class StreamOptionsInput(serializers.Serializer):
@@ -64,8 +77,12 @@ class ChatCompletionInput(InputSerializer):
     stream = serializers.BooleanField(default=False)
     stream_options = StreamOptionsInput(required=False)
     temperature = temperature_field()
-    max_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
-    max_completion_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    max_tokens = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_OUTPUT_TOKENS, allow_null=True
+    )
+    max_completion_tokens = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_OUTPUT_TOKENS, allow_null=True
+    )
     top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
     # OpenAI's SDKs send null for "not set" in these.
     stop = serializers.JSONField(required=False, allow_null=True)

@@ -115,6 +115,27 @@ def test_asking_for_other_than_one_choice_is_a_400_the_client_shows(client, fake
     assert not fake_openai.chat_requests
 
 
+@pytest.mark.parametrize(
+    ("messages", "extra", "field"),
+    [
+        ([{"role": "user", "content": None}], {}, "messages"),
+        ([{"role": "user", "content": "hi"}, {"role": "tool", "content": "42"}], {}, "messages"),
+        ([{"role": "user", "content": "hi"}], {"max_tokens": 10**20}, "max_tokens"),
+        ([{"role": "user", "content": "hi"}], {"max_completion_tokens": 10**7},
+         "max_completion_tokens"),
+    ],
+)  # fmt: skip
+def test_what_the_provider_would_refuse_is_a_400_naming_the_field(
+    client, fake_openai, messages, extra, field
+):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model=MODEL, messages=messages, **extra)
+
+    error = refused.value.body
+    assert error["code"] == "VALIDATION_ERROR" and field in error["details"]
+    assert not fake_openai.chat_requests  # never sent on
+
+
 def test_a_temperature_out_of_every_providers_range_is_a_validation_error(client, fake_openai):
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(

@@ -125,6 +125,11 @@ RULES_BEYOND_THE_SCHEMA: dict[tuple[str, str], dict[str, str | tuple[str, ...] |
     ("PATCH", "/api/v1/tasks/{task_id}"): TASK_RULES,
     ("POST", "/api/v1/recurrences"): RECURRENCE_RULES,
     ("PATCH", "/api/v1/recurrences/{rule_id}"): RECURRENCE_RULES,
+    # An OpenAI message's content may be null for the assistant only, and a tool message names
+    # its call: one field tied to another's value.
+    ("POST", "/v1/chat/completions"): {
+        "messages": ("Only an assistant's may be null.", "A tool message names its call.")
+    },
     # The manifest (JSON text) and the package (a zip) are documents of their own, checked
     # against the manifest's schema and the package rules (marketplace/manifest.py).
     ("POST", "/api/v1/plugins"): {"manifest": None, "package": None},

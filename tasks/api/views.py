@@ -5,6 +5,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import ApiScope
+from accounts.permissions import key_scopes, scope_required
 from core.api import ApiView, OwnedObjectView, validated, validated_serializer
 from core.pagination import page_body
 from tasks import intelligence, selectors, services
@@ -108,8 +110,9 @@ class TaskSuggestionsView(TasksView):
         operation_id="tasks_suggest",
         summary="Propose tasks from your recent memories, as drafts awaiting your approval",
         description='Approve a draft with `PATCH {"is_approved": true}`, dismiss it with '
-        "`DELETE`. At most TASKS_SUGGESTIONS_MAX_PENDING drafts wait at once; a proposal like "
-        "an open task is left out.",
+        "`DELETE`. An API key needs `tasks:write` and `memories:read`. At most "
+        "TASKS_SUGGESTIONS_MAX_PENDING drafts wait at once; a proposal like an open task is "
+        "left out.",
         request=None,
         responses={
             201: s.SuggestionsSerializer,
@@ -119,6 +122,8 @@ class TaskSuggestionsView(TasksView):
         },
     )
     def post(self, request: Request) -> Response:
+        # It writes tasks (the view's family) from the memories it reads: a key needs both.
+        scope_required(key_scopes(request.auth), ApiScope.MEMORIES_READ)
         drafts = intelligence.tasks_suggest(user=request.user)
         return Response(s.SuggestionsSerializer({"created": drafts}).data, status=201)
 
