@@ -291,10 +291,9 @@ async function onDisconnect() {
 async function onSearch(message) {
   const [settings, key] = await Promise.all([store.settings(), store.auth()]);
   if (!key) return { ok: false, error: "Not connected." };
-  const result = await api.search(settings.serverUrl, key.apiKey, message.query, {
-    minScore: 0,
-    topK: 10,
-  });
+  // What chat's recall calls relevant (a page of unrelated memories, each with its Forget
+  // button, was the answer to gibberish).
+  const result = await api.search(settings.serverUrl, key.apiKey, message.query, { topK: 10 });
   return result.ok
     ? { ok: true, results: result.body.results }
     : { ok: false, error: result.error || `HTTP ${result.status}` };

@@ -406,8 +406,19 @@ def test_connect_capture_on_every_site_redact_recall_and_disconnect(rig):
     forgotten = popup.locator("#recent li").first
     assert "Porto" in forgotten.inner_text()
     popup.screenshot(path=str(ARTIFACTS / "extension-popup.png"))
+    forgotten.locator("button").click()  # armed: one click alone forgets nothing
+    assert forgotten.locator("button").inner_text() == "Forget for good?"
+    assert Memory.objects.filter(prompt__contains="Porto").exists()
     forgotten.locator("button").click()
     wait_for(lambda: not Memory.objects.filter(prompt__contains="Porto").exists(), what="forget")
+    # A search finds only what is close; for nothing close, the web app's search is offered.
+    popup.fill("#search", "zzqx unrelated gibberish")
+    popup.press("#search", "Enter")
+    popup.wait_for_selector("#results a")
+    assert popup.locator("#results li").count() == 1
+    assert popup.locator("#results a").get_attribute("href") == (
+        f"{rig.server_url}/memories/?q=zzqx%20unrelated%20gibberish"
+    )
 
     # Paused, nothing is captured: the exchange sent while paused never arrives, the one after
     # the pause does (captures arrive in order, so the first would have come first)

@@ -24,9 +24,34 @@ function item(text, buttonLabel, onClick) {
   return li;
 }
 
+// How long "Forget" stays armed after a first click: the second one, within it, forgets.
+const CONFIRM_MS = 5000;
+
 async function forget(memoryId, li) {
+  const button = li.querySelector("button");
+  if (!button.dataset.armed) {
+    // One click alone forgets nothing: a memory goes for good.
+    button.dataset.armed = "1";
+    button.textContent = "Forget for good?";
+    setTimeout(() => {
+      delete button.dataset.armed;
+      button.textContent = "Forget";
+    }, CONFIRM_MS);
+    return;
+  }
   const answer = await chrome.runtime.sendMessage({ type: "forget", memoryId });
   if (answer.ok) li.remove();
+}
+
+function nothingClose(serverUrl, query) {
+  // Weaker matches are the web app's to show (folded there under "less related").
+  const li = item("Nothing close. ");
+  const link = document.createElement("a");
+  link.href = `${serverUrl}/memories/?q=${encodeURIComponent(query)}`;
+  link.target = "_blank";
+  link.textContent = "Search in Engram";
+  li.firstChild.append(link);
+  return li;
 }
 
 async function render() {
@@ -69,10 +94,11 @@ $("#search-form").addEventListener("submit", async (event) => {
     results.replaceChildren(item(answer.error));
     return;
   }
+  const { serverUrl } = await store.settings();
   results.replaceChildren(
     ...(answer.results.length
       ? answer.results.map((hit) => item(hit.content, "Forget", (li) => forget(hit.id, li)))
-      : [item("Nothing found.")]),
+      : [nothingClose(serverUrl, query)]),
   );
 });
 
