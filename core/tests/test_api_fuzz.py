@@ -107,6 +107,9 @@ RULES_BEYOND_THE_SCHEMA: dict[tuple[str, str], dict[str, str | tuple[str, ...] |
         "messages": USER_TEXT_NEEDED,
     },
     ("POST", "/mem0/v3/memories/"): {"user_id": ENTITY_IDS, "filters": FILTER_RULES},
+    # A batch names each memory once (items are objects: no uniqueItems says it of one field).
+    ("PUT", "/mem0/v1/batch/"): {"memories": "named more than once"},
+    ("DELETE", "/mem0/v1/batch/"): {"memories": "named more than once"},
     ("POST", "/mem0/v3/memories/search/"): {"user_id": ENTITY_IDS, "filters": FILTER_RULES},
     # A raw upload names its table in the query, a JSON one in the body.
     ("POST", "/api/v1/storage/records"): {
