@@ -6,6 +6,7 @@ already handles. Members reach it through ``teams.selectors.readable_spaces``; d
 why a principal rather than a new scope column.
 """
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -105,6 +106,11 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organisation_id}"
+
+
+def invitation_token_hash(token: str) -> str:
+    """What an invitation keeps of its link's token (the token itself is only in the mail)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # allauth's provider id of an organisation's SSO (teams/sso.py): team-<organisation id, hex>.

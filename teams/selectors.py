@@ -23,6 +23,7 @@ from teams.models import (
     Role,
     TeamDomain,
     TeamSso,
+    invitation_token_hash,
 )
 
 # Who may do what (docs/teams.md, Roles): the one table every service asks.
@@ -90,6 +91,21 @@ _TEAM_NAMES_SQL = (
 
 def members_of(*, organisation: Organisation) -> QuerySet[Membership]:
     return organisation.memberships.select_related("user")
+
+
+def invitation_for(*, user: User, token: str) -> Invitation | None:
+    """The open, unexpired invitation ``token`` names if it is addressed to ``user`` (its team
+    and who sent it loaded), else None: what the link's page shows before it is accepted."""
+    return (
+        Invitation.objects.select_related("organisation", "invited_by")
+        .filter(
+            token_hash=invitation_token_hash(token),
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+        )
+        .filter(expires_at__gt=timezone.now(), email__iexact=user.email)
+        .first()
+    )
 
 
 def invitations_open(*, organisation: Organisation) -> QuerySet[Invitation]:

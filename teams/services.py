@@ -3,7 +3,6 @@ domains, and the append-only audit log. Each service checks the caller's role it
 (``selectors.membership_allowed``), so every door (REST, admin actions, tests) enforces the
 same matrix."""
 
-import hashlib
 import logging
 import secrets
 import uuid
@@ -42,6 +41,7 @@ from teams.models import (
     Role,
     TeamDomain,
     TeamSso,
+    invitation_token_hash,
 )
 
 logger = logging.getLogger(__name__)
@@ -154,10 +154,6 @@ def organisation_delete(*, user: User, organisation_id: Any) -> None:
 # --- invitations and seats -----------------------------------------------------------------------
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _seat_refusal(seats: selectors.Seats, *, when: str) -> QuotaExceeded:
     message = (
         f"All {seats.limit} seats are taken: {when} needs a free seat. Remove someone, let an "
@@ -220,7 +216,7 @@ def invitation_create(
                     organisation=organisation,
                     email=email,
                     role=role,
-                    token_hash=hash_token(token),
+                    token_hash=invitation_token_hash(token),
                     invited_by=user,
                     expires_at=timezone.now() + timedelta(days=settings.TEAMS_INVITATION_DAYS),
                 )
@@ -299,12 +295,14 @@ def invitation_accept(*, user: User, token: str) -> Membership:
     """Join through an invitation: its address must be ``user``'s, it must be open and
     unexpired, and a seat must be free. Single use: an accepted link is spent. A link that is
     unknown, spent, expired, revoked or meant for someone else is the same 404."""
+    found = selectors.invitation_for(user=user, token=token)
     invitation = (
         Invitation.objects.select_for_update()
         .select_related("organisation", "organisation__owner")
-        .filter(token_hash=hash_token(token), accepted_at__isnull=True, revoked_at__isnull=True)
-        .filter(expires_at__gt=timezone.now(), email__iexact=user.email)
+        .filter(pk=found.pk, accepted_at__isnull=True)
         .first()
+        if found is not None
+        else None
     )
     if invitation is None:
         raise NotFound("This invitation is unknown, used, expired or not addressed to you.")

@@ -146,6 +146,9 @@ def test_a_team_invitations_link_signs_in_then_joins_on_a_button(
     signed_out = client.get(path)
     client.post(signed_out["Location"], {"email": person.email, "password": DEFAULT_PASSWORD})
     asked = client.get(path)
+    someone_else = Client(HTTP_ACCEPT=HTML)
+    someone_else.force_login(UserFactory(email="other@example.com"))
+    shown = someone_else.get(path)  # the link forwarded: it names nothing to another account
     assert not Membership.objects.filter(organisation=acme, user=person).exists()
     joined = client.post(
         "/teams/invitations/accept", {"token": asked.context["token"]}, follow=True
@@ -154,6 +157,10 @@ def test_a_team_invitations_link_signs_in_then_joins_on_a_button(
 
     assert signed_out.status_code == 302 and "/account/login?next=" in signed_out["Location"]
     assert asked.status_code == 200 and b"Join the team" in asked.content
+    # The page names the team and who invited, escaped.
+    assert b"to <strong>Acme &lt;ops&gt;</strong> as member" in asked.content
+    assert acme.owner.email.encode() in asked.content
+    assert b"Acme" not in shown.content and b"Join the team" not in shown.content
     assert Membership.objects.filter(organisation=acme, user=person).exists()
     assert b"You joined Acme &lt;ops&gt;." in joined.content
     assert spent.status_code == 404 and b"unknown, used, expired" in spent.content

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from core.errors import EngramError
+from teams import selectors as team_selectors
 from teams import services as teams
 from web.views.common import error_text, page, render_page
 
@@ -19,7 +20,10 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
     if not token:
         return render_page(request, TEMPLATE, {"error": "This link has no invitation in it."}, 400)
     if request.method != "POST":
-        return render_page(request, TEMPLATE, {"token": token})
+        # The team and who invited, for the person the link is addressed to (anyone else, or a
+        # spent link, learns nothing more than the 404 a join would answer).
+        invitation = team_selectors.invitation_for(user=request.user, token=token)
+        return render_page(request, TEMPLATE, {"token": token, "invitation": invitation})
     try:
         membership = teams.invitation_accept(user=request.user, token=token)
     except EngramError as error:
