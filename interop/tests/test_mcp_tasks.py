@@ -1,7 +1,7 @@
 """The official mcp client creates, lists, changes and completes tasks over /mcp on a live
 Engram: the task tools act as the API key's owner, behind tasks:read / tasks:write."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from mcp import ClientSession
@@ -15,7 +15,8 @@ TASK_SCOPES = ("tasks:read", "tasks:write")
 
 
 def test_an_mcp_client_creates_lists_and_completes_tasks(engram, user, key_for):
-    due = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    # Noon of today in UTC, whatever the time: "in five minutes" is tomorrow after 23:55.
+    due = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0).isoformat()
 
     async def steps(session: ClientSession) -> dict:
         seen = {}
