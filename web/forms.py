@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from accounts.models import ApiScope, Provider
+from accounts.models import SYSTEM_PROMPT_MAX_CHARS, ApiScope, Provider
 from core.pagination import CURSOR_PATTERN
 from memories.models import Provider as MemoryProvider
 from memories.models import Source
@@ -181,3 +181,34 @@ class SecondFactorForm(forms.Form):
         """``turning_on``: a code from the app proves it has the secret."""
         super().__init__(*args, **kwargs)
         self.fields["code"].required = turning_on
+
+
+class ProfileForm(forms.Form):
+    """The preferences PATCH /auth/me changes (accounts.services.user_profile_update)."""
+
+    display_name = forms.CharField(max_length=150, required=False, label="Your name")
+    default_model = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Default model",
+        help_text="A model id of the chat page's list; empty: the server's default.",
+    )
+    default_temperature = forms.FloatField(
+        min_value=0, max_value=2, label="Temperature", help_text="0 (focused) to 2 (varied)."
+    )
+    system_prompt = forms.CharField(
+        max_length=SYSTEM_PROMPT_MAX_CHARS,
+        required=False,
+        strip=False,
+        label="Instructions for every chat",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    memory_enabled = forms.BooleanField(
+        required=False, label="Use my memories in chat and agents' answers"
+    )
+    auto_extract = forms.BooleanField(
+        required=False, label="Extract facts from my conversations into memories"
+    )
+    save_chat_memories = forms.BooleanField(
+        required=False, label="Save each chat exchange as a memory"
+    )

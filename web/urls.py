@@ -9,6 +9,7 @@ app_name = "web"
 urlpatterns = [
     path("", account.home, name="home"),
     path("account/", account_settings.account, name="account"),
+    path("account/profile", account_settings.profile_change, name="account-profile"),
     path("account/email", account_settings.email_change, name="account-email"),
     path("account/password", account_settings.password_change, name="account-password"),
     path(

@@ -143,3 +143,31 @@ def test_two_factor_is_turned_on_with_the_apps_code_asked_at_sign_in_then_turned
     assert off.status_code == 302
     assert b"Turn on" in browser.get("/account/").content
     signed_in(person.email)  # no code asked
+
+
+def test_preferences_are_saved_as_the_api_saves_them(person):
+    browser = signed_in(person.email)
+    shown = browser.get("/account/").content.decode()
+    assert 'name="memory_enabled" id="id_memory_enabled" checked' in shown  # as stored
+
+    saved = browser.post(
+        "/account/profile",
+        {"display_name": "Ana", "default_temperature": "0.3", "system_prompt": "Be brief.",
+         "auto_extract": "on"},
+    )  # fmt: skip
+    unknown_model = browser.post(
+        "/account/profile", {"default_model": "no-such-model", "default_temperature": "0.7"}
+    )
+
+    assert saved.status_code == 302
+    person.refresh_from_db()
+    assert (person.display_name, person.default_temperature, person.system_prompt) == (
+        "Ana", 0.3, "Be brief."
+    )  # fmt: skip
+    # Unticked boxes are off, as a form sends them: memory no longer goes into prompts.
+    assert (person.memory_enabled, person.auto_extract, person.save_chat_memories) == (
+        False, True, False
+    )  # fmt: skip
+    assert unknown_model.status_code == 400 and b"No model with id" in unknown_model.content
+    person.refresh_from_db()
+    assert person.default_model == ""

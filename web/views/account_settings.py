@@ -1,4 +1,5 @@
-"""The account page: the person's email address (changed once the new one is verified), their
+"""The account page: the person's preferences (name, default model, instructions, what is
+remembered), their email address (changed once the new one is verified), their
 password (changed, or a first one for an account made through a provider), two-factor
 authentication (on with an authenticator app, its recovery codes shown once; off), and the
 providers linked to the account (unlinked, unless it is the last way in). Each form calls the
@@ -15,7 +16,7 @@ from accounts import second_factor, social
 from accounts import services as accounts
 from accounts.ratelimit import login_rate_limit
 from core.errors import Conflict, EngramError, NotFound
-from web.forms import EmailChangeForm, PasswordChangeForm, SecondFactorForm
+from web.forms import EmailChangeForm, PasswordChangeForm, ProfileForm, SecondFactorForm
 from web.views.common import flash_error, form_error, page, post_only, render_page
 
 
@@ -34,6 +35,8 @@ def _context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
             (account, social.provider_name(account), social.account_label(account))
             for account in social.linked_accounts(user)
         ],
+        "profile_form": forms.get("profile_form")
+        or ProfileForm(initial={name: getattr(user, name) for name in ProfileForm.base_fields}),
         "email_form": forms.get("email_form") or EmailChangeForm(),
         "password_form": (
             forms.get("password_form") or PasswordChangeForm(has_password=has_password)
@@ -50,6 +53,21 @@ def _again(request: HttpRequest, **forms: Any) -> HttpResponse:
 @page("account")
 def account(request: HttpRequest) -> HttpResponse:
     return render_page(request, "web/account.html", _context(request))
+
+
+@post_only
+@page("account")
+def profile_change(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST)
+    if form.is_valid():
+        try:
+            accounts.user_profile_update(user=request.user, changes=form.cleaned_data)
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            messages.success(request, "Your preferences are saved.")
+            return redirect("web:account")
+    return _again(request, profile_form=form)
 
 
 @post_only
