@@ -23,8 +23,7 @@ class TotpOffer:
     """A secret for the person's authenticator app: typed, or scanned from the QR code."""
 
     secret: str
-    url: str  # otpauth://
-    svg: str  # the QR code of ``url``
+    svg: str  # the QR code of its otpauth:// address
 
 
 def totp_of(user: User) -> Authenticator | None:
@@ -36,13 +35,12 @@ def recovery_codes_left(user: User) -> int:
     return len(codes.wrap().get_unused_codes()) if codes else 0
 
 
-def totp_offer(request: HttpRequest, *, new: bool = False) -> TotpOffer:
-    """The secret this session offers (a new one with ``new``), kept until it is activated."""
-    secret = totp_auth.get_totp_secret(regenerate=new)
+def totp_offer(request: HttpRequest) -> TotpOffer:
+    """The secret this session offers, kept in it until it is activated."""
+    secret = totp_auth.get_totp_secret(regenerate=False)
     adapter = get_mfa_adapter()
-    url = adapter.build_totp_url(request.user, secret)
-    svg = adapter.build_totp_svg(url)
-    return TotpOffer(secret, url, svg[svg.index("<svg") :])  # without the XML declaration
+    svg = adapter.build_totp_svg(adapter.build_totp_url(request.user, secret))
+    return TotpOffer(secret, svg[svg.index("<svg") :])  # without the XML declaration
 
 
 def _password_confirmed(request: HttpRequest, password: str) -> None:

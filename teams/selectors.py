@@ -93,18 +93,15 @@ def members_of(*, organisation: Organisation) -> QuerySet[Membership]:
     return organisation.memberships.select_related("user")
 
 
-def invitation_for(*, user: User, token: str) -> Invitation | None:
-    """The open, unexpired invitation ``token`` names if it is addressed to ``user`` (its team
-    and who sent it loaded), else None: what the link's page shows before it is accepted."""
-    return (
-        Invitation.objects.select_related("organisation", "invited_by")
-        .filter(
-            token_hash=invitation_token_hash(token),
-            accepted_at__isnull=True,
-            revoked_at__isnull=True,
-        )
-        .filter(expires_at__gt=timezone.now(), email__iexact=user.email)
-        .first()
+def invitations_addressed(*, user: User, token: str) -> QuerySet[Invitation]:
+    """The open, unexpired invitation ``token`` names, if it is addressed to ``user``: the one
+    the link's page shows and its button accepts."""
+    return Invitation.objects.filter(
+        token_hash=invitation_token_hash(token),
+        email__iexact=user.email,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
     )
 
 

@@ -295,14 +295,11 @@ def invitation_accept(*, user: User, token: str) -> Membership:
     """Join through an invitation: its address must be ``user``'s, it must be open and
     unexpired, and a seat must be free. Single use: an accepted link is spent. A link that is
     unknown, spent, expired, revoked or meant for someone else is the same 404."""
-    found = selectors.invitation_for(user=user, token=token)
     invitation = (
-        Invitation.objects.select_for_update()
+        selectors.invitations_addressed(user=user, token=token)
+        .select_for_update()
         .select_related("organisation", "organisation__owner")
-        .filter(pk=found.pk, accepted_at__isnull=True)
         .first()
-        if found is not None
-        else None
     )
     if invitation is None:
         raise NotFound("This invitation is unknown, used, expired or not addressed to you.")

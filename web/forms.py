@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from accounts.models import SYSTEM_PROMPT_MAX_CHARS, ApiScope, Provider
+from accounts.models import PREFERENCE_FIELDS, ApiScope, Provider, User
 from core.pagination import CURSOR_PATTERN
 from memories.models import Provider as MemoryProvider
 from memories.models import Source
@@ -183,32 +183,28 @@ class SecondFactorForm(forms.Form):
         self.fields["code"].required = turning_on
 
 
-class ProfileForm(forms.Form):
-    """The preferences PATCH /auth/me changes (accounts.services.user_profile_update)."""
+class ProfileForm(forms.ModelForm):
+    """The preferences PATCH /auth/me changes, their limits the model's own; the view hands
+    ``cleaned_data`` to accounts.services.user_profile_update and never saves the form."""
 
-    display_name = forms.CharField(max_length=150, required=False, label="Your name")
-    default_model = forms.CharField(
-        max_length=200,
-        required=False,
-        label="Default model",
-        help_text="A model id of the chat page's list; empty: the server's default.",
-    )
-    default_temperature = forms.FloatField(
-        min_value=0, max_value=2, label="Temperature", help_text="0 (focused) to 2 (varied)."
-    )
-    system_prompt = forms.CharField(
-        max_length=SYSTEM_PROMPT_MAX_CHARS,
-        required=False,
-        strip=False,
-        label="Instructions for every chat",
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    memory_enabled = forms.BooleanField(
-        required=False, label="Use my memories in chat and agents' answers"
-    )
-    auto_extract = forms.BooleanField(
-        required=False, label="Extract facts from my conversations into memories"
-    )
-    save_chat_memories = forms.BooleanField(
-        required=False, label="Save each chat exchange as a memory"
-    )
+    class Meta:
+        model = User
+        fields = ("display_name", *PREFERENCE_FIELDS)
+        labels = {
+            "display_name": "Your name",
+            "default_temperature": "Temperature",
+            "system_prompt": "Instructions for every chat",
+            "memory_enabled": "Use my memories in chat and agents' answers",
+            "auto_extract": "Extract facts from my conversations into memories",
+            "save_chat_memories": "Save each chat exchange as a memory",
+        }
+        help_texts = {
+            "default_model": "A model id of the chat page's list; empty: the server's default.",
+            "default_temperature": "0 (focused) to 2 (varied).",
+        }
+        widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # As the API keeps it: an instruction's leading and trailing spaces are the person's.
+        self.fields["system_prompt"].strip = False

@@ -35,8 +35,7 @@ def _context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
             (account, social.provider_name(account), social.account_label(account))
             for account in social.linked_accounts(user)
         ],
-        "profile_form": forms.get("profile_form")
-        or ProfileForm(initial={name: getattr(user, name) for name in ProfileForm.base_fields}),
+        "profile_form": forms.get("profile_form") or ProfileForm(instance=user),
         "email_form": forms.get("email_form") or EmailChangeForm(),
         "password_form": (
             forms.get("password_form") or PasswordChangeForm(has_password=has_password)

@@ -100,8 +100,9 @@ def memory_list(request: HttpRequest) -> HttpResponse:
             # Below chat's relevance floor a hit is shown apart, folded ("less related"): a page
             # of twenty was all "best matches" down to 0.02. Every keyword hit holds a word.
             floor = settings.CHAT_MEMORY_MIN_SCORE
-            close = [item for item in hits if mode == "keyword" or item[0].score >= floor]
-            weaker = [item for item in hits if item not in close]
+            close, weaker = [], []
+            for item in hits:
+                (close if mode == "keyword" or item[0].score >= floor else weaker).append(item)
             context.update(hits=close, weaker=weaker, searched=True, mode=outcome.mode)
     else:
         result = selectors.memory_page(

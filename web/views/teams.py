@@ -22,7 +22,11 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         # The team and who invited, for the person the link is addressed to (anyone else, or a
         # spent link, learns nothing more than the 404 a join would answer).
-        invitation = team_selectors.invitation_for(user=request.user, token=token)
+        invitation = (
+            team_selectors.invitations_addressed(user=request.user, token=token)
+            .select_related("organisation", "invited_by")
+            .first()
+        )
         return render_page(request, TEMPLATE, {"token": token, "invitation": invitation})
     try:
         membership = teams.invitation_accept(user=request.user, token=token)
