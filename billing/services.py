@@ -256,6 +256,17 @@ def subscription_cancel(*, user: User, now: bool = False) -> None:
     stripe_call(customer_refresh, customer_id=subscription.customer_id)
 
 
+def subscription_end_now(*, user: User) -> None:
+    """End ``user``'s subscription at once, for their account's deletion (the unused time
+    credited to the customer, as a cancellation ``now`` is). Nothing to do without billing or a
+    subscription; Stripe failing is a 503 and nothing else happens."""
+    if not settings.BILLING_ENABLED:
+        return
+    subscription = selectors.current_subscription(user=user)
+    if subscription is not None:
+        stripe_call(stripe.subscription_cancel_now, subscription_id=subscription.id)
+
+
 # --- webhooks ------------------------------------------------------------------------------------
 
 

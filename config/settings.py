@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "tasks",
     "connect",
     "teams",
+    "deletion",
     # The web app people use (docs/web.md): pages over the other apps' services and selectors.
     "web",
 ]

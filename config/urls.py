@@ -14,6 +14,7 @@ api_v1 = [
     # Where the cloud design's client looks (GET /api/v1/health: {status, version}).
     path("health", LivenessView.as_view(), name="api-health"),
     path("auth/", include("accounts.api.urls")),
+    path("", include("deletion.api.urls")),
     path("", include("memories.api.urls")),
     path("", include("llm.api.urls")),
     path("", include("chat.api.urls")),

@@ -123,8 +123,12 @@ class Installation(models.Model):
     """A user's installation of a plugin: one row per user and plugin, whatever its history."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # None once the buyer deleted their account: a sale stays on the publisher's books.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="plugin_installations"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="plugin_installations",
     )
     plugin = models.ForeignKey(Plugin, on_delete=models.PROTECT, related_name="installations")
     version = models.ForeignKey(PluginVersion, on_delete=models.PROTECT, related_name="+")

@@ -151,6 +151,45 @@ def organisation_delete(*, user: User, organisation_id: Any) -> None:
     membership.organisation.space.delete()  # cascades to the organisation and its memories
 
 
+@transaction.atomic
+def memberships_end(*, user: User) -> None:
+    """End ``user``'s place in every organisation, before their account is deleted: an
+    organisation only they are in goes with them (its memories too); leaving one where they
+    are a member is logged as leaving. One they own with other members would take its
+    members' team memories and its seats' payer with it: refused (409, ``details.organisations``
+    naming each), until they delete it or its members leave."""
+    # Locked as a joining member locks it, so no one joins one that is about to go.
+    owned = list(Organisation.objects.select_for_update().filter(owner=user))
+    with_others = set(
+        Membership.objects.filter(organisation__in=owned)
+        .exclude(user=user)
+        .values_list("organisation_id", flat=True)
+    )
+    shared = [organisation for organisation in owned if organisation.pk in with_others]
+    if shared:
+        names = ", ".join(organisation.name for organisation in shared)
+        raise Conflict(
+            f"You own {names}, with other members: delete it, or have its members leave, "
+            "before deleting your account.",
+            details={
+                "organisations": [
+                    {"id": str(organisation.pk), "name": organisation.name}
+                    for organisation in shared
+                ]
+            },
+        )
+    for organisation in owned:
+        organisation.space.delete()  # cascades to the organisation and its memories
+    for membership in Membership.objects.filter(user=user):
+        audit_record(
+            organisation_id=membership.organisation_id,
+            actor=user,
+            action=AuditAction.LEFT,
+            subject=user.email,
+            details={"account_deleted": True},
+        )
+
+
 # --- invitations and seats -----------------------------------------------------------------------
 
 

@@ -183,6 +183,24 @@ class SecondFactorForm(forms.Form):
         self.fields["code"].required = turning_on
 
 
+class AccountDeletionForm(forms.Form):
+    confirm_email = forms.CharField(
+        max_length=254,
+        label="Your email address, to confirm",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    password = forms.CharField(
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: Any, has_password: bool = True, **kwargs: Any) -> None:
+        """``has_password``: an account made through a provider confirms with its address."""
+        # Its own ids: the page's other forms have a password field too.
+        super().__init__(*args, auto_id="deletion_%s", **kwargs)
+        self.fields["password"].required = has_password
+
+
 class ProfileForm(forms.ModelForm):
     """The preferences PATCH /auth/me changes, their limits the model's own; the view hands
     ``cleaned_data`` to accounts.services.user_profile_update and never saves the form."""

@@ -12,6 +12,7 @@ urlpatterns = [
     path("account/profile", account_settings.profile_change, name="account-profile"),
     path("account/email", account_settings.email_change, name="account-email"),
     path("account/password", account_settings.password_change, name="account-password"),
+    path("account/delete", account_settings.account_deletion, name="account-delete"),
     path(
         "account/two-factor",
         account_settings.second_factor_change,

@@ -81,6 +81,11 @@ TASK_RULES = {"time_zone": TIME_ZONE, "project_id": YOURS, "parent_id": YOURS}
 RECURRENCE_RULES = {**TASK_RULES, "rrule": None, "starts_on": "Between"}
 RULES_BEYOND_THE_SCHEMA: dict[tuple[str, str], dict[str, str | tuple[str, ...] | None]] = {
     ("POST", "/api/v1/auth/password"): {"old_password": "The current password is wrong."},
+    # A deletion is confirmed with the account's own address and password.
+    ("POST", "/api/v1/auth/me/deletion"): {
+        "confirm_email": "Type your account's email address to confirm.",
+        "password": "The password is wrong.",
+    },
     # Django's password validators: common passwords, likeness to the email (any message).
     ("POST", "/api/v1/auth/register"): {
         "password": None,

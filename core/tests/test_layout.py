@@ -32,6 +32,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "interop": {"memories", "tasks", "llm", "teams", "accounts", "billing", "core"},
     # The connect handshake hands a client a scoped API key.
     "connect": {"accounts", "core"},
+    # Deleting an account reaches every domain that keeps a user's things; only web imports it.
+    "deletion": {"memories", "teams", "marketplace", "accounts", "billing", "core"},
     # The operators' dashboard reads every domain; nothing imports it.
     "operations": {
         "chat",
@@ -55,6 +57,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "accounts",
         "billing",
         "marketplace",
+        "deletion",
         "core",
     },
 }

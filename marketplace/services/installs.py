@@ -234,10 +234,43 @@ def rating_set(*, user: User, slug: str, stars: int, text: str = "") -> Rating:
         rating, _ = Rating.objects.update_or_create(
             user=user, plugin=locked, defaults={"stars": stars, "text": text}
         )
-        totals = Rating.objects.filter(plugin=locked).aggregate(sum=Sum("stars"), count=Count("id"))
-        locked.rating_sum, locked.rating_count = totals["sum"] or 0, totals["count"]
-        locked.rating_average = (
-            locked.rating_sum / locked.rating_count if locked.rating_count else 0
-        )
-        locked.save(update_fields=["rating_sum", "rating_count", "rating_average"])
+        _ratings_recount(locked)
     return rating
+
+
+def _ratings_recount(locked: Plugin) -> None:
+    """The sum, count and average of the ratings of ``locked`` (its row locked by the caller)."""
+    totals = Rating.objects.filter(plugin=locked).aggregate(sum=Sum("stars"), count=Count("id"))
+    locked.rating_sum, locked.rating_count = totals["sum"] or 0, totals["count"]
+    locked.rating_average = locked.rating_sum / locked.rating_count if locked.rating_count else 0
+    locked.save(update_fields=["rating_sum", "rating_count", "rating_average"])
+
+
+# --- an account deleted --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def marketplace_leave(*, user: User) -> None:
+    """Take ``user`` out of the marketplace before their account is deleted: their ratings go
+    (the plugins' averages recounted), their installations end (install counts follow), and an
+    installation that was a sale stays on the publisher's books without its buyer. A publisher
+    of plugins is refused (409, ``details.plugins``): other people installed and paid for them,
+    so an operator delists them first."""
+    plugins = list(Plugin.objects.filter(publisher__user=user).values_list("slug", flat=True))
+    if plugins:
+        raise Conflict(
+            f"You publish plugins in the marketplace ({', '.join(plugins)}): ask the operators "
+            "to delist them before deleting your account.",
+            details={"plugins": plugins},
+        )
+    rated = Rating.objects.filter(user=user).values_list("plugin_id", flat=True)
+    for plugin in Plugin.objects.select_for_update().filter(pk__in=list(rated)).order_by("pk"):
+        Rating.objects.filter(user=user, plugin=plugin).delete()
+        _ratings_recount(plugin)
+    installations = Installation.objects.select_for_update().filter(user=user)
+    for installation in installations.filter(status=InstallStatus.ACTIVE):
+        Plugin.objects.filter(pk=installation.plugin_id).update(
+            install_count=F("install_count") - 1
+        )
+    installations.filter(status=InstallStatus.ACTIVE).update(status=InstallStatus.UNINSTALLED)
+    installations.filter(ledger__isnull=False).update(user=None)

@@ -169,3 +169,32 @@ def raw_zip(entries: list[RawEntry]) -> bytes:
     count = len(entries)
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), len(body), 0)
     return body + central + end
+
+
+@pytest.fixture
+def connected(publisher_client, fake_stripe):
+    """The publisher's Connect account, onboarding started; ``finish()`` completes it."""
+    answer = publisher_client.post(f"{MARKETPLACE}/publisher/onboarding")
+    assert answer.status_code == 200, answer.content
+    assert "/_fake/connect/acct_" in answer.json()["url"]
+    account_id = publisher_client.get(f"{MARKETPLACE}/publisher").json()["stripe_account_id"]
+
+    class Account:
+        id = account_id
+        client = publisher_client
+
+        @staticmethod
+        def finish() -> dict:
+            fake_stripe.control(f"accounts/{account_id}/onboard")
+            return publisher_client.get(f"{MARKETPLACE}/publisher/onboarding").json()
+
+    return Account
+
+
+def payment_started(fake_stripe, client, plugin_id: str) -> dict:
+    """Start installing a paid plugin as ``client``: pending until Stripe says it is paid."""
+    answer = client.post(f"{PLUGINS}/{plugin_id}/install", {}, format="json")
+    assert answer.status_code == 202, answer.content
+    body = answer.json()
+    assert (body["ok"], body["status"], body["download_url"]) == (False, "pending_payment", None)
+    return body

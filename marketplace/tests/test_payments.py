@@ -12,38 +12,10 @@ from marketplace.models import Installation, LedgerEntry, Payout
 from marketplace.services.installs import installation_refund
 from marketplace.shares import period_of
 from marketplace.tasks import payouts_run
-from marketplace.tests.conftest import MARKETPLACE, PLUGINS, manifest_of
+from marketplace.tests.conftest import MARKETPLACE, PLUGINS, manifest_of, payment_started
 from testing.fixtures import post_delivery
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def connected(publisher_client, fake_stripe):
-    """The publisher's Connect account, onboarding started; ``finish()`` completes it."""
-    answer = publisher_client.post(f"{MARKETPLACE}/publisher/onboarding")
-    assert answer.status_code == 200, answer.content
-    assert "/_fake/connect/acct_" in answer.json()["url"]
-    account_id = publisher_client.get(f"{MARKETPLACE}/publisher").json()["stripe_account_id"]
-
-    class Account:
-        id = account_id
-        client = publisher_client
-
-        @staticmethod
-        def finish() -> dict:
-            fake_stripe.control(f"accounts/{account_id}/onboard")
-            return publisher_client.get(f"{MARKETPLACE}/publisher/onboarding").json()
-
-    return Account
-
-
-def _pay(fake_stripe, client, plugin_id: str) -> dict:
-    answer = client.post(f"{PLUGINS}/{plugin_id}/install", {}, format="json")
-    assert answer.status_code == 202, answer.content
-    body = answer.json()
-    assert (body["ok"], body["status"], body["download_url"]) == (False, "pending_payment", None)
-    return body
 
 
 def _intent_requests(fake_stripe) -> list[dict]:
@@ -82,7 +54,7 @@ def test_a_paid_install_is_granted_by_the_webhook_and_split_70_30(
     deliver()
 
     # when the user installs, a destination charge with the platform's fee is started ...
-    body = _pay(fake_stripe, power_client, "acme.notes")
+    body = payment_started(fake_stripe, power_client, "acme.notes")
     (request,) = _intent_requests(fake_stripe)
     assert request["amount"] == str(price)
     assert request["application_fee_amount"] == str(fee)
@@ -90,7 +62,7 @@ def test_a_paid_install_is_granted_by_the_webhook_and_split_70_30(
     # ... and nothing is installed before Stripe says the payment succeeded
     assert power_client.get(f"{PLUGINS}/installed").json()["results"] == []
     assert not LedgerEntry.objects.exists()
-    again = _pay(fake_stripe, power_client, "acme.notes")
+    again = payment_started(fake_stripe, power_client, "acme.notes")
     assert again["payment"]["payment_intent"] == body["payment"]["payment_intent"]
 
     fake_stripe.control(f"payment_intents/{body['payment']['payment_intent']}/succeed")
@@ -123,7 +95,7 @@ def test_a_refund_revokes_the_install_and_reverses_the_ledger(
 ):
     connected.finish()
     publish(manifest_of(price_cents=999))
-    body = _pay(fake_stripe, power_client, "acme.notes")
+    body = payment_started(fake_stripe, power_client, "acme.notes")
     fake_stripe.control(f"payment_intents/{body['payment']['payment_intent']}/succeed")
     deliver()
     url = power_client.post(f"{PLUGINS}/acme.notes/install", {}, format="json").json()
@@ -153,7 +125,7 @@ def test_a_refund_revokes_the_install_and_reverses_the_ledger(
     assert power_client.get(f"{PLUGINS}/acme.notes").json()["install_count"] == 0
     # installing again is a new payment
     assert (
-        _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+        payment_started(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
         != (body["payment"]["payment_intent"])
     )
 
@@ -163,7 +135,7 @@ def test_the_monthly_payout_pays_unsettled_shares_once(
 ):
     # given sales made before the publisher could take charges: the platform charged alone
     publish(manifest_of(price_cents=999))
-    body = _pay(fake_stripe, power_client, "acme.notes")
+    body = payment_started(fake_stripe, power_client, "acme.notes")
     fake_stripe.control(f"payment_intents/{body['payment']['payment_intent']}/succeed")
     (request,) = _intent_requests(fake_stripe)
     assert "transfer_data" not in request and "application_fee_amount" not in request
@@ -196,9 +168,9 @@ def test_an_older_payment_of_the_same_installation_still_grants_it(
     # given a payment started, then the price changed and the buyer started a second one
     connected.finish()
     publish(manifest_of(price_cents=999))
-    first = _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+    first = payment_started(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
     publish(manifest_of(version="1.1.0", price_cents=1999))
-    second = _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+    second = payment_started(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
     assert first != second
 
     # when the first one is paid after all
@@ -220,7 +192,7 @@ def test_a_one_cent_refund_is_split_like_a_sale(
 ):
     connected.finish()
     publish(manifest_of(price_cents=999))
-    intent = _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+    intent = payment_started(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
     fake_stripe.control(f"payment_intents/{intent}/succeed")
     deliver()
 
@@ -241,7 +213,9 @@ def test_a_refund_after_buying_again_is_split_against_the_newer_sale(
     connected.finish()
     publish(manifest_of(price_cents=999))
     for _ in range(2):
-        intent = _pay(fake_stripe, power_client, "acme.notes")["payment"]["payment_intent"]
+        intent = payment_started(fake_stripe, power_client, "acme.notes")["payment"][
+            "payment_intent"
+        ]
         fake_stripe.control(f"payment_intents/{intent}/succeed")
         deliver()
         installation_refund(

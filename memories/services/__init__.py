@@ -33,6 +33,7 @@ from memories.services.embedding import (
 )
 from memories.services.indexes import (
     text_index_name,
+    user_indexes_drop_on_commit,
     vector_index_build,
     vector_index_drop,
     vector_index_name,
@@ -92,6 +93,7 @@ __all__ = [
     "term_statistics_sweep",
     "text_index_name",
     "thread_detach",
+    "user_indexes_drop_on_commit",
     "vector_index_build",
     "vector_index_drop",
     "vector_index_name",

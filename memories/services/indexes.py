@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from psycopg import sql
 
 from core import vector_index
@@ -111,6 +112,21 @@ def vector_index_drop(*, index: UserVectorIndex) -> None:
     if not UserVectorIndex.objects.filter(user_id=index.user_id).exists():
         vector_index.index_drop(text_index_name(index.user_id))
         KeywordStatistics.objects.filter(user_id=index.user_id).delete()
+
+
+def user_indexes_drop_on_commit(*, user_id: Any) -> None:
+    """For a user being deleted: their per-user indexes are dropped once the caller's transaction
+    commits (their records go with the user; a DROP INDEX inside it would lock the memories of
+    everyone for as long as the deletion runs)."""
+    names = [index.name for index in UserVectorIndex.objects.filter(user_id=user_id)]
+    if names:
+        names.append(text_index_name(user_id))
+
+    def drop() -> None:
+        for name in names:
+            vector_index.index_drop(name)
+
+    transaction.on_commit(drop)
 
 
 def vector_indexes_drop_for_user(*, user_id: Any) -> int:

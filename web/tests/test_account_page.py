@@ -1,7 +1,8 @@
 """The account page (Django's test client): the email changed once the new address is verified,
 the password changed (other sessions end, this one stays) or set for an account made through a
 provider, two-factor authentication turned on with an app's code (recovery codes shown once,
-then asked at sign-in) and off, providers unlinked unless they are the last way in."""
+then asked at sign-in) and off, providers unlinked unless they are the last way in, the account
+deleted."""
 
 import re
 
@@ -171,3 +172,34 @@ def test_preferences_are_saved_as_the_api_saves_them(person):
     assert unknown_model.status_code == 400 and b"No model with id" in unknown_model.content
     person.refresh_from_db()
     assert person.default_model == ""
+
+
+def test_deleting_the_account_asks_for_the_address_and_password_then_signs_out(person):
+    from memories.models import Memory
+    from memories.tests.factories import MemoryFactory
+
+    MemoryFactory(user=person, content="I keep bees.")
+    browser, other = signed_in(person.email), signed_in(person.email)
+    page = browser.get("/account/").content.decode()
+    assert 'action="/account/delete"' in page and 'href="/memories/export"' in page
+
+    wrong = browser.post(
+        "/account/delete", {"confirm_email": "not@me.example", "password": DEFAULT_PASSWORD}
+    )
+    assert wrong.status_code == 400
+    assert "Type your account&#x27;s email address to confirm." in wrong.content.decode()
+    assert Memory.objects.filter(user=person).exists()
+
+    gone = browser.post(
+        "/account/delete", {"confirm_email": person.email, "password": DEFAULT_PASSWORD},
+        follow=True, headers={"accept": "text/html"},
+    )  # fmt: skip
+
+    assert gone.redirect_chain[0] == ("/", 302)
+    assert "Your account and everything in it are deleted." in gone.content.decode()
+    assert not Memory.objects.filter(user_id=person.pk).exists()
+    # This browser and every other session of the account are signed out.
+    for session in (browser, other):
+        assert session.get("/memories/")["Location"].startswith("/account/login")
+    again = Client().post("/account/login", {"email": person.email, "password": DEFAULT_PASSWORD})
+    assert again.status_code == 200 and "_auth_user_id" not in again.client.session

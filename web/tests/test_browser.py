@@ -283,6 +283,17 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     me.page.get_by_text("Forgotten:").wait_for()
     assert me.listed() == []
 
+    # The other deletes their account: signed out, on the landing page, never to sign in again.
+    other.go("/account/")
+    deletion = other.page.get_by_role("region", name="Delete your account")
+    deletion.get_by_label("Your email address, to confirm").fill("bruno@example.com")
+    deletion.get_by_label("Current password").fill(PASSWORD)
+    deletion.get_by_role("button", name="Delete my account").click()
+    other.page.get_by_text("Your account and everything in it are deleted.").wait_for()
+    other.look("account-deleted")
+    other.go("/memories/")
+    assert other.page.url == f"{base}/account/login?next=/memories/"
+
     people = [me, dark, other]
     assert [person.accessibility for person in people] == [{}, {}, {}]
     assert [person.overflow for person in people] == [{}, {}, {}]

@@ -2,13 +2,13 @@
 remembered), their email address (changed once the new one is verified), their
 password (changed, or a first one for an account made through a provider), two-factor
 authentication (on with an authenticator app, its recovery codes shown once; off), and the
-providers linked to the account (unlinked, unless it is the last way in). Each form calls the
-account services the API's endpoints call."""
+providers linked to the account (unlinked, unless it is the last way in), and the account's
+deletion. Each form calls the services the API's endpoints call."""
 
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import logout, update_session_auth_hash
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
@@ -16,7 +16,14 @@ from accounts import second_factor, social
 from accounts import services as accounts
 from accounts.ratelimit import login_rate_limit
 from core.errors import Conflict, EngramError, NotFound
-from web.forms import EmailChangeForm, PasswordChangeForm, ProfileForm, SecondFactorForm
+from deletion.services import account_delete
+from web.forms import (
+    AccountDeletionForm,
+    EmailChangeForm,
+    PasswordChangeForm,
+    ProfileForm,
+    SecondFactorForm,
+)
 from web.views.common import flash_error, form_error, page, post_only, render_page
 
 
@@ -41,6 +48,9 @@ def _context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
             forms.get("password_form") or PasswordChangeForm(has_password=has_password)
         ),
         "factor_form": forms.get("factor_form") or SecondFactorForm(turning_on=totp is None),
+        "deletion_form": (
+            forms.get("deletion_form") or AccountDeletionForm(has_password=has_password)
+        ),
     }
 
 
@@ -158,3 +168,22 @@ def linked_account_unlink(request: HttpRequest, account_id: str) -> HttpResponse
     else:
         messages.success(request, "The provider is unlinked.")
     return redirect("web:account")
+
+
+@post_only
+@page("account")
+def account_deletion(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form = AccountDeletionForm(request.POST, has_password=user.has_usable_password())
+    if form.is_valid():
+        try:
+            # The password tried here counts as a sign-in attempt.
+            login_rate_limit(request, account=user.email)
+            account_delete(user=user, **form.cleaned_data)
+        except EngramError as error:
+            form_error(form, error)
+        else:
+            logout(request)
+            messages.success(request, "Your account and everything in it are deleted.")
+            return redirect("web:home")
+    return _again(request, deletion_form=form)

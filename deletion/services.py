@@ -1,0 +1,54 @@
+"""Deleting an account and everything in it.
+
+What the person keeps with Engram goes: memories and their history, chats, tasks and quests,
+API and provider keys, personas, backups (their bytes in storage too, backups.receivers), the
+organisations only they are in, their ratings and installations. First what would take other
+people's things with it is refused (an organisation with other members, published plugins),
+then a subscription ends at Stripe, so no one pays for an account that is gone, then the rest
+is deleted; all in one transaction. Stripe's own records (invoices, the customer) stay at
+Stripe, as the law on invoices asks; the local copy of the customer loses its account.
+"""
+
+import logging
+
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import refresh_tokens_revoke_all
+from billing.services import subscription_end_now
+from core.errors import ValidationFailed
+from marketplace.services.installs import marketplace_leave
+from memories.services import memories_delete_all, user_indexes_drop_on_commit
+from teams.services import memberships_end
+
+logger = logging.getLogger(__name__)
+
+
+def account_delete(*, user: User, password: str = "", confirm_email: str = "") -> None:
+    """Delete ``user``'s account for good. ``confirm_email`` must be the account's address (a
+    deletion is never one stray request), and ``password`` its password when it has one (a
+    stolen session or token alone deletes nothing). Refusals change nothing: 400 for the
+    confirmation, 409 from the teams and the marketplace, 503 when Stripe cannot be reached."""
+    _confirmed(user, password=password, confirm_email=confirm_email)
+    user_id = user.pk
+    with transaction.atomic():
+        memberships_end(user=user)
+        marketplace_leave(user=user)
+        # After the refusals, before anything is gone: Stripe failing rolls all of it back. (A
+        # commit failing after it leaves an account without its subscription, not the reverse.)
+        subscription_end_now(user=user)
+        user_indexes_drop_on_commit(user_id=user_id)
+        memories_delete_all(user=user)  # in a few statements, where a cascade loads each row
+        refresh_tokens_revoke_all(user)
+        user.delete()
+    logger.info("account %s deleted", user_id)
+
+
+def _confirmed(user: User, *, password: str, confirm_email: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if confirm_email.strip().lower() != user.email.lower():
+        errors["confirm_email"] = ["Type your account's email address to confirm."]
+    if user.has_usable_password() and not user.check_password(password):
+        errors["password"] = ["The password is wrong."]
+    if errors:
+        raise ValidationFailed("The deletion was not confirmed.", details=errors)
