@@ -52,6 +52,11 @@ urlpatterns = [
     path("chat/<str:thread_id>/", chat.thread_detail, name="thread"),
     path("chat/<str:thread_id>/send", chat.thread_send, name="thread-send"),
     path(
+        "chat/<str:thread_id>/answers/<str:message_id>/text",
+        chat.answer_text,
+        name="answer-text",
+    ),
+    path(
         "chat/<str:thread_id>/answers/<str:message_id>/memories",
         chat.answer_memories,
         name="answer-memories",

@@ -7,6 +7,8 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from web.markdown import rendered
+
 register = template.Library()
 
 _MARKS = re.compile(r"(</?mark>)")
@@ -18,6 +20,12 @@ def highlighted(fragment: str) -> SafeString:
     <mark>): the text escaped, only the <mark> tags kept as HTML."""
     parts = _MARKS.split(fragment or "")
     return mark_safe("".join(part if _MARKS.fullmatch(part) else escape(part) for part in parts))
+
+
+@register.filter
+def markdown(text: str) -> SafeString:
+    """A model's answer formatted (web/markdown.py: raw HTML escaped, unsafe links as text)."""
+    return rendered(text)
 
 
 @register.filter

@@ -175,12 +175,14 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     me.page.get_by_role("button", name="New conversation").click()
     me.page.wait_for_url("**/chat/*-*/")
     chat_url = me.page.url
-    fake_openai.script(Reply(text="You live in Porto, since May."))
+    fake_openai.script(Reply(text="You live in **Porto**, since May."))
     question = "Where do I live, Porto?"
     me.page.get_by_label("Your message").fill(question)
     me.page.get_by_role("button", name="Send").click()
     answer = me.page.locator(".turn.assistant").last
-    answer.get_by_text("You live in Porto, since May.").wait_for()
+    # Streamed as text, then shown formatted once it is whole (the model writes Markdown).
+    answer.locator(".markdown strong", has_text="Porto").wait_for()
+    assert answer.locator(".markdown").inner_text() == "You live in Porto, since May."
     used = answer.locator(".used-list a")
     used.first.wait_for()
     assert "I moved to Porto in May." in used.all_inner_texts()

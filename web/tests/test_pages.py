@@ -189,6 +189,36 @@ def test_the_memories_an_answer_was_given_include_a_teams_and_a_forgotten_one(br
     assert page.content.count(b"a memory forgotten since") == 1
 
 
+def test_answers_are_shown_formatted_and_the_persons_own_words_as_written(browser, person):
+    thread = thread_create(user=person)
+    Message.objects.create(thread=thread, role=Message.Role.USER, content="Use **bold** <b>x</b>")
+    answer = Message.objects.create(
+        thread=thread, role=Message.Role.ASSISTANT,
+        content="Sure: **bold**, `code` and <script>alert(1)</script>\n- [a link](https://a.example)"
+        "\n- [not one](javascript:alert(1))",
+    )  # fmt: skip
+    stranger_thread = thread_create(user=UserFactory())
+    stranger_answer = Message.objects.create(
+        thread=stranger_thread, role=Message.Role.ASSISTANT, content="theirs"
+    )
+
+    page = browser.get(f"/chat/{thread.pk}/").content.decode()
+    fragment = browser.get(f"/chat/{thread.pk}/answers/{answer.pk}/text")
+
+    formatted = (
+        "<p>Sure: <strong>bold</strong>, <code>code</code> and "
+        "&lt;script&gt;alert(1)&lt;/script&gt;</p>\n<ul>\n"
+        '<li><a href="https://a.example" rel="nofollow noopener noreferrer">a link</a></li>\n'
+        "<li>[not one](javascript:alert(1))</li>\n</ul>"
+    )
+    assert formatted in page and formatted in fragment.content.decode()
+    assert '<p class="text">Use **bold** &lt;b&gt;x&lt;/b&gt;</p>' in page
+    assert (
+        browser.get(f"/chat/{stranger_thread.pk}/answers/{stranger_answer.pk}/text").status_code
+        == 404
+    )
+
+
 def test_the_plan_shows_what_is_counted_and_not_a_zero_for_what_is_not(browser, person):
     # A tier with no daily limit does not count today's requests: "0 (no limit)" said nothing
     # had been used.

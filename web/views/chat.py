@@ -111,6 +111,15 @@ def thread_send(request: HttpRequest, thread_id: str) -> HttpResponse:
 
 
 @page("chat")
+def answer_text(request: HttpRequest, thread_id: str, message_id: str) -> HttpResponse:
+    """One answer formatted, as the page shows it (chat.js swaps it in once the answer's stream
+    ends: one renderer, the server's)."""
+    thread = chat_selectors.thread_get(request.user, thread_id)
+    answer = chat_selectors.thread_message_get(thread, message_id)
+    return render_page(request, "web/chat/_answer.html", {"answer": answer})
+
+
+@page("chat")
 def answer_memories(request: HttpRequest, thread_id: str, message_id: str) -> HttpResponse:
     """The memories one answer was given (a fragment under the answer)."""
     thread = chat_selectors.thread_get(request.user, thread_id)

@@ -60,7 +60,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const question = element("li", "turn user");
     question.append(element("span", "small muted", "You"), element("p", "text", text));
     const answer = element("li", "turn assistant");
-    const body = element("p", "text", "");
+    const body = element("div", "text", "");
     answer.append(element("span", "small muted", model.value), body);
     transcript.append(question, answer);
     content.value = "";
@@ -79,6 +79,7 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       let messageId = null;
       let used = [];
+      let complete = false;
       for await (const { event: name, data } of sseEvents(response)) {
         if (name === "message_start") {
           messageId = data.message_id;
@@ -88,8 +89,22 @@ document.addEventListener("DOMContentLoaded", () => {
           body.textContent += data.token;
         } else if (name === "message_complete") {
           body.textContent = data.content;
+          complete = true;
         } else if (name === "error") {
           answer.append(element("p", "error small", `The model failed: ${data.message}`));
+        }
+      }
+      if (messageId && complete) {
+        // The whole answer formatted as the page shows it after a reload (its Markdown, by the
+        // server's one renderer); the plain text stays if that fails.
+        const formatted = await fetch(
+          form.dataset.answerUrl.replace("00000000-0000-0000-0000-000000000000", messageId),
+          { credentials: "same-origin" },
+        );
+        if (formatted.ok) {
+          body.classList.add("markdown");
+          // Our own server-rendered fragment: the answer's raw HTML escaped, unsafe links as text.
+          body.innerHTML = await formatted.text();
         }
       }
       if (messageId && used.length) {
