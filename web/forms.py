@@ -13,6 +13,7 @@ from memories.models import Provider as MemoryProvider
 from memories.models import Source
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
 from memories.services import TAG_MAX_CHARS
+from teams.models import INVITABLE_ROLES
 
 SEARCH_MODES = [("hybrid", "Hybrid"), ("semantic", "Meaning"), ("keyword", "Keywords")]
 # What a person types to confirm that every memory goes.
@@ -226,3 +227,31 @@ class ProfileForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # As the API keeps it: an instruction's leading and trailing spaces are the person's.
         self.fields["system_prompt"].strip = False
+
+
+class OrganisationForm(forms.Form):
+    name = forms.CharField(max_length=150, label="Organisation name")
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(max_length=254, label="Email address to invite")
+    role = forms.ChoiceField(choices=INVITABLE_ROLES, initial="member", label="Role")
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=INVITABLE_ROLES, label="Role")
+
+
+class OrganisationDeletionForm(forms.Form):
+    name = forms.CharField(max_length=150, label="The organisation's name, to confirm")
+
+    def __init__(self, *args: Any, organisation_name: str, **kwargs: Any) -> None:
+        # Its own ids: the page's other forms have a name field too.
+        super().__init__(*args, auto_id="deletion_%s", **kwargs)
+        self.organisation_name = organisation_name
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if name.strip() != self.organisation_name.strip():
+            raise forms.ValidationError("Type the organisation's name exactly to confirm.")
+        return name

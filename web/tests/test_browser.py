@@ -251,6 +251,16 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
 
     me.go("/me/")
     me.look("what-engram-knows")
+    me.go("/teams/")
+    me.look("teams")
+    me.page.get_by_label("Organisation name").fill("Bee club")
+    me.page.get_by_role("button", name="Create").click()
+    me.page.wait_for_url("**/teams/*-*/")
+    team_url = me.page.url
+    me.page.get_by_label("Email address to invite").fill("bruno@example.com")
+    me.page.get_by_role("button", name="Send the invitation").click()
+    me.page.get_by_text("An invitation is on its way to bruno@example.com.").wait_for()
+    me.look("team")
     me.go("/plan/")
     me.look("plan")
 
@@ -261,6 +271,7 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
         ("memory-dark", memory_url.removeprefix(base)),
         ("chat-dark", chat_url.removeprefix(base)),
         ("connect-dark", "/connect/"),
+        ("team-dark", team_url.removeprefix(base)),
     ]:
         dark.go(path)
         dark.look(name)

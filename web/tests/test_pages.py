@@ -251,9 +251,11 @@ def test_every_form_needs_its_csrf_token(person):
 def test_the_pages_carry_the_content_security_policy_and_no_inline_script(browser, person):
     memory = remember(person, "I moved to Porto in May.")
     thread = thread_create(user=person)
+    team = organisation_create(owner=person, name="Acme")
     for path in ["/memories/", f"/memories/{memory.pk}/", "/memories/new", "/memories/import",
                  "/memories/forget", "/chat/", f"/chat/{thread.pk}/", "/connect/", "/me/",
-                 "/plan/", "/connect/extension/"]:  # fmt: skip
+                 "/plan/", "/connect/extension/", "/teams/", f"/teams/{team.pk}/",
+                 "/account/"]:  # fmt: skip
         answer = browser.get(path)
         assert answer.status_code == 200, path
         assert "script-src 'self'" in answer["Content-Security-Policy"], path

@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from core.errors import EngramError, NotFound
+from core.errors import EngramError, NotFound, ValidationFailed
 
 
 def page(section: str) -> Callable:
@@ -65,9 +65,11 @@ def error_text(error: EngramError) -> str:
 
 
 def form_error(form: forms.Form, error: EngramError) -> None:
-    """Show a service's refusal on the form: on the fields it names, else on the whole form."""
+    """Show a service's refusal on the form: a validation error on the fields it names, else
+    (and any other refusal, whose details name values rather than problems) on the whole form."""
     placed = False
-    for field, problems in (error.details or {}).items():
+    problems_by_field = error.details if isinstance(error, ValidationFailed) else {}
+    for field, problems in (problems_by_field or {}).items():
         if field in form.fields and isinstance(problems, list | tuple):
             for problem in problems:
                 form.add_error(field, str(problem))
