@@ -13,6 +13,8 @@ from memories.models import Provider as MemoryProvider
 from memories.models import Source
 from memories.selectors import SEARCH_QUERY_MAX_CHARS
 from memories.services import TAG_MAX_CHARS
+from tasks.models import TITLE_MAX_CHARS, Priority, QuestType
+from tasks.services import time_zone_find
 from teams.models import INVITABLE_ROLES
 
 SEARCH_MODES = [("hybrid", "Hybrid"), ("semantic", "Meaning"), ("keyword", "Keywords")]
@@ -255,3 +257,37 @@ class OrganisationDeletionForm(forms.Form):
         if name.strip() != self.organisation_name.strip():
             raise forms.ValidationError("Type the organisation's name exactly to confirm.")
         return name
+
+
+class TaskForm(forms.Form):
+    """A new task. Its due time is typed in the reader's own time: app.js names their zone in
+    ``time_zone`` (UTC without scripts)."""
+
+    title = forms.CharField(max_length=TITLE_MAX_CHARS, label="What to do")
+    due = forms.DateTimeField(
+        required=False,
+        label="Due",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    quest_type = forms.ChoiceField(choices=QuestType.choices, initial=QuestType.SIDE, label="Kind")
+    priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.MEDIUM)
+    difficulty = forms.TypedChoiceField(
+        choices=[(n, str(n)) for n in range(1, 6)],
+        coerce=int,
+        initial=1,
+        label="Difficulty (1 to 5)",
+    )
+    time_zone = forms.CharField(
+        max_length=64, required=False, widget=forms.HiddenInput(attrs={"data-reader-zone": ""})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        name = data.get("time_zone") or "UTC"
+        zone = time_zone_find(name)
+        if zone is None:
+            raise forms.ValidationError("Your browser named a time zone this server does not know.")
+        data["time_zone"] = name
+        if data.get("due") is not None:
+            data["due"] = data["due"].replace(tzinfo=zone)
+        return data

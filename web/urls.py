@@ -3,7 +3,16 @@ to (HEADLESS_FRONTEND_URLS in config/settings.py)."""
 
 from django.urls import path
 
-from web.views import account, account_data, account_settings, chat, connect, memories, teams
+from web.views import (
+    account,
+    account_data,
+    account_settings,
+    chat,
+    connect,
+    memories,
+    tasks,
+    teams,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -71,6 +80,12 @@ urlpatterns = [
         name="provider-key-delete",
     ),
     path("me/", account_data.knows, name="knows"),
+    path("tasks/", tasks.task_list, name="tasks"),
+    path("tasks/new", tasks.task_new, name="task-new"),
+    path("tasks/<str:task_id>/done", tasks.task_done, name="task-done"),
+    path("tasks/<str:task_id>/reopen", tasks.task_reopen, name="task-reopen"),
+    path("tasks/<str:task_id>/approve", tasks.task_approve, name="task-approve"),
+    path("tasks/<str:task_id>/delete", tasks.task_delete, name="task-delete"),
     path("teams/", teams.organisation_list, name="teams"),
     path("teams/new", teams.organisation_new, name="team-new"),
     path("teams/invitations/accept", teams.invitation_accept, name="invitation-accept"),

@@ -251,6 +251,19 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
 
     me.go("/me/")
     me.look("what-engram-knows")
+    # A task due at a time typed in the reader's own zone (America/Los_Angeles), done for XP.
+    me.go("/tasks/")
+    me.page.get_by_label("What to do").fill("Call the plumber")
+    me.page.get_by_label("Due").fill("2026-12-24T09:30")
+    me.page.get_by_role("button", name="Add").click()
+    me.page.get_by_text("Added: Call the plumber").wait_for()
+    assert me.page.locator('time[datetime="2026-12-24T17:30:00Z"]').inner_text() == (
+        "2026-12-24 09:30"
+    )
+    me.look("tasks")
+    plumber = me.page.locator("ul.tasks li", has_text="Call the plumber")
+    plumber.get_by_role("button", name="Done", exact=False).click()
+    me.page.get_by_text("Done: Call the plumber (+").wait_for()
     me.go("/teams/")
     me.look("teams")
     me.page.get_by_label("Organisation name").fill("Bee club")
@@ -272,6 +285,7 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
         ("chat-dark", chat_url.removeprefix(base)),
         ("connect-dark", "/connect/"),
         ("team-dark", team_url.removeprefix(base)),
+        ("tasks-dark", "/tasks/"),
     ]:
         dark.go(path)
         dark.look(name)

@@ -254,7 +254,7 @@ def test_the_pages_carry_the_content_security_policy_and_no_inline_script(browse
     team = organisation_create(owner=person, name="Acme")
     for path in ["/memories/", f"/memories/{memory.pk}/", "/memories/new", "/memories/import",
                  "/memories/forget", "/chat/", f"/chat/{thread.pk}/", "/connect/", "/me/",
-                 "/plan/", "/connect/extension/", "/teams/", f"/teams/{team.pk}/",
+                 "/plan/", "/connect/extension/", "/teams/", f"/teams/{team.pk}/", "/tasks/",
                  "/account/"]:  # fmt: skip
         answer = browser.get(path)
         assert answer.status_code == 200, path

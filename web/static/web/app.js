@@ -46,3 +46,11 @@ function localTimes(root) {
 }
 document.addEventListener("DOMContentLoaded", () => localTimes(document));
 document.addEventListener("htmx:afterSwap", (event) => localTimes(event.target));
+
+// A form that asks for the reader's time zone (a task's due time, typed in their own time).
+document.addEventListener("DOMContentLoaded", () => {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  for (const input of document.querySelectorAll("input[data-reader-zone]")) {
+    if (zone && !input.value) input.value = zone;
+  }
+});
