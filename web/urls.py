@@ -60,6 +60,8 @@ urlpatterns = [
     path("chat/new", chat.thread_new, name="thread-new"),
     path("chat/<str:thread_id>/", chat.thread_detail, name="thread"),
     path("chat/<str:thread_id>/send", chat.thread_send, name="thread-send"),
+    path("chat/<str:thread_id>/rename", chat.thread_rename, name="thread-rename"),
+    path("chat/<str:thread_id>/delete", chat.thread_delete, name="thread-delete"),
     path(
         "chat/<str:thread_id>/answers/<str:message_id>/text",
         chat.answer_text,

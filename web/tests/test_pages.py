@@ -219,6 +219,30 @@ def test_answers_are_shown_formatted_and_the_persons_own_words_as_written(browse
     )
 
 
+def test_a_conversation_is_renamed_and_deleted_its_memories_kept(browser, person):
+    thread = thread_create(user=person)
+    Message.objects.create(thread=thread, role=Message.Role.USER, content="hello")
+    echo = remember(person, "We talked about bees.")
+    Memory.objects.filter(pk=echo.pk).update(thread_id=thread.pk)
+    theirs = thread_create(user=UserFactory())
+
+    renamed = browser.post(f"/chat/{thread.pk}/rename", {"title": " Bees <3 "}, follow=True)
+    untitled = browser.post(f"/chat/{thread.pk}/rename", {"title": "  "}, follow=True)
+    refused = [browser.post(f"/chat/{theirs.pk}/{action}", {"title": "x"})
+               for action in ("rename", "delete")]  # fmt: skip
+    deleted = browser.post(f"/chat/{thread.pk}/delete", follow=True)
+
+    assert b"<h1>Bees &lt;3</h1>" in renamed.content
+    assert b"Give the conversation a title." in untitled.content
+    assert [answer.status_code for answer in refused] == [404, 404]
+    assert deleted.redirect_chain == [("/chat/", 302)]
+    assert b"The conversation is deleted." in deleted.content
+    assert not Message.objects.filter(thread_id=thread.pk).exists()
+    echo.refresh_from_db()
+    assert echo.thread_id is None  # the memory stays, no longer naming the conversation
+    theirs.refresh_from_db()
+
+
 def test_the_plan_shows_what_is_counted_and_not_a_zero_for_what_is_not(browser, person):
     # A tier with no daily limit does not count today's requests: "0 (no limit)" said nothing
     # had been used.

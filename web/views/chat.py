@@ -138,3 +138,28 @@ def answer_memories(request: HttpRequest, thread_id: str, message_id: str) -> Ht
         team = team_of.get(memory.user_id, "") if memory is not None else ""
         used.append({"memory": memory, "team": team, "score": item.get("score")})
     return render_page(request, "web/chat/_used.html", {"used": used})
+
+
+@post_only
+@page("chat")
+def thread_rename(request: HttpRequest, thread_id: str) -> HttpResponse:
+    thread = chat_selectors.thread_get(request.user, thread_id)
+    title = request.POST.get("title", "").strip()
+    if not title:
+        messages.error(request, "Give the conversation a title.")
+    else:
+        chat_services.thread_rename(thread=thread, title=title)
+        messages.success(request, "The conversation is renamed.")
+    return redirect("web:thread", thread_id=thread.pk)
+
+
+@post_only
+@page("chat")
+def thread_delete(request: HttpRequest, thread_id: str) -> HttpResponse:
+    thread = chat_selectors.thread_get(request.user, thread_id)
+    chat_services.thread_delete(thread=thread)
+    messages.success(
+        request,
+        "The conversation is deleted. What it saved as memories stays: forget those on Memories.",
+    )
+    return redirect("web:chat")
