@@ -240,7 +240,8 @@ def test_a_conversation_is_renamed_and_deleted_its_memories_kept(browser, person
     assert not Message.objects.filter(thread_id=thread.pk).exists()
     echo.refresh_from_db()
     assert echo.thread_id is None  # the memory stays, no longer naming the conversation
-    theirs.refresh_from_db()
+    theirs.refresh_from_db()  # still there
+    assert theirs.title == ""
 
 
 def test_the_plan_shows_what_is_counted_and_not_a_zero_for_what_is_not(browser, person):
