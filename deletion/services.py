@@ -11,6 +11,7 @@ Stripe, as the law on invoices asks; the local copy of the customer loses its ac
 
 import logging
 
+from django.core.mail import send_mail
 from django.db import transaction
 
 from accounts.models import User
@@ -40,8 +41,32 @@ def account_delete(*, user: User, password: str = "", confirm_email: str = "") -
         user_indexes_drop_on_commit(user_id=user_id)
         memories_delete_all(user=user)  # in a few statements, where a cascade loads each row
         refresh_tokens_revoke_all(user)
+        email = user.email
         user.delete()
+        # Told, so that a deletion by whoever else had the password does not go unnoticed.
+        transaction.on_commit(lambda: _farewell_mail(email))
     logger.info("account %s deleted", user_id)
+
+
+def _farewell_mail(email: str) -> None:
+    try:
+        _farewell_send(email)
+    except Exception as exc:  # the deletion is done; a mail server that is down does not undo it
+        logger.warning("the deleted account's farewell mail was not sent: %s", type(exc).__name__)
+
+
+def _farewell_send(email: str) -> None:
+    send_mail(
+        subject="Your Engram account is deleted",
+        message=(
+            f"The Engram account of {email} and everything in it (memories, chats, tasks, keys, "
+            "backups) were deleted just now, as asked from a signed-in session with its "
+            "password.\n\nIf this was not you, someone had your password: it may be in use "
+            "elsewhere, so change it wherever you used it.\n"
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
 
 
 def _confirmed(user: User, *, password: str, confirm_email: str) -> None:

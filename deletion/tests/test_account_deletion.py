@@ -2,6 +2,7 @@
 of anyone else's, and every credential they held stops working."""
 
 import pytest
+from django.core import mail
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, User
@@ -42,17 +43,20 @@ def stocked():
     return people
 
 
-def test_deleting_takes_everything_of_theirs_and_nothing_of_anyone_elses(stocked):
+def test_deleting_takes_everything_of_theirs_and_nothing_of_anyone_elses(
+    stocked, django_capture_on_commit_callbacks
+):
     leaving, staying = stocked
     tokens = tokens_issue(user=leaving)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access}")
     key = api_key_create(user=leaving, name="extension", scopes=["memories:read"])[1]
 
-    answer = client.post(
-        DELETION, {"confirm_email": leaving.email.upper(), "password": DEFAULT_PASSWORD},
-        format="json",
-    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(
+            DELETION, {"confirm_email": leaving.email.upper(), "password": DEFAULT_PASSWORD},
+            format="json",
+        )  # fmt: skip
 
     assert answer.status_code == 204, answer.content
     assert not User.objects.filter(pk=leaving.pk).exists()
@@ -63,6 +67,9 @@ def test_deleting_takes_everything_of_theirs_and_nothing_of_anyone_elses(stocked
     refreshed = APIClient().post("/api/v1/auth/refresh", {"refresh": tokens.refresh}, format="json")
     assert refreshed.status_code == 401
     assert APIClient().get("/api/v1/memories", HTTP_X_API_KEY=key).status_code == 401
+    # The address is told, in case it was not its owner who asked.
+    [farewell] = mail.outbox
+    assert farewell.to == [leaving.email] and "If this was not you" in farewell.body
 
 
 @pytest.mark.parametrize(
