@@ -10,9 +10,11 @@ Stripe, as the law on invoices asks; the local copy of the customer loses its ac
 """
 
 import logging
+from datetime import timedelta
 
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import refresh_tokens_revoke_all
@@ -24,12 +26,16 @@ from teams.services import memberships_end
 
 logger = logging.getLogger(__name__)
 
+# How recent a sign-in must be to delete an account that has no password.
+SIGNED_IN_LATELY = timedelta(minutes=15)
+
 
 def account_delete(*, user: User, password: str = "", confirm_email: str = "") -> None:
     """Delete ``user``'s account for good. ``confirm_email`` must be the account's address (a
-    deletion is never one stray request), and ``password`` its password when it has one (a
-    stolen session or token alone deletes nothing). Refusals change nothing: 400 for the
-    confirmation, 409 from the teams and the marketplace, 503 when Stripe cannot be reached."""
+    deletion is never one stray request), and ``password`` its password when it has one, or,
+    without one, a sign-in within SIGNED_IN_LATELY (a stolen session or token alone deletes
+    nothing). Refusals change nothing: 400 for the confirmation, 409 from the teams and the
+    marketplace, 503 when Stripe cannot be reached."""
     _confirmed(user, password=password, confirm_email=confirm_email)
     user_id = user.pk
     with transaction.atomic():
@@ -46,6 +52,10 @@ def account_delete(*, user: User, password: str = "", confirm_email: str = "") -
         # Told, so that a deletion by whoever else had the password does not go unnoticed.
         transaction.on_commit(lambda: _farewell_mail(email))
     logger.info("account %s deleted", user_id)
+
+
+def _signed_in_lately(user: User) -> bool:
+    return user.last_login is not None and timezone.now() - user.last_login <= SIGNED_IN_LATELY
 
 
 def _farewell_mail(email: str) -> None:
@@ -73,7 +83,15 @@ def _confirmed(user: User, *, password: str, confirm_email: str) -> None:
     errors: dict[str, list[str]] = {}
     if confirm_email.strip().lower() != user.email.lower():
         errors["confirm_email"] = ["Type your account's email address to confirm."]
-    if user.has_usable_password() and not user.check_password(password):
-        errors["password"] = ["The password is wrong."]
+    if user.has_usable_password():
+        if not user.check_password(password):
+            errors["password"] = ["The password is wrong."]
+    elif not _signed_in_lately(user):
+        # With no password to ask, a sign-in through the provider is the proof: a refreshed
+        # token or an old session (which a thief may hold) is not a sign-in.
+        errors["password"] = [
+            "This account has no password: sign in again through your provider, then delete it "
+            f"within {SIGNED_IN_LATELY.seconds // 60} minutes."
+        ]
     if errors:
         raise ValidationFailed("The deletion was not confirmed.", details=errors)

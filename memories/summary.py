@@ -42,8 +42,8 @@ def extractive(facts: dict[str, Any]) -> str:
         f"{total} memor{'y' if total == 1 else 'ies'} from {facts['first_at'][:10]} "
         f"to {facts['last_at'][:10]}."
     ]
-    if facts["providers"]:
-        lines.append(f"Mostly from {_share(facts['providers'], total)}.")
+    if facts["origins"]:
+        lines.append(f"Mostly from {_share(facts['origins'], total)}.")
     if facts["top_tags"]:
         lines.append("Frequent topics: " + ", ".join(facts["top_tags"]) + ".")
     if facts["important"]:

@@ -1,8 +1,11 @@
 """Deleting one's account (POST /api/v1/auth/me/deletion): everything of theirs goes, nothing
 of anyone else's, and every credential they held stops working."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, User
@@ -113,15 +116,27 @@ def test_an_api_key_cannot_delete_the_account(stocked):
     assert User.objects.filter(pk=leaving.pk).exists()
 
 
-def test_an_account_made_through_a_provider_confirms_with_its_address():
+@pytest.mark.parametrize(("signed_in_ago", "deleted"), [(None, False), (60, False), (5, True)])
+def test_an_account_made_through_a_provider_is_deleted_soon_after_a_sign_in(signed_in_ago, deleted):
+    # No password to ask: a sign-in through the provider, minutes ago, is the proof (a refreshed
+    # token, or a session a thief may hold, is not).
     leaving = UserFactory()
     leaving.set_unusable_password()
+    if signed_in_ago is not None:
+        leaving.last_login = timezone.now() - timedelta(minutes=signed_in_ago)
     leaving.save()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_issue(user=leaving).access}")
 
-    assert client.post(DELETION, {"confirm_email": leaving.email}).status_code == 204
-    assert not User.objects.filter(pk=leaving.pk).exists()
+    answer = client.post(DELETION, {"confirm_email": leaving.email})
+
+    assert answer.status_code == (204 if deleted else 400)
+    if not deleted:
+        assert (
+            "sign in again through your provider"
+            in answer.json()["error"]["details"]["password"][0]
+        )
+    assert User.objects.filter(pk=leaving.pk).exists() is not deleted
 
 
 def test_a_heavy_users_own_indexes_are_dropped_once_the_deletion_commits(

@@ -27,6 +27,8 @@ from memories.models import (
     MemoryChunk,
     MemoryHistory,
     MemorySummary,
+    Provider,
+    Source,
     UserVectorIndex,
 )
 
@@ -196,8 +198,8 @@ def memories_overview() -> dict[str, Any]:
 
 
 def memory_summary_facts(*, user: User) -> dict[str, Any]:
-    """What the summary is built from: counts, date range, providers, top tags, and the most
-    important and most recent memories (plain JSON data)."""
+    """What the summary is built from: counts, date range, where they came from, top tags, and
+    the most important and most recent memories (plain JSON data)."""
     memories = Memory.objects.filter(user=user)
     totals = memories.aggregate(count=Count("pk"), first=Min("created_at"), last=Max("created_at"))
     with connection.cursor() as cursor:
@@ -217,10 +219,25 @@ def memory_summary_facts(*, user: User) -> dict[str, Any]:
         "first_at": totals["first"].isoformat() if totals["first"] else None,
         "last_at": totals["last"].isoformat() if totals["last"] else None,
         "providers": _counts_by(memories, "provider"),
+        "origins": _origins(memories),
         "top_tags": top_tags,
         "important": items(memories.order_by("-importance", "-created_at")),
         "recent": items(memories.order_by("-created_at")),
     }
+
+
+def _origins(memories: QuerySet[Memory]) -> dict[str, int]:
+    """Where ``memories`` came from, as a person would say it, most first: the assistant a
+    capture is from ("ChatGPT"), otherwise the door it came through ("Web app", "Import")."""
+    rows = memories.order_by().values_list("provider", "source").annotate(count=Count("pk"))
+    counts: dict[str, int] = {}
+    for provider, source, count in rows:
+        if provider in Provider.values and provider not in (Provider.API, Provider.OTHER):
+            name = Provider(provider).label
+        else:
+            name = Source(source).label if source in Source.values else source
+        counts[name] = counts.get(name, 0) + count
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def memory_summary_sources(*, user: User, limit: int) -> list[dict[str, str]]:

@@ -181,7 +181,9 @@ def test_deleting_the_account_asks_for_the_address_and_password_then_signs_out(p
     MemoryFactory(user=person, content="I keep bees.")
     browser, other = signed_in(person.email), signed_in(person.email)
     page = browser.get("/account/").content.decode()
-    assert 'action="/account/delete"' in page and 'href="/memories/export"' in page
+    # A refused deletion's page opens at the form, where its error is.
+    assert 'action="/account/delete#deletion-heading"' in page
+    assert 'href="/memories/export"' in page
 
     wrong = browser.post(
         "/account/delete", {"confirm_email": "not@me.example", "password": DEFAULT_PASSWORD}

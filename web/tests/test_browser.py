@@ -314,6 +314,13 @@ def test_a_person_uses_the_web_app_from_sign_up_to_forgetting_everything(
     other.go("/account/")
     deletion = other.page.get_by_role("region", name="Delete your account")
     deletion.get_by_label("Your email address, to confirm").fill("bruno@example.com")
+    deletion.get_by_label("Current password").fill("not the password")
+    deletion.get_by_role("button", name="Delete my account").click()
+    refused = deletion.get_by_text("The password is wrong.")
+    refused.wait_for()
+    assert refused.evaluate("e => e.getBoundingClientRect().bottom <= window.innerHeight")
+    other.problems.remove(f"400 {base}/account/delete")  # that page's own answer
+    deletion.get_by_label("Your email address, to confirm").fill("bruno@example.com")
     deletion.get_by_label("Current password").fill(PASSWORD)
     deletion.get_by_role("button", name="Delete my account").click()
     other.page.get_by_text("Your account and everything in it are deleted.").wait_for()

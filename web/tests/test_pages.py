@@ -213,6 +213,8 @@ def test_answers_are_shown_formatted_and_the_persons_own_words_as_written(browse
     )
     assert formatted in page and formatted in fragment.content.decode()
     assert '<p class="text">Use **bold** &lt;b&gt;x&lt;/b&gt;</p>' in page
+    own = Message.objects.get(thread=thread, role=Message.Role.USER)
+    assert browser.get(f"/chat/{thread.pk}/answers/{own.pk}/text").status_code == 404
     assert (
         browser.get(f"/chat/{stranger_thread.pk}/answers/{stranger_answer.pk}/text").status_code
         == 404

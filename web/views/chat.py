@@ -12,8 +12,8 @@ from django.urls import reverse
 from chat import selectors as chat_selectors
 from chat import services as chat_services
 from chat import streaming
-from chat.models import Thread
-from core.errors import EngramError
+from chat.models import Message, Thread
+from core.errors import EngramError, NotFound
 from core.pagination import paginate
 from llm import selectors as llm_selectors
 from memories import selectors as memory_selectors
@@ -116,6 +116,8 @@ def answer_text(request: HttpRequest, thread_id: str, message_id: str) -> HttpRe
     ends: one renderer, the server's)."""
     thread = chat_selectors.thread_get(request.user, thread_id)
     answer = chat_selectors.thread_message_get(thread, message_id)
+    if answer.role != Message.Role.ASSISTANT:  # the person's own words are shown as written
+        raise NotFound("No such answer.")
     return render_page(request, "web/chat/_answer.html", {"answer": answer})
 
 

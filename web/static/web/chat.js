@@ -101,7 +101,8 @@ document.addEventListener("DOMContentLoaded", () => {
           form.dataset.answerUrl.replace("00000000-0000-0000-0000-000000000000", messageId),
           { credentials: "same-origin" },
         );
-        if (formatted.ok) {
+        // Only the fragment itself: a session ended meanwhile answers with the sign-in page.
+        if (formatted.ok && !formatted.redirected) {
           body.classList.add("markdown");
           // Our own server-rendered fragment: the answer's raw HTML escaped, unsafe links as text.
           body.innerHTML = await formatted.text();
@@ -117,8 +118,12 @@ document.addEventListener("DOMContentLoaded", () => {
         answer.append(details);
         const memoriesUrl = form.dataset.memoriesUrl.replace("00000000-0000-0000-0000-000000000000", messageId);
         const fragment = await fetch(memoriesUrl, { credentials: "same-origin" });
-        // Our own server-rendered, escaped fragment.
-        list.innerHTML = await fragment.text();
+        if (fragment.ok && !fragment.redirected) {
+          // Our own server-rendered, escaped fragment.
+          list.innerHTML = await fragment.text();
+        } else {
+          list.textContent = "The memories it was given show when the page is loaded again.";
+        }
       }
       status.textContent = "";
     } catch (error) {
