@@ -136,6 +136,12 @@ def thread_messages_recent(thread: Thread, *, limit: int) -> tuple[list[Message]
     return newest[:limit][::-1], len(newest) > limit
 
 
+def thread_last_model(thread: Thread) -> str:
+    """The model the thread's newest message is with ("" for a thread with none)."""
+    newest = Message.objects.filter(thread=thread).order_by("-created_at", "-pk")
+    return newest.values_list("model_id", flat=True).first() or ""
+
+
 def messages_of(thread: Thread, model_id: str) -> QuerySet[Message]:
     """The thread's messages with ``model_id``, whether or not the catalog still lists it (its
     history stays readable); none for an id PostgreSQL's text cannot hold (a NUL)."""

@@ -624,6 +624,18 @@ def test_a_conversation_with_no_usable_model_says_what_to_do(browser, person):
     assert 'id="no-model"' in page.content.decode() and "/connect/" in page.content.decode()
 
 
+def test_a_conversation_opens_with_the_model_it_was_left_with(browser, person):
+    # Each model has its own conversation in a thread: the page opened on another (the first
+    # usable one, or none at all) showed an empty one.
+    thread = thread_create(user=person, title="First")
+    for role, content in [("user", "Hello there"), ("assistant", "Hi, how can I help?")]:
+        Message.objects.create(thread=thread, role=role, content=content, model_id="gone-model")
+
+    page = browser.get(f"/chat/{thread.pk}/").content.decode()
+
+    assert "Hello there" in page and "Hi, how can I help?" in page
+
+
 def test_a_message_that_could_not_be_sent_waits_in_the_box(browser, person):
     # Without scripts the page reloads with why: what the person wrote was gone.
     thread = thread_create(user=person, title="First")

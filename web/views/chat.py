@@ -60,7 +60,13 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     thread = chat_selectors.thread_get(request.user, thread_id)
     models = _models(request)
     usable = [listing.model.id for listing in models if listing.availability.available]
-    model_id = request.GET.get("model") or (usable[0] if usable else "")
+    # The conversation the person left, whether or not its model can answer now (each model has
+    # its own in a thread); a new thread starts with the first model that can.
+    model_id = (
+        request.GET.get("model")
+        or chat_selectors.thread_last_model(thread)
+        or (usable[0] if usable else "")
+    )
     history = paginate(
         chat_selectors.messages_of(thread, model_id), cursor=None, limit=MESSAGES_SHOWN
     ).items
