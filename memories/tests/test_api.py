@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from memories import selectors
 from memories.models import EmbeddingStatus, Memory, MemorySummary
 from memories.tests.factories import MemoryFactory
 
@@ -262,14 +263,32 @@ def test_stats_count_by_provider_source_and_status(auth_client, user):
 def test_summary_is_extractive_and_recomputed_after_changes(auth_client, committing):
     assert auth_client.get(f"{BASE}/summary").json()["text"] == "No memories yet."
 
-    for content, tags in (("Learning Rust ownership", ["rust"]), ("Rust lifetimes", ["rust"])):
-        body = {"content": content, "tags": tags, "provider": "claude"}
+    for content, tags, provider in (
+        ("Learning Rust ownership", ["rust"], "claude"),
+        ("Rust lifetimes", ["rust"], "claude"),
+        ("Rust traits", ["rust"], "claude"),
+        ("Bought oat milk", [], "api"),  # no assistant: the door it came through is named
+    ):
+        body = {"content": content, "tags": tags, "provider": provider}
         committing(lambda body=body: auth_client.post(BASE, body, format="json"))
 
     summary = auth_client.get(f"{BASE}/summary").json()
-    assert summary["generator"] == "extractive" and summary["memory_count"] == 2
-    assert "rust" in summary["text"] and "claude (100%)" in summary["text"]
+    assert summary["generator"] == "extractive" and summary["memory_count"] == 4
+    assert "rust" in summary["text"]
+    # Where they came from, as a person says it (the raw counts stay in the facts).
+    assert "Mostly from Claude (75%), API (25%)." in summary["text"]
+    assert summary["facts"]["providers"] == {"claude": 3, "api": 1}
     assert summary["stale"] is False
+
+
+def test_the_summary_names_the_assistant_or_else_the_door(user):
+    for provider, source in [("chatgpt", "extension"), ("api", "web"), ("api", "web"),
+                             ("other", "import"), ("api", "api")]:  # fmt: skip
+        MemoryFactory(user=user, provider=provider, source=source)
+
+    origins = selectors.memory_summary_facts(user=user)["origins"]
+
+    assert origins == {"Web app": 2, "API": 1, "ChatGPT": 1, "Import": 1}
 
 
 def test_summary_get_writes_nothing(auth_client, user):
