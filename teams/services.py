@@ -278,8 +278,10 @@ def invitation_create(
 
 def _invitation_mail(invitation: Invitation, *, inviter: User, link: str) -> None:
     days = settings.TEAMS_INVITATION_DAYS
+    # A name may hold line breaks; a mail's subject is one line.
+    name = " ".join(invitation.organisation.name.split())
     send_mail(
-        subject=f"Join {invitation.organisation.name} on Engram",
+        subject=f"Join {name} on Engram",
         message=(
             f"{inviter.email} invited you to {invitation.organisation.name} on Engram.\n\n"
             f"Accept within {days} days (the link works once): {link}\n"

@@ -259,6 +259,9 @@ class OrganisationDeletionForm(forms.Form):
         return name
 
 
+DUE_YEARS = (1900, 9000)
+
+
 class TaskForm(forms.Form):
     """A new task. Its due time is typed in the reader's own time: app.js names their zone in
     ``time_zone`` (UTC without scripts)."""
@@ -289,5 +292,9 @@ class TaskForm(forms.Form):
             raise forms.ValidationError("Your browser named a time zone this server does not know.")
         data["time_zone"] = name
         if data.get("due") is not None:
-            data["due"] = data["due"].replace(tzinfo=zone)
+            due = data["due"].replace(tzinfo=zone)
+            # Within what every reader of the date can hold (Python's years end at 9999).
+            if not DUE_YEARS[0] <= due.year <= DUE_YEARS[1]:
+                self.add_error("due", f"A date between {DUE_YEARS[0]} and {DUE_YEARS[1]}.")
+            data["due"] = due
         return data

@@ -230,12 +230,14 @@ def test_a_conversation_is_renamed_and_deleted_its_memories_kept(browser, person
 
     renamed = browser.post(f"/chat/{thread.pk}/rename", {"title": " Bees <3 "}, follow=True)
     untitled = browser.post(f"/chat/{thread.pk}/rename", {"title": "  "}, follow=True)
+    nul = browser.post(f"/chat/{thread.pk}/rename", {"title": "a\x00b"}, follow=True)
     refused = [browser.post(f"/chat/{theirs.pk}/{action}", {"title": "x"})
                for action in ("rename", "delete")]  # fmt: skip
     deleted = browser.post(f"/chat/{thread.pk}/delete", follow=True)
 
     assert b"<h1>Bees &lt;3</h1>" in renamed.content
-    assert b"Give the conversation a title." in untitled.content
+    assert b"Give the conversation a title" in untitled.content
+    assert nul.status_code == 200 and b"without NUL characters" in nul.content
     assert [answer.status_code for answer in refused] == [404, 404]
     assert deleted.redirect_chain == [("/chat/", 302)]
     assert b"The conversation is deleted." in deleted.content

@@ -47,7 +47,16 @@ def test_what_is_refused_says_why_and_adds_nothing(browser):
          "difficulty": "1"},
     )  # fmt: skip
 
+    # A date a year 1 or 9999 in some zone (the date picker takes both) would be unreadable.
+    far = [browser.post("/tasks/new", {"title": "Far", "due": due, "time_zone": zone,
+                                       "quest_type": "side", "priority": "low", "difficulty": "1"})
+           for due, zone in [("0001-01-01T00:00", "Asia/Kolkata"),
+                             ("9999-12-31T23:59", "Pacific/Pago_Pago")]]  # fmt: skip
+    assert [answer.status_code for answer in far] == [400, 400]
+    assert b"A date between 1900 and 9000." in far[0].content
+    assert browser.get("/tasks/").status_code == 200
     assert untitled.status_code == 400 and b"This field is required." in untitled.content
+    assert untitled.content.count(b"This field is required.") == 1  # said once
     assert nowhere.status_code == 400
     assert b"Your browser named a time zone this server does not know." in nowhere.content
     assert not Task.objects.exists()

@@ -119,3 +119,18 @@ def test_another_organisation_is_the_404_page_and_untouched(browser):
     assert [answer.status_code for answer in answers] == [404] * 6
     assert Organisation.objects.filter(pk=theirs.pk).exists()
     assert not Invitation.objects.exists()
+
+
+def test_an_organisation_named_over_two_lines_still_mails_its_invitation(
+    browser, person, django_capture_on_commit_callbacks
+):
+    acme = organisation_create(owner=person, name="Evil\r\nBcc: victim@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = browser.post(f"/teams/{acme.pk}/invite", {"email": "ada@example.com",
+                                                          "role": "member"})  # fmt: skip
+
+    assert sent.status_code == 302
+    [mail_sent] = mail.outbox
+    assert mail_sent.subject == "Join Evil Bcc: victim@example.com on Engram"
+    assert mail_sent.to == ["ada@example.com"] and not mail_sent.bcc

@@ -153,8 +153,8 @@ def answer_memories(request: HttpRequest, thread_id: str, message_id: str) -> Ht
 def thread_rename(request: HttpRequest, thread_id: str) -> HttpResponse:
     thread = chat_selectors.thread_get(request.user, thread_id)
     title = request.POST.get("title", "").strip()
-    if not title:
-        messages.error(request, "Give the conversation a title.")
+    if not title or "\x00" in title:
+        messages.error(request, "Give the conversation a title (without NUL characters).")
     else:
         chat_services.thread_rename(thread=thread, title=title)
         messages.success(request, "The conversation is renamed.")
