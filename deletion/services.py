@@ -60,23 +60,19 @@ def _signed_in_lately(user: User) -> bool:
 
 def _farewell_mail(email: str) -> None:
     try:
-        _farewell_send(email)
+        send_mail(
+            subject="Your Engram account is deleted",
+            message=(
+                f"The Engram account of {email} and everything in it (memories, chats, tasks, "
+                "keys, backups) were deleted just now, as asked from a signed-in session.\n\n"
+                "If this was not you, someone signed in as you: if it was with your password, it "
+                "may be in use elsewhere, so change it wherever you used it.\n"
+            ),
+            from_email=None,
+            recipient_list=[email],
+        )
     except Exception as exc:  # the deletion is done; a mail server that is down does not undo it
         logger.warning("the deleted account's farewell mail was not sent: %s", type(exc).__name__)
-
-
-def _farewell_send(email: str) -> None:
-    send_mail(
-        subject="Your Engram account is deleted",
-        message=(
-            f"The Engram account of {email} and everything in it (memories, chats, tasks, keys, "
-            "backups) were deleted just now, as asked from a signed-in session with its "
-            "password.\n\nIf this was not you, someone had your password: it may be in use "
-            "elsewhere, so change it wherever you used it.\n"
-        ),
-        from_email=None,
-        recipient_list=[email],
-    )
 
 
 def _confirmed(user: User, *, password: str, confirm_email: str) -> None:

@@ -80,3 +80,17 @@ def form_error(form: forms.Form, error: EngramError) -> None:
 
 def flash_error(request: HttpRequest, error: EngramError) -> None:
     messages.error(request, error_text(error))
+
+
+def acted(request: HttpRequest, action: Callable[[], object], success: str) -> bool:
+    """Run the service call a page's button posts and say how it went: its refusal flashed (a
+    404 left to ``page``'s not-found page), else ``success``. Whether it was done."""
+    try:
+        action()
+    except EngramError as error:
+        if error.status_code == 404:
+            raise
+        flash_error(request, error)
+        return False
+    messages.success(request, success)
+    return True

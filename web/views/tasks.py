@@ -4,7 +4,6 @@ Each form calls the tasks services the API calls (docs/tasks.md)."""
 
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.db.models import F, QuerySet
@@ -16,12 +15,11 @@ from tasks import selectors as task_selectors
 from tasks import services as tasks
 from tasks.models import OPEN_STATUSES, Task, TaskStatus
 from web.forms import TaskForm
-from web.views.common import flash_error, form_error, page, post_only, render_page
+from web.views.common import acted, form_error, page, post_only, render_page
 
-# Open tasks shown at once; past it the page says how to see the rest (the API's pages).
+# Open tasks, and suggestions, shown at once; past it the API pages through the rest.
 SHOWN = 200
 RECENTLY_DONE = 10
-UTC = ZoneInfo("UTC")
 
 
 def _page(request: HttpRequest, form: TaskForm | None = None) -> HttpResponse:
@@ -40,10 +38,10 @@ def _page(request: HttpRequest, form: TaskForm | None = None) -> HttpResponse:
         "more": len(open_tasks) > SHOWN,
         "suggested": listed(statuses=list(OPEN_STATUSES), is_approved=False).order_by(
             "-created_at"
-        ),
+        )[:SHOWN],
         "done": listed(statuses=[TaskStatus.DONE]).order_by("-completed_at")[:RECENTLY_DONE],
         # Days of the streak counted in UTC: the page does not know the reader's zone.
-        "stats": task_selectors.task_stats(user=user, zone=UTC, days=1),
+        "stats": task_selectors.task_stats(user=user, zone=tasks.UTC_ZONE, days=1),
         "form": form or TaskForm(),
     }
     return render_page(request, "web/tasks.html", context, status=400 if form else 200)
@@ -83,14 +81,8 @@ def _changed(
 ) -> HttpResponse:
     """Apply ``change`` to the person's task ``task_id`` and go back to the list."""
     task = task_selectors.task_get(user=request.user, task_id=task_id)
-    try:
-        change(task)
-    except EngramError as error:
-        if error.status_code == 404:
-            raise
-        flash_error(request, error)
-    else:
-        messages.success(request, success.format(title=task.title, xp=task.experience_points))
+    said = success.format(title=task.title, xp=task.experience_points)
+    acted(request, lambda: change(task), said)
     return redirect("web:tasks")
 
 

@@ -19,7 +19,15 @@ from teams import selectors as team_selectors
 from teams import services as teams
 from teams.models import Role
 from web.forms import InvitationForm, OrganisationDeletionForm, OrganisationForm, RoleForm
-from web.views.common import error_text, flash_error, form_error, page, post_only, render_page
+from web.views.common import (
+    acted,
+    error_text,
+    flash_error,
+    form_error,
+    page,
+    post_only,
+    render_page,
+)
 
 TEMPLATE = "web/invitation_accept.html"
 
@@ -82,17 +90,10 @@ def organisation_detail(request: HttpRequest, organisation_id: str) -> HttpRespo
 
 
 def _done(
-    request: HttpRequest, organisation_id: str, action: Callable[[], Any], success: str
+    request: HttpRequest, organisation_id: str, action: Callable[[], object], success: str
 ) -> HttpResponse:
     """Run one service call of the organisation's page and go back to it, saying how it went."""
-    try:
-        action()
-    except EngramError as error:
-        if error.status_code == 404:
-            raise
-        flash_error(request, error)
-    else:
-        messages.success(request, success)
+    acted(request, action, success)
     return redirect("web:team", organisation_id=organisation_id)
 
 
@@ -187,15 +188,12 @@ def search_inclusion(request: HttpRequest, organisation_id: str) -> HttpResponse
 @post_only
 @page("teams")
 def organisation_leave(request: HttpRequest, organisation_id: str) -> HttpResponse:
-    try:
-        teams.member_leave(user=request.user, organisation_id=organisation_id)
-    except EngramError as error:
-        if error.status_code == 404:
-            raise
-        flash_error(request, error)
-        return redirect("web:team", organisation_id=organisation_id)
-    messages.success(request, "You left the organisation: your own memories stay yours.")
-    return redirect("web:teams")
+    left = acted(
+        request,
+        lambda: teams.member_leave(user=request.user, organisation_id=organisation_id),
+        "You left the organisation: your own memories stay yours.",
+    )
+    return redirect("web:teams") if left else redirect("web:team", organisation_id=organisation_id)
 
 
 @post_only
